@@ -1,0 +1,41 @@
+// Forward SSIM statistics over a strip of output rows of one image plane: the hot loop of the CPU kernel.
+// ssim_rows.cpp is compiled once per instruction set (baseline, AVX2+FMA, AVX-512); ssim_stats.cpp picks one at
+// run time. Only raw pointers cross this boundary, so no inline library code is shared between ISA builds.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace turboiqa::cpu {
+
+template <typename In, typename Acc>
+struct SsimRowsArgs {
+  const In* x;  // plane, H x W, contiguous
+  const In* y;
+  int height, width;
+  const int* row_map;  // padded row -> input row, -1 = zero row (length padded_height)
+  const int* col_map;  // padded col -> input col, -1 = zero (length padded_width)
+  int padded_width;
+  int pad_left;  // first padded column that is input column 0
+  const Acc* window;
+  int window_size;
+  Acc c1, c2, cov_norm, shift;
+  int out_width;
+  int row_begin, row_end;  // output rows of this strip
+  Acc* scratch;            // ssim_rows_scratch_size(...) elements, 64-byte aligned
+  double* row_ssim;        // per output row sums, indexed by output row
+  double* row_cs;
+};
+
+std::size_t ssim_rows_scratch_size(int padded_width, int window_size);
+
+#define TURBOIQA_DECLARE_SSIM_ROWS(isa)                                            \
+  void ssim_rows_##isa(const SsimRowsArgs<std::uint8_t, float>& args);             \
+  void ssim_rows_##isa(const SsimRowsArgs<float, float>& args);                    \
+  void ssim_rows_##isa(const SsimRowsArgs<double, double>& args);
+
+TURBOIQA_DECLARE_SSIM_ROWS(baseline)
+TURBOIQA_DECLARE_SSIM_ROWS(avx2)
+TURBOIQA_DECLARE_SSIM_ROWS(avx512)
+
+}  // namespace turboiqa::cpu

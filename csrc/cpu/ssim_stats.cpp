@@ -1,0 +1,300 @@
+// CPU implementation of turboiqa::ssim_stats and its backward.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <cstdlib>
+#include <memory>
+#include <vector>
+
+#include "../ssim_math.h"
+#include "../ssim_stats.h"
+#include "dispatch.h"
+#include "ssim_rows.h"
+
+namespace turboiqa::cpu {
+
+namespace {
+
+constexpr int kStripRows = 32;  // fixed strip height: results never depend on the thread count
+
+std::vector<int> border_map(int64_t n, int pad, Border border) {
+  std::vector<int> map(n + 2 * pad);
+  for (int64_t i = 0; i < n + 2 * pad; ++i) map[i] = border_index(static_cast<int>(i - pad), static_cast<int>(n), border);
+  return map;
+}
+
+template <typename In, typename Acc>
+void run_rows(const SsimRowsArgs<In, Acc>& args) {
+  switch (selected_isa_enum()) {
+#ifdef TURBOIQA_HAVE_AVX512
+    case Isa::Avx512: return ssim_rows_avx512(args);
+#endif
+#ifdef TURBOIQA_HAVE_AVX2
+    case Isa::Avx2: return ssim_rows_avx2(args);
+#endif
+    default: return ssim_rows_baseline(args);
+  }
+}
+
+struct AlignedFree {
+  void operator()(void* p) const { std::free(p); }
+};
+
+template <typename In, typename Acc>
+void forward_planes(const at::Tensor& x, const at::Tensor& y, const SsimGeometry& g, at::ArrayRef<double> window,
+                    double c1, double c2, double cov_norm, at::Tensor& out_ssim, at::Tensor& out_cs) {
+  const std::vector<int> row_map = border_map(g.height, g.pad, g.border);
+  const std::vector<int> col_map = border_map(g.width, g.pad, g.border);
+  const std::vector<double> normalized = normalized_window(window);
+  std::vector<Acc> win(normalized.begin(), normalized.end());
+  const int64_t strips = (g.out_height + kStripRows - 1) / kStripRows;
+  std::vector<double> row_ssim(g.planes * g.out_height), row_cs(g.planes * g.out_height);
+  const In* xp = x.data_ptr<In>();
+  const In* yp = y.data_ptr<In>();
+  const int64_t plane_size = g.height * g.width;
+  const std::size_t scratch_elems = ssim_rows_scratch_size(static_cast<int>(g.padded_width), g.window_size);
+  // Keep small images serial: a task is worth forking only above ~64k output pixels.
+  const int64_t grain = std::max<int64_t>(1, 65536 / (kStripRows * g.out_width));
+
+  at::parallel_for(0, g.planes * strips, grain, [&](int64_t begin, int64_t end) {
+    std::unique_ptr<Acc, AlignedFree> scratch(
+        static_cast<Acc*>(std::aligned_alloc(64, (scratch_elems * sizeof(Acc) + 63) / 64 * 64)));
+    TORCH_CHECK(scratch, "ssim_stats: out of memory for scratch buffers");
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t plane = task / strips, strip = task % strips;
+      // Representative level subtracted before squaring (see ssim_math.h): mid-range for 8-bit data,
+      // the plane's first sample otherwise.
+      Acc shift = std::is_same_v<In, std::uint8_t> ? Acc(128) : static_cast<Acc>(xp[plane * plane_size]);
+      SsimRowsArgs<In, Acc> a;
+      a.x = xp + plane * plane_size;
+      a.y = yp + plane * plane_size;
+      a.height = static_cast<int>(g.height);
+      a.width = static_cast<int>(g.width);
+      a.row_map = row_map.data();
+      a.col_map = col_map.data();
+      a.padded_width = static_cast<int>(g.padded_width);
+      a.pad_left = g.pad;
+      a.window = win.data();
+      a.window_size = g.window_size;
+      a.c1 = static_cast<Acc>(c1);
+      a.c2 = static_cast<Acc>(c2);
+      a.cov_norm = static_cast<Acc>(cov_norm);
+      a.shift = shift;
+      a.out_width = static_cast<int>(g.out_width);
+      a.row_begin = static_cast<int>(strip * kStripRows);
+      a.row_end = static_cast<int>(std::min<int64_t>(g.out_height, (strip + 1) * kStripRows));
+      a.scratch = scratch.get();
+      a.row_ssim = row_ssim.data() + plane * g.out_height;
+      a.row_cs = row_cs.data() + plane * g.out_height;
+      run_rows(a);
+    }
+  });
+
+  auto s = out_ssim.data_ptr<Acc>();
+  auto c = out_cs.data_ptr<Acc>();
+  const double count = static_cast<double>(g.out_height * g.out_width);
+  for (int64_t p = 0; p < g.planes; ++p) {
+    double ts = 0, tc = 0;
+    for (int64_t i = 0; i < g.out_height; ++i) {
+      ts += row_ssim[p * g.out_height + i];
+      tc += row_cs[p * g.out_height + i];
+    }
+    s[p] = static_cast<Acc>(ts / count);
+    c[p] = static_cast<Acc>(tc / count);
+  }
+}
+
+std::tuple<at::Tensor, at::Tensor> ssim_stats_cpu(const at::Tensor& x_in, const at::Tensor& y_in,
+                                                  at::ArrayRef<double> window, double c1, double c2,
+                                                  c10::string_view padding, double cov_norm) {
+  const SsimGeometry g = check_ssim_args(x_in, y_in, window, std::string(padding));
+  auto dt = x_in.scalar_type();
+  auto out_dt = ssim_compute_dtype(dt);
+  at::Tensor out_ssim = at::empty({x_in.size(0), x_in.size(1)}, x_in.options().dtype(out_dt));
+  at::Tensor out_cs = at::empty_like(out_ssim);
+  if (g.planes == 0) return {out_ssim, out_cs};
+  // Half/bfloat16 are computed in float32 from a converted copy; uint8/float/double are read in place.
+  at::Tensor x = (dt == at::kByte || dt == at::kFloat || dt == at::kDouble) ? x_in.contiguous()
+                                                                           : x_in.to(at::kFloat).contiguous();
+  at::Tensor y = (dt == at::kByte || dt == at::kFloat || dt == at::kDouble) ? y_in.contiguous()
+                                                                           : y_in.to(at::kFloat).contiguous();
+  if (x.scalar_type() == at::kByte)
+    forward_planes<std::uint8_t, float>(x, y, g, window, c1, c2, cov_norm, out_ssim, out_cs);
+  else if (x.scalar_type() == at::kDouble)
+    forward_planes<double, double>(x, y, g, window, c1, c2, cov_norm, out_ssim, out_cs);
+  else
+    forward_planes<float, float>(x, y, g, window, c1, c2, cov_norm, out_ssim, out_cs);
+  return {out_ssim, out_cs};
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Backward. Per plane: moments on the padded grid, per-pixel gradients w.r.t. the five moments, the transposed
+// (full) separable filter back onto the padded grid, then the padding folded back onto the input samples.
+// It materialises plane-sized maps (a loss step already holds activations of that size).
+
+template <typename T>
+void filter_rows_valid(const T* src, int64_t rows, int64_t src_w, const T* w, int k, T* dst) {
+  const int64_t dst_w = src_w - k + 1;
+  at::parallel_for(0, rows, 16, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const T* s = src + r * src_w;
+      T* d = dst + r * dst_w;
+      for (int64_t j = 0; j < dst_w; ++j) d[j] = 0;
+      for (int t = 0; t < k; ++t)
+        for (int64_t j = 0; j < dst_w; ++j) d[j] += w[t] * s[j + t];
+    }
+  });
+}
+
+template <typename T>
+void filter_cols_valid(const T* src, int64_t src_h, int64_t w_cols, const T* w, int k, T* dst) {
+  const int64_t dst_h = src_h - k + 1;
+  at::parallel_for(0, dst_h, 16, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      T* d = dst + i * w_cols;
+      for (int64_t j = 0; j < w_cols; ++j) d[j] = 0;
+      for (int t = 0; t < k; ++t) {
+        const T* s = src + (i + t) * w_cols;
+        for (int64_t j = 0; j < w_cols; ++j) d[j] += w[t] * s[j];
+      }
+    }
+  });
+}
+
+// Adjoint of filter_rows_valid: dst (rows x (src_w + k - 1)) receives every tap's contribution.
+template <typename T>
+void filter_rows_full(const T* src, int64_t rows, int64_t src_w, const T* w, int k, T* dst) {
+  const int64_t dst_w = src_w + k - 1;
+  at::parallel_for(0, rows, 16, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const T* s = src + r * src_w;
+      T* d = dst + r * dst_w;
+      for (int64_t j = 0; j < dst_w; ++j) d[j] = 0;
+      for (int t = 0; t < k; ++t)
+        for (int64_t j = 0; j < src_w; ++j) d[j + t] += w[t] * s[j];
+    }
+  });
+}
+
+template <typename T>
+void filter_cols_full(const T* src, int64_t src_h, int64_t w_cols, const T* w, int k, T* dst) {
+  const int64_t dst_h = src_h + k - 1;
+  at::parallel_for(0, dst_h, 16, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      T* d = dst + r * w_cols;
+      for (int64_t j = 0; j < w_cols; ++j) d[j] = 0;
+      for (int t = 0; t < k; ++t) {
+        const int64_t i = r - t;
+        if (i < 0 || i >= src_h) continue;
+        const T* s = src + i * w_cols;
+        for (int64_t j = 0; j < w_cols; ++j) d[j] += w[t] * s[j];
+      }
+    }
+  });
+}
+
+template <typename T>
+void backward_planes(const at::Tensor& grad_ssim, const at::Tensor& grad_cs, const at::Tensor& x,
+                     const at::Tensor& y, const SsimGeometry& g, at::ArrayRef<double> window, double c1, double c2,
+                     double cov_norm, at::Tensor& dx, at::Tensor& dy) {
+  const int k = g.window_size;
+  const std::vector<double> normalized = normalized_window(window);
+  std::vector<T> w(normalized.begin(), normalized.end());
+  const std::vector<int> row_map = border_map(g.height, g.pad, g.border);
+  const std::vector<int> col_map = border_map(g.width, g.pad, g.border);
+  const int64_t hp = g.padded_height, wp = g.padded_width, ho = g.out_height, wo = g.out_width;
+  const int64_t padded = hp * wp, out = ho * wo, plane_size = g.height * g.width;
+  std::vector<T> xs(padded), ys(padded);
+  std::vector<T> quantities(5 * padded), vertical(5 * ho * wp), moments(5 * out), grads(5 * out);
+  std::vector<T> tmp(5 * ho * wp), back(5 * padded);
+  const T* gs = grad_ssim.data_ptr<T>();
+  const T* gc = grad_cs.data_ptr<T>();
+  const double count = static_cast<double>(out);
+
+  for (int64_t p = 0; p < g.planes; ++p) {
+    const T* xp = x.data_ptr<T>() + p * plane_size;
+    const T* yp = y.data_ptr<T>() + p * plane_size;
+    const T shift = xp[0];  // same rule as the forward kernel for floating input
+    for (int64_t r = 0; r < hp; ++r) {
+      for (int64_t c = 0; c < wp; ++c) {
+        const int sr = row_map[r], sc = col_map[c];
+        const bool inside = sr >= 0 && sc >= 0;
+        xs[r * wp + c] = inside ? xp[sr * g.width + sc] - shift : -shift;
+        ys[r * wp + c] = inside ? yp[sr * g.width + sc] - shift : -shift;
+      }
+    }
+    for (int64_t i = 0; i < padded; ++i) {
+      quantities[i] = xs[i];
+      quantities[padded + i] = ys[i];
+      quantities[2 * padded + i] = xs[i] * xs[i];
+      quantities[3 * padded + i] = ys[i] * ys[i];
+      quantities[4 * padded + i] = xs[i] * ys[i];
+    }
+    for (int q = 0; q < 5; ++q) {
+      filter_cols_valid(quantities.data() + q * padded, hp, wp, w.data(), k, vertical.data() + q * ho * wp);
+      filter_rows_valid(vertical.data() + q * ho * wp, ho, wp, w.data(), k, moments.data() + q * out);
+    }
+    const T a = static_cast<T>(gs[p] / count), b = static_cast<T>(gc[p] / count);
+    at::parallel_for(0, out, 4096, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        auto d = ssim_moment_grads<T>(moments[i], moments[out + i], moments[2 * out + i], moments[3 * out + i],
+                                      moments[4 * out + i], shift, T(c1), T(c2), T(cov_norm), a, b);
+        grads[i] = d.mu_x;
+        grads[out + i] = d.mu_y;
+        grads[2 * out + i] = d.e_xx;
+        grads[3 * out + i] = d.e_yy;
+        grads[4 * out + i] = d.e_xy;
+      }
+    });
+    for (int q = 0; q < 5; ++q) {
+      filter_rows_full(grads.data() + q * out, ho, wo, w.data(), k, tmp.data() + q * ho * wp);
+      filter_cols_full(tmp.data() + q * ho * wp, ho, wp, w.data(), k, back.data() + q * padded);
+    }
+    T* dxp = dx.data_ptr<T>() + p * plane_size;
+    T* dyp = dy.data_ptr<T>() + p * plane_size;
+    for (int64_t i = 0; i < plane_size; ++i) dxp[i] = dyp[i] = 0;
+    // Fold: each padded sample adds its gradient to the input sample it was copied from (serial: targets collide).
+    for (int64_t r = 0; r < hp; ++r) {
+      const int sr = row_map[r];
+      if (sr < 0) continue;
+      for (int64_t c = 0; c < wp; ++c) {
+        const int sc = col_map[c];
+        if (sc < 0) continue;
+        const int64_t i = r * wp + c;
+        const T gx = back[i] + 2 * xs[i] * back[2 * padded + i] + ys[i] * back[4 * padded + i];
+        const T gy = back[padded + i] + 2 * ys[i] * back[3 * padded + i] + xs[i] * back[4 * padded + i];
+        dxp[sr * g.width + sc] += gx;
+        dyp[sr * g.width + sc] += gy;
+      }
+    }
+  }
+}
+
+std::tuple<at::Tensor, at::Tensor> ssim_stats_backward_cpu(const at::Tensor& grad_ssim, const at::Tensor& grad_cs,
+                                                           const at::Tensor& x_in, const at::Tensor& y_in,
+                                                           at::ArrayRef<double> window, double c1, double c2,
+                                                           c10::string_view padding, double cov_norm) {
+  const SsimGeometry g = check_ssim_args(x_in, y_in, window, std::string(padding));
+  TORCH_CHECK(at::isFloatingType(x_in.scalar_type()), "ssim_stats backward: x must be floating point");
+  auto dt = ssim_compute_dtype(x_in.scalar_type());
+  at::Tensor x = x_in.to(dt).contiguous(), y = y_in.to(dt).contiguous();
+  at::Tensor gs = grad_ssim.to(dt).contiguous().reshape({-1}), gc = grad_cs.to(dt).contiguous().reshape({-1});
+  at::Tensor dx = at::empty_like(x), dy = at::empty_like(y);
+  if (g.planes > 0) {
+    if (dt == at::kDouble)
+      backward_planes<double>(gs, gc, x, y, g, window, c1, c2, cov_norm, dx, dy);
+    else
+      backward_planes<float>(gs, gc, x, y, g, window, c1, c2, cov_norm, dx, dy);
+  }
+  return {dx.to(x_in.scalar_type()), dy.to(x_in.scalar_type())};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(turboiqa, CPU, m) {
+  m.impl("ssim_stats", &ssim_stats_cpu);
+  m.impl("_ssim_stats_backward", &ssim_stats_backward_cpu);
+}
+
+}  // namespace turboiqa::cpu

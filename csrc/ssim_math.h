@@ -1,0 +1,68 @@
+// Per-pixel SSIM algebra shared by the CPU (scalar and SIMD-vector types) and CUDA kernels.
+//
+// The moments arrive computed on shifted samples x' = x - shift, y' = y - shift: variances and covariance are
+// shift-invariant, and subtracting a representative level first keeps E[x'^2] - E[x']^2 from cancelling
+// catastrophically in float32 on bright 8-bit content. Only the luminance term needs the true means.
+#pragma once
+
+#include "border.h"
+
+namespace turboiqa {
+
+template <typename V, typename S>
+struct SsimPixel {
+  V ssim;
+  V cs;
+};
+
+// V is a scalar or a GCC vector of S; arithmetic between V and S broadcasts the scalar.
+template <typename V, typename S>
+HOST_DEVICE_INLINE SsimPixel<V, S> ssim_pixel(V mu_x, V mu_y, V e_xx, V e_yy, V e_xy, S shift, S c1, S c2,
+                                              S cov_norm) {
+  V sigma_xx = cov_norm * (e_xx - mu_x * mu_x);
+  V sigma_yy = cov_norm * (e_yy - mu_y * mu_y);
+  V sigma_xy = cov_norm * (e_xy - mu_x * mu_y);
+  V cs = (S(2) * sigma_xy + c2) / (sigma_xx + sigma_yy + c2);
+  V mx = mu_x + shift;
+  V my = mu_y + shift;
+  V luminance = (S(2) * mx * my + c1) / (mx * mx + my * my + c1);
+  return {luminance * cs, cs};
+}
+
+// d(a * mean(ssim) + b * mean(cs)) / d(moment) at one pixel, with a, b already divided by the map size.
+template <typename S>
+struct SsimMomentGrads {
+  S mu_x, mu_y, e_xx, e_yy, e_xy;
+};
+
+template <typename S>
+HOST_DEVICE_INLINE SsimMomentGrads<S> ssim_moment_grads(S mu_x, S mu_y, S e_xx, S e_yy, S e_xy, S shift, S c1,
+                                                        S c2, S cov_norm, S a, S b) {
+  S sigma_xx = cov_norm * (e_xx - mu_x * mu_x);
+  S sigma_yy = cov_norm * (e_yy - mu_y * mu_y);
+  S sigma_xy = cov_norm * (e_xy - mu_x * mu_y);
+  S den_cs = sigma_xx + sigma_yy + c2;
+  S cs = (S(2) * sigma_xy + c2) / den_cs;
+  S mx = mu_x + shift;
+  S my = mu_y + shift;
+  S den_l = mx * mx + my * my + c1;
+  S lum = (S(2) * mx * my + c1) / den_l;
+
+  S dl_dmx = S(2) * (my - lum * mx) / den_l;
+  S dl_dmy = S(2) * (mx - lum * my) / den_l;
+  S dcs_dmx = S(2) * cov_norm * (cs * mu_x - mu_y) / den_cs;
+  S dcs_dmy = S(2) * cov_norm * (cs * mu_y - mu_x) / den_cs;
+  S dcs_dexx = -cov_norm * cs / den_cs;  // same for e_yy
+  S dcs_dexy = S(2) * cov_norm / den_cs;
+
+  S cs_weight = a * lum + b;  // ssim = lum * cs, so cs-moments get a*lum (from ssim) + b (from cs)
+  SsimMomentGrads<S> g;
+  g.mu_x = a * dl_dmx * cs + cs_weight * dcs_dmx;
+  g.mu_y = a * dl_dmy * cs + cs_weight * dcs_dmy;
+  g.e_xx = cs_weight * dcs_dexx;
+  g.e_yy = cs_weight * dcs_dexx;
+  g.e_xy = cs_weight * dcs_dexy;
+  return g;
+}
+
+}  // namespace turboiqa

@@ -1,0 +1,77 @@
+// Shared argument checks and geometry of the ssim_stats operator (CPU and CUDA entry points).
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+#include "border.h"
+
+namespace turboiqa {
+
+constexpr int kMaxWindow = 63;
+
+inline Border parse_border(const std::string& padding) {
+  if (padding == "valid") return Border::Valid;
+  if (padding == "zeros") return Border::Zeros;
+  if (padding == "symmetric") return Border::Symmetric;
+  if (padding == "reflect") return Border::Reflect;
+  if (padding == "replicate") return Border::Replicate;
+  TORCH_CHECK(false, "ssim_stats: padding must be 'valid', 'zeros', 'symmetric', 'reflect' or 'replicate', got '",
+              padding, "'");
+}
+
+struct SsimGeometry {
+  int64_t planes, height, width;
+  int window_size, pad;  // pad on every side (0 for 'valid')
+  int64_t padded_height, padded_width, out_height, out_width;
+  Border border;
+};
+
+inline SsimGeometry check_ssim_args(const at::Tensor& x, const at::Tensor& y, at::ArrayRef<double> window,
+                                    const std::string& padding) {
+  TORCH_CHECK(x.dim() == 4, "ssim_stats: x must be N x C x H x W, got shape ", x.sizes());
+  TORCH_CHECK(x.sizes() == y.sizes(), "ssim_stats: x and y must have the same shape, got ", x.sizes(), " and ",
+              y.sizes());
+  TORCH_CHECK(x.scalar_type() == y.scalar_type(), "ssim_stats: x and y must have the same dtype, got ",
+              x.scalar_type(), " and ", y.scalar_type());
+  TORCH_CHECK(x.device() == y.device(), "ssim_stats: x and y must be on the same device");
+  auto dt = x.scalar_type();
+  TORCH_CHECK(dt == at::kByte || at::isFloatingType(dt), "ssim_stats: x must be uint8 or floating point, got ", dt);
+  const int k = static_cast<int>(window.size());
+  TORCH_CHECK(k % 2 == 1 && k <= kMaxWindow, "ssim_stats: window length must be odd and at most ", kMaxWindow,
+              ", got ", k);
+  SsimGeometry g;
+  g.planes = x.size(0) * x.size(1);
+  g.height = x.size(2);
+  g.width = x.size(3);
+  g.window_size = k;
+  g.border = parse_border(padding);
+  g.pad = g.border == Border::Valid ? 0 : k / 2;
+  TORCH_CHECK(g.height >= 1 && g.width >= 1, "ssim_stats: x must have non-empty spatial dims, got ", x.sizes());
+  if (g.border == Border::Valid)
+    TORCH_CHECK(g.height >= k && g.width >= k, "ssim_stats: image ", g.height, "x", g.width,
+                " is smaller than the ", k, "x", k, " window; use a smaller window or a 'same' padding");
+  g.padded_height = g.height + 2 * g.pad;
+  g.padded_width = g.width + 2 * g.pad;
+  g.out_height = g.padded_height - k + 1;
+  g.out_width = g.padded_width - k + 1;
+  return g;
+}
+
+// The window normalised to sum exactly 1 in float64: the shifted-moment algebra (ssim_math.h) relies on it.
+inline std::vector<double> normalized_window(at::ArrayRef<double> window) {
+  double total = 0;
+  for (double v : window) total += v;
+  TORCH_CHECK(total > 0, "ssim_stats: window must have a positive sum");
+  std::vector<double> w(window.begin(), window.end());
+  for (double& v : w) v /= total;
+  return w;
+}
+
+inline at::ScalarType ssim_compute_dtype(at::ScalarType input) {
+  return input == at::kDouble ? at::kDouble : at::kFloat;
+}
+
+}  // namespace turboiqa

@@ -1,0 +1,28 @@
+"""turboiqa — fast, faithful full-reference image quality metrics for PyTorch."""
+from __future__ import annotations
+
+from ._ops import HAVE_NATIVE
+from .metrics.ms_ssim import MS_SSIM, MS_SSIM_CONVENTIONS, ms_ssim
+from .metrics.psnr import PSNR, psnr
+from .metrics.ssim import SSIM, SSIM_CONVENTIONS, ssim
+
+__version__ = "0.1.0"
+
+METRICS = {"psnr": psnr, "ssim": ssim, "ms_ssim": ms_ssim}
+
+
+def build_info() -> dict:
+    """What was compiled (CPU ISA builds and the one selected, OpenMP, CUDA archs) and what runs now."""
+    import torch
+
+    info = {"native": HAVE_NATIVE, "torch_version_runtime": torch.__version__,
+            "torch_threads": torch.get_num_threads(), "cuda_available": torch.cuda.is_available()}
+    if HAVE_NATIVE:
+        from . import _C
+
+        info.update(_C.build_info())
+    return info
+
+
+__all__ = ["psnr", "ssim", "ms_ssim", "PSNR", "SSIM", "MS_SSIM", "build_info", "METRICS", "SSIM_CONVENTIONS",
+           "MS_SSIM_CONVENTIONS"]

@@ -1,0 +1,154 @@
+"""MS-SSIM — Wang, Simoncelli, Bovik, "Multi-scale structural similarity for image quality assessment",
+Asilomar 2003. Reference code: Wang's MATLAB ``msssim.m`` (SPECS §3).
+
+Per scale s the SSIM statistics kernel gives mean(cs_s) and mean(SSIM_s); the images are then halved. 'product'
+pooling: Π_{s<S} mcs_s^{w_s} · mssim_S^{w_S}. ``convention=`` picks how scales are halved and clamped:
+
+================  ===============================================================================================
+'matlab'          msssim.m: RGB → rgb2gray, 2×2 box with 'symmetric' border + stride 2 (ceil sizes), no clamping
+                  [default]
+'piq'             piq.multi_scale_ssim: per-channel; odd sizes replicate-padded at the top/left, avg_pool2d(2);
+                  ReLU on the per-scale means; product per channel, then mean over channels
+'pytorch_msssim'  pytorch_msssim.ms_ssim: per-channel; avg_pool2d(2, padding=H%2, W%2) (zeros counted);
+                  ReLU on the per-scale cs and final ssim; product per channel, then mean
+'torchmetrics'    torchmetrics multiscale_structural_similarity_index_measure(normalize='relu'): channels averaged
+                  at every scale before the product, avg_pool2d(2) (floor sizes), ReLU on the per-scale values
+================  ===============================================================================================
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import _ops
+from ..resample import float_planes, matlab_box_downsample
+from ..validate import check_pair, check_reduction, reduce
+from .ssim import (
+    SsimConvention,
+    covariance_norm,
+    prepare_channels,
+    resolve_convention,
+    ssim_constants,
+    window_for,
+)
+
+WANG_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+@dataclass(frozen=True)
+class MsSsimConvention(SsimConvention):
+    halving: str = "matlab"  # 'matlab' | 'replicate_top_left' | 'zero_pad' | 'floor'
+    relu: bool = False  # clamp the per-scale values at 0 before the fractional powers
+    channels_before_product: bool = False  # average channels at each scale (torchmetrics)
+
+
+MS_SSIM_CONVENTIONS = {
+    "matlab": MsSsimConvention(),
+    "piq": MsSsimConvention(color="per_channel", halving="replicate_top_left", relu=True),
+    "pytorch_msssim": MsSsimConvention(color="per_channel", halving="zero_pad", relu=True),
+    "torchmetrics": MsSsimConvention(color="per_channel", halving="floor", relu=True, channels_before_product=True),
+}
+
+
+def halve(x: torch.Tensor, how: str) -> torch.Tensor:
+    if how == "matlab":
+        return matlab_box_downsample(x, 2)
+    x = float_planes(x)
+    h, w = x.shape[-2:]
+    if how == "replicate_top_left":
+        pad = max(h % 2, w % 2)
+        if pad:
+            x = F.pad(x, (pad, 0, pad, 0), mode="replicate")
+        return F.avg_pool2d(x, 2)
+    if how == "zero_pad":
+        return F.avg_pool2d(x, 2, padding=(h % 2, w % 2))
+    if how == "floor":
+        return F.avg_pool2d(x, 2)
+    raise ValueError(f"unknown halving {how!r}")
+
+
+def minimum_size(kernel_size: int, scales: int) -> int:
+    """Smallest side for which the coarsest scale still holds one window (msssim.m: 11·2^(S-1) = 176)."""
+    return kernel_size * 2 ** (scales - 1)
+
+
+def ms_ssim(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    data_range: float = 1.0,
+    reduction: str = "mean",
+    convention: str = "matlab",
+    weights=None,
+    scales: int | None = None,
+    kernel_size: int | None = None,
+    kernel_sigma: float | None = None,
+    k1: float = 0.01,
+    k2: float = 0.03,
+    color: str | None = None,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """MS-SSIM per image pair: (N,) for reduction='none', else a scalar.
+
+    ``scales`` (default 5) takes the first ``scales`` of Wang's weights, renormalised to sum to their original
+    total, so small images can still be scored with fewer scales; ``weights`` overrides them entirely.
+    """
+    check_reduction(reduction)
+    x, y = check_pair(x, y, data_range)
+    conv = resolve_convention(convention, MS_SSIM_CONVENTIONS, kernel_size=kernel_size, kernel_sigma=kernel_sigma,
+                              color=color)
+    if weights is None:
+        n = 5 if scales is None else scales
+        if not 1 <= n <= 5:
+            raise ValueError(f"scales must be 1…5 with the default weights, got {n}; pass weights= for more")
+        weights = torch.tensor(WANG_WEIGHTS[:n], dtype=torch.float64)
+        weights = weights * (sum(WANG_WEIGHTS) / weights.sum())
+    else:
+        weights = torch.as_tensor(weights, dtype=torch.float64)
+        if scales is not None and scales != weights.numel():
+            raise ValueError(f"scales={scales} but {weights.numel()} weights were given")
+    n_scales = weights.numel()
+    need = minimum_size(conv.kernel_size, n_scales)
+    h, w = x.shape[-2:]
+    if min(h, w) < need:
+        fits = max(s for s in range(1, 6) if min(h, w) >= minimum_size(conv.kernel_size, s)) if min(h, w) >= conv.kernel_size else 0
+        raise ValueError(
+            f"MS-SSIM with {n_scales} scales and a {conv.kernel_size}-tap window needs images of at least "
+            f"{need}×{need}, got {h}×{w}" + (f"; pass scales={fits} to use fewer scales" if fits else "")
+        )
+
+    x, y = prepare_channels(x, y, conv.color, data_range)
+    c1, c2 = ssim_constants(k1, k2, data_range)
+    window = window_for(conv)
+    values = []
+    for s in range(n_scales):
+        if s > 0:
+            x, y = halve(x, conv.halving), halve(y, conv.halving)
+        ssim_planes, cs_planes = _ops.ssim_stats(x, y, window, c1, c2, conv.padding, covariance_norm(conv), backend)
+        values.append(ssim_planes if s == n_scales - 1 else cs_planes)
+    stacked = torch.stack(values)  # (S, N, C)
+    if conv.channels_before_product:
+        stacked = stacked.mean(dim=2, keepdim=True)
+    if conv.relu:
+        stacked = torch.relu(stacked)
+    w = weights.to(device=stacked.device, dtype=stacked.dtype).view(-1, 1, 1)
+    # A negative cs to a fractional power is NaN here (MATLAB returns a complex number): the 'matlab' convention
+    # keeps that visible instead of silently clamping.
+    per_channel = torch.prod(stacked**w, dim=0)
+    return reduce(per_channel.mean(dim=1), reduction)
+
+
+class MS_SSIM(nn.Module):
+    """Module form of :func:`ms_ssim`; ``loss=True`` returns 1 - MS-SSIM."""
+
+    def __init__(self, data_range: float = 1.0, reduction: str = "mean", convention: str = "matlab",
+                 loss: bool = False, **kwargs):
+        super().__init__()
+        self.kwargs = dict(data_range=data_range, reduction=reduction, convention=convention, **kwargs)
+        self.loss = loss
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        value = ms_ssim(x, y, **self.kwargs)
+        return 1 - value if self.loss else value

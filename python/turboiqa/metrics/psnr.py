@@ -1,0 +1,62 @@
+"""PSNR — 10·log10(L² / MSE), MSE over all pixels and channels of each image (SPECS §1).
+
+``color``: 'rgb' (every channel; skimage / pyiqa 'psnr' / TID2013 PSNRc) or a luma: 'ycbcr' (MATLAB rgb2ycbcr Y,
+studio swing — the super-resolution "PSNR-Y", usually with ``crop_border`` = scale), 'yiq' (0.299/0.587/0.114, piq's
+``convert_to_greyscale``), 'rgb2gray'. Identical images give +inf (as MATLAB and skimage); ``max_db`` caps it.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..colour import to_luma
+from ..validate import check_pair, check_reduction, reduce
+
+
+def mean_squared_error(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-image MSE (N,) in float64. uint8 differences are exact in float32 before squaring."""
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    diff = x.to(dtype) - y.to(dtype)
+    return diff.square().flatten(1).sum(dim=1, dtype=torch.float64) / diff[0].numel()
+
+
+def psnr(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    data_range: float = 1.0,
+    reduction: str = "mean",
+    color: str = "rgb",
+    crop_border: int = 0,
+    max_db: float | None = None,
+) -> torch.Tensor:
+    """PSNR in dB per image pair: (N,) for reduction='none', else the mean (or sum) of the per-image values."""
+    check_reduction(reduction)
+    x, y = check_pair(x, y, data_range)
+    if crop_border < 0:
+        raise ValueError(f"crop_border must be >= 0, got {crop_border}")
+    if crop_border:
+        h, w = x.shape[-2:]
+        if h <= 2 * crop_border or w <= 2 * crop_border:
+            raise ValueError(f"crop_border={crop_border} leaves nothing of a {h}×{w} image")
+        x = x[..., crop_border:-crop_border, crop_border:-crop_border]
+        y = y[..., crop_border:-crop_border, crop_border:-crop_border]
+    if color != "rgb":
+        if x.shape[1] != 3:
+            raise ValueError(f"color={color!r} needs 3-channel RGB input, got {x.shape[1]} channels")
+        x, y = to_luma(x, color, data_range), to_luma(y, color, data_range)
+    mse = mean_squared_error(x, y)
+    value = 10 * torch.log10(data_range**2 / mse)  # mse == 0 → +inf
+    if max_db is not None:
+        value = value.clamp(max=max_db)
+    return reduce(value.to(torch.float64 if x.dtype == torch.float64 else torch.float32), reduction)
+
+
+class PSNR(nn.Module):
+    def __init__(self, data_range: float = 1.0, reduction: str = "mean", **kwargs):
+        super().__init__()
+        self.kwargs = dict(data_range=data_range, reduction=reduction, **kwargs)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return psnr(x, y, **self.kwargs)

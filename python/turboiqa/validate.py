@@ -1,0 +1,67 @@
+"""Input checks shared by every metric: one place that names the argument and says what is wrong."""
+from __future__ import annotations
+
+import torch
+
+
+def as_batch(t, name: str) -> torch.Tensor:
+    """H×W, C×H×W or N×C×H×W tensor → N×C×H×W (a view, no copy)."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.dim() == 2:
+        return t[None, None]
+    if t.dim() == 3:
+        return t[None]
+    if t.dim() == 4:
+        return t
+    raise ValueError(f"{name} must be H×W, C×H×W or N×C×H×W, got shape {tuple(t.shape)}")
+
+
+def check_pair(x, y, data_range: float, names=("x", "y")):
+    """Validate a (reference, distorted) pair; returns both as N×C×H×W.
+
+    One ``aminmax`` pass per float input covers NaN/Inf and the [0, data_range] range at once.
+    """
+    x = as_batch(x, names[0])
+    y = as_batch(y, names[1])
+    if x.shape != y.shape:
+        raise ValueError(f"{names[0]} and {names[1]} must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    if x.dtype != y.dtype:
+        raise TypeError(f"{names[0]} and {names[1]} must have the same dtype, got {x.dtype} and {y.dtype}")
+    if x.device != y.device:
+        raise ValueError(f"{names[0]} and {names[1]} must be on the same device, got {x.device} and {y.device}")
+    if not (x.dtype == torch.uint8 or x.dtype.is_floating_point):
+        raise TypeError(f"{names[0]} must be uint8 or floating point, got {x.dtype}")
+    if not data_range > 0:
+        raise ValueError(f"data_range must be positive, got {data_range}")
+    if x.numel() == 0:
+        raise ValueError(f"{names[0]} is empty (shape {tuple(x.shape)})")
+    if x.dtype == torch.uint8:
+        if data_range != 255:
+            raise ValueError(f"uint8 input holds 0..255: data_range must be 255, got {data_range}")
+        return x, y
+    tolerance = 1e-6 * data_range
+    for t, name in ((x, names[0]), (y, names[1])):
+        low, high = torch.aminmax(t.detach())
+        low, high = float(low), float(high)
+        if not (low == low and high == high) or abs(low) == float("inf") or abs(high) == float("inf"):
+            raise ValueError(f"{name} contains NaN or Inf")
+        if low < -tolerance or high > data_range + tolerance:
+            raise ValueError(
+                f"{name} has values in [{low:.4g}, {high:.4g}], outside [0, data_range={data_range}]; "
+                "pass the data_range your images use (1.0 for [0, 1] floats, 255 for 8-bit)"
+            )
+    return x, y
+
+
+def check_reduction(reduction: str) -> None:
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+
+
+def reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "mean":
+        return values.mean()
+    if reduction == "sum":
+        return values.sum()
+    return values

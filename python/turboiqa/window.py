@@ -1,0 +1,27 @@
+"""Window builders shared by every metric (separable 1-D windows; the 2-D window is their outer product)."""
+from __future__ import annotations
+
+import math
+
+
+def gaussian_window(size: int = 11, sigma: float = 1.5) -> list[float]:
+    """1-D Gaussian on x = -(size-1)/2 … (size-1)/2, normalised to sum 1.
+
+    Its outer product equals MATLAB ``fspecial('gaussian', size, sigma)`` (whose eps·max cut-off never triggers for
+    SSIM's sizes) and the windows of piq, pytorch-msssim, torchmetrics and scikit-image (gaussian_weights=True).
+    """
+    if size < 1 or size % 2 == 0:
+        raise ValueError(f"kernel_size must be a positive odd integer, got {size}")
+    if sigma <= 0:
+        raise ValueError(f"kernel_sigma must be positive, got {sigma}")
+    half = (size - 1) / 2
+    taps = [math.exp(-((i - half) ** 2) / (2 * sigma * sigma)) for i in range(size)]
+    total = sum(taps)
+    return [t / total for t in taps]
+
+
+def uniform_window(size: int = 7) -> list[float]:
+    """Box window (scikit-image's default ``win_size=7`` without gaussian weights)."""
+    if size < 1 or size % 2 == 0:
+        raise ValueError(f"kernel_size must be a positive odd integer, got {size}")
+    return [1.0 / size] * size
