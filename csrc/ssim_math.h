@@ -22,11 +22,12 @@ HOST_DEVICE_INLINE SsimPixel<V, S> ssim_pixel(V mu_x, V mu_y, V e_xx, V e_yy, V 
   V sigma_xx = cov_norm * (e_xx - mu_x * mu_x);
   V sigma_yy = cov_norm * (e_yy - mu_y * mu_y);
   V sigma_xy = cov_norm * (e_xy - mu_x * mu_y);
-  V cs = (S(2) * sigma_xy + c2) / (sigma_xx + sigma_yy + c2);
   V mx = mu_x + shift;
   V my = mu_y + shift;
-  V luminance = (S(2) * mx * my + c1) / (mx * mx + my * my + c1);
-  return {luminance * cs, cs};
+  V cs_num = S(2) * sigma_xy + c2, cs_den = sigma_xx + sigma_yy + c2;
+  V l_num = S(2) * mx * my + c1, l_den = mx * mx + my * my + c1;
+  V inv = S(1) / (cs_den * l_den);  // one division for both ratios
+  return {l_num * cs_num * inv, cs_num * l_den * inv};
 }
 
 // d(a * mean(ssim) + b * mean(cs)) / d(moment) at one pixel, with a, b already divided by the map size.

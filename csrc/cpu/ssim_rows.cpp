@@ -52,105 +52,119 @@ inline std::size_t round_up(std::size_t n, std::size_t m) { return (n + m - 1) /
 
 // Row stride (elements) of every buffer: room for a whole vector past the last column plus the window halo.
 inline std::size_t row_stride(int padded_width, int window_size) {
-  return round_up(static_cast<std::size_t>(padded_width) + window_size + 64, 16);
+  return round_up(static_cast<std::size_t>(padded_width) + window_size + 64, 32);
+}
+
+// Interior samples, converted and shifted, with their products. Locals and __restrict let the compiler vectorise
+// (through the args struct it would have to assume the stores alias the shift).
+template <typename In, typename Acc>
+inline void convert_span(const In* __restrict xr, const In* __restrict yr, int n, Acc shift, Acc* __restrict qx,
+                         Acc* __restrict qy, Acc* __restrict qxx, Acc* __restrict qyy, Acc* __restrict qxy) {
+  for (int c = 0; c < n; ++c) {
+    const Acc vx = static_cast<Acc>(xr[c]) - shift;
+    const Acc vy = static_cast<Acc>(yr[c]) - shift;
+    qx[c] = vx;
+    qy[c] = vy;
+    qxx[c] = vx * vx;
+    qyy[c] = vy * vy;
+    qxy[c] = vx * vy;
+  }
 }
 
 template <typename In, typename Acc>
 void load_padded_row(const SsimRowsArgs<In, Acc>& a, int padded_row, Acc* ring_slot, std::size_t stride) {
-  using V = typename Vec<Acc>::type;
-  constexpr int L = Vec<Acc>::lanes;
   Acc* qx = ring_slot;
   Acc* qy = ring_slot + stride;
   Acc* qxx = ring_slot + 2 * stride;
   Acc* qyy = ring_slot + 3 * stride;
   Acc* qxy = ring_slot + 4 * stride;
   const int src_row = a.row_map[padded_row];
-  const int pw = a.padded_width;
-  const Acc zero = -a.shift;  // a 'zeros' border sample, in shifted units
+  const int pw = a.padded_width, width = a.width, pad_left = a.pad_left;
+  const Acc shift = a.shift;
+  const Acc zero = -shift;  // a 'zeros' border sample, in shifted units
+  auto set = [&](int c, Acc vx, Acc vy) {
+    qx[c] = vx;
+    qy[c] = vy;
+    qxx[c] = vx * vx;
+    qyy[c] = vy * vy;
+    qxy[c] = vx * vy;
+  };
   if (src_row < 0) {
-    for (int c = 0; c < pw; ++c) qx[c] = qy[c] = zero;
-  } else {
-    const In* xr = a.x + static_cast<std::size_t>(src_row) * a.width;
-    const In* yr = a.y + static_cast<std::size_t>(src_row) * a.width;
-    // Interior: straight conversion (uint8 is read as is, never copied to a float frame).
-    for (int c = 0; c < a.width; ++c) {
-      qx[a.pad_left + c] = static_cast<Acc>(xr[c]) - a.shift;
-      qy[a.pad_left + c] = static_cast<Acc>(yr[c]) - a.shift;
-    }
-    for (int c = 0; c < pw; ++c) {
-      if (c == a.pad_left) c += a.width;  // skip the interior
-      if (c >= pw) break;
-      const int src = a.col_map[c];
-      qx[c] = src < 0 ? zero : static_cast<Acc>(xr[src]) - a.shift;
-      qy[c] = src < 0 ? zero : static_cast<Acc>(yr[src]) - a.shift;
+    for (int c = 0; c < pw; ++c) set(c, zero, zero);
+    return;
+  }
+  const In* xr = a.x + static_cast<std::size_t>(src_row) * width;
+  const In* yr = a.y + static_cast<std::size_t>(src_row) * width;
+  // Ask for the next input row now: the filtering of this row gives the loads time to arrive.
+  if (padded_row + 1 < a.padded_height && a.row_map[padded_row + 1] >= 0) {
+    const char* nx = reinterpret_cast<const char*>(a.x + static_cast<std::size_t>(a.row_map[padded_row + 1]) * width);
+    const char* ny = reinterpret_cast<const char*>(a.y + static_cast<std::size_t>(a.row_map[padded_row + 1]) * width);
+    for (std::size_t off = 0; off < width * sizeof(In); off += 64) {
+      __builtin_prefetch(nx + off);
+      __builtin_prefetch(ny + off);
     }
   }
-  int c = 0;
-  for (; c + L <= pw; c += L) {
-    V vx = load<V>(qx + c), vy = load<V>(qy + c);
-    store(qxx + c, vx * vx);
-    store(qyy + c, vy * vy);
-    store(qxy + c, vx * vy);
-  }
-  for (; c < pw; ++c) {
-    qxx[c] = qx[c] * qx[c];
-    qyy[c] = qy[c] * qy[c];
-    qxy[c] = qx[c] * qy[c];
+  // uint8 is read as is, never copied to a float frame.
+  convert_span(xr, yr, width, shift, qx + pad_left, qy + pad_left, qxx + pad_left, qyy + pad_left, qxy + pad_left);
+  for (int c = 0; c < pw; ++c) {
+    if (c == pad_left) c += width;  // skip the interior
+    if (c >= pw) break;
+    const int src = a.col_map[c];
+    set(c, src < 0 ? zero : static_cast<Acc>(xr[src]) - shift, src < 0 ? zero : static_cast<Acc>(yr[src]) - shift);
   }
 }
 
-template <typename In, typename Acc>
-void ssim_rows_impl(const SsimRowsArgs<In, Acc>& a) {
+// Vertical pass for `count` (1 or 2) consecutive output rows: rows[t] is ring row i+t, t = 0 … K+count-2.
+// Two output rows share K-1 input rows, so each loaded vector feeds two accumulators (fewer loads per FMA).
+template <typename Acc>
+inline void vertical_pass(const Acc* const* rows, std::size_t stride, const Acc* w, int K, int count, int pw,
+                          Acc* out0, Acc* out1) {
   using V = typename Vec<Acc>::type;
   constexpr int L = Vec<Acc>::lanes;
-  const int K = a.window_size;
-  const int pw = a.padded_width;
-  const int ow = a.out_width;
-  const std::size_t stride = row_stride(pw, K);
-  const std::size_t slot = kQuantities * stride;
-  Acc* ring = a.scratch;                   // K slots x 5 rows
-  Acc* column_sums = ring + K * slot;      // 5 rows
-  std::memset(a.scratch, 0, sizeof(Acc) * (K + 1) * slot);
-
-  for (int r = a.row_begin; r < a.row_begin + K - 1; ++r) load_padded_row(a, r, ring + (r % K) * slot, stride);
-
-  const Acc* w = a.window;
-  const Acc* rows[64 * kQuantities];  // window_size <= 63, checked by the caller
-  for (int i = a.row_begin; i < a.row_end; ++i) {
-    load_padded_row(a, i + K - 1, ring + ((i + K - 1) % K) * slot, stride);
-    for (int k = 0; k < K; ++k)
-      for (int q = 0; q < kQuantities; ++q) rows[q * K + k] = ring + ((i + k) % K) * slot + q * stride;
-
-    // Vertical pass: five weighted column sums over the K ring rows.
-    for (int c = 0; c < pw; c += L) {
+  for (int c = 0; c < pw; c += L) {
+    V acc0[kQuantities], acc1[kQuantities];
+    for (int q = 0; q < kQuantities; ++q) acc0[q] = acc1[q] = V{};
+    for (int t = 0; t < K + count - 1; ++t) {
+      const Acc* row = rows[t] + c;
+      const bool first = t < K, second = count == 2 && t >= 1;
+      const Acc w0 = first ? w[t] : Acc(0), w1 = second ? w[t - 1] : Acc(0);
       for (int q = 0; q < kQuantities; ++q) {
-        const Acc* const* rq = rows + q * K;
-        V acc = w[0] * load<V>(rq[0] + c);
-        for (int k = 1; k < K; ++k) acc += w[k] * load<V>(rq[k] + c);
-        store(column_sums + q * stride + c, acc);
+        const V v = load<V>(row + q * stride);
+        acc0[q] += w0 * v;
+        acc1[q] += w1 * v;
       }
     }
+    for (int q = 0; q < kQuantities; ++q) {
+      store(out0 + q * stride + c, acc0[q]);
+      if (count == 2) store(out1 + q * stride + c, acc1[q]);
+    }
+  }
+}
 
-    // Horizontal pass fused with the SSIM formula and the row sums.
-    const Acc* s0 = column_sums;
-    const Acc* s1 = column_sums + stride;
-    const Acc* s2 = column_sums + 2 * stride;
-    const Acc* s3 = column_sums + 3 * stride;
-    const Acc* s4 = column_sums + 4 * stride;
-    V sum_ssim = {}, sum_cs = {};
-    for (int j = 0; j < ow; j += L) {
-      V m0 = w[0] * load<V>(s0 + j), m1 = w[0] * load<V>(s1 + j), m2 = w[0] * load<V>(s2 + j),
-        m3 = w[0] * load<V>(s3 + j), m4 = w[0] * load<V>(s4 + j);
-      for (int k = 1; k < K; ++k) {
-        m0 += w[k] * load<V>(s0 + j + k);
-        m1 += w[k] * load<V>(s1 + j + k);
-        m2 += w[k] * load<V>(s2 + j + k);
-        m3 += w[k] * load<V>(s3 + j + k);
-        m4 += w[k] * load<V>(s4 + j + k);
+// Horizontal pass fused with the SSIM formula; returns the row sums of the SSIM and cs maps.
+template <typename Acc>
+inline void horizontal_pass(const Acc* sums, std::size_t stride,
+                            const Acc* w, int K, int ow, Acc shift, Acc c1, Acc c2, Acc cov_norm, double* row_ssim,
+                            double* row_cs) {
+  using V = typename Vec<Acc>::type;
+  constexpr int L = Vec<Acc>::lanes;
+  V sum_ssim = {}, sum_cs = {};
+  for (int j = 0; j < ow; j += 2 * L) {  // two vectors per step: ten independent FMA chains
+    V m[2][kQuantities];
+    for (int q = 0; q < kQuantities; ++q) m[0][q] = m[1][q] = V{};
+    for (int k = 0; k < K; ++k) {
+      const Acc wk = w[k];
+      for (int q = 0; q < kQuantities; ++q) {
+        const Acc* sq = sums + q * stride + j + k;
+        m[0][q] += wk * load<V>(sq);
+        m[1][q] += wk * load<V>(sq + L);
       }
-      auto px = ssim_pixel<V, Acc>(m0, m1, m2, m3, m4, a.shift, a.c1, a.c2, a.cov_norm);
-      if (j + L > ow) {  // last partial vector: drop lanes past the row end
-        for (int l = ow - j; l < L; ++l) {
+    }
+    for (int h = 0; h < 2; ++h) {
+      auto px = ssim_pixel<V, Acc>(m[h][0], m[h][1], m[h][2], m[h][3], m[h][4], shift, c1, c2, cov_norm);
+      const int first = j + h * L;
+      if (first + L > ow) {  // partial (or empty) last vector: drop lanes past the row end
+        for (int l = ow - first < 0 ? 0 : ow - first; l < L; ++l) {
           px.ssim[l] = 0;
           px.cs[l] = 0;
         }
@@ -158,13 +172,37 @@ void ssim_rows_impl(const SsimRowsArgs<In, Acc>& a) {
       sum_ssim += px.ssim;
       sum_cs += px.cs;
     }
-    double total_ssim = 0, total_cs = 0;
-    for (int l = 0; l < L; ++l) {
-      total_ssim += sum_ssim[l];
-      total_cs += sum_cs[l];
-    }
-    a.row_ssim[i] = total_ssim;
-    a.row_cs[i] = total_cs;
+  }
+  double total_ssim = 0, total_cs = 0;
+  for (int l = 0; l < L; ++l) {
+    total_ssim += sum_ssim[l];
+    total_cs += sum_cs[l];
+  }
+  *row_ssim = total_ssim;
+  *row_cs = total_cs;
+}
+
+template <typename In, typename Acc>
+void ssim_rows_impl(const SsimRowsArgs<In, Acc>& a) {
+  const int K = a.window_size;
+  const int slots = K + 1;  // a pair of output rows needs K + 1 input rows
+  const std::size_t stride = row_stride(a.padded_width, K);
+  const std::size_t slot = kQuantities * stride;
+  Acc* ring = a.scratch;
+  Acc* sums0 = ring + slots * slot;
+  Acc* sums1 = sums0 + slot;
+  // The scratch arrives zeroed (once per worker): the columns past the padded width must read as zeros.
+  for (int r = a.row_begin; r < a.row_begin + K - 1; ++r) load_padded_row(a, r, ring + (r % slots) * slot, stride);
+
+  const Acc* rows[64];  // window_size <= 63, checked by the caller
+  for (int i = a.row_begin; i < a.row_end; i += 2) {
+    const int count = i + 1 < a.row_end ? 2 : 1;
+    for (int r = i + K - 1; r < i + K - 1 + count; ++r) load_padded_row(a, r, ring + (r % slots) * slot, stride);
+    for (int t = 0; t < K + count - 1; ++t) rows[t] = ring + ((i + t) % slots) * slot;
+    vertical_pass(rows, stride, a.window, K, count, a.padded_width, sums0, sums1);
+    for (int h = 0; h < count; ++h)
+      horizontal_pass<Acc>(h ? sums1 : sums0, stride, a.window, K, a.out_width, a.shift, a.c1, a.c2,
+                           a.cov_norm, a.row_ssim + i + h, a.row_cs + i + h);
   }
 }
 
@@ -177,8 +215,8 @@ void TURBOIQA_ISA_FN(const SsimRowsArgs<double, double>& args) { TURBOIQA_ISA_NS
 
 #if defined(TURBOIQA_ISA_IS_BASELINE)
 std::size_t ssim_rows_scratch_size(int padded_width, int window_size) {
-  // (K ring slots + 1 column-sum slot) x 5 rows; sized for the widest vector of any ISA build.
-  return static_cast<std::size_t>(window_size + 1) * TURBOIQA_ISA_NS::kQuantities * TURBOIQA_ISA_NS::row_stride(padded_width, window_size);
+  // (K + 1 ring slots + 2 column-sum slots) x 5 rows; sized for the widest vector of any ISA build.
+  return static_cast<std::size_t>(window_size + 3) * TURBOIQA_ISA_NS::kQuantities * TURBOIQA_ISA_NS::row_stride(padded_width, window_size);
 }
 #endif
 

@@ -15,7 +15,7 @@ struct SsimRowsArgs {
   int height, width;
   const int* row_map;  // padded row -> input row, -1 = zero row (length padded_height)
   const int* col_map;  // padded col -> input col, -1 = zero (length padded_width)
-  int padded_width;
+  int padded_height, padded_width;
   int pad_left;  // first padded column that is input column 0
   const Acc* window;
   int window_size;

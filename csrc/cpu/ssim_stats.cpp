@@ -4,6 +4,7 @@
 #include <torch/library.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -41,6 +42,23 @@ struct AlignedFree {
   void operator()(void* p) const { std::free(p); }
 };
 
+// Zeroed, 64-byte aligned scratch kept per worker thread across calls: video scoring calls the kernel per frame,
+// and a fresh half-megabyte buffer each time would cost page faults and a memset.
+template <typename Acc>
+Acc* thread_scratch(std::size_t elems) {
+  thread_local std::unique_ptr<char, AlignedFree> buffer;
+  thread_local std::size_t capacity = 0;
+  const std::size_t bytes = (elems * sizeof(Acc) + 63) / 64 * 64;
+  if (bytes > capacity) {
+    buffer.reset(static_cast<char*>(std::aligned_alloc(64, bytes)));
+    TORCH_CHECK(buffer, "ssim_stats: out of memory for ", bytes, " bytes of scratch");
+    capacity = bytes;
+  }
+  // The kernel needs zeros past the padded width of every row; rows themselves are overwritten before use.
+  std::memset(buffer.get(), 0, bytes);
+  return reinterpret_cast<Acc*>(buffer.get());
+}
+
 template <typename In, typename Acc>
 void forward_planes(const at::Tensor& x, const at::Tensor& y, const SsimGeometry& g, at::ArrayRef<double> window,
                     double c1, double c2, double cov_norm, at::Tensor& out_ssim, at::Tensor& out_cs) {
@@ -58,9 +76,7 @@ void forward_planes(const at::Tensor& x, const at::Tensor& y, const SsimGeometry
   const int64_t grain = std::max<int64_t>(1, 65536 / (kStripRows * g.out_width));
 
   at::parallel_for(0, g.planes * strips, grain, [&](int64_t begin, int64_t end) {
-    std::unique_ptr<Acc, AlignedFree> scratch(
-        static_cast<Acc*>(std::aligned_alloc(64, (scratch_elems * sizeof(Acc) + 63) / 64 * 64)));
-    TORCH_CHECK(scratch, "ssim_stats: out of memory for scratch buffers");
+    Acc* scratch = thread_scratch<Acc>(scratch_elems);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t plane = task / strips, strip = task % strips;
       // Representative level subtracted before squaring (see ssim_math.h): mid-range for 8-bit data,
@@ -73,6 +89,7 @@ void forward_planes(const at::Tensor& x, const at::Tensor& y, const SsimGeometry
       a.width = static_cast<int>(g.width);
       a.row_map = row_map.data();
       a.col_map = col_map.data();
+      a.padded_height = static_cast<int>(g.padded_height);
       a.padded_width = static_cast<int>(g.padded_width);
       a.pad_left = g.pad;
       a.window = win.data();
@@ -84,7 +101,7 @@ void forward_planes(const at::Tensor& x, const at::Tensor& y, const SsimGeometry
       a.out_width = static_cast<int>(g.out_width);
       a.row_begin = static_cast<int>(strip * kStripRows);
       a.row_end = static_cast<int>(std::min<int64_t>(g.out_height, (strip + 1) * kStripRows));
-      a.scratch = scratch.get();
+      a.scratch = scratch;
       a.row_ssim = row_ssim.data() + plane * g.out_height;
       a.row_cs = row_cs.data() + plane * g.out_height;
       run_rows(a);
