@@ -92,8 +92,8 @@ def ms_ssim(
 ) -> torch.Tensor:
     """MS-SSIM per image pair: (N,) for reduction='none', else a scalar.
 
-    ``scales`` (default 5) takes the first ``scales`` of Wang's weights, renormalised to sum to their original
-    total, so small images can still be scored with fewer scales; ``weights`` overrides them entirely.
+    ``scales`` (default 5) takes the first ``scales`` of Wang's weights, renormalised to sum to 1, so small images
+    can still be scored with fewer scales; ``weights`` overrides them entirely (used as given).
     """
     check_reduction(reduction)
     x, y = check_pair(x, y, data_range)
@@ -104,7 +104,8 @@ def ms_ssim(
         if not 1 <= n <= 5:
             raise ValueError(f"scales must be 1…5 with the default weights, got {n}; pass weights= for more")
         weights = torch.tensor(WANG_WEIGHTS[:n], dtype=torch.float64)
-        weights = weights * (sum(WANG_WEIGHTS) / weights.sum())
+        if n < 5:
+            weights = weights / weights.sum()
     else:
         weights = torch.as_tensor(weights, dtype=torch.float64)
         if scales is not None and scales != weights.numel():

@@ -1,0 +1,167 @@
+"""Shapes, reductions, module forms, losses, helpers and the errors users see on bad input."""
+import numpy as np
+import pytest
+import torch
+
+import turboiqa
+from turboiqa.padding import pad_2d
+from turboiqa.resample import auto_downsample_factor, matlab_box_downsample, matlab_round
+
+
+def rand_pair(shape=(2, 3, 48, 40), seed=0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(shape, generator=g, dtype=torch.float64)
+    y = (x + 0.1 * torch.randn(shape, generator=g, dtype=torch.float64)).clamp(0, 1)
+    return x.to(dtype), y.to(dtype)
+
+
+@pytest.mark.parametrize("mode, numpy_mode", [("symmetric", "symmetric"), ("reflect", "reflect"),
+                                              ("replicate", "edge"), ("zeros", "constant")])
+def test_padding_matches_numpy(mode, numpy_mode):
+    x = torch.arange(12.0).view(1, 1, 3, 4)
+    got = pad_2d(x, (2, 5, 3, 1), mode)
+    want = np.pad(x.numpy()[0, 0], ((2, 5), (3, 1)), mode=numpy_mode)
+    np.testing.assert_array_equal(got[0, 0].numpy(), want)
+
+
+def test_matlab_rounding_and_downsample_factor():
+    assert matlab_round(2.5) == 3 and round(2.5) == 2 and matlab_round(-2.5) == -3
+    assert auto_downsample_factor(640, 800) == 3  # MATLAB: round(2.5) = 3
+    assert auto_downsample_factor(640, 800, rounding="python") == 2  # piq / pyiqa
+    assert auto_downsample_factor(384, 512) == 2 and auto_downsample_factor(383, 512) == 1
+
+
+def test_matlab_box_downsample():
+    x = torch.arange(1.0, 26.0).view(1, 1, 5, 5)
+    # f = 2: window (i, i+1), last row/column mirrors the edge sample; output ceil(5/2) = 3.
+    got = matlab_box_downsample(x, 2)[0, 0]
+    assert got.shape == (3, 3)
+    assert got[0, 0].item() == pytest.approx((1 + 2 + 6 + 7) / 4)
+    assert got[2, 2].item() == pytest.approx(25.0)
+    # f = 3: centred box; the first sample averages the mirrored edge too.
+    got3 = matlab_box_downsample(x, 3)[0, 0]
+    assert got3.shape == (2, 2)
+    assert got3[1, 1].item() == pytest.approx(x[0, 0, 2:5, 2:5].mean().item())
+    assert got3[0, 0].item() == pytest.approx(x[0, 0, [0, 0, 1]][:, [0, 0, 1]].mean().item())
+
+
+@pytest.mark.parametrize("fn", [turboiqa.ssim, turboiqa.ms_ssim, turboiqa.psnr])
+def test_shapes_and_reductions(fn):
+    x, y = rand_pair((2, 3, 180, 190))
+    per_image = fn(x, y, 1.0, reduction="none")
+    assert per_image.shape == (2,)
+    assert fn(x, y, 1.0).item() == pytest.approx(per_image.mean().item(), rel=1e-6)
+    assert fn(x, y, 1.0, reduction="sum").item() == pytest.approx(per_image.sum().item(), rel=1e-6)
+    assert fn(x[0], y[0], 1.0).item() == pytest.approx(per_image[0].item(), rel=1e-6)  # C×H×W
+    assert fn(x[0, :1], y[0, :1], 1.0).shape == ()
+    assert fn(x[0, 0], y[0, 0], 1.0).item() == pytest.approx(fn(x[0, :1], y[0, :1], 1.0).item())  # H×W
+
+
+def test_identical_images():
+    x, _ = rand_pair((1, 3, 180, 180))
+    assert turboiqa.ssim(x, x, 1.0).item() == pytest.approx(1.0, abs=1e-6)
+    assert turboiqa.ms_ssim(x, x, 1.0).item() == pytest.approx(1.0, abs=1e-6)
+    assert turboiqa.psnr(x, x, 1.0).item() == float("inf")
+    assert turboiqa.psnr(x, x, 1.0, max_db=100.0).item() == 100.0
+
+
+def test_psnr_hand_checked():
+    x = torch.zeros(1, 1, 4, 4)
+    y = torch.full((1, 1, 4, 4), 0.1)
+    assert turboiqa.psnr(x, y, 1.0).item() == pytest.approx(20.0, abs=1e-5)  # mse = 0.01
+    xu, yu = torch.zeros(1, 3, 2, 2, dtype=torch.uint8), torch.full((1, 3, 2, 2), 255, dtype=torch.uint8)
+    assert turboiqa.psnr(xu, yu, 255).item() == pytest.approx(0.0, abs=1e-6)
+    assert turboiqa.psnr(x, y, 1.0, crop_border=1).item() == pytest.approx(20.0, abs=1e-5)
+
+
+def test_uint8_and_float_agree():
+    x, y = rand_pair((1, 1, 64, 64))
+    xu, yu = (x * 255).round().to(torch.uint8), (y * 255).round().to(torch.uint8)
+    a = turboiqa.ssim(xu, yu, 255).item()
+    b = turboiqa.ssim(xu.double() / 255, yu.double() / 255, 1.0).item()
+    assert a == pytest.approx(b, abs=1e-6)
+
+
+@pytest.mark.parametrize("module, fn", [(turboiqa.SSIM, turboiqa.ssim), (turboiqa.MS_SSIM, turboiqa.ms_ssim)])
+def test_modules_and_loss_gradients(module, fn):
+    x, y = rand_pair((2, 3, 180, 180), dtype=torch.float64)
+    m = module(data_range=1.0, convention="pytorch_msssim" if fn is turboiqa.ssim else "piq")
+    assert m(x, y).item() == pytest.approx(fn(x, y, 1.0, convention=m.kwargs["convention"]).item())
+    loss = module(data_range=1.0, loss=True)
+    x = x.clone().requires_grad_()
+    value = loss(x, y)
+    value.backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    if turboiqa.HAVE_NATIVE:  # native and reference backward agree through the whole metric
+        xr = x.detach().clone().requires_grad_()
+        fn(xr, y, 1.0, backend="reference").backward()
+        xn = x.detach().clone().requires_grad_()
+        fn(xn, y, 1.0, backend="native").backward()
+        torch.testing.assert_close(xn.grad, xr.grad, atol=1e-9, rtol=1e-6)
+
+
+def test_psnr_module():
+    x, y = rand_pair()
+    assert turboiqa.PSNR(data_range=1.0)(x, y).item() == pytest.approx(turboiqa.psnr(x, y, 1.0).item())
+
+
+@pytest.mark.parametrize("fn", [turboiqa.ssim, turboiqa.ms_ssim, turboiqa.psnr])
+def test_bad_input_errors(fn):
+    x, y = rand_pair((1, 3, 200, 200))
+    with pytest.raises(ValueError, match="same shape"):
+        fn(x, y[..., :-1], 1.0)
+    with pytest.raises(TypeError, match="same dtype"):
+        fn(x, y.double(), 1.0)
+    with pytest.raises(TypeError, match="uint8 or floating"):
+        fn(x.to(torch.int32), y.to(torch.int32), 1.0)
+    bad = x.clone()
+    bad[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        fn(bad, y, 1.0)
+    bad[0, 0, 0, 0] = float("inf")
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        fn(bad, y, 1.0)
+    with pytest.raises(ValueError, match=r"outside \[0, data_range=1.0\]"):
+        fn(x * 255, y * 255, 1.0)
+    with pytest.raises(ValueError, match="data_range must be 255"):
+        fn((x * 255).to(torch.uint8), (y * 255).to(torch.uint8), 1.0)
+    with pytest.raises(ValueError, match="reduction"):
+        fn(x, y, 1.0, reduction="avg")
+    with pytest.raises(ValueError, match="H×W, C×H×W or N×C×H×W"):
+        fn(x[None], y[None], 1.0)
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        fn(x.numpy(), y, 1.0)
+
+
+def test_too_small_errors():
+    x, y = rand_pair((1, 1, 8, 30))
+    with pytest.raises(ValueError, match="smaller than the 11×11 window"):
+        turboiqa.ssim(x, y, 1.0)
+    assert turboiqa.ssim(x, y, 1.0, padding="symmetric").shape == ()  # 'same' borders work on any size
+    x, y = rand_pair((1, 1, 100, 120))
+    with pytest.raises(ValueError, match=r"at least 176×176.*scales=4"):
+        turboiqa.ms_ssim(x, y, 1.0)
+    assert turboiqa.ms_ssim(x, y, 1.0, scales=4).shape == ()
+    with pytest.raises(ValueError, match="convention must be one of"):
+        turboiqa.ssim(x, y, 1.0, convention="matlab2")
+
+
+def test_ms_ssim_fewer_scales_renormalises_weights():
+    x, y = rand_pair((1, 1, 96, 96), dtype=torch.float64)
+    from turboiqa import _ops
+    from turboiqa.window import gaussian_window
+
+    w = torch.tensor([0.0448, 0.2856, 0.3001], dtype=torch.float64)
+    w = w * (1.0 / w.sum())
+    got = turboiqa.ms_ssim(x, y, 1.0, scales=3, convention="matlab").item()
+    # hand-built: two halvings, cs at scales 1-2, ssim at scale 3
+    from turboiqa.metrics.ms_ssim import halve
+
+    c1, c2 = 1e-4, 9e-4
+    s1, cs1 = _ops.ssim_stats(x, y, gaussian_window(), c1, c2, "valid")
+    x2, y2 = halve(x, "matlab"), halve(y, "matlab")
+    s2, cs2 = _ops.ssim_stats(x2, y2, gaussian_window(), c1, c2, "valid")
+    x3, y3 = halve(x2, "matlab"), halve(y2, "matlab")
+    s3, _ = _ops.ssim_stats(x3, y3, gaussian_window(), c1, c2, "valid")
+    want = cs1.item() ** w[0].item() * cs2.item() ** w[1].item() * s3.item() ** w[2].item()
+    assert got == pytest.approx(want, rel=1e-10)

@@ -1,0 +1,170 @@
+"""The native ssim_stats operator against its pure-PyTorch twin: forward, backward, registration."""
+import pytest
+import torch
+
+from turboiqa import _ops
+from turboiqa.reference.ssim_stats import ssim_stats as reference
+from turboiqa.window import gaussian_window, uniform_window
+
+pytestmark = pytest.mark.skipif(not _ops.HAVE_NATIVE, reason="compiled extension not available")
+
+PADDINGS = ["valid", "zeros", "symmetric", "reflect", "replicate"]
+SHAPES = [(1, 1, 11, 11), (2, 3, 37, 41), (3, 1, 64, 33), (1, 2, 70, 131), (1, 1, 16, 300)]
+C1, C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+
+
+def pair(shape, dtype, device, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(shape, generator=g, dtype=torch.float64) * 255
+    y = (x + 25 * torch.randn(shape, generator=g, dtype=torch.float64)).clamp(0, 255)
+    if dtype == torch.uint8:
+        x, y = x.round(), y.round()
+    return x.to(dtype).to(device), y.to(dtype).to(device)
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.uint8])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_forward_matches_reference(device, padding, dtype, shape):
+    x, y = pair(shape, dtype, device)
+    w = gaussian_window(11, 1.5)
+    got = _ops.ssim_stats(x, y, w, C1, C2, padding)
+    want = reference(x.double(), y.double(), w, C1, C2, padding)  # float64 truth
+    tol = 1e-12 if dtype == torch.float64 else 1e-6
+    for g_, w_ in zip(got, want):
+        assert g_.shape == shape[:2]
+        assert g_.dtype == (torch.float64 if dtype == torch.float64 else torch.float32)
+        torch.testing.assert_close(g_.double(), w_, atol=tol, rtol=0)
+
+
+@pytest.mark.parametrize("window", [gaussian_window(3, 0.8), gaussian_window(7, 1.5), gaussian_window(15, 2.5),
+                                    uniform_window(7)])
+@pytest.mark.parametrize("cov_norm", [1.0, 49 / 48])
+def test_windows_and_covariance(device, window, cov_norm):
+    x, y = pair((2, 2, 29, 35), torch.float64, device, seed=1)
+    got = _ops.ssim_stats(x, y, window, C1, C2, "symmetric", cov_norm)
+    want = reference(x, y, window, C1, C2, "symmetric", cov_norm)
+    torch.testing.assert_close(got, want, atol=1e-12, rtol=0)
+
+
+def test_small_images_with_same_padding(device):
+    for shape in [(1, 1, 1, 1), (1, 1, 5, 7), (2, 1, 3, 40), (1, 1, 33, 1)]:
+        x, y = pair(shape, torch.float64, device)
+        for padding in PADDINGS[1:]:
+            torch.testing.assert_close(_ops.ssim_stats(x, y, gaussian_window(), C1, C2, padding),
+                                       reference(x, y, gaussian_window(), C1, C2, padding), atol=1e-12, rtol=0)
+
+
+def test_float32_bright_content_has_no_cancellation(device):
+    # E[x²] - μ² cancels catastrophically on bright flat content in float32 unless the kernel centres the data.
+    g = torch.Generator().manual_seed(3)
+    x = 250 + 3 * torch.rand(1, 1, 96, 96, generator=g, dtype=torch.float64)
+    y = (x + torch.randn(x.shape, generator=g, dtype=torch.float64)).clamp(0, 255)
+    got = _ops.ssim_stats(x.float().to(device), y.float().to(device), gaussian_window(), C1, C2, "valid")
+    want = reference(x, y, gaussian_window(), C1, C2, "valid")
+    torch.testing.assert_close(got[0].double().cpu(), want[0], atol=1e-5, rtol=0)
+
+
+def test_noncontiguous_and_channels_last(device):
+    x, y = pair((2, 3, 40, 52), torch.float32, device)
+    want = _ops.ssim_stats(x, y, gaussian_window(), C1, C2, "valid")
+    cl = _ops.ssim_stats(x.to(memory_format=torch.channels_last), y.to(memory_format=torch.channels_last),
+                         gaussian_window(), C1, C2, "valid")
+    torch.testing.assert_close(cl, want, atol=0, rtol=0)
+    xs, ys = x[..., ::2], y[..., ::2]  # strided view
+    torch.testing.assert_close(_ops.ssim_stats(xs, ys, gaussian_window(), C1, C2, "valid"),
+                               _ops.ssim_stats(xs.contiguous(), ys.contiguous(), gaussian_window(), C1, C2, "valid"))
+
+
+def test_half_precision_inputs(device):
+    x, y = pair((1, 2, 30, 30), torch.float32, device)
+    x, y = x / 255, y / 255
+    for dt in (torch.float16, torch.bfloat16):
+        got = _ops.ssim_stats(x.to(dt), y.to(dt), gaussian_window(), 1e-4, 9e-4, "valid")
+        want = reference(x.to(dt).double(), y.to(dt).double(), gaussian_window(), 1e-4, 9e-4, "valid")
+        torch.testing.assert_close(got[0].double(), want[0], atol=1e-5, rtol=0)
+
+
+def test_result_independent_of_thread_count():
+    x, y = pair((2, 1, 300, 257), torch.float32, "cpu")
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = _ops.ssim_stats(x, y, gaussian_window(), C1, C2, "valid")
+        torch.set_num_threads(max(2, threads))
+        many = _ops.ssim_stats(x, y, gaussian_window(), C1, C2, "valid")
+    finally:
+        torch.set_num_threads(threads)
+    torch.testing.assert_close(one, many, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_backward_matches_reference(device, padding, dtype):
+    x, y = pair((2, 2, 23, 19), dtype, device, seed=4)
+    x, y = (x / 255).requires_grad_(), (y / 255).requires_grad_()
+    w = gaussian_window(7, 1.5)
+    g = torch.Generator().manual_seed(5)
+    gs, gc = torch.randn(2, 2, generator=g, dtype=dtype).to(device), torch.randn(2, 2, generator=g, dtype=dtype).to(device)
+    got = _ops.ssim_stats(x, y, w, 1e-4, 9e-4, padding)
+    dx, dy = torch.autograd.grad((got[0] * gs + got[1] * gc).sum(), (x, y))
+    xd, yd = x.detach().double().requires_grad_(), y.detach().double().requires_grad_()
+    want = reference(xd, yd, w, 1e-4, 9e-4, padding)
+    ex, ey = torch.autograd.grad((want[0] * gs.double() + want[1] * gc.double()).sum(), (xd, yd))
+    tol = 1e-10 if dtype == torch.float64 else 2e-4
+    scale = ex.abs().max().item()
+    assert dx.dtype == dtype
+    torch.testing.assert_close(dx.double(), ex, atol=tol * scale, rtol=0)
+    torch.testing.assert_close(dy.double(), ey, atol=tol * scale, rtol=0)
+
+
+@pytest.mark.parametrize("padding", ["valid", "symmetric", "zeros"])
+def test_gradcheck(device, padding):
+    x, y = pair((1, 2, 9, 10), torch.float64, device, seed=6)
+    x, y = (x / 255).requires_grad_(), (y / 255).requires_grad_()
+    fn = lambda a, b: _ops.ssim_stats(a, b, gaussian_window(5, 1.0), 1e-4, 9e-4, padding)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x, y))
+
+
+def test_gradient_only_for_one_input(device):
+    x, y = pair((1, 1, 20, 20), torch.float64, device)
+    x = x.requires_grad_()
+    s, _ = _ops.ssim_stats(x, y, gaussian_window(), C1, C2, "valid")
+    (dx,) = torch.autograd.grad(s.sum(), (x,))
+    assert dx.shape == x.shape and torch.isfinite(dx).all()
+
+
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_opcheck(device, requires_grad):
+    x, y = pair((2, 2, 14, 13), torch.float64, device)
+    x, y = (x / 255).requires_grad_(requires_grad), (y / 255).requires_grad_(requires_grad)
+    torch.library.opcheck(torch.ops.turboiqa.ssim_stats.default,
+                          (x, y, gaussian_window(5, 1.0), 1e-4, 9e-4, "symmetric", 1.0))
+    if not requires_grad:
+        xu, yu = pair((1, 3, 12, 15), torch.uint8, device)
+        torch.library.opcheck(torch.ops.turboiqa.ssim_stats.default,
+                              (xu, yu, gaussian_window(), C1, C2, "valid", 1.0))
+
+
+def test_op_errors():
+    x = torch.rand(1, 1, 20, 20)
+    with pytest.raises(RuntimeError, match="same shape"):
+        torch.ops.turboiqa.ssim_stats(x, torch.rand(1, 1, 20, 21), gaussian_window(), 1e-4, 9e-4, "valid", 1.0)
+    with pytest.raises(RuntimeError, match="odd"):
+        torch.ops.turboiqa.ssim_stats(x, x, [0.5, 0.5], 1e-4, 9e-4, "valid", 1.0)
+    with pytest.raises(RuntimeError, match="smaller than the 11x11 window"):
+        torch.ops.turboiqa.ssim_stats(x[..., :8], x[..., :8], gaussian_window(), 1e-4, 9e-4, "valid", 1.0)
+    with pytest.raises(RuntimeError, match="padding must be"):
+        torch.ops.turboiqa.ssim_stats(x, x, gaussian_window(), 1e-4, 9e-4, "mirror", 1.0)
+    with pytest.raises(RuntimeError, match="N x C x H x W"):
+        torch.ops.turboiqa.ssim_stats(x[0], x[0], gaussian_window(), 1e-4, 9e-4, "valid", 1.0)
+
+
+def test_torch_compile_fullgraph():
+    import turboiqa
+
+    x, y = pair((2, 1, 40, 40), torch.float32, "cpu")
+    fn = torch.compile(lambda a, b: _ops.ssim_stats(a, b, gaussian_window(), C1, C2, "valid")[0], fullgraph=True,
+                       backend="eager")
+    torch.testing.assert_close(fn(x, y), _ops.ssim_stats(x, y, gaussian_window(), C1, C2, "valid")[0])
+    assert turboiqa.HAVE_NATIVE
