@@ -12,8 +12,13 @@ pooling: Π_{s<S} mcs_s^{w_s} · mssim_S^{w_S}. ``convention=`` picks how scales
 'pytorch_msssim'  pytorch_msssim.ms_ssim: per-channel; avg_pool2d(2, padding=H%2, W%2) (zeros counted);
                   ReLU on the per-scale cs and final ssim; product per channel, then mean
 'torchmetrics'    torchmetrics multiscale_structural_similarity_index_measure(normalize='relu'): channels averaged
-                  at every scale before the product, avg_pool2d(2) (floor sizes), ReLU on the per-scale values
+                  at every scale before the product, avg_pool2d(2) (floor sizes), ReLU on the per-scale values,
+                  cs from the valid region but the last scale's SSIM over the whole reflect-padded map
+'frame_analytics' frame_analytics.ms_ssim: per-channel, avg_pool2d(2) (floor sizes), clamp at 0, product, mean
 ================  ===============================================================================================
+
+Minimum sizes follow each convention: msssim.m/torchmetrics/frame_analytics need kernel·2^(S-1) (176), piq and
+pytorch-msssim (kernel-1)·2^(S-1)+1 (161).
 """
 from __future__ import annotations
 
@@ -43,13 +48,17 @@ class MsSsimConvention(SsimConvention):
     halving: str = "matlab"  # 'matlab' | 'replicate_top_left' | 'zero_pad' | 'floor'
     relu: bool = False  # clamp the per-scale values at 0 before the fractional powers
     channels_before_product: bool = False  # average channels at each scale (torchmetrics)
+    last_scale_padding: str | None = None  # torchmetrics takes the last SSIM over a reflect-padded map
+    min_size_rule: str = "window"  # 'window': k·2^(S-1); 'taps': (k-1)·2^(S-1)+1
 
 
 MS_SSIM_CONVENTIONS = {
     "matlab": MsSsimConvention(),
-    "piq": MsSsimConvention(color="per_channel", halving="replicate_top_left", relu=True),
-    "pytorch_msssim": MsSsimConvention(color="per_channel", halving="zero_pad", relu=True),
-    "torchmetrics": MsSsimConvention(color="per_channel", halving="floor", relu=True, channels_before_product=True),
+    "piq": MsSsimConvention(color="per_channel", halving="replicate_top_left", relu=True, min_size_rule="taps"),
+    "pytorch_msssim": MsSsimConvention(color="per_channel", halving="zero_pad", relu=True, min_size_rule="taps"),
+    "torchmetrics": MsSsimConvention(color="per_channel", halving="floor", relu=True, channels_before_product=True,
+                                     last_scale_padding="reflect"),
+    "frame_analytics": MsSsimConvention(color="per_channel", halving="floor", relu=True),
 }
 
 
@@ -70,8 +79,10 @@ def halve(x: torch.Tensor, how: str) -> torch.Tensor:
     raise ValueError(f"unknown halving {how!r}")
 
 
-def minimum_size(kernel_size: int, scales: int) -> int:
-    """Smallest side for which the coarsest scale still holds one window (msssim.m: 11·2^(S-1) = 176)."""
+def minimum_size(kernel_size: int, scales: int, rule: str = "window") -> int:
+    """Smallest side accepted: msssim.m's k·2^(S-1) (176), or piq/pytorch-msssim's (k-1)·2^(S-1)+1 (161)."""
+    if rule == "taps":
+        return (kernel_size - 1) * 2 ** (scales - 1) + 1
     return kernel_size * 2 ** (scales - 1)
 
 
@@ -111,10 +122,11 @@ def ms_ssim(
         if scales is not None and scales != weights.numel():
             raise ValueError(f"scales={scales} but {weights.numel()} weights were given")
     n_scales = weights.numel()
-    need = minimum_size(conv.kernel_size, n_scales)
+    need = minimum_size(conv.kernel_size, n_scales, conv.min_size_rule)
     h, w = x.shape[-2:]
     if min(h, w) < need:
-        fits = max(s for s in range(1, 6) if min(h, w) >= minimum_size(conv.kernel_size, s)) if min(h, w) >= conv.kernel_size else 0
+        fitting = [s for s in range(1, 6) if min(h, w) >= minimum_size(conv.kernel_size, s, conv.min_size_rule)]
+        fits = max(fitting) if fitting else 0
         raise ValueError(
             f"MS-SSIM with {n_scales} scales and a {conv.kernel_size}-tap window needs images of at least "
             f"{need}×{need}, got {h}×{w}" + (f"; pass scales={fits} to use fewer scales" if fits else "")
@@ -127,8 +139,10 @@ def ms_ssim(
     for s in range(n_scales):
         if s > 0:
             x, y = halve(x, conv.halving), halve(y, conv.halving)
-        ssim_planes, cs_planes = _ops.ssim_stats(x, y, window, c1, c2, conv.padding, covariance_norm(conv), backend)
-        values.append(ssim_planes if s == n_scales - 1 else cs_planes)
+        last = s == n_scales - 1
+        padding = conv.last_scale_padding if last and conv.last_scale_padding else conv.padding
+        ssim_planes, cs_planes = _ops.ssim_stats(x, y, window, c1, c2, padding, covariance_norm(conv), backend)
+        values.append(ssim_planes if last else cs_planes)
     stacked = torch.stack(values)  # (S, N, C)
     if conv.channels_before_product:
         stacked = stacked.mean(dim=2, keepdim=True)

@@ -30,8 +30,12 @@ def psnr(
     color: str = "rgb",
     crop_border: int = 0,
     max_db: float | None = None,
+    eps: float = 0.0,
 ) -> torch.Tensor:
-    """PSNR in dB per image pair: (N,) for reduction='none', else the mean (or sum) of the per-image values."""
+    """PSNR in dB per image pair: (N,) for reduction='none', else the mean (or sum) of the per-image values.
+
+    ``eps`` is added to the MSE of the data scaled to [0, 1] (piq and pyiqa use 1e-8, which caps PSNR at 80 dB).
+    """
     check_reduction(reduction)
     x, y = check_pair(x, y, data_range)
     if crop_border < 0:
@@ -47,7 +51,7 @@ def psnr(
             raise ValueError(f"color={color!r} needs 3-channel RGB input, got {x.shape[1]} channels")
         x, y = to_luma(x, color, data_range), to_luma(y, color, data_range)
     mse = mean_squared_error(x, y)
-    value = 10 * torch.log10(data_range**2 / mse)  # mse == 0 → +inf
+    value = -10 * torch.log10(mse / data_range**2 + eps)  # mse == 0 → +inf
     if max_db is not None:
         value = value.clamp(max=max_db)
     return reduce(value.to(torch.float64 if x.dtype == torch.float64 else torch.float32), reduction)

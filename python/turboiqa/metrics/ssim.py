@@ -9,10 +9,13 @@ downsampling). ``convention=`` selects a whole set of choices that reproduces on
 'matlab'           MATLAB ssim.m: as above plus f = max(1, round(min(H,W)/256)) box filter ('symmetric') + stride f
 'piq'              piq.ssim: per-channel, downsample=True via avg_pool2d(f) with Python rounding of f
 'pytorch_msssim'   pytorch_msssim.ssim: per-channel, no downsampling
-'torchmetrics'     torchmetrics structural_similarity_index_measure (gaussian_kernel=True): per-channel
-'skimage'          skimage structural_similarity defaults: 7×7 uniform window, sample covariance, per-channel
-'skimage_gaussian' skimage with gaussian_weights=True, sigma=1.5, use_sample_covariance=False
-'kornia'           kornia.metrics.ssim(padding='same'): reflect border, map averaged over the whole image
+'torchmetrics'     torchmetrics ≥1.9 structural_similarity_index_measure: reflect border, the whole H×W map
+                   averaged (not cropped to the valid region)
+'skimage'          skimage structural_similarity defaults: 7×7 uniform window, sample covariance (49/48)
+'skimage_gaussian' skimage gaussian_weights=True: Gaussian 11/1.5 and still sample covariance (121/120);
+                   use 'pytorch_msssim' for skimage with use_sample_covariance=False
+'kornia'           kornia.metrics.ssim(padding='same').mean(): reflect border, whole map
+'frame_analytics'  frame_analytics.ssim: per-channel, valid, no downsampling
 =================  ==============================================================================================
 """
 from __future__ import annotations
@@ -47,10 +50,11 @@ SSIM_CONVENTIONS = {
     "matlab": SsimConvention(downsample="matlab"),
     "piq": SsimConvention(downsample="avgpool", color="per_channel"),
     "pytorch_msssim": SsimConvention(color="per_channel"),
-    "torchmetrics": SsimConvention(color="per_channel"),
+    "torchmetrics": SsimConvention(padding="reflect", color="per_channel"),
     "skimage": SsimConvention(window="uniform", kernel_size=7, color="per_channel", sample_covariance=True),
-    "skimage_gaussian": SsimConvention(color="per_channel"),
+    "skimage_gaussian": SsimConvention(color="per_channel", sample_covariance=True),
     "kornia": SsimConvention(padding="reflect", color="per_channel"),
+    "frame_analytics": SsimConvention(color="per_channel"),
 }
 
 
