@@ -1,0 +1,165 @@
+"""Command line: ``turboiqa score`` (two images, two folders, or the bundled demo) and ``turboiqa info``."""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+
+IMAGE_SUFFIXES = {".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+def load_image(path: Path):
+    """Image file → uint8 1×C×H×W tensor (C = 1 for greyscale, 3 otherwise)."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("L" if im.mode in ("L", "1", "I;16", "I") else "RGB")
+        array = np.asarray(im)
+    t = torch.from_numpy(array.copy())
+    return (t[None, None] if t.dim() == 2 else t.permute(2, 0, 1)[None]).contiguous()
+
+
+def demo_pairs():
+    root = resources.files("turboiqa") / "data" / "demo"
+    ref = Path(str(root / "astronaut.png"))
+    return [(ref, Path(str(root / f"astronaut_{kind}.png"))) for kind in ("jpeg", "noise", "blur")]
+
+
+def folder_pairs(ref_dir: Path, dist_dir: Path):
+    """Pairs by file name; names present on one side only are reported, not silently dropped."""
+    refs = {p.name: p for p in ref_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    dists = {p.name: p for p in dist_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    missing = sorted(set(refs) ^ set(dists))
+    if missing:
+        print(f"turboiqa: {len(missing)} file(s) without a partner, skipped: {', '.join(missing[:5])}"
+              + (" …" if len(missing) > 5 else ""), file=sys.stderr)
+    return [(refs[name], dists[name]) for name in sorted(set(refs) & set(dists))]
+
+
+def score_pair(ref_path: Path, dist_path: Path, metrics, device: str) -> dict:
+    import turboiqa
+
+    ref = load_image(ref_path).to(device)
+    dist = load_image(dist_path).to(device)
+    row = {"reference": str(ref_path), "distorted": str(dist_path)}
+    for name in metrics:
+        row[name] = float(turboiqa.METRICS[name](dist, ref, data_range=255))
+    return row
+
+
+class RowWriter:
+    """Streams rows as they are produced (a long folder run never loses finished work)."""
+
+    def __init__(self, fmt: str, metrics, out):
+        self.fmt, self.out = fmt, out
+        self.fields = ["reference", "distorted", *metrics, "error"]
+        if fmt == "csv":
+            self.csv = csv.DictWriter(out, fieldnames=self.fields, extrasaction="ignore")
+            self.csv.writeheader()
+
+    def write(self, row: dict) -> None:
+        if self.fmt == "csv":
+            self.csv.writerow(row)
+        elif self.fmt == "json":
+            self.out.write(json.dumps(row) + "\n")
+        else:
+            values = "  ".join(f"{k}={row[k]:.6f}" for k in self.fields[2:-1] if k in row)
+            name = Path(row["distorted"]).name
+            self.out.write(f"{name}: {values}" if "error" not in row else f"{name}: ERROR {row['error']}")
+            self.out.write("\n")
+        self.out.flush()
+
+
+def cmd_score(args) -> int:
+    import turboiqa
+
+    metrics = [m.strip() for m in args.metric.split(",") if m.strip()]
+    unknown = [m for m in metrics if m not in turboiqa.METRICS]
+    if unknown:
+        print(f"turboiqa: unknown metric(s) {unknown}; available: {sorted(turboiqa.METRICS)}", file=sys.stderr)
+        return 2
+    if args.demo:
+        pairs = demo_pairs()
+    elif args.ref is None or args.dist is None:
+        print("turboiqa score: give REF and DIST (two images or two folders), or --demo", file=sys.stderr)
+        return 2
+    else:
+        ref, dist = Path(args.ref), Path(args.dist)
+        for p in (ref, dist):
+            if not p.exists():
+                print(f"turboiqa score: {p} does not exist", file=sys.stderr)
+                return 2
+        if ref.is_dir() != dist.is_dir():
+            print("turboiqa score: REF and DIST must both be images or both be folders", file=sys.stderr)
+            return 2
+        pairs = folder_pairs(ref, dist) if ref.is_dir() else [(ref, dist)]
+        if not pairs:
+            print(f"turboiqa score: no image names shared by {ref} and {dist}", file=sys.stderr)
+            return 2
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            print("turboiqa score: --device cuda but CUDA is not available", file=sys.stderr)
+            return 2
+
+    fmt = "csv" if args.csv else "json" if args.json else "text"
+    out = open(args.out, "w", newline="") if args.out else sys.stdout
+    writer = RowWriter(fmt, metrics, out)
+    failures = 0
+    try:
+        iterator = pairs
+        if len(pairs) > 1:
+            from tqdm import tqdm
+
+            iterator = tqdm(pairs, desc="scoring", unit="pair", file=sys.stderr, disable=None)
+        for ref_path, dist_path in iterator:
+            try:
+                row = score_pair(ref_path, dist_path, metrics, args.device)
+            except Exception as exc:  # one bad file must not end a folder run
+                failures += 1
+                row = {"reference": str(ref_path), "distorted": str(dist_path), "error": str(exc)}
+            writer.write(row)
+    finally:
+        if args.out:
+            out.close()
+    if failures:
+        print(f"turboiqa score: {failures} of {len(pairs)} pair(s) failed (see the 'error' column)", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def cmd_info(_args) -> int:
+    import turboiqa
+
+    for key, value in turboiqa.build_info().items():
+        print(f"{key}: {value}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="turboiqa", description="Full-reference image quality metrics.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    score = sub.add_parser("score", help="score distorted image(s) against reference(s)")
+    score.add_argument("ref", nargs="?", help="reference image or folder")
+    score.add_argument("dist", nargs="?", help="distorted image or folder (paired by file name)")
+    score.add_argument("--metric", default="psnr,ssim,ms_ssim", help="comma-separated metrics (default: %(default)s)")
+    score.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    fmt = score.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="one JSON object per line")
+    fmt.add_argument("--csv", action="store_true", help="CSV with a header row")
+    score.add_argument("--out", help="write results to this file instead of stdout")
+    score.add_argument("--demo", action="store_true", help="score the sample images shipped with the package")
+    score.set_defaults(func=cmd_score)
+    info = sub.add_parser("info", help="what was compiled: CPU ISA, OpenMP, CUDA archs, torch version")
+    info.set_defaults(func=cmd_info)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+import csv
+import json
+import shutil
+
+import pytest
+import torch
+
+import turboiqa
+from turboiqa.cli import demo_pairs, load_image, main
+
+
+def test_demo_scores_match_the_api(capsys):
+    assert main(["score", "--demo", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 3
+    for row, (ref, dist) in zip(rows, demo_pairs()):
+        r, d = load_image(ref), load_image(dist)
+        assert row["ssim"] == pytest.approx(turboiqa.ssim(d, r, 255).item(), abs=1e-7)
+        assert row["ms_ssim"] == pytest.approx(turboiqa.ms_ssim(d, r, 255).item(), abs=1e-7)
+        assert row["psnr"] == pytest.approx(turboiqa.psnr(d, r, 255).item(), abs=1e-5)
+    # JPEG at quality 15 is visibly worse than the source: sanity of the shipped data
+    assert all(0.5 < row["ssim"] < 0.99 for row in rows)
+
+
+def test_folders_paired_by_name_with_failures_recorded(tmp_path, capsys):
+    ref_dir, dist_dir = tmp_path / "ref", tmp_path / "dist"
+    ref_dir.mkdir()
+    dist_dir.mkdir()
+    (ref_path, _), (_, noise), (_, blur) = demo_pairs()
+    shutil.copy(ref_path, ref_dir / "a.png")
+    shutil.copy(noise, dist_dir / "a.png")
+    shutil.copy(ref_path, ref_dir / "b.png")
+    shutil.copy(blur, dist_dir / "b.png")
+    shutil.copy(ref_path, ref_dir / "only_ref.png")
+    shutil.copy(ref_path, ref_dir / "c.png")
+    (dist_dir / "c.png").write_bytes(b"not an image")
+    out = tmp_path / "scores.csv"
+    code = main(["score", str(ref_dir), str(dist_dir), "--metric", "ssim,psnr", "--csv", "--out", str(out)])
+    assert code == 1  # one pair failed
+    assert out.read_text().splitlines()[0] == "reference,distorted,ssim,psnr,error"
+    with open(out, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["distorted"].rsplit("/", 1)[-1] for r in rows] == ["a.png", "b.png", "c.png"]  # only_ref skipped
+    assert rows[0]["error"] == "" and float(rows[0]["ssim"]) < float(rows[1]["ssim"])  # noise is worse than blur
+    assert rows[2]["error"] and rows[2]["ssim"] == ""
+    err = capsys.readouterr().err
+    assert "only_ref.png" in err and "1 of 3 pair(s) failed" in err
+
+
+def test_two_images_and_errors(capsys):
+    (ref, dist), *_ = demo_pairs()
+    assert main(["score", str(ref), str(dist), "--metric", "psnr"]) == 0
+    assert "psnr=" in capsys.readouterr().out
+    assert main(["score", str(ref), str(dist), "--metric", "vmaf"]) == 2
+    assert main(["score", str(ref), "/nonexistent.png"]) == 2
+    if not torch.cuda.is_available():
+        assert main(["score", "--demo", "--device", "cuda"]) == 2
+
+
+def test_info(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "torch_version_runtime" in out and "native" in out
