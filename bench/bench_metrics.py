@@ -7,7 +7,6 @@ then python bench/make_table.py bench/results-cpu.json
 import numpy as np
 import pytest
 import torch
-
 import turboiqa
 from conftest import import_piq, make_inputs, optional, run_timed
 

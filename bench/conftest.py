@@ -5,7 +5,6 @@ import os
 import sys
 import types
 
-import pytest
 import torch
 
 torch.manual_seed(0)

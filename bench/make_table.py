@@ -5,7 +5,8 @@ from collections import defaultdict
 
 
 def main(path):
-    data = json.load(open(path))
+    with open(path) as fh:
+        data = json.load(fh)
     groups = defaultdict(dict)
     for b in data["benchmarks"]:
         impl = b["params"]["impl"]

@@ -12,4 +12,15 @@ TORCH_LIBRARY(turboiqa, m) {
   m.def(
       "_ssim_stats_backward(Tensor grad_ssim, Tensor grad_cs, Tensor x, Tensor y, float[] window, float c1, "
       "float c2, str padding, float cov_norm) -> (Tensor, Tensor)");
+  // Per-image sum over C, H, W of (x - y)^2, float64 (N,): PSNR/MSE at memory speed; exact for uint8.
+  m.def("squared_error_sum(Tensor x, Tensor y) -> Tensor");
+  // f x f box average sampled every f pixels: out[i, j] = mean of x[i*f - pad_top + a, j*f - pad_left + b],
+  // a, b < f, samples outside the image taken through `border` ('symmetric' | 'replicate' | 'zeros'), always
+  // divided by f^2. Covers MATLAB imfilter+(1:f:end), avg_pool2d with or without padding, piq's replicate pad.
+  m.def(
+      "box_downsample(Tensor x, int factor, int pad_top, int pad_left, int out_height, int out_width, str border) "
+      "-> Tensor");
+  // Weighted sum of the three channels plus an offset, N x 3 x H x W -> N x 1 x H x W; with round_to_uint8 a
+  // uint8 input gives uint8 output rounded half away from zero and saturated (MATLAB rgb2gray / rgb2ycbcr).
+  m.def("luma(Tensor x, float[] coeffs, float offset, bool round_to_uint8) -> Tensor");
 }

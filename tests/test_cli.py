@@ -4,7 +4,6 @@ import shutil
 
 import pytest
 import torch
-
 import turboiqa
 from turboiqa.cli import demo_pairs, load_image, main
 

@@ -3,7 +3,6 @@ import csv
 
 import pytest
 import torch
-
 import turboiqa
 from conftest import TID2013
 

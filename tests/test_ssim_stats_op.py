@@ -1,7 +1,6 @@
 """The native ssim_stats operator against its pure-PyTorch twin: forward, backward, registration."""
 import pytest
 import torch
-
 from turboiqa import _ops
 from turboiqa.reference.ssim_stats import ssim_stats as reference
 from turboiqa.window import gaussian_window, uniform_window
@@ -122,7 +121,7 @@ def test_backward_matches_reference(device, padding, dtype):
 def test_gradcheck(device, padding):
     x, y = pair((1, 2, 9, 10), torch.float64, device, seed=6)
     x, y = (x / 255).requires_grad_(), (y / 255).requires_grad_()
-    fn = lambda a, b: _ops.ssim_stats(a, b, gaussian_window(5, 1.0), 1e-4, 9e-4, padding)  # noqa: E731
+    fn = lambda a, b: _ops.ssim_stats(a, b, gaussian_window(5, 1.0), 1e-4, 9e-4, padding)
     assert torch.autograd.gradcheck(fn, (x, y))
 
 

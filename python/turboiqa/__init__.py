@@ -24,5 +24,15 @@ def build_info() -> dict:
     return info
 
 
-__all__ = ["psnr", "ssim", "ms_ssim", "PSNR", "SSIM", "MS_SSIM", "build_info", "METRICS", "SSIM_CONVENTIONS",
-           "MS_SSIM_CONVENTIONS"]
+__all__ = [
+    "METRICS",
+    "MS_SSIM",
+    "MS_SSIM_CONVENTIONS",
+    "PSNR",
+    "SSIM",
+    "SSIM_CONVENTIONS",
+    "build_info",
+    "ms_ssim",
+    "psnr",
+    "ssim",
+]

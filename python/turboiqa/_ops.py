@@ -10,6 +10,7 @@ import warnings
 
 import torch
 
+from .reference import image_ops as _reference_image
 from .reference import ssim_stats as _reference_ssim
 
 try:
@@ -62,6 +63,85 @@ if HAVE_NATIVE:
     torch.library.register_autograd(
         "turboiqa::ssim_stats", _ssim_stats_backward, setup_context=_ssim_stats_setup_context
     )
+
+
+if HAVE_NATIVE:
+
+    @torch.library.register_fake("turboiqa::squared_error_sum")
+    def _squared_error_sum_fake(x, y):
+        return x.new_empty((x.shape[0],), dtype=torch.float64)
+
+    def _squared_error_setup(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+
+    def _squared_error_backward(ctx, grad):
+        # Elementwise and trivially composite: 2 (x - y) g, no dedicated kernel needed.
+        x, y = ctx.saved_tensors
+        diff = (x.to(grad.dtype) - y.to(grad.dtype)) * (2 * grad.view(-1, 1, 1, 1))
+        gx = diff.to(x.dtype) if ctx.needs_input_grad[0] else None
+        gy = (-diff).to(y.dtype) if ctx.needs_input_grad[1] else None
+        return gx, gy
+
+    torch.library.register_autograd("turboiqa::squared_error_sum", _squared_error_backward,
+                                    setup_context=_squared_error_setup)
+
+    @torch.library.register_fake("turboiqa::box_downsample")
+    def _box_downsample_fake(x, factor, pad_top, pad_left, out_height, out_width, border):
+        return x.new_empty((x.shape[0], x.shape[1], out_height, out_width),
+                           dtype=_reference_image.float_dtype(x.dtype))
+
+    def _box_downsample_setup(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+        ctx.params = inputs[1:]
+
+    def _box_downsample_backward(ctx, grad):
+        # The adjoint of a box average with folded borders is the vjp of the reference twin: training-only,
+        # so it reuses the twin instead of a second hand-written kernel.
+        (x,) = ctx.saved_tensors
+        with torch.enable_grad():
+            xr = x.detach().requires_grad_()
+            (gx,) = torch.autograd.grad(_reference_image.box_downsample(xr, *ctx.params), xr, grad)
+        return gx, None, None, None, None, None, None
+
+    torch.library.register_autograd("turboiqa::box_downsample", _box_downsample_backward,
+                                    setup_context=_box_downsample_setup)
+
+    @torch.library.register_fake("turboiqa::luma")
+    def _luma_fake(x, coeffs, offset, round_to_uint8):
+        dtype = torch.uint8 if (round_to_uint8 and x.dtype == torch.uint8) else _reference_image.float_dtype(x.dtype)
+        return x.new_empty((x.shape[0], 1, x.shape[2], x.shape[3]), dtype=dtype)
+
+    def _luma_setup(ctx, inputs, output):
+        ctx.coeffs = inputs[1]
+        ctx.input_dtype = inputs[0].dtype
+
+    def _luma_backward(ctx, grad):
+        w = torch.tensor(ctx.coeffs, dtype=grad.dtype, device=grad.device).view(1, 3, 1, 1)
+        return (grad * w).to(ctx.input_dtype), None, None, None
+
+    torch.library.register_autograd("turboiqa::luma", _luma_backward, setup_context=_luma_setup)
+
+
+def squared_error_sum(x, y, backend="auto"):
+    """Per-image Σ (x - y)² over C, H, W as float64 (N,)."""
+    if use_native(backend):
+        return torch.ops.turboiqa.squared_error_sum(x, y)
+    return _reference_image.squared_error_sum(x, y)
+
+
+def box_downsample(x, factor, pad_top, pad_left, out_height, out_width, border, backend="auto"):
+    """f×f box mean sampled every f pixels (see the schema in csrc/ops.cpp)."""
+    if use_native(backend):
+        return torch.ops.turboiqa.box_downsample(x, factor, pad_top, pad_left, out_height, out_width, border)
+    return _reference_image.box_downsample(x, factor, pad_top, pad_left, out_height, out_width, border)
+
+
+def luma(x, coeffs, offset=0.0, round_to_uint8=False, backend="auto"):
+    """c0·R + c1·G + c2·B + offset; uint8 → uint8 (MATLAB rounding) when ``round_to_uint8``."""
+    coeffs = [float(c) for c in coeffs]
+    if use_native(backend):
+        return torch.ops.turboiqa.luma(x, coeffs, float(offset), bool(round_to_uint8))
+    return _reference_image.luma(x, coeffs, float(offset), bool(round_to_uint8))
 
 
 def ssim_stats(x, y, window, c1, c2, padding="valid", cov_norm=1.0, backend="auto"):

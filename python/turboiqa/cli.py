@@ -109,7 +109,7 @@ def cmd_score(args) -> int:
             return 2
 
     fmt = "csv" if args.csv else "json" if args.json else "text"
-    out = open(args.out, "w", newline="") if args.out else sys.stdout
+    out = open(args.out, "w", newline="") if args.out else sys.stdout  # noqa: SIM115 - closed below
     writer = RowWriter(fmt, metrics, out)
     failures = 0
     try:
@@ -121,7 +121,7 @@ def cmd_score(args) -> int:
         for ref_path, dist_path in iterator:
             try:
                 row = score_pair(ref_path, dist_path, metrics, args.device)
-            except Exception as exc:  # one bad file must not end a folder run
+            except Exception as exc:  # noqa: BLE001 - one bad file must not end a folder run
                 failures += 1
                 row = {"reference": str(ref_path), "distorted": str(dist_path), "error": str(exc)}
             writer.write(row)

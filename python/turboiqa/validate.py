@@ -1,6 +1,8 @@
 """Input checks shared by every metric: one place that names the argument and says what is wrong."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -44,7 +46,7 @@ def check_pair(x, y, data_range: float, names=("x", "y")):
     for t, name in ((x, names[0]), (y, names[1])):
         low, high = torch.aminmax(t.detach())
         low, high = float(low), float(high)
-        if not (low == low and high == high) or abs(low) == float("inf") or abs(high) == float("inf"):
+        if not (math.isfinite(low) and math.isfinite(high)):  # aminmax propagates NaN and shows ±Inf
             raise ValueError(f"{name} contains NaN or Inf")
         if low < -tolerance or high > data_range + tolerance:
             raise ValueError(

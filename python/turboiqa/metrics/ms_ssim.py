@@ -25,11 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .. import _ops
-from ..resample import float_planes, matlab_box_downsample
+from ..resample import avg_pool_downsample, halve_replicate_top_left, halve_zero_pad, matlab_box_downsample
 from ..validate import check_pair, check_reduction, reduce
 from .ssim import (
     SsimConvention,
@@ -62,20 +61,15 @@ MS_SSIM_CONVENTIONS = {
 }
 
 
-def halve(x: torch.Tensor, how: str) -> torch.Tensor:
+def halve(x: torch.Tensor, how: str, backend: str = "auto") -> torch.Tensor:
     if how == "matlab":
-        return matlab_box_downsample(x, 2)
-    x = float_planes(x)
-    h, w = x.shape[-2:]
+        return matlab_box_downsample(x, 2, backend)
     if how == "replicate_top_left":
-        pad = max(h % 2, w % 2)
-        if pad:
-            x = F.pad(x, (pad, 0, pad, 0), mode="replicate")
-        return F.avg_pool2d(x, 2)
+        return halve_replicate_top_left(x, backend)
     if how == "zero_pad":
-        return F.avg_pool2d(x, 2, padding=(h % 2, w % 2))
+        return halve_zero_pad(x, backend)
     if how == "floor":
-        return F.avg_pool2d(x, 2)
+        return avg_pool_downsample(x, 2, backend)
     raise ValueError(f"unknown halving {how!r}")
 
 
@@ -132,13 +126,13 @@ def ms_ssim(
             f"{need}×{need}, got {h}×{w}" + (f"; pass scales={fits} to use fewer scales" if fits else "")
         )
 
-    x, y = prepare_channels(x, y, conv.color, data_range)
+    x, y = prepare_channels(x, y, conv.color, data_range, backend)
     c1, c2 = ssim_constants(k1, k2, data_range)
     window = window_for(conv)
     values = []
     for s in range(n_scales):
         if s > 0:
-            x, y = halve(x, conv.halving), halve(y, conv.halving)
+            x, y = halve(x, conv.halving, backend), halve(y, conv.halving, backend)
         last = s == n_scales - 1
         padding = conv.last_scale_padding if last and conv.last_scale_padding else conv.padding
         ssim_planes, cs_planes = _ops.ssim_stats(x, y, window, c1, c2, padding, covariance_norm(conv), backend)

@@ -6,20 +6,17 @@ studio swing — the super-resolution "PSNR-Y", usually with ``crop_border`` = s
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
+from .. import _ops
 from ..colour import to_luma
 from ..validate import check_pair, check_reduction, reduce
 
 
-def mean_squared_error(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-image MSE (N,) in float64. uint8 differences are exact in float32 before squaring."""
-    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    diff = x.to(dtype) - y.to(dtype)
-    return diff.square().flatten(1).sum(dim=1, dtype=torch.float64) / diff[0].numel()
+def mean_squared_error(x: torch.Tensor, y: torch.Tensor, backend: str = "auto") -> torch.Tensor:
+    """Per-image MSE (N,) in float64, from one fused pass (exact integer sums for uint8)."""
+    return _ops.squared_error_sum(x, y, backend) / x[0].numel()
 
 
 def psnr(
@@ -31,6 +28,7 @@ def psnr(
     crop_border: int = 0,
     max_db: float | None = None,
     eps: float = 0.0,
+    backend: str = "auto",
 ) -> torch.Tensor:
     """PSNR in dB per image pair: (N,) for reduction='none', else the mean (or sum) of the per-image values.
 
@@ -49,8 +47,8 @@ def psnr(
     if color != "rgb":
         if x.shape[1] != 3:
             raise ValueError(f"color={color!r} needs 3-channel RGB input, got {x.shape[1]} channels")
-        x, y = to_luma(x, color, data_range), to_luma(y, color, data_range)
-    mse = mean_squared_error(x, y)
+        x, y = to_luma(x, color, data_range, backend), to_luma(y, color, data_range, backend)
+    mse = mean_squared_error(x, y, backend)
     value = -10 * torch.log10(mse / data_range**2 + eps)  # mse == 0 → +inf
     if max_db is not None:
         value = value.clamp(max=max_db)

@@ -23,12 +23,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .. import _ops
 from ..colour import to_luma
-from ..resample import auto_downsample_factor, float_planes, matlab_box_downsample
+from ..resample import auto_downsample_factor, avg_pool_downsample, matlab_box_downsample
 from ..validate import check_pair, check_reduction, reduce
 from ..window import gaussian_window, uniform_window
 
@@ -71,24 +70,24 @@ def window_for(conv) -> list[float]:
     return gaussian_window(conv.kernel_size, conv.kernel_sigma)
 
 
-def prepare_channels(x: torch.Tensor, y: torch.Tensor, color: str, data_range: float):
+def prepare_channels(x: torch.Tensor, y: torch.Tensor, color: str, data_range: float, backend: str = "auto"):
     """Luma for 3-channel input under a luma convention; every channel as is otherwise."""
     if color == "per_channel" or x.shape[1] != 3:
         return x, y
-    return to_luma(x, color, data_range), to_luma(y, color, data_range)
+    return to_luma(x, color, data_range, backend), to_luma(y, color, data_range, backend)
 
 
-def downsample_pair(x, y, conv):
+def downsample_pair(x, y, conv, backend: str = "auto"):
     if conv.downsample is None:
         return x, y
     if conv.downsample == "matlab":
         f = auto_downsample_factor(*x.shape[-2:], rounding="matlab")
-        return matlab_box_downsample(x, f), matlab_box_downsample(y, f)
+        return matlab_box_downsample(x, f, backend), matlab_box_downsample(y, f, backend)
     if conv.downsample == "avgpool":
         f = auto_downsample_factor(*x.shape[-2:], rounding="python")
         if f == 1:
             return x, y
-        return F.avg_pool2d(float_planes(x), f), F.avg_pool2d(float_planes(y), f)
+        return avg_pool_downsample(x, f, backend), avg_pool_downsample(y, f, backend)
     raise ValueError(f"downsample must be None, 'matlab' or 'avgpool', got {conv.downsample!r}")
 
 
@@ -138,8 +137,8 @@ def ssim(
         convention, SSIM_CONVENTIONS, kernel_size=kernel_size, kernel_sigma=kernel_sigma, color=color,
         downsample=downsample, padding=padding,
     )
-    x, y = prepare_channels(x, y, conv.color, data_range)
-    x, y = downsample_pair(x, y, conv)
+    x, y = prepare_channels(x, y, conv.color, data_range, backend)
+    x, y = downsample_pair(x, y, conv, backend)
     check_window_fits(x, conv)
     c1, c2 = ssim_constants(k1, k2, data_range)
     ssim_planes, _ = _ops.ssim_stats(x, y, window_for(conv), c1, c2, conv.padding, covariance_norm(conv), backend)

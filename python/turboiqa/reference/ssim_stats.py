@@ -25,7 +25,7 @@ def _separable_filter(planes: torch.Tensor, window: torch.Tensor) -> torch.Tenso
 
 def ssim_moments(x, y, window, padding):
     """μx, μy, E[x²], E[y²], E[xy] maps, shape (N, C, Ho, Wo), in the compute dtype."""
-    n, c, h, w = x.shape
+    n, c = x.shape[:2]
     dtype = compute_dtype(x.dtype)
     win = torch.as_tensor(window, dtype=torch.float64)
     win = (win / win.sum()).to(dtype=dtype, device=x.device)  # normalised like the native kernels

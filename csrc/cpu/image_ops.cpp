@@ -1,0 +1,211 @@
+// CPU kernels of the small image operators: squared_error_sum, box_downsample, luma. All memory-bound; written
+// as plain loops the compiler vectorises, parallel over planes/rows with fixed work splits (thread-count
+// independent results).
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "../image_ops.h"
+
+namespace turboiqa::cpu {
+
+namespace {
+
+constexpr int64_t kBlock = 4096;  // exact int32 block sums for uint8 (255^2 * 4096 < 2^31)
+
+template <typename T>
+double block_squared_error(const T* __restrict x, const T* __restrict y, int64_t n) {
+  if constexpr (std::is_same_v<T, std::uint8_t>) {
+    std::int32_t s = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const std::int32_t d = static_cast<std::int32_t>(x[i]) - static_cast<std::int32_t>(y[i]);
+      s += d * d;
+    }
+    return static_cast<double>(s);
+  } else {
+    // 16 independent lanes (vectorisable without reassociation flags); blocks of 4096 then summed in double.
+    T lanes[16] = {};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+      for (int l = 0; l < 16; ++l) {
+        const T d = x[i + l] - y[i + l];
+        lanes[l] += d * d;
+      }
+    double s = 0;
+    for (int l = 0; l < 16; ++l) s += lanes[l];
+    for (; i < n; ++i) s += static_cast<double>(x[i] - y[i]) * static_cast<double>(x[i] - y[i]);
+    return s;
+  }
+}
+
+template <typename T>
+void run_blocks(const at::Tensor& x, const at::Tensor& y, int64_t per_image, int64_t blocks,
+                std::vector<double>& partial) {
+  const T* xp = x.data_ptr<T>();
+  const T* yp = y.data_ptr<T>();
+  at::parallel_for(0, static_cast<int64_t>(partial.size()), 16, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t img = t / blocks, start = (t % blocks) * kBlock;
+      const int64_t len = std::min(kBlock, per_image - start);
+      partial[t] = block_squared_error(xp + img * per_image + start, yp + img * per_image + start, len);
+    }
+  });
+}
+
+at::Tensor squared_error_sum_cpu(const at::Tensor& x_in, const at::Tensor& y_in) {
+  check_pair_images(x_in, y_in, "squared_error_sum");
+  auto dt = x_in.scalar_type();
+  bool native = dt == at::kByte || dt == at::kFloat || dt == at::kDouble;
+  at::Tensor x = native ? x_in.contiguous() : x_in.to(at::kFloat).contiguous();
+  at::Tensor y = native ? y_in.contiguous() : y_in.to(at::kFloat).contiguous();
+  const int64_t n = x.size(0), per_image = x.numel() / std::max<int64_t>(n, 1);
+  at::Tensor out = at::zeros({n}, x.options().dtype(at::kDouble));
+  if (x.numel() == 0) return out;
+  const int64_t blocks = (per_image + kBlock - 1) / kBlock;
+  std::vector<double> partial(n * blocks);
+  if (x.scalar_type() == at::kByte)
+    run_blocks<std::uint8_t>(x, y, per_image, blocks, partial);
+  else if (x.scalar_type() == at::kDouble)
+    run_blocks<double>(x, y, per_image, blocks, partial);
+  else
+    run_blocks<float>(x, y, per_image, blocks, partial);
+  double* o = out.data_ptr<double>();
+  for (int64_t i = 0; i < n; ++i) {
+    double s = 0;
+    for (int64_t b = 0; b < blocks; ++b) s += partial[i * blocks + b];
+    o[i] = s;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+template <typename In, typename Out>
+void downsample_plane_rows(const In* x, int64_t h, int64_t w, int64_t f, int64_t pad_top, int64_t pad_left,
+                           int64_t out_w, Border border, const std::vector<int>& col_map, int64_t i, Out* out_row,
+                           Out* acc) {
+  for (int64_t j = 0; j < out_w; ++j) acc[j] = 0;
+  for (int64_t a = 0; a < f; ++a) {
+    const int r = border_index(static_cast<int>(i * f - pad_top + a), static_cast<int>(h), border);
+    if (r < 0) continue;
+    const In* row = x + r * w;
+    const int64_t first_inside = (pad_left + f - 1) / f;  // first output column whose box starts inside
+    for (int64_t j = 0; j < out_w; ++j) {
+      const int64_t c0 = j * f - pad_left;
+      Out s = 0;
+      if (j >= first_inside && c0 + f <= w) {
+        for (int64_t b = 0; b < f; ++b) s += static_cast<Out>(row[c0 + b]);
+      } else {
+        for (int64_t b = 0; b < f; ++b) {
+          const int c = col_map[j * f + b];
+          if (c >= 0) s += static_cast<Out>(row[c]);
+        }
+      }
+      acc[j] += s;
+    }
+  }
+  const Out scale = Out(1) / static_cast<Out>(f * f);
+  for (int64_t j = 0; j < out_w; ++j) out_row[j] = acc[j] * scale;
+}
+
+at::Tensor box_downsample_cpu(const at::Tensor& x_in, int64_t factor, int64_t pad_top, int64_t pad_left,
+                              int64_t out_h, int64_t out_w, c10::string_view border_name) {
+  check_downsample(x_in, factor, pad_top, pad_left, out_h, out_w);
+  const Border border = parse_downsample_border(std::string(border_name));
+  auto dt = x_in.scalar_type();
+  bool native = dt == at::kByte || dt == at::kFloat || dt == at::kDouble;
+  at::Tensor x = native ? x_in.contiguous() : x_in.to(at::kFloat).contiguous();
+  const int64_t planes = x.size(0) * x.size(1), h = x.size(2), w = x.size(3);
+  at::Tensor out = at::empty({x.size(0), x.size(1), out_h, out_w}, x.options().dtype(float_result_type(dt)));
+  if (planes == 0) return out;
+  std::vector<int> col_map(out_w * factor);
+  for (int64_t c = 0; c < out_w * factor; ++c)
+    col_map[c] = border_index(static_cast<int>(c - pad_left), static_cast<int>(w), border);
+  const int64_t grain = std::max<int64_t>(1, 16384 / (out_w * factor * factor));
+  auto run = [&](auto in_tag, auto out_tag) {
+    using In = decltype(in_tag);
+    using Out = decltype(out_tag);
+    const In* xp = x.data_ptr<In>();
+    Out* op = out.data_ptr<Out>();
+    at::parallel_for(0, planes * out_h, grain, [&](int64_t begin, int64_t end) {
+      std::vector<Out> acc(out_w);
+      for (int64_t t = begin; t < end; ++t) {
+        const int64_t p = t / out_h, i = t % out_h;
+        downsample_plane_rows<In, Out>(xp + p * h * w, h, w, factor, pad_top, pad_left, out_w, border, col_map, i,
+                                       op + (p * out_h + i) * out_w, acc.data());
+      }
+    });
+  };
+  if (x.scalar_type() == at::kByte)
+    run(std::uint8_t{}, float{});
+  else if (x.scalar_type() == at::kDouble)
+    run(double{}, double{});
+  else
+    run(float{}, float{});
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+at::Tensor luma_cpu(const at::Tensor& x_in, at::ArrayRef<double> coeffs, double offset, bool round_to_uint8) {
+  check_image(x_in, "luma");
+  TORCH_CHECK(x_in.size(1) == 3, "luma: x must have 3 channels (RGB), got ", x_in.size(1));
+  TORCH_CHECK(coeffs.size() == 3, "luma: coeffs must have 3 values");
+  auto dt = x_in.scalar_type();
+  bool native = dt == at::kByte || dt == at::kFloat || dt == at::kDouble;
+  at::Tensor x = native ? x_in.contiguous() : x_in.to(at::kFloat).contiguous();
+  const bool to_u8 = round_to_uint8 && dt == at::kByte;
+  const int64_t n = x.size(0), hw = x.size(2) * x.size(3);
+  at::Tensor out = at::empty({n, 1, x.size(2), x.size(3)},
+                             x.options().dtype(to_u8 ? at::kByte : float_result_type(dt)));
+  if (x.numel() == 0) return out;
+  const double c0 = coeffs[0], c1 = coeffs[1], c2 = coeffs[2];
+  constexpr int64_t kChunk = 1 << 14;
+  const int64_t chunks = (hw + kChunk - 1) / kChunk;
+  at::parallel_for(0, n * chunks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t img = t / chunks, start = (t % chunks) * kChunk, stop = std::min(hw, start + kChunk);
+      if (x.scalar_type() == at::kByte) {
+        const std::uint8_t* src = x.data_ptr<std::uint8_t>() + img * 3 * hw;
+        // uint8 is converted in double, as MATLAB does, so the half-way rounding cases land exactly.
+        if (to_u8) {
+          std::uint8_t* dst = out.data_ptr<std::uint8_t>() + img * hw;
+          for (int64_t i = start; i < stop; ++i) {
+            double v = c0 * src[i] + c1 * src[hw + i] + c2 * src[2 * hw + i] + offset;
+            v = std::floor(v + 0.5);  // values are >= 0: half away from zero
+            dst[i] = static_cast<std::uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
+          }
+        } else {
+          float* dst = out.data_ptr<float>() + img * hw;
+          for (int64_t i = start; i < stop; ++i)
+            dst[i] = static_cast<float>(c0 * src[i] + c1 * src[hw + i] + c2 * src[2 * hw + i] + offset);
+        }
+      } else if (x.scalar_type() == at::kDouble) {
+        const double* src = x.data_ptr<double>() + img * 3 * hw;
+        double* dst = out.data_ptr<double>() + img * hw;
+        for (int64_t i = start; i < stop; ++i) dst[i] = c0 * src[i] + c1 * src[hw + i] + c2 * src[2 * hw + i] + offset;
+      } else {
+        const float* src = x.data_ptr<float>() + img * 3 * hw;
+        float* dst = out.data_ptr<float>() + img * hw;
+        const float f0 = static_cast<float>(c0), f1 = static_cast<float>(c1), f2 = static_cast<float>(c2),
+                    fo = static_cast<float>(offset);
+        for (int64_t i = start; i < stop; ++i) dst[i] = f0 * src[i] + f1 * src[hw + i] + f2 * src[2 * hw + i] + fo;
+      }
+    }
+  });
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(turboiqa, CPU, m) {
+  m.impl("squared_error_sum", &squared_error_sum_cpu);
+  m.impl("box_downsample", &box_downsample_cpu);
+  m.impl("luma", &luma_cpu);
+}
+
+}  // namespace turboiqa::cpu

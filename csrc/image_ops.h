@@ -1,0 +1,46 @@
+// Argument checks shared by the CPU and CUDA versions of the small image operators (squared_error_sum,
+// box_downsample, luma).
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <string>
+
+#include "border.h"
+
+namespace turboiqa {
+
+inline void check_image(const at::Tensor& x, const char* op) {
+  TORCH_CHECK(x.dim() == 4, op, ": x must be N x C x H x W, got shape ", x.sizes());
+  TORCH_CHECK(x.scalar_type() == at::kByte || at::isFloatingType(x.scalar_type()), op,
+              ": x must be uint8 or floating point, got ", x.scalar_type());
+}
+
+inline void check_pair_images(const at::Tensor& x, const at::Tensor& y, const char* op) {
+  check_image(x, op);
+  TORCH_CHECK(x.sizes() == y.sizes(), op, ": x and y must have the same shape, got ", x.sizes(), " and ", y.sizes());
+  TORCH_CHECK(x.scalar_type() == y.scalar_type(), op, ": x and y must have the same dtype");
+  TORCH_CHECK(x.device() == y.device(), op, ": x and y must be on the same device");
+}
+
+inline Border parse_downsample_border(const std::string& border) {
+  if (border == "symmetric") return Border::Symmetric;
+  if (border == "replicate") return Border::Replicate;
+  if (border == "zeros") return Border::Zeros;
+  TORCH_CHECK(false, "box_downsample: border must be 'symmetric', 'replicate' or 'zeros', got '", border, "'");
+}
+
+inline void check_downsample(const at::Tensor& x, int64_t factor, int64_t pad_top, int64_t pad_left,
+                             int64_t out_h, int64_t out_w) {
+  check_image(x, "box_downsample");
+  TORCH_CHECK(factor >= 1, "box_downsample: factor must be >= 1, got ", factor);
+  TORCH_CHECK(pad_top >= 0 && pad_left >= 0 && pad_top < factor && pad_left < factor,
+              "box_downsample: pads must be in [0, factor)");
+  TORCH_CHECK(out_h >= 1 && out_w >= 1, "box_downsample: output size must be positive");
+  TORCH_CHECK((out_h - 1) * factor - pad_top < x.size(2) && (out_w - 1) * factor - pad_left < x.size(3),
+              "box_downsample: output ", out_h, "x", out_w, " reads past a ", x.size(2), "x", x.size(3), " image");
+}
+
+inline at::ScalarType float_result_type(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
+
+}  // namespace turboiqa

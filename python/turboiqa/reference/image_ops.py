@@ -1,0 +1,41 @@
+"""Pure-PyTorch twins of the small native image operators (same signatures and numbers)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..padding import pad_2d
+
+
+def float_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def squared_error_sum(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-image Σ (x - y)² over C, H, W, float64 (N,)."""
+    d = x.to(torch.float64) - y.to(torch.float64)
+    return d.square().flatten(1).sum(dim=1)
+
+
+def box_downsample(x, factor, pad_top, pad_left, out_height, out_width, border):
+    """f×f box mean sampled every f pixels, starting f·i - pad; outside samples through ``border``."""
+    xf = x.to(float_dtype(x.dtype))
+    h, w = x.shape[-2:]
+    bottom = max(0, out_height * factor - pad_top - h)
+    right = max(0, out_width * factor - pad_left - w)
+    padded = pad_2d(xf, (pad_top, bottom, pad_left, right), border)
+    padded = padded[..., : out_height * factor, : out_width * factor]
+    return F.avg_pool2d(padded, factor)
+
+
+def luma(x, coeffs, offset, round_to_uint8):
+    """c0·R + c1·G + c2·B + offset → N×1×H×W; uint8 with round_to_uint8 → uint8 (half away from zero)."""
+    if x.dtype == torch.uint8:
+        w = torch.tensor(coeffs, dtype=torch.float64, device=x.device).view(1, 3, 1, 1)
+        v = (x.to(torch.float64) * w).sum(dim=1, keepdim=True) + offset
+        if round_to_uint8:
+            return torch.floor(v + 0.5).clamp(0, 255).to(torch.uint8)
+        return v.to(torch.float32)
+    dtype = float_dtype(x.dtype)
+    w = torch.tensor(coeffs, dtype=dtype, device=x.device).view(1, 3, 1, 1)
+    return (x.to(dtype) * w).sum(dim=1, keepdim=True) + offset

@@ -1,0 +1,117 @@
+"""Native squared_error_sum, box_downsample and luma against their PyTorch twins (and hand-checked values)."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from turboiqa import _ops
+from turboiqa.reference import image_ops as reference
+
+pytestmark = pytest.mark.skipif(not _ops.HAVE_NATIVE, reason="compiled extension not available")
+
+SHAPES = [(1, 1, 1, 1), (2, 3, 37, 41), (1, 1, 5000, 3), (3, 1, 64, 33)]
+
+
+def rand(shape, dtype, device, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    if dtype == torch.uint8:
+        return torch.randint(0, 256, shape, generator=g, dtype=torch.uint8).to(device)
+    return torch.rand(shape, generator=g, dtype=torch.float64).to(dtype).to(device)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64, torch.float16])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_squared_error_sum(device, dtype, shape):
+    x, y = rand(shape, dtype, device, 1), rand(shape, dtype, device, 2)
+    got = _ops.squared_error_sum(x, y)
+    want = reference.squared_error_sum(x, y)
+    assert got.dtype == torch.float64 and got.shape == (shape[0],)
+    if dtype == torch.uint8:
+        assert torch.equal(got, want)  # exact integer sums
+    else:
+        torch.testing.assert_close(got, want, rtol=1e-6 if dtype != torch.float64 else 1e-13, atol=0)
+
+
+def test_squared_error_sum_backward(device):
+    x, y = rand((2, 3, 8, 9), torch.float64, device, 1), rand((2, 3, 8, 9), torch.float64, device, 2)
+    x.requires_grad_()
+    y.requires_grad_()
+    assert torch.autograd.gradcheck(_ops.squared_error_sum, (x, y))
+    torch.library.opcheck(torch.ops.turboiqa.squared_error_sum.default, (x, y))
+
+
+def downsample_cases(h, w):
+    """(factor, pad_top, pad_left, out_h, out_w, border) for every convention the metrics use."""
+    cases = []
+    for f in (1, 2, 3, 4, 5):
+        p = math.ceil(f / 2) - 1
+        cases.append((f, p, p, math.ceil(h / f), math.ceil(w / f), "symmetric"))  # MATLAB
+        if h >= f and w >= f:
+            cases.append((f, 0, 0, h // f, w // f, "zeros"))  # avg_pool2d(f)
+    cases.append((2, h % 2, w % 2, (h + 1) // 2, (w + 1) // 2, "zeros"))  # pytorch-msssim
+    pad = max(h % 2, w % 2)
+    cases.append((2, pad, pad, (h + pad) // 2, (w + pad) // 2, "replicate"))  # piq
+    return cases
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(2, 3, 37, 41), (1, 1, 6, 8), (1, 2, 5, 1), (1, 1, 1080 // 8, 1920 // 8)])
+def test_box_downsample(device, dtype, shape):
+    x = rand(shape, dtype, device)
+    for case in downsample_cases(*shape[-2:]):
+        got = _ops.box_downsample(x, *case)
+        want = reference.box_downsample(x, *case)
+        assert got.dtype == reference.float_dtype(dtype)
+        torch.testing.assert_close(got, want, rtol=1e-13 if dtype == torch.float64 else 1e-6, atol=1e-12)
+
+
+def test_box_downsample_equals_torch_pooling():
+    x = rand((2, 3, 37, 41), torch.float64, "cpu")
+    torch.testing.assert_close(_ops.box_downsample(x, 2, 0, 0, 18, 20, "zeros"), F.avg_pool2d(x, 2))
+    torch.testing.assert_close(_ops.box_downsample(x, 2, 1, 1, 19, 21, "zeros"), F.avg_pool2d(x, 2, padding=(1, 1)))
+    piq_like = F.avg_pool2d(F.pad(x, (1, 0, 1, 0), mode="replicate"), 2)
+    torch.testing.assert_close(_ops.box_downsample(x, 2, 1, 1, 19, 21, "replicate"), piq_like)
+
+
+def test_box_downsample_backward_and_errors(device):
+    x = rand((1, 2, 7, 9), torch.float64, device).requires_grad_()
+    fn = lambda t: _ops.box_downsample(t, 3, 1, 1, 3, 3, "symmetric")  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x,))
+    torch.library.opcheck(torch.ops.turboiqa.box_downsample.default, (x, 3, 1, 1, 3, 3, "symmetric"))
+    with pytest.raises(RuntimeError, match="reads past"):
+        _ops.box_downsample(x, 2, 0, 0, 5, 5, "zeros")
+    with pytest.raises(RuntimeError, match="border must be"):
+        _ops.box_downsample(x, 2, 0, 0, 3, 3, "reflect")
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64])
+@pytest.mark.parametrize("round_to_uint8", [False, True])
+def test_luma(device, dtype, round_to_uint8):
+    x = rand((2, 3, 31, 45), dtype, device)
+    coeffs, offset = (0.298936021293775, 0.587043074451121, 0.114020904255103), 0.0
+    got = _ops.luma(x, coeffs, offset, round_to_uint8)
+    want = reference.luma(x, list(coeffs), offset, round_to_uint8)
+    assert got.dtype == want.dtype and got.shape == (2, 1, 31, 45)
+    if got.dtype == torch.uint8:
+        assert torch.equal(got, want)
+    else:
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-12 if dtype == torch.float64 else 1e-5)
+
+
+def test_luma_matlab_rounding_hand_checked():
+    # rgb2gray of (R, G, B) = (1, 0, 1): 0.41296 → 0; (2, 1, 2): 1.4129... → 1; ycbcr of black → 16.
+    x = torch.tensor([[1, 2, 255], [0, 1, 255], [1, 2, 255]], dtype=torch.uint8).view(1, 3, 1, 3)
+    coeffs = (0.298936021293775, 0.587043074451121, 0.114020904255103)
+    assert _ops.luma(x, coeffs, 0.0, True).flatten().tolist() == [0, 1, 255]
+    black = torch.zeros(1, 3, 1, 1, dtype=torch.uint8)
+    assert _ops.luma(black, [c / 255 for c in (65.481, 128.553, 24.966)], 16.0, True).item() == 16
+    # exact .5 ties go up (MATLAB), not to even: 0.5·R with R = 5 → 2.5 → 3
+    assert _ops.luma(torch.tensor([5, 0, 0], dtype=torch.uint8).view(1, 3, 1, 1), (0.5, 0, 0), 0.0, True).item() == 3
+
+
+def test_luma_backward(device):
+    x = rand((1, 3, 5, 6), torch.float64, device).requires_grad_()
+    fn = lambda t: _ops.luma(t, (0.299, 0.587, 0.114), 0.1, False)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x,))
+    torch.library.opcheck(torch.ops.turboiqa.luma.default, (x, [0.299, 0.587, 0.114], 0.1, False))
