@@ -15,19 +15,26 @@ struct SsimPixel {
   V cs;
 };
 
-// V is a scalar or a GCC vector of S; arithmetic between V and S broadcasts the scalar.
+// SSIM only needs sigma_x^2 + sigma_y^2, never the two separately, so the kernels filter x'^2 + y'^2 as one
+// quantity: four filtered moments instead of five. V is a scalar or a GCC vector of S (arithmetic between V and
+// S broadcasts the scalar).
 template <typename V, typename S>
-HOST_DEVICE_INLINE SsimPixel<V, S> ssim_pixel(V mu_x, V mu_y, V e_xx, V e_yy, V e_xy, S shift, S c1, S c2,
-                                              S cov_norm) {
-  V sigma_xx = cov_norm * (e_xx - mu_x * mu_x);
-  V sigma_yy = cov_norm * (e_yy - mu_y * mu_y);
+HOST_DEVICE_INLINE SsimPixel<V, S> ssim_pixel4(V mu_x, V mu_y, V e_sq_sum, V e_xy, S shift, S c1, S c2,
+                                               S cov_norm) {
+  V sigma_sum = cov_norm * (e_sq_sum - mu_x * mu_x - mu_y * mu_y);
   V sigma_xy = cov_norm * (e_xy - mu_x * mu_y);
   V mx = mu_x + shift;
   V my = mu_y + shift;
-  V cs_num = S(2) * sigma_xy + c2, cs_den = sigma_xx + sigma_yy + c2;
+  V cs_num = S(2) * sigma_xy + c2, cs_den = sigma_sum + c2;
   V l_num = S(2) * mx * my + c1, l_den = mx * mx + my * my + c1;
   V inv = S(1) / (cs_den * l_den);  // one division for both ratios
   return {l_num * cs_num * inv, cs_num * l_den * inv};
+}
+
+template <typename V, typename S>
+HOST_DEVICE_INLINE SsimPixel<V, S> ssim_pixel(V mu_x, V mu_y, V e_xx, V e_yy, V e_xy, S shift, S c1, S c2,
+                                              S cov_norm) {
+  return ssim_pixel4<V, S>(mu_x, mu_y, e_xx + e_yy, e_xy, shift, c1, c2, cov_norm);
 }
 
 // d(a * mean(ssim) + b * mean(cs)) / d(moment) at one pixel, with a, b already divided by the map size.

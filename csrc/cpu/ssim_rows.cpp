@@ -46,7 +46,7 @@ inline void store(void* p, V v) {
   std::memcpy(p, &v, sizeof(V));
 }
 
-constexpr int kQuantities = 5;  // x', y', x'^2, y'^2, x'y'
+constexpr int kQuantities = 4;  // x', y', x'^2 + y'^2, x'y' (see ssim_pixel4)
 
 inline std::size_t round_up(std::size_t n, std::size_t m) { return (n + m - 1) / m * m; }
 
@@ -59,14 +59,13 @@ inline std::size_t row_stride(int padded_width, int window_size) {
 // (through the args struct it would have to assume the stores alias the shift).
 template <typename In, typename Acc>
 inline void convert_span(const In* __restrict xr, const In* __restrict yr, int n, Acc shift, Acc* __restrict qx,
-                         Acc* __restrict qy, Acc* __restrict qxx, Acc* __restrict qyy, Acc* __restrict qxy) {
+                         Acc* __restrict qy, Acc* __restrict qsq, Acc* __restrict qxy) {
   for (int c = 0; c < n; ++c) {
     const Acc vx = static_cast<Acc>(xr[c]) - shift;
     const Acc vy = static_cast<Acc>(yr[c]) - shift;
     qx[c] = vx;
     qy[c] = vy;
-    qxx[c] = vx * vx;
-    qyy[c] = vy * vy;
+    qsq[c] = vx * vx + vy * vy;
     qxy[c] = vx * vy;
   }
 }
@@ -75,9 +74,8 @@ template <typename In, typename Acc>
 void load_padded_row(const SsimRowsArgs<In, Acc>& a, int padded_row, Acc* ring_slot, std::size_t stride) {
   Acc* qx = ring_slot;
   Acc* qy = ring_slot + stride;
-  Acc* qxx = ring_slot + 2 * stride;
-  Acc* qyy = ring_slot + 3 * stride;
-  Acc* qxy = ring_slot + 4 * stride;
+  Acc* qsq = ring_slot + 2 * stride;
+  Acc* qxy = ring_slot + 3 * stride;
   const int src_row = a.row_map[padded_row];
   const int pw = a.padded_width, width = a.width, pad_left = a.pad_left;
   const Acc shift = a.shift;
@@ -85,8 +83,7 @@ void load_padded_row(const SsimRowsArgs<In, Acc>& a, int padded_row, Acc* ring_s
   auto set = [&](int c, Acc vx, Acc vy) {
     qx[c] = vx;
     qy[c] = vy;
-    qxx[c] = vx * vx;
-    qyy[c] = vy * vy;
+    qsq[c] = vx * vx + vy * vy;
     qxy[c] = vx * vy;
   };
   if (src_row < 0) {
@@ -105,7 +102,7 @@ void load_padded_row(const SsimRowsArgs<In, Acc>& a, int padded_row, Acc* ring_s
     }
   }
   // uint8 is read as is, never copied to a float frame.
-  convert_span(xr, yr, width, shift, qx + pad_left, qy + pad_left, qxx + pad_left, qyy + pad_left, qxy + pad_left);
+  convert_span(xr, yr, width, shift, qx + pad_left, qy + pad_left, qsq + pad_left, qxy + pad_left);
   for (int c = 0; c < pw; ++c) {
     if (c == pad_left) c += width;  // skip the interior
     if (c >= pw) break;
@@ -143,25 +140,42 @@ inline void vertical_pass(const Acc* const* rows, std::size_t stride, const Acc*
 
 // Horizontal pass fused with the SSIM formula; returns the row sums of the SSIM and cs maps.
 template <typename Acc>
-inline void horizontal_pass(const Acc* sums, std::size_t stride,
-                            const Acc* w, int K, int ow, Acc shift, Acc c1, Acc c2, Acc cov_norm, double* row_ssim,
-                            double* row_cs) {
+inline void horizontal_pass(const Acc* sums, std::size_t stride, const Acc* w, int K, bool symmetric, int ow,
+                            Acc shift, Acc c1, Acc c2, Acc cov_norm, double* row_ssim, double* row_cs) {
   using V = typename Vec<Acc>::type;
   constexpr int L = Vec<Acc>::lanes;
   V sum_ssim = {}, sum_cs = {};
-  for (int j = 0; j < ow; j += 2 * L) {  // two vectors per step: ten independent FMA chains
+  for (int j = 0; j < ow; j += 2 * L) {  // two vectors per step: eight independent FMA chains
     V m[2][kQuantities];
     for (int q = 0; q < kQuantities; ++q) m[0][q] = m[1][q] = V{};
-    for (int k = 0; k < K; ++k) {
-      const Acc wk = w[k];
+    if (symmetric) {
+      // w[k] == w[K-1-k]: add the mirrored taps first, so about half the work goes to the FP add pipes.
+      const int c = K / 2;
       for (int q = 0; q < kQuantities; ++q) {
-        const Acc* sq = sums + q * stride + j + k;
-        m[0][q] += wk * load<V>(sq);
-        m[1][q] += wk * load<V>(sq + L);
+        const Acc* sq = sums + q * stride + j;
+        m[0][q] = w[c] * load<V>(sq + c);
+        m[1][q] = w[c] * load<V>(sq + c + L);
+      }
+      for (int k = 0; k < c; ++k) {
+        const Acc wk = w[k];
+        for (int q = 0; q < kQuantities; ++q) {
+          const Acc* sq = sums + q * stride + j;
+          m[0][q] += wk * (load<V>(sq + k) + load<V>(sq + K - 1 - k));
+          m[1][q] += wk * (load<V>(sq + k + L) + load<V>(sq + K - 1 - k + L));
+        }
+      }
+    } else {
+      for (int k = 0; k < K; ++k) {
+        const Acc wk = w[k];
+        for (int q = 0; q < kQuantities; ++q) {
+          const Acc* sq = sums + q * stride + j + k;
+          m[0][q] += wk * load<V>(sq);
+          m[1][q] += wk * load<V>(sq + L);
+        }
       }
     }
     for (int h = 0; h < 2; ++h) {
-      auto px = ssim_pixel<V, Acc>(m[h][0], m[h][1], m[h][2], m[h][3], m[h][4], shift, c1, c2, cov_norm);
+      auto px = ssim_pixel4<V, Acc>(m[h][0], m[h][1], m[h][2], m[h][3], shift, c1, c2, cov_norm);
       const int first = j + h * L;
       if (first + L > ow) {  // partial (or empty) last vector: drop lanes past the row end
         for (int l = ow - first < 0 ? 0 : ow - first; l < L; ++l) {
@@ -194,6 +208,8 @@ void ssim_rows_impl(const SsimRowsArgs<In, Acc>& a) {
   // The scratch arrives zeroed (once per worker): the columns past the padded width must read as zeros.
   for (int r = a.row_begin; r < a.row_begin + K - 1; ++r) load_padded_row(a, r, ring + (r % slots) * slot, stride);
 
+  bool symmetric = true;
+  for (int k = 0; k < K; ++k) symmetric = symmetric && a.window[k] == a.window[K - 1 - k];
   const Acc* rows[64];  // window_size <= 63, checked by the caller
   for (int i = a.row_begin; i < a.row_end; i += 2) {
     const int count = i + 1 < a.row_end ? 2 : 1;
@@ -201,7 +217,7 @@ void ssim_rows_impl(const SsimRowsArgs<In, Acc>& a) {
     for (int t = 0; t < K + count - 1; ++t) rows[t] = ring + ((i + t) % slots) * slot;
     vertical_pass(rows, stride, a.window, K, count, a.padded_width, sums0, sums1);
     for (int h = 0; h < count; ++h)
-      horizontal_pass<Acc>(h ? sums1 : sums0, stride, a.window, K, a.out_width, a.shift, a.c1, a.c2,
+      horizontal_pass<Acc>(h ? sums1 : sums0, stride, a.window, K, symmetric, a.out_width, a.shift, a.c1, a.c2,
                            a.cov_norm, a.row_ssim + i + h, a.row_cs + i + h);
   }
 }

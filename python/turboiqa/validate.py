@@ -42,6 +42,8 @@ def check_pair(x, y, data_range: float, names=("x", "y")):
         if data_range != 255:
             raise ValueError(f"uint8 input holds 0..255: data_range must be 255, got {data_range}")
         return x, y
+    if torch.compiler.is_compiling():  # value checks need a host sync; a compiled graph skips them
+        return x, y
     tolerance = 1e-6 * data_range
     for t, name in ((x, names[0]), (y, names[1])):
         low, high = torch.aminmax(t.detach())
