@@ -34,6 +34,8 @@ inline void check_downsample(const at::Tensor& x, int64_t factor, int64_t pad_to
                              int64_t out_h, int64_t out_w) {
   check_image(x, "box_downsample");
   TORCH_CHECK(factor >= 1, "box_downsample: factor must be >= 1, got ", factor);
+  TORCH_CHECK(x.size(2) >= 1 && x.size(3) >= 1, "box_downsample: x must have non-empty spatial dims, got ",
+              x.sizes());
   TORCH_CHECK(pad_top >= 0 && pad_left >= 0 && pad_top < factor && pad_left < factor,
               "box_downsample: pads must be in [0, factor)");
   TORCH_CHECK(out_h >= 1 && out_w >= 1, "box_downsample: output size must be positive");
