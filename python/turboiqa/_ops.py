@@ -150,7 +150,7 @@ def ssim_stats(x, y, window, c1, c2, padding="valid", cov_norm=1.0, backend="aut
     ``window`` is the 1-D separable window (odd length, sums to 1); ``c1``/``c2`` are in the units of ``x``;
     ``padding`` is 'valid' or a 'same' border: 'zeros', 'symmetric' (MATLAB), 'reflect', 'replicate'.
     """
-    window = [float(v) for v in window]
+    window = list(window)
     if use_native(backend):
         return torch.ops.turboiqa.ssim_stats(x, y, window, float(c1), float(c2), padding, float(cov_norm))
     return _reference_ssim.ssim_stats(x, y, window, c1, c2, padding, cov_norm)
