@@ -90,3 +90,18 @@ def test_batched_equals_one_by_one(tid_pairs):
         assert batched.shape == (5,)
         assert batched.tolist() == pytest.approx(want, abs=TOL)
         assert fn(dist, ref, 255).item() == pytest.approx(sum(want) / 5, abs=TOL)
+
+
+def test_float32_kernel_within_1e5_of_float64_on_real_images(tid_pairs, tid_i01, device):
+    # The numeric bar: float32 compute (uint8 or float32 input) within 1e-5 of the float64 reference.
+    for dist, ref in [*tid_pairs, tid_i01]:
+        d, r = dist.to(device), ref.to(device)
+        truth = turboiqa.ssim(d.double(), r.double(), 255, convention="pytorch_msssim", reduction="none",
+                              backend="reference")
+        for x, y in ((d, r), (d.float(), r.float())):
+            got = turboiqa.ssim(x, y, 255, convention="pytorch_msssim", reduction="none")
+            assert (got.double() - truth).abs().max().item() < 1e-5
+            got_ms = turboiqa.ms_ssim(x, y, 255, convention="pytorch_msssim", reduction="none")
+            truth_ms = turboiqa.ms_ssim(d.double(), r.double(), 255, convention="pytorch_msssim", reduction="none",
+                                        backend="reference")
+            assert (got_ms.double() - truth_ms).abs().max().item() < 1e-5
