@@ -1,0 +1,70 @@
+"""CUDA kernels against the CPU kernels on the same inputs (runs only where a GPU is present)."""
+import pytest
+import torch
+
+from turboiqa import _ops
+from turboiqa.window import gaussian_window
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not (_ops.HAVE_NATIVE and torch.cuda.is_available()), reason="needs CUDA and the extension"),
+]
+PADDINGS = ["valid", "zeros", "symmetric", "reflect", "replicate"]
+
+
+def pair(shape, dtype, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(shape, generator=g, dtype=torch.float64) * 255
+    y = (x + 20 * torch.randn(shape, generator=g, dtype=torch.float64)).clamp(0, 255)
+    if dtype == torch.uint8:
+        return x.round().to(torch.uint8), y.round().to(torch.uint8)
+    if dtype in (torch.float16, torch.bfloat16):
+        return (x / 255).to(dtype), (y / 255).to(dtype)
+    return x.to(dtype), y.to(dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float16, torch.bfloat16, torch.float32, torch.float64])
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("k", [1, 11, 63])
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (2, 3, 33, 65), (1, 2, 40, 40), (1, 1, 130, 70)])
+def test_forward_cuda_equals_cpu(dtype, padding, k, shape):
+    if padding == "valid" and min(shape[-2:]) < k:
+        pytest.skip("window larger than the image")
+    x, y = pair(shape, dtype)
+    c1, c2 = ((6.5025, 58.5225) if dtype in (torch.uint8, torch.float32, torch.float64) else (1e-4, 9e-4))
+    w = gaussian_window(k, 1.5 if k > 1 else 1.0)
+    cpu = _ops.ssim_stats(x, y, w, c1, c2, padding)
+    gpu = _ops.ssim_stats(x.cuda(), y.cuda(), w, c1, c2, padding)
+    tol = 1e-12 if dtype == torch.float64 else 2e-6
+    for a, b in zip(cpu, gpu):
+        torch.testing.assert_close(b.cpu(), a, atol=tol, rtol=0)
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+def test_backward_cuda(padding):
+    x, y = pair((2, 2, 9, 11), torch.float64, seed=3)
+    x, y = (x / 255).cuda().requires_grad_(), (y / 255).cuda().requires_grad_()
+    fn = lambda a, b: _ops.ssim_stats(a, b, gaussian_window(7, 1.5), 1e-4, 9e-4, padding)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x, y))
+    torch.library.opcheck(torch.ops.turboiqa.ssim_stats.default,
+                          (x, y, list(gaussian_window(7, 1.5)), 1e-4, 9e-4, padding, 1.0))
+
+
+def test_many_planes():
+    x, y = pair((70000, 1, 8, 8), torch.float32, seed=5)
+    cpu = _ops.ssim_stats(x, y, gaussian_window(), 6.5025, 58.5225, "symmetric")
+    gpu = _ops.ssim_stats(x.cuda(), y.cuda(), gaussian_window(), 6.5025, 58.5225, "symmetric")
+    torch.testing.assert_close(gpu[0].cpu(), cpu[0], atol=2e-6, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64])
+def test_image_ops_cuda_equals_cpu(dtype):
+    x, y = pair((2, 3, 37, 41), dtype, seed=7)
+    torch.testing.assert_close(_ops.squared_error_sum(x.cuda(), y.cuda()).cpu(), _ops.squared_error_sum(x, y),
+                               rtol=1e-6 if dtype == torch.float32 else 0, atol=0)
+    for args in [(2, 0, 0, 19, 21, "symmetric"), (3, 1, 1, 13, 14, "symmetric"), (2, 1, 1, 19, 21, "zeros"),
+                 (2, 1, 1, 19, 21, "replicate"), (2, 0, 0, 18, 20, "zeros")]:
+        torch.testing.assert_close(_ops.box_downsample(x.cuda(), *args).cpu(), _ops.box_downsample(x, *args))
+    coeffs = (0.298936021293775, 0.587043074451121, 0.114020904255103)
+    for rnd in (False, True):
+        torch.testing.assert_close(_ops.luma(x.cuda(), coeffs, 0.0, rnd).cpu(), _ops.luma(x, coeffs, 0.0, rnd))
