@@ -12,8 +12,10 @@ TORCH_LIBRARY(turboiqa, m) {
   m.def(
       "_ssim_stats_backward(Tensor grad_ssim, Tensor grad_cs, Tensor x, Tensor y, float[] window, float c1, "
       "float c2, str padding, float cov_norm) -> (Tensor, Tensor)");
-  // Per-image sum over C, H, W of (x - y)^2, float64 (N,): PSNR/MSE at memory speed; exact for uint8.
-  m.def("squared_error_sum(Tensor x, Tensor y) -> Tensor");
+  // Per-image sum over C, H, W of (x - y)^2, float64 (N,): PSNR/MSE at memory speed; exact for uint8. The same
+  // pass returns the per-image extrema (N, 4) = [min x, max x, min y, max y] (float64) so input range checks cost
+  // no second read; NaN/Inf inputs show up as a non-finite sum.
+  m.def("squared_error_sum(Tensor x, Tensor y) -> (Tensor, Tensor)");
   // f x f box average sampled every f pixels: out[i, j] = mean of x[i*f - pad_top + a, j*f - pad_left + b],
   // a, b < f, samples outside the image taken through `border` ('symmetric' | 'replicate' | 'zeros'), always
   // divided by f^2. Covers MATLAB imfilter+(1:f:end), avg_pool2d with or without padding, piq's replicate pad.

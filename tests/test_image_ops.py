@@ -24,9 +24,10 @@ def rand(shape, dtype, device, seed=0):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_squared_error_sum(device, dtype, shape):
     x, y = rand(shape, dtype, device, 1), rand(shape, dtype, device, 2)
-    got = _ops.squared_error_sum(x, y)
-    want = reference.squared_error_sum(x, y)
-    assert got.dtype == torch.float64 and got.shape == (shape[0],)
+    got, extrema = _ops.squared_error_sum(x, y)
+    want, want_extrema = reference.squared_error_sum(x, y)
+    assert got.dtype == torch.float64 and got.shape == (shape[0],) and extrema.shape == (shape[0], 4)
+    assert torch.equal(extrema, want_extrema)  # min/max are exact
     if dtype == torch.uint8:
         assert torch.equal(got, want)  # exact integer sums
     else:
@@ -37,7 +38,7 @@ def test_squared_error_sum_backward(device):
     x, y = rand((2, 3, 8, 9), torch.float64, device, 1), rand((2, 3, 8, 9), torch.float64, device, 2)
     x.requires_grad_()
     y.requires_grad_()
-    assert torch.autograd.gradcheck(_ops.squared_error_sum, (x, y))
+    assert torch.autograd.gradcheck(lambda a, b: _ops.squared_error_sum(a, b)[0], (x, y))
     torch.library.opcheck(torch.ops.turboiqa.squared_error_sum.default, (x, y))
 
 

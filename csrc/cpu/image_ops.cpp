@@ -17,34 +17,55 @@ namespace {
 
 constexpr int64_t kBlock = 4096;  // exact int32 block sums for uint8 (255^2 * 4096 < 2^31)
 
+struct BlockStats {
+  double sse, x_min, x_max, y_min, y_max;
+};
+
+// 16 independent lanes for the sum and the extrema (vectorisable without reassociation flags); blocks of 4096
+// elements are then combined in double. uint8 sums are exact in int32 per block (255^2 * 4096 < 2^31).
 template <typename T>
-double block_squared_error(const T* __restrict x, const T* __restrict y, int64_t n) {
-  if constexpr (std::is_same_v<T, std::uint8_t>) {
-    std::int32_t s = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const std::int32_t d = static_cast<std::int32_t>(x[i]) - static_cast<std::int32_t>(y[i]);
-      s += d * d;
-    }
-    return static_cast<double>(s);
-  } else {
-    // 16 independent lanes (vectorisable without reassociation flags); blocks of 4096 then summed in double.
-    T lanes[16] = {};
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-      for (int l = 0; l < 16; ++l) {
-        const T d = x[i + l] - y[i + l];
-        lanes[l] += d * d;
-      }
-    double s = 0;
-    for (int l = 0; l < 16; ++l) s += lanes[l];
-    for (; i < n; ++i) s += static_cast<double>(x[i] - y[i]) * static_cast<double>(x[i] - y[i]);
-    return s;
+BlockStats block_squared_error(const T* __restrict x, const T* __restrict y, int64_t n) {
+  using Acc = std::conditional_t<std::is_same_v<T, std::uint8_t>, std::int32_t, T>;
+  Acc sum[16] = {};
+  T xmin[16], xmax[16], ymin[16], ymax[16];
+  for (int l = 0; l < 16; ++l) {
+    xmin[l] = xmax[l] = x[0];
+    ymin[l] = ymax[l] = y[0];
   }
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int l = 0; l < 16; ++l) {
+      const T a = x[i + l], b = y[i + l];
+      const Acc d = static_cast<Acc>(a) - static_cast<Acc>(b);
+      sum[l] += d * d;
+      xmin[l] = a < xmin[l] ? a : xmin[l];
+      xmax[l] = a > xmax[l] ? a : xmax[l];
+      ymin[l] = b < ymin[l] ? b : ymin[l];
+      ymax[l] = b > ymax[l] ? b : ymax[l];
+    }
+  BlockStats s{0, static_cast<double>(x[0]), static_cast<double>(x[0]), static_cast<double>(y[0]),
+               static_cast<double>(y[0])};
+  auto take = [&s](double sq, double a, double b) {
+    s.sse += sq;
+    s.x_min = a < s.x_min ? a : s.x_min;
+    s.x_max = a > s.x_max ? a : s.x_max;
+    s.y_min = b < s.y_min ? b : s.y_min;
+    s.y_max = b > s.y_max ? b : s.y_max;
+  };
+  for (int l = 0; l < 16; ++l) {
+    take(static_cast<double>(sum[l]), static_cast<double>(xmin[l]), static_cast<double>(ymin[l]));
+    take(0.0, static_cast<double>(xmax[l]), static_cast<double>(ymax[l]));
+  }
+  for (; i < n; ++i) {
+    const double d = static_cast<double>(x[i]) - static_cast<double>(y[i]);
+    take(d * d, static_cast<double>(x[i]), static_cast<double>(y[i]));
+  }
+  return s;
 }
 
 template <typename T>
 void run_blocks(const at::Tensor& x, const at::Tensor& y, int64_t per_image, int64_t blocks,
-                std::vector<double>& partial) {
+                std::vector<BlockStats>& partial) {
   const T* xp = x.data_ptr<T>();
   const T* yp = y.data_ptr<T>();
   at::parallel_for(0, static_cast<int64_t>(partial.size()), 16, [&](int64_t begin, int64_t end) {
@@ -56,7 +77,7 @@ void run_blocks(const at::Tensor& x, const at::Tensor& y, int64_t per_image, int
   });
 }
 
-at::Tensor squared_error_sum_cpu(const at::Tensor& x_in, const at::Tensor& y_in) {
+std::tuple<at::Tensor, at::Tensor> squared_error_sum_cpu(const at::Tensor& x_in, const at::Tensor& y_in) {
   check_pair_images(x_in, y_in, "squared_error_sum");
   auto dt = x_in.scalar_type();
   bool native = dt == at::kByte || dt == at::kFloat || dt == at::kDouble;
@@ -64,9 +85,10 @@ at::Tensor squared_error_sum_cpu(const at::Tensor& x_in, const at::Tensor& y_in)
   at::Tensor y = native ? y_in.contiguous() : y_in.to(at::kFloat).contiguous();
   const int64_t n = x.size(0), per_image = x.numel() / std::max<int64_t>(n, 1);
   at::Tensor out = at::zeros({n}, x.options().dtype(at::kDouble));
-  if (x.numel() == 0) return out;
+  at::Tensor extrema = at::zeros({n, 4}, x.options().dtype(at::kDouble));
+  if (x.numel() == 0) return {out, extrema};
   const int64_t blocks = (per_image + kBlock - 1) / kBlock;
-  std::vector<double> partial(n * blocks);
+  std::vector<BlockStats> partial(n * blocks);
   if (x.scalar_type() == at::kByte)
     run_blocks<std::uint8_t>(x, y, per_image, blocks, partial);
   else if (x.scalar_type() == at::kDouble)
@@ -74,12 +96,24 @@ at::Tensor squared_error_sum_cpu(const at::Tensor& x_in, const at::Tensor& y_in)
   else
     run_blocks<float>(x, y, per_image, blocks, partial);
   double* o = out.data_ptr<double>();
+  double* e = extrema.data_ptr<double>();
   for (int64_t i = 0; i < n; ++i) {
-    double s = 0;
-    for (int64_t b = 0; b < blocks; ++b) s += partial[i * blocks + b];
-    o[i] = s;
+    BlockStats t = partial[i * blocks];
+    for (int64_t b = 1; b < blocks; ++b) {
+      const BlockStats& p = partial[i * blocks + b];
+      t.sse += p.sse;
+      t.x_min = std::min(t.x_min, p.x_min);
+      t.x_max = std::max(t.x_max, p.x_max);
+      t.y_min = std::min(t.y_min, p.y_min);
+      t.y_max = std::max(t.y_max, p.y_max);
+    }
+    o[i] = t.sse;
+    e[4 * i] = t.x_min;
+    e[4 * i + 1] = t.x_max;
+    e[4 * i + 2] = t.y_min;
+    e[4 * i + 3] = t.y_max;
   }
-  return out;
+  return {out, extrema};
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <tuple>
 #include <type_traits>
 
 #include "../border.h"
@@ -51,6 +52,28 @@ struct SqAcc {
   using Block = std::conditional_t<std::is_same_v<T, std::uint8_t>, long long, double>;
 };
 
+template <typename R>
+__device__ __forceinline__ R warp_min(R v) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) {
+    const R o = __shfl_down_sync(0xffffffffu, v, offset);
+    v = o < v ? o : v;
+  }
+  return v;
+}
+
+template <typename R>
+__device__ __forceinline__ R warp_max(R v) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) {
+    const R o = __shfl_down_sync(0xffffffffu, v, offset);
+    v = o > v ? o : v;
+  }
+  return v;
+}
+
+// One block: a strided slice of one image. Writes 5 doubles: the squared-error sum and min/max of x and y (the
+// fused range check of the metrics). NaN/Inf show up in the sum.
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
     squared_error_kernel(const T* __restrict__ x, const T* __restrict__ y, int64_t per_image, int blocks_per_image,
@@ -63,25 +86,55 @@ __global__ void __launch_bounds__(kThreads)
   const T* yp = y + img * per_image;
   const int64_t stride = static_cast<int64_t>(blocks_per_image) * kThreads;
   Thread acc = Thread(0);
+  // Extrema start from the image's first sample, so threads without elements leave them unchanged.
+  double x_min = static_cast<double>(xp[0]), x_max = x_min, y_min = static_cast<double>(yp[0]), y_max = y_min;
   for (int64_t i = part * kThreads + threadIdx.x; i < per_image; i += stride) {
+    const T a = xp[i], b = yp[i];
     if constexpr (std::is_same_v<T, std::uint8_t>) {
-      const int d = static_cast<int>(xp[i]) - static_cast<int>(yp[i]);
+      const int d = static_cast<int>(a) - static_cast<int>(b);
       acc += static_cast<long long>(d * d);
     } else {
-      const T d = xp[i] - yp[i];
+      const T d = a - b;
       acc += d * d;
     }
+    const double da = static_cast<double>(a), db = static_cast<double>(b);
+    x_min = da < x_min ? da : x_min;
+    x_max = da > x_max ? da : x_max;
+    y_min = db < y_min ? db : y_min;
+    y_max = db > y_max ? db : y_max;
   }
-  // Fixed-order block reduction: warp shuffles, then warp 0 over the per-warp sums.
+  // Fixed-order block reduction: warp shuffles, then warp 0 over the per-warp values.
   __shared__ Block s_red[kThreads / 32];
+  __shared__ double s_ext[4][kThreads / 32];
   Block v = warp_sum(static_cast<Block>(acc));
+  x_min = warp_min(x_min);
+  x_max = warp_max(x_max);
+  y_min = warp_min(y_min);
+  y_max = warp_max(y_max);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (lane == 0) s_red[warp] = v;
+  if (lane == 0) {
+    s_red[warp] = v;
+    s_ext[0][warp] = x_min;
+    s_ext[1][warp] = x_max;
+    s_ext[2][warp] = y_min;
+    s_ext[3][warp] = y_max;
+  }
   __syncthreads();
   if (warp == 0) {
-    v = lane < kThreads / 32 ? s_red[lane] : Block(0);
-    v = warp_sum(v);
-    if (lane == 0) partial[blockIdx.x] = static_cast<double>(v);  // uint8: exact below 2^53
+    const bool has = lane < kThreads / 32;
+    v = warp_sum(has ? s_red[lane] : Block(0));
+    x_min = warp_min(has ? s_ext[0][lane] : s_ext[0][0]);
+    x_max = warp_max(has ? s_ext[1][lane] : s_ext[1][0]);
+    y_min = warp_min(has ? s_ext[2][lane] : s_ext[2][0]);
+    y_max = warp_max(has ? s_ext[3][lane] : s_ext[3][0]);
+    if (lane == 0) {
+      double* out = partial + 5 * static_cast<int64_t>(blockIdx.x);
+      out[0] = static_cast<double>(v);  // uint8: exact below 2^53
+      out[1] = x_min;
+      out[2] = x_max;
+      out[3] = y_min;
+      out[4] = y_max;
+    }
   }
 }
 
@@ -89,12 +142,12 @@ template <typename T>
 void squared_error_launch(const at::Tensor& x, const at::Tensor& y, int64_t per_image, int64_t blocks_per_image,
                           at::Tensor& partial) {
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  squared_error_kernel<T><<<static_cast<unsigned>(partial.numel()), kThreads, 0, stream>>>(
+  squared_error_kernel<T><<<static_cast<unsigned>(partial.size(0) * partial.size(1)), kThreads, 0, stream>>>(
       x.data_ptr<T>(), y.data_ptr<T>(), per_image, static_cast<int>(blocks_per_image), partial.data_ptr<double>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-at::Tensor squared_error_sum_cuda(const at::Tensor& x_in, const at::Tensor& y_in) {
+std::tuple<at::Tensor, at::Tensor> squared_error_sum_cuda(const at::Tensor& x_in, const at::Tensor& y_in) {
   check_pair_images(x_in, y_in, "squared_error_sum");
   TORCH_CHECK(x_in.is_cuda(), "squared_error_sum: expected CUDA tensors");
   const c10::cuda::CUDAGuard guard(x_in.device());
@@ -103,17 +156,23 @@ at::Tensor squared_error_sum_cuda(const at::Tensor& x_in, const at::Tensor& y_in
   const at::Tensor x = native ? x_in.contiguous() : x_in.to(at::kFloat).contiguous();
   const at::Tensor y = native ? y_in.contiguous() : y_in.to(at::kFloat).contiguous();
   const int64_t n = x.size(0), per_image = x.numel() / std::max<int64_t>(n, 1);
-  if (x.numel() == 0) return at::zeros({n}, x.options().dtype(at::kDouble));
+  if (x.numel() == 0)
+    return {at::zeros({n}, x.options().dtype(at::kDouble)), at::zeros({n, 4}, x.options().dtype(at::kDouble))};
   const int64_t blocks_per_image = (per_image + kThreads * kItemsPerThread - 1) / (kThreads * kItemsPerThread);
   TORCH_CHECK(n * blocks_per_image <= INT_MAX, "squared_error_sum: input too large for the CUDA kernel");
-  at::Tensor partial = at::empty({n, blocks_per_image}, x.options().dtype(at::kDouble));
+  at::Tensor partial = at::empty({n, blocks_per_image, 5}, x.options().dtype(at::kDouble));
   if (x.scalar_type() == at::kByte)
     squared_error_launch<std::uint8_t>(x, y, per_image, blocks_per_image, partial);
   else if (x.scalar_type() == at::kDouble)
     squared_error_launch<double>(x, y, per_image, blocks_per_image, partial);
   else
     squared_error_launch<float>(x, y, per_image, blocks_per_image, partial);
-  return partial.sum(-1);  // fixed-order double reduction of the partials
+  // Fixed-order reductions of the per-block partials.
+  at::Tensor sse = partial.select(2, 0).sum(-1);
+  at::Tensor extrema = at::stack({std::get<0>(partial.select(2, 1).min(-1)), std::get<0>(partial.select(2, 2).max(-1)),
+                                  std::get<0>(partial.select(2, 3).min(-1)), std::get<0>(partial.select(2, 4).max(-1))},
+                                 1);
+  return {sse, extrema};
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -69,12 +69,13 @@ if HAVE_NATIVE:
 
     @torch.library.register_fake("turboiqa::squared_error_sum")
     def _squared_error_sum_fake(x, y):
-        return x.new_empty((x.shape[0],), dtype=torch.float64)
+        return x.new_empty((x.shape[0],), dtype=torch.float64), x.new_empty((x.shape[0], 4), dtype=torch.float64)
 
     def _squared_error_setup(ctx, inputs, output):
         ctx.save_for_backward(*inputs)
+        ctx.mark_non_differentiable(output[1])
 
-    def _squared_error_backward(ctx, grad):
+    def _squared_error_backward(ctx, grad, _grad_extrema):
         # Elementwise and trivially composite: 2 (x - y) g, no dedicated kernel needed.
         x, y = ctx.saved_tensors
         diff = (x.to(grad.dtype) - y.to(grad.dtype)) * (2 * grad.view(-1, 1, 1, 1))
@@ -123,7 +124,7 @@ if HAVE_NATIVE:
 
 
 def squared_error_sum(x, y, backend="auto"):
-    """Per-image Σ (x - y)² over C, H, W as float64 (N,)."""
+    """Per-image Σ (x - y)² over C, H, W as float64 (N,), and the extrema (N, 4): min x, max x, min y, max y."""
     if use_native(backend):
         return torch.ops.turboiqa.squared_error_sum(x, y)
     return _reference_image.squared_error_sum(x, y)

@@ -19,10 +19,11 @@ def as_batch(t, name: str) -> torch.Tensor:
     raise ValueError(f"{name} must be H×W, C×H×W or N×C×H×W, got shape {tuple(t.shape)}")
 
 
-def check_pair(x, y, data_range: float, names=("x", "y")):
+def check_pair(x, y, data_range: float, names=("x", "y"), check_values: bool = True):
     """Validate a (reference, distorted) pair; returns both as N×C×H×W.
 
-    One ``aminmax`` pass per float input covers NaN/Inf and the [0, data_range] range at once.
+    One ``aminmax`` pass per float input covers NaN/Inf and the [0, data_range] range at once. Metrics whose kernel
+    returns the extrema itself pass ``check_values=False`` and call :func:`check_extrema` afterwards instead.
     """
     x = as_batch(x, names[0])
     y = as_batch(y, names[1])
@@ -42,20 +43,41 @@ def check_pair(x, y, data_range: float, names=("x", "y")):
         if data_range != 255:
             raise ValueError(f"uint8 input holds 0..255: data_range must be 255, got {data_range}")
         return x, y
-    if torch.compiler.is_compiling():  # value checks need a host sync; a compiled graph skips them
+    if not check_values or torch.compiler.is_compiling():  # value checks need a host sync
         return x, y
-    tolerance = 1e-6 * data_range
     for t, name in ((x, names[0]), (y, names[1])):
         low, high = torch.aminmax(t.detach())
-        low, high = float(low), float(high)
-        if not (math.isfinite(low) and math.isfinite(high)):  # aminmax propagates NaN and shows ±Inf
-            raise ValueError(f"{name} contains NaN or Inf")
-        if low < -tolerance or high > data_range + tolerance:
-            raise ValueError(
-                f"{name} has values in [{low:.4g}, {high:.4g}], outside [0, data_range={data_range}]; "
-                "pass the data_range your images use (1.0 for [0, 1] floats, 255 for 8-bit)"
-            )
+        check_range(float(low), float(high), data_range, name)
     return x, y
+
+
+def check_range(low: float, high: float, data_range: float, name: str) -> None:
+    if not (math.isfinite(low) and math.isfinite(high)):  # aminmax propagates NaN and shows ±Inf
+        raise ValueError(f"{name} contains NaN or Inf")
+    tolerance = 1e-6 * data_range
+    if low < -tolerance or high > data_range + tolerance:
+        raise ValueError(
+            f"{name} has values in [{low:.4g}, {high:.4g}], outside [0, data_range={data_range}]; "
+            "pass the data_range your images use (1.0 for [0, 1] floats, 255 for 8-bit)"
+        )
+
+
+def check_extrema(x, y, extrema: torch.Tensor, total: torch.Tensor, data_range: float, names=("x", "y")) -> None:
+    """The checks of :func:`check_pair` from a kernel's fused (N, 4) extrema and its (N,) sum.
+
+    Min/max comparisons skip NaN, so a NaN anywhere is caught by the non-finite sum instead.
+    """
+    if x.dtype == torch.uint8 or torch.compiler.is_compiling():
+        return
+    values = torch.cat([extrema.flatten(), total.flatten()]).tolist()  # one host sync
+    n = extrema.shape[0]
+    x_low, x_high = min(values[0:4 * n:4]), max(values[1:4 * n:4])
+    y_low, y_high = min(values[2:4 * n:4]), max(values[3:4 * n:4])
+    if not all(math.isfinite(v) for v in values[4 * n:]):
+        bad = names[0] if not torch.isfinite(x).all() else names[1]
+        raise ValueError(f"{bad} contains NaN or Inf")
+    check_range(x_low, x_high, data_range, names[0])
+    check_range(y_low, y_high, data_range, names[1])
 
 
 def check_reduction(reduction: str) -> None:

@@ -11,12 +11,15 @@ from torch import nn
 
 from .. import _ops
 from ..colour import to_luma
-from ..validate import check_pair, check_reduction, reduce
+from ..validate import check_extrema, check_pair, check_reduction, reduce
 
 
-def mean_squared_error(x: torch.Tensor, y: torch.Tensor, backend: str = "auto") -> torch.Tensor:
-    """Per-image MSE (N,) in float64, from one fused pass (exact integer sums for uint8)."""
-    return _ops.squared_error_sum(x, y, backend) / x[0].numel()
+def mean_squared_error(x: torch.Tensor, y: torch.Tensor, data_range: float, backend: str = "auto") -> torch.Tensor:
+    """Per-image MSE (N,) in float64 from one fused pass (exact integer sums for uint8) that also yields the
+    extrema for the input checks, so a float pair is read once."""
+    sse, extrema = _ops.squared_error_sum(x, y, backend)
+    check_extrema(x, y, extrema, sse, data_range)
+    return sse / x[0].numel()
 
 
 def psnr(
@@ -35,7 +38,7 @@ def psnr(
     ``eps`` is added to the MSE of the data scaled to [0, 1] (piq and pyiqa use 1e-8, which caps PSNR at 80 dB).
     """
     check_reduction(reduction)
-    x, y = check_pair(x, y, data_range)
+    x, y = check_pair(x, y, data_range, check_values=False)  # values checked inside the fused pass
     if crop_border < 0:
         raise ValueError(f"crop_border must be >= 0, got {crop_border}")
     if crop_border:
@@ -48,7 +51,7 @@ def psnr(
         if x.shape[1] != 3:
             raise ValueError(f"color={color!r} needs 3-channel RGB input, got {x.shape[1]} channels")
         x, y = to_luma(x, color, data_range, backend), to_luma(y, color, data_range, backend)
-    mse = mean_squared_error(x, y, backend)
+    mse = mean_squared_error(x, y, data_range, backend)
     value = -10 * torch.log10(mse / data_range**2 + eps)  # mse == 0 → +inf
     if max_db is not None:
         value = value.clamp(max=max_db)

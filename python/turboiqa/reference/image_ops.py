@@ -11,10 +11,12 @@ def float_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def squared_error_sum(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-image Σ (x - y)² over C, H, W, float64 (N,)."""
-    d = x.to(torch.float64) - y.to(torch.float64)
-    return d.square().flatten(1).sum(dim=1)
+def squared_error_sum(x: torch.Tensor, y: torch.Tensor):
+    """Per-image Σ (x - y)² over C, H, W, float64 (N,), and the extrema (N, 4): min x, max x, min y, max y."""
+    xd, yd = x.to(torch.float64).flatten(1), y.to(torch.float64).flatten(1)
+    sse = (xd - yd).square().sum(dim=1)
+    extrema = torch.stack([xd.amin(1), xd.amax(1), yd.amin(1), yd.amax(1)], dim=1).detach()
+    return sse, extrema
 
 
 def box_downsample(x, factor, pad_top, pad_left, out_height, out_width, border):
