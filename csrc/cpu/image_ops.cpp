@@ -11,6 +11,12 @@
 
 #include "../image_ops.h"
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(TURBOIQA_NO_CLONES)
+#define TURBOIQA_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define TURBOIQA_CLONES
+#endif
+
 namespace turboiqa::cpu {
 
 namespace {
@@ -23,9 +29,32 @@ struct BlockStats {
 
 // 16 independent lanes for the sum and the extrema (vectorisable without reassociation flags); blocks of 4096
 // elements are then combined in double. uint8 sums are exact in int32 per block (255^2 * 4096 < 2^31).
+// uint8: an integer sum loop and byte min/max loops, each of which the compiler vectorises on its own (mixing
+// them in one loop defeats it); the block is in L1 for the second pass.
+// The hot loops are cloned for AVX-512/AVX2 and picked at load time (GCC function multiversioning), so the
+// portable build still runs wide vectors. int16 differences squared into int32 map onto pmaddwd.
+TURBOIQA_CLONES
+BlockStats block_squared_error(const std::uint8_t* __restrict x, const std::uint8_t* __restrict y, int64_t n) {
+  std::int32_t sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const std::int16_t d = static_cast<std::int16_t>(static_cast<std::int16_t>(x[i]) - static_cast<std::int16_t>(y[i]));
+    sum += static_cast<std::int32_t>(d) * static_cast<std::int32_t>(d);
+  }
+  std::uint8_t x_min = 255, x_max = 0, y_min = 255, y_max = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    x_min = x[i] < x_min ? x[i] : x_min;
+    x_max = x[i] > x_max ? x[i] : x_max;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    y_min = y[i] < y_min ? y[i] : y_min;
+    y_max = y[i] > y_max ? y[i] : y_max;
+  }
+  return {static_cast<double>(sum), double(x_min), double(x_max), double(y_min), double(y_max)};
+}
+
 template <typename T>
-BlockStats block_squared_error(const T* __restrict x, const T* __restrict y, int64_t n) {
-  using Acc = std::conditional_t<std::is_same_v<T, std::uint8_t>, std::int32_t, T>;
+inline BlockStats block_squared_error_float(const T* __restrict x, const T* __restrict y, int64_t n) {
+  using Acc = T;
   Acc sum[16] = {};
   T xmin[16], xmax[16], ymin[16], ymax[16];
   for (int l = 0; l < 16; ++l) {
@@ -61,6 +90,16 @@ BlockStats block_squared_error(const T* __restrict x, const T* __restrict y, int
     take(d * d, static_cast<double>(x[i]), static_cast<double>(y[i]));
   }
   return s;
+}
+
+TURBOIQA_CLONES
+BlockStats block_squared_error(const float* __restrict x, const float* __restrict y, int64_t n) {
+  return block_squared_error_float(x, y, n);
+}
+
+TURBOIQA_CLONES
+BlockStats block_squared_error(const double* __restrict x, const double* __restrict y, int64_t n) {
+  return block_squared_error_float(x, y, n);
 }
 
 template <typename T>
