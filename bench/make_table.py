@@ -4,13 +4,14 @@ import sys
 from collections import defaultdict
 
 
-def main(path):
-    with open(path) as fh:
-        data = json.load(fh)
+def main(paths):
+    """Later files override earlier ones row by row (re-timing the fast rows without re-running the slow peers)."""
     groups = defaultdict(dict)
-    for b in data["benchmarks"]:
-        impl = b["params"]["impl"]
-        groups[b["group"]][impl] = b["stats"]["median"] * 1e3
+    for path in paths:
+        with open(path) as fh:
+            data = json.load(fh)
+        for b in data["benchmarks"]:
+            groups[b["group"]][b["params"]["impl"]] = b["stats"]["median"] * 1e3
     print("| metric, input, device | " + " | ".join(["turboiqa", "reference path", "pytorch-msssim", "piq", "kornia",
                                                      "torchmetrics", "scikit-image", "frame-analytics"]) + " |")
     print("|---" * 9 + "|")
@@ -25,9 +26,10 @@ def main(path):
             elif impl == "turboiqa" or base is None:
                 cells.append(f"**{rows[impl]:.2f}**")
             else:
-                cells.append(f"{rows[impl]:.1f} ({rows[impl] / base:.1f}×)")
+                value = f"{rows[impl]:.2f}" if rows[impl] < 10 else f"{rows[impl]:.1f}"
+                cells.append(f"{value} ({rows[impl] / base:.1f}×)")
         print(f"| {group} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1:])
