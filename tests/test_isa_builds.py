@@ -1,0 +1,46 @@
+"""Every compiled instruction-set build of the CPU kernel (baseline, AVX2, AVX-512) gives the reference numbers.
+
+The build is chosen once per process (TURBOIQA_CPU_ISA caps it), so each runs in a subprocess."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+import turboiqa
+
+SCRIPT = """
+import json, torch, turboiqa
+from turboiqa import _ops
+from turboiqa.reference.ssim_stats import ssim_stats as reference
+from turboiqa.window import gaussian_window
+g = torch.Generator().manual_seed(0)
+worst = {}
+for dtype in (torch.float64, torch.float32, torch.uint8):
+    for padding in ("valid", "symmetric", "zeros"):
+        for shape in ((2, 3, 37, 41), (1, 1, 70, 131), (1, 1, 12, 300)):
+            x = torch.rand(shape, generator=g, dtype=torch.float64) * 255
+            y = (x + 20 * torch.randn(shape, generator=g, dtype=torch.float64)).clamp(0, 255)
+            if dtype == torch.uint8:
+                x, y = x.round(), y.round()
+            got = _ops.ssim_stats(x.to(dtype), y.to(dtype), gaussian_window(), 6.5025, 58.5225, padding)
+            want = reference(x, y, gaussian_window(), 6.5025, 58.5225, padding)
+            err = max((a.double() - b).abs().max().item() for a, b in zip(got, want))
+            worst[str(dtype)] = max(worst.get(str(dtype), 0.0), err)
+print(json.dumps({"isa": turboiqa.build_info()["cpu_isa_selected"], "worst": worst}))
+"""
+
+
+@pytest.mark.skipif(not turboiqa.HAVE_NATIVE, reason="compiled extension not available")
+@pytest.mark.parametrize("isa", ["baseline", "avx2", "avx512"])
+def test_each_isa_build_matches_reference(isa, monkeypatch):
+    if isa not in turboiqa.build_info()["cpu_isa_compiled"].split(","):
+        pytest.skip(f"{isa} not compiled on this platform")
+    monkeypatch.setenv("TURBOIQA_CPU_ISA", isa)
+    out = json.loads(subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
+                                    check=True).stdout.strip().splitlines()[-1])
+    order = ["baseline", "avx2", "avx512"]
+    assert order.index(out["isa"]) <= order.index(isa)  # capped (lower if the CPU lacks it)
+    assert out["worst"]["torch.float64"] < 1e-12
+    assert out["worst"]["torch.float32"] < 1e-6
+    assert out["worst"]["torch.uint8"] < 1e-6
