@@ -1,14 +1,17 @@
 """turboiqa — fast, faithful full-reference image quality metrics for PyTorch."""
 from __future__ import annotations
 
+from functools import partial
+
 from ._ops import HAVE_NATIVE
+from .metrics.fsim import FSIM, FSIM_CONVENTIONS, fsim
 from .metrics.ms_ssim import MS_SSIM, MS_SSIM_CONVENTIONS, ms_ssim
 from .metrics.psnr import PSNR, psnr
 from .metrics.ssim import SSIM, SSIM_CONVENTIONS, ssim
 
 __version__ = "0.1.0"
 
-METRICS = {"psnr": psnr, "ssim": ssim, "ms_ssim": ms_ssim}
+METRICS = {"psnr": psnr, "ssim": ssim, "ms_ssim": ms_ssim, "fsim": fsim, "fsimc": partial(fsim, chromatic=True)}
 
 
 def build_info() -> dict:
