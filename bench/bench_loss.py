@@ -5,7 +5,6 @@ Run: python -m pytest bench/bench_loss.py --benchmark-only
 """
 import pytest
 import torch
-
 import turboiqa
 from conftest import import_piq, optional, run_timed
 

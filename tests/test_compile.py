@@ -1,7 +1,6 @@
 """Each metric traces as one graph (fake kernels registered, no graph breaks) and gives the eager numbers."""
 import pytest
 import torch
-
 import turboiqa
 
 pytestmark = pytest.mark.skipif(not turboiqa.HAVE_NATIVE, reason="compiled extension not available")

@@ -4,7 +4,6 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-
 from turboiqa import _ops
 from turboiqa.reference import image_ops as reference
 
@@ -77,7 +76,7 @@ def test_box_downsample_equals_torch_pooling():
 
 def test_box_downsample_backward_and_errors(device):
     x = rand((1, 2, 7, 9), torch.float64, device).requires_grad_()
-    fn = lambda t: _ops.box_downsample(t, 3, 1, 1, 3, 3, "symmetric")  # noqa: E731
+    fn = lambda t: _ops.box_downsample(t, 3, 1, 1, 3, 3, "symmetric")
     assert torch.autograd.gradcheck(fn, (x,))
     torch.library.opcheck(torch.ops.turboiqa.box_downsample.default, (x, 3, 1, 1, 3, 3, "symmetric"))
     with pytest.raises(RuntimeError, match="reads past"):
@@ -113,6 +112,6 @@ def test_luma_matlab_rounding_hand_checked():
 
 def test_luma_backward(device):
     x = rand((1, 3, 5, 6), torch.float64, device).requires_grad_()
-    fn = lambda t: _ops.luma(t, (0.299, 0.587, 0.114), 0.1, False)  # noqa: E731
+    fn = lambda t: _ops.luma(t, (0.299, 0.587, 0.114), 0.1, False)
     assert torch.autograd.gradcheck(fn, (x,))
     torch.library.opcheck(torch.ops.turboiqa.luma.default, (x, [0.299, 0.587, 0.114], 0.1, False))

@@ -237,6 +237,37 @@ at::Tensor box_downsample_cpu(const at::Tensor& x_in, int64_t factor, int64_t pa
 
 // ---------------------------------------------------------------------------------------------------------------
 
+// Luma spans: standalone functions with __restrict pointers and by-value coefficients, so the compiler
+// vectorises them (inside the parallel lambda every captured value could alias the output).
+// uint8 is converted in double, as MATLAB does, so the half-way rounding cases land exactly.
+TURBOIQA_CLONES
+void luma_span(const std::uint8_t* __restrict r, const std::uint8_t* __restrict g, const std::uint8_t* __restrict b,
+               int64_t n, double c0, double c1, double c2, double offset, std::uint8_t* __restrict dst) {
+  for (int64_t i = 0; i < n; ++i) {
+    double v = c0 * r[i] + c1 * g[i] + c2 * b[i] + offset;
+    v = std::floor(v + 0.5);  // values are >= 0: half away from zero
+    dst[i] = static_cast<std::uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
+  }
+}
+
+TURBOIQA_CLONES
+void luma_span(const std::uint8_t* __restrict r, const std::uint8_t* __restrict g, const std::uint8_t* __restrict b,
+               int64_t n, double c0, double c1, double c2, double offset, float* __restrict dst) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(c0 * r[i] + c1 * g[i] + c2 * b[i] + offset);
+}
+
+TURBOIQA_CLONES
+void luma_span(const float* __restrict r, const float* __restrict g, const float* __restrict b, int64_t n, float c0,
+               float c1, float c2, float offset, float* __restrict dst) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = c0 * r[i] + c1 * g[i] + c2 * b[i] + offset;
+}
+
+TURBOIQA_CLONES
+void luma_span(const double* __restrict r, const double* __restrict g, const double* __restrict b, int64_t n,
+               double c0, double c1, double c2, double offset, double* __restrict dst) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = c0 * r[i] + c1 * g[i] + c2 * b[i] + offset;
+}
+
 at::Tensor luma_cpu(const at::Tensor& x_in, at::ArrayRef<double> coeffs, double offset, bool round_to_uint8) {
   check_image(x_in, "luma");
   TORCH_CHECK(x_in.size(1) == 3, "luma: x must have 3 channels (RGB), got ", x_in.size(1));
@@ -255,31 +286,20 @@ at::Tensor luma_cpu(const at::Tensor& x_in, at::ArrayRef<double> coeffs, double 
   at::parallel_for(0, n * chunks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       const int64_t img = t / chunks, start = (t % chunks) * kChunk, stop = std::min(hw, start + kChunk);
+      const int64_t len = stop - start, plane = img * 3 * hw + start;
       if (x.scalar_type() == at::kByte) {
-        const std::uint8_t* src = x.data_ptr<std::uint8_t>() + img * 3 * hw;
-        // uint8 is converted in double, as MATLAB does, so the half-way rounding cases land exactly.
-        if (to_u8) {
-          std::uint8_t* dst = out.data_ptr<std::uint8_t>() + img * hw;
-          for (int64_t i = start; i < stop; ++i) {
-            double v = c0 * src[i] + c1 * src[hw + i] + c2 * src[2 * hw + i] + offset;
-            v = std::floor(v + 0.5);  // values are >= 0: half away from zero
-            dst[i] = static_cast<std::uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
-          }
-        } else {
-          float* dst = out.data_ptr<float>() + img * hw;
-          for (int64_t i = start; i < stop; ++i)
-            dst[i] = static_cast<float>(c0 * src[i] + c1 * src[hw + i] + c2 * src[2 * hw + i] + offset);
-        }
+        const std::uint8_t* src = x.data_ptr<std::uint8_t>() + plane;
+        if (to_u8)
+          luma_span(src, src + hw, src + 2 * hw, len, c0, c1, c2, offset, out.data_ptr<std::uint8_t>() + img * hw + start);
+        else
+          luma_span(src, src + hw, src + 2 * hw, len, c0, c1, c2, offset, out.data_ptr<float>() + img * hw + start);
       } else if (x.scalar_type() == at::kDouble) {
-        const double* src = x.data_ptr<double>() + img * 3 * hw;
-        double* dst = out.data_ptr<double>() + img * hw;
-        for (int64_t i = start; i < stop; ++i) dst[i] = c0 * src[i] + c1 * src[hw + i] + c2 * src[2 * hw + i] + offset;
+        const double* src = x.data_ptr<double>() + plane;
+        luma_span(src, src + hw, src + 2 * hw, len, c0, c1, c2, offset, out.data_ptr<double>() + img * hw + start);
       } else {
-        const float* src = x.data_ptr<float>() + img * 3 * hw;
-        float* dst = out.data_ptr<float>() + img * hw;
-        const float f0 = static_cast<float>(c0), f1 = static_cast<float>(c1), f2 = static_cast<float>(c2),
-                    fo = static_cast<float>(offset);
-        for (int64_t i = start; i < stop; ++i) dst[i] = f0 * src[i] + f1 * src[hw + i] + f2 * src[2 * hw + i] + fo;
+        const float* src = x.data_ptr<float>() + plane;
+        luma_span(src, src + hw, src + 2 * hw, len, static_cast<float>(c0), static_cast<float>(c1),
+                  static_cast<float>(c2), static_cast<float>(offset), out.data_ptr<float>() + img * hw + start);
       }
     }
   });

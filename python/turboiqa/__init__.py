@@ -5,13 +5,15 @@ from functools import partial
 
 from ._ops import HAVE_NATIVE
 from .metrics.fsim import FSIM, FSIM_CONVENTIONS, fsim
+from .metrics.iw_ssim import IW_SSIM, IW_SSIM_CONVENTIONS, iw_ssim
 from .metrics.ms_ssim import MS_SSIM, MS_SSIM_CONVENTIONS, ms_ssim
 from .metrics.psnr import PSNR, psnr
 from .metrics.ssim import SSIM, SSIM_CONVENTIONS, ssim
 
 __version__ = "0.1.0"
 
-METRICS = {"psnr": psnr, "ssim": ssim, "ms_ssim": ms_ssim, "fsim": fsim, "fsimc": partial(fsim, chromatic=True)}
+METRICS = {"psnr": psnr, "ssim": ssim, "ms_ssim": ms_ssim, "fsim": fsim, "fsimc": partial(fsim, chromatic=True),
+           "iw_ssim": iw_ssim}
 
 
 def build_info() -> dict:
@@ -28,6 +30,10 @@ def build_info() -> dict:
 
 
 __all__ = [
+    "FSIM",
+    "FSIM_CONVENTIONS",
+    "IW_SSIM",
+    "IW_SSIM_CONVENTIONS",
     "METRICS",
     "MS_SSIM",
     "MS_SSIM_CONVENTIONS",
@@ -35,6 +41,8 @@ __all__ = [
     "SSIM",
     "SSIM_CONVENTIONS",
     "build_info",
+    "fsim",
+    "iw_ssim",
     "ms_ssim",
     "psnr",
     "ssim",
