@@ -25,4 +25,9 @@ TORCH_LIBRARY(turboiqa, m) {
   // Weighted sum of the three channels plus an offset, N x 3 x H x W -> N x 1 x H x W; with round_to_uint8 a
   // uint8 input gives uint8 output rounded half away from zero and saturated (MATLAB rgb2gray / rgb2ycbcr).
   m.def("luma(Tensor x, float[] coeffs, float offset, bool round_to_uint8) -> Tensor");
+  // Phase congruency from the log-Gabor responses (phasecong2's energy step, fused): eo is the complex response
+  // as real pairs, N x C x O x S x H x W x 2 (torch.view_as_real); threshold the per-orientation noise threshold
+  // (N x C x O). Per pixel: M_o = sum_s EO / (|sum_s EO| + epsilon), E_o = sum_s Re(EO conj M) - |Im(EO conj M)|,
+  // PC = (sum_o max(E_o - T_o, 0) + pc_eps) / (sum_{o,s} |EO| + pc_eps). Output N x C x H x W.
+  m.def("pc_energy(Tensor eo, Tensor threshold, float epsilon, float pc_eps) -> Tensor");
 }

@@ -123,6 +123,40 @@ if HAVE_NATIVE:
     torch.library.register_autograd("turboiqa::luma", _luma_backward, setup_context=_luma_setup)
 
 
+if HAVE_NATIVE:
+
+    @torch.library.register_fake("turboiqa::pc_energy")
+    def _pc_energy_fake(eo, threshold, epsilon, pc_eps):
+        return eo.new_empty((eo.shape[0], eo.shape[1], eo.shape[4], eo.shape[5]))
+
+    def _pc_energy_setup(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0], inputs[1])
+        ctx.params = inputs[2:]
+
+    def _pc_energy_backward(ctx, grad):
+        # Training-only path: the vjp of the PyTorch twin (the fused kernel is for scoring throughput).
+        from .reference.phase_congruency import pc_energy as reference_pc_energy
+
+        eo, threshold = ctx.saved_tensors
+        with torch.enable_grad():
+            eo_r = eo.detach().requires_grad_(ctx.needs_input_grad[0])
+            th_r = threshold.detach().requires_grad_(ctx.needs_input_grad[1])
+            wanted = [t for t in (eo_r, th_r) if t.requires_grad]
+            grads = iter(torch.autograd.grad(reference_pc_energy(eo_r, th_r, *ctx.params), wanted, grad))
+        return (next(grads) if eo_r.requires_grad else None, next(grads) if th_r.requires_grad else None, None, None)
+
+    torch.library.register_autograd("turboiqa::pc_energy", _pc_energy_backward, setup_context=_pc_energy_setup)
+
+
+def pc_energy(eo, threshold, epsilon, pc_eps, backend="auto"):
+    """Fused phase-congruency energy step (see the schema in csrc/ops.cpp); ``eo`` is view_as_real of the responses."""
+    if use_native(backend):
+        return torch.ops.turboiqa.pc_energy(eo, threshold, float(epsilon), float(pc_eps))
+    from .reference.phase_congruency import pc_energy as reference_pc_energy
+
+    return reference_pc_energy(eo, threshold, float(epsilon), float(pc_eps))
+
+
 def squared_error_sum(x, y, backend="auto"):
     """Per-image Σ (x - y)² over C, H, W as float64 (N,), and the extrema (N, 4): min x, max x, min y, max y."""
     if use_native(backend):

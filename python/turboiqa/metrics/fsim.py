@@ -140,7 +140,7 @@ def fsim(
                   "noise_median": conv.noise_median, "theta_axes": conv.theta_axes}
     # Both images in one batch: one FFT call, and the filter bank is looked up once.
     luma = torch.cat([x_yiq[:, :1], y_yiq[:, :1]])
-    pc_x, pc_y = phase_congruency(luma, **pc_options).chunk(2)
+    pc_x, pc_y = phase_congruency(luma, **pc_options, backend=backend).chunk(2)
     grad_x, grad_y = gradient_magnitude(luma).chunk(2)
 
     pc_max = torch.maximum(pc_x, pc_y)

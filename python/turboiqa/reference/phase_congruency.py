@@ -110,6 +110,7 @@ def phase_congruency(
     noise_median: str = "matlab",
     pc_eps: float = 0.0,
     theta_axes: str = "matlab",
+    backend: str = "auto",
 ) -> torch.Tensor:
     """Phase congruency map of each plane of ``y`` (N×C×H×W float; FeatureSIM passes N×1×H×W luma in 0–255).
 
@@ -130,20 +131,30 @@ def phase_congruency(
 
     # EO{s,o} = ifft2(fft2(im) .* filter): even response = real part, odd response = imaginary part.
     eo = torch.fft.ifft2(torch.fft.fft2(y)[:, :, None, None] * filters)  # (N, C, O, S, H, W)
-    amplitude = eo.abs()  # An per orientation and scale
 
+    # Noise: median of |EO|² at the smallest scale → Rayleigh mean → threshold, per orientation and plane.
+    smallest = eo[:, :, :, 0]
+    median_e2n = median_last((smallest.real.square() + smallest.imag.square()).flatten(-2), noise_median)  # (N,C,O)
+    mean_e2n = -median_e2n / math.log(0.5)
+    tau = torch.sqrt(mean_e2n * noise_gain / 2)  # Rayleigh parameter of the noise energy
+    # sqrt((2 - π/2)·τ²) written as τ·sqrt(2 - π/2) (τ ≥ 0) so the gradient stays finite at τ = 0;
+    # /1.7 is phasecong2's empirical rescaling of the PC_1 noise estimate to PC_2.
+    threshold = (tau * math.sqrt(math.pi / 2) + k * math.sqrt(2 - math.pi / 2) * tau) / 1.7
+    # The energy step reads the 16 complex response planes once in the native kernel (pc_energy).
+    from .. import _ops  # late import: turboiqa._ops imports this package
+
+    return _ops.pc_energy(torch.view_as_real(eo), threshold, float(epsilon), float(pc_eps), backend)
+
+
+def pc_energy(eo: torch.Tensor, threshold: torch.Tensor, epsilon: float, pc_eps: float) -> torch.Tensor:
+    """Twin of the native ``pc_energy`` op: ``eo`` is N×C×O×S×H×W×2 (view_as_real), ``threshold`` N×C×O."""
+    eo = torch.view_as_complex(eo.contiguous())
+    amplitude = eo.abs()  # An per orientation and scale
     sum_eo = eo.sum(dim=3, keepdim=True)  # sumE + i·sumO per orientation
     mean_eo = sum_eo / (sum_eo.abs() + epsilon)  # MeanE + i·MeanO
     # With z = EO·conj(Mean): Re z = E·MeanE + O·MeanO and |Im z| = |E·MeanO − O·MeanE|.
     z = eo * mean_eo.conj()
     energy = (z.real - z.imag.abs()).sum(dim=3)  # (N, C, O, H, W)
 
-    # Noise: median of |EO|² at the smallest scale → Rayleigh mean → threshold, per orientation and plane.
-    median_e2n = median_last(amplitude[:, :, :, 0].square().flatten(-2), noise_median)  # (N, C, O)
-    mean_e2n = -median_e2n / math.log(0.5)
-    tau = torch.sqrt(mean_e2n * noise_gain / 2)  # Rayleigh parameter of the noise energy
-    # sqrt((2 - π/2)·τ²) written as τ·sqrt(2 - π/2) (τ ≥ 0) so the gradient stays finite at τ = 0;
-    # /1.7 is phasecong2's empirical rescaling of the PC_1 noise estimate to PC_2.
-    threshold = (tau * math.sqrt(math.pi / 2) + k * math.sqrt(2 - math.pi / 2) * tau) / 1.7
     energy = torch.clamp(energy - threshold[..., None, None], min=0)
     return (energy.sum(dim=2) + pc_eps) / (amplitude.sum(dim=(2, 3)) + pc_eps)  # EnergyAll / AnAll
