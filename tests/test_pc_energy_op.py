@@ -1,7 +1,6 @@
 """The fused phase-congruency energy op against its PyTorch twin, and phase_congruency end to end."""
 import pytest
 import torch
-
 from turboiqa import _ops
 from turboiqa.reference import phase_congruency as pc
 
