@@ -1,22 +1,27 @@
-"""Turn a pytest-benchmark JSON into the markdown table of bench/README.md (median ms, ratio to turboiqa)."""
+"""Turn pytest-benchmark JSON files into a markdown table (median ms, ratio to turboiqa).
+
+Later files override earlier ones row by row (re-timing the fast rows without re-running the slow peers).
+"""
 import json
 import sys
 from collections import defaultdict
 
+PREFERRED = ["turboiqa", "turboiqa-reference", "pytorch-msssim", "piq", "piqa", "kornia", "torchmetrics",
+             "scikit-image", "frame-analytics"]
+LABELS = {"turboiqa-reference": "reference path"}
+
 
 def main(paths):
-    """Later files override earlier ones row by row (re-timing the fast rows without re-running the slow peers)."""
     groups = defaultdict(dict)
     for path in paths:
         with open(path) as fh:
             data = json.load(fh)
         for b in data["benchmarks"]:
             groups[b["group"]][b["params"]["impl"]] = b["stats"]["median"] * 1e3
-    print("| metric, input, device | " + " | ".join(["turboiqa", "reference path", "pytorch-msssim", "piq", "kornia",
-                                                     "torchmetrics", "scikit-image", "frame-analytics"]) + " |")
-    print("|---" * 9 + "|")
-    order = ["turboiqa", "turboiqa-reference", "pytorch-msssim", "piq", "kornia", "torchmetrics", "scikit-image",
-             "frame-analytics"]
+    seen = {impl for rows in groups.values() for impl in rows}
+    order = [impl for impl in PREFERRED if impl in seen] + sorted(seen - set(PREFERRED))
+    print("| metric, input, device | " + " | ".join(LABELS.get(i, i) for i in order) + " |")
+    print("|---" * (len(order) + 1) + "|")
     for group, rows in groups.items():
         base = rows.get("turboiqa")
         cells = []
