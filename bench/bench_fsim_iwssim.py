@@ -11,7 +11,6 @@ import types
 
 import pytest
 import torch
-
 import turboiqa
 from conftest import import_piq, optional, run_timed
 
