@@ -7,6 +7,7 @@
 #include <string>
 
 #include "border.h"
+#include "dtypes.h"
 
 namespace turboiqa {
 
@@ -43,6 +44,5 @@ inline void check_downsample(const at::Tensor& x, int64_t factor, int64_t pad_to
               "box_downsample: output ", out_h, "x", out_w, " reads past a ", x.size(2), "x", x.size(3), " image");
 }
 
-inline at::ScalarType float_result_type(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
 
 }  // namespace turboiqa

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "border.h"
+#include "dtypes.h"
 
 namespace turboiqa {
 
@@ -70,8 +71,5 @@ inline std::vector<double> normalized_window(at::ArrayRef<double> window) {
   return w;
 }
 
-inline at::ScalarType ssim_compute_dtype(at::ScalarType input) {
-  return input == at::kDouble ? at::kDouble : at::kFloat;
-}
 
 }  // namespace turboiqa

@@ -164,3 +164,9 @@ def test_ms_ssim_fewer_scales_renormalises_weights():
     s3, _ = _ops.ssim_stats(x3, y3, gaussian_window(), c1, c2, "valid")
     want = cs1.item() ** w[0].item() * cs2.item() ** w[1].item() * s3.item() ** w[2].item()
     assert got == pytest.approx(want, rel=1e-10)
+
+
+def test_module_repr_and_psnr_has_no_loss():
+    assert "loss=True" in repr(turboiqa.SSIM(data_range=255, loss=True))
+    with pytest.raises(ValueError, match="no loss form"):
+        turboiqa.PSNR(loss=True)

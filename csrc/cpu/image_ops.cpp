@@ -206,7 +206,7 @@ at::Tensor box_downsample_cpu(const at::Tensor& x_in, int64_t factor, int64_t pa
   bool native = dt == at::kByte || dt == at::kFloat || dt == at::kDouble;
   at::Tensor x = native ? x_in.contiguous() : x_in.to(at::kFloat).contiguous();
   const int64_t planes = x.size(0) * x.size(1), h = x.size(2), w = x.size(3);
-  at::Tensor out = at::empty({x.size(0), x.size(1), out_h, out_w}, x.options().dtype(float_result_type(dt)));
+  at::Tensor out = at::empty({x.size(0), x.size(1), out_h, out_w}, x.options().dtype(compute_type(dt)));
   if (planes == 0) return out;
   std::vector<int> col_map(out_w * factor);
   for (int64_t c = 0; c < out_w * factor; ++c)
@@ -278,7 +278,7 @@ at::Tensor luma_cpu(const at::Tensor& x_in, at::ArrayRef<double> coeffs, double 
   const bool to_u8 = round_to_uint8 && dt == at::kByte;
   const int64_t n = x.size(0), hw = x.size(2) * x.size(3);
   at::Tensor out = at::empty({n, 1, x.size(2), x.size(3)},
-                             x.options().dtype(to_u8 ? at::kByte : float_result_type(dt)));
+                             x.options().dtype(to_u8 ? at::kByte : compute_type(dt)));
   if (x.numel() == 0) return out;
   const double c0 = coeffs[0], c1 = coeffs[1], c2 = coeffs[2];
   constexpr int64_t kChunk = 1 << 14;

@@ -127,7 +127,7 @@ std::tuple<at::Tensor, at::Tensor> ssim_stats_cpu(const at::Tensor& x_in, const 
                                                   c10::string_view padding, double cov_norm) {
   const SsimGeometry g = check_ssim_args(x_in, y_in, window, std::string(padding));
   auto dt = x_in.scalar_type();
-  auto out_dt = ssim_compute_dtype(dt);
+  auto out_dt = compute_type(dt);
   at::Tensor out_ssim = at::empty({x_in.size(0), x_in.size(1)}, x_in.options().dtype(out_dt));
   at::Tensor out_cs = at::empty_like(out_ssim);
   if (g.planes == 0) return {out_ssim, out_cs};
@@ -294,7 +294,7 @@ std::tuple<at::Tensor, at::Tensor> ssim_stats_backward_cpu(const at::Tensor& gra
                                                            c10::string_view padding, double cov_norm) {
   const SsimGeometry g = check_ssim_args(x_in, y_in, window, std::string(padding));
   TORCH_CHECK(at::isFloatingType(x_in.scalar_type()), "ssim_stats backward: x must be floating point");
-  auto dt = ssim_compute_dtype(x_in.scalar_type());
+  auto dt = compute_type(x_in.scalar_type());
   at::Tensor x = x_in.to(dt).contiguous(), y = y_in.to(dt).contiguous();
   at::Tensor gs = grad_ssim.to(dt).contiguous().reshape({-1}), gc = grad_cs.to(dt).contiguous().reshape({-1});
   at::Tensor dx = at::empty_like(x), dy = at::empty_like(y);

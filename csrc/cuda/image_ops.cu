@@ -235,7 +235,7 @@ at::Tensor box_downsample_cuda(const at::Tensor& x_in, int64_t factor, int64_t p
   p.pad_top = pad_top;
   p.pad_left = pad_left;
   p.border = border;
-  at::Tensor out = at::empty({x.size(0), x.size(1), out_h, out_w}, x.options().dtype(float_result_type(dt)));
+  at::Tensor out = at::empty({x.size(0), x.size(1), out_h, out_w}, x.options().dtype(compute_type(dt)));
   if (p.planes == 0) return out;
   if (x.numel() == 0) return out.zero_();  // an empty line has no border samples (border_index needs n >= 1)
   TORCH_CHECK(p.h + 2 * factor < INT_MAX && p.w + 2 * factor < INT_MAX,
@@ -312,7 +312,7 @@ at::Tensor luma_cuda(const at::Tensor& x_in, at::ArrayRef<double> coeffs, double
   const bool to_u8 = round_to_uint8 && dt == at::kByte;
   const int64_t n = x.size(0), hw = x.size(2) * x.size(3);
   at::Tensor out =
-      at::empty({n, 1, x.size(2), x.size(3)}, x.options().dtype(to_u8 ? at::kByte : float_result_type(dt)));
+      at::empty({n, 1, x.size(2), x.size(3)}, x.options().dtype(to_u8 ? at::kByte : compute_type(dt)));
   if (x.numel() == 0) return out;
   const LumaCoeffs<double> kd{coeffs[0], coeffs[1], coeffs[2], offset};
   if (x.scalar_type() == at::kByte) {

@@ -418,7 +418,7 @@ std::tuple<at::Tensor, at::Tensor> ssim_stats_cuda(const at::Tensor& x_in, const
   TORCH_CHECK(x_in.is_cuda(), "ssim_stats: expected CUDA tensors");
   const c10::cuda::CUDAGuard guard(x_in.device());
   const auto dt = x_in.scalar_type();
-  const auto out_dt = ssim_compute_dtype(dt);
+  const auto out_dt = compute_type(dt);
   if (x_in.numel() == 0) {
     at::Tensor out_ssim = at::empty({x_in.size(0), x_in.size(1)}, x_in.options().dtype(out_dt));
     return {out_ssim, at::empty_like(out_ssim)};
@@ -525,7 +525,7 @@ std::tuple<at::Tensor, at::Tensor> ssim_stats_backward_cuda(const at::Tensor& gr
               "ssim_stats backward: expected ", g.planes, " gradient values (N x C), got ", grad_ssim.numel(),
               " and ", grad_cs.numel());
   const c10::cuda::CUDAGuard guard(x_in.device());
-  const auto dt = ssim_compute_dtype(x_in.scalar_type());
+  const auto dt = compute_type(x_in.scalar_type());
   const at::Tensor x = x_in.to(dt).contiguous(), y = y_in.to(dt).contiguous();
   const at::Tensor gs = grad_ssim.to(dt).contiguous().reshape({-1}), gc = grad_cs.to(dt).contiguous().reshape({-1});
   at::Tensor dx = at::empty_like(x), dy = at::empty_like(y);

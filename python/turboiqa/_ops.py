@@ -10,6 +10,7 @@ import warnings
 
 import torch
 
+from .dtypes import compute_dtype
 from .reference import image_ops as _reference_image
 from .reference import ssim_stats as _reference_ssim
 
@@ -38,7 +39,7 @@ if HAVE_NATIVE:
 
     @torch.library.register_fake("turboiqa::ssim_stats")
     def _ssim_stats_fake(x, y, window, c1, c2, padding, cov_norm):
-        out = x.new_empty(x.shape[:2], dtype=_reference_ssim.compute_dtype(x.dtype))
+        out = x.new_empty(x.shape[:2], dtype=compute_dtype(x.dtype))
         return out, torch.empty_like(out)
 
     @torch.library.register_fake("turboiqa::_ssim_stats_backward")
@@ -53,7 +54,7 @@ if HAVE_NATIVE:
     def _ssim_stats_backward(ctx, grad_ssim, grad_cs):
         x, y = ctx.saved_tensors
         if grad_ssim is None:
-            grad_ssim = torch.zeros(x.shape[:2], dtype=_reference_ssim.compute_dtype(x.dtype), device=x.device)
+            grad_ssim = torch.zeros(x.shape[:2], dtype=compute_dtype(x.dtype), device=x.device)
         if grad_cs is None:
             grad_cs = torch.zeros_like(grad_ssim)
         dx, dy = torch.ops.turboiqa._ssim_stats_backward(grad_ssim, grad_cs, x, y, *ctx.params)
@@ -89,7 +90,7 @@ if HAVE_NATIVE:
     @torch.library.register_fake("turboiqa::box_downsample")
     def _box_downsample_fake(x, factor, pad_top, pad_left, out_height, out_width, border):
         return x.new_empty((x.shape[0], x.shape[1], out_height, out_width),
-                           dtype=_reference_image.float_dtype(x.dtype))
+                           dtype=compute_dtype(x.dtype))
 
     def _box_downsample_setup(ctx, inputs, output):
         ctx.save_for_backward(inputs[0])
@@ -109,7 +110,7 @@ if HAVE_NATIVE:
 
     @torch.library.register_fake("turboiqa::luma")
     def _luma_fake(x, coeffs, offset, round_to_uint8):
-        dtype = torch.uint8 if (round_to_uint8 and x.dtype == torch.uint8) else _reference_image.float_dtype(x.dtype)
+        dtype = torch.uint8 if (round_to_uint8 and x.dtype == torch.uint8) else compute_dtype(x.dtype)
         return x.new_empty((x.shape[0], 1, x.shape[2], x.shape[3]), dtype=dtype)
 
     def _luma_setup(ctx, inputs, output):

@@ -23,14 +23,14 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from .. import _ops
 from ..colour import BT601
-from ..reference.image_ops import float_dtype
+from ..dtypes import compute_dtype
 from ..reference.phase_congruency import phase_congruency
 from ..resample import auto_downsample_factor, avg_pool_downsample
 from ..validate import check_pair, check_reduction, reduce
+from .module import MetricModule
 
 T1, T2, T3, T4, LAMBDA = 0.85, 160.0, 200.0, 200.0, 0.03  # FeatureSIM.m, for 0–255 images
 
@@ -64,7 +64,7 @@ def to_yiq(x: torch.Tensor, conv: FsimConvention, chromatic: bool, backend: str)
     """N×3×H×W RGB → N×1×H×W luma (plus I and Q planes when ``chromatic``); gray N×1×H×W is the luma itself.
     Float output, still in the input's units."""
     if x.shape[1] == 1:
-        return x.to(float_dtype(x.dtype))
+        return x.to(compute_dtype(x.dtype))
     rows = conv.yiq if chromatic else conv.yiq[:1]
     return torch.cat([_ops.luma(x, row, 0.0, round_to_uint8=False, backend=backend) for row in rows], dim=1)
 
@@ -151,19 +151,7 @@ def fsim(
     return reduce(score.sum(dim=(1, 2, 3)) / pc_max.sum(dim=(1, 2, 3)), reduction)
 
 
-class FSIM(nn.Module):
-    """Module form of :func:`fsim`; ``loss=True`` returns 1 - FSIM for training.
+class FSIM(MetricModule):
+    """Module form of :func:`fsim` (``chromatic=True`` for FSIMc); ``loss=True`` returns 1 - FSIM."""
 
-    The filter bank is cached per (size, device, dtype) by the phase congruency, so the module holds no buffers.
-    """
-
-    def __init__(self, data_range: float = 1.0, reduction: str = "mean", chromatic: bool = False,
-                 convention: str = "matlab", backend: str = "auto", loss: bool = False):
-        super().__init__()
-        self.kwargs = {"data_range": data_range, "reduction": reduction, "chromatic": chromatic,
-                       "convention": convention, "backend": backend}
-        self.loss = loss
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        value = fsim(x, y, **self.kwargs)
-        return 1 - value if self.loss else value
+    metric = staticmethod(fsim)

@@ -32,11 +32,11 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from ..reference.ssim_stats import compute_dtype
+from ..dtypes import compute_dtype
 from ..validate import check_pair, check_reduction, reduce
 from ..window import gaussian_window
+from .module import MetricModule
 from .ms_ssim import WANG_WEIGHTS, minimum_size
 from .ssim import prepare_channels, resolve_convention
 
@@ -291,15 +291,7 @@ def iw_ssim(
     return reduce(per_plane.view(n, c).mean(dim=1), reduction)
 
 
-class IW_SSIM(nn.Module):
+class IW_SSIM(MetricModule):
     """Module form of :func:`iw_ssim`; ``loss=True`` returns 1 - IW-SSIM."""
 
-    def __init__(self, data_range: float = 1.0, reduction: str = "mean", convention: str = "matlab",
-                 loss: bool = False, **kwargs):
-        super().__init__()
-        self.kwargs = dict(data_range=data_range, reduction=reduction, convention=convention, **kwargs)
-        self.loss = loss
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        value = iw_ssim(x, y, **self.kwargs)
-        return 1 - value if self.loss else value
+    metric = staticmethod(iw_ssim)

@@ -25,11 +25,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from .. import _ops
 from ..resample import avg_pool_downsample, halve_replicate_top_left, halve_zero_pad, matlab_box_downsample
 from ..validate import check_pair, check_reduction, reduce
+from .module import MetricModule
 from .ssim import (
     SsimConvention,
     covariance_norm,
@@ -149,15 +149,7 @@ def ms_ssim(
     return reduce(per_channel.mean(dim=1), reduction)
 
 
-class MS_SSIM(nn.Module):
+class MS_SSIM(MetricModule):
     """Module form of :func:`ms_ssim`; ``loss=True`` returns 1 - MS-SSIM."""
 
-    def __init__(self, data_range: float = 1.0, reduction: str = "mean", convention: str = "matlab",
-                 loss: bool = False, **kwargs):
-        super().__init__()
-        self.kwargs = dict(data_range=data_range, reduction=reduction, convention=convention, **kwargs)
-        self.loss = loss
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        value = ms_ssim(x, y, **self.kwargs)
-        return 1 - value if self.loss else value
+    metric = staticmethod(ms_ssim)

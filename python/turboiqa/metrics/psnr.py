@@ -7,11 +7,11 @@ studio swing — the super-resolution "PSNR-Y", usually with ``crop_border`` = s
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from .. import _ops
 from ..colour import to_luma
 from ..validate import check_extrema, check_pair, check_reduction, reduce
+from .module import MetricModule
 
 
 def mean_squared_error(x: torch.Tensor, y: torch.Tensor, data_range: float, backend: str = "auto") -> torch.Tensor:
@@ -58,10 +58,8 @@ def psnr(
     return reduce(value.to(torch.float64 if x.dtype == torch.float64 else torch.float32), reduction)
 
 
-class PSNR(nn.Module):
-    def __init__(self, data_range: float = 1.0, reduction: str = "mean", **kwargs):
-        super().__init__()
-        self.kwargs = dict(data_range=data_range, reduction=reduction, **kwargs)
+class PSNR(MetricModule):
+    """Module form of :func:`psnr`."""
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return psnr(x, y, **self.kwargs)
+    metric = staticmethod(psnr)
+    bounded_similarity = False

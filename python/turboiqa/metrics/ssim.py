@@ -23,13 +23,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import torch
-from torch import nn
 
 from .. import _ops
 from ..colour import to_luma
 from ..resample import auto_downsample_factor, avg_pool_downsample, matlab_box_downsample
 from ..validate import check_pair, check_reduction, reduce
 from ..window import gaussian_window, uniform_window
+from .module import MetricModule
 
 
 @dataclass(frozen=True)
@@ -147,15 +147,7 @@ def ssim(
     return reduce(ssim_planes.mean(dim=1), reduction)
 
 
-class SSIM(nn.Module):
-    """Module form of :func:`ssim`; ``loss=True`` returns 1 - SSIM for training."""
+class SSIM(MetricModule):
+    """Module form of :func:`ssim`; ``loss=True`` returns 1 - SSIM."""
 
-    def __init__(self, data_range: float = 1.0, reduction: str = "mean", convention: str = "ssim_index",
-                 loss: bool = False, **kwargs):
-        super().__init__()
-        self.kwargs = dict(data_range=data_range, reduction=reduction, convention=convention, **kwargs)
-        self.loss = loss
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        value = ssim(x, y, **self.kwargs)
-        return 1 - value if self.loss else value
+    metric = staticmethod(ssim)

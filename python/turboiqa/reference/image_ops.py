@@ -4,11 +4,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..dtypes import compute_dtype
 from ..padding import pad_2d
-
-
-def float_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def squared_error_sum(x: torch.Tensor, y: torch.Tensor):
@@ -21,7 +18,7 @@ def squared_error_sum(x: torch.Tensor, y: torch.Tensor):
 
 def box_downsample(x, factor, pad_top, pad_left, out_height, out_width, border):
     """f×f box mean sampled every f pixels, starting f·i - pad; outside samples through ``border``."""
-    xf = x.to(float_dtype(x.dtype))
+    xf = x.to(compute_dtype(x.dtype))
     h, w = x.shape[-2:]
     bottom = max(0, out_height * factor - pad_top - h)
     right = max(0, out_width * factor - pad_left - w)
@@ -38,6 +35,6 @@ def luma(x, coeffs, offset, round_to_uint8):
         if round_to_uint8:
             return torch.floor(v + 0.5).clamp(0, 255).to(torch.uint8)
         return v.to(torch.float32)
-    dtype = float_dtype(x.dtype)
+    dtype = compute_dtype(x.dtype)
     w = torch.tensor(coeffs, dtype=dtype, device=x.device).view(1, 3, 1, 1)
     return (x.to(dtype) * w).sum(dim=1, keepdim=True) + offset

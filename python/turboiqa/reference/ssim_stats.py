@@ -8,12 +8,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..dtypes import compute_dtype
 from ..padding import pad_2d
-
-
-def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """float64 input computes in float64; everything else (uint8, float16/32, bfloat16) in float32."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def _separable_filter(planes: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
