@@ -6,17 +6,10 @@ filtered moment maps, which is exactly what the fused kernels avoid.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from ..dtypes import compute_dtype
+from ..filters import filter_valid
 from ..padding import pad_2d
-
-
-def _separable_filter(planes: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
-    """'valid' correlation of every (N*C) plane with the separable window ``window ⊗ window``."""
-    k = window.numel()
-    planes = F.conv2d(planes, window.view(1, 1, k, 1))
-    return F.conv2d(planes, window.view(1, 1, 1, k))
 
 
 def ssim_moments(x, y, window, padding):
@@ -32,9 +25,9 @@ def ssim_moments(x, y, window, padding):
         x = pad_2d(x, k // 2, padding)
         y = pad_2d(y, k // 2, padding)
     hp, wp = x.shape[-2:]
-    # One conv over the five quantities stacked as a batch of single-channel planes.
+    # One filtering pass over the five quantities stacked as a batch of planes.
     stacked = torch.stack([x, y, x * x, y * y, x * y], dim=0).reshape(5 * n * c, 1, hp, wp)
-    filtered = _separable_filter(stacked, win)
+    filtered = filter_valid(stacked, win.tolist())
     return filtered.reshape(5, n, c, filtered.shape[-2], filtered.shape[-1]).unbind(0)
 
 
