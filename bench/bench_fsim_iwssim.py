@@ -15,6 +15,7 @@ import turboiqa
 from conftest import import_piq, optional, run_timed
 
 SIZES = {"512x384": (384, 512), "1080p": (1080, 1920)}
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def import_piqa(name):
@@ -28,7 +29,7 @@ def import_piqa(name):
     return importlib.import_module(f"piqa.{name}")
 
 
-def implementations(metric):
+def implementations(metric, device="cpu"):
     fa = optional("frame_analytics")
     impls = {}
     if metric == "fsim":
@@ -39,7 +40,7 @@ def implementations(metric):
             impls["piq"] = lambda r, d: piq_fsim.fsim(d, r, data_range=1.0, chromatic=False)
         piqa_fsim = import_piqa("fsim")
         if piqa_fsim:
-            module = piqa_fsim.FSIM(chromatic=False)
+            module = piqa_fsim.FSIM(chromatic=False).to(device)
             impls["piqa"] = lambda r, d: module(d, r)
         if fa:
             impls["frame-analytics"] = lambda r, d: fa.fsim(d, r, data_range=1.0)
@@ -53,14 +54,16 @@ def implementations(metric):
     return impls
 
 
-@pytest.mark.parametrize("metric, size, impl",
-                         [(m, s, i) for m in ("fsim", "iw_ssim") for s in SIZES for i in implementations(m)])
-def test_bench(benchmark, metric, size, impl):
-    benchmark.group = f"{metric} rgb-f32 {size} cpu"
+@pytest.mark.parametrize("metric, size, impl, device",
+                         [pytest.param(m, s, i, dev, id=f"{m}-{s}-{dev}-{i}") for dev in DEVICES
+                          for m in ("fsim", "iw_ssim") for s in SIZES for i in implementations(m, dev)])
+def test_bench(benchmark, metric, size, impl, device):
+    benchmark.group = f"{metric} rgb-f32 {size} {device}"
     g = torch.Generator().manual_seed(0)
     h, w = SIZES[size]
     ref = torch.nn.functional.avg_pool2d(torch.rand(1, 3, h, w, generator=g), 3, stride=1, padding=1)
     dist = (ref + 0.03 * torch.randn(ref.shape, generator=g)).clamp(0, 1)
-    fn = implementations(metric)[impl]
+    ref, dist = ref.to(device), dist.to(device)
+    fn = implementations(metric, device)[impl]
     with torch.inference_mode():
-        run_timed(benchmark, lambda: fn(ref, dist), "cpu")
+        run_timed(benchmark, lambda: fn(ref, dist), device)

@@ -57,5 +57,6 @@ def run_timed(benchmark, fn, device):
     t = time.perf_counter()
     call()
     once = time.perf_counter() - t
-    rounds = int(max(3, min(30, 1.5 / max(once, 1e-6))))
+    budget, most = (0.5, 50) if device == "cuda" else (1.5, 30)  # GPU rows are many and steady
+    rounds = int(max(3, min(most, budget / max(once, 1e-6))))
     benchmark.pedantic(call, rounds=rounds, iterations=1, warmup_rounds=0)

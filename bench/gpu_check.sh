@@ -7,6 +7,11 @@ set -u -o pipefail
 out=${OUT:-./gpu-check-out}; mkdir -p "$out"
 py=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1
+# Peers missing from the GPU image travel as wheels in .whl (see bench/README.md, "GPU check").
+if [ -d .whl ]; then
+  $py -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=/tmp/site
+fi
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   $py -c 'import torch,sys; print(sys.version.split()[0], torch.__version__, torch.version.cuda, torch.cuda.is_available())'
@@ -18,18 +23,26 @@ export TORCH_CUDA_ARCH_LIST="$cc" CMAKE_CUDA_ARCHITECTURES="${cc/./}" CMAKE_BUIL
 export TURBOIQA_CUDA=ON
 SECONDS=0
 # Build tools must already be there (no network): scikit-build-core, pybind11, cmake >= 3.26, ninja.
-timeout 300 $py -m pip install --no-build-isolation --no-deps -q . -Cbuild-dir=build/gpu-check 2>&1 | tail -40 | tee "$out/build.txt"
+timeout 200 $py -m pip install --no-build-isolation --no-deps -q . -Cbuild-dir=build/gpu-check 2>&1 | tail -40 | tee "$out/build.txt"
 echo "build: rc=${PIPESTATUS[0]} ${SECONDS}s" | tee -a "$out/build.txt"
 $py -c 'import turboiqa; print(turboiqa.build_info())' 2>&1 | tee -a "$out/build.txt"
 
+# Bad arguments must raise, not crash: if the probe dies, rerun it under cuda-gdb for the native backtrace.
+if ! timeout 60 $py tests/cuda_error_probe.py cuda > "$out/probe.txt" 2>&1; then
+  echo "probe FAILED; backtrace:" >> "$out/probe.txt"
+  timeout 120 cuda-gdb -batch -ex run -ex bt -ex quit --args $py tests/cuda_error_probe.py cuda 2>&1 \
+    | grep -v "^\[New Thread\|^\[Thread" | tail -60 >> "$out/probe.txt"
+fi
+cat "$out/probe.txt"
+
 SECONDS=0
-( cd "$(mktemp -d)" && timeout 240 $py -m pytest -q -rs -p no:cacheprovider "$OLDPWD/tests" 2>&1 ) | tail -60 | tee "$out/tests.txt"
+( cd "$(mktemp -d)" && timeout 200 $py -m pytest -q -rs --maxfail=30 --durations=15 -p no:cacheprovider "$OLDPWD/tests" 2>&1 ) | tail -80 | tee "$out/tests.txt"
 echo "tests: ${SECONDS}s" | tee -a "$out/tests.txt"
 
-# Benchmarks: the CUDA rows plus the CPU rows of the single-frame inputs (the slow CPU peers are skipped by -k).
+# Benchmarks: the CUDA rows only (this machine's CPU is not the one the CPU tables were measured on).
 SECONDS=0
-( cd "$(mktemp -d)" && timeout 180 $py -m pytest -q -p no:cacheprovider "$OLDPWD/bench/bench_metrics.py" \
-    --benchmark-only -k "cuda or (turboiqa and cpu)" --benchmark-json="$out/bench.json" \
+( cd "$(mktemp -d)" && timeout 150 $py -m pytest -q -p no:cacheprovider "$OLDPWD/bench/bench_metrics.py" \
+    "$OLDPWD/bench/bench_fsim_iwssim.py" --benchmark-only -k "cuda" --benchmark-json="$out/bench.json" \
     --benchmark-columns=median,iqr,rounds 2>&1 ) | tail -80 | tee "$out/bench.txt"
 echo "bench: ${SECONDS}s" | tee -a "$out/bench.txt"
 $py bench/make_table.py "$out/bench.json" > "$out/bench-table.md" 2>&1 || true

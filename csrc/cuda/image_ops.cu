@@ -12,7 +12,6 @@
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
-#include <torch/library.h>
 
 #include <algorithm>
 #include <climits>
@@ -24,6 +23,7 @@
 
 #include "../border.h"
 #include "../image_ops.h"
+#include "launch.h"
 
 namespace turboiqa::cuda {
 
@@ -147,9 +147,9 @@ void squared_error_launch(const at::Tensor& x, const at::Tensor& y, int64_t per_
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-std::tuple<at::Tensor, at::Tensor> squared_error_sum_cuda(const at::Tensor& x_in, const at::Tensor& y_in) {
-  check_pair_images(x_in, y_in, "squared_error_sum");
-  TORCH_CHECK(x_in.is_cuda(), "squared_error_sum: expected CUDA tensors");
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> squared_error_sum_launch(const at::Tensor& x_in, const at::Tensor& y_in) {
   const c10::cuda::CUDAGuard guard(x_in.device());
   const auto dt = x_in.scalar_type();
   const bool native = dt == at::kByte || dt == at::kFloat || dt == at::kDouble;
@@ -174,6 +174,8 @@ std::tuple<at::Tensor, at::Tensor> squared_error_sum_cuda(const at::Tensor& x_in
                                  1);
   return {sse, extrema};
 }
+
+namespace {
 
 // ---------------------------------------------------------------------------------------------------------------
 // box_downsample
@@ -216,11 +218,10 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-at::Tensor box_downsample_cuda(const at::Tensor& x_in, int64_t factor, int64_t pad_top, int64_t pad_left,
-                               int64_t out_h, int64_t out_w, c10::string_view border_name) {
-  check_downsample(x_in, factor, pad_top, pad_left, out_h, out_w);
-  const Border border = parse_downsample_border(std::string(border_name));
-  TORCH_CHECK(x_in.is_cuda(), "box_downsample: expected a CUDA tensor");
+}  // namespace
+
+at::Tensor box_downsample_launch(const at::Tensor& x_in, int64_t factor, int64_t pad_top, int64_t pad_left,
+                                 int64_t out_h, int64_t out_w, Border border) {
   const c10::cuda::CUDAGuard guard(x_in.device());
   const auto dt = x_in.scalar_type();
   const bool native = dt == at::kByte || dt == at::kFloat || dt == at::kDouble;
@@ -238,8 +239,6 @@ at::Tensor box_downsample_cuda(const at::Tensor& x_in, int64_t factor, int64_t p
   at::Tensor out = at::empty({x.size(0), x.size(1), out_h, out_w}, x.options().dtype(compute_type(dt)));
   if (p.planes == 0) return out;
   if (x.numel() == 0) return out.zero_();  // an empty line has no border samples (border_index needs n >= 1)
-  TORCH_CHECK(p.h + 2 * factor < INT_MAX && p.w + 2 * factor < INT_MAX,
-              "box_downsample: spatial dims too large for the CUDA kernel");
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const unsigned grid = static_cast<unsigned>(grid_for(out.numel()));
   if (x.scalar_type() == at::kByte) {
@@ -255,6 +254,8 @@ at::Tensor box_downsample_cuda(const at::Tensor& x_in, int64_t factor, int64_t p
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return out;
 }
+
+namespace {
 
 // ---------------------------------------------------------------------------------------------------------------
 // luma
@@ -300,11 +301,9 @@ void luma_launch(const at::Tensor& x, at::Tensor& out, int64_t n, int64_t hw, co
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-at::Tensor luma_cuda(const at::Tensor& x_in, at::ArrayRef<double> coeffs, double offset, bool round_to_uint8) {
-  check_image(x_in, "luma");
-  TORCH_CHECK(x_in.size(1) == 3, "luma: x must have 3 channels (RGB), got ", x_in.size(1));
-  TORCH_CHECK(coeffs.size() == 3, "luma: coeffs must have 3 values");
-  TORCH_CHECK(x_in.is_cuda(), "luma: expected a CUDA tensor");
+}  // namespace
+
+at::Tensor luma_op_launch(const at::Tensor& x_in, at::ArrayRef<double> coeffs, double offset, bool round_to_uint8) {
   const c10::cuda::CUDAGuard guard(x_in.device());
   const auto dt = x_in.scalar_type();
   const bool native = dt == at::kByte || dt == at::kFloat || dt == at::kDouble;
@@ -329,14 +328,6 @@ at::Tensor luma_cuda(const at::Tensor& x_in, at::ArrayRef<double> coeffs, double
     luma_launch<float, float>(x, out, n, hw, kf);
   }
   return out;
-}
-
-}  // namespace
-
-TORCH_LIBRARY_IMPL(turboiqa, CUDA, m) {
-  m.impl("squared_error_sum", &squared_error_sum_cuda);
-  m.impl("box_downsample", &box_downsample_cuda);
-  m.impl("luma", &luma_cuda);
 }
 
 }  // namespace turboiqa::cuda

@@ -4,9 +4,9 @@
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
-#include <torch/library.h>
 
 #include "../phase_congruency.h"
+#include "launch.h"
 
 namespace turboiqa::cuda {
 
@@ -25,8 +25,10 @@ __global__ void pc_energy_kernel(const T* __restrict__ eo, const T* __restrict__
                        static_cast<int>(shape.orients), static_cast<int>(shape.scales), epsilon, pc_eps);
 }
 
-at::Tensor pc_energy_cuda(const at::Tensor& eo_in, const at::Tensor& threshold_in, double epsilon, double pc_eps) {
-  const PcShape shape = check_pc_energy(eo_in, threshold_in);
+}  // namespace
+
+at::Tensor pc_energy_launch(const at::Tensor& eo_in, const at::Tensor& threshold_in, const PcShape& shape,
+                            double epsilon, double pc_eps) {
   const c10::cuda::CUDAGuard guard(eo_in.device());
   at::Tensor eo = eo_in.contiguous();
   at::Tensor threshold = threshold_in.to(eo.scalar_type()).contiguous();
@@ -47,9 +49,5 @@ at::Tensor pc_energy_cuda(const at::Tensor& eo_in, const at::Tensor& threshold_i
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return out;
 }
-
-}  // namespace
-
-TORCH_LIBRARY_IMPL(turboiqa, CUDA, m) { m.impl("pc_energy", &pc_energy_cuda); }
 
 }  // namespace turboiqa::cuda

@@ -18,7 +18,6 @@
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
-#include <torch/library.h>
 
 #include <algorithm>
 #include <climits>
@@ -31,6 +30,7 @@
 #include "../border.h"
 #include "../ssim_math.h"
 #include "../ssim_stats.h"
+#include "launch.h"
 
 namespace turboiqa::cuda {
 
@@ -367,11 +367,6 @@ WindowArg<T> make_window(at::ArrayRef<double> window) {
   return w;
 }
 
-void check_int_geometry(const SsimGeometry& g) {
-  TORCH_CHECK(g.padded_height < INT_MAX / 2 && g.padded_width < INT_MAX / 2,
-              "ssim_stats: spatial dims too large for the CUDA kernels");
-}
-
 template <typename Acc>
 TileParams<Acc> tile_params(const SsimGeometry& g, double c1, double c2, double cov_norm) {
   TileParams<Acc> p{};
@@ -411,11 +406,11 @@ void forward_planes(const at::Tensor& x, const at::Tensor& y, const SsimGeometry
   }
 }
 
-std::tuple<at::Tensor, at::Tensor> ssim_stats_cuda(const at::Tensor& x_in, const at::Tensor& y_in,
-                                                   at::ArrayRef<double> window, double c1, double c2,
-                                                   c10::string_view padding, double cov_norm) {
-  const SsimGeometry g = check_ssim_args(x_in, y_in, window, std::string(padding));
-  TORCH_CHECK(x_in.is_cuda(), "ssim_stats: expected CUDA tensors");
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> ssim_stats_launch(const at::Tensor& x_in, const at::Tensor& y_in,
+                                                     const SsimGeometry& g, at::ArrayRef<double> window, double c1,
+                                                     double c2, double cov_norm) {
   const c10::cuda::CUDAGuard guard(x_in.device());
   const auto dt = x_in.scalar_type();
   const auto out_dt = compute_type(dt);
@@ -423,7 +418,6 @@ std::tuple<at::Tensor, at::Tensor> ssim_stats_cuda(const at::Tensor& x_in, const
     at::Tensor out_ssim = at::empty({x_in.size(0), x_in.size(1)}, x_in.options().dtype(out_dt));
     return {out_ssim, at::empty_like(out_ssim)};
   }
-  check_int_geometry(g);
   // Half/bfloat16 (and other narrow floats) are computed in float32 from a converted copy; uint8/float/double are
   // read in place.
   const bool in_place = dt == at::kByte || dt == at::kFloat || dt == at::kDouble;
@@ -447,6 +441,8 @@ std::tuple<at::Tensor, at::Tensor> ssim_stats_cuda(const at::Tensor& x_in, const
   at::Tensor out_cs = partial_cs.sum(-1).div_(count).to(out_dt).reshape({x_in.size(0), x_in.size(1)});
   return {out_ssim, out_cs};
 }
+
+namespace {
 
 template <typename T>
 void backward_planes(const at::Tensor& gs, const at::Tensor& gc, const at::Tensor& x, const at::Tensor& y,
@@ -512,38 +508,24 @@ void backward_planes(const at::Tensor& gs, const at::Tensor& gc, const at::Tenso
   }
 }
 
-std::tuple<at::Tensor, at::Tensor> ssim_stats_backward_cuda(const at::Tensor& grad_ssim, const at::Tensor& grad_cs,
-                                                            const at::Tensor& x_in, const at::Tensor& y_in,
-                                                            at::ArrayRef<double> window, double c1, double c2,
-                                                            c10::string_view padding, double cov_norm) {
-  const SsimGeometry g = check_ssim_args(x_in, y_in, window, std::string(padding));
-  TORCH_CHECK(at::isFloatingType(x_in.scalar_type()), "ssim_stats backward: x must be floating point");
-  TORCH_CHECK(x_in.is_cuda(), "ssim_stats backward: expected CUDA tensors");
-  TORCH_CHECK(grad_ssim.device() == x_in.device() && grad_cs.device() == x_in.device(),
-              "ssim_stats backward: gradients must be on the device of x");
-  TORCH_CHECK(grad_ssim.numel() == g.planes && grad_cs.numel() == g.planes,
-              "ssim_stats backward: expected ", g.planes, " gradient values (N x C), got ", grad_ssim.numel(),
-              " and ", grad_cs.numel());
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> ssim_stats_backward_launch(const at::Tensor& grad_ssim, const at::Tensor& grad_cs,
+                                                              const at::Tensor& x_in, const at::Tensor& y_in,
+                                                              const SsimGeometry& g, at::ArrayRef<double> window,
+                                                              double c1, double c2, double cov_norm) {
   const c10::cuda::CUDAGuard guard(x_in.device());
   const auto dt = compute_type(x_in.scalar_type());
   const at::Tensor x = x_in.to(dt).contiguous(), y = y_in.to(dt).contiguous();
   const at::Tensor gs = grad_ssim.to(dt).contiguous().reshape({-1}), gc = grad_cs.to(dt).contiguous().reshape({-1});
   at::Tensor dx = at::empty_like(x), dy = at::empty_like(y);
   if (x.numel() > 0) {
-    check_int_geometry(g);
     if (dt == at::kDouble)
       backward_planes<double>(gs, gc, x, y, g, window, c1, c2, cov_norm, dx, dy);
     else
       backward_planes<float>(gs, gc, x, y, g, window, c1, c2, cov_norm, dx, dy);
   }
   return {dx.to(x_in.scalar_type()), dy.to(x_in.scalar_type())};
-}
-
-}  // namespace
-
-TORCH_LIBRARY_IMPL(turboiqa, CUDA, m) {
-  m.impl("ssim_stats", &ssim_stats_cuda);
-  m.impl("_ssim_stats_backward", &ssim_stats_backward_cuda);
 }
 
 }  // namespace turboiqa::cuda

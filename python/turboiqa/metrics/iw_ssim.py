@@ -175,7 +175,9 @@ def information_content(ref: torch.Tensor, dist: torch.Tensor, parent: torch.Ten
         columns.append(enlarged_parent(parent, half, h, w))
     neighbours = torch.cat(columns, dim=1).flatten(2)  # (B, K, P)
     k, positions = neighbours.shape[1], neighbours.shape[2]
-    covariance = neighbours @ neighbours.mT / positions
+    # The K×K covariances are tiny: on a GPU the solvers' launch and sync cost milliseconds each, the CPU microseconds.
+    device = neighbours.device
+    covariance = (neighbours @ neighbours.mT / positions).cpu()
     # Negative eigenvalues (rounding) are zeroed and the rest rescaled to keep the trace, as in Sheikh's VIF code.
     eigenvalues, eigenvectors = torch.linalg.eigh(covariance)
     kept = eigenvalues.clamp(min=0)
@@ -185,7 +187,8 @@ def information_content(ref: torch.Tensor, dist: torch.Tensor, parent: torch.Ten
     # ss = sum((Y·inv(C_u)).*Y, 2) / N: the GSM multiplier estimate at every position (computed transposed). A flat
     # reference band (a constant image) makes C_u singular: inv_ex yields non-finite values instead of raising, so
     # that pair scores NaN, as in MATLAB (inv warns and returns Inf), and the rest of the batch is unaffected.
-    inverse = torch.linalg.inv_ex(covariance).inverse
+    inverse = torch.linalg.inv_ex(covariance).inverse.to(device)
+    eigenvalues = eigenvalues.to(device)
     ss = torch.einsum("bkp,bkp->bp", inverse.mT @ neighbours, neighbours) / k
     ss = ss.view_as(mu_x[:, 0]).unsqueeze(1)
     # Σ_j log2(1 + ((vv + (1+g²)σ²)·ss·λ_j + σ²·vv) / σ⁴), the constant parts hoisted out of MATLAB's loop.

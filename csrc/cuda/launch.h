@@ -1,0 +1,31 @@
+// Launchers of the CUDA kernels (defined in the .cu files), called by the operator entry points in ops_cuda.cpp.
+// Arguments arrive validated: every check that can throw runs in ops_cuda.cpp, compiled by the host compiler, so
+// that no exception has to unwind through an nvcc-compiled frame (that crashed on one GPU machine, see
+// ops_cuda.cpp).
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <tuple>
+
+#include "../border.h"
+#include "../phase_congruency.h"
+#include "../ssim_stats.h"
+
+namespace turboiqa::cuda {
+
+std::tuple<at::Tensor, at::Tensor> ssim_stats_launch(const at::Tensor& x, const at::Tensor& y, const SsimGeometry& g,
+                                                     at::ArrayRef<double> window, double c1, double c2,
+                                                     double cov_norm);
+std::tuple<at::Tensor, at::Tensor> ssim_stats_backward_launch(const at::Tensor& grad_ssim, const at::Tensor& grad_cs,
+                                                              const at::Tensor& x, const at::Tensor& y,
+                                                              const SsimGeometry& g, at::ArrayRef<double> window,
+                                                              double c1, double c2, double cov_norm);
+std::tuple<at::Tensor, at::Tensor> squared_error_sum_launch(const at::Tensor& x, const at::Tensor& y);
+at::Tensor box_downsample_launch(const at::Tensor& x, int64_t factor, int64_t pad_top, int64_t pad_left,
+                                 int64_t out_h, int64_t out_w, Border border);
+at::Tensor luma_op_launch(const at::Tensor& x, at::ArrayRef<double> coeffs, double offset, bool round_to_uint8);
+at::Tensor pc_energy_launch(const at::Tensor& eo, const at::Tensor& threshold, const PcShape& shape, double epsilon,
+                            double pc_eps);
+
+}  // namespace turboiqa::cuda

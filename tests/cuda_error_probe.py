@@ -1,0 +1,39 @@
+"""Bad arguments to every CUDA operator must raise RuntimeError, not crash the process.
+
+Run as a script (tests/test_cuda.py runs it in a subprocess; bench/gpu_check.sh reruns it under cuda-gdb when it
+crashes): prints one 'raised' line per case and exits 0.
+"""
+import torch
+
+from turboiqa import _ops
+
+
+def cases(dev):
+    x = torch.rand(1, 2, 7, 9, dtype=torch.float64, device=dev)
+    img = torch.rand(1, 3, 8, 8, device=dev)
+    ops = torch.ops.turboiqa
+    yield "box_downsample reads past", lambda: ops.box_downsample(x, 2, 0, 0, 5, 5, "zeros")
+    yield "box_downsample border", lambda: ops.box_downsample(x, 2, 0, 0, 3, 3, "reflect")
+    yield "box_downsample autograd", lambda: _ops.box_downsample(x.requires_grad_(), 2, 0, 0, 5, 5, "zeros")
+    yield "ssim_stats shapes", lambda: ops.ssim_stats(img, img[:, :, :4], [1.0], 0.1, 0.1, "valid", 1.0)
+    yield "ssim_stats window", lambda: ops.ssim_stats(img, img, [1.0] * 11, 0.1, 0.1, "valid", 1.0)
+    yield "squared_error_sum shapes", lambda: ops.squared_error_sum(img, img[:, :2])
+    yield "luma channels", lambda: ops.luma(img[:, :2], [0.3, 0.6, 0.1], 0.0, False)
+    eo = torch.rand(1, 1, 2, 2, 4, 4, 2, device=dev)
+    yield "pc_energy threshold", lambda: ops.pc_energy(eo, torch.rand(1, 1, 3, device=dev), 1e-4, 1e-4)
+
+
+def main(dev="cuda"):
+    for name, fn in cases(dev):
+        try:
+            fn()
+        except RuntimeError as e:
+            print(f"raised {name}: {str(e).splitlines()[0]}", flush=True)
+        else:
+            raise SystemExit(f"no error for {name}")
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1] if len(sys.argv) > 1 else "cuda")
