@@ -30,18 +30,18 @@ $py -c 'import turboiqa; print(turboiqa.build_info())' 2>&1 | tee -a "$out/build
 # Bad arguments must raise, not crash: if the probe dies, rerun it under cuda-gdb for the native backtrace.
 if ! timeout 60 $py tests/cuda_error_probe.py cuda > "$out/probe.txt" 2>&1; then
   echo "probe FAILED; backtrace:" >> "$out/probe.txt"
-  timeout 120 cuda-gdb -batch -ex run -ex bt -ex quit --args $py tests/cuda_error_probe.py cuda 2>&1 \
+  timeout 90 cuda-gdb -batch -ex run -ex bt -ex quit --args $py tests/cuda_error_probe.py cuda 2>&1 \
     | grep -v "^\[New Thread\|^\[Thread" | tail -60 >> "$out/probe.txt"
 fi
 cat "$out/probe.txt"
 
 SECONDS=0
-( cd "$(mktemp -d)" && timeout 200 $py -m pytest -q -rs --maxfail=30 --durations=15 -p no:cacheprovider "$OLDPWD/tests" 2>&1 ) | tail -80 | tee "$out/tests.txt"
+( cd "$(mktemp -d)" && timeout 170 $py -m pytest -q -rs --maxfail=30 --durations=15 -p no:cacheprovider "$OLDPWD/tests" 2>&1 ) | tail -80 | tee "$out/tests.txt"
 echo "tests: ${SECONDS}s" | tee -a "$out/tests.txt"
 
 # Benchmarks: the CUDA rows only (this machine's CPU is not the one the CPU tables were measured on).
 SECONDS=0
-( cd "$(mktemp -d)" && timeout 150 $py -m pytest -q -p no:cacheprovider "$OLDPWD/bench/bench_metrics.py" \
+( cd "$(mktemp -d)" && timeout 110 $py -m pytest -q -p no:cacheprovider "$OLDPWD/bench/bench_metrics.py" \
     "$OLDPWD/bench/bench_fsim_iwssim.py" --benchmark-only -k "cuda" --benchmark-json="$out/bench.json" \
     --benchmark-columns=median,iqr,rounds 2>&1 ) | tail -80 | tee "$out/bench.txt"
 echo "bench: ${SECONDS}s" | tee -a "$out/bench.txt"
