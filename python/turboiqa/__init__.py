@@ -4,8 +4,12 @@ from __future__ import annotations
 from functools import partial
 
 from ._ops import HAVE_NATIVE
+from .metrics.deepsim import DeepSim, deepsim
+from .metrics.dists import DISTS, dists
 from .metrics.fsim import FSIM, FSIM_CONVENTIONS, fsim
 from .metrics.iw_ssim import IW_SSIM, IW_SSIM_CONVENTIONS, iw_ssim
+from .metrics.lpips import LPIPS, lpips
+from .metrics.lpips_swd import LPIPS_SWD, lpips_swd
 from .metrics.ms_ssim import MS_SSIM, MS_SSIM_CONVENTIONS, ms_ssim
 from .metrics.psnr import PSNR, psnr
 from .metrics.ssim import SSIM, SSIM_CONVENTIONS, ssim
@@ -13,7 +17,8 @@ from .metrics.ssim import SSIM, SSIM_CONVENTIONS, ssim
 __version__ = "0.1.0"
 
 METRICS = {"psnr": psnr, "ssim": ssim, "ms_ssim": ms_ssim, "fsim": fsim, "fsimc": partial(fsim, chromatic=True),
-           "iw_ssim": iw_ssim}
+           "iw_ssim": iw_ssim, "lpips": lpips, "lpips_vgg": partial(lpips, net="vgg"), "dists": dists,
+           "deepsim": deepsim, "lpips_swd": lpips_swd}
 
 
 def build_info() -> dict:
@@ -30,6 +35,14 @@ def build_info() -> dict:
 
 
 __all__ = [
+    "DISTS",
+    "LPIPS",
+    "LPIPS_SWD",
+    "DeepSim",
+    "deepsim",
+    "dists",
+    "lpips",
+    "lpips_swd",
     "FSIM",
     "FSIM_CONVENTIONS",
     "IW_SSIM",

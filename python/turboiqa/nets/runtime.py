@@ -1,0 +1,71 @@
+"""How the deep metrics run their backbones: input scaling, memory layout, inference mode and optional autocast.
+
+* Layout: on the CPU the images and the backbone weights are channels_last (NHWC). oneDNN then runs its blocked
+  convolutions without reordering every activation; bench/bench_deep.py measured 1.6–2× over NCHW for AlexNet and
+  VGG16 at 512×384 on 2 threads. On CUDA the layout is left to cuDNN.
+* Inference mode: when no input requires a gradient (or grad mode is off), the backbone runs under
+  ``torch.inference_mode()`` — no autograd bookkeeping, activations freed as soon as the next layer has read them.
+  With a gradient needed, the same code runs under autograd (the metrics are differentiable w.r.t. both images).
+* Autocast (CUDA only, opt-in, ``autocast=torch.float16`` or ``torch.bfloat16``): the convolutions run in half
+  precision, the feature distances still accumulate in float32. Accuracy bound, measured on the five TID2013 pairs
+  (README "Deep metrics and weights"): |Δ| ≤ 2e-3 (fp16) and ≤ 1e-2 (bf16) for LPIPS/DISTS, against ≤ 1e-5 for float32.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from ..dtypes import compute_dtype
+
+AUTOCAST_DTYPES = (None, torch.float16, torch.bfloat16)
+
+
+def to_unit_range(x: torch.Tensor, data_range: float) -> torch.Tensor:
+    """[0, data_range] (uint8: 0..255) → float in [0, 1]: float32, or float64 for float64 input."""
+    dtype = compute_dtype(x.dtype)
+    x = x.to(dtype)
+    return x if data_range == 1 else x / data_range
+
+
+def needs_grad(*tensors: torch.Tensor) -> bool:
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def scoring_context(*tensors: torch.Tensor):
+    """inference_mode unless a gradient is wanted."""
+    return contextlib.nullcontext() if needs_grad(*tensors) else torch.inference_mode()
+
+
+def check_autocast(autocast, device: torch.device):
+    if autocast not in AUTOCAST_DTYPES:
+        raise ValueError(f"autocast must be None, torch.float16 or torch.bfloat16, got {autocast!r}")
+    if autocast is not None and device.type != "cuda":
+        raise ValueError(f"autocast={autocast} is for CUDA inputs; got inputs on {device}")
+
+
+def autocast_context(autocast, device: torch.device):
+    check_autocast(autocast, device)
+    if autocast is None:
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=autocast)
+
+
+def layout(x: torch.Tensor) -> torch.Tensor:
+    """channels_last on the CPU (see the module docstring), as is elsewhere."""
+    if x.device.type == "cpu":
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def prepare_module(module: torch.nn.Module, device: torch.device) -> torch.dtype:
+    """Check the module sits on the input's device, put its weights in the CPU layout (in place, once); returns the
+    dtype the inputs must be cast to (the module's own: ``.to(dtype)`` the module to score in float64)."""
+    p = next(module.parameters(), None)
+    if p is None:
+        p = next(module.buffers())
+    if p.device != device:
+        raise ValueError(f"the inputs are on {device} but {type(module).__name__} is on {p.device}; move it with .to()")
+    if device.type == "cpu" and p.dim() == 4 and not p.is_contiguous(memory_format=torch.channels_last):
+        module.to(memory_format=torch.channels_last)
+    return p.dtype
