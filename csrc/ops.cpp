@@ -30,4 +30,20 @@ TORCH_LIBRARY(turboiqa, m) {
   // (N x C x O). Per pixel: M_o = sum_s EO / (|sum_s EO| + epsilon), E_o = sum_s Re(EO conj M) - |Im(EO conj M)|,
   // PC = (sum_o max(E_o - T_o, 0) + pc_eps) / (sum_{o,s} |EO| + pc_eps). Output N x C x H x W.
   m.def("pc_energy(Tensor eo, Tensor threshold, float epsilon, float pc_eps) -> Tensor");
+  // Feature distances of the deep metrics (feature_distance.h), features N x C x H x W (any memory format), result
+  // (N,) in the compute dtype; per-channel vectors hold C values. lpips_distance: mean over H x W of
+  // sum_c weight_c (f0_c / (|f0| + eps) - f1_c / (|f1| + eps))^2, norms over channels per position.
+  m.def("lpips_distance(Tensor f0, Tensor f1, Tensor weight, float eps) -> Tensor");
+  m.def("_lpips_distance_backward(Tensor grad, Tensor f0, Tensor f1, Tensor weight, float eps) -> (Tensor, Tensor)");
+  // DISTS: sum_c alpha_c l_c + beta_c s_c from per-channel global means, population variances and covariance.
+  m.def("dists_layer(Tensor f0, Tensor f1, Tensor alpha, Tensor beta, float c1, float c2) -> Tensor");
+  m.def(
+      "_dists_layer_backward(Tensor grad, Tensor f0, Tensor f1, Tensor alpha, Tensor beta, float c1, float c2) "
+      "-> (Tensor, Tensor)");
+  // PIPAL's spatially-warped difference: spatial mean over fd's positions of the smallest LPIPS-style distance to
+  // fr's unit-normalised features within |di|, |dj| <= radius (inside the map); ties: first in raster order.
+  m.def("swd_distance(Tensor fd, Tensor fr, Tensor weight, int radius, float eps) -> Tensor");
+  m.def(
+      "_swd_distance_backward(Tensor grad, Tensor fd, Tensor fr, Tensor weight, int radius, float eps) "
+      "-> (Tensor, Tensor)");
 }
