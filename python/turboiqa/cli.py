@@ -141,6 +141,40 @@ def cmd_info(_args) -> int:
     return 0
 
 
+def _cmd_evaluate(args) -> int:
+    from .eval.datasets import DatasetLayoutError
+    from .eval.job import evaluate_dataset, evaluate_scores
+
+    metrics = [m.strip() for m in (args.metric or "psnr,ssim,ms_ssim").split(",") if m.strip()]
+    try:
+        if args.scores:
+            summary = evaluate_scores(args.scores, args.out, metrics if args.metric else None,
+                                      mos_higher_is_better=not args.dmos, n_resamples=args.bootstrap,
+                                      plots=not args.no_plots, mapping=args.mapping)
+        else:
+            if not args.root:
+                print("turboiqa evaluate: --dataset needs --root (the folder the dataset was unpacked into)",
+                      file=sys.stderr)
+                return 2
+            kwargs = {"split": args.split} if args.split else {}
+            out = args.out or f"turboiqa-eval-{args.dataset.lower()}"
+            summary = evaluate_dataset(args.dataset, args.root, metrics, out, device=args.device,
+                                       workers=args.workers, batch_size=args.batch_size,
+                                       n_resamples=args.bootstrap, plots=not args.no_plots, mapping=args.mapping,
+                                       **kwargs)
+    except (DatasetLayoutError, FileNotFoundError, ValueError) as exc:
+        print(f"turboiqa evaluate: {exc}", file=sys.stderr)
+        return 2
+    print(summary["table"])
+    for kind, path in summary["files"].items():
+        print(f"{kind}: {path}")
+    failed = summary.get("run", {}).get("pairs_failed", 0)
+    if failed:
+        print(f"turboiqa evaluate: {failed} pair(s) failed (see the 'error' column of the scores CSV)",
+              file=sys.stderr)
+    return 1 if failed else 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="turboiqa", description="Full-reference image quality metrics.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -157,6 +191,25 @@ def main(argv=None) -> int:
     score.set_defaults(func=cmd_score)
     info = sub.add_parser("info", help="what was compiled: CPU ISA, OpenMP, CUDA archs, torch version")
     info.set_defaults(func=cmd_info)
+    evaluate = sub.add_parser("evaluate", help="correlate metric scores with a dataset's human scores",
+                              description="Score a dataset (resumable CSV) or read scores.csv, then print SROCC, "
+                              "KROCC, PLCC, RMSE, Krasula AUCs with CIs and write the table, JSON and plots.")
+    source = evaluate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", help="tid2013, tid2008, kadid10k, live, csiq, pipal, bapps-2afc, bapps-jnd")
+    source.add_argument("--scores", help="CSV with a 'mos' column and one column per metric (scored elsewhere)")
+    evaluate.add_argument("--root", help="folder the dataset archive was unpacked into (with --dataset)")
+    evaluate.add_argument("--metric", help="comma-separated (default: psnr,ssim,ms_ssim; with --scores: every "
+                          "numeric column other than mos/mos_std)")
+    evaluate.add_argument("--out", help="output folder (default: ./turboiqa-eval-<dataset>, or next to --scores)")
+    evaluate.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    evaluate.add_argument("--workers", type=int, default=2, help="image-decoding threads (default: %(default)s)")
+    evaluate.add_argument("--batch-size", type=int, default=8, help="pairs per metric call when sizes match")
+    evaluate.add_argument("--mapping", default="5", choices=["4", "5"], help="logistic before PLCC/RMSE")
+    evaluate.add_argument("--bootstrap", type=int, default=1000, help="resamples for the CIs (0: none)")
+    evaluate.add_argument("--split", help="PIPAL: train or val; BAPPS: train or val")
+    evaluate.add_argument("--dmos", action="store_true", help="--scores: lower 'mos' = better quality")
+    evaluate.add_argument("--no-plots", action="store_true", help="skip the matplotlib figures")
+    evaluate.set_defaults(func=_cmd_evaluate)
     args = parser.parse_args(argv)
     return args.func(args)
 
