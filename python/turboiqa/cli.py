@@ -53,14 +53,18 @@ def score_pair(ref_path: Path, dist_path: Path, metrics, device: str) -> dict:
 
 
 class RowWriter:
-    """Streams rows as they are produced (a long folder run never loses finished work)."""
+    """Streams rows as they are produced (a long folder run never loses finished work).
 
-    def __init__(self, fmt: str, metrics, out):
+    ``fields`` replaces the image columns (the video job writes frame, pts, metrics); ``header=False`` appends to
+    a CSV that already has its header (a resumed run)."""
+
+    def __init__(self, fmt: str, metrics, out, fields=None, header: bool = True):
         self.fmt, self.out = fmt, out
-        self.fields = ["reference", "distorted", *metrics, "error"]
+        self.fields = list(fields) if fields is not None else ["reference", "distorted", *metrics, "error"]
         if fmt == "csv":
             self.csv = csv.DictWriter(out, fieldnames=self.fields, extrasaction="ignore")
-            self.csv.writeheader()
+            if header:
+                self.csv.writeheader()
 
     def write(self, row: dict) -> None:
         if self.fmt == "csv":
@@ -210,6 +214,9 @@ def main(argv=None) -> int:
     evaluate.add_argument("--dmos", action="store_true", help="--scores: lower 'mos' = better quality")
     evaluate.add_argument("--no-plots", action="store_true", help="skip the matplotlib figures")
     evaluate.set_defaults(func=_cmd_evaluate)
+    from .video.command import add_video_parser  # imports PyAV only when the command runs
+
+    add_video_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -16,6 +16,9 @@ downsampling). ``convention=`` selects a whole set of choices that reproduces on
                    use 'pytorch_msssim' for skimage with use_sample_covariance=False
 'kornia'           kornia.metrics.ssim(padding='same').mean(): reflect border, whole map
 'frame_analytics'  frame_analytics.ssim: per-channel, valid, no downsampling
+'libvmaf'          libvmaf float_ssim (give it the Y plane): Gaussian 11/1.5, valid, f = max(1, round(min(H,W)/256))
+                   box decimation as libvmaf's _iqa_decimate (see libvmaf_decimate). libvmaf's own 6-decimal taps
+                   (sum 1.000002) with its σ² ≥ 0 clamp move its scores by up to ~3e-4 (turboiqa.video.libvmaf)
 =================  ==============================================================================================
 """
 from __future__ import annotations
@@ -54,6 +57,7 @@ SSIM_CONVENTIONS = {
     "skimage_gaussian": SsimConvention(color="per_channel", sample_covariance=True),
     "kornia": SsimConvention(padding="reflect", color="per_channel"),
     "frame_analytics": SsimConvention(color="per_channel"),
+    "libvmaf": SsimConvention(downsample="libvmaf"),
 }
 
 
@@ -77,9 +81,21 @@ def prepare_channels(x: torch.Tensor, y: torch.Tensor, color: str, data_range: f
     return to_luma(x, color, data_range, backend), to_luma(y, color, data_range, backend)
 
 
+def libvmaf_decimate(x: torch.Tensor, f: int, backend: str = "auto") -> torch.Tensor:
+    """libvmaf ``_iqa_decimate`` with its f×f box: output sample i averages rows/columns i·f-⌊f/2⌋ … i·f-⌊f/2⌋+f-1
+    (edge sample mirrored) and each side keeps ⌊n/f⌋ + n%2 samples (426 of 1280 columns at f=3; MATLAB keeps 427)."""
+    if f == 1:
+        return x
+    h, w = x.shape[-2:]
+    return _ops.box_downsample(x, f, f // 2, f // 2, h // f + h % 2, w // f + w % 2, "symmetric", backend)
+
+
 def downsample_pair(x, y, conv, backend: str = "auto"):
     if conv.downsample is None:
         return x, y
+    if conv.downsample == "libvmaf":
+        f = auto_downsample_factor(*x.shape[-2:], rounding="matlab")
+        return libvmaf_decimate(x, f, backend), libvmaf_decimate(y, f, backend)
     if conv.downsample == "matlab":
         f = auto_downsample_factor(*x.shape[-2:], rounding="matlab")
         return matlab_box_downsample(x, f, backend), matlab_box_downsample(y, f, backend)

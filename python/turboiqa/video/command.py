@@ -1,0 +1,68 @@
+"""``turboiqa video REF DIST``: the command-line face of :func:`turboiqa.video.run`."""
+from __future__ import annotations
+
+import json
+import sys
+
+
+def add_video_parser(sub) -> None:
+    p = sub.add_parser("video", help="score every frame of a distorted video against its reference",
+                       description="Per-frame scores of DIST against REF (Y plane for luma metrics), streamed to "
+                                   "--out as CSV or JSON lines, then a JSON summary (mean, harmonic mean, min, "
+                                   "percentiles) next to it and on stdout.")
+    p.add_argument("ref", help="reference video")
+    p.add_argument("dist", help="distorted video")
+    p.add_argument("--metric", default="psnr,ssim",
+                   help="comma-separated: psnr, ssim, ssim_libvmaf, ssim_ffmpeg, ms_ssim, iw_ssim, fsim, fsimc, … "
+                        "(default: %(default)s)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
+    p.add_argument("--batch", type=int, default=8, help="frames per batch (default: %(default)s)")
+    p.add_argument("--out", help="per-frame rows: a .csv or .jsonl file (default: CSV on stdout, summary on stderr)")
+    p.add_argument("--resume", action="store_true", help="continue an existing --out after its last complete row")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--plot", nargs="?", const=True, default=None, metavar="PNG",
+                   help="draw the per-frame curves (default file: <out stem>.png)")
+    p.add_argument("--start", type=int, default=0, help="first reference frame scored (0-based)")
+    p.add_argument("--end", type=int, default=None, help="stop before this reference frame")
+    p.add_argument("--every", type=int, default=1, help="score every N-th frame (default: %(default)s)")
+    p.add_argument("--dist-delay", type=int, default=0,
+                   help="distorted frame i+D is paired with reference frame i (negative: the reference lags)")
+    p.add_argument("--scale", action="store_true", help="resize distorted frames to the reference size (bicubic)")
+    p.add_argument("--shortest", action="store_true", help="stop at the shorter video instead of failing")
+    p.add_argument("--ignore-fps", action="store_true", help="pair frames by index even if the frame rates differ")
+    p.add_argument("--colorspace", choices=["bt709", "bt601", "smpte240m", "bt2020", "fcc"],
+                   help="YUV→RGB matrix for RGB metrics (default: from the stream)")
+    p.add_argument("--color-range", choices=["limited", "full"], help="YUV range (default: from the stream)")
+    p.add_argument("--ssim-convention", default="libvmaf", help="convention of 'ssim' (default: %(default)s)")
+    p.add_argument("--psnr-max-db", type=float, default=None,
+                   help="cap PSNR (libvmaf uses 60); identical frames give inf otherwise")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_video)
+
+
+def cmd_video(args) -> int:
+    try:
+        from . import VideoError, run
+    except ImportError as exc:
+        print(f"turboiqa video: {exc}", file=sys.stderr)
+        return 2
+    metrics = [m.strip() for m in args.metric.split(",") if m.strip()]
+    options = {"device": args.device, "batch_size": args.batch, "start": args.start, "end": args.end,
+               "every": args.every, "dist_delay": args.dist_delay, "scale": args.scale, "shortest": args.shortest,
+               "ignore_fps": args.ignore_fps, "colorspace": args.colorspace, "color_range": args.color_range,
+               "ssim_convention": args.ssim_convention, "psnr_max_db": args.psnr_max_db}
+    try:
+        summary = run(args.ref, args.dist, metrics, out=args.out, resume=args.resume, overwrite=args.overwrite,
+                      progress=not args.no_progress, plot=args.plot, echo=None if args.out else sys.stdout,
+                      **options)
+    except VideoError as exc:
+        where = f" (frame {exc.frame})" if exc.frame is not None else ""
+        print(f"turboiqa video: error{where}: {exc}", file=sys.stderr)
+        if args.out:
+            print(f"turboiqa video: the frames scored before it are in {args.out}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+        print(f"turboiqa video: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2), file=sys.stdout if args.out else sys.stderr)
+    return 0

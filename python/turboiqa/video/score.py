@@ -1,0 +1,182 @@
+"""Scoring a video pair frame by frame: the streaming generator :func:`score` (notebooks) and the job :func:`run`
+(CLI): rows streamed to CSV / JSON lines as they are produced, resume from what is on disk, summary, progress
+bar, plot."""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from .decode import BatchReader, Selection, probe
+from .errors import VideoError
+from .frame_metrics import build_metrics
+from .output import (
+    output_format,
+    read_rows,
+    row_fields,
+    summarize,
+    summary_path,
+    write_summary,
+)
+
+
+@dataclass
+class ScoreTiming:
+    """Filled in while :func:`score` runs. ``decode_s``: the decoding thread's busy time (decode, conversion,
+    batching); ``score_s``: host-to-device copies plus every metric until the values are back on the host;
+    ``wall_s``: from the first request to the last row."""
+
+    frames: int = 0
+    decode_s: float = 0.0
+    score_s: float = 0.0
+    wall_s: float = 0.0
+
+
+def resolve_device(device) -> torch.device:
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(device)!r} but CUDA is not available (torch {torch.__version__}, "
+                         f"built {'with' if torch.version.cuda else 'without'} CUDA)")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {str(device)!r}")
+    return device
+
+
+def score(reference, distorted, metrics=("psnr", "ssim"), *, device="cpu", batch_size: int = 8, start: int = 0,
+          end: int | None = None, every: int = 1, dist_delay: int = 0, scale: bool = False, shortest: bool = False,
+          ignore_fps: bool = False, colorspace: str | None = None, color_range: str | None = None,
+          ssim_convention: str = "libvmaf", psnr_max_db: float | None = None, prefetch: int = 2,
+          skip_through: int = -1, timing: ScoreTiming | None = None):
+    """Yield ``{"frame": i, "pts": seconds, <metric>: value, ...}`` for each scored reference frame i, in order.
+
+    Reference frame i is paired with distorted frame i + ``dist_delay``; frames ``start`` ≤ i < ``end`` are scored,
+    every ``every``-th one. ``scale`` resizes distorted frames to the reference size (bicubic) instead of refusing
+    a size mismatch; ``shortest`` stops at the shorter video instead of treating unequal lengths as truncation.
+    ``colorspace`` ('bt709', 'bt601', …) and ``color_range`` ('limited', 'full') override the stream metadata for
+    the metrics that read RGB. Decoding runs in a background thread, ``prefetch`` batches ahead; on CUDA the
+    batches are pinned and copied asynchronously. A corrupt or truncated stream raises
+    :class:`~turboiqa.video.VideoDecodeError` (its ``frame`` is the first frame not scored) after every frame
+    before it was yielded. ``skip_through`` skips frames up to that index (resume).
+    """
+    device = resolve_device(device)
+    frame_metrics = build_metrics(metrics, ssim_convention=ssim_convention, psnr_max_db=psnr_max_db)
+    selection = Selection(start=start, end=end, every=every, dist_delay=dist_delay, skip_through=skip_through)
+    timing = timing if timing is not None else ScoreTiming()
+    began = time.perf_counter()
+    reader = BatchReader(reference, distorted, {m.plane for m in frame_metrics}, batch_size=batch_size,
+                         selection=selection, scale=scale, shortest=shortest, ignore_fps=ignore_fps,
+                         colorspace=colorspace, color_range=color_range, pin_memory=device.type == "cuda",
+                         prefetch=prefetch)
+    try:
+        for batch in reader:
+            t0 = time.perf_counter()
+            ref = {p: t.to(device, non_blocking=True) for p, t in batch.ref.items()}
+            dist = {p: t.to(device, non_blocking=True) for p, t in batch.dist.items()}
+            values = []
+            for m in frame_metrics:
+                try:
+                    values.append(m.fn(dist[m.plane], ref[m.plane]).to(torch.float64))
+                except Exception as exc:
+                    raise VideoError(f"metric {m.name!r} failed on frames {batch.frames[0]}–{batch.frames[-1]}: {exc}",
+                                     frame=batch.frames[0]) from exc
+            table = torch.stack(values, dim=1).cpu().tolist()  # one device sync per batch
+            timing.score_s += time.perf_counter() - t0
+            for index, pts, row in zip(batch.frames, batch.pts, table):
+                record = {"frame": index, "pts": pts}
+                record.update(zip((m.name for m in frame_metrics), row))
+                timing.frames += 1
+                yield record
+            timing.decode_s = reader.decode_seconds
+            timing.wall_s = time.perf_counter() - began
+    finally:
+        reader.close()
+        timing.decode_s = reader.decode_seconds
+        timing.wall_s = time.perf_counter() - began
+
+
+def run(reference, distorted, metrics=("psnr", "ssim"), out=None, *, resume: bool = False, overwrite: bool = False,
+        progress: bool = True, plot=None, echo=None, **options) -> dict:
+    """Score a pair, streaming rows to ``out`` (.csv or .jsonl) as they are produced, then write the summary to
+    ``<out stem>.summary.json`` and return it. With ``resume`` an existing ``out`` is continued after its last
+    complete row (a killed run loses at most the row being written); the finished file equals an uninterrupted
+    run's. ``plot`` (a path, or True for ``<out stem>.png``) draws the per-frame curves. ``echo`` (a text stream)
+    also receives the rows, for runs without ``out``. Options are those of :func:`score`.
+
+    A decoding or pairing error still writes the summary of the frames scored (with ``error`` and
+    ``error_frame``), then propagates.
+    """
+    metrics = list(metrics)
+    # Everything that can be refused is checked before a file is touched.
+    resolve_device(options.get("device", "cpu"))
+    build_metrics(metrics, ssim_convention=options.get("ssim_convention", "libvmaf"),
+                  psnr_max_db=options.get("psnr_max_db"))
+    selection = Selection(start=options.get("start", 0), end=options.get("end"), every=options.get("every", 1),
+                          dist_delay=options.get("dist_delay", 0))
+    info = probe(reference, "reference")
+    probe(distorted, "distorted")
+    done = []
+    handle = None
+    if out is not None:
+        out = Path(out)
+        fmt = output_format(out)
+        if out.exists() and out.stat().st_size > 0:
+            if resume:
+                done = read_rows(out, metrics)
+            elif not overwrite:
+                raise FileExistsError(f"{out} exists; pass resume=True (--resume) to continue it or overwrite=True "
+                                      f"(--overwrite) to start again")
+        handle = open(out, "a" if done else "w", newline="")  # noqa: SIM115 - closed in finally
+    from ..cli import RowWriter
+
+    writer = RowWriter(fmt, metrics, handle, fields=row_fields(metrics), header=not done) if handle else None
+    echo_writer = RowWriter("csv", metrics, echo, fields=row_fields(metrics)) if echo is not None else None
+    total = selection.count(info.frames)
+    timing = ScoreTiming()
+    rows = list(done)
+    error = None
+    bar = None
+    try:
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, initial=len(done), desc="scoring", unit="frame", file=sys.stderr, disable=None,
+                       dynamic_ncols=True)
+        skip_through = done[-1]["frame"] if done else -1
+        for row in score(reference, distorted, metrics, skip_through=skip_through, timing=timing, **options):
+            if writer:
+                writer.write(row)
+            if echo_writer:
+                echo_writer.write(row)
+            rows.append(row)
+            if bar is not None:
+                bar.update(1)
+    except VideoError as exc:
+        error = exc
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        if handle:
+            handle.close()
+        summary = {
+            "reference": str(reference), "distorted": str(distorted), "frames": len(rows),
+            "resumed_frames": len(done), "metrics": summarize(rows, metrics),
+            "options": {k: v for k, v in options.items()},
+            "timing": {**asdict(timing), "scored_fps": timing.frames / timing.wall_s if timing.wall_s else None},
+        }
+        if error is not None:
+            summary["error"] = str(error)
+            summary["error_frame"] = error.frame
+        if out is not None:
+            write_summary(summary_path(out), summary)
+        if plot and rows:
+            from .plot import plot_curves
+
+            target = Path(plot) if not isinstance(plot, bool) else (
+                summary_path(out).with_name(out.stem + ".png") if out is not None else Path("video_scores.png"))
+            plot_curves(rows, metrics, target, title=f"{Path(distorted).name} vs {Path(reference).name}")
+            summary["plot"] = str(target)
+    return summary

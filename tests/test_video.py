@@ -1,0 +1,193 @@
+"""The video job: pairing and selection, resume, truncated / corrupt input, mismatched inputs, output, CLI."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from video_common import (
+    add_noise,
+    carphone,
+    remux_faststart,
+    smooth_frames,
+    write_video,
+)
+
+pytest.importorskip("av")
+video = pytest.importorskip("turboiqa.video")
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    """Small lossless synthetic clips (ffv1 in Matroska: no frame count in the header)."""
+    root = tmp_path_factory.mktemp("clips")
+    frames = smooth_frames(12, 48, 64)
+    noisy = add_noise(frames, 8)
+    return {
+        "ref": write_video(root / "ref.mkv", frames),
+        "dist": write_video(root / "dist.mkv", noisy),
+        "late": write_video(root / "late.mkv", np.concatenate([np.zeros_like(frames[:2]), frames])),
+        "short": write_video(root / "short.mkv", noisy[:7]),
+        "wide": write_video(root / "wide.mkv", add_noise(smooth_frames(12, 48, 80), 8)),
+        "fps30": write_video(root / "fps30.mkv", noisy, fps=30),
+        "root": root,
+    }
+
+
+def frames_of(rows):
+    return [r["frame"] for r in rows]
+
+
+def test_score_yields_records_in_order(clips):
+    rows = list(video.score(clips["ref"], clips["dist"], ["psnr", "ssim"], batch_size=5))
+    assert frames_of(rows) == list(range(12))
+    assert list(rows[0]) == ["frame", "pts", "psnr", "ssim"]
+    assert rows[1]["pts"] == pytest.approx(1 / 25)
+    assert all(20 < r["psnr"] < 40 and 0 < r["ssim"] < 1 for r in rows)
+
+
+def test_batch_size_does_not_change_scores(clips):
+    one = list(video.score(clips["ref"], clips["dist"], ["psnr", "ssim"], batch_size=1))
+    many = list(video.score(clips["ref"], clips["dist"], ["psnr", "ssim"], batch_size=7))
+    assert one == many
+
+
+def test_selection_start_end_every(clips):
+    rows = list(video.score(clips["ref"], clips["dist"], ["psnr"], start=2, end=11, every=3))
+    assert frames_of(rows) == [2, 5, 8]
+
+
+def test_dist_delay_aligns_a_late_start(clips):
+    rows = list(video.score(clips["ref"], clips["late"], ["psnr"], dist_delay=2))
+    assert frames_of(rows) == list(range(12))
+    assert all(r["psnr"] == float("inf") for r in rows)  # lossless copy, aligned
+    misaligned = list(video.score(clips["ref"], clips["late"], ["psnr"], shortest=True))
+    assert all(np.isfinite(r["psnr"]) for r in misaligned)
+
+
+def test_size_mismatch_is_refused_or_scaled(clips):
+    with pytest.raises(video.VideoMismatchError, match=r"frame sizes differ.*64×48.*80×48.*--scale"):
+        list(video.score(clips["ref"], clips["wide"], ["psnr"]))
+    rows = list(video.score(clips["ref"], clips["wide"], ["psnr", "ssim"], scale=True))
+    assert frames_of(rows) == list(range(12))
+
+
+def test_frame_rate_mismatch_is_refused_unless_ignored(clips):
+    with pytest.raises(video.VideoMismatchError, match=r"frame rates differ.*25 fps.*30 fps"):
+        list(video.score(clips["ref"], clips["fps30"], ["psnr"]))
+    assert len(list(video.score(clips["ref"], clips["fps30"], ["psnr"], ignore_fps=True))) == 12
+
+
+def test_shorter_distorted_video_names_the_frame(clips):
+    rows = []
+    with pytest.raises(video.VideoMismatchError, match="ended at frame 7") as info:
+        for row in video.score(clips["ref"], clips["short"], ["psnr"], batch_size=4):
+            rows.append(row)  # noqa: PERF402 - keeps the rows yielded before the error
+    assert info.value.frame == 7
+    assert frames_of(rows) == list(range(7))  # every frame before it was delivered
+    assert frames_of(video.score(clips["ref"], clips["short"], ["psnr"], shortest=True)) == list(range(7))
+
+
+def test_bad_arguments_name_themselves(clips):
+    for kwargs, pattern in [({"every": 0}, "every"), ({"batch_size": 0}, "batch_size"), ({"end": 0}, "end"),
+                            ({"device": "cuda"} if not torch.cuda.is_available() else {"device": "tpu"}, "device"),
+                            ({"colorspace": "bt999"}, "colorspace"), ({"ssim_convention": "nope"}, "ssim_convention")]:
+        with pytest.raises(ValueError, match=pattern):
+            list(video.score(clips["ref"], clips["dist"], ["psnr", "ssim"], **kwargs))
+    with pytest.raises(ValueError, match="unknown metric"):
+        list(video.score(clips["ref"], clips["dist"], ["psnr", "vmaf"]))
+    with pytest.raises(FileNotFoundError, match="reference video"):
+        list(video.score(clips["root"] / "missing.mkv", clips["dist"], ["psnr"]))
+
+
+def test_rgb_metric_uses_stream_colour_metadata(clips):
+    rows = list(video.score(clips["ref"], clips["dist"], ["fsimc"], end=2))
+    assert all(0 < r["fsimc"] <= 1 for r in rows)
+    bt709 = list(video.score(clips["ref"], clips["dist"], ["fsimc"], end=2, colorspace="bt709", color_range="full"))
+    assert [r["fsimc"] for r in bt709] != [r["fsimc"] for r in rows]
+
+
+def test_run_streams_rows_and_summary(clips, tmp_path):
+    out = tmp_path / "scores.csv"
+    summary = video.run(clips["ref"], clips["dist"], ["psnr", "ssim"], out=out, progress=False, plot=True)
+    lines = out.read_text().splitlines()
+    assert lines[0] == "frame,pts,psnr,ssim" and len(lines) == 13
+    on_disk = json.loads((tmp_path / "scores.summary.json").read_text())
+    assert on_disk["frames"] == 12 == summary["frames"]
+    psnr = np.array([float(line.split(",")[2]) for line in lines[1:]])
+    stats = on_disk["metrics"]["psnr"]
+    assert stats["mean"] == pytest.approx(psnr.mean())
+    assert stats["harmonic_mean"] == pytest.approx(len(psnr) / np.sum(1 / psnr))
+    assert stats["min"] == pytest.approx(psnr.min()) and stats["p50"] == pytest.approx(np.median(psnr))
+    assert (tmp_path / "scores.png").stat().st_size > 0
+    with pytest.raises(FileExistsError, match="--resume"):
+        video.run(clips["ref"], clips["dist"], ["psnr", "ssim"], out=out, progress=False)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_resume_after_a_kill_gives_identical_output(tmp_path, suffix):
+    ref, dist = carphone()
+    full = tmp_path / f"full{suffix}"
+    video.run(ref, dist, ["psnr", "ssim"], out=full, progress=False)
+    # A run killed while writing row 57: 57 complete rows plus half a line on disk.
+    killed = tmp_path / f"killed{suffix}"
+    lines = full.read_bytes().splitlines(keepends=True)
+    head = 57 + (suffix == ".csv")
+    killed.write_bytes(b"".join(lines[:head]) + lines[head][: len(lines[head]) // 2])
+    summary = video.run(ref, dist, ["psnr", "ssim"], out=killed, resume=True, progress=False)
+    assert killed.read_bytes() == full.read_bytes()
+    assert summary["resumed_frames"] == 57 and summary["frames"] == 120
+    first = json.loads((tmp_path / f"full{suffix}").with_name("full.summary.json").read_text())
+    assert summary["metrics"] == first["metrics"]
+
+
+def test_resume_refuses_other_metrics(clips, tmp_path):
+    out = tmp_path / "s.csv"
+    video.run(clips["ref"], clips["dist"], ["psnr"], out=out, progress=False, end=3)
+    with pytest.raises(video.VideoError, match="columns"):
+        video.run(clips["ref"], clips["dist"], ["psnr", "ssim"], out=out, resume=True, progress=False)
+
+
+def test_truncated_file_keeps_earlier_frames(tmp_path):
+    ref, dist = carphone()
+    streamable = remux_faststart(dist, tmp_path / "dist_faststart.mp4")
+    data = streamable.read_bytes()
+    cut = tmp_path / "dist_cut.mp4"
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    out = tmp_path / "cut.jsonl"
+    with pytest.raises(video.VideoDecodeError, match=r"ended after (\d+) frames but its header declares 120") as info:
+        video.run(ref, cut, ["psnr", "ssim"], out=out, progress=False)
+    bad = info.value.frame
+    assert 0 < bad < 120
+    kept = [json.loads(line) for line in out.read_text().splitlines()]
+    assert frames_of(kept) == list(range(bad))
+    reference_rows = list(video.score(ref, dist, ["psnr", "ssim"], end=bad))
+    assert kept == reference_rows
+    summary = json.loads((tmp_path / "cut.summary.json").read_text())
+    assert summary["error_frame"] == bad and summary["frames"] == bad
+
+
+def test_unreadable_file_is_a_clear_error(tmp_path):
+    ref, dist = carphone()
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(dist.read_bytes()[:3000])  # index at the end of this MP4: nothing is readable
+    with pytest.raises(video.VideoDecodeError, match="distorted video .* cannot be opened"):
+        list(video.score(ref, broken, ["psnr"]))
+
+
+def test_cli(tmp_path, capsys):
+    from turboiqa.cli import main
+
+    ref, dist = carphone()
+    out = tmp_path / "cli.jsonl"
+    assert main(["video", str(ref), str(dist), "--metric", "psnr,ssim_ffmpeg", "--end", "10", "--batch", "4",
+                 "--out", str(out), "--no-progress"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert frames_of(rows) == list(range(10)) and set(rows[0]) == {"frame", "pts", "psnr", "ssim_ffmpeg"}
+    assert json.loads(capsys.readouterr().out)["frames"] == 10
+    assert main(["video", str(ref), str(dist), "--end", "2", "--no-progress"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "frame,pts,psnr,ssim"
+    if not torch.cuda.is_available():
+        assert main(["video", str(ref), str(dist), "--device", "cuda", "--no-progress"]) == 2
+        assert "CUDA is not available" in capsys.readouterr().err
