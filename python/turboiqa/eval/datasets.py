@@ -59,6 +59,9 @@ class _CaseInsensitiveFiles:
         current = self.root
         for part in Path(relative).parts:
             name = self._entries(current).get(part.lower())
+            if name is None:  # the folder may have changed since it was listed: look once more
+                self._listings.pop(current, None)
+                name = self._entries(current).get(part.lower())
             if name is None:
                 return None
             current = current / name
