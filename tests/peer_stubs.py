@@ -1,0 +1,144 @@
+"""Run the deep-metric peers (lpips, DISTS_pytorch, piq, torchmetrics, pyiqa) with exactly our weight tensors.
+
+torchvision is not usable beside this CPU torch, and the peers only need ``torchvision.models.<net>(...).features``
+(plus ``transforms`` at import time). :func:`install_torchvision_stub` puts a minimal ``torchvision`` in
+``sys.modules`` whose model constructors return turboiqa's own ``features`` stacks (same module indices as
+torchvision) loaded with the state dicts registered in :data:`FEATURES` — the same tensors turboiqa loads, so any
+difference in the scores comes from the metric code, not from the weights.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.machinery
+import importlib.util
+import os
+import sys
+import types
+
+import torch
+
+from turboiqa.nets.backbones import VGG16, AlexNet, SqueezeNet11
+
+# net name → features state dict (keys "<i>.weight"), filled by the tests before a peer builds its network
+FEATURES: dict[str, dict] = {}
+_BUILDERS = {"alexnet": AlexNet, "vgg16": VGG16, "squeezenet1_1": SqueezeNet11}
+
+
+class _Weights:
+    """Stand-in for torchvision's weight enums (``AlexNet_Weights.DEFAULT`` …)."""
+
+    DEFAULT = IMAGENET1K_V1 = "imagenet"
+
+
+def _model(name):
+    def build(pretrained=False, weights=None, progress=True, **_):
+        features = _BUILDERS[name]().features
+        if pretrained or weights is not None:
+            if name not in FEATURES:
+                raise RuntimeError(f"peer_stubs: no {name} weights registered")
+            features.load_state_dict(FEATURES[name])
+        return types.SimpleNamespace(features=features)
+
+    return build
+
+
+def install_torchvision_stub() -> None:
+    if "torchvision" in sys.modules and getattr(sys.modules["torchvision"], "_turboiqa_stub", False):
+        return
+    tv = types.ModuleType("torchvision")
+    tv._turboiqa_stub = True
+    tv.__path__ = []
+    tv.__version__ = "0.0+turboiqa.stub"
+    models = types.ModuleType("torchvision.models")
+    for name in _BUILDERS:
+        setattr(models, name, _model(name))
+    models.AlexNet_Weights = models.VGG16_Weights = models.SqueezeNet1_1_Weights = _Weights
+    models.vgg19 = _model("vgg16")  # imported by piq.perceptual, never used here
+
+    def other(name):  # the rest of torchvision.models: importable, not buildable
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if name.endswith("_Weights"):
+            return _Weights
+
+        def unavailable(*_a, **_k):
+            raise RuntimeError(f"torchvision stub: {name} is not provided")
+
+        return unavailable
+
+    models.__getattr__ = other
+    transforms = types.ModuleType("torchvision.transforms")
+    transforms.functional = types.ModuleType("torchvision.transforms.functional")
+    tv.models, tv.transforms = models, transforms
+    for m in (tv, models, transforms, transforms.functional):
+        m.__spec__ = importlib.machinery.ModuleSpec(m.__name__, None, is_package=True)
+    sys.modules.update({"torchvision": tv, "torchvision.models": models, "torchvision.transforms": transforms,
+                        "torchvision.transforms.functional": transforms.functional})
+
+
+def import_piq_module(name):
+    """piq's submodule without its __init__ (which imports the whole torchvision)."""
+    if "piq" not in sys.modules:
+        spec = importlib.util.find_spec("piq")
+        if spec is None:
+            return None
+        pkg = types.ModuleType("piq")
+        pkg.__path__ = [os.path.dirname(spec.origin)]
+        sys.modules["piq"] = pkg
+    install_torchvision_stub()
+    return importlib.import_module(f"piq.{name}")
+
+
+def lpips_heads(state: dict, n: int) -> list[torch.Tensor]:
+    return [state[f"lin{i}.model.1.weight"] for i in range(n)]
+
+
+class patched_hub_load:
+    """``torch.hub.load_state_dict_from_url`` returning ``value`` (piq fetches its head weights that way)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __enter__(self):
+        self.saved = torch.hub.load_state_dict_from_url
+        torch.hub.load_state_dict_from_url = lambda *a, **k: self.value
+        return self
+
+    def __exit__(self, *exc):
+        torch.hub.load_state_dict_from_url = self.saved
+        return False
+
+
+def lpips_package(net: str, head_path, features: dict):
+    """``lpips.LPIPS`` (official package) with our backbone tensors and the given heads file."""
+    if importlib.util.find_spec("lpips") is None:
+        return None
+    install_torchvision_stub()
+    import lpips
+
+    FEATURES[{"alex": "alexnet", "vgg": "vgg16", "squeeze": "squeezenet1_1"}[net]] = features
+    return lpips.LPIPS(net=net, version="0.1", model_path=str(head_path), verbose=False).eval()
+
+
+def dists_package(features: dict, alpha_beta: dict):
+    if importlib.util.find_spec("DISTS_pytorch") is None:
+        return None
+    install_torchvision_stub()
+    FEATURES["vgg16"] = features
+    from DISTS_pytorch.DISTS_pt import DISTS
+
+    model = DISTS(load_weights=False).eval()
+    model.alpha.data, model.beta.data = alpha_beta["alpha"].clone(), alpha_beta["beta"].clone()
+    return model
+
+
+def torchmetrics_lpips(net: str, head_path, features: dict):
+    """torchmetrics' copy of the lpips networks (it checks for the torchvision distribution: patched)."""
+    try:
+        tm = importlib.import_module("torchmetrics.functional.image.lpips")
+    except Exception:  # noqa: BLE001
+        return None
+    install_torchvision_stub()
+    tm._TORCHVISION_AVAILABLE = True
+    FEATURES[{"alex": "alexnet", "vgg": "vgg16", "squeeze": "squeezenet1_1"}[net]] = features
+    return tm._LPIPS(pretrained=True, net=net, model_path=str(head_path)).eval()
