@@ -204,3 +204,24 @@ def test_pinned_cuda_path_matches_cpu(tid_root, tmp_path):
     a, _ = score_dataset(ds, ["ssim"], tmp_path / "a.csv", progress=False)
     b, _ = score_dataset(ds, ["ssim"], tmp_path / "b.csv", device="cuda", progress=False)
     np.testing.assert_allclose([r["ssim"] for r in a], [r["ssim"] for r in b], rtol=1e-4)
+
+
+def test_evaluate_bapps_2afc_and_jnd(tmp_path, capsys):
+    from test_eval_datasets import make_bapps
+
+    judges = make_bapps(tmp_path / "dataset")
+    out = tmp_path / "out"
+    assert main(["evaluate", "--dataset", "bapps-2afc", "--root", str(tmp_path), "--metric", "psnr",
+                 "--out", str(out)]) == 0
+    assert "2AFC" in capsys.readouterr().out
+    rows = read_scores(out / "bapps-2afc_scores.csv")
+    expected = []
+    for k, judge in enumerate(judges):  # PSNR: higher = closer to the reference
+        p0, p1 = rows[2 * k]["psnr"], rows[2 * k + 1]["psnr"]
+        expected.append(judge if p1 > p0 else 1 - judge if p0 > p1 else 0.5)
+    summary = json.loads((out / "bapps-2afc_summary.json").read_text())
+    assert summary["bapps"]["psnr"]["all"]["score"] == pytest.approx(np.mean(expected))
+    assert main(["evaluate", "--dataset", "bapps-jnd", "--root", str(tmp_path / "dataset"), "--metric", "psnr",
+                 "--out", str(out)]) == 0
+    summary = json.loads((out / "bapps-jnd_summary.json").read_text())
+    assert 0 < summary["bapps"]["psnr"]["all"]["score"] <= 1
