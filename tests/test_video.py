@@ -191,3 +191,15 @@ def test_cli(tmp_path, capsys):
     if not torch.cuda.is_available():
         assert main(["video", str(ref), str(dist), "--device", "cuda", "--no-progress"]) == 2
         assert "CUDA is not available" in capsys.readouterr().err
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_pipeline_matches_cpu(clips):
+    """Pinned batches, non-blocking copies and the metrics on the GPU give the CPU's numbers."""
+    names = ["psnr", "ssim", "ssim_libvmaf", "ssim_ffmpeg"]
+    cpu = list(video.score(clips["ref"], clips["dist"], names, batch_size=5))
+    gpu = list(video.score(clips["ref"], clips["dist"], names, batch_size=5, device="cuda"))
+    assert frames_of(gpu) == frames_of(cpu)
+    for name in names:
+        np.testing.assert_allclose([r[name] for r in gpu], [r[name] for r in cpu], rtol=0, atol=2e-5)
