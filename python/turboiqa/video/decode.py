@@ -172,7 +172,8 @@ def check_pairable(ref: StreamInfo, dist: StreamInfo, scale: bool, ignore_fps: b
         raise VideoMismatchError(
             f"frame sizes differ: reference {ref.width}×{ref.height}, distorted {dist.width}×{dist.height}; "
             f"pass scale=True (--scale) to resize the distorted frames to the reference size", frame=0)
-    if ref.fps and dist.fps and ref.fps != dist.fps and not ignore_fps:
+    # Containers round rates differently (30000/1001 vs 2997/100): only a real difference counts.
+    if ref.fps and dist.fps and abs(ref.fps - dist.fps) > ref.fps / 1000 and not ignore_fps:
         raise VideoMismatchError(
             f"frame rates differ: reference {float(ref.fps):.4g} fps, distorted {float(dist.fps):.4g} fps, so frame "
             f"pairs would drift apart; resample one of them, or pass ignore_fps=True (--ignore-fps) to pair frames "
