@@ -140,9 +140,9 @@ def lpips_model(net: str, device, dtype, weights=None, head_weights=None, downlo
 def lpips(
     x: torch.Tensor,
     y: torch.Tensor,
-    net: str = "alex",
     data_range: float = 1.0,
     reduction: str = "mean",
+    net: str = "alex",
     normalize: bool = True,
     spatial: bool = False,
     weights=None,

@@ -43,9 +43,9 @@ def lpips_swd_score(model: LPIPSNet, x, y, data_range: float = 1.0, normalize: b
 def lpips_swd(
     x: torch.Tensor,
     y: torch.Tensor,
-    net: str = "alex",
     data_range: float = 1.0,
     reduction: str = "mean",
+    net: str = "alex",
     radius: int = 1,
     normalize: bool = True,
     pooling: str = "max",
