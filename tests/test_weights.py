@@ -162,3 +162,21 @@ def weights_dir_or_skip():
     if not WEIGHTS_DIR.is_dir():
         pytest.skip("no shared weights folder")
     return WEIGHTS_DIR
+
+
+def test_cli_weights_and_score(weights_dir_or_skip, monkeypatch, capsys):
+    import json
+
+    from turboiqa.cli import main
+
+    monkeypatch.setenv(w.ENV_FOLDER, str(weights_dir_or_skip))
+    main(["weights", "--json"])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    found = {(r["metric"], r["file"]): r["found"] for r in rows}
+    assert found[("dists", "vgg16")] == str(weights_dir_or_skip / "vgg16-features-imagenet.pth")
+    assert found[("lpips (net='alex')", "lpips-alex")].endswith("lpips-v0.1-alex-lin.pth")
+    missing = [r for r in rows if not r["found"]]
+    assert all(r["url"] and r["searched"] for r in missing)
+    assert main(["score", "--demo", "--metric", "lpips,lpips_swd", "--json"]) == 0
+    scores = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(scores) == 3 and all(0 < s["lpips_swd"] <= s["lpips"] < 1 for s in scores)

@@ -146,6 +146,28 @@ def cmd_info(_args) -> int:
     return 0
 
 
+def cmd_weights(args) -> int:
+    """What each deep metric needs, where it was found (or every place searched), and how to get it."""
+    from turboiqa.nets import weights
+
+    rows = weights.status()
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    for row in rows:
+        print(f"{row['metric']}: {row['description']} [{row['licence']}]")
+        if row["found"]:
+            print(f"  found: {row['found']}")
+        else:
+            print("  MISSING; searched:")
+            for p in row["searched"]:
+                print(f"    {p}")
+            print(f"  get it: {row['url']} -> {weights.hub_checkpoint_dirs()[0]}, or set {weights.ENV_FOLDER}=<folder>,"
+                  f" or allow download=True / {weights.ENV_DOWNLOAD}=1")
+    return 0 if all(r["found"] for r in rows) else 1
+
+
 def _cmd_evaluate(args) -> int:
     from .eval.datasets import DatasetLayoutError
     from .eval.job import evaluate_dataset, evaluate_scores
@@ -196,6 +218,9 @@ def main(argv=None) -> int:
     score.set_defaults(func=cmd_score)
     info = sub.add_parser("info", help="what was compiled: CPU ISA, OpenMP, CUDA archs, torch version")
     info.set_defaults(func=cmd_info)
+    weights = sub.add_parser("weights", help="weight files of the deep metrics: where each was found, how to get it")
+    weights.add_argument("--json", action="store_true", help="one JSON object per (metric, file)")
+    weights.set_defaults(func=cmd_weights)
     evaluate = sub.add_parser("evaluate", help="correlate metric scores with a dataset's human scores",
                               description="Score a dataset (resumable CSV) or read scores.csv, then print SROCC, "
                               "KROCC, PLCC, RMSE, Krasula AUCs with CIs and write the table, JSON and plots.")
