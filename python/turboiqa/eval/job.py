@@ -65,6 +65,11 @@ def evaluate_dataset(dataset: str, root, metrics, out_dir, device: str = "cpu", 
     rows, stats = score_dataset(ds, metrics, csv_path, device=device, workers=workers, batch_size=batch_size,
                                 progress=progress)
     lower = [m for m in metrics if lower_is_better(m, turboiqa.METRICS[m])]
+    good = [r for r in rows if not r.get("error")]
+    if len(good) < 3:
+        first = next((r["error"] for r in rows if r.get("error")), "no error recorded")
+        raise ValueError(f"only {len(good)} of {len(rows)} pairs were scored (see the 'error' column of "
+                         f"{csv_path}); first error: {first}")
     summary = report(rows, metrics, out_dir, name, ds.score_higher_is_better, lower, ds.score_name,
                      n_resamples=n_resamples, plots=plots, mapping=mapping,
                      bapps=name if name.startswith("bapps") else None)

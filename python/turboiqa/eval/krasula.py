@@ -113,40 +113,62 @@ def _split(objective, i, j, signif):
     return np.abs(d[diff]), np.abs(d[sim]), oriented
 
 
-def krasula(objective, significance) -> KrasulaResult:
-    """Analyses A and B of Krasula et al. for one metric; ``significance`` from :func:`pairwise_significance`."""
+def _analyse(objectives, significance):
+    """One DeLong pass over all metrics (k × pairs): per-metric results and the AUC covariance matrices."""
     i, j, signif = significance
-    pos, neg, better = _split(objective, i, j, signif)
-    if pos.size < 2 or neg.size < 2:
-        raise ValueError(f"need at least 2 significantly different and 2 similar pairs, got {pos.size} and "
-                         f"{neg.size}")
+    parts = [_split(o, i, j, signif) for o in objectives]
+    pos = np.stack([p for p, _, _ in parts])
+    neg = np.stack([n for _, n, _ in parts])
+    better = np.stack([b for _, _, b in parts])
+    if pos.shape[1] < 2 or neg.shape[1] < 2:
+        raise ValueError(f"need at least 2 significantly different and 2 similar pairs, got {pos.shape[1]} and "
+                         f"{neg.shape[1]}")
     auc_ds, cov_ds = delong(pos, neg)
     auc_bw, cov_bw = delong(better, -better)
-    return KrasulaResult(auc_ds=float(auc_ds[0]), auc_bw=float(auc_bw[0]), cc0=float(np.mean(better > 0)),
-                         threshold=float(np.percentile(neg, 95)), n_different=int(pos.size),
-                         n_similar=int(neg.size), var_ds=float(cov_ds[0, 0]), var_bw=float(cov_bw[0, 0]))
+    results = [KrasulaResult(auc_ds=float(auc_ds[k]), auc_bw=float(auc_bw[k]), cc0=float(np.mean(better[k] > 0)),
+                             threshold=float(np.percentile(neg[k], 95)), n_different=int(pos.shape[1]),
+                             n_similar=int(neg.shape[1]), var_ds=float(cov_ds[k, k]), var_bw=float(cov_bw[k, k]))
+               for k in range(len(parts))]
+    return results, (auc_ds, cov_ds), (auc_bw, cov_bw)
+
+
+def krasula(objective, significance) -> KrasulaResult:
+    """Analyses A and B of Krasula et al. for one metric; ``significance`` from :func:`pairwise_significance`."""
+    return _analyse([objective], significance)[0][0]
 
 
 def _z_to_p(z: float) -> float:
     return float(2.0 * stats.norm.sf(abs(z)))
 
 
-def compare(objective_a, objective_b, significance) -> dict:
-    """Significance of the difference between two metrics on the same pairs: DeLong z-test for AUC_DS and AUC_BW
-    (correlated ROC curves), binomial z-test for CC_0. Returns p-values (two-sided) and the differences."""
-    i, j, signif = significance
-    pa, na, ba = _split(objective_a, i, j, signif)
-    pb, nb, bb = _split(objective_b, i, j, signif)
-    out = {}
-    for name, pos, neg in (("auc_ds", np.stack([pa, pb]), np.stack([na, nb])),
-                           ("auc_bw", np.stack([ba, bb]), np.stack([-ba, -bb]))):
-        auc, cov = delong(pos, neg)
-        var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
-        z = abs(auc[0] - auc[1]) / np.sqrt(var) if var > 0 else (0.0 if auc[0] == auc[1] else np.inf)
-        out[name] = {"a": float(auc[0]), "b": float(auc[1]), "z": float(z), "p": _z_to_p(z)}
-    p1, p2, count = float(np.mean(ba > 0)), float(np.mean(bb > 0)), ba.size
+def _auc_test(auc, cov, a: int, b: int) -> dict:
+    var = cov[a, a] + cov[b, b] - 2 * cov[a, b]
+    z = abs(auc[a] - auc[b]) / np.sqrt(var) if var > 0 else (0.0 if auc[a] == auc[b] else np.inf)
+    return {"a": float(auc[a]), "b": float(auc[b]), "z": float(z), "p": _z_to_p(z)}
+
+
+def _cc0_test(p1: float, p2: float, count: int) -> dict:
     pbar = (p1 + p2) / 2
     denom = np.sqrt(2 * pbar * (1 - pbar) / count)
     z = abs(p1 - p2) / denom if denom > 0 else (0.0 if p1 == p2 else np.inf)
-    out["cc0"] = {"a": p1, "b": p2, "z": float(z), "p": _z_to_p(z)}
-    return out
+    return {"a": p1, "b": p2, "z": float(z), "p": _z_to_p(z)}
+
+
+def krasula_all(objectives: dict, significance):
+    """Krasula analyses of several metrics on the same pairs plus every pairwise test (one DeLong pass):
+    ``({name: KrasulaResult}, {"a vs b": {auc_ds, auc_bw, cc0: {a, b, z, p}}})``."""
+    names = list(objectives)
+    results, (auc_ds, cov_ds), (auc_bw, cov_bw) = _analyse([objectives[n] for n in names], significance)
+    tests = {}
+    for a in range(len(names)):
+        for b in range(a + 1, len(names)):
+            tests[f"{names[a]} vs {names[b]}"] = {
+                "auc_ds": _auc_test(auc_ds, cov_ds, a, b), "auc_bw": _auc_test(auc_bw, cov_bw, a, b),
+                "cc0": _cc0_test(results[a].cc0, results[b].cc0, results[a].n_different)}
+    return dict(zip(names, results)), tests
+
+
+def compare(objective_a, objective_b, significance) -> dict:
+    """Significance of the difference between two metrics on the same pairs: DeLong z-test for AUC_DS and AUC_BW
+    (correlated ROC curves), binomial z-test for CC_0 (two-sided p-values)."""
+    return krasula_all({"a": objective_a, "b": objective_b}, significance)[1]["a vs b"]

@@ -160,15 +160,22 @@ def outlier_ratio(scores, mos, mos_std, mapping: str | LogisticFit = "5", k: flo
 
 
 def bootstrap_ci(statistic, *samples, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0,
-                 method: str = "percentile"):
-    """Paired bootstrap confidence interval (``scipy.stats.bootstrap``) of ``statistic(*samples)``."""
+                 method: str = "percentile", vectorized: bool = False):
+    """Paired bootstrap confidence interval (``scipy.stats.bootstrap``) of ``statistic(*samples)``;
+    ``vectorized=True``: ``statistic(*resamples, axis=-1)`` takes a batch of resamples at once."""
     arrays = [np.asarray(a, dtype=np.float64).ravel() for a in samples]
+    batch = max(1, 4_000_000 // max(1, arrays[0].size)) if vectorized else None  # bounded memory
     with warnings.catch_warnings():  # resamples of tiny sets can be constant: their NaN is the answer
         warnings.simplefilter("ignore")
-        res = stats.bootstrap(arrays, lambda *a: statistic(*a), paired=True, vectorized=False,
-                              n_resamples=n_resamples, confidence_level=confidence, method=method,
-                              rng=np.random.default_rng(seed))
+        res = stats.bootstrap(arrays, statistic if vectorized else (lambda *a: statistic(*a)), paired=True,
+                              vectorized=vectorized, n_resamples=n_resamples, confidence_level=confidence,
+                              method=method, rng=np.random.default_rng(seed), batch=batch)
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def _spearman_along(a, b, axis=-1):
+    """SROCC of many resamples at once: Pearson of the average ranks along ``axis`` (= ``spearmanr``)."""
+    return stats.pearsonr(stats.rankdata(a, axis=axis), stats.rankdata(b, axis=axis), axis=axis).statistic
 
 
 @dataclass
@@ -208,11 +215,12 @@ def correlations(scores, mos, mos_std=None, mapping: str = "5", n_resamples: int
         result.outlier_ratio = outlier_ratio(x, y, mos_std, fit)
     if n_resamples:
         q = fit(x)
-        ci = lambda f, *a: bootstrap_ci(f, *a, n_resamples=n_resamples, seed=seed, confidence=confidence)  # noqa: E731
-        result.ci = {"srocc": ci(lambda a, b: stats.spearmanr(a, b).statistic, x, y),
-                     "krocc": ci(lambda a, b: stats.kendalltau(a, b).statistic, x, y),
-                     "plcc": ci(lambda a, b: stats.pearsonr(a, b).statistic, q, y),
-                     "rmse": ci(lambda a, b: np.sqrt(np.mean((a - b) ** 2)), q, y)}
+        ci = lambda f, *a, v=True: bootstrap_ci(f, *a, n_resamples=n_resamples, seed=seed,  # noqa: E731
+                                                confidence=confidence, vectorized=v)
+        result.ci = {"srocc": ci(_spearman_along, x, y),
+                     "krocc": ci(lambda a, b: stats.kendalltau(a, b).statistic, x, y, v=False),
+                     "plcc": ci(lambda a, b, axis=-1: stats.pearsonr(a, b, axis=axis).statistic, q, y),
+                     "rmse": ci(lambda a, b, axis=-1: np.sqrt(np.mean((a - b) ** 2, axis=axis)), q, y)}
     return result
 
 

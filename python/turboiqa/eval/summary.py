@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .krasula import compare, krasula, pairwise_significance
+from .krasula import krasula_all, pairwise_significance
 from .stats import correlations, per_distortion
 
 
@@ -46,8 +46,9 @@ def summarise(rows, metrics, mos_higher_is_better: bool = True, lower_is_better=
     significance = None
     if with_krasula and std is not None and len(usable) >= 4:
         significance = pairwise_significance(q, std, max_pairs=max_pairs, seed=seed)
-    summary["krasula_note"] = ("pairs judged from MOS ± std (std taken as the standard error of the MOS)"
-                               if significance is not None else "skipped: no MOS std in the scores")
+    summary["krasula_note"] = (f"{significance[0].size} stimulus pairs judged from MOS ± std (std taken as the "
+                               "standard error of the MOS)" if significance is not None
+                               else "skipped: no MOS std in the scores")
     oriented = {}
     for m in metrics:
         sign_o = -1.0 if m in lower_is_better else 1.0
@@ -57,20 +58,15 @@ def summarise(rows, metrics, mos_higher_is_better: bool = True, lower_is_better=
         entry = corr.as_dict()
         entry["orientation"] = {"metric": sign_o, "mos": sign_q}
         entry["per_distortion"] = per_distortion(o, q, types, corr.fit)
-        if significance is not None:
-            try:
-                entry["krasula"] = krasula(o, significance).as_dict()
-            except ValueError as exc:
-                entry["krasula"] = {"skipped": str(exc)}
         summary["metrics"][m] = entry
         entry["_fit"] = corr.fit  # for the plots; dropped by to_json
     if significance is not None:
-        for a_i, a in enumerate(metrics):
-            for b in metrics[a_i + 1:]:
-                try:
-                    summary["comparisons"][f"{a} vs {b}"] = compare(oriented[a], oriented[b], significance)
-                except ValueError as exc:
-                    summary["comparisons"][f"{a} vs {b}"] = {"skipped": str(exc)}
+        try:
+            results, summary["comparisons"] = krasula_all(oriented, significance)
+            for m, res in results.items():
+                summary["metrics"][m]["krasula"] = res.as_dict()
+        except ValueError as exc:
+            summary["krasula_note"] = f"skipped: {exc}"
     return summary
 
 
@@ -92,6 +88,10 @@ def to_json(summary) -> dict:
 
 def _fmt(value, digits=4):
     return "—" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:.{digits}f}"
+
+
+def _p(p: float) -> str:
+    return "p<1e-300" if p == 0 else f"p={p:.3g}"  # the normal tail underflows for very different metrics
 
 
 def format_table(summary, title: str = "") -> str:
@@ -123,8 +123,8 @@ def format_table(summary, title: str = "") -> str:
             if "skipped" in c:
                 lines.append(f"  {name}: skipped ({c['skipped']})")
             else:
-                lines.append(f"  {name}: AUC_DS p={c['auc_ds']['p']:.3g}  AUC_BW p={c['auc_bw']['p']:.3g}  "
-                             f"CC_0 p={c['cc0']['p']:.3g}")
+                lines.append(f"  {name}: AUC_DS {_p(c['auc_ds']['p'])}  AUC_BW {_p(c['auc_bw']['p'])}  "
+                             f"CC_0 {_p(c['cc0']['p'])}")
     if "krasula_note" in summary:
         lines.append(f"Krasula et al. 2016: {summary['krasula_note']}")
     return "\n".join(lines)
