@@ -142,3 +142,55 @@ def torchmetrics_lpips(net: str, head_path, features: dict):
     tm._TORCHVISION_AVAILABLE = True
     FEATURES[{"alex": "alexnet", "vgg": "vgg16", "squeeze": "squeezenet1_1"}[net]] = features
     return tm._LPIPS(pretrained=True, net=net, model_path=str(head_path)).eval()
+
+
+def import_pyiqa_arch(name: str):
+    """``pyiqa.archs.<name>`` without pyiqa/__init__ (its full import pulls in many optional dependencies);
+    ``requests``/``huggingface_hub`` are only used for downloads and get stand-ins when absent."""
+    if "pyiqa" in sys.modules:
+        return importlib.import_module(f"pyiqa.archs.{name}")
+    spec = importlib.util.find_spec("pyiqa")
+    if spec is None:
+        return None
+    install_torchvision_stub()
+    root = os.path.dirname(spec.origin)
+    for pkg, sub in (("pyiqa", ""), ("pyiqa.utils", "utils"), ("pyiqa.archs", "archs")):
+        if pkg not in sys.modules:
+            m = types.ModuleType(pkg)
+            m.__path__ = [os.path.join(root, sub) if sub else root]
+            sys.modules[pkg] = m
+    for mod in ("huggingface_hub", "requests"):
+        try:
+            importlib.import_module(mod)
+        except ImportError:
+            m = types.ModuleType(mod)
+            m.hf_hub_url = lambda *a, **k: "offline"
+            sys.modules[mod] = m
+    return importlib.import_module(f"pyiqa.archs.{name}")
+
+
+def pyiqa_lpips(net: str, head_path, features: dict):
+    arch = import_pyiqa_arch("lpips_arch")
+    if arch is None:
+        return None
+    FEATURES[{"alex": "alexnet", "vgg": "vgg16", "squeeze": "squeezenet1_1"}[net]] = features
+    return arch.LPIPS(net=net, version="0.1", pretrained_model_path=str(head_path)).eval()
+
+
+def pyiqa_dists(features: dict, alpha_beta_path):
+    arch = import_pyiqa_arch("dists_arch")
+    if arch is None:
+        return None
+    FEATURES["vgg16"] = features
+    return arch.DISTS(pretrained_model_path=str(alpha_beta_path)).eval()
+
+
+def piqa_lpips(net: str, head_state: dict, features: dict):
+    """piqa's LPIPS (it fetches the official head file through torch.hub: patched to our tensors)."""
+    if importlib.util.find_spec("piqa") is None:
+        return None
+    install_torchvision_stub()
+    FEATURES[{"alex": "alexnet", "vgg": "vgg16", "squeeze": "squeezenet1_1"}[net]] = features
+    piqa_lpips_module = importlib.import_module("piqa.lpips")
+    with patched_hub_load(head_state):
+        return piqa_lpips_module.LPIPS(network=net, reduction="none").eval()

@@ -5,11 +5,11 @@ import pytest
 import torch
 from conftest import TID2013
 from deep_common import features_state, tid_batch, weights_dir  # noqa: F401
-from peer_stubs import FEATURES, dists_package, import_piq_module, patched_hub_load
+from peer_stubs import FEATURES, dists_package, import_piq_module, patched_hub_load, pyiqa_dists
 
 import turboiqa
 from turboiqa.metrics.dists import official_resize
-from turboiqa.nets.weights import load_state
+from turboiqa.nets.weights import load_state, resolve
 
 # Official DISTS (pyiqa calibration of DISTS_pytorch, no resize), order i03, i04, i06, i08, i19.
 OFFICIAL = [0.4742, 0.1424, 0.06825, 0.02867, 0.3123]
@@ -59,6 +59,17 @@ def test_piq(tid_pairs, weights_dir):
     x, y = r.float() / 255, d.float() / 255
     with torch.no_grad():
         want = model(x, y)
+    torch.testing.assert_close(turboiqa.dists(x, y, reduction="none"), want, atol=2e-6, rtol=1e-5)
+
+
+def test_pyiqa(tid_pairs, weights_dir):
+    model = pyiqa_dists(features_state("vgg16"), resolve("dists"))
+    if model is None:
+        pytest.skip("pyiqa not installed")
+    d, r = tid_batch(tid_pairs[:2], (96, 128))
+    x, y = d.float() / 255, r.float() / 255
+    with torch.no_grad():
+        want = model(x, y).flatten()  # pyiqa calls (dist, ref); DISTS is symmetric
     torch.testing.assert_close(turboiqa.dists(x, y, reduction="none"), want, atol=2e-6, rtol=1e-5)
 
 

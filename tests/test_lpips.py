@@ -3,7 +3,7 @@ frame-analytics given the same weight tensors (their networks are fed ours throu
 import pytest
 import torch
 from deep_common import features_state, random_features_state, tid_batch, weights_dir  # noqa: F401
-from peer_stubs import import_piq_module, lpips_package, patched_hub_load, torchmetrics_lpips
+from peer_stubs import import_piq_module, lpips_package, patched_hub_load, piqa_lpips, pyiqa_lpips, torchmetrics_lpips
 
 import turboiqa
 from turboiqa.nets.backbones import SqueezeNet11
@@ -99,6 +99,21 @@ def test_piq(tid_pairs, weights_dir):
     with torch.no_grad():
         want = model(x, y)
     torch.testing.assert_close(turboiqa.lpips(x, y, net="vgg", reduction="none"), want, atol=2e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("peer", ["pyiqa", "piqa"])
+def test_pyiqa_piqa(tid_pairs, weights_dir, peer):
+    if peer == "pyiqa":
+        model = pyiqa_lpips("alex", resolve("lpips-alex"), features_state("alexnet"))
+    else:
+        model = piqa_lpips("alex", load_state("lpips-alex"), features_state("alexnet"))
+    if model is None:
+        pytest.skip(f"{peer} not installed")
+    d, r = tid_batch(tid_pairs[:2], (96, 128))
+    x, y = d.float() / 255, r.float() / 255
+    with torch.no_grad():
+        want = model(x, y).flatten()  # pyiqa: [0, 1] input (normalize=True default); piqa: [0, 1] ImageNet-normalised
+    torch.testing.assert_close(turboiqa.lpips(x, y, reduction="none"), want, atol=2e-6, rtol=1e-5)
 
 
 def test_frame_analytics(tid_pairs, weights_dir):
