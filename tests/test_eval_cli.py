@@ -8,10 +8,9 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from scipy import stats as sps
-
 import turboiqa
 from conftest import TID2013, load_rgb
+from scipy import stats as sps
 from turboiqa.cli import main
 from turboiqa.eval.datasets import TID2013 as TID2013Dataset
 from turboiqa.eval.job import evaluate_scores
@@ -125,7 +124,7 @@ def test_resume_after_interruption_gives_identical_csv(tid_root, tmp_path):
     assert len(read_scores(resumed)) == 2  # the first batch was streamed before the kill
     with open(resumed, "a") as f:
         f.write("reference_images/I06.BMP,distorted_ima")  # torn line of a killed writer
-    rows, stats = score_dataset(ds, ["psnr"], resumed, workers=2, batch_size=2, progress=False)
+    _, stats = score_dataset(ds, ["psnr"], resumed, workers=2, batch_size=2, progress=False)
     assert stats.pairs_resumed == 2 and stats.pairs_scored == 4
     assert resumed.read_bytes() == fresh.read_bytes()
     # a third run scores nothing

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import SHARED_DATA
-from turboiqa.eval.bapps import BAPPS2AFC, BAPPSJND, jnd_map, summarise_bapps, two_afc_score
-from turboiqa.eval.datasets import (CSIQ, KADID10k, LIVE, PIPAL, TID2008, TID2013, DatasetLayoutError,
-                                    open_dataset)
+from PIL import Image
+from turboiqa.eval.bapps import BAPPS2AFC, jnd_map, summarise_bapps, two_afc_score
+from turboiqa.eval.datasets import CSIQ, LIVE, PIPAL, TID2008, TID2013, DatasetLayoutError, KADID10k, open_dataset
 
 MOS_LISTS = SHARED_DATA / "mos_lists"
 

@@ -5,7 +5,6 @@ import itertools
 import numpy as np
 import pytest
 from scipy import stats as sps
-
 from turboiqa.eval.krasula import compare, delong, krasula, pairwise_significance
 
 
@@ -42,7 +41,7 @@ def test_delong_matches_brute_force_and_mann_whitney_with_ties():
 def test_delong_variance_agrees_with_bootstrap():
     rng = np.random.default_rng(1)
     pos, neg = rng.normal(1.0, 1.0, 150), rng.normal(0.0, 1.0, 120)
-    auc, cov = delong(pos, neg)
+    _, cov = delong(pos, neg)
     boot = []
     for _ in range(1500):
         p = pos[rng.integers(0, pos.size, pos.size)]
@@ -77,7 +76,7 @@ def test_pairwise_significance_from_raw_scores_equals_mos_and_standard_error():
 
 def test_pair_subsampling_is_seeded_and_covers_valid_pairs():
     mos = np.arange(3000, dtype=float)
-    i, j, s = pairwise_significance(mos, np.full(3000, 0.1), max_pairs=10_000, seed=4)
+    i, j, _ = pairwise_significance(mos, np.full(3000, 0.1), max_pairs=10_000, seed=4)
     assert i.size == 10_000 and (i < j).all() and (j < 3000).all()
     i2, j2, _ = pairwise_significance(mos, np.full(3000, 0.1), max_pairs=10_000, seed=4)
     assert (i == i2).all() and (j == j2).all()

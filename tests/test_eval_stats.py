@@ -5,9 +5,20 @@ import math
 import numpy as np
 import pytest
 from scipy import stats as sps
-
-from turboiqa.eval.stats import (LogisticFit, bootstrap_ci, correlations, fit_logistic, krocc, logistic4, logistic5,
-                                 outlier_ratio, per_distortion, plcc, rmse, srocc)
+from turboiqa.eval.stats import (
+    LogisticFit,
+    bootstrap_ci,
+    correlations,
+    fit_logistic,
+    krocc,
+    logistic4,
+    logistic5,
+    outlier_ratio,
+    per_distortion,
+    plcc,
+    rmse,
+    srocc,
+)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -5,9 +5,8 @@ import json
 
 import numpy as np
 import pytest
-from scipy import stats as sps
-
 from conftest import SHARED_DATA
+from scipy import stats as sps
 from turboiqa.eval.summary import format_table, summarise, to_json
 
 

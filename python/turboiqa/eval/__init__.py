@@ -6,8 +6,21 @@ from .datasets import CSIQ, LIVE, PIPAL, TID2008, TID2013, DatasetLayoutError, K
 from .job import evaluate_dataset, evaluate_scores, report
 from .krasula import KrasulaResult, compare, delong, krasula, krasula_all, pairwise_significance
 from .runner import RunStats, lower_is_better, read_scores, score_dataset
-from .stats import (Correlations, LogisticFit, bootstrap_ci, correlations, fit_logistic, krocc, logistic4, logistic5,
-                    outlier_ratio, per_distortion, plcc, rmse, srocc)
+from .stats import (
+    Correlations,
+    LogisticFit,
+    bootstrap_ci,
+    correlations,
+    fit_logistic,
+    krocc,
+    logistic4,
+    logistic5,
+    outlier_ratio,
+    per_distortion,
+    plcc,
+    rmse,
+    srocc,
+)
 from .summary import format_table, summarise
 
 __all__ = [

@@ -146,11 +146,11 @@ def summarise_bapps(kind: str, rows: list[dict], metric: str, lower_is_better: b
         for t in triplets.values():
             if "p0" in t and "p1" in t:
                 by_category.setdefault(t["category"], []).append((t["p0"], t["p1"], t["judge"]))
-        score = lambda items: two_afc_score(*np.array(items).T)  # noqa: E731
+        score = lambda items: two_afc_score(*np.array(items).T)
     else:
         for row in rows:
             by_category.setdefault(row["distortion"], []).append((sign * row[metric], row["mos"]))
-        score = lambda items: jnd_map(*np.array(items).T)  # noqa: E731
+        score = lambda items: jnd_map(*np.array(items).T)
     out = {c: {"n": len(v), "score": score(v)} for c, v in sorted(by_category.items())}
     everything = [item for v in by_category.values() for item in v]
     out["all"] = {"n": len(everything), "score": score(everything) if everything else float("nan")}

@@ -232,7 +232,7 @@ class LIVE(IQADataset):
     name = "LIVE"
     score_name = "DMOS"
     score_higher_is_better = False
-    folders = [("jp2k", 227), ("jpeg", 233), ("wn", 174), ("gblur", 174), ("fastfading", 174)]
+    folders = (("jp2k", 227), ("jpeg", 233), ("wn", 174), ("gblur", 174), ("fastfading", 174))
     layout = """\
   ROOT/                     (the unpacked databaserelease2/ folder)
     dmos.mat                'dmos' (1×982) and 'orgs' (1×982, 1 = reference image, excluded)
@@ -333,7 +333,7 @@ class CSIQ(IQADataset):
             if key not in CSIQ_TYPES:
                 raise DatasetLayoutError(f"{self.name}: unknown distortion type {dst_type!r} in {path}")
             folder, token = CSIQ_TYPES[key]
-            image = image[:-2] if image.endswith(".0") else image  # numeric names read from a spreadsheet
+            image = image.removesuffix(".0")  # numeric names read from a spreadsheet
             level = str(int(float(level)))
             records.append((f"src_imgs/{image}.png", f"dst_imgs/{folder}/{image}.{token}.{level}.png",
                             float(dmos), float(std), folder))

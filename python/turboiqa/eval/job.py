@@ -52,10 +52,14 @@ def evaluate_dataset(dataset: str, root, metrics, out_dir, device: str = "cpu", 
                      mapping: str = "5", **dataset_kwargs) -> dict:
     """Score ``dataset`` under ``root`` with ``metrics`` into ``out_dir/<dataset>_scores.csv`` (resuming it
     when present), then :func:`report`. The summary also carries the run statistics (``run``)."""
+    import torch
+
     import turboiqa
 
     from .datasets import open_dataset
 
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {device!r} requested but CUDA is not available")
     ds = open_dataset(dataset, root, **dataset_kwargs)
     unknown = [m for m in metrics if m not in turboiqa.METRICS]
     if unknown:

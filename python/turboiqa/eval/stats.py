@@ -215,7 +215,7 @@ def correlations(scores, mos, mos_std=None, mapping: str = "5", n_resamples: int
         result.outlier_ratio = outlier_ratio(x, y, mos_std, fit)
     if n_resamples:
         q = fit(x)
-        ci = lambda f, *a, v=True: bootstrap_ci(f, *a, n_resamples=n_resamples, seed=seed,  # noqa: E731
+        ci = lambda f, *a, v=True: bootstrap_ci(f, *a, n_resamples=n_resamples, seed=seed,
                                                 confidence=confidence, vectorized=v)
         result.ci = {"srocc": ci(_spearman_along, x, y),
                      "krocc": ci(lambda a, b: stats.kendalltau(a, b).statistic, x, y, v=False),
