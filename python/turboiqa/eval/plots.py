@@ -29,8 +29,9 @@ def scatter_plot(summary, rows, path, score_name: str = "MOS", title: str = "") 
     usable = [r for r in rows if not r.get("error") and r.get("mos") is not None
               and all(isinstance(r.get(m), float) and math.isfinite(r[m]) for m in metrics)]
     types = sorted({r.get("distortion") or "all" for r in usable})
-    cmap = plt.get_cmap("tab20" if len(types) > 10 else "tab10")
-    colour = {t: cmap(k % cmap.N) for k, t in enumerate(types)}
+    palette = (list(plt.get_cmap("tab10").colors) if len(types) <= 10 else
+               list(plt.get_cmap("tab20").colors) + list(plt.get_cmap("tab20b").colors))  # 40 distinct colours
+    colour = {t: palette[k % len(palette)] for k, t in enumerate(types)}
     mos = np.array([r["mos"] for r in usable])
     for ax, m in zip(axes.ravel(), metrics):
         e = summary["metrics"][m]
