@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "../border.h"
+#include "../feature_distance.h"
 #include "../phase_congruency.h"
 #include "../ssim_stats.h"
 
@@ -27,5 +28,16 @@ at::Tensor box_downsample_launch(const at::Tensor& x, int64_t factor, int64_t pa
 at::Tensor luma_op_launch(const at::Tensor& x, at::ArrayRef<double> coeffs, double offset, bool round_to_uint8);
 at::Tensor pc_energy_launch(const at::Tensor& eo, const at::Tensor& threshold, const PcShape& shape, double epsilon,
                             double pc_eps);
+// Feature distances (feature_distance.cu): pairs prepared by prepare_features; backward launchers return the
+// gradients in the pair's compute dtype and layout.
+at::Tensor lpips_distance_launch(const FeaturePair& fp, double eps);
+std::tuple<at::Tensor, at::Tensor> lpips_distance_backward_launch(const FeaturePair& fp, const at::Tensor& grad,
+                                                                  double eps);
+at::Tensor dists_layer_launch(const FeaturePair& fp, double c1, double c2);
+std::tuple<at::Tensor, at::Tensor> dists_layer_backward_launch(const FeaturePair& fp, const at::Tensor& grad,
+                                                               double c1, double c2);
+at::Tensor swd_distance_launch(const FeaturePair& fp, int64_t radius, double eps);
+std::tuple<at::Tensor, at::Tensor> swd_distance_backward_launch(const FeaturePair& fp, const at::Tensor& grad,
+                                                                int64_t radius, double eps);
 
 }  // namespace turboiqa::cuda

@@ -81,6 +81,58 @@ at::Tensor pc_energy_cuda(const at::Tensor& eo, const at::Tensor& threshold, dou
   return pc_energy_launch(eo, threshold, shape, epsilon, pc_eps);
 }
 
+// Feature distances: prepare_features (cpu/feature_distance.cpp) checks and converts; DISTS reads NCHW on CUDA.
+FeaturePair feature_pair_cuda(const char* op, const at::Tensor& f0, const at::Tensor& f1, const at::Tensor& weight,
+                              const at::Tensor& weight2, const at::Tensor& grad, int64_t radius, bool channels_last) {
+  check_cuda(f0, op);
+  FeaturePair fp = prepare_features(op, f0, f1, weight, weight2, grad, radius, channels_last);
+  TORCH_CHECK(fp.layout.batch <= 65535 && fp.layout.channels <= 65535, op,
+              ": at most 65535 images and channels in the CUDA kernels, got ", f0.sizes());
+  return fp;
+}
+
+at::Tensor lpips_distance_cuda(const at::Tensor& f0, const at::Tensor& f1, const at::Tensor& weight, double eps) {
+  return lpips_distance_launch(
+      feature_pair_cuda("lpips_distance", f0, f1, weight, at::Tensor(), at::Tensor(), kNoRadius, true), eps);
+}
+
+std::tuple<at::Tensor, at::Tensor> lpips_distance_backward_cuda(const at::Tensor& grad, const at::Tensor& f0,
+                                                                const at::Tensor& f1, const at::Tensor& weight,
+                                                                double eps) {
+  const FeaturePair fp =
+      feature_pair_cuda("_lpips_distance_backward", f0, f1, weight, at::Tensor(), grad, kNoRadius, true);
+  auto [ga, gb] = lpips_distance_backward_launch(fp, grad, eps);
+  return {gradient_like_input(f0, ga), gradient_like_input(f1, gb)};
+}
+
+at::Tensor dists_layer_cuda(const at::Tensor& f0, const at::Tensor& f1, const at::Tensor& alpha,
+                            const at::Tensor& beta, double c1, double c2) {
+  return dists_layer_launch(feature_pair_cuda("dists_layer", f0, f1, alpha, beta, at::Tensor(), kNoRadius, false), c1,
+                            c2);
+}
+
+std::tuple<at::Tensor, at::Tensor> dists_layer_backward_cuda(const at::Tensor& grad, const at::Tensor& f0,
+                                                             const at::Tensor& f1, const at::Tensor& alpha,
+                                                             const at::Tensor& beta, double c1, double c2) {
+  const FeaturePair fp = feature_pair_cuda("_dists_layer_backward", f0, f1, alpha, beta, grad, kNoRadius, false);
+  auto [ga, gb] = dists_layer_backward_launch(fp, grad, c1, c2);
+  return {gradient_like_input(f0, ga), gradient_like_input(f1, gb)};
+}
+
+at::Tensor swd_distance_cuda(const at::Tensor& fd, const at::Tensor& fr, const at::Tensor& weight, int64_t radius,
+                             double eps) {
+  return swd_distance_launch(
+      feature_pair_cuda("swd_distance", fd, fr, weight, at::Tensor(), at::Tensor(), radius, true), radius, eps);
+}
+
+std::tuple<at::Tensor, at::Tensor> swd_distance_backward_cuda(const at::Tensor& grad, const at::Tensor& fd,
+                                                              const at::Tensor& fr, const at::Tensor& weight,
+                                                              int64_t radius, double eps) {
+  const FeaturePair fp = feature_pair_cuda("_swd_distance_backward", fd, fr, weight, at::Tensor(), grad, radius, true);
+  auto [ga, gb] = swd_distance_backward_launch(fp, grad, radius, eps);
+  return {gradient_like_input(fd, ga), gradient_like_input(fr, gb)};
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(turboiqa, CUDA, m) {
@@ -90,6 +142,12 @@ TORCH_LIBRARY_IMPL(turboiqa, CUDA, m) {
   m.impl("box_downsample", &box_downsample_cuda);
   m.impl("luma", &luma_cuda);
   m.impl("pc_energy", &pc_energy_cuda);
+  m.impl("lpips_distance", &lpips_distance_cuda);
+  m.impl("_lpips_distance_backward", &lpips_distance_backward_cuda);
+  m.impl("dists_layer", &dists_layer_cuda);
+  m.impl("_dists_layer_backward", &dists_layer_backward_cuda);
+  m.impl("swd_distance", &swd_distance_cuda);
+  m.impl("_swd_distance_backward", &swd_distance_backward_cuda);
 }
 
 }  // namespace turboiqa::cuda
