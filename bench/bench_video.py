@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -123,21 +125,24 @@ def time_turboiqa_scoring(batches, device):
     batches = [(r.to(device), d.to(device)) for r, d in batches]
     if device != "cpu":
         torch.cuda.synchronize()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for r, d in batches:
         p = turboiqa.psnr(d, r, data_range=255, reduction="none")
         s = turboiqa.ssim(d, r, data_range=255, reduction="none", convention="libvmaf")
         torch.stack([p, s]).cpu()
-    return {"scoring": time.perf_counter() - t0}
+    return {"scoring": time.perf_counter() - t0, "scoring_cpu": time.process_time() - c0}
 
 
 def run_ffmpeg(args):
     import imageio_ffmpeg
 
     cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", *args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def to_y4m(path: Path, cache: Path) -> Path:
@@ -149,17 +154,18 @@ def to_y4m(path: Path, cache: Path) -> Path:
 
 
 def time_ffmpeg(ref, dist, threads, raw_ref, raw_dist):
-    decode = run_ffmpeg(["-i", str(dist), "-i", str(ref), "-map", "0:v", "-f", "null", "-", "-map", "1:v",
-                         "-f", "null", "-"])
+    decode, _ = run_ffmpeg(["-i", str(dist), "-i", str(ref), "-map", "0:v", "-f", "null", "-", "-map", "1:v",
+                            "-f", "null", "-"])
     inputs = ["-i", str(raw_dist), "-i", str(raw_ref)]
-    read = run_ffmpeg([*inputs, "-map", "0:v", "-f", "null", "-", "-map", "1:v", "-f", "null", "-"])
-    filters = run_ffmpeg([*inputs, "-filter_complex",
+    read, read_cpu = run_ffmpeg([*inputs, "-map", "0:v", "-f", "null", "-", "-map", "1:v", "-f", "null", "-"])
+    filters, filters_cpu = run_ffmpeg([*inputs, "-filter_complex",
                           "[0:v]split[d1][d2];[1:v]split[r1][r2];[d1][r1]psnr[o1];[d2][r2]ssim[o2]",
                           "-map", "[o1]", "-f", "null", "-", "-map", "[o2]", "-f", "null", "-"])
-    vmaf = run_ffmpeg([*inputs, "-lavfi",
+    vmaf, vmaf_cpu = run_ffmpeg([*inputs, "-lavfi",
                        f"[0:v][1:v]libvmaf=model=:feature=name=float_ssim|name=psnr:n_threads={threads}",
                        "-f", "null", "-"])
-    return {"decode": decode, "read_y4m": read, "filters": filters, "vmaf": vmaf}
+    return {"decode": decode, "read_y4m": read, "filters": filters, "vmaf": vmaf,
+            "filters_cpu": filters_cpu - read_cpu, "vmaf_cpu": vmaf_cpu - read_cpu}
 
 
 def interleaved_medians(fns: dict, repeat: int) -> dict:
@@ -199,8 +205,10 @@ def main(argv=None) -> int:
                "threads": threads, "device": args.device, "repeat": args.repeat, "inputs": {}}
     if args.device.startswith("cuda"):
         results["gpu"] = torch.cuda.get_device_name()
-    lines = ["| input | implementation | frames | total s | decode s | scoring s | scoring frames/s | end-to-end frames/s |",
-             "|---|---|---|---|---|---|---|---|"]
+    results["load_average_before"] = os.getloadavg()
+    header = ("| input | implementation | frames | total s | decode s | scoring s | scoring frames/s | "
+              "scoring CPU ms/frame | end-to-end frames/s |")
+    lines = [header, "|---|---|---|---|---|---|---|---|---|"]
     for name, (ref, dist) in inputs.items():
         frames = count_frames(ref)
         row = {"frames": frames}
@@ -216,22 +224,25 @@ def main(argv=None) -> int:
         pipe, scoring = medians["turboiqa_pipeline"], medians["turboiqa_scoring"]
         dev = args.device
         lines.append(f"| {name} | turboiqa pipeline ({dev}) | {frames} | {pipe['total']:.2f} | {pipe['decode']:.2f} | "
-                     f"{pipe['scoring']:.2f} | {fps(frames, pipe['scoring']):.0f} | {fps(frames, pipe['total']):.0f} |")
+                     f"{pipe['scoring']:.2f} | {fps(frames, pipe['scoring']):.0f} | — | {fps(frames, pipe['total']):.0f} |")
         lines.append(f"| {name} | turboiqa psnr+ssim on decoded frames ({dev}) | {frames} | — | — | "
-                     f"{scoring['scoring']:.3f} | **{fps(frames, scoring['scoring']):.0f}** | — |")
+                     f"{scoring['scoring']:.3f} | **{fps(frames, scoring['scoring']):.0f}** | "
+                     f"{1000 * scoring['scoring_cpu'] / frames:.1f} | — |")
         if not args.no_ffmpeg:
             ff = medians["ffmpeg"]
             lines.append(f"| {name} | ffmpeg decode only | {frames} | {ff['decode']:.2f} | {ff['decode']:.2f} | — | — | "
-                         f"{fps(frames, ff['decode']):.0f} |")
+                         f"— | {fps(frames, ff['decode']):.0f} |")
             for label, key in (("ffmpeg ssim+psnr filters on decoded frames (.y4m)", "filters"),
                                (f"libvmaf float_ssim+psnr on decoded frames (.y4m, n_threads={threads})", "vmaf")):
                 score_s = ff[key] - ff["read_y4m"]
                 lines.append(f"| {name} | {label} | {frames} | {ff[key]:.2f} | ({ff['read_y4m']:.2f} read) | "
-                             f"{score_s:.3f} | {fps(frames, score_s):.0f} | — |")
+                             f"{score_s:.3f} | {fps(frames, score_s):.0f} | {1000 * ff[key + '_cpu'] / frames:.1f} | — |")
         results["inputs"][name] = row
         print("\n".join(lines[-(5 if not args.no_ffmpeg else 2):]), flush=True)
+    results["load_average_after"] = os.getloadavg()
     print()
     print("\n".join(lines))
+    print(f"load average before/after: {results['load_average_before']} / {results['load_average_after']}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0
