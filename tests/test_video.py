@@ -142,6 +142,31 @@ def test_resume_after_a_kill_gives_identical_output(tmp_path, suffix):
     assert summary["metrics"] == first["metrics"]
 
 
+def test_interrupted_run_resumes_to_the_same_file(clips, tmp_path, monkeypatch):
+    """Ctrl-C (or a crash) mid-run: rows so far are on disk with a summary; --resume finishes the same file."""
+    from turboiqa import cli
+
+    full = tmp_path / "full.jsonl"
+    video.run(clips["ref"], clips["dist"], ["psnr", "ssim"], out=full, progress=False, batch_size=4)
+    write, written = cli.RowWriter.write, []
+
+    def interrupting_write(self, row):
+        if len(written) == 6:
+            raise KeyboardInterrupt
+        written.append(row)
+        write(self, row)
+
+    monkeypatch.setattr(cli.RowWriter, "write", interrupting_write)
+    out = tmp_path / "run.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        video.run(clips["ref"], clips["dist"], ["psnr", "ssim"], out=out, progress=False, batch_size=4)
+    monkeypatch.undo()
+    assert len(out.read_text().splitlines()) == 6
+    assert json.loads((tmp_path / "run.summary.json").read_text())["frames"] == 6
+    video.run(clips["ref"], clips["dist"], ["psnr", "ssim"], out=out, resume=True, progress=False, batch_size=5)
+    assert out.read_bytes() == full.read_bytes()
+
+
 def test_resume_refuses_other_metrics(clips, tmp_path):
     out = tmp_path / "s.csv"
     video.run(clips["ref"], clips["dist"], ["psnr"], out=out, progress=False, end=3)
