@@ -174,11 +174,7 @@ def parts(metric, x, y):
     return backbone, distance
 
 
-@pytest.mark.parametrize("row", ROWS)
-@pytest.mark.parametrize("metric,size,batch", CASES)
-def test_turboiqa(benchmark, metric, size, batch, row):
-    skip_slow(metric, size, batch, row)
-    benchmark.group = f"{metric} {size} batch {batch}"
+def turboiqa_row(benchmark, metric, size, batch, row):
     x, y = make_pair(size, batch)
     if row == "turboiqa":
         fn = score_fn(metric)
@@ -197,16 +193,10 @@ def test_turboiqa(benchmark, metric, size, batch, row):
         run_deep(benchmark, backbone if row == "turboiqa-backbone" else distance)
 
 
-@pytest.mark.parametrize("name", sorted({p for v in PEERS.values() for p in v}))
-@pytest.mark.parametrize("metric,size,batch", CASES)
-def test_peer(benchmark, metric, size, batch, name):
-    if name not in PEERS[metric]:
-        pytest.skip(f"{name} has no {metric}")
-    skip_slow(metric, size, batch, name)
+def peer_row(benchmark, metric, size, batch, name):
     fn = peer(name, metric)
     if fn is None:
         pytest.skip(f"{name} not available")
-    benchmark.group = f"{metric} {size} batch {batch}"
     x, y = make_pair(size, batch)
 
     def call():
@@ -214,3 +204,18 @@ def test_peer(benchmark, metric, size, batch, name):
             return fn(x, y)
 
     run_deep(benchmark, call)
+
+
+# One test, group-major: every row of a group is timed back to back (same machine load for the comparison).
+ALL = [(m, s, b, impl) for m, s, b in CASES for impl in ROWS + PEERS[m]]
+
+
+@pytest.mark.parametrize("metric,size,batch,impl", ALL)
+def test_deep(benchmark, metric, size, batch, impl):
+    skip_slow(metric, size, batch, impl)
+    benchmark.group = f"{metric} {size} batch {batch}"
+    benchmark.extra_info["impl"] = impl
+    if impl in ROWS:
+        turboiqa_row(benchmark, metric, size, batch, impl)
+    else:
+        peer_row(benchmark, metric, size, batch, impl)
