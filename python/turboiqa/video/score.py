@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -145,14 +146,17 @@ def run(reference, distorted, metrics=("psnr", "ssim"), out=None, *, resume: boo
             bar = tqdm(total=total, initial=len(done), desc="scoring", unit="frame", file=sys.stderr, disable=None,
                        dynamic_ncols=True)
         skip_through = done[-1]["frame"] if done else -1
-        for row in score(reference, distorted, metrics, skip_through=skip_through, timing=timing, **options):
-            if writer:
-                writer.write(row)
-            if echo_writer:
-                echo_writer.write(row)
-            rows.append(row)
-            if bar is not None:
-                bar.update(1)
+        # closing(): an interrupt stops the decoding thread at once instead of whenever the generator is collected.
+        with closing(score(reference, distorted, metrics, skip_through=skip_through, timing=timing,
+                           **options)) as records:
+            for row in records:
+                if writer:
+                    writer.write(row)
+                if echo_writer:
+                    echo_writer.write(row)
+                rows.append(row)
+                if bar is not None:
+                    bar.update(1)
     except VideoError as exc:
         error = exc
         raise
@@ -164,7 +168,7 @@ def run(reference, distorted, metrics=("psnr", "ssim"), out=None, *, resume: boo
         summary = {
             "reference": str(reference), "distorted": str(distorted), "frames": len(rows),
             "resumed_frames": len(done), "metrics": summarize(rows, metrics),
-            "options": {k: v for k, v in options.items()},
+            "options": dict(options),
             "timing": {**asdict(timing), "scored_fps": timing.frames / timing.wall_s if timing.wall_s else None},
         }
         if error is not None:
