@@ -94,7 +94,16 @@ namespace {
 
 // ---- LPIPS --------------------------------------------------------------------------------------------------
 
-constexpr int64_t kChunk = 128;  // positions per LPIPS task step: the chunk's C x 128 features stay in L2
+// Positions per LPIPS task: NCHW reads each channel's run of `chunk` positions twice (norms, then distances), so
+// the runs should be long (hardware prefetch, fewer pages) while both maps' C x chunk values stay in L2 (~512 KiB)
+// for the second read. Depends on C and the dtype only, so the summation order does not depend on the threads.
+constexpr int64_t kChunk = 1024;
+template <typename T>
+int64_t lpips_chunk_size(int64_t channels) {
+  int64_t chunk = kChunk;
+  while (chunk > 64 && chunk * channels * 2 * static_cast<int64_t>(sizeof(T)) > (int64_t{1} << 19)) chunk /= 2;
+  return chunk;
+}
 
 // Sum over `count` positions of the LPIPS distance; `a`/`b` point at the first position of the chunk.
 template <typename T>
@@ -167,15 +176,17 @@ template <typename T>
 at::Tensor lpips_forward(const FeaturePair& fp, double eps) {
   const FeatureLayout& l = fp.layout;
   at::Tensor out = feature_distance_output(fp);
-  const int64_t positions = l.positions(), chunks = (positions + kChunk - 1) / kChunk;
+  const int64_t chunk_size = lpips_chunk_size<T>(l.channels), positions = l.positions();
+  const int64_t chunks = (positions + chunk_size - 1) / chunk_size;
   std::vector<double> partial(l.batch * chunks);
   const T* a = fp.a.data_ptr<T>();
   const T* b = fp.b.data_ptr<T>();
   const T* w = fp.weight.data_ptr<T>();
-  at::parallel_for(0, l.batch * chunks, grain_for(l.channels * kChunk), [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, l.batch * chunks, grain_for(l.channels * chunk_size), [&](int64_t begin, int64_t end) {
     for (int64_t task = begin; task < end; ++task) {
-      const int64_t n = task / chunks, first = (task % chunks) * kChunk;
-      const int64_t count = std::min(kChunk, positions - first), at = n * l.image_stride() + first * l.position_stride;
+      const int64_t n = task / chunks, first = (task % chunks) * chunk_size;
+      const int64_t count = std::min(chunk_size, positions - first);
+      const int64_t at = n * l.image_stride() + first * l.position_stride;
       if constexpr (std::is_same_v<T, double>)
         partial[task] = lpips_chunk_f64(a + at, b + at, l, w, eps, count);
       else
@@ -448,82 +459,127 @@ std::vector<T> channel_norms(const T* f, const FeatureLayout& l) {
   return norms;
 }
 
-// One row i of one image: the minimum distance of each position, written to best (W) and its offset number to
-// best_k (W); returns the row's sum. scratch: 3 * W values.
+constexpr int64_t kSegment = 256;  // columns per SWD task: the segment's accumulators and rows stay in L1/L2
+
+// Scratch values one SWD task needs (swd_segment's layout below).
+int64_t swd_scratch_size(int64_t radius) {
+  const int64_t side = 2 * radius + 1, extended = kSegment + 2 * radius;
+  return side * side * kSegment + 3 * kSegment + 2 * side * extended;
+}
+
+// Columns [j0, j1) of row i of one image: the minimum distance of each position and its offset number (best_k,
+// indexed by column). Returns the segment's sum.
+// NCHW: channels outermost; per channel the normalised distorted run and the normalised reference runs of the
+// 2r+1 rows in reach are formed once and every offset's accumulator is updated from them, so each feature value
+// is read once per task instead of once per offset. Offsets are compared in raster order at the end, so ties
+// keep the first one as in swd_position. Channels-last: per position and offset, a contiguous channel reduction.
 template <typename T>
-inline double swd_row(const T* __restrict a, const T* __restrict b, const T* norm_a, const T* norm_b,
-                      const FeatureLayout& l, int64_t i, int64_t radius, const T* w, T eps, T* __restrict best,
-                      int* __restrict best_k, T* __restrict scratch) {
-  const int64_t width = l.width, side = 2 * radius + 1;
-  T* __restrict inv_a = scratch;
-  T* __restrict inv_b = scratch + width;
-  T* __restrict acc = scratch + 2 * width;
-  for (int64_t j = 0; j < width; ++j) {
+inline double swd_segment(const T* __restrict a, const T* __restrict b, const T* inv_norm_a, const T* inv_norm_b,
+                          const FeatureLayout& l, int64_t i, int64_t j0, int64_t j1, int64_t radius, const T* w,
+                          int* __restrict best_k, T* __restrict scratch) {
+  const int64_t width = l.width, side = 2 * radius + 1, count = j1 - j0, extended = kSegment + 2 * radius;
+  const int64_t e0 = j0 - radius;  // column of the extended runs' first entry
+  T* __restrict acc = scratch;                                  // [side * side][kSegment]
+  T* __restrict best = acc + side * side * kSegment;            // [kSegment]
+  T* __restrict inv_a = best + kSegment;                        // [kSegment]
+  T* __restrict a_hat = inv_a + kSegment;                       // [kSegment]
+  T* __restrict inv_b = a_hat + kSegment;                       // [side][extended]
+  T* __restrict b_hat = inv_b + side * extended;                // [side][extended]
+  for (int64_t j = 0; j < count; ++j) {
     best[j] = std::numeric_limits<T>::infinity();
-    best_k[j] = -1;
-    inv_a[j] = T(1) / (norm_a[i * width + j] + eps);
+    best_k[j0 + j] = -1;
+    inv_a[j] = inv_norm_a[i * width + j0 + j];
   }
-  for (int64_t di = -radius; di <= radius; ++di) {
-    const int64_t qi = i + di;
-    if (qi < 0 || qi >= l.height) continue;
-    for (int64_t dj = -radius; dj <= radius; ++dj) {
-      const int64_t j0 = std::max<int64_t>(0, -dj), j1 = std::min<int64_t>(width, width - dj);
-      if (j0 >= j1) continue;
-      const int k = static_cast<int>((di + radius) * side + (dj + radius));
-      if (!l.channels_last) {
-        for (int64_t j = j0; j < j1; ++j) {
-          inv_b[j] = T(1) / (norm_b[qi * width + j + dj] + eps);
-          acc[j] = 0;
-        }
-        for (int64_t c = 0; c < l.channels; ++c) {
-          const T* __restrict ac = a + c * l.channel_stride + i * width;
-          const T* __restrict bc = b + c * l.channel_stride + qi * width + dj;
-          const T wc = w[c];
-          for (int64_t j = j0; j < j1; ++j) {
-            const T e = ac[j] * inv_a[j] - bc[j] * inv_b[j];
-            acc[j] += wc * e * e;
+  // Valid columns of offset dj, relative to j0: [lo, hi).
+  auto lo = [&](int64_t dj) { return std::max<int64_t>(0, -dj - j0); };
+  auto hi = [&](int64_t dj) { return std::min<int64_t>(count, width - dj - j0); };
+  const int64_t c0 = std::max<int64_t>(0, e0), c1 = std::min<int64_t>(width, j1 + radius);  // reference columns
+  if (!l.channels_last) {
+    for (int64_t di = -radius; di <= radius; ++di) {
+      const int64_t qi = i + di;
+      if (qi < 0 || qi >= l.height) continue;
+      T* ib = inv_b + (di + radius) * extended;
+      for (int64_t c = c0; c < c1; ++c) ib[c - e0] = inv_norm_b[qi * width + c];
+      for (int64_t dj = -radius; dj <= radius; ++dj) {
+        T* ak = acc + ((di + radius) * side + dj + radius) * kSegment;
+        for (int64_t j = 0; j < count; ++j) ak[j] = 0;
+      }
+    }
+    for (int64_t c = 0; c < l.channels; ++c) {
+      const T* __restrict ac = a + c * l.channel_stride + i * width + j0;
+      const T wc = w[c];
+      for (int64_t j = 0; j < count; ++j) a_hat[j] = ac[j] * inv_a[j];
+      for (int64_t di = -radius; di <= radius; ++di) {
+        const int64_t qi = i + di;
+        if (qi < 0 || qi >= l.height) continue;
+        const T* __restrict bc = b + c * l.channel_stride + qi * width;
+        const T* __restrict ib = inv_b + (di + radius) * extended;
+        T* __restrict bh = b_hat + (di + radius) * extended;
+        for (int64_t col = c0; col < c1; ++col) bh[col - e0] = bc[col] * ib[col - e0];
+        for (int64_t dj = -radius; dj <= radius; ++dj) {
+          T* __restrict ak = acc + ((di + radius) * side + dj + radius) * kSegment;
+          const T* __restrict bs = bh + radius + dj;  // bs[j] = b^ at column j0 + j + dj
+          const int64_t from = lo(dj), to = hi(dj);
+          for (int64_t j = from; j < to; ++j) {
+            const T e = a_hat[j] - bs[j];
+            ak[j] += wc * e * e;
           }
         }
-      } else {
-        const int64_t channels = l.channels;
-        for (int64_t j = j0; j < j1; ++j) {
-          const T* __restrict ap = a + (i * width + j) * channels;
-          const T* __restrict bp = b + (qi * width + j + dj) * channels;
-          const T ia = inv_a[j], ib = T(1) / (norm_b[qi * width + j + dj] + eps);
+      }
+    }
+  } else {
+    const int64_t channels = l.channels;
+    for (int64_t di = -radius; di <= radius; ++di) {
+      const int64_t qi = i + di;
+      if (qi < 0 || qi >= l.height) continue;
+      for (int64_t dj = -radius; dj <= radius; ++dj) {
+        T* ak = acc + ((di + radius) * side + dj + radius) * kSegment;
+        for (int64_t j = lo(dj); j < hi(dj); ++j) {
+          const T* __restrict ap = a + (i * width + j0 + j) * channels;
+          const T* __restrict bp = b + (qi * width + j0 + j + dj) * channels;
+          const T ia = inv_a[j], ib = inv_norm_b[qi * width + j0 + j + dj];
           T d = 0;
 #pragma omp simd reduction(+ : d)
           for (int64_t c = 0; c < channels; ++c) {
             const T e = ap[c] * ia - bp[c] * ib;
             d += w[c] * e * e;
           }
-          acc[j] = d;
+          ak[j] = d;
         }
       }
-      for (int64_t j = j0; j < j1; ++j) {
-        if (!(acc[j] >= best[j])) {  // ties keep the first offset; NaN is kept, as torch.min does
-          best[j] = acc[j];
-          best_k[j] = k;
+    }
+  }
+  for (int64_t di = -radius; di <= radius; ++di) {
+    const int64_t qi = i + di;
+    if (qi < 0 || qi >= l.height) continue;
+    for (int64_t dj = -radius; dj <= radius; ++dj) {
+      const int k = static_cast<int>((di + radius) * side + (dj + radius));
+      const T* ak = acc + k * kSegment;
+      for (int64_t j = lo(dj); j < hi(dj); ++j) {
+        if (!(ak[j] >= best[j])) {  // ties keep the first offset; NaN is kept, as torch.min does
+          best[j] = ak[j];
+          best_k[j0 + j] = k;
         }
       }
     }
   }
   double sum = 0;
-  for (int64_t j = 0; j < width; ++j) sum += best[j];
+  for (int64_t j = 0; j < count; ++j) sum += best[j];
   return sum;
 }
 
-TURBOIQA_CLONES double swd_row_f32(const float* a, const float* b, const float* norm_a, const float* norm_b,
-                                   const FeatureLayout& l, int64_t i, int64_t radius, const float* w, float eps,
-                                   float* best, int* best_k, float* scratch) {
-  return swd_row(a, b, norm_a, norm_b, l, i, radius, w, eps, best, best_k, scratch);
+TURBOIQA_CLONES double swd_segment_f32(const float* a, const float* b, const float* inv_a, const float* inv_b,
+                                       const FeatureLayout& l, int64_t i, int64_t j0, int64_t j1, int64_t radius,
+                                       const float* w, int* best_k, float* scratch) {
+  return swd_segment(a, b, inv_a, inv_b, l, i, j0, j1, radius, w, best_k, scratch);
 }
-TURBOIQA_CLONES double swd_row_f64(const double* a, const double* b, const double* norm_a, const double* norm_b,
-                                   const FeatureLayout& l, int64_t i, int64_t radius, const double* w, double eps,
-                                   double* best, int* best_k, double* scratch) {
-  return swd_row(a, b, norm_a, norm_b, l, i, radius, w, eps, best, best_k, scratch);
+TURBOIQA_CLONES double swd_segment_f64(const double* a, const double* b, const double* inv_a, const double* inv_b,
+                                       const FeatureLayout& l, int64_t i, int64_t j0, int64_t j1, int64_t radius,
+                                       const double* w, int* best_k, double* scratch) {
+  return swd_segment(a, b, inv_a, inv_b, l, i, j0, j1, radius, w, best_k, scratch);
 }
 
-// Row sums (N * H) and, if best_out is given, every position's best offset number (N * H * W).
+// Per-image sums (N) and, if best_out is given, every position's best offset number (N * H * W).
 template <typename T>
 std::vector<double> swd_search(const FeaturePair& fp, const std::vector<T>& norm_a, const std::vector<T>& norm_b,
                                int64_t radius, double eps, int* best_out) {
@@ -531,40 +587,47 @@ std::vector<double> swd_search(const FeaturePair& fp, const std::vector<T>& norm
   const T* a = fp.a.data_ptr<T>();
   const T* b = fp.b.data_ptr<T>();
   const T* w = fp.weight.data_ptr<T>();
-  std::vector<double> rows(l.batch * l.height);
-  const int64_t side = 2 * radius + 1;
-  at::parallel_for(0, l.batch * l.height, grain_for(l.channels * l.width * side * side), [&](int64_t begin, int64_t end) {
-    std::vector<T> scratch(4 * l.width);
-    std::vector<int> own_k(l.width);
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t n = row / l.height, i = row % l.height;
-      int* best_k = best_out ? best_out + n * l.positions() + i * l.width : own_k.data();
-      const T* na = norm_a.data() + n * l.positions();
-      const T* nb = norm_b.data() + n * l.positions();
-      const int64_t at = n * l.image_stride();
-      if constexpr (std::is_same_v<T, double>)
-        rows[row] = swd_row_f64(a + at, b + at, na, nb, l, i, radius, w, eps, scratch.data() + 3 * l.width, best_k,
-                                scratch.data());
-      else
-        rows[row] = swd_row_f32(a + at, b + at, na, nb, l, i, radius, w, static_cast<float>(eps),
-                                scratch.data() + 3 * l.width, best_k, scratch.data());
+  const int64_t segments = (l.width + kSegment - 1) / kSegment, per_image = l.height * segments;
+  std::vector<double> partial(l.batch * per_image);
+  // 1 / (|f| + eps) once per position (the same value swd_position computes from the norm).
+  std::vector<T> inv_norm_a(norm_a.size()), inv_norm_b(norm_b.size());
+  at::parallel_for(0, static_cast<int64_t>(norm_a.size()), 16384, [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k) {
+      inv_norm_a[k] = T(1) / (norm_a[k] + static_cast<T>(eps));
+      inv_norm_b[k] = T(1) / (norm_b[k] + static_cast<T>(eps));
     }
   });
-  return rows;
+  const int64_t side = 2 * radius + 1;
+  at::parallel_for(0, l.batch * per_image, grain_for(l.channels * kSegment * side), [&](int64_t begin, int64_t end) {
+    std::vector<T> scratch(swd_scratch_size(radius));
+    std::vector<int> own_k(l.width);
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t n = task / per_image, i = (task % per_image) / segments, s = task % segments;
+      const int64_t j0 = s * kSegment, j1 = std::min(j0 + kSegment, l.width);
+      int* best_k = best_out ? best_out + n * l.positions() + i * l.width : own_k.data();
+      const T* ia = inv_norm_a.data() + n * l.positions();
+      const T* ib = inv_norm_b.data() + n * l.positions();
+      const int64_t at = n * l.image_stride();
+      if constexpr (std::is_same_v<T, double>)
+        partial[task] = swd_segment_f64(a + at, b + at, ia, ib, l, i, j0, j1, radius, w, best_k, scratch.data());
+      else
+        partial[task] = swd_segment_f32(a + at, b + at, ia, ib, l, i, j0, j1, radius, w, best_k, scratch.data());
+    }
+  });
+  std::vector<double> sums(l.batch, 0.0);
+  for (int64_t n = 0; n < l.batch; ++n)
+    for (int64_t k = 0; k < per_image; ++k) sums[n] += partial[n * per_image + k];
+  return sums;
 }
 
 template <typename T>
 at::Tensor swd_forward(const FeaturePair& fp, int64_t radius, double eps) {
   const FeatureLayout& l = fp.layout;
   const std::vector<T> norm_a = channel_norms(fp.a.data_ptr<T>(), l), norm_b = channel_norms(fp.b.data_ptr<T>(), l);
-  const std::vector<double> rows = swd_search<T>(fp, norm_a, norm_b, radius, eps, nullptr);
+  const std::vector<double> sums = swd_search<T>(fp, norm_a, norm_b, radius, eps, nullptr);
   at::Tensor out = feature_distance_output(fp);
   T* o = out.data_ptr<T>();
-  for (int64_t n = 0; n < l.batch; ++n) {
-    double sum = 0;
-    for (int64_t i = 0; i < l.height; ++i) sum += rows[n * l.height + i];
-    o[n] = static_cast<T>(sum / static_cast<double>(l.positions()));
-  }
+  for (int64_t n = 0; n < l.batch; ++n) o[n] = static_cast<T>(sums[n] / static_cast<double>(l.positions()));
   return out;
 }
 
