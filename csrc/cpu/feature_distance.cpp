@@ -527,6 +527,39 @@ inline double swd_segment(const T* __restrict a, const T* __restrict b, const T*
         }
       }
     }
+  } else if (radius == 1) {
+    // The default 3x3: the three offsets of a neighbour row in one pass over the channels (one load of the
+    // distorted vector and the weights for three reductions). Out-of-map neighbours read the centre and are dropped.
+    const int64_t channels = l.channels;
+    for (int64_t di = -1; di <= 1; ++di) {
+      const int64_t qi = i + di;
+      if (qi < 0 || qi >= l.height) continue;
+      T* __restrict left = acc + ((di + 1) * 3) * kSegment;
+      T* __restrict centre = left + kSegment;
+      T* __restrict right = centre + kSegment;
+      for (int64_t j = 0; j < count; ++j) {
+        const int64_t q = qi * width + j0 + j;
+        const bool has_left = j0 + j > 0, has_right = j0 + j + 1 < width;
+        const T* __restrict ap = a + (i * width + j0 + j) * channels;
+        const T* __restrict bc = b + q * channels;
+        const T* __restrict bl = has_left ? bc - channels : bc;
+        const T* __restrict br = has_right ? bc + channels : bc;
+        const T ia = inv_a[j], ic = inv_norm_b[q];
+        const T il = has_left ? inv_norm_b[q - 1] : ic, ir = has_right ? inv_norm_b[q + 1] : ic;
+        T dl = 0, dc = 0, dr = 0;
+#pragma omp simd reduction(+ : dl, dc, dr)
+        for (int64_t c = 0; c < channels; ++c) {
+          const T ea = ap[c] * ia;
+          const T el = ea - bl[c] * il, ec = ea - bc[c] * ic, er = ea - br[c] * ir;
+          dl += w[c] * el * el;
+          dc += w[c] * ec * ec;
+          dr += w[c] * er * er;
+        }
+        left[j] = dl;
+        centre[j] = dc;
+        right[j] = dr;
+      }
+    }
   } else {
     const int64_t channels = l.channels;
     for (int64_t di = -radius; di <= radius; ++di) {
