@@ -4,8 +4,8 @@
 //
 // Layout: a feature image is C x H x W with element (c, p), p = i * W + j, at c * channel_stride +
 // p * position_stride: NCHW (channel_stride = H*W, position_stride = 1) or channels-last (1, C). Images are
-// C*H*W apart in both. The CPU kernels accept both layouts as they come from the backbone; the CUDA kernels too
-// (DISTS on CUDA reads NCHW).
+// C*H*W apart in both. The kernels take both layouts as the backbone hands them over (no copy), except DISTS on
+// CUDA, which reads NCHW.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -34,8 +34,9 @@ struct FeaturePair {
 
 inline constexpr int64_t kNoRadius = INT64_MIN;  // prepare_features' radius for the operators without one
 
-// Host helpers, defined in cpu/feature_distance.cpp: every TORCH_CHECK of the three operators lives there (the
-// CUDA entry points call them before any kernel work and throw nothing themselves). `weight2`/`grad` undefined
+// Host helpers, defined in cpu/feature_distance.cpp: every TORCH_CHECK of the three operators lives there. The CUDA
+// entry points (cuda/ops_cuda.cpp, host-compiled) call them before launching; feature_distance.cu throws nothing
+// but the launch checks. `weight2`/`grad` undefined
 // and radius < 0 when the operator has no such argument; `grad` is the (N,) upstream gradient of a backward op.
 FeaturePair prepare_features(const char* op, const at::Tensor& f0, const at::Tensor& f1, const at::Tensor& weight,
                              const at::Tensor& weight2, const at::Tensor& grad, int64_t radius,
