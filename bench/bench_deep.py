@@ -219,3 +219,46 @@ def test_deep(benchmark, metric, size, batch, impl):
         turboiqa_row(benchmark, metric, size, batch, impl)
     else:
         peer_row(benchmark, metric, size, batch, impl)
+
+
+def interleaved(cases, repeats: int = 5):
+    """Round-robin medians: each round calls every implementation of a group once, so a load change on a shared
+    machine hits all rows alike (``python bench/bench_deep.py``; pytest-benchmark times rows one after another)."""
+    for metric, size, batch in cases:
+        x, y = make_pair(size, batch)
+        rows = {"turboiqa": score_fn(metric)}
+        backbone, distance = parts(metric, x, y)
+        fns = {"turboiqa": lambda: rows["turboiqa"](x, y), "turboiqa-backbone": backbone,
+               "turboiqa-distance": distance}
+        for name in PEERS[metric]:
+            fn = peer(name, metric)
+            if fn is not None:
+                fns[name] = (lambda f: lambda: f(x, y))(fn)
+        times = {k: [] for k in fns}
+        for k, f in fns.items():  # warm-up
+            with torch.no_grad():
+                f()
+        for _ in range(repeats):
+            for k, f in fns.items():
+                t = time.perf_counter()
+                with torch.no_grad():
+                    f()
+                times[k].append(time.perf_counter() - t)
+        med = {k: sorted(v)[len(v) // 2] * 1e3 for k, v in times.items()}
+        peers = {k: v for k, v in med.items() if not k.startswith("turboiqa")}
+        best = min(peers, key=peers.get)
+        t, b, d = med["turboiqa"], med["turboiqa-backbone"], med["turboiqa-distance"]
+        cells = ", ".join(f"{k} {v:.0f}" for k, v in peers.items())
+        print(f"| {metric} {size} batch {batch} | **{t:.0f}** | {b:.0f} | {d:.1f} ({100 * d / b:.1f} %) | {cells} | "
+              f"{best} {peers[best] / t:.2f}× |", flush=True)
+
+
+if __name__ == "__main__":
+    which = sys.argv[1:] or ["lpips-alex", "lpips-vgg", "dists"]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load {os.getloadavg()}")
+    print("| metric, input | turboiqa | backbone | distance (% of backbone) | peers | fastest peer / turboiqa |")
+    print("|---|---|---|---|---|---|")
+    plan = {"lpips-alex": [("512x384", 1), ("512x384", 8), ("1080p", 1)],
+            "lpips-vgg": [("512x384", 1)], "dists": [("512x384", 1)]}
+    interleaved([(m, s, b) for m in which for s, b in plan[m]], repeats=3 if "1080p" in which else 5)
+    print(f"load {os.getloadavg()}")
