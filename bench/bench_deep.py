@@ -162,9 +162,12 @@ def parts(metric, x, y):
     else:
         model = lpips_model(metric.split("-")[1], torch.device("cpu"), torch.float32)
 
+        with torch.inference_mode():
+            batch = model.scaled_pair(x, y, 1.0, True, torch.float32)  # prepared input: the backbone alone
+
         def backbone():
             with torch.inference_mode():
-                return model.features(torch.cat([x, y]) * 2 - 1)
+                return model.backbone(batch)
 
         feats = backbone()
 

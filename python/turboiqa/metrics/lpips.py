@@ -23,7 +23,8 @@ from torch import nn
 
 from .. import _ops
 from ..nets import build_backbone, cached
-from ..nets.runtime import autocast_context, layout, prepare_module, scoring_context, to_unit_range
+from ..nets import runtime
+from ..nets.runtime import autocast_context, layout, needs_grad, prepare_module, scoring_context, to_unit_range
 from ..nets.weights import load_state
 from ..validate import as_batch, check_pair, check_reduction, reduce
 
@@ -66,9 +67,33 @@ class LPIPSNet(nn.Module):
         return self.backbone(layout((x - self.shift.to(x.dtype)) / self.scale.to(x.dtype)))
 
     def pair_features(self, x: torch.Tensor, y: torch.Tensor):
-        """Both images in one backbone call (one batch of 2N keeps both CPU cores busy at batch 1)."""
+        """Both images ([−1, 1]) in one backbone call (one batch of 2N keeps both CPU cores busy at batch 1)."""
         feats = self.features(torch.cat([x, y]))
         n = x.shape[0]
+        return [f[:n] for f in feats], [f[n:] for f in feats]
+
+    def scaled_pair(self, x, y, data_range: float, normalize: bool, dtype: torch.dtype) -> torch.Tensor:
+        """[x; y] as the backbone's input — range mapping and ScalingLayer folded into one x·gain + bias per image,
+        written straight into one channels_last batch on the CPU (one pass instead of six at 1080p)."""
+        scale = self.scale.to(torch.float64)
+        shift = self.shift.to(torch.float64)
+        if normalize:  # ((x / data_range)·2 − 1 − shift) / scale
+            gain, bias = 2 / (data_range * scale), (-1 - shift) / scale
+        else:  # (x − shift) / scale
+            gain, bias = 1 / scale, -shift / scale
+        gain, bias = gain.to(dtype), bias.to(dtype)
+        if needs_grad(x, y):  # out= does not record autograd
+            return layout(torch.cat([torch.addcmul(bias, x.to(dtype), gain), torch.addcmul(bias, y.to(dtype), gain)]))
+        n = x.shape[0]
+        fmt = torch.channels_last if x.device.type == "cpu" and runtime.CPU_CHANNELS_LAST else torch.contiguous_format
+        out = torch.empty((2 * n, *x.shape[1:]), dtype=dtype, device=x.device, memory_format=fmt)
+        torch.addcmul(bias, x, gain, out=out[:n])
+        torch.addcmul(bias, y, gain, out=out[n:])
+        return out
+
+    def split_features(self, batch: torch.Tensor):
+        feats = self.backbone(batch)
+        n = batch.shape[0] // 2
         return [f[:n] for f in feats], [f[n:] for f in feats]
 
 
@@ -110,10 +135,9 @@ def lpips_score(model: LPIPSNet, x, y, data_range: float = 1.0, normalize: bool 
     x, y = check_lpips_input(x, y, data_range, normalize)
     dtype = prepare_module(model, x.device)
     with scoring_context(x, y):
-        x0 = to_signed_range(x, data_range, normalize).to(dtype)
-        y0 = to_signed_range(y, data_range, normalize).to(dtype)
+        batch = model.scaled_pair(x, y, data_range, normalize, dtype)
         with autocast_context(autocast, x.device):
-            f0, f1 = model.pair_features(x0, y0)
+            f0, f1 = model.split_features(batch)
         if spatial:
             maps = [spatial_map(a.float() if autocast else a, b.float() if autocast else b, h, x.shape[-2:])
                     for a, b, h in zip(f0, f1, model.heads)]

@@ -20,7 +20,7 @@ from .. import _ops
 from ..nets import cached
 from ..nets.runtime import autocast_context, prepare_module, scoring_context
 from ..validate import as_batch, check_reduction, reduce
-from .lpips import NORM_EPS, LPIPSNet, check_lpips_input, to_signed_range
+from .lpips import NORM_EPS, LPIPSNet, check_lpips_input
 
 
 def lpips_swd_score(model: LPIPSNet, x, y, data_range: float = 1.0, normalize: bool = True, radius: int = 1,
@@ -31,10 +31,9 @@ def lpips_swd_score(model: LPIPSNet, x, y, data_range: float = 1.0, normalize: b
     x, y = check_lpips_input(x, y, data_range, normalize)
     dtype = prepare_module(model, x.device)
     with scoring_context(x, y):
-        xd = to_signed_range(x, data_range, normalize).to(dtype)
-        yr = to_signed_range(y, data_range, normalize).to(dtype)
+        batch = model.scaled_pair(x, y, data_range, normalize, dtype)
         with autocast_context(autocast, x.device):
-            fd, fr = model.pair_features(xd, yr)
+            fd, fr = model.split_features(batch)
         layers = [_ops.swd_distance(a, b, h, radius, NORM_EPS, backend) for a, b, h in zip(fd, fr, model.heads)]
         total = torch.stack(layers).sum(dim=0)
     return reduce(total, reduction)
