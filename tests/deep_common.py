@@ -4,7 +4,6 @@ import os
 import pytest
 import torch
 from conftest import SHARED_DATA
-
 from turboiqa.nets import weights as weights_module
 
 WEIGHTS_DIR = SHARED_DATA / "weights"

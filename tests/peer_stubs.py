@@ -16,7 +16,6 @@ import sys
 import types
 
 import torch
-
 from turboiqa.nets.backbones import VGG16, AlexNet, SqueezeNet11
 
 # net name → features state dict (keys "<i>.weight"), filled by the tests before a peer builds its network

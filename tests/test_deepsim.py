@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from deep_common import tid_batch, weights_dir  # noqa: F401
-
 import turboiqa
+from deep_common import tid_batch, weights_dir  # noqa: F401
 from turboiqa.metrics.deepsim import pool
 from turboiqa.nets.backbones import build_backbone
+
+pytestmark = pytest.mark.usefixtures("weights_dir")
 
 
 def mssim_same(a, b):
@@ -53,7 +54,7 @@ def test_pooling_functions(method):
 
 
 @pytest.mark.parametrize("spatial,channel", [("mean", "mean"), ("mean", "sd"), ("percentile", "fd")])
-def test_against_transcription(tid_pairs, weights_dir, spatial, channel):
+def test_against_transcription(tid_pairs, spatial, channel):
     layers = (1, 4, 8)  # relu1_1, pool1, relu2_2: full and reduced resolutions, post-ReLU and pool
     d, r = tid_batch(tid_pairs[:2], (32, 48))
     x, y = r.double() / 255, d.double() / 255
@@ -73,7 +74,7 @@ def test_against_transcription(tid_pairs, weights_dir, spatial, channel):
     torch.testing.assert_close(score, per_layer.mean(dim=1))
 
 
-def test_direction_and_identity(tid_pairs, weights_dir):
+def test_direction_and_identity(tid_pairs):
     d, r = tid_batch(tid_pairs, (48, 64))
     layers = (3, 8, 15)
     same = turboiqa.deepsim(r, r, data_range=255, layers=layers, reduction="none")
@@ -92,7 +93,7 @@ def test_direction_and_identity(tid_pairs, weights_dir):
     torch.testing.assert_close(sim.double(), sim64, atol=2e-5, rtol=0)
 
 
-def test_errors(weights_dir):
+def test_errors():
     x = torch.rand(1, 3, 32, 32)
     with pytest.raises(ValueError, match="channel_pooling must be one of"):
         turboiqa.deepsim(x, x, layers=(1,), channel_pooling="median")

@@ -3,26 +3,33 @@ and the demo's resize."""
 import numpy as np
 import pytest
 import torch
+import turboiqa
 from conftest import TID2013
 from deep_common import features_state, tid_batch, weights_dir  # noqa: F401
-from peer_stubs import FEATURES, dists_package, import_piq_module, patched_hub_load, pyiqa_dists
-
-import turboiqa
+from peer_stubs import (
+    FEATURES,
+    dists_package,
+    import_piq_module,
+    patched_hub_load,
+    pyiqa_dists,
+)
 from turboiqa.metrics.dists import official_resize
 from turboiqa.nets.weights import load_state, resolve
 
 # Official DISTS (pyiqa calibration of DISTS_pytorch, no resize), order i03, i04, i06, i08, i19.
 OFFICIAL = [0.4742, 0.1424, 0.06825, 0.02867, 0.3123]
 
+pytestmark = pytest.mark.usefixtures("weights_dir")
 
-def test_official_values_tid2013(tid_pairs, weights_dir):
+
+def test_official_values_tid2013(tid_pairs):
     d, r = tid_batch(tid_pairs)
     got = turboiqa.dists(r, d, data_range=255, reduction="none")
     assert got.dtype == torch.float32 and got.shape == (5,)
     torch.testing.assert_close(got, torch.tensor(OFFICIAL), atol=1e-4, rtol=0)
 
 
-def test_official_code(tid_pairs, weights_dir):
+def test_official_code(tid_pairs):
     model = dists_package(features_state("vgg16"), load_state("dists"))
     if model is None:
         pytest.skip("dists-pytorch not installed")
@@ -48,7 +55,7 @@ def test_official_code(tid_pairs, weights_dir):
     torch.testing.assert_close(y3.grad.double(), y2.grad, atol=1e-3 * float(y2.grad.abs().max()), rtol=0)
 
 
-def test_piq(tid_pairs, weights_dir):
+def test_piq(tid_pairs):
     perceptual = import_piq_module("perceptual")
     if perceptual is None:
         pytest.skip("piq not installed")
@@ -62,7 +69,7 @@ def test_piq(tid_pairs, weights_dir):
     torch.testing.assert_close(turboiqa.dists(x, y, reduction="none"), want, atol=2e-6, rtol=1e-5)
 
 
-def test_pyiqa(tid_pairs, weights_dir):
+def test_pyiqa(tid_pairs):
     model = pyiqa_dists(features_state("vgg16"), resolve("dists"))
     if model is None:
         pytest.skip("pyiqa not installed")
@@ -86,7 +93,7 @@ def test_demo_resize_matches_pil(tid_i01):
     assert official_resize(small) is small  # min side ≤ 256: untouched
 
 
-def test_resize_option(tid_i01, weights_dir):
+def test_resize_option(tid_i01):
     d, r = tid_i01
     plain = float(turboiqa.dists(r, d, data_range=255))
     resized = float(turboiqa.dists(r, d, data_range=255, resize=True))
@@ -97,7 +104,7 @@ def test_resize_option(tid_i01, weights_dir):
     assert abs(float(turboiqa.dists(r.float() / 255, d.float() / 255, resize=True)) - resized) < 2e-3
 
 
-def test_module_and_errors(tid_pairs, weights_dir):
+def test_module_and_errors(tid_pairs):
     d, r = tid_batch(tid_pairs[:1], (64, 96))
     module = turboiqa.DISTS(data_range=255, reduction="none")
     torch.testing.assert_close(module(r, d), turboiqa.dists(r, d, data_range=255, reduction="none"))

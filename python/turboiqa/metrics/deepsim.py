@@ -160,9 +160,9 @@ class DeepSim(nn.Module):
                  backend: str = "auto"):
         super().__init__()
         self.model = DeepSimNet(tuple(layers), weights, download)
-        self.kwargs = dict(data_range=data_range, reduction=reduction, spatial_pooling=spatial_pooling,
-                           channel_pooling=channel_pooling, layer_pooling=layer_pooling, percentile=percentile,
-                           resize=resize, backend=backend)
+        self.kwargs = {"data_range": data_range, "reduction": reduction, "spatial_pooling": spatial_pooling,
+                       "channel_pooling": channel_pooling, "layer_pooling": layer_pooling, "percentile": percentile,
+                       "resize": resize, "backend": backend}
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return deepsim_score(self.model, x, y, **self.kwargs)

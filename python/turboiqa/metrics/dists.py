@@ -25,7 +25,13 @@ from torch import nn
 
 from .. import _ops
 from ..nets import build_backbone, cached
-from ..nets.runtime import autocast_context, layout, prepare_module, scoring_context, to_unit_range
+from ..nets.runtime import (
+    autocast_context,
+    layout,
+    prepare_module,
+    scoring_context,
+    to_unit_range,
+)
 from ..nets.weights import load_state
 from ..validate import as_batch, check_pair, check_reduction, reduce
 
@@ -145,8 +151,8 @@ class DISTS(nn.Module):
                  alpha_beta=None, download: bool | None = None, autocast=None, backend: str = "auto"):
         super().__init__()
         self.model = DISTSNet(weights, alpha_beta, download)
-        self.kwargs = dict(data_range=data_range, reduction=reduction, resize=resize, autocast=autocast,
-                           backend=backend)
+        self.kwargs = {"data_range": data_range, "reduction": reduction, "resize": resize, "autocast": autocast,
+                       "backend": backend}
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return dists_score(self.model, x, y, **self.kwargs)

@@ -22,9 +22,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import _ops
-from ..nets import build_backbone, cached
-from ..nets import runtime
-from ..nets.runtime import autocast_context, layout, needs_grad, prepare_module, scoring_context, to_unit_range
+from ..nets import build_backbone, cached, runtime
+from ..nets.runtime import (
+    autocast_context,
+    layout,
+    needs_grad,
+    prepare_module,
+    scoring_context,
+    to_unit_range,
+)
 from ..nets.weights import load_state
 from ..validate import as_batch, check_pair, check_reduction, reduce
 
@@ -198,8 +204,8 @@ class LPIPS(nn.Module):
                  autocast=None, backend: str = "auto"):
         super().__init__()
         self.model = LPIPSNet(net, weights, head_weights, download)
-        self.kwargs = dict(data_range=data_range, normalize=normalize, reduction=reduction, spatial=spatial,
-                           autocast=autocast, backend=backend)
+        self.kwargs = {"data_range": data_range, "normalize": normalize, "reduction": reduction, "spatial": spatial,
+                       "autocast": autocast, "backend": backend}
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return lpips_score(self.model, x, y, **self.kwargs)

@@ -88,8 +88,8 @@ class LPIPS_SWD(nn.Module):
         if pooling != "max" and net != "vgg":
             raise ValueError(f"pooling='l2' is available for net='vgg' only, got net={net!r}")
         self.model = LPIPSNet(net, weights, head_weights, download, **extra)
-        self.kwargs = dict(data_range=data_range, normalize=normalize, radius=radius, reduction=reduction,
-                           autocast=autocast, backend=backend)
+        self.kwargs = {"data_range": data_range, "normalize": normalize, "radius": radius, "reduction": reduction,
+                       "autocast": autocast, "backend": backend}
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return lpips_swd_score(self.model, x, y, **self.kwargs)

@@ -5,7 +5,15 @@ import threading
 
 import torch
 
-from .backbones import BACKBONES, VGG16, AlexNet, Backbone, L2Pooling, SqueezeNet11, build_backbone
+from .backbones import (
+    BACKBONES,
+    VGG16,
+    AlexNet,
+    Backbone,
+    L2Pooling,
+    SqueezeNet11,
+    build_backbone,
+)
 from .weights import WeightsHashError, WeightsNotFoundError, resolve
 
 _cache: dict = {}

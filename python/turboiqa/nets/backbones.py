@@ -92,7 +92,7 @@ class Backbone(nn.Module):
                 break
         return out
 
-    def load_features(self, state: dict) -> "Backbone":
+    def load_features(self, state: dict) -> Backbone:
         """Load a features state dict (keys ``<i>.weight``/``<i>.bias``); missing or unexpected keys are errors."""
         missing, unexpected = self.features.load_state_dict(state, strict=False)
         if missing or unexpected:

@@ -212,7 +212,7 @@ def load_state(key: str, path=None, download: bool | None = None) -> dict:
     p = resolve(key, path, download)
     state = torch.load(p, map_location="cpu", weights_only=True)
     if not isinstance(state, dict):
-        raise ValueError(f"{p} holds a {type(state).__name__}, expected a state dict")
+        raise TypeError(f"{p} holds a {type(state).__name__}, expected a state dict")
     return state
 
 
