@@ -53,6 +53,27 @@ def test_against_unfold_swd(tid_pairs, random_heads, radius):
     torch.testing.assert_close(got.double(), want, atol=2e-6, rtol=1e-5)
 
 
+def test_reference_anchor_swaps_the_search(tid_pairs, random_heads):
+    """anchor='reference' matches each reference position in the distorted neighbourhood: the unfold SWD with the
+    arguments swapped, and a different number from the default on real content."""
+    path, state = random_heads
+    model = lpips_package("alex", path, features_state("alexnet"))
+    if model is None:
+        pytest.skip("lpips not installed")
+    d, r = tid_batch(tid_pairs[:2], (96, 128))
+    x, y = d.float() / 255, r.float() / 255
+    with torch.no_grad():
+        fx = model.net(model.scaling_layer(x * 2 - 1))
+        fy = model.net(model.scaling_layer(y * 2 - 1))
+    want = sum(unfold_swd(b, a, state[f"lin{i}.model.1.weight"], 1) for i, (a, b) in enumerate(zip(fx, fy)))
+    got = turboiqa.lpips_swd(x, y, head_weights=path, reduction="none", anchor="reference")
+    torch.testing.assert_close(got.double(), want, atol=2e-6, rtol=1e-5)
+    default = turboiqa.lpips_swd(x, y, head_weights=path, reduction="none")
+    assert (got - default).abs().max() > 1e-6
+    with pytest.raises(ValueError, match="anchor"):
+        turboiqa.lpips_swd(x, y, anchor="both")
+
+
 def test_radius_zero_is_lpips_and_swd_is_smaller(tid_pairs):
     d, r = tid_batch(tid_pairs, (96, 128))
     plain = turboiqa.lpips(d, r, data_range=255, reduction="none")

@@ -10,6 +10,8 @@ summed over layers. ``radius=1`` (3×3) by default — SPECS marks the original 
 ``radius=0`` the score equals LPIPS. Deviations from the paper's SWDN: no retraining on PIPAL (the heads are
 LPIPS'), and max pooling unless ``pooling='l2'`` (VGG only: DISTS' L2 pooling, the paper's anti-aliased pooling).
 Lower = better. Argument order matters: ``x`` distorted, ``y`` reference (as ``turboiqa score`` passes them).
+``anchor='reference'`` warps the other way (for each *reference* position, the nearest distorted feature), the
+reading of the project's issue 4; the default follows SPECS §14.
 """
 from __future__ import annotations
 
@@ -23,17 +25,24 @@ from ..validate import as_batch, check_reduction, reduce
 from .lpips import NORM_EPS, LPIPSNet, check_lpips_input
 
 
+ANCHORS = ("distorted", "reference")
+
+
 def lpips_swd_score(model: LPIPSNet, x, y, data_range: float = 1.0, normalize: bool = True, radius: int = 1,
-                    reduction: str = "mean", autocast=None, backend: str = "auto"):
+                    reduction: str = "mean", autocast=None, backend: str = "auto", anchor: str = "distorted"):
     check_reduction(reduction)
     if not isinstance(radius, int) or radius < 0:
         raise ValueError(f"radius must be a non-negative int, got {radius!r}")
+    if anchor not in ANCHORS:
+        raise ValueError(f"anchor must be one of {ANCHORS}, got {anchor!r}")
     x, y = check_lpips_input(x, y, data_range, normalize)
     dtype = prepare_module(model, x.device)
     with scoring_context(x, y):
         batch = model.scaled_pair(x, y, data_range, normalize, dtype)
         with autocast_context(autocast, x.device):
             fd, fr = model.split_features(batch)
+        if anchor == "reference":  # the op anchors its first argument and searches the second's neighbourhood
+            fd, fr = fr, fd
         layers = [_ops.swd_distance(a, b, h, radius, NORM_EPS, backend) for a, b, h in zip(fd, fr, model.heads)]
         total = torch.stack(layers).sum(dim=0)
     return reduce(total, reduction)
@@ -53,12 +62,13 @@ def lpips_swd(
     download: bool | None = None,
     autocast=None,
     backend: str = "auto",
+    anchor: str = "distorted",
 ) -> torch.Tensor:
     """LPIPS features and heads with PIPAL's SWD distance: (N,) for reduction='none', else a scalar.
 
     ``x`` distorted, ``y`` reference: N×3×H×W RGB with the input conventions of :func:`turboiqa.lpips`.
     ``radius``: neighbourhood half-size (1 → 3×3). ``pooling='l2'`` (net='vgg' only) swaps the max-pools for DISTS'
-    L2 pooling. Differentiable.
+    L2 pooling. ``anchor``: whose positions are matched ('distorted', SPECS §14) or 'reference'. Differentiable.
     """
     if pooling not in ("max", "l2"):
         raise ValueError(f"pooling must be 'max' or 'l2', got {pooling!r}")
@@ -74,7 +84,7 @@ def lpips_swd(
         return model
 
     model = cached(("lpips", net, pooling, str(weights), str(head_weights), str(xb.device), dtype), build)
-    return lpips_swd_score(model, x, y, data_range, normalize, radius, reduction, autocast, backend)
+    return lpips_swd_score(model, x, y, data_range, normalize, radius, reduction, autocast, backend, anchor)
 
 
 class LPIPS_SWD(nn.Module):
@@ -82,14 +92,14 @@ class LPIPS_SWD(nn.Module):
 
     def __init__(self, net: str = "alex", data_range: float = 1.0, reduction: str = "mean", radius: int = 1,
                  normalize: bool = True, pooling: str = "max", weights=None, head_weights=None,
-                 download: bool | None = None, autocast=None, backend: str = "auto"):
+                 download: bool | None = None, autocast=None, backend: str = "auto", anchor: str = "distorted"):
         super().__init__()
         extra = {"pooling": pooling} if net == "vgg" else {}
         if pooling != "max" and net != "vgg":
             raise ValueError(f"pooling='l2' is available for net='vgg' only, got net={net!r}")
         self.model = LPIPSNet(net, weights, head_weights, download, **extra)
         self.kwargs = {"data_range": data_range, "normalize": normalize, "radius": radius, "reduction": reduction,
-                       "autocast": autocast, "backend": backend}
+                       "autocast": autocast, "backend": backend, "anchor": anchor}
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return lpips_swd_score(self.model, x, y, **self.kwargs)
