@@ -80,6 +80,8 @@ def test_box_downsample_backward_and_errors(device):
     fn = lambda t: _ops.box_downsample(t, 3, 1, 1, 3, 3, "symmetric")
     assert torch.autograd.gradcheck(fn, (x,))
     torch.library.opcheck(torch.ops.turboiqa.box_downsample.default, (x, 3, 1, 1, 3, 3, "symmetric"))
+    if device != "cpu":
+        return  # CUDA argument errors run in a subprocess (test_cuda.py): on one GPU image they crash the process
     with pytest.raises(RuntimeError, match="reads past"):
         _ops.box_downsample(x, 2, 0, 0, 5, 5, "zeros")
     with pytest.raises(RuntimeError, match="border must be"):
