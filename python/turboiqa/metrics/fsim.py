@@ -115,8 +115,8 @@ def fsim(
     """FSIM (or FSIMc with ``chromatic=True``) of each image pair: (N,) for reduction='none', else a scalar.
 
     ``x``, ``y``: N×C×H×W (or C×H×W / H×W) with C = 1 or 3, uint8 (data_range=255) or float in [0, data_range].
-    The index is symmetric in ``x`` and ``y``. ``backend`` is passed to the native colour and downsampling ops; the
-    phase congruency itself is pure PyTorch.
+    The index is symmetric in ``x`` and ``y``. ``backend`` is passed to the native colour, downsampling and
+    phase-congruency energy ops; the log-Gabor filtering uses torch's FFTs.
     """
     check_reduction(reduction)
     x, y = check_pair(x, y, data_range)
