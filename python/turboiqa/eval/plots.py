@@ -7,16 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..plotting import pyplot, save
+
 
 def _pyplot():
-    try:
-        import matplotlib
-    except ImportError as exc:
-        raise ImportError("plots need matplotlib: pip install 'turboiqa[eval]' (or matplotlib)") from exc
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot("eval")
 
 
 def scatter_plot(summary, rows, path, score_name: str = "MOS", title: str = "") -> Path:
@@ -57,11 +52,7 @@ def scatter_plot(summary, rows, path, score_name: str = "MOS", title: str = "") 
         fig.subplots_adjust(bottom=0.12 + 0.025 * math.ceil(len(types) / 4))
     if title:
         fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.04 + 0.03 * math.ceil(len(types) / 4) if len(types) > 1 else 0, 1, 1))
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, rect=(0, 0.04 + 0.03 * math.ceil(len(types) / 4) if len(types) > 1 else 0, 1, 1))
 
 
 def distortion_plot(summary, path, title: str = "") -> Path:
@@ -90,8 +81,4 @@ def distortion_plot(summary, path, title: str = "") -> Path:
     ax.legend(fontsize=8, loc="lower right")
     if title:
         ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)

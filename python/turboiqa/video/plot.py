@@ -3,16 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..plotting import pyplot, save
+
 
 def plot_curves(rows, metrics, path, title: str = "") -> Path:
     """One panel per metric, frame index on x; saved to ``path`` (format from its suffix)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - exercised only without the extra
-        raise ImportError("plotting needs matplotlib: pip install 'turboiqa[video]'") from exc
+    plt = pyplot("video")
     frames = [r["frame"] for r in rows]
     fig, axes = plt.subplots(len(metrics), 1, sharex=True, figsize=(9, 2.2 * len(metrics) + 0.6), squeeze=False)
     for ax, name in zip(axes[:, 0], metrics):
@@ -22,8 +18,4 @@ def plot_curves(rows, metrics, path, title: str = "") -> Path:
     axes[-1, 0].set_xlabel("frame")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)
