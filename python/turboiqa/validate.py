@@ -19,11 +19,12 @@ def as_batch(t, name: str) -> torch.Tensor:
     raise ValueError(f"{name} must be H×W, C×H×W or N×C×H×W, got shape {tuple(t.shape)}")
 
 
-def check_pair(x, y, data_range: float, names=("x", "y"), check_values: bool = True):
+def check_pair(x, y, data_range: float, names=("x", "y"), check_values: bool = True, signed_hint: str | None = None):
     """Validate a (reference, distorted) pair; returns both as N×C×H×W.
 
     One ``aminmax`` pass per float input covers NaN/Inf and the [0, data_range] range at once. Metrics whose kernel
     returns the extrema itself pass ``check_values=False`` and call :func:`check_extrema` afterwards instead.
+    ``signed_hint``: float input is expected in [-1, 1] instead (LPIPS' normalize=False); the hint ends the error.
     """
     x = as_batch(x, names[0])
     y = as_batch(y, names[1])
@@ -47,13 +48,17 @@ def check_pair(x, y, data_range: float, names=("x", "y"), check_values: bool = T
         return x, y
     for t, name in ((x, names[0]), (y, names[1])):
         low, high = torch.aminmax(t.detach())
-        check_range(float(low), float(high), data_range, name)
+        check_range(float(low), float(high), data_range, name, signed_hint)
     return x, y
 
 
-def check_range(low: float, high: float, data_range: float, name: str) -> None:
+def check_range(low: float, high: float, data_range: float, name: str, signed_hint: str | None = None) -> None:
     if not (math.isfinite(low) and math.isfinite(high)):  # aminmax propagates NaN and shows ±Inf
         raise ValueError(f"{name} contains NaN or Inf")
+    if signed_hint is not None:
+        if low < -1 - 1e-6 or high > 1 + 1e-6:
+            raise ValueError(f"{name} has values in [{low:.4g}, {high:.4g}]; {signed_hint}")
+        return
     tolerance = 1e-6 * data_range
     if low < -tolerance or high > data_range + tolerance:
         raise ValueError(
