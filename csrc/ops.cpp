@@ -14,8 +14,13 @@ TORCH_LIBRARY(turboiqa, m) {
       "float c2, str padding, float cov_norm) -> (Tensor, Tensor)");
   // Per-image sum over C, H, W of (x - y)^2, float64 (N,): PSNR/MSE at memory speed; exact for uint8. The same
   // pass returns the per-image extrema (N, 4) = [min x, max x, min y, max y] (float64) so input range checks cost
-  // no second read; NaN/Inf inputs show up as a non-finite sum.
+  // no second read; NaN/Inf inputs show up as a non-finite sum. uint8 input is bounded by its dtype: its extrema
+  // are the bounds [0, 255, 0, 255], not read from the samples (the sum alone runs at memory speed).
   m.def("squared_error_sum(Tensor x, Tensor y) -> (Tensor, Tensor)");
+  // Test probe of the CPU work distribution (cpu/parallel.h): runs parallel_chunks(n = items.numel(), chunk) and
+  // returns, per item, how many times it was visited and the first item of the chunk that visited it (int64, (n,)
+  // each); the chunk starting at fail_at (if >= 0) throws, to check that errors on helper threads reach the caller.
+  m.def("_parallel_chunks_probe(Tensor items, int chunk, int fail_at) -> (Tensor, Tensor)");
   // f x f box average sampled every f pixels: out[i, j] = mean of x[i*f - pad_top + a, j*f - pad_left + b],
   // a, b < f, samples outside the image taken through `border` ('symmetric' | 'replicate' | 'zeros'), always
   // divided by f^2. Covers MATLAB imfilter+(1:f:end), avg_pool2d with or without padding, piq's replicate pad.

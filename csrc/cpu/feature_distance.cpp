@@ -5,7 +5,6 @@
 // over positions innermost (contiguous, vectorised); channels-last features run loops over channels innermost
 // (`omp simd` reductions), so neither layout is copied into the other.
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -16,6 +15,7 @@
 
 #include "../dtypes.h"
 #include "../feature_distance.h"
+#include "parallel.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(TURBOIQA_NO_CLONES)
 #define TURBOIQA_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -182,7 +182,7 @@ at::Tensor lpips_forward(const FeaturePair& fp, double eps) {
   const T* a = fp.a.data_ptr<T>();
   const T* b = fp.b.data_ptr<T>();
   const T* w = fp.weight.data_ptr<T>();
-  at::parallel_for(0, l.batch * chunks, grain_for(l.channels * chunk_size), [&](int64_t begin, int64_t end) {
+  parallel_chunks(l.batch * chunks, grain_for(l.channels * chunk_size), [&](int64_t begin, int64_t end) {
     for (int64_t task = begin; task < end; ++task) {
       const int64_t n = task / chunks, first = (task % chunks) * chunk_size;
       const int64_t count = std::min(chunk_size, positions - first);
@@ -219,7 +219,7 @@ void lpips_backward(const FeaturePair& fp, const at::Tensor& grad, double eps, a
   const T* g = grad.data_ptr<T>();
   T* da = ga.data_ptr<T>();
   T* db = gb.data_ptr<T>();
-  at::parallel_for(0, l.batch * chunks, grain_for(l.channels * kChunk), [&](int64_t begin, int64_t end) {
+  parallel_chunks(l.batch * chunks, grain_for(l.channels * kChunk), [&](int64_t begin, int64_t end) {
     for (int64_t task = begin; task < end; ++task) {
       const int64_t n = task / chunks, first = (task % chunks) * kChunk;
       const int64_t last = std::min(first + kChunk, positions);
@@ -322,7 +322,7 @@ std::vector<ChannelStats> dists_statistics(const FeaturePair& fp) {
       shifts[(2 * n + 1) * channels + c] = static_cast<double>(b[n * l.image_stride() + c * l.channel_stride]);
     }
   std::vector<double> partial(l.batch * strips * 5 * channels);
-  at::parallel_for(0, l.batch * strips, grain_for(channels * kStrip), [&](int64_t begin, int64_t end) {
+  parallel_chunks(l.batch * strips, grain_for(channels * kStrip), [&](int64_t begin, int64_t end) {
     for (int64_t task = begin; task < end; ++task) {
       const int64_t n = task / strips, first = (task % strips) * kStrip, count = std::min(kStrip, positions - first);
       const double* hx = shifts.data() + (2 * n) * channels;
@@ -395,7 +395,7 @@ void dists_backward(const FeaturePair& fp, const at::Tensor& grad, double c1, do
   const T* b = fp.b.data_ptr<T>();
   T* da = ga.data_ptr<T>();
   T* db = gb.data_ptr<T>();
-  at::parallel_for(0, l.batch * strips, grain_for(channels * kStrip), [&](int64_t begin, int64_t end) {
+  parallel_chunks(l.batch * strips, grain_for(channels * kStrip), [&](int64_t begin, int64_t end) {
     for (int64_t task = begin; task < end; ++task) {
       const int64_t n = task / strips, first = (task % strips) * kStrip, last = std::min(first + kStrip, positions);
       for (int64_t c = 0; c < channels; ++c) {
@@ -433,7 +433,7 @@ std::tuple<at::Tensor, at::Tensor> dists_layer_backward_cpu(const at::Tensor& gr
 template <typename T>
 std::vector<T> channel_norms(const T* f, const FeatureLayout& l) {
   std::vector<T> norms(l.batch * l.positions());
-  at::parallel_for(0, l.batch * l.height, grain_for(l.channels * l.width), [&](int64_t begin, int64_t end) {
+  parallel_chunks(l.batch * l.height, grain_for(l.channels * l.width), [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const int64_t n = row / l.height, first = (row % l.height) * l.width;
       T* out = norms.data() + n * l.positions() + first;
@@ -624,14 +624,14 @@ std::vector<double> swd_search(const FeaturePair& fp, const std::vector<T>& norm
   std::vector<double> partial(l.batch * per_image);
   // 1 / (|f| + eps) once per position (the same value swd_position computes from the norm).
   std::vector<T> inv_norm_a(norm_a.size()), inv_norm_b(norm_b.size());
-  at::parallel_for(0, static_cast<int64_t>(norm_a.size()), 16384, [&](int64_t begin, int64_t end) {
+  parallel_chunks(static_cast<int64_t>(norm_a.size()), 16384, [&](int64_t begin, int64_t end) {
     for (int64_t k = begin; k < end; ++k) {
       inv_norm_a[k] = T(1) / (norm_a[k] + static_cast<T>(eps));
       inv_norm_b[k] = T(1) / (norm_b[k] + static_cast<T>(eps));
     }
   });
   const int64_t side = 2 * radius + 1;
-  at::parallel_for(0, l.batch * per_image, grain_for(l.channels * kSegment * side), [&](int64_t begin, int64_t end) {
+  parallel_chunks(l.batch * per_image, grain_for(l.channels * kSegment * side), [&](int64_t begin, int64_t end) {
     std::vector<T> scratch(swd_scratch_size(radius));
     std::vector<int> own_k(l.width);
     for (int64_t task = begin; task < end; ++task) {
@@ -685,7 +685,7 @@ void swd_backward(const FeaturePair& fp, const at::Tensor& grad, int64_t radius,
   T* da = ga.data_ptr<T>();
   T* db = gb.data_ptr<T>();
   const int64_t side = 2 * radius + 1;
-  at::parallel_for(0, l.batch * l.height, grain_for(l.channels * l.width * side * side), [&](int64_t begin, int64_t end) {
+  parallel_chunks(l.batch * l.height, grain_for(l.channels * l.width * side * side), [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const int64_t n = row / l.height, i = row % l.height, at = n * l.image_stride(), np = n * l.positions();
       const T scale = g[n] / static_cast<T>(l.positions());

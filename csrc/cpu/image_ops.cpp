@@ -1,8 +1,7 @@
 // CPU kernels of the small image operators: squared_error_sum, box_downsample, luma. All memory-bound; written
-// as plain loops the compiler vectorises, parallel over planes/rows with fixed work splits (thread-count
-// independent results).
+// as plain loops the compiler vectorises, split into fixed-size chunks (parallel.h: thread-count independent
+// results).
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 #include <torch/library.h>
 
 #include <cmath>
@@ -10,6 +9,7 @@
 #include <vector>
 
 #include "../image_ops.h"
+#include "parallel.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(TURBOIQA_NO_CLONES)
 #define TURBOIQA_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -21,18 +21,21 @@ namespace turboiqa::cpu {
 
 namespace {
 
-constexpr int64_t kBlock = 4096;  // exact int32 block sums for uint8 (255^2 * 4096 < 2^31)
+// Elements per block: a float block is summed in 16 float lanes then added in double (the accuracy of the
+// float sums depends on it); a uint8 block is summed exactly in int32 (255^2 * 32768 < 2^31), one call each.
+constexpr int64_t kBlockFloat = 4096, kBlockU8 = 32768;
+// Blocks per work chunk (parallel.h), about 64-256 KiB of each input.
+constexpr int64_t kChunkBlocks = 8;
 
 struct BlockStats {
   double sse, x_min, x_max, y_min, y_max;
 };
 
-// 16 independent lanes for the sum and the extrema (vectorisable without reassociation flags); blocks of 4096
-// elements are then combined in double. uint8 sums are exact in int32 per block (255^2 * 4096 < 2^31).
-// uint8: an integer sum loop and byte min/max loops, each of which the compiler vectorises on its own (mixing
-// them in one loop defeats it); the block is in L1 for the second pass.
+// uint8: one pass, the sum only. The dtype bounds the values, so the extrema are its bounds (0, 255) and the
+// samples are never compared: the metrics need no range check for uint8. int16 differences squared into int32 map
+// onto pmaddwd; the block sum is exact in int32 (n <= kBlockU8).
 // The hot loops are cloned for AVX-512/AVX2 and picked at load time (GCC function multiversioning), so the
-// portable build still runs wide vectors. int16 differences squared into int32 map onto pmaddwd.
+// portable build still runs wide vectors.
 TURBOIQA_CLONES
 BlockStats block_squared_error(const std::uint8_t* __restrict x, const std::uint8_t* __restrict y, int64_t n) {
   std::int32_t sum = 0;
@@ -40,18 +43,12 @@ BlockStats block_squared_error(const std::uint8_t* __restrict x, const std::uint
     const std::int16_t d = static_cast<std::int16_t>(static_cast<std::int16_t>(x[i]) - static_cast<std::int16_t>(y[i]));
     sum += static_cast<std::int32_t>(d) * static_cast<std::int32_t>(d);
   }
-  std::uint8_t x_min = 255, x_max = 0, y_min = 255, y_max = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    x_min = x[i] < x_min ? x[i] : x_min;
-    x_max = x[i] > x_max ? x[i] : x_max;
-  }
-  for (int64_t i = 0; i < n; ++i) {
-    y_min = y[i] < y_min ? y[i] : y_min;
-    y_max = y[i] > y_max ? y[i] : y_max;
-  }
-  return {static_cast<double>(sum), double(x_min), double(x_max), double(y_min), double(y_max)};
+  return {static_cast<double>(sum), 0.0, 255.0, 0.0, 255.0};
 }
 
+// Floating point: 16 independent lanes for the sum and the extrema (vectorisable without reassociation flags) in
+// the same pass, so a float pair is read once for the value and the range/NaN/Inf checks; blocks of 4096 elements
+// are then combined in double.
 template <typename T>
 inline BlockStats block_squared_error_float(const T* __restrict x, const T* __restrict y, int64_t n) {
   using Acc = T;
@@ -103,14 +100,14 @@ BlockStats block_squared_error(const double* __restrict x, const double* __restr
 }
 
 template <typename T>
-void run_blocks(const at::Tensor& x, const at::Tensor& y, int64_t per_image, int64_t blocks,
+void run_blocks(const at::Tensor& x, const at::Tensor& y, int64_t per_image, int64_t block, int64_t blocks,
                 std::vector<BlockStats>& partial) {
   const T* xp = x.data_ptr<T>();
   const T* yp = y.data_ptr<T>();
-  at::parallel_for(0, static_cast<int64_t>(partial.size()), 16, [&](int64_t begin, int64_t end) {
+  parallel_chunks(static_cast<int64_t>(partial.size()), kChunkBlocks, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
-      const int64_t img = t / blocks, start = (t % blocks) * kBlock;
-      const int64_t len = std::min(kBlock, per_image - start);
+      const int64_t img = t / blocks, start = (t % blocks) * block;
+      const int64_t len = std::min(block, per_image - start);
       partial[t] = block_squared_error(xp + img * per_image + start, yp + img * per_image + start, len);
     }
   });
@@ -126,14 +123,15 @@ std::tuple<at::Tensor, at::Tensor> squared_error_sum_cpu(const at::Tensor& x_in,
   at::Tensor out = at::zeros({n}, x.options().dtype(at::kDouble));
   at::Tensor extrema = at::zeros({n, 4}, x.options().dtype(at::kDouble));
   if (x.numel() == 0) return {out, extrema};
-  const int64_t blocks = (per_image + kBlock - 1) / kBlock;
+  const int64_t block = x.scalar_type() == at::kByte ? kBlockU8 : kBlockFloat;
+  const int64_t blocks = (per_image + block - 1) / block;
   std::vector<BlockStats> partial(n * blocks);
   if (x.scalar_type() == at::kByte)
-    run_blocks<std::uint8_t>(x, y, per_image, blocks, partial);
+    run_blocks<std::uint8_t>(x, y, per_image, block, blocks, partial);
   else if (x.scalar_type() == at::kDouble)
-    run_blocks<double>(x, y, per_image, blocks, partial);
+    run_blocks<double>(x, y, per_image, block, blocks, partial);
   else
-    run_blocks<float>(x, y, per_image, blocks, partial);
+    run_blocks<float>(x, y, per_image, block, blocks, partial);
   double* o = out.data_ptr<double>();
   double* e = extrema.data_ptr<double>();
   for (int64_t i = 0; i < n; ++i) {
@@ -217,7 +215,7 @@ at::Tensor box_downsample_cpu(const at::Tensor& x_in, int64_t factor, int64_t pa
     using Out = decltype(out_tag);
     const In* xp = x.data_ptr<In>();
     Out* op = out.data_ptr<Out>();
-    at::parallel_for(0, planes * out_h, grain, [&](int64_t begin, int64_t end) {
+    parallel_chunks(planes * out_h, grain, [&](int64_t begin, int64_t end) {
       std::vector<Out> acc(out_w);
       for (int64_t t = begin; t < end; ++t) {
         const int64_t p = t / out_h, i = t % out_h;
@@ -283,7 +281,7 @@ at::Tensor luma_cpu(const at::Tensor& x_in, at::ArrayRef<double> coeffs, double 
   const double c0 = coeffs[0], c1 = coeffs[1], c2 = coeffs[2];
   constexpr int64_t kChunk = 1 << 14;
   const int64_t chunks = (hw + kChunk - 1) / kChunk;
-  at::parallel_for(0, n * chunks, 1, [&](int64_t begin, int64_t end) {
+  parallel_chunks(n * chunks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       const int64_t img = t / chunks, start = (t % chunks) * kChunk, stop = std::min(hw, start + kChunk);
       const int64_t len = stop - start, plane = img * 3 * hw + start;

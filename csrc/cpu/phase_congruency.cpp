@@ -1,7 +1,6 @@
 // CPU kernel of the fused phase-congruency energy step: one read of the log-Gabor responses instead of the ~8
 // elementwise passes of the tensor expression (the responses are O*S = 16 complex planes per image).
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -9,6 +8,7 @@
 #include <type_traits>
 
 #include "../phase_congruency.h"
+#include "parallel.h"
 
 namespace turboiqa::cpu {
 
@@ -81,7 +81,7 @@ void pc_planes(const at::Tensor& eo, const at::Tensor& threshold, const PcShape&
   T* o = out.data_ptr<T>();
   const int64_t per_plane = shape.orients * shape.scales * shape.pixels * 2;
   const int64_t chunks = (shape.pixels + kChunk - 1) / kChunk;
-  at::parallel_for(0, shape.planes * chunks, 16, [&](int64_t begin, int64_t end) {
+  parallel_chunks(shape.planes * chunks, 16, [&](int64_t begin, int64_t end) {
     for (int64_t task = begin; task < end; ++task) {
       const int64_t plane = task / chunks, first = (task % chunks) * kChunk;
       const int64_t count = std::min(kChunk, shape.pixels - first);

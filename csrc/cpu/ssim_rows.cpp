@@ -205,7 +205,8 @@ void ssim_rows_impl(const SsimRowsArgs<In, Acc>& a) {
   Acc* ring = a.scratch;
   Acc* sums0 = ring + slots * slot;
   Acc* sums1 = sums0 + slot;
-  // The scratch arrives zeroed (once per worker): the columns past the padded width must read as zeros.
+  // The scratch arrives with zeros past the padded width of every row (never written here): those columns must read
+  // as zeros.
   for (int r = a.row_begin; r < a.row_begin + K - 1; ++r) load_padded_row(a, r, ring + (r % slots) * slot, stride);
 
   bool symmetric = true;

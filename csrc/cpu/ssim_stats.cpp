@@ -1,6 +1,5 @@
 // CPU implementation of turboiqa::ssim_stats and its backward.
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 #include <torch/library.h>
 
 #include <cstdlib>
@@ -12,6 +11,7 @@
 #include "../ssim_stats.h"
 #include "dispatch.h"
 #include "ssim_rows.h"
+#include "parallel.h"
 
 namespace turboiqa::cpu {
 
@@ -43,19 +43,27 @@ struct AlignedFree {
 };
 
 // Zeroed, 64-byte aligned scratch kept per worker thread across calls: video scoring calls the kernel per frame,
-// and a fresh half-megabyte buffer each time would cost page faults and a memset.
+// and a fresh half-megabyte buffer each time would cost page faults and a memset. The kernel needs zeros past the
+// padded width of every row and never writes there, so the buffer is zeroed only when the size or the row layout
+// (`layout`, which fixes where those columns are) changes; rows themselves are overwritten before use.
 template <typename Acc>
-Acc* thread_scratch(std::size_t elems) {
+Acc* thread_scratch(std::size_t elems, int64_t layout) {
   thread_local std::unique_ptr<char, AlignedFree> buffer;
-  thread_local std::size_t capacity = 0;
+  thread_local std::size_t capacity = 0, zeroed_bytes = 0;
+  thread_local int64_t zeroed_layout = -1;
   const std::size_t bytes = (elems * sizeof(Acc) + 63) / 64 * 64;
   if (bytes > capacity) {
     buffer.reset(static_cast<char*>(std::aligned_alloc(64, bytes)));
     TORCH_CHECK(buffer, "ssim_stats: out of memory for ", bytes, " bytes of scratch");
     capacity = bytes;
+    zeroed_bytes = 0;
   }
-  // The kernel needs zeros past the padded width of every row; rows themselves are overwritten before use.
-  std::memset(buffer.get(), 0, bytes);
+  const int64_t key = layout * 16 + static_cast<int64_t>(sizeof(Acc));
+  if (zeroed_bytes != bytes || zeroed_layout != key) {
+    std::memset(buffer.get(), 0, bytes);
+    zeroed_bytes = bytes;
+    zeroed_layout = key;
+  }
   return reinterpret_cast<Acc*>(buffer.get());
 }
 
@@ -75,8 +83,8 @@ void forward_planes(const at::Tensor& x, const at::Tensor& y, const SsimGeometry
   // Keep small images serial: a task is worth forking only above ~64k output pixels.
   const int64_t grain = std::max<int64_t>(1, 65536 / (kStripRows * g.out_width));
 
-  at::parallel_for(0, g.planes * strips, grain, [&](int64_t begin, int64_t end) {
-    Acc* scratch = thread_scratch<Acc>(scratch_elems);
+  parallel_chunks(g.planes * strips, grain, [&](int64_t begin, int64_t end) {
+    Acc* scratch = thread_scratch<Acc>(scratch_elems, g.padded_width * 64 + g.window_size);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t plane = task / strips, strip = task % strips;
       // Representative level subtracted before squaring (see ssim_math.h): mid-range for 8-bit data,
@@ -153,7 +161,7 @@ std::tuple<at::Tensor, at::Tensor> ssim_stats_cpu(const at::Tensor& x_in, const 
 template <typename T>
 void filter_rows_valid(const T* src, int64_t rows, int64_t src_w, const T* w, int k, T* dst) {
   const int64_t dst_w = src_w - k + 1;
-  at::parallel_for(0, rows, 16, [&](int64_t b, int64_t e) {
+  parallel_chunks(rows, 16, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const T* s = src + r * src_w;
       T* d = dst + r * dst_w;
@@ -167,7 +175,7 @@ void filter_rows_valid(const T* src, int64_t rows, int64_t src_w, const T* w, in
 template <typename T>
 void filter_cols_valid(const T* src, int64_t src_h, int64_t w_cols, const T* w, int k, T* dst) {
   const int64_t dst_h = src_h - k + 1;
-  at::parallel_for(0, dst_h, 16, [&](int64_t b, int64_t e) {
+  parallel_chunks(dst_h, 16, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       T* d = dst + i * w_cols;
       for (int64_t j = 0; j < w_cols; ++j) d[j] = 0;
@@ -183,7 +191,7 @@ void filter_cols_valid(const T* src, int64_t src_h, int64_t w_cols, const T* w, 
 template <typename T>
 void filter_rows_full(const T* src, int64_t rows, int64_t src_w, const T* w, int k, T* dst) {
   const int64_t dst_w = src_w + k - 1;
-  at::parallel_for(0, rows, 16, [&](int64_t b, int64_t e) {
+  parallel_chunks(rows, 16, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const T* s = src + r * src_w;
       T* d = dst + r * dst_w;
@@ -197,7 +205,7 @@ void filter_rows_full(const T* src, int64_t rows, int64_t src_w, const T* w, int
 template <typename T>
 void filter_cols_full(const T* src, int64_t src_h, int64_t w_cols, const T* w, int k, T* dst) {
   const int64_t dst_h = src_h + k - 1;
-  at::parallel_for(0, dst_h, 16, [&](int64_t b, int64_t e) {
+  parallel_chunks(dst_h, 16, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       T* d = dst + r * w_cols;
       for (int64_t j = 0; j < w_cols; ++j) d[j] = 0;
@@ -253,7 +261,7 @@ void backward_planes(const at::Tensor& grad_ssim, const at::Tensor& grad_cs, con
       filter_rows_valid(vertical.data() + q * ho * wp, ho, wp, w.data(), k, moments.data() + q * out);
     }
     const T a = static_cast<T>(gs[p] / count), b = static_cast<T>(gc[p] / count);
-    at::parallel_for(0, out, 4096, [&](int64_t begin, int64_t end) {
+    parallel_chunks(out, 4096, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         auto d = ssim_moment_grads<T>(moments[i], moments[out + i], moments[2 * out + i], moments[3 * out + i],
                                       moments[4 * out + i], shift, T(c1), T(c2), T(cov_norm), a, b);

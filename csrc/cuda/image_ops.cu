@@ -73,7 +73,8 @@ __device__ __forceinline__ R warp_max(R v) {
 }
 
 // One block: a strided slice of one image. Writes 5 doubles: the squared-error sum and min/max of x and y (the
-// fused range check of the metrics). NaN/Inf show up in the sum.
+// fused range check of the metrics). NaN/Inf show up in the sum. uint8 samples are never compared: their extrema
+// are the dtype's bounds (0, 255), as on the CPU.
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
     squared_error_kernel(const T* __restrict__ x, const T* __restrict__ y, int64_t per_image, int blocks_per_image,
@@ -97,11 +98,17 @@ __global__ void __launch_bounds__(kThreads)
       const T d = a - b;
       acc += d * d;
     }
-    const double da = static_cast<double>(a), db = static_cast<double>(b);
-    x_min = da < x_min ? da : x_min;
-    x_max = da > x_max ? da : x_max;
-    y_min = db < y_min ? db : y_min;
-    y_max = db > y_max ? db : y_max;
+    if constexpr (!std::is_same_v<T, std::uint8_t>) {
+      const double da = static_cast<double>(a), db = static_cast<double>(b);
+      x_min = da < x_min ? da : x_min;
+      x_max = da > x_max ? da : x_max;
+      y_min = db < y_min ? db : y_min;
+      y_max = db > y_max ? db : y_max;
+    }
+  }
+  if constexpr (std::is_same_v<T, std::uint8_t>) {
+    x_min = y_min = 0.0;
+    x_max = y_max = 255.0;
   }
   // Fixed-order block reduction: warp shuffles, then warp 0 over the per-warp values.
   __shared__ Block s_red[kThreads / 32];

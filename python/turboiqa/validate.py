@@ -5,6 +5,8 @@ import math
 
 import torch
 
+from . import _ops
+
 
 def as_batch(t, name: str) -> torch.Tensor:
     """H×W, C×H×W or N×C×H×W tensor → N×C×H×W (a view, no copy)."""
@@ -22,8 +24,11 @@ def as_batch(t, name: str) -> torch.Tensor:
 def check_pair(x, y, data_range: float, names=("x", "y"), check_values: bool = True, signed_hint: str | None = None):
     """Validate a (reference, distorted) pair; returns both as N×C×H×W.
 
-    One ``aminmax`` pass per float input covers NaN/Inf and the [0, data_range] range at once. Metrics whose kernel
-    returns the extrema itself pass ``check_values=False`` and call :func:`check_extrema` afterwards instead.
+    One pass over both float inputs covers NaN/Inf and the [0, data_range] range at once: the native
+    ``squared_error_sum`` (its extrema, and its sum for NaN) where the extension is loaded, else ``aminmax`` per
+    input. The native pass also keeps torch's OpenMP pool out of the metric, whose idle spinning would compete with
+    the kernels' own threads. Metrics whose kernel returns the extrema itself pass ``check_values=False`` and call
+    :func:`check_extrema` afterwards instead.
     ``signed_hint``: float input is expected in [-1, 1] instead (LPIPS' normalize=False); the hint ends the error.
     """
     x = as_batch(x, names[0])
@@ -46,6 +51,10 @@ def check_pair(x, y, data_range: float, names=("x", "y"), check_values: bool = T
         return x, y
     if not check_values or torch.compiler.is_compiling():  # value checks need a host sync
         return x, y
+    if _ops.HAVE_NATIVE and x.dtype in (torch.float32, torch.float64) and x.device.type in ("cpu", "cuda"):
+        sse, extrema = torch.ops.turboiqa.squared_error_sum(x.detach(), y.detach())
+        check_extrema(x, y, extrema, sse, data_range, names, signed_hint)
+        return x, y
     for t, name in ((x, names[0]), (y, names[1])):
         low, high = torch.aminmax(t.detach())
         check_range(float(low), float(high), data_range, name, signed_hint)
@@ -67,7 +76,8 @@ def check_range(low: float, high: float, data_range: float, name: str, signed_hi
         )
 
 
-def check_extrema(x, y, extrema: torch.Tensor, total: torch.Tensor, data_range: float, names=("x", "y")) -> None:
+def check_extrema(x, y, extrema: torch.Tensor, total: torch.Tensor, data_range: float, names=("x", "y"),
+                  signed_hint: str | None = None) -> None:
     """The checks of :func:`check_pair` from a kernel's fused (N, 4) extrema and its (N,) sum.
 
     Min/max comparisons skip NaN, so a NaN anywhere is caught by the non-finite sum instead.
@@ -81,8 +91,8 @@ def check_extrema(x, y, extrema: torch.Tensor, total: torch.Tensor, data_range: 
     if not all(math.isfinite(v) for v in values[4 * n:]):
         bad = names[0] if not torch.isfinite(x).all() else names[1]
         raise ValueError(f"{bad} contains NaN or Inf")
-    check_range(x_low, x_high, data_range, names[0])
-    check_range(y_low, y_high, data_range, names[1])
+    check_range(x_low, x_high, data_range, names[0], signed_hint)
+    check_range(y_low, y_high, data_range, names[1], signed_hint)
 
 
 def check_reduction(reduction: str) -> None:

@@ -9,9 +9,13 @@ from ..padding import pad_2d
 
 
 def squared_error_sum(x: torch.Tensor, y: torch.Tensor):
-    """Per-image Σ (x - y)² over C, H, W, float64 (N,), and the extrema (N, 4): min x, max x, min y, max y."""
+    """Per-image Σ (x - y)² over C, H, W, float64 (N,), and the extrema (N, 4): min x, max x, min y, max y
+    (for uint8 the dtype's bounds 0, 255, 0, 255: the samples cannot leave them)."""
     xd, yd = x.to(torch.float64).flatten(1), y.to(torch.float64).flatten(1)
     sse = (xd - yd).square().sum(dim=1)
+    if x.dtype == torch.uint8:
+        extrema = torch.tensor([0.0, 255.0, 0.0, 255.0], dtype=torch.float64, device=x.device).expand(x.shape[0], 4)
+        return sse, extrema.clone()
     extrema = torch.stack([xd.amin(1), xd.amax(1), yd.amin(1), yd.amax(1)], dim=1).detach()
     return sse, extrema
 
