@@ -170,3 +170,31 @@ def test_module_repr_and_psnr_has_no_loss():
     assert "loss=True" in repr(turboiqa.SSIM(data_range=255, loss=True))
     with pytest.raises(ValueError, match="no loss form"):
         turboiqa.PSNR(loss=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64])
+@pytest.mark.parametrize("options", [{}, {"reduction": "none"}, {"reduction": "sum"}, {"eps": 1e-8},
+                                     {"max_db": 30.0}, {"color": "ycbcr", "crop_border": 2}])
+def test_psnr_host_tail_equals_tensor_path(dtype, options):
+    # CPU calls without a gradient finish in Python floats (psnr._decibels_on_host); with requires_grad the
+    # same values come from tensor ops. Both must agree to the last bit, identical pairs (inf) included.
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand(3, 3, 21, 34, generator=g, dtype=torch.float64)
+    y = (x + 0.05 * torch.randn(3, 3, 21, 34, generator=g, dtype=torch.float64)).clamp(0, 1)
+    y[1] = x[1]  # an identical pair
+    peak = 255 if dtype == torch.uint8 else 1.0
+    x, y = ((t * 255).round().to(dtype) if dtype == torch.uint8 else t.to(dtype) for t in (x, y))
+    if dtype == torch.uint8 and "color" in options:
+        pytest.skip("uint8 luma is rounded to uint8 first: no tensor-path twin to compare with")
+    host = turboiqa.psnr(x, y, peak, **options)
+    if dtype == torch.uint8:  # uint8 has no gradient: the tensor formula on the same sums instead
+        sse, _ = turboiqa._ops.squared_error_sum(x, y)
+        values = -10 * torch.log10(sse / x[0].numel() / peak**2 + options.get("eps", 0.0))
+        if "max_db" in options:
+            values = values.clamp(max=options["max_db"])
+        reduction = options.get("reduction", "mean")
+        assert torch.equal(host, values.float() if reduction == "none" else getattr(values.float(), reduction)())
+        return
+    tensor_path = turboiqa.psnr(x.clone().requires_grad_(), y, peak, **options).detach()
+    assert host.dtype == tensor_path.dtype and host.shape == tensor_path.shape
+    assert torch.equal(host, tensor_path)
