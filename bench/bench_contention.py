@@ -11,6 +11,8 @@ median of the rounds is reported.
     python bench/bench_contention.py                       # table on stdout + bench/results-contention.json
     python bench/bench_contention.py --busy 1 3 --rounds 15 --json out.json
     python bench/bench_contention.py --markdown bench/results-contention.json   # print the table again
+    # a second turboiqa (e.g. an earlier commit, `pip install --no-deps --target DIR .`) as an extra column:
+    python bench/bench_contention.py --baseline before=/tmp/turboiqa-before
 
 Needs the compiled extension and frame-analytics (the `bench` extra); without frame-analytics only turboiqa runs.
 """
@@ -31,7 +33,7 @@ CASES = ("ssim grey-f32", "ms_ssim grey-f32", "psnr rgb-u8", "psnr rgb-f32", "fs
 def implementations(case, frames):
     """case -> {name: zero-argument callable}: the same inputs and window for both libraries."""
     import torch  # noqa: F401  (imported here: the parent process never loads torch)
-    import turboiqa
+    import turboiqa  # a --baseline worker has put its own copy first on sys.path
 
     metric, kind = case.split()
     ref, dist = frames[kind]
@@ -81,15 +83,17 @@ def busy_processes(count):
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
 
 
-def serve(library, threads, cases):
+def serve(library, threads, cases, path=None):
     """Worker: one library at one thread count, in a process of its own (frame-analytics sizes its pool once, and a
     peer's spinning pool threads in the same process would steal the other's cores). Reads a case per line from
-    stdin, runs it once, answers the milliseconds."""
+    stdin, runs it once, answers the milliseconds. ``path``: where a baseline turboiqa is installed."""
+    if path:
+        sys.path.insert(0, path)
     import torch
 
     torch.set_num_threads(threads)
     frames = make_frames()
-    impls = {case: implementations(case, frames).get(library) for case in cases}
+    impls = {case: implementations(case, frames).get("turboiqa" if path else library) for case in cases}
     for fn in impls.values():  # first calls: lazy loads, thread pools, caches
         if fn is not None:
             fn()
@@ -105,9 +109,11 @@ def serve(library, threads, cases):
 
 
 class Worker:
-    def __init__(self, library, threads, cases):
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", library, str(threads), "--cases", *cases],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    def __init__(self, library, threads, cases, path=None):
+        cmd = [sys.executable, __file__, "--serve", library, str(threads), "--cases", *cases]
+        if path:
+            cmd += ["--serve-path", path]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         if self.proc.stdout.readline().strip() != "ready":
             raise RuntimeError(f"{library} worker ({threads} threads) failed to start")
 
@@ -121,10 +127,11 @@ class Worker:
         self.proc.wait()
 
 
-def run(thread_counts, busy_levels, rounds, cases):
+def run(thread_counts, busy_levels, rounds, cases, baselines=()):
     """All workers alive at once, called round-robin (rotating order) so every cell sees the same load over time;
-    one idle worker costs nothing (it blocks on its stdin)."""
-    libraries = ["turboiqa"]
+    one idle worker costs nothing (it blocks on its stdin). ``baselines``: (name, path) of other turboiqa installs."""
+    paths = dict(baselines)
+    libraries = ["turboiqa", *(f"turboiqa-{name}" for name in paths)]
     try:
         import frame_analytics  # noqa: F401
 
@@ -132,7 +139,7 @@ def run(thread_counts, busy_levels, rounds, cases):
     except Exception:  # noqa: BLE001
         pass
     keys = [(lib, t) for t in thread_counts for lib in libraries]
-    workers = {key: Worker(key[0], key[1], cases) for key in keys}
+    workers = {key: Worker(key[0], key[1], cases, paths.get(key[0].removeprefix("turboiqa-"))) for key in keys}
     results = {str(t): {str(b): {c: {} for c in cases} for b in busy_levels} for t in thread_counts}
     try:
         for busy in busy_levels:
@@ -156,7 +163,7 @@ def run(thread_counts, busy_levels, rounds, cases):
     finally:
         for w in workers.values():
             w.close()
-    return {"machine": machine(), "rounds": rounds, "results": results}
+    return {"machine": machine(), "rounds": rounds, "libraries": libraries, "results": results}
 
 
 def machine():
@@ -182,23 +189,21 @@ def machine():
 
 
 def markdown(data):
-    """One row per (case, busy level): medians for 1 and 2 threads of each library, and the ratios that the
-    targets are stated in."""
+    """One row per (case, background): medians per library and thread count, and the ratios the targets are
+    stated in (turboiqa's 2-thread speed-up, and the fastest frame-analytics over the fastest turboiqa)."""
     res = data["results"]
     threads = sorted(res, key=int)
+    libraries = data.get("libraries", ["turboiqa", "frame-analytics"])
     busy_levels = list(next(iter(res.values())))
     cases = list(next(iter(next(iter(res.values())).values())))
-    cols = [f"{lib}, {t} thr" for lib in ("turboiqa", "frame-analytics") for t in threads]
-    lines = ["| case | background | " + " | ".join(cols) + " | turboiqa 2 thr vs 1 | frame-analytics / turboiqa (best) |",
+    cols = [f"{lib}, {t} thr" for lib in libraries for t in threads]
+    lines = ["| case | background | " + " | ".join(cols) + " | turboiqa 2 thr vs 1 | frame-analytics / turboiqa |",
              "|---" * (len(cols) + 4) + "|"]
     for case in cases:
         for busy in busy_levels:
-            med = {}
-            for t in threads:
-                for lib, times in res[t][busy][case].items():
-                    med[(lib, t)] = statistics.median(times)
-            cells = [f"{med[(lib, t)]:.2f}" if (lib, t) in med else "—"
-                     for lib in ("turboiqa", "frame-analytics") for t in threads]
+            med = {(lib, t): statistics.median(times)
+                   for t in threads for lib, times in res[t][busy][case].items()}
+            cells = [f"{med[(lib, t)]:.2f}" if (lib, t) in med else "—" for lib in libraries for t in threads]
             scaling = ratio = "—"
             if ("turboiqa", "1") in med and ("turboiqa", "2") in med:
                 scaling = f"{med[('turboiqa', '1')] / med[('turboiqa', '2')]:.2f}×"
@@ -223,7 +228,10 @@ def main(argv=None):
     p.add_argument("--cases", nargs="+", default=list(CASES), help=f"quoted, from: {', '.join(CASES)}")
     p.add_argument("--json", default=os.path.join(HERE, "results-contention.json"))
     p.add_argument("--markdown", metavar="JSON", help="only print the table of an earlier run")
+    p.add_argument("--baseline", action="append", default=[], metavar="NAME=PATH",
+                   help="another turboiqa installed under PATH (pip install --target), timed as turboiqa-NAME")
     p.add_argument("--serve", nargs=2, metavar=("LIBRARY", "THREADS"), help=argparse.SUPPRESS)
+    p.add_argument("--serve-path", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     unknown = [c for c in args.cases if c not in CASES]
     if unknown:
@@ -233,9 +241,12 @@ def main(argv=None):
             print(markdown(json.load(f)))
         return
     if args.serve:
-        serve(args.serve[0], int(args.serve[1]), args.cases)
+        serve(args.serve[0], int(args.serve[1]), args.cases, args.serve_path)
         return
-    data = run(args.threads, args.busy, args.rounds, args.cases)
+    baselines = [tuple(b.split("=", 1)) for b in args.baseline]
+    if any(len(b) != 2 or not os.path.isdir(b[1]) for b in baselines):
+        p.error(f"--baseline takes NAME=PATH with an existing folder, got {args.baseline}")
+    data = run(args.threads, args.busy, args.rounds, args.cases, baselines)
     with open(args.json, "w") as f:
         json.dump(data, f, indent=1)
     print(markdown(data))
