@@ -17,6 +17,12 @@ TORCH_LIBRARY(turboiqa, m) {
   // no second read; NaN/Inf inputs show up as a non-finite sum. uint8 input is bounded by its dtype: its extrema
   // are the bounds [0, 255, 0, 255], not read from the samples (the sum alone runs at memory speed).
   m.def("squared_error_sum(Tensor x, Tensor y) -> (Tensor, Tensor)");
+  // PSNR of each image pair from the same pass: -10 log10(sum (x - y)^2 / (C H W) / data_range^2 + eps) in dB,
+  // capped at max_db (inf: no cap; identical images give +inf), for reduction 'none' (N,) or their 'mean' / 'sum'
+  // (0-dim), computed in float64 and returned in the compute dtype. Second output: the extrema of
+  // squared_error_sum, NaN for an image whose sum is NaN (the callers' NaN/Inf/range check). No gradient (the
+  // metric's differentiable path goes through squared_error_sum).
+  m.def("psnr_db(Tensor x, Tensor y, float data_range, float eps, float max_db, str reduction) -> (Tensor, Tensor)");
   // Test probe of the CPU work distribution (cpu/parallel.h): runs parallel_chunks(n = items.numel(), chunk) and
   // returns, per item, how many times it was visited and the first item of the chunk that visited it (int64, (n,)
   // each); the chunk starting at fail_at (if >= 0) throws, to check that errors on helper threads reach the caller.

@@ -1,4 +1,4 @@
-"""Native squared_error_sum, box_downsample and luma against their PyTorch twins (and hand-checked values)."""
+"""Native squared_error_sum, psnr_db, box_downsample and luma against their PyTorch twins (and hand-checked values)."""
 import math
 
 import pytest
@@ -32,6 +32,46 @@ def test_squared_error_sum(device, dtype, shape):
         assert torch.equal(got, want)  # exact integer sums
     else:
         torch.testing.assert_close(got, want, rtol=1e-6 if dtype != torch.float64 else 1e-13, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_psnr_db(device, dtype, shape, reduction):
+    x, y = rand(shape, dtype, device, 1), rand(shape, dtype, device, 2)
+    if shape[0] > 1:
+        y[1] = x[1]  # an identical pair: +inf (capped below)
+    peak = 255.0 if dtype == torch.uint8 else 1.0
+    for eps, max_db in ((0.0, math.inf), (1e-8, 60.0)):
+        got, extrema = torch.ops.turboiqa.psnr_db(x, y, peak, eps, max_db, reduction)
+        want, want_extrema = reference.psnr_db(x, y, peak, eps, max_db, reduction)
+        assert got.dtype == compute_dtype(dtype) and got.shape == want.shape
+        assert torch.equal(extrema, want_extrema)
+        torch.testing.assert_close(got, want, rtol=1e-12 if dtype == torch.float64 else 1e-6, atol=0)
+    # hand-checked: a constant offset of 0.1 on [0, 1] data is an MSE of 0.01, 20 dB
+    if dtype != torch.uint8:
+        ones = torch.full(shape, 0.5, dtype=dtype, device=device)
+        db, _ = torch.ops.turboiqa.psnr_db(ones, ones + 0.1, 1.0, 0.0, math.inf, "none")
+        torch.testing.assert_close(db, torch.full((shape[0],), 20.0, dtype=db.dtype, device=device),
+                                   rtol=1e-5, atol=0)
+
+
+def test_psnr_db_marks_nan_images(device):
+    x, y = rand((3, 2, 9, 8), torch.float32, device, 1), rand((3, 2, 9, 8), torch.float32, device, 2)
+    x[1, 0, 4, 4] = float("nan")
+    y[2, 1, 0, 0] = float("inf")
+    _, extrema = torch.ops.turboiqa.psnr_db(x, y, 1.0, 0.0, math.inf, "none")
+    assert extrema[1].isnan().all() and not extrema[0].isnan().any()
+    assert extrema[2, 3].item() == float("inf")  # Inf shows in the max, the sum is +inf, not NaN
+
+
+def test_psnr_db_opcheck_and_errors(device):
+    x, y = rand((2, 3, 7, 5), torch.float32, device, 1), rand((2, 3, 7, 5), torch.float32, device, 2)
+    torch.library.opcheck(torch.ops.turboiqa.psnr_db.default, (x, y, 1.0, 0.0, math.inf, "mean"))
+    with pytest.raises(RuntimeError, match="reduction must be"):
+        torch.ops.turboiqa.psnr_db(x, y, 1.0, 0.0, math.inf, "max")
+    with pytest.raises(RuntimeError, match="data_range must be positive"):
+        torch.ops.turboiqa.psnr_db(x, y, 0.0, 0.0, math.inf, "none")
 
 
 def test_squared_error_sum_backward(device):

@@ -175,9 +175,9 @@ def test_module_repr_and_psnr_has_no_loss():
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64])
 @pytest.mark.parametrize("options", [{}, {"reduction": "none"}, {"reduction": "sum"}, {"eps": 1e-8},
                                      {"max_db": 30.0}, {"color": "ycbcr", "crop_border": 2}])
-def test_psnr_host_tail_equals_tensor_path(dtype, options):
-    # CPU calls without a gradient finish in Python floats (psnr._decibels_on_host); with requires_grad the
-    # same values come from tensor ops. Both must agree to the last bit, identical pairs (inf) included.
+def test_psnr_native_tail_equals_tensor_path(dtype, options):
+    # Calls without a gradient finish inside the native psnr_db op; with requires_grad the same values come from
+    # tensor ops on squared_error_sum. Both must agree to the last bit, identical pairs (inf) included.
     g = torch.Generator().manual_seed(5)
     x = torch.rand(3, 3, 21, 34, generator=g, dtype=torch.float64)
     y = (x + 0.05 * torch.randn(3, 3, 21, 34, generator=g, dtype=torch.float64)).clamp(0, 1)

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../image_ops.h"
+#include "../psnr.h"
 #include "parallel.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(TURBOIQA_NO_CLONES)
@@ -151,6 +152,14 @@ std::tuple<at::Tensor, at::Tensor> squared_error_sum_cpu(const at::Tensor& x_in,
     e[4 * i + 3] = t.y_max;
   }
   return {out, extrema};
+}
+
+std::tuple<at::Tensor, at::Tensor> psnr_db_cpu(const at::Tensor& x, const at::Tensor& y, double data_range,
+                                               double eps, double max_db, c10::string_view reduction) {
+  check_psnr_args(data_range, eps, std::string(reduction));
+  auto [sse, extrema] = squared_error_sum_cpu(x, y);
+  const int64_t count = x.size(0) > 0 ? x.numel() / x.size(0) : 1;
+  return psnr_from_sums(sse, extrema, count, x.scalar_type(), data_range, eps, max_db, std::string(reduction));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -308,6 +317,7 @@ at::Tensor luma_cpu(const at::Tensor& x_in, at::ArrayRef<double> coeffs, double 
 
 TORCH_LIBRARY_IMPL(turboiqa, CPU, m) {
   m.impl("squared_error_sum", &squared_error_sum_cpu);
+  m.impl("psnr_db", &psnr_db_cpu);
   m.impl("box_downsample", &box_downsample_cpu);
   m.impl("luma", &luma_cpu);
 }

@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "../image_ops.h"
+#include "../psnr.h"
 #include "launch.h"
 
 namespace turboiqa::cuda {
@@ -55,6 +56,16 @@ std::tuple<at::Tensor, at::Tensor> squared_error_sum_cuda(const at::Tensor& x, c
   check_pair_images(x, y, "squared_error_sum");
   check_cuda(x, "squared_error_sum");
   return squared_error_sum_launch(x, y);
+}
+
+std::tuple<at::Tensor, at::Tensor> psnr_db_cuda(const at::Tensor& x, const at::Tensor& y, double data_range,
+                                                double eps, double max_db, c10::string_view reduction) {
+  check_pair_images(x, y, "psnr_db");
+  check_cuda(x, "psnr_db");
+  check_psnr_args(data_range, eps, std::string(reduction));
+  auto [sse, extrema] = squared_error_sum_launch(x, y);
+  const int64_t count = x.size(0) > 0 ? x.numel() / x.size(0) : 1;
+  return psnr_from_sums(sse, extrema, count, x.scalar_type(), data_range, eps, max_db, std::string(reduction));
 }
 
 at::Tensor box_downsample_cuda(const at::Tensor& x, int64_t factor, int64_t pad_top, int64_t pad_left, int64_t out_h,
@@ -139,6 +150,7 @@ TORCH_LIBRARY_IMPL(turboiqa, CUDA, m) {
   m.impl("ssim_stats", &ssim_stats_cuda);
   m.impl("_ssim_stats_backward", &ssim_stats_backward_cuda);
   m.impl("squared_error_sum", &squared_error_sum_cuda);
+  m.impl("psnr_db", &psnr_db_cuda);
   m.impl("box_downsample", &box_downsample_cuda);
   m.impl("luma", &luma_cuda);
   m.impl("pc_energy", &pc_energy_cuda);

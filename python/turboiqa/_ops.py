@@ -7,6 +7,7 @@ the native operator or its pure-PyTorch twin.
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 
 import torch
@@ -88,6 +89,11 @@ if HAVE_NATIVE:
     torch.library.register_autograd("turboiqa::squared_error_sum", _squared_error_backward,
                                     setup_context=_squared_error_setup)
 
+    @torch.library.register_fake("turboiqa::psnr_db")
+    def _psnr_db_fake(x, y, data_range, eps, max_db, reduction):
+        shape = (x.shape[0],) if reduction == "none" else ()
+        return x.new_empty(shape, dtype=compute_dtype(x.dtype)), x.new_empty((x.shape[0], 4), dtype=torch.float64)
+
     @torch.library.register_fake("turboiqa::box_downsample")
     def _box_downsample_fake(x, factor, pad_top, pad_left, out_height, out_width, border):
         return x.new_empty((x.shape[0], x.shape[1], out_height, out_width),
@@ -159,7 +165,8 @@ def pc_energy(eo, threshold, epsilon, pc_eps, backend="auto"):
     return reference_pc_energy(eo, threshold, float(epsilon), float(pc_eps))
 
 
-def _needs_grad(*tensors) -> bool:
+def needs_grad(*tensors) -> bool:
+    """Whether autograd will record a call on these tensors."""
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
@@ -179,11 +186,21 @@ def squared_error_sum(x, y, backend="auto"):
     """Per-image Σ (x - y)² over C, H, W as float64 (N,), and the extrema (N, 4): min x, max x, min y, max y
     (uint8: the dtype's bounds 0, 255, 0, 255, not read)."""
     if use_native(backend):
-        if _needs_grad(x, y):
+        if needs_grad(x, y):
             return torch.ops.turboiqa.squared_error_sum(x, y)
         with below_autograd():
             return torch.ops.turboiqa.squared_error_sum(x, y)
     return _reference_image.squared_error_sum(x, y)
+
+
+def psnr_db(x, y, data_range, eps=0.0, max_db=None, reduction="mean", backend="auto"):
+    """PSNR in dB from one squared-error pass, reduced, in the compute dtype; and the extrema for the input checks
+    (NaN rows for NaN sums). No gradient: differentiable callers use :func:`squared_error_sum`."""
+    cap = math.inf if max_db is None else float(max_db)
+    if use_native(backend):
+        with below_autograd():
+            return torch.ops.turboiqa.psnr_db(x, y, float(data_range), float(eps), cap, reduction)
+    return _reference_image.psnr_db(x, y, float(data_range), float(eps), cap, reduction)
 
 
 def box_downsample(x, factor, pad_top, pad_left, out_height, out_width, border, backend="auto"):

@@ -37,7 +37,7 @@ def check_pair(x, y, data_range: float, names=("x", "y"), check_values: bool = T
         raise ValueError(f"{names[0]} and {names[1]} must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
     if x.dtype != y.dtype:
         raise TypeError(f"{names[0]} and {names[1]} must have the same dtype, got {x.dtype} and {y.dtype}")
-    if x.device != y.device:
+    if x.is_cpu != y.is_cpu or not x.is_cpu and x.device != y.device:  # attribute reads first: no device objects
         raise ValueError(f"{names[0]} and {names[1]} must be on the same device, got {x.device} and {y.device}")
     if not (x.dtype == torch.uint8 or x.dtype.is_floating_point):
         raise TypeError(f"{names[0]} must be uint8 or floating point, got {x.dtype}")
@@ -76,21 +76,23 @@ def check_range(low: float, high: float, data_range: float, name: str, signed_hi
         )
 
 
-def check_extrema(x, y, extrema: torch.Tensor, total: torch.Tensor, data_range: float, names=("x", "y"),
+def check_extrema(x, y, extrema: torch.Tensor, total: torch.Tensor | None, data_range: float, names=("x", "y"),
                   signed_hint: str | None = None) -> None:
     """The checks of :func:`check_pair` from a kernel's fused (N, 4) extrema and its (N,) sum.
 
-    Min/max comparisons skip NaN, so a NaN anywhere is caught by the non-finite sum instead.
+    Min/max comparisons skip NaN, so a NaN anywhere is caught by the non-finite sum instead (``total=None``: the
+    kernel has already written NaN into the extrema of such an image, as ``psnr_db`` does).
     """
     if x.dtype == torch.uint8 or torch.compiler.is_compiling():
         return
-    values = torch.cat([extrema.flatten(), total.flatten()]).tolist()  # one host sync
+    parts = [extrema.flatten()] if total is None else [extrema.flatten(), total.flatten()]
+    values = torch.cat(parts).tolist()  # one host sync
     n = extrema.shape[0]
-    x_low, x_high = min(values[0:4 * n:4]), max(values[1:4 * n:4])
-    y_low, y_high = min(values[2:4 * n:4]), max(values[3:4 * n:4])
-    if not all(math.isfinite(v) for v in values[4 * n:]):
+    if not all(math.isfinite(v) for v in values):  # a NaN sum or NaN/±Inf extrema
         bad = names[0] if not torch.isfinite(x).all() else names[1]
         raise ValueError(f"{bad} contains NaN or Inf")
+    x_low, x_high = min(values[0:4 * n:4]), max(values[1:4 * n:4])
+    y_low, y_high = min(values[2:4 * n:4]), max(values[3:4 * n:4])
     check_range(x_low, x_high, data_range, names[0], signed_hint)
     check_range(y_low, y_high, data_range, names[1], signed_hint)
 

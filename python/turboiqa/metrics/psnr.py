@@ -6,29 +6,12 @@ studio swing — the super-resolution "PSNR-Y", usually with ``crop_border`` = s
 """
 from __future__ import annotations
 
-import math
-
 import torch
 
 from .. import _ops
 from ..colour import to_luma
 from ..validate import check_extrema, check_pair, check_reduction, reduce
 from .module import MetricModule
-
-
-def _decibels_on_host(sse: list[float], count: int, data_range: float, eps: float, max_db: float | None,
-                      dtype: torch.dtype, reduction: str) -> torch.Tensor:
-    """The tail of :func:`psnr` for CPU results that need no gradient, in Python floats: after a kernel that
-    streamed the images through the cache, each small torch op costs tens of µs, as much as a 720p uint8 kernel.
-    Same float64 operations as the tensor path, then one tensor of the output dtype."""
-    values = []
-    for total in sse:
-        ratio = total / count / data_range**2 + eps
-        value = -10 * math.log10(ratio) if ratio > 0 else math.inf
-        values.append(value if max_db is None else min(value, max_db))
-    if reduction != "none" and len(values) == 1:
-        return torch.tensor(values[0], dtype=dtype)  # the mean or sum of one value is that value
-    return reduce(torch.tensor(values, dtype=dtype), reduction)
 
 
 def psnr(
@@ -60,15 +43,16 @@ def psnr(
         if x.shape[1] != 3:
             raise ValueError(f"color={color!r} needs 3-channel RGB input, got {x.shape[1]} channels")
         x, y = to_luma(x, color, data_range, backend), to_luma(y, color, data_range, backend)
-    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    if not _ops.needs_grad(x, y):  # dB and reduction inside the native call: nothing left to do in Python
+        value, extrema = _ops.psnr_db(x, y, data_range, eps, max_db, reduction, backend)
+        check_extrema(x, y, extrema, None, data_range)
+        return value
     sse, extrema = _ops.squared_error_sum(x, y, backend)
     check_extrema(x, y, extrema, sse, data_range)
-    if sse.device.type == "cpu" and not sse.requires_grad and not torch.compiler.is_compiling():
-        return _decibels_on_host(sse.tolist(), x[0].numel(), data_range, eps, max_db, dtype, reduction)
-    value = -10 * torch.log10(sse / x[0].numel() / data_range**2 + eps)  # mse == 0 → +inf
+    value = -10 * torch.log10(sse / (x.numel() // x.shape[0]) / data_range**2 + eps)  # mse == 0 → +inf
     if max_db is not None:
         value = value.clamp(max=max_db)
-    return reduce(value.to(dtype), reduction)
+    return reduce(value, reduction).to(torch.float64 if x.dtype == torch.float64 else torch.float32)
 
 
 class PSNR(MetricModule):

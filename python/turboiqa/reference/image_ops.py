@@ -20,6 +20,18 @@ def squared_error_sum(x: torch.Tensor, y: torch.Tensor):
     return sse, extrema
 
 
+def psnr_db(x: torch.Tensor, y: torch.Tensor, data_range: float, eps: float, max_db: float, reduction: str):
+    """PSNR in dB per image (or its mean/sum) in the compute dtype, and the extrema of :func:`squared_error_sum`
+    with NaN rows where the sum is NaN (see the schema in csrc/ops.cpp)."""
+    sse, extrema = squared_error_sum(x, y)
+    db = -10 * torch.log10(sse / (x[0].numel() * data_range * data_range) + eps)
+    db = db.clamp(max=max_db)
+    if reduction != "none":
+        db = db.mean() if reduction == "mean" else db.sum()
+    extrema = torch.where(sse.isnan().unsqueeze(1), float("nan"), extrema)
+    return db.to(compute_dtype(x.dtype)), extrema
+
+
 def box_downsample(x, factor, pad_top, pad_left, out_height, out_width, border):
     """f×f box mean sampled every f pixels, starting f·i - pad; outside samples through ``border``."""
     xf = x.to(compute_dtype(x.dtype))
