@@ -85,8 +85,8 @@ def check_extrema(x, y, extrema: torch.Tensor, total: torch.Tensor | None, data_
     """
     if x.dtype == torch.uint8 or torch.compiler.is_compiling():
         return
-    parts = [extrema.flatten()] if total is None else [extrema.flatten(), total.flatten()]
-    values = torch.cat(parts).tolist()  # one host sync
+    both = extrema.flatten() if total is None else torch.cat([extrema.flatten(), total.flatten()])
+    values = both.tolist()  # one host sync
     n = extrema.shape[0]
     if not all(math.isfinite(v) for v in values):  # a NaN sum or NaN/±Inf extrema
         bad = names[0] if not torch.isfinite(x).all() else names[1]
