@@ -4,8 +4,10 @@
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "../image_ops.h"
@@ -154,12 +156,35 @@ std::tuple<at::Tensor, at::Tensor> squared_error_sum_cpu(const at::Tensor& x_in,
   return {out, extrema};
 }
 
+// The sums are finished in one loop into one new tensor: no further ATen call after the kernel. An image whose sum
+// is NaN gets NaN extrema (the caller's NaN check); the mean is taken in double, then cast.
 std::tuple<at::Tensor, at::Tensor> psnr_db_cpu(const at::Tensor& x, const at::Tensor& y, double data_range,
-                                               double eps, double max_db, c10::string_view reduction) {
-  check_psnr_args(data_range, eps, std::string(reduction));
+                                               double eps, double max_db, c10::string_view reduction_name) {
+  const std::string reduction(reduction_name);
+  check_psnr_args(data_range, eps, reduction);
   auto [sse, extrema] = squared_error_sum_cpu(x, y);
-  const int64_t count = x.size(0) > 0 ? x.numel() / x.size(0) : 1;
-  return psnr_from_sums(sse, extrema, count, x.scalar_type(), data_range, eps, max_db, std::string(reduction));
+  const int64_t n = sse.numel();
+  const double scale = static_cast<double>(n > 0 ? x.numel() / n : 1) * data_range * data_range;
+  const auto out_type = compute_type(x.scalar_type());
+  at::Tensor out = at::empty(reduction == "none" ? std::vector<int64_t>{n} : std::vector<int64_t>{},
+                             sse.options().dtype(out_type));
+  const double* s = sse.data_ptr<double>();
+  double* e = extrema.data_ptr<double>();
+  auto store = [&](int64_t i, double v) {
+    if (out_type == at::kDouble)
+      out.data_ptr<double>()[i] = v;
+    else
+      out.data_ptr<float>()[i] = static_cast<float>(v);
+  };
+  double total = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double db = psnr_decibels(s[i], scale, eps, max_db);
+    if (std::isnan(s[i])) std::fill(e + 4 * i, e + 4 * i + 4, std::nan(""));
+    if (reduction == "none") store(i, db);
+    total += db;
+  }
+  if (reduction != "none") store(0, reduction == "mean" ? total / static_cast<double>(n) : total);
+  return {out, extrema};
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include <torch/library.h>
 
 #include <climits>
+#include <limits>
 #include <string>
 #include <tuple>
 
@@ -58,14 +59,20 @@ std::tuple<at::Tensor, at::Tensor> squared_error_sum_cuda(const at::Tensor& x, c
   return squared_error_sum_launch(x, y);
 }
 
+// The CPU kernel's psnr_decibels per image, as ATen ops on the device (N values: no custom kernel needed).
 std::tuple<at::Tensor, at::Tensor> psnr_db_cuda(const at::Tensor& x, const at::Tensor& y, double data_range,
-                                                double eps, double max_db, c10::string_view reduction) {
+                                                double eps, double max_db, c10::string_view reduction_name) {
+  const std::string reduction(reduction_name);
   check_pair_images(x, y, "psnr_db");
   check_cuda(x, "psnr_db");
-  check_psnr_args(data_range, eps, std::string(reduction));
+  check_psnr_args(data_range, eps, reduction);
   auto [sse, extrema] = squared_error_sum_launch(x, y);
-  const int64_t count = x.size(0) > 0 ? x.numel() / x.size(0) : 1;
-  return psnr_from_sums(sse, extrema, count, x.scalar_type(), data_range, eps, max_db, std::string(reduction));
+  const double scale = static_cast<double>(x.size(0) > 0 ? x.numel() / x.size(0) : 1) * data_range * data_range;
+  at::Tensor db = at::clamp_max(at::log10(sse / scale + eps) * -10.0, max_db);
+  if (reduction == "mean") db = db.mean();
+  if (reduction == "sum") db = db.sum();
+  extrema = at::where(at::isnan(sse).unsqueeze(1), std::numeric_limits<double>::quiet_NaN(), extrema);
+  return {db.to(compute_type(x.scalar_type())), extrema};
 }
 
 at::Tensor box_downsample_cuda(const at::Tensor& x, int64_t factor, int64_t pad_top, int64_t pad_left, int64_t out_h,
