@@ -79,3 +79,41 @@ def test_kernels_bit_identical_for_any_thread_count(restore_threads):
         for name, call in calls.items():
             for got, expected in zip(_flatten(call()), want[name]):
                 assert torch.equal(got, expected), f"{name} with {threads} threads"
+
+
+def _ssim_in_child(x, y, queue):
+    torch.set_num_threads(2)
+    queue.put(torch.ops.turboiqa.ssim_stats(x, y, [0.25, 0.5, 0.25], 1e-4, 9e-4, "valid", 1.0)[0])
+
+
+def test_forked_child_and_concurrent_callers(restore_threads):
+    # A DataLoader-style fork after the helpers have run must not leave the child waiting on threads it lacks,
+    # and callers on several Python threads share the helpers without mixing their chunks.
+    import multiprocessing
+    import threading
+
+    torch.set_num_threads(2)
+    g = torch.Generator().manual_seed(9)
+    x = torch.rand(2, 1, 300, 400, generator=g)
+    y = (x + 0.05 * torch.rand(2, 1, 300, 400, generator=g)).clamp(0, 1)
+    want = torch.ops.turboiqa.ssim_stats(x, y, [0.25, 0.5, 0.25], 1e-4, 9e-4, "valid", 1.0)[0]
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_ssim_in_child, args=(x, y, queue))
+    child.start()
+    assert torch.equal(queue.get(timeout=60), want)
+    child.join(timeout=60)
+    assert child.exitcode == 0
+
+    results = [None] * 4
+
+    def caller(i):
+        for _ in range(10):
+            results[i] = torch.ops.turboiqa.ssim_stats(x, y, [0.25, 0.5, 0.25], 1e-4, 9e-4, "valid", 1.0)[0]
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(torch.equal(r, want) for r in results)
