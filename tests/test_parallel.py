@@ -83,7 +83,7 @@ def test_kernels_bit_identical_for_any_thread_count(restore_threads):
 
 def _ssim_in_child(x, y, queue):
     torch.set_num_threads(2)
-    queue.put(torch.ops.turboiqa.ssim_stats(x, y, [0.25, 0.5, 0.25], 1e-4, 9e-4, "valid", 1.0)[0])
+    queue.put(torch.ops.turboiqa.ssim_stats(x, y, [0.25, 0.5, 0.25], 1e-4, 9e-4, "valid", 1.0)[0].tolist())
 
 
 def test_forked_child_and_concurrent_callers(restore_threads):
@@ -101,7 +101,7 @@ def test_forked_child_and_concurrent_callers(restore_threads):
     queue = ctx.Queue()
     child = ctx.Process(target=_ssim_in_child, args=(x, y, queue))
     child.start()
-    assert torch.equal(queue.get(timeout=60), want)
+    assert queue.get(timeout=60) == want.tolist()
     child.join(timeout=60)
     assert child.exitcode == 0
 
