@@ -33,8 +33,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .. import _ops
 from ..dtypes import compute_dtype
-from ..filters import correlate_axis, filter_valid
+from ..filters import correlate_axis
+from ..reference.iw_ssim import contrast_structure_map, spectral_terms
 from ..validate import check_pair, check_reduction, reduce
 from ..window import gaussian_window
 from .module import MetricModule
@@ -105,99 +107,33 @@ def laplacian_pyramid(planes: torch.Tensor, levels: int, expand: str) -> list[to
     return bands
 
 
-def contrast_structure_map(x: torch.Tensor, y: torch.Tensor, with_luminance: bool) -> torch.Tensor:
-    """``scale_quality_maps``: cs (times l at the coarsest band) with the 11×11 Gaussian, 'valid', L = 255; the
-    variances clamped at 0 as MATLAB's max(0, ·)."""
-    c1, c2 = (K1 * 255) ** 2, (K2 * 255) ** 2
-    taps = gaussian_window(KERNEL_SIZE, KERNEL_SIGMA)
-    mu_x, mu_y, e_xx, e_yy, e_xy = (filter_valid(t, taps) for t in (x, y, x * x, y * y, x * y))
-    sigma_xx = (e_xx - mu_x * mu_x).clamp(min=0)
-    sigma_yy = (e_yy - mu_y * mu_y).clamp(min=0)
-    sigma_xy = e_xy - mu_x * mu_y
-    cs = (2 * sigma_xy + c2) / (sigma_xx + sigma_yy + c2)
-    if with_luminance:
-        cs = cs * (2 * mu_x * mu_y + c1) / (mu_x * mu_x + mu_y * mu_y + c1)
-    return cs
+def _spectral_terms(covariances: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(C_u⁻¹, eigenvalues) of every band's covariance, on the CPU.
 
-
-def _enlarge_axis(band: torch.Tensor, dim: int, start: int, count: int) -> torch.Tensor:
-    """Samples start … start+count-1 of iwssim.m's ``imenlarge2`` along ``dim``.
-
-    imenlarge2 resizes an M-sample axis bilinearly to 4M-3 samples (MATLAB ``imresize``, no antialiasing when
-    enlarging), adds one linearly extrapolated sample (2·first - second) at each end and keeps every second one:
-    output i is resized sample 2i-1 (-1 and 4M-3 being the extrapolated ends). Resized sample j reads the input at
-    u = (j + 0.5)·M/(4M-3) - 0.5, clamped to the image (MATLAB mirrors the out-of-range contribution onto the edge
-    pixel; F.interpolate(align_corners=False) clamps: same value). For M ≥ 3 the two outermost resized samples are
-    both the edge pixel, so the extrapolated ends equal it as well: the clamped formula covers every output.
-    Computing only the samples used avoids building the 4M×4N image.
+    The K×K eigen-decompositions are tiny: on a GPU the solvers' launch and sync cost milliseconds each, the CPU
+    microseconds. All bands travel in one device-to-host copy (the only host sync of the call) and come back in one
+    non-blocking copy; bands with the same K (with or without a parent) share one batched solve.
     """
-    m = band.shape[dim]
-    j = 2 * torch.arange(start, start + count, dtype=torch.float64, device=band.device) - 1
-    u = ((j + 0.5) * (m / (4 * m - 3)) - 0.5).clamp(0, m - 1)
-    low = u.floor().long()
-    high = (low + 1).clamp(max=m - 1)
-    frac = (u - low).to(band.dtype).view((-1, 1) if dim == -2 else (-1,))
-    return band.index_select(dim, low) * (1 - frac) + band.index_select(dim, high) * frac
-
-
-def enlarged_parent(parent: torch.Tensor, start: int, height: int, width: int) -> torch.Tensor:
-    """``imenlarge2(parent)(start+1 : start+height, start+1 : start+width)`` (the window the neighbourhoods use)."""
-    return _enlarge_axis(_enlarge_axis(parent, -2, start, height), -1, start, width)
-
-
-def information_content(ref: torch.Tensor, dist: torch.Tensor, parent: torch.Tensor | None, blk_size: int,
-                        sigma_nsq: float, tol: float) -> torch.Tensor:
-    """``info_content_weight_map`` for one band: (B, 1, H-blk+1, W-blk+1) weights on the interior grid.
-
-    MATLAB filters the blk×blk local statistics 'same' (zero padded) and then keeps only the interior, where the
-    padding never reaches: a 'valid' box filter gives the same numbers directly.
-    """
-    box = (1.0 / blk_size,) * blk_size
-    mu_x, mu_y, e_xx, e_yy, e_xy = (filter_valid(t, box) for t in (ref, dist, ref * ref, dist * dist, ref * dist))
-    sigma_xx = (e_xx - mu_x * mu_x).clamp(min=0)
-    sigma_yy = (e_yy - mu_y * mu_y).clamp(min=0)
-    sigma_xy = e_xy - mu_x * mu_y
-    # Gain and residual variance of the distortion channel dist = g·ref + v, with MATLAB's order of overrides.
-    gain = sigma_xy / (sigma_xx + tol)
-    vv = sigma_yy - gain * sigma_xy
-    flat_ref, flat_dist = sigma_xx < tol, sigma_yy < tol
-    gain = torch.where(flat_ref, 0.0, gain)
-    vv = torch.where(flat_ref, sigma_yy, vv)
-    gain = torch.where(flat_dist, 0.0, gain)
-    vv = torch.where(flat_dist, 0.0, vv)
-
-    # Neighbourhood vectors of the reference band: the blk×blk neighbours of every interior position (MATLAB's
-    # circular ``shift`` never wraps there) plus, optionally, the co-located coefficient of the enlarged parent.
-    h, w = mu_x.shape[-2:]
-    half = blk_size // 2
-    columns = [ref[..., dy:dy + h, dx:dx + w] for dy in range(blk_size) for dx in range(blk_size)]
-    if parent is not None:
-        columns.append(enlarged_parent(parent, half, h, w))
-    neighbours = torch.cat(columns, dim=1).flatten(2)  # (B, K, P)
-    k, positions = neighbours.shape[1], neighbours.shape[2]
-    # The K×K covariances are tiny: on a GPU the solvers' launch and sync cost milliseconds each, the CPU microseconds.
-    device = neighbours.device
-    covariance = (neighbours @ neighbours.mT / positions).cpu()
-    # Negative eigenvalues (rounding) are zeroed and the rest rescaled to keep the trace, as in Sheikh's VIF code.
-    eigenvalues, eigenvectors = torch.linalg.eigh(covariance)
-    kept = eigenvalues.clamp(min=0)
-    kept_sum = kept.sum(-1, keepdim=True)
-    eigenvalues = kept * eigenvalues.sum(-1, keepdim=True) / (kept_sum + (kept_sum == 0).to(kept_sum.dtype))
-    covariance = eigenvectors @ torch.diag_embed(eigenvalues) @ eigenvectors.mT
-    # ss = sum((Y·inv(C_u)).*Y, 2) / N: the GSM multiplier estimate at every position (computed transposed). A flat
-    # reference band (a constant image) makes C_u singular: inv_ex yields non-finite values instead of raising, so
-    # that pair scores NaN, as in MATLAB (inv warns and returns Inf), and the rest of the batch is unaffected.
-    inverse = torch.linalg.inv_ex(covariance).inverse.to(device)
-    eigenvalues = eigenvalues.to(device)
-    ss = torch.einsum("bkp,bkp->bp", inverse.mT @ neighbours, neighbours) / k
-    ss = ss.view_as(mu_x[:, 0]).unsqueeze(1)
-    # Σ_j log2(1 + ((vv + (1+g²)σ²)·ss·λ_j + σ²·vv) / σ⁴), the constant parts hoisted out of MATLAB's loop.
-    signal = (vv + (1 + gain * gain) * sigma_nsq) * ss / (sigma_nsq * sigma_nsq)
-    base = 1 + vv / sigma_nsq
-    weights = torch.zeros_like(ss)
-    for j in range(k):
-        weights = weights + torch.log2(torch.addcmul(base, signal, eigenvalues[:, j].view(-1, 1, 1, 1)))
-    return torch.where(weights < tol, 0.0, weights)
+    device = covariances[0].device
+    host = covariances
+    if device.type != "cpu":
+        sizes = [c.numel() for c in covariances]
+        flat = torch.cat([c.reshape(-1) for c in covariances]).cpu()
+        host = [part.view_as(c) for part, c in zip(flat.split(sizes), covariances)]
+    by_size: dict[int, list[int]] = {}
+    for index, covariance in enumerate(host):
+        by_size.setdefault(covariance.shape[-1], []).append(index)
+    terms: list = [None] * len(host)
+    for indices in by_size.values():
+        inverses, eigenvalues = spectral_terms(torch.stack([host[i] for i in indices]))
+        for i, inverse, values in zip(indices, inverses, eigenvalues):
+            terms[i] = (inverse, values)
+    if device.type == "cpu":
+        return terms
+    parts = [t for pair in terms for t in pair]
+    flat = torch.cat([t.reshape(-1) for t in parts]).to(device, non_blocking=True)
+    back = [part.view_as(t) for part, t in zip(flat.split([t.numel() for t in parts]), parts)]
+    return list(zip(back[0::2], back[1::2]))
 
 
 def iw_ssim(
@@ -249,22 +185,24 @@ def iw_ssim(
 
     ref_bands = laplacian_pyramid(ref, scales, conv.expand)
     dist_bands = laplacian_pyramid(dist, scales, conv.expand)
-    crop = (conv.kernel_size - 1) // 2 - blk_size // 2  # iwssim.m's bound1: aligns the weights with 'valid' cs
+    window = gaussian_window(KERNEL_SIZE, KERNEL_SIGMA)
+    c1, c2 = (K1 * 255) ** 2, (K2 * 255) ** 2
+    # Band-pass bands: information-content weighted cs. iwssim.m uses the parent band for scales 1…Nsc-2 only (the
+    # low-pass residual is never a parent).
+    band_pass = range(scales - 1)
+    parents = [ref_bands[s + 1] if parent and s < scales - 2 else None for s in band_pass]
+    covariances = [_ops.iw_neighbour_covariance(ref_bands[s], parents[s], blk_size, backend) for s in band_pass]
+    spectra = _spectral_terms(covariances) if covariances else []
     pooled = []
-    for s in range(scales):
-        if s == scales - 1:  # iwssim.m: l·cs with a weight map of ones at the coarsest band
-            # The low-pass residual carries 2^(scales-1)× the mean intensity, so E[x²] - μ² cancels badly in float32
-            # (1e-4 off on noisy content); the band is 1/4^(scales-1) of the image, so float64 costs nothing.
-            cs = contrast_structure_map(ref_bands[s].double(), dist_bands[s].double(), with_luminance=True)
-            pooled.append(cs.mean(dim=(-2, -1)).to(dtype))
-            continue
-        cs = contrast_structure_map(ref_bands[s], dist_bands[s], with_luminance=False)
-        # iwssim.m uses the parent band for scales 1…Nsc-2 only (the low-pass residual is never a parent).
-        parent_band = ref_bands[s + 1] if parent and s < scales - 2 else None
-        weights = information_content(ref_bands[s], dist_bands[s], parent_band, blk_size, sigma_nsq, tol)
-        if crop > 0:
-            weights = weights[..., crop:-crop, crop:-crop]
-        pooled.append((cs * weights).sum(dim=(-2, -1)) / weights.sum(dim=(-2, -1)))
+    for s, (inverse, eigenvalues) in zip(band_pass, spectra):
+        weighted_cs, weight_sum = _ops.iw_pooled_cs(ref_bands[s], dist_bands[s], parents[s], inverse, eigenvalues,
+                                                    blk_size, window, c2, sigma_nsq, tol, backend)
+        pooled.append((weighted_cs / weight_sum).to(dtype))
+    # iwssim.m: l·cs with a weight map of ones at the coarsest band. The low-pass residual carries 2^(scales-1)× the
+    # mean intensity, so E[x²] - μ² cancels badly in float32 (1e-4 off on noisy content); the band is 1/4^(scales-1)
+    # of the image, so float64 costs nothing.
+    cs = contrast_structure_map(ref_bands[-1].double(), dist_bands[-1].double(), window, c1, c2, with_luminance=True)
+    pooled.append(cs.mean(dim=(-2, -1)).to(dtype))
     wmcs = torch.stack(pooled)[..., 0]  # (scales, N·C)
     if conv.abs_before_power:
         wmcs = wmcs.abs()
