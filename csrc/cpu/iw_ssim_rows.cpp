@@ -78,36 +78,61 @@ void covariance_rows(const IwCovarianceArgs<T>& a) {
 }
 
 // blk x blk box means of ref, dist and their products at every grid column of row r (the twin's filter_valid with
-// taps 1/blk: rows first, then columns).
+// taps 1/blk: rows first, then columns). Whole vectors: the scratch rows have slack past the grid width, the band
+// rows get a scalar tail (the last row of a plane has nothing after it).
 template <typename T>
 void box_moments(const IwWeightArgs<T>& a, int r, T* const* sums, T* const* moments) {
+  using V = typename Vec<T>::type;
+  constexpr int L = Vec<T>::lanes;
   const IwNeighbourhood<T>& h = a.hood;
   const int span = a.grid_width + h.blk - 1;
   const T tap = T(1) / T(h.blk);
-  T* __restrict sx = sums[0];
-  T* __restrict sy = sums[1];
-  T* __restrict sxx = sums[2];
-  T* __restrict syy = sums[3];
-  T* __restrict sxy = sums[4];
-  for (int c = 0; c < span; ++c) sx[c] = sy[c] = sxx[c] = syy[c] = sxy[c] = T(0);
+  const T* x[kIwMaxComponents];
+  const T* y[kIwMaxComponents];
   for (int t = 0; t < h.blk; ++t) {
     const std::size_t row = static_cast<std::size_t>(r + h.offset + t) * h.width + h.offset;
-    const T* __restrict x = h.band + row;
-    const T* __restrict y = a.dist + row;
-    for (int c = 0; c < span; ++c) {
-      sx[c] += tap * x[c];
-      sy[c] += tap * y[c];
-      sxx[c] += tap * (x[c] * x[c]);
-      syy[c] += tap * (y[c] * y[c]);
-      sxy[c] += tap * (x[c] * y[c]);
+    x[t] = h.band + row;
+    y[t] = a.dist + row;
+  }
+  int c = 0;
+  for (; c + L <= span; c += L) {
+    V sx = {}, sy = {}, sxx = {}, syy = {}, sxy = {};
+    for (int t = 0; t < h.blk; ++t) {
+      const V vx = load<V>(x[t] + c), vy = load<V>(y[t] + c);
+      sx += tap * vx;
+      sy += tap * vy;
+      sxx += tap * (vx * vx);
+      syy += tap * (vy * vy);
+      sxy += tap * (vx * vy);
     }
+    store(sums[0] + c, sx);
+    store(sums[1] + c, sy);
+    store(sums[2] + c, sxx);
+    store(sums[3] + c, syy);
+    store(sums[4] + c, sxy);
+  }
+  for (; c < span; ++c) {
+    T sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
+    for (int t = 0; t < h.blk; ++t) {
+      const T vx = x[t][c], vy = y[t][c];
+      sx += tap * vx;
+      sy += tap * vy;
+      sxx += tap * (vx * vx);
+      syy += tap * (vy * vy);
+      sxy += tap * (vx * vy);
+    }
+    sums[0][c] = sx;
+    sums[1][c] = sy;
+    sums[2][c] = sxx;
+    sums[3][c] = syy;
+    sums[4][c] = sxy;
   }
   for (int q = 0; q < 5; ++q) {
-    const T* __restrict s = sums[q];
-    T* __restrict m = moments[q];
-    for (int j = 0; j < a.grid_width; ++j) m[j] = T(0);
-    for (int t = 0; t < h.blk; ++t)
-      for (int j = 0; j < a.grid_width; ++j) m[j] += tap * s[j + t];
+    for (int j = 0; j < a.grid_width; j += L) {
+      V m = {};
+      for (int t = 0; t < h.blk; ++t) m += tap * load<V>(sums[q] + j + t);
+      store(moments[q] + j, m);
+    }
   }
 }
 
@@ -181,6 +206,76 @@ inline double log2_of_product(double base, double signal, const double* lambda, 
   return static_cast<double>(exponent) + std::log2(mantissa);
 }
 
+// Vector form of log2_of_product for Vec<double>::lanes pixels at once, with log2 of the renormalised mantissa by
+// the atanh series (|t| <= 0.1716 after folding the mantissa into [√½, √2): 12 terms reach double precision).
+// Lanes whose product is not positive and finite are flagged in `bad` and recomputed by log2_of_product.
+using VD = typename Vec<double>::type;
+typedef std::int64_t VI __attribute__((vector_size(sizeof(VD))));
+
+inline VD log2_mantissa(VD m, VI& exponent) {
+  const VI fold = m > VD{} + 1.4142135623730951;
+  m = fold ? m * 0.5 : m;
+  exponent -= fold;  // the mask is -1 where folded
+  const VD t = (m - 1.0) / (m + 1.0);
+  const VD s = t * t;
+  VD series = VD{} + 2.0 / 23;
+  for (int i = 21; i >= 1; i -= 2) series = series * s + 2.0 / i;
+  return t * series * 1.4426950408889634;  // ln(m) / ln 2
+}
+
+inline VD log2_of_products(VD base, VD signal, const double* lambda, int k, VI& bad) {
+  const VI mantissa_bits = VI{} + ((std::int64_t(1) << 52) - 1), one_exponent = VI{} + (std::int64_t(1023) << 52);
+  VD mantissa = VD{} + 1.0;
+  VI exponent = {};
+  bad = VI{};
+  for (int j = 0; j < k; ++j) {
+    mantissa *= base + signal * lambda[j];
+    if ((j & 3) != 3 && j != k - 1) continue;
+    VI bits;
+    std::memcpy(&bits, &mantissa, sizeof bits);
+    const VI biased = (bits >> 52) & 0x7ff;
+    bad |= (bits < 0) | (biased == 0) | (biased == 0x7ff);
+    exponent += biased - 1023;
+    bits = (bits & mantissa_bits) | one_exponent;
+    std::memcpy(&mantissa, &bits, sizeof bits);
+  }
+  const VD fraction = log2_mantissa(mantissa, exponent);
+  return __builtin_convertvector(exponent, VD) + fraction;
+}
+
+// Information-content weight of grid columns [0, n): Σ_j log2(base + signal·λ_j), base = 1 + vv/σ²,
+// signal = (vv + (1+g²)σ²)·ss/σ⁴, zeroed below tol. Computed in double whatever T.
+template <typename T>
+void weights_from_terms(const T* gain, const T* vv, const T* ss, int n, const double* lambda, int k, double nsq,
+                        double tol, T* out) {
+  constexpr int L = Vec<double>::lanes;
+  typedef T VT __attribute__((vector_size(L * sizeof(T))));
+  const double nsq2 = nsq * nsq;
+  int j = 0;
+  for (; j + L <= n; j += L) {
+    const VD g = __builtin_convertvector(load<VT>(gain + j), VD);
+    const VD v = __builtin_convertvector(load<VT>(vv + j), VD);
+    const VD q = __builtin_convertvector(load<VT>(ss + j), VD);
+    const VD signal = (v + (1 + g * g) * nsq) * q / nsq2;
+    const VD base = 1 + v / nsq;
+    VI bad;
+    VD w = log2_of_products(base, signal, lambda, k, bad);
+    bool any_bad = false;
+    for (int l = 0; l < L; ++l) any_bad |= bad[l] != 0;
+    if (any_bad)
+      for (int l = 0; l < L; ++l)
+        if (bad[l]) w[l] = log2_of_product(base[l], signal[l], lambda, k);
+    w = w < tol ? VD{} : w;
+    store(out + j, __builtin_convertvector(w, VT));
+  }
+  for (; j < n; ++j) {
+    const double g = gain[j], v = vv[j];
+    const double signal = (v + (1 + g * g) * nsq) * static_cast<double>(ss[j]) / nsq2;
+    const double w = log2_of_product(1 + v / nsq, signal, lambda, k);
+    out[j] = static_cast<T>(w < tol ? 0.0 : w);
+  }
+}
+
 template <typename T>
 void weight_rows(const IwWeightArgs<T>& a) {
   const IwNeighbourhood<T>& h = a.hood;
@@ -195,7 +290,6 @@ void weight_rows(const IwWeightArgs<T>& a) {
   T* vv = buffers[13];
   T* ss = buffers[14];
   const T* rows[kIwMaxComponents];
-  const double nsq = a.sigma_nsq, nsq2 = a.sigma_nsq * a.sigma_nsq;
   const int n = a.grid_width;
   const int pad = ssim_rows_weight_padding();
   const int padded = (n + pad - 1) / pad * pad;  // the SSIM row kernel reads whole vectors of weights
@@ -207,15 +301,9 @@ void weight_rows(const IwWeightArgs<T>& a) {
     const int k = neighbour_rows(h, r, parent_row, rows);
     neighbour_quadratic_forms(a.inverse, rows, k, n, ss);
     T* out = a.weights + static_cast<std::size_t>(r - a.row_begin) * a.weight_stride;
+    weights_from_terms(gain, vv, ss, n, a.eigenvalues, k, a.sigma_nsq, a.tol, out);
     double total = 0;
-    for (int j = 0; j < n; ++j) {
-      const double g = gain[j], v = vv[j];
-      const double signal = (v + (1 + g * g) * nsq) * static_cast<double>(ss[j]) / nsq2;
-      const double w = log2_of_product(1 + v / nsq, signal, a.eigenvalues, k);
-      const T weight = static_cast<T>(w < a.tol ? 0.0 : w);
-      out[j] = weight;
-      total += weight;
-    }
+    for (int j = 0; j < n; ++j) total += out[j];
     for (int j = n; j < padded; ++j) out[j] = T(0);
     a.row_weight_sums[r] = total;
   }
