@@ -47,6 +47,16 @@ void run_weight_rows(const IwWeightArgs<T>& args) {
   }
 }
 
+// Row scratch reused by a thread across chunks and calls: a fresh buffer per strip would be a fresh mmap (it is
+// above malloc's threshold at 1080p) and its page faults. Slot 0 and 1 are distinct buffers.
+template <typename T>
+T* thread_buffer(int slot, std::size_t elems) {
+  thread_local std::vector<T> buffers[2];
+  std::vector<T>& buffer = buffers[slot];
+  if (buffer.size() < elems) buffer.resize(elems);
+  return buffer.data();
+}
+
 // Sampling of iwssim.m's imenlarge2 along one axis of m parent samples, output indices [start, start + count):
 // the formula of the twin's _enlarge_axis, in the same float64 operations.
 template <typename T>
@@ -96,9 +106,9 @@ struct Neighbourhoods {
     }
   }
 
-  IwNeighbourhood<T> plane(int64_t p, const T* band_planes) const {
+  IwNeighbourhood<T> plane(int64_t p) const {
     IwNeighbourhood<T> h;
-    h.band = band_planes + p * height * width;
+    h.band = band + p * height * width;
     h.width = static_cast<int>(width);
     h.blk = blk;
     h.offset = offset;
@@ -150,15 +160,15 @@ void covariance_planes(const at::Tensor& band, const c10::optional<at::Tensor>& 
   const std::size_t scratch_elems = iw_rows_scratch_size(static_cast<int>(hoods.width),
                                                          static_cast<int>(hoods.parent_width));
   parallel_chunks(hoods.planes * chunks, 1, [&](int64_t begin, int64_t end) {
-    std::vector<T> scratch(scratch_elems);
+    T* scratch = thread_buffer<T>(0, scratch_elems);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t p = task / chunks, chunk = task % chunks;
       IwCovarianceArgs<T> a;
-      a.hood = hoods.plane(p, hoods.band);
+      a.hood = hoods.plane(p);
       a.grid_width = static_cast<int>(grid_width);
       a.row_begin = static_cast<int>(chunk * kCovarianceRows);
       a.row_end = static_cast<int>(std::min<int64_t>(grid_height, (chunk + 1) * kCovarianceRows));
-      a.scratch = scratch.data();
+      a.scratch = scratch;
       a.sums = partial.data() + task * k * k;
       run_covariance_rows(a);
     }
@@ -229,7 +239,8 @@ void pooled_planes(const at::Tensor& ref, const at::Tensor& dist, const c10::opt
   const std::size_t ssim_scratch_elems = ssim_rows_scratch_size(static_cast<int>(width), ws);
 
   parallel_chunks(hoods.planes * strips, 1, [&](int64_t begin, int64_t end) {
-    std::vector<T> iw_scratch(iw_scratch_elems), weights(kStripRows * weight_stride);
+    T* iw_scratch = thread_buffer<T>(0, iw_scratch_elems);
+    T* weights = thread_buffer<T>(1, kStripRows * weight_stride);
     T* ssim_scratch = ssim_rows_thread_scratch<T>(ssim_scratch_elems, width * 64 + ws);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t p = task / strips, strip = task % strips;
@@ -237,7 +248,7 @@ void pooled_planes(const at::Tensor& ref, const at::Tensor& dist, const c10::opt
       const int row_end = static_cast<int>(std::min<int64_t>(out_height, (strip + 1) * kStripRows));
 
       IwWeightArgs<T> w;
-      w.hood = hoods.plane(p, hoods.band);
+      w.hood = hoods.plane(p);
       w.dist = dist_p + p * height * width;
       w.grid_width = static_cast<int>(out_width);
       w.inverse = inverse_p + p * k * k;
@@ -246,8 +257,8 @@ void pooled_planes(const at::Tensor& ref, const at::Tensor& dist, const c10::opt
       w.tol = tol;
       w.row_begin = row_begin;
       w.row_end = row_end;
-      w.scratch = iw_scratch.data();
-      w.weights = weights.data();
+      w.scratch = iw_scratch;
+      w.weights = weights;
       w.weight_stride = weight_stride;
       w.row_weight_sums = row_weight.data() + p * out_height;
       run_weight_rows(w);
@@ -265,7 +276,7 @@ void pooled_planes(const at::Tensor& ref, const at::Tensor& dist, const c10::opt
       s.pad_left = 0;
       s.window = taps.data();
       s.window_size = ws;
-      s.c1 = T(1);
+      s.c1 = T(1);  // only the cs sums are used; the SSIM sums (row_weighted_ssim) are a by-product
       s.c2 = static_cast<T>(c2);
       s.cov_norm = T(1);
       s.shift = T(0);
@@ -275,7 +286,7 @@ void pooled_planes(const at::Tensor& ref, const at::Tensor& dist, const c10::opt
       s.scratch = ssim_scratch;
       s.row_ssim = row_weighted_ssim.data() + p * out_height;
       s.row_cs = row_weighted_cs.data() + p * out_height;
-      s.pixel_weight = weights.data();
+      s.pixel_weight = weights;
       s.weight_stride = weight_stride;
       run_ssim_rows(s);
     }
