@@ -53,6 +53,11 @@ TORCH_LIBRARY(turboiqa, m) {
   // parent band, the co-located sample of iwssim.m's imenlarge2(parent) (K = b² or b² + 1 components).
   // iw_neighbour_covariance: Σ_positions Y Yᵀ / positions, N x C x K x K in the band's dtype (double partial sums
   // over fixed row chunks, combined in order).
+  // laplacian_level: one level of matlabPyrTools' buildLpyr as iwssim.m uses it, planes N x C x H x W (float32 or
+  // float64, H, W >= 3): lowpass = corrDn(binom5, 'reflect1', step 2) along the rows then the columns
+  // (N x C x ceil(H/2) x ceil(W/2)); band = planes - upConv(lowpass) (columns then rows, 'reflect1'), the
+  // expansion zero-stuffing to the output length (expand='matlab') or to an even length (expand='piq').
+  m.def("laplacian_level(Tensor planes, str expand) -> (Tensor band, Tensor lowpass)");
   m.def("iw_neighbour_covariance(Tensor band, Tensor? parent, int blk_size) -> Tensor");
   // iw_pooled_cs: per plane, over the 'valid' cs map of the separable `window` (SSIM contrast-structure term with
   // c2), Σ w·cs and Σ w (float64, N x C each), w the information-content weight at the same centre:

@@ -344,6 +344,11 @@ if _has_op("iw_pooled_cs"):
         k = blk_size * blk_size + (parent is not None)
         return band.new_empty((band.shape[0], band.shape[1], k, k))
 
+    @torch.library.register_fake("turboiqa::laplacian_level")
+    def _laplacian_level_fake(planes, expand):
+        n, c, h, w = planes.shape
+        return torch.empty_like(planes), planes.new_empty((n, c, (h + 1) // 2, (w + 1) // 2))
+
     @torch.library.register_fake("turboiqa::iw_pooled_cs")
     def _iw_pooled_cs_fake(ref, dist, parent, inverse, eigenvalues, blk_size, window, c2, sigma_nsq, tol):
         out = ref.new_empty(ref.shape[:2], dtype=torch.float64)
@@ -355,6 +360,16 @@ def _iw_native(backend, *tensors) -> bool:
     present = [t for t in tensors if t is not None]
     return (use_native(backend) and _has_op("iw_pooled_cs") and all(t.device.type == "cpu" for t in present)
             and not _needs_grad(*present))
+
+
+def laplacian_level(planes, expand, backend="auto"):
+    """One level of matlabPyrTools' ``buildLpyr``: (band, lowpass), see the schema in csrc/ops.cpp."""
+    if _iw_native(backend, planes):
+        with below_autograd():
+            return torch.ops.turboiqa.laplacian_level(planes, expand)
+    from .reference.iw_ssim import laplacian_level as reference_laplacian_level
+
+    return reference_laplacian_level(planes, expand)
 
 
 def iw_neighbour_covariance(band, parent, blk_size, backend="auto"):

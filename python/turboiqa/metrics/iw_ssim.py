@@ -34,25 +34,19 @@ test, i.e. with the distorted i01_01_5 in the reference role; with I01 as the re
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from .. import _ops
 from ..dtypes import compute_dtype
-from ..filters import correlate_axis
-from ..reference.iw_ssim import contrast_structure_map, spectral_terms
+from ..reference.iw_ssim import contrast_structure_map, spectral_terms, upsample_axis  # noqa: F401 (re-export)
 from ..validate import check_pair, check_reduction, reduce
 from ..window import gaussian_window
 from .module import MetricModule
 from .ms_ssim import WANG_WEIGHTS, minimum_size
 from .ssim import prepare_channels, resolve_convention
 
-# matlabPyrTools namedFilter('binom5'): sqrt(2)·[1 4 6 4 1]/16. DC gain √2 per axis, so every lowpass level is
-# twice the brightness of the previous one; iwssim.m keeps that scaling (C1, C2 and σ_n² stay in 0…255 units).
-BINOM5 = tuple(math.sqrt(2) * c / 16 for c in (1, 4, 6, 4, 1))
 KERNEL_SIZE, KERNEL_SIGMA, K1, K2 = 11, 1.5, 0.01, 0.03
 
 
@@ -72,44 +66,12 @@ IW_SSIM_CONVENTIONS = {
 }
 
 
-def _binom5_axis(planes: torch.Tensor, dim: int, stride: int = 1) -> torch.Tensor:
-    """binom5 along ``dim`` with 'reflect1' borders (mirror without repeating the edge sample: F.pad 'reflect');
-    ``stride=2`` keeps samples 0, 2, 4, … (MATLAB 1, 3, 5, …: ceil(n/2) of them)."""
-    padded = F.pad(planes, (2, 2, 0, 0) if dim == -1 else (0, 0, 2, 2), mode="reflect")
-    return correlate_axis(padded, BINOM5, dim, stride)
-
-
-def pyramid_reduce(planes: torch.Tensor) -> torch.Tensor:
-    """``corrDn(im, binom5', 'reflect1', [1 2])`` then ``corrDn(·, binom5, 'reflect1', [2 1])`` (buildLpyr)."""
-    return _binom5_axis(_binom5_axis(planes, -1, stride=2), -2, stride=2)
-
-
-def upsample_axis(lo: torch.Tensor, n: int, dim: int, expand: str) -> torch.Tensor:
-    """``upConv(lo, binom5, 'reflect1', step 2, start 1, stop n)`` along ``dim``.
-
-    The MEX folds the filter at the output edge ('reflect1' EXPAND); for a symmetric odd filter that equals
-    placing the samples at 0, 2, 4, … of a zero signal of length n, mirroring it without repeating the edge sample
-    and filtering (checked against a line-by-line port of edges.c/convolve.c). For odd n the mirror is about the
-    last sample itself; piq stuffs to an even length 2·ceil(n/2) and mirrors about the trailing zero instead.
-    """
-    stuffed = torch.stack([lo, torch.zeros_like(lo)], dim=dim).flatten(dim - 1, dim)  # l0 0 l1 0 …
-    if expand == "matlab":
-        stuffed = stuffed.narrow(dim, 0, n)
-    return _binom5_axis(stuffed, dim).narrow(dim, 0, n)
-
-
-def pyramid_expand(lo: torch.Tensor, size, expand: str) -> torch.Tensor:
-    """buildLpyr's expansion: rows first (``upConv(lo2, filt2, [2 1])``), then columns."""
-    return upsample_axis(upsample_axis(lo, size[0], -2, expand), size[1], -1, expand)
-
-
-def laplacian_pyramid(planes: torch.Tensor, levels: int, expand: str) -> list[torch.Tensor]:
+def laplacian_pyramid(planes: torch.Tensor, levels: int, expand: str, backend: str = "auto") -> list[torch.Tensor]:
     """``buildLpyr(im, levels)``: levels-1 band-pass bands (fine to coarse) then the low-pass residual."""
     bands = []
     for _ in range(levels - 1):
-        lo = pyramid_reduce(planes)
-        bands.append(planes - pyramid_expand(lo, planes.shape[-2:], expand))
-        planes = lo
+        band, planes = _ops.laplacian_level(planes, expand, backend)
+        bands.append(band)
     bands.append(planes)
     return bands
 
@@ -198,8 +160,8 @@ def iw_ssim(
     ref = (y.to(dtype) * scale).reshape(n * c, 1, h, w)
     tol = torch.finfo(dtype).eps if conv.tol is None else conv.tol
 
-    ref_bands = laplacian_pyramid(ref, scales, conv.expand)
-    dist_bands = laplacian_pyramid(dist, scales, conv.expand)
+    ref_bands = laplacian_pyramid(ref, scales, conv.expand, backend)
+    dist_bands = laplacian_pyramid(dist, scales, conv.expand, backend)
     window = gaussian_window(KERNEL_SIZE, KERNEL_SIGMA)
     c1, c2 = (K1 * 255) ** 2, (K2 * 255) ** 2
     # Band-pass bands: information-content weighted cs. iwssim.m uses the parent band for scales 1…Nsc-2 only (the

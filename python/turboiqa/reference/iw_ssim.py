@@ -1,15 +1,60 @@
 """Pure-PyTorch twins of IW-SSIM's native per-band operators (``turboiqa::iw_neighbour_covariance`` and
 ``turboiqa::iw_pooled_cs``, see csrc/ops.cpp), plus the small spectral step between them.
 
-Bands are N×C×H×W in the compute dtype, each plane scored on its own; ``parent`` is the next coarser band of the
+Also the Laplacian pyramid level (``turboiqa::laplacian_level``). Bands are N×C×H×W in the compute dtype, each plane scored on its own; ``parent`` is the next coarser band of the
 reference pyramid (or None). These are the operations ``iw_ssim(backend='reference')`` runs, and the ones that carry
 its gradient; they materialise the neighbour matrix and every statistics map, which the native kernels avoid.
 """
 from __future__ import annotations
 
-import torch
+import math
 
-from ..filters import filter_valid
+import torch
+import torch.nn.functional as F
+
+from ..filters import correlate_axis, filter_valid
+
+# matlabPyrTools namedFilter('binom5'): sqrt(2)·[1 4 6 4 1]/16. DC gain √2 per axis, so every lowpass level is
+# twice the brightness of the previous one; iwssim.m keeps that scaling (C1, C2 and σ_n² stay in 0…255 units).
+BINOM5 = tuple(math.sqrt(2) * c / 16 for c in (1, 4, 6, 4, 1))
+
+
+def _binom5_axis(planes: torch.Tensor, dim: int, stride: int = 1) -> torch.Tensor:
+    """binom5 along ``dim`` with 'reflect1' borders (mirror without repeating the edge sample: F.pad 'reflect');
+    ``stride=2`` keeps samples 0, 2, 4, … (MATLAB 1, 3, 5, …: ceil(n/2) of them)."""
+    padded = F.pad(planes, (2, 2, 0, 0) if dim == -1 else (0, 0, 2, 2), mode="reflect")
+    return correlate_axis(padded, BINOM5, dim, stride)
+
+
+def pyramid_reduce(planes: torch.Tensor) -> torch.Tensor:
+    """``corrDn(im, binom5', 'reflect1', [1 2])`` then ``corrDn(·, binom5, 'reflect1', [2 1])`` (buildLpyr)."""
+    return _binom5_axis(_binom5_axis(planes, -1, stride=2), -2, stride=2)
+
+
+def upsample_axis(lo: torch.Tensor, n: int, dim: int, expand: str) -> torch.Tensor:
+    """``upConv(lo, binom5, 'reflect1', step 2, start 1, stop n)`` along ``dim``.
+
+    The MEX folds the filter at the output edge ('reflect1' EXPAND); for a symmetric odd filter that equals
+    placing the samples at 0, 2, 4, … of a zero signal of length n, mirroring it without repeating the edge sample
+    and filtering (checked against a line-by-line port of edges.c/convolve.c). For odd n the mirror is about the
+    last sample itself; piq stuffs to an even length 2·ceil(n/2) and mirrors about the trailing zero instead.
+    """
+    stuffed = torch.stack([lo, torch.zeros_like(lo)], dim=dim).flatten(dim - 1, dim)  # l0 0 l1 0 …
+    if expand == "matlab":
+        stuffed = stuffed.narrow(dim, 0, n)
+    return _binom5_axis(stuffed, dim).narrow(dim, 0, n)
+
+
+def pyramid_expand(lo: torch.Tensor, size, expand: str) -> torch.Tensor:
+    """buildLpyr's expansion: rows first (``upConv(lo2, filt2, [2 1])``), then columns."""
+    return upsample_axis(upsample_axis(lo, size[0], -2, expand), size[1], -1, expand)
+
+
+def laplacian_level(planes: torch.Tensor, expand: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Twin of ``laplacian_level``: (planes - expand(lowpass), lowpass), one level of ``buildLpyr``."""
+    lo = pyramid_reduce(planes)
+    return planes - pyramid_expand(lo, planes.shape[-2:], expand), lo
+
 
 
 def contrast_structure_map(x: torch.Tensor, y: torch.Tensor, window, c1: float, c2: float,
