@@ -214,3 +214,49 @@ def test_gradient_routes_through_the_reference():
         grads.append((xs.grad, ys.grad))
     for a, b in zip(*grads):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-4)])
+@pytest.mark.parametrize("expand", ["matlab", "piq"])
+def test_laplacian_level_matches_twin(dtype, tol, expand):
+    g = torch.Generator().manual_seed(2)
+    for shape in [(2, 3, 37, 45), (1, 1, 3, 3), (1, 2, 64, 33), (1, 1, 4, 5), (1, 1, 5, 4), (1, 1, 6, 7),
+                  (1, 1, 9, 8), (1, 1, 181, 200)]:
+        x = (torch.rand(shape, generator=g, dtype=torch.float64) * 255).to(dtype)
+        band, low = _ops.laplacian_level(x, expand)
+        want_band, want_low = twin.laplacian_level(x, expand)
+        assert band.shape == x.shape and low.shape == want_low.shape and band.dtype == low.dtype == dtype
+        # absolute: values are up to 255·2 (binom5's DC gain), so 1e-12 is a few ulp in float64
+        torch.testing.assert_close(band, want_band, atol=tol, rtol=0)
+        torch.testing.assert_close(low, want_low, atol=tol, rtol=0)
+
+
+def test_laplacian_level_real_image_and_threads(tid_i01):
+    x = tid_i01[1].double()[:, :1, 1:, :-3]  # odd height
+    for expand in ("matlab", "piq"):
+        threads = torch.get_num_threads()
+        try:
+            results = []
+            for n in (1, 3):
+                torch.set_num_threads(n)
+                results.append(_ops.laplacian_level(x, expand))
+        finally:
+            torch.set_num_threads(threads)
+        assert all(torch.equal(a, b) for a, b in zip(*results))
+        for got, want in zip(results[0], twin.laplacian_level(x, expand)):
+            torch.testing.assert_close(got, want, atol=1e-12, rtol=0)
+
+
+def test_laplacian_level_opcheck_and_arguments():
+    x = torch.rand(2, 1, 13, 10)
+    torch.library.opcheck(torch.ops.turboiqa.laplacian_level.default, (x, "matlab"))
+    torch.library.opcheck(torch.ops.turboiqa.laplacian_level.default, (x.double(), "piq"))
+    op = torch.ops.turboiqa.laplacian_level
+    with pytest.raises(RuntimeError, match="planes must be N x C x H x W"):
+        op(x[0], "matlab")
+    with pytest.raises(RuntimeError, match="planes must be float32 or float64"):
+        op(x.half(), "matlab")
+    with pytest.raises(RuntimeError, match="planes must be at least 3x3"):
+        op(x[..., :2], "matlab")
+    with pytest.raises(RuntimeError, match="expand must be 'matlab' or 'piq'"):
+        op(x, "zeros")

@@ -7,12 +7,13 @@ contrast-structure map cs_s (Gaussian 11/1.5, 'valid'; times the luminance map a
 the information-content weights of a Gaussian scale mixture model of the reference band (3×3 neighbours plus the
 parent coefficient); IW-SSIM = Π_s wmcs_s^{w_s} with Wang's MS-SSIM weights renormalised to sum 1.
 
-Per band-pass band the work is three steps: the K×K covariance of the neighbourhood vectors
-(``_ops.iw_neighbour_covariance``), its eigen-decomposition and inverse (``reference.iw_ssim.spectral_terms``,
-PyTorch on the CPU, all bands of a call at once), and the information-content weights pooled with the cs map
-(``_ops.iw_pooled_cs``: box statistics, the quadratic form Yᵀ C⁻¹ Y, Σ_j log2(…) and the weighted cs sums in one
-pass, no image-sized intermediates). The first and last are native CPU operators with PyTorch twins in
-``turboiqa.reference.iw_ssim``; the pyramids and the coarsest band are PyTorch.
+The pyramids are built one level at a time (``_ops.laplacian_level``). Per band-pass band the work is three steps:
+the K×K covariance of the neighbourhood vectors (``_ops.iw_neighbour_covariance``), its eigen-decomposition and
+inverse (``reference.iw_ssim.spectral_terms``, PyTorch on the CPU, all bands of a call at once), and the
+information-content weights pooled with the cs map (``_ops.iw_pooled_cs``: box statistics, the quadratic form Yᵀ C⁻¹
+Y, Σ_j log2(…) and the weighted cs sums in one pass, no image-sized intermediates). The pyramid level, the
+covariance and the pooling are native CPU operators with PyTorch twins in ``turboiqa.reference.iw_ssim``; the
+spectral step and the coarsest band (l·cs, in float64) are PyTorch.
 
 Work is done in MATLAB's units (images scaled to 0…255: σ_n² = 0.4 is an absolute variance). ``y`` is the
 reference (MATLAB's ``oimg``: the information weights come from its pyramid), ``x`` the distorted image. Colour
@@ -126,14 +127,14 @@ def iw_ssim(
     variance in 0…255 units. ``color`` overrides the convention's luma for 3-channel input. A reference with a flat
     band (a constant image) has no information content: that pair scores NaN, as in iwssim.m.
 
-    ``backend``: 'auto' (default) and 'native' run the per-band covariance and the fused weight/cs pooling in the
-    native CPU operators (float64: the reference numbers to ~1e-15; float32: to ~1e-7, the weights being computed
-    in double); 'reference' runs their PyTorch twins. The native operators have no CUDA kernel and no backward: on
-    other devices, and whenever a gradient is needed (grad mode on and an input requiring grad), the twins run
-    whatever the backend. Differentiable through that path. On CUDA the band steps sync with the host once (the
-    input range check of float input is the other sync of a call): the K×K covariances of all bands are copied to
-    the CPU together for the eigen-decompositions (milliseconds on a GPU, microseconds on the CPU) and go back in
-    one non-blocking copy.
+    ``backend``: 'auto' (default) and 'native' run the pyramid levels, the per-band covariance and the fused
+    weight/cs pooling in the native CPU operators (float64: the reference numbers to ~1e-15; float32: to ~1e-7, the
+    weights being computed in double); 'reference' runs their PyTorch twins. The native operators have no CUDA
+    kernel and no backward: on other devices, and whenever a gradient is needed (grad mode on and an input requiring
+    grad), the twins run whatever the backend. Differentiable through that path. On CUDA the band steps sync with
+    the host once (the input range check of float input is the other sync of a call): the K×K covariances of all
+    bands are copied to the CPU together for the eigen-decompositions (milliseconds on a GPU, microseconds on the
+    CPU) and go back in one non-blocking copy.
     """
     check_reduction(reduction)
     x, y = check_pair(x, y, data_range)

@@ -1,7 +1,8 @@
-"""Pure-PyTorch twins of IW-SSIM's native per-band operators (``turboiqa::iw_neighbour_covariance`` and
-``turboiqa::iw_pooled_cs``, see csrc/ops.cpp), plus the small spectral step between them.
+"""Pure-PyTorch twins of IW-SSIM's native operators (``turboiqa::laplacian_level``,
+``turboiqa::iw_neighbour_covariance`` and ``turboiqa::iw_pooled_cs``, see csrc/ops.cpp), plus the small spectral
+step between the last two.
 
-Also the Laplacian pyramid level (``turboiqa::laplacian_level``). Bands are N×C×H×W in the compute dtype, each plane scored on its own; ``parent`` is the next coarser band of the
+Bands are N×C×H×W in the compute dtype, each plane scored on its own; ``parent`` is the next coarser band of the
 reference pyramid (or None). These are the operations ``iw_ssim(backend='reference')`` runs, and the ones that carry
 its gradient; they materialise the neighbour matrix and every statistics map, which the native kernels avoid.
 """
