@@ -117,12 +117,14 @@ void filter_along_columns(const T* in, int width, const AxisTaps<T>& taps, T* ou
   }
 }
 
-// Runs body(plane, row_begin, row_end) over `rows` rows of every plane in fixed chunks (no reductions: any split
-// gives the same numbers).
+// Runs body(plane, row_begin, row_end) over `rows` rows (of `width` outputs) of every plane in fixed chunks (no
+// reductions: any split gives the same numbers). A pass is a few flops per output: a chunk of less than ~64k
+// outputs costs more to hand to a helper thread than to run.
 template <typename F>
-void for_plane_rows(int64_t planes, int rows, const F& body) {
+void for_plane_rows(int64_t planes, int rows, int width, const F& body) {
   const int64_t chunks = (rows + kRowsPerChunk - 1) / kRowsPerChunk;
-  parallel_chunks(planes * chunks, 1, [&](int64_t begin, int64_t end) {
+  const int64_t grain = std::max<int64_t>(1, 65536 / (int64_t{kRowsPerChunk} * width));
+  parallel_chunks(planes * chunks, grain, [&](int64_t begin, int64_t end) {
     for (int64_t task = begin; task < end; ++task) {
       const int64_t p = task / chunks, chunk = task % chunks;
       body(p, static_cast<int>(chunk * kRowsPerChunk),
@@ -149,17 +151,17 @@ void laplacian_planes(const at::Tensor& x, bool piq, at::Tensor& band, at::Tenso
   const std::size_t full = static_cast<std::size_t>(h) * w, halfsize = static_cast<std::size_t>(h) * wl,
                     lowsize = static_cast<std::size_t>(hl) * wl;
   // buildLpyr: corrDn along the rows (last axis) then the columns; upConv along the columns then the rows.
-  for_plane_rows(planes, h, [&](int64_t p, int b, int e) {
+  for_plane_rows(planes, h, wl, [&](int64_t p, int b, int e) {
     for (int i = b; i < e; ++i) reduce_row(xp + p * full + i * w, w, reduce_w, taps, half + p * halfsize + i * wl);
   });
-  for_plane_rows(planes, hl, [&](int64_t p, int b, int e) {
+  for_plane_rows(planes, hl, wl, [&](int64_t p, int b, int e) {
     filter_along_columns(half + p * halfsize, wl, reduce_h, lp + p * lowsize, b, e);
   });
-  for_plane_rows(planes, h, [&](int64_t p, int b, int e) {
+  for_plane_rows(planes, h, wl, [&](int64_t p, int b, int e) {
     filter_along_columns(lp + p * lowsize, wl, expand_h, half + p * halfsize, b, e);
   });
   const int stuffed_w = piq ? 2 * wl : w;
-  for_plane_rows(planes, h, [&](int64_t p, int b, int e) {
+  for_plane_rows(planes, h, w, [&](int64_t p, int b, int e) {
     std::vector<T> expanded(w);
     for (int i = b; i < e; ++i) {
       expand_row(half + p * halfsize + i * wl, w, stuffed_w, expand_w, taps, expanded.data());
