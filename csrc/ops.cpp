@@ -48,16 +48,19 @@ TORCH_LIBRARY(turboiqa, m) {
   // PIPAL's spatially-warped difference: spatial mean over fd's positions of the smallest LPIPS-style distance to
   // fr's unit-normalised features within |di|, |dj| <= radius (inside the map); ties: first in raster order.
   m.def("swd_distance(Tensor fd, Tensor fr, Tensor weight, int radius, float eps) -> Tensor");
-  // IW-SSIM (iwssim.m) per pyramid band, planes N x C, float32/float64 bands in the compute dtype. Neighbourhood
-  // vector Y at a position of the (H-b+1) x (W-b+1) grid: its b x b band samples (raster order) plus, with a
-  // parent band, the co-located sample of iwssim.m's imenlarge2(parent) (K = b² or b² + 1 components).
-  // iw_neighbour_covariance: Σ_positions Y Yᵀ / positions, N x C x K x K in the band's dtype (double partial sums
-  // over fixed row chunks, combined in order).
+  m.def(
+      "_swd_distance_backward(Tensor grad, Tensor fd, Tensor fr, Tensor weight, int radius, float eps) "
+      "-> (Tensor, Tensor)");
   // laplacian_level: one level of matlabPyrTools' buildLpyr as iwssim.m uses it, planes N x C x H x W (float32 or
   // float64, H, W >= 3): lowpass = corrDn(binom5, 'reflect1', step 2) along the rows then the columns
   // (N x C x ceil(H/2) x ceil(W/2)); band = planes - upConv(lowpass) (columns then rows, 'reflect1'), the
   // expansion zero-stuffing to the output length (expand='matlab') or to an even length (expand='piq').
   m.def("laplacian_level(Tensor planes, str expand) -> (Tensor band, Tensor lowpass)");
+  // IW-SSIM (iwssim.m) per pyramid band, planes N x C, float32/float64 bands in the compute dtype. Neighbourhood
+  // vector Y at a position of the (H-b+1) x (W-b+1) grid: its b x b band samples (raster order) plus, with a
+  // parent band, the co-located sample of iwssim.m's imenlarge2(parent) (K = b² or b² + 1 components).
+  // iw_neighbour_covariance: Σ_positions Y Yᵀ / positions, N x C x K x K in the band's dtype (double partial sums
+  // over fixed row chunks, combined in order).
   m.def("iw_neighbour_covariance(Tensor band, Tensor? parent, int blk_size) -> Tensor");
   // iw_pooled_cs: per plane, over the 'valid' cs map of the separable `window` (SSIM contrast-structure term with
   // c2), Σ w·cs and Σ w (float64, N x C each), w the information-content weight at the same centre:
@@ -67,7 +70,4 @@ TORCH_LIBRARY(turboiqa, m) {
   m.def(
       "iw_pooled_cs(Tensor ref, Tensor dist, Tensor? parent, Tensor inverse, Tensor eigenvalues, int blk_size, "
       "float[] window, float c2, float sigma_nsq, float tol) -> (Tensor, Tensor)");
-  m.def(
-      "_swd_distance_backward(Tensor grad, Tensor fd, Tensor fr, Tensor weight, int radius, float eps) "
-      "-> (Tensor, Tensor)");
 }

@@ -118,12 +118,12 @@ void filter_along_columns(const T* in, int width, const AxisTaps<T>& taps, T* ou
 }
 
 // Runs body(plane, row_begin, row_end) over `rows` rows (of `width` outputs) of every plane in fixed chunks (no
-// reductions: any split gives the same numbers). A pass is a few flops per output: a chunk of less than ~64k
-// outputs costs more to hand to a helper thread than to run.
+// reductions: any split gives the same numbers). A pass is a few flops per output (~1 ns): a chunk of less than
+// ~256k outputs costs about as much to hand to a helper thread as to run.
 template <typename F>
 void for_plane_rows(int64_t planes, int rows, int width, const F& body) {
   const int64_t chunks = (rows + kRowsPerChunk - 1) / kRowsPerChunk;
-  const int64_t grain = std::max<int64_t>(1, 65536 / (int64_t{kRowsPerChunk} * width));
+  const int64_t grain = std::max<int64_t>(1, 262144 / (int64_t{kRowsPerChunk} * width));
   parallel_chunks(planes * chunks, grain, [&](int64_t begin, int64_t end) {
     for (int64_t task = begin; task < end; ++task) {
       const int64_t p = task / chunks, chunk = task % chunks;
