@@ -179,7 +179,8 @@ def image_pair(shape, seed=0, dtype=torch.float64):
 
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
 @pytest.mark.parametrize("options", [{}, {"parent": False}, {"blk_size": 5}, {"scales": 3},
-                                     {"convention": "piq"}, {"blk_size": 1}])
+                                     {"convention": "piq"}, {"blk_size": 1}, {"blk_size": 7},
+                                     {"blk_size": 9}])  # 9: beyond the native operators, the twins run
 def test_iw_ssim_native_equals_reference(dtype, tol, options):
     x, y = image_pair((2, 3, 183, 197), dtype=dtype)
     native = iw_ssim(x, y, 1.0, "none", backend="native", **options)

@@ -355,11 +355,15 @@ if _has_op("iw_pooled_cs"):
         return out, torch.empty_like(out)
 
 
-def _iw_native(backend, *tensors) -> bool:
-    """The native IW-SSIM operators have no backward and no CUDA kernel: the twins serve those cases."""
+_IW_MAX_NATIVE_BLK = 7  # kIwMaxComponents in csrc/cpu/iw_ssim_rows.h: 7×7 neighbours plus the parent
+
+
+def _iw_native(backend, *tensors, blk_size=1) -> bool:
+    """The native IW-SSIM operators have no backward, no CUDA kernel and neighbourhoods up to 7×7: the twins serve
+    the other cases."""
     present = [t for t in tensors if t is not None]
     return (use_native(backend) and _has_op("iw_pooled_cs") and all(t.device.type == "cpu" for t in present)
-            and not _needs_grad(*present))
+            and not _needs_grad(*present) and blk_size <= _IW_MAX_NATIVE_BLK)
 
 
 def laplacian_level(planes, expand, backend="auto"):
@@ -375,7 +379,7 @@ def laplacian_level(planes, expand, backend="auto"):
 def iw_neighbour_covariance(band, parent, blk_size, backend="auto"):
     """Σ Y Yᵀ / positions of the neighbourhood vectors of a band (blk×blk neighbours plus the enlarged ``parent``
     sample when given), (N, C, K, K); see the schema in csrc/ops.cpp."""
-    if _iw_native(backend, band, parent):
+    if _iw_native(backend, band, parent, blk_size=blk_size):
         with below_autograd():
             return torch.ops.turboiqa.iw_neighbour_covariance(band, parent, int(blk_size))
     from .reference.iw_ssim import neighbour_covariance
@@ -388,7 +392,7 @@ def iw_pooled_cs(ref, dist, parent, inverse, eigenvalues, blk_size, window, c2, 
     weights (see the schema in csrc/ops.cpp). float64 from the native operator, the band's dtype from the twin."""
     window = [float(v) for v in window]
     args = (int(blk_size), window, float(c2), float(sigma_nsq), float(tol))
-    if _iw_native(backend, ref, dist, parent, inverse, eigenvalues):
+    if _iw_native(backend, ref, dist, parent, inverse, eigenvalues, blk_size=blk_size):
         with below_autograd():
             return torch.ops.turboiqa.iw_pooled_cs(ref, dist, parent, inverse, eigenvalues, *args)
     from .reference.iw_ssim import pooled_cs
