@@ -57,4 +57,23 @@ TORCH_LIBRARY(turboiqa, m) {
   m.def(
       "_swd_distance_backward(Tensor grad, Tensor fd, Tensor fr, Tensor weight, int radius, float eps) "
       "-> (Tensor, Tensor)");
+  // laplacian_level: one level of matlabPyrTools' buildLpyr as iwssim.m uses it, planes N x C x H x W (float32 or
+  // float64, H, W >= 3): lowpass = corrDn(binom5, 'reflect1', step 2) along the rows then the columns
+  // (N x C x ceil(H/2) x ceil(W/2)); band = planes - upConv(lowpass) (columns then rows, 'reflect1'), the
+  // expansion zero-stuffing to the output length (expand='matlab') or to an even length (expand='piq').
+  m.def("laplacian_level(Tensor planes, str expand) -> (Tensor band, Tensor lowpass)");
+  // IW-SSIM (iwssim.m) per pyramid band, planes N x C, float32/float64 bands in the compute dtype. Neighbourhood
+  // vector Y at a position of the (H-b+1) x (W-b+1) grid: its b x b band samples (raster order) plus, with a
+  // parent band, the co-located sample of iwssim.m's imenlarge2(parent) (K = b² or b² + 1 components).
+  // iw_neighbour_covariance: Σ_positions Y Yᵀ / positions, N x C x K x K in the band's dtype (double partial sums
+  // over fixed row chunks, combined in order).
+  m.def("iw_neighbour_covariance(Tensor band, Tensor? parent, int blk_size) -> Tensor");
+  // iw_pooled_cs: per plane, over the 'valid' cs map of the separable `window` (SSIM contrast-structure term with
+  // c2), Σ w·cs and Σ w (float64, N x C each), w the information-content weight at the same centre:
+  // Σ_j log2(1 + ((vv + (1+g²)σ²)·ss·λ_j + σ²·vv) / σ⁴), ss = Yᵀ inverse Y / K, g and vv from the b x b box
+  // statistics of ref/dist, iwssim.m's tol overrides; inverse (N x C x K x K) and eigenvalues (N x C x K) of the
+  // band's neighbour covariance come from the caller.
+  m.def(
+      "iw_pooled_cs(Tensor ref, Tensor dist, Tensor? parent, Tensor inverse, Tensor eigenvalues, int blk_size, "
+      "float[] window, float c2, float sigma_nsq, float tol) -> (Tensor, Tensor)");
 }

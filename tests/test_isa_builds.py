@@ -26,6 +26,16 @@ for dtype in (torch.float64, torch.float32, torch.uint8):
             want = reference(x, y, gaussian_window(), 6.5025, 58.5225, padding)
             err = max((a.double() - b).abs().max().item() for a, b in zip(got, want))
             worst[str(dtype)] = max(worst.get(str(dtype), 0.0), err)
+# IW-SSIM's native operators (iw_ssim_rows.cpp is built per ISA as well) against the reference path.
+from turboiqa.metrics.iw_ssim import iw_ssim
+x = torch.nn.functional.avg_pool2d(torch.rand(2, 1, 181, 203, generator=g, dtype=torch.float64), 3, 1, 1)
+y = (x + 0.05 * torch.randn(x.shape, generator=g, dtype=torch.float64)).clamp(0, 1)
+for dtype in (torch.float64, torch.float32):
+    for blk_size in (3, 5):
+        got, want = (iw_ssim(x.to(dtype), y.to(dtype), 1.0, "none", blk_size=blk_size, backend=b)
+                     for b in ("native", "reference"))
+        key = "iw_ssim " + str(dtype)
+        worst[key] = max(worst.get(key, 0.0), (got.double() - want.double()).abs().max().item())
 print(json.dumps({"isa": turboiqa.build_info()["cpu_isa_selected"], "worst": worst}))
 """
 
@@ -43,3 +53,5 @@ def test_each_isa_build_matches_reference(isa, monkeypatch):
     assert out["worst"]["torch.float64"] < 1e-12
     assert out["worst"]["torch.float32"] < 1e-6
     assert out["worst"]["torch.uint8"] < 1e-6
+    assert out["worst"]["iw_ssim torch.float64"] < 1e-12
+    assert out["worst"]["iw_ssim torch.float32"] < 1e-5

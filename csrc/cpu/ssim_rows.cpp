@@ -6,45 +6,15 @@
 #include <cstring>
 
 #include "../ssim_math.h"
+#include "isa_vec.h"
 #include "ssim_rows.h"
 
-#ifndef TURBOIQA_ISA
-#error "TURBOIQA_ISA must be defined"
-#endif
-#define TURBOIQA_CAT2(a, b) a##b
-#define TURBOIQA_CAT(a, b) TURBOIQA_CAT2(a, b)
-#define TURBOIQA_ISA_FN TURBOIQA_CAT(ssim_rows_, TURBOIQA_ISA)
-#define TURBOIQA_ISA_NS TURBOIQA_CAT(isa_, TURBOIQA_ISA)
-
-#if defined(__AVX512F__)
-#define TURBOIQA_VEC_BYTES 64
-#elif defined(__AVX__)
-#define TURBOIQA_VEC_BYTES 32
-#else
-#define TURBOIQA_VEC_BYTES 16
-#endif
+#define TURBOIQA_ISA_FN TURBOIQA_ISA_NAME(ssim_rows)
 
 namespace turboiqa::cpu {
 
 namespace TURBOIQA_ISA_NS {
 namespace {
-
-template <typename T>
-struct Vec {
-  typedef T type __attribute__((vector_size(TURBOIQA_VEC_BYTES)));
-  static constexpr int lanes = TURBOIQA_VEC_BYTES / sizeof(T);
-};
-
-template <typename V>
-inline V load(const void* p) {
-  V v;
-  std::memcpy(&v, p, sizeof(V));
-  return v;
-}
-template <typename V>
-inline void store(void* p, V v) {
-  std::memcpy(p, &v, sizeof(V));
-}
 
 constexpr int kQuantities = 4;  // x', y', x'^2 + y'^2, x'y' (see ssim_pixel4)
 
@@ -138,10 +108,12 @@ inline void vertical_pass(const Acc* const* rows, std::size_t stride, const Acc*
   }
 }
 
-// Horizontal pass fused with the SSIM formula; returns the row sums of the SSIM and cs maps.
-template <typename Acc>
+// Horizontal pass fused with the SSIM formula; returns the row sums of the SSIM and cs maps, each pixel multiplied
+// by pixel_weight[j] when Weighted (IW-SSIM's information-content pooling).
+template <typename Acc, bool Weighted>
 inline void horizontal_pass(const Acc* sums, std::size_t stride, const Acc* w, int K, bool symmetric, int ow,
-                            Acc shift, Acc c1, Acc c2, Acc cov_norm, double* row_ssim, double* row_cs) {
+                            Acc shift, Acc c1, Acc c2, Acc cov_norm, const Acc* pixel_weight, double* row_ssim,
+                            double* row_cs) {
   using V = typename Vec<Acc>::type;
   constexpr int L = Vec<Acc>::lanes;
   V sum_ssim = {}, sum_cs = {};
@@ -177,6 +149,11 @@ inline void horizontal_pass(const Acc* sums, std::size_t stride, const Acc* w, i
     for (int h = 0; h < 2; ++h) {
       auto px = ssim_pixel4<V, Acc>(m[h][0], m[h][1], m[h][2], m[h][3], shift, c1, c2, cov_norm);
       const int first = j + h * L;
+      if constexpr (Weighted) {  // the weight row is padded to whole vector pairs; lanes past ow are dropped below
+        const V weight = load<V>(pixel_weight + first);
+        px.ssim *= weight;
+        px.cs *= weight;
+      }
       if (first + L > ow) {  // partial (or empty) last vector: drop lanes past the row end
         for (int l = ow - first < 0 ? 0 : ow - first; l < L; ++l) {
           px.ssim[l] = 0;
@@ -217,9 +194,17 @@ void ssim_rows_impl(const SsimRowsArgs<In, Acc>& a) {
     for (int r = i + K - 1; r < i + K - 1 + count; ++r) load_padded_row(a, r, ring + (r % slots) * slot, stride);
     for (int t = 0; t < K + count - 1; ++t) rows[t] = ring + ((i + t) % slots) * slot;
     vertical_pass(rows, stride, a.window, K, count, a.padded_width, sums0, sums1);
-    for (int h = 0; h < count; ++h)
-      horizontal_pass<Acc>(h ? sums1 : sums0, stride, a.window, K, symmetric, a.out_width, a.shift, a.c1, a.c2,
-                           a.cov_norm, a.row_ssim + i + h, a.row_cs + i + h);
+    for (int h = 0; h < count; ++h) {
+      const Acc* sums = h ? sums1 : sums0;
+      if (a.pixel_weight) {
+        const Acc* weight_row = a.pixel_weight + static_cast<std::size_t>(i + h - a.row_begin) * a.weight_stride;
+        horizontal_pass<Acc, true>(sums, stride, a.window, K, symmetric, a.out_width, a.shift, a.c1, a.c2,
+                                   a.cov_norm, weight_row, a.row_ssim + i + h, a.row_cs + i + h);
+      } else {
+        horizontal_pass<Acc, false>(sums, stride, a.window, K, symmetric, a.out_width, a.shift, a.c1, a.c2,
+                                    a.cov_norm, nullptr, a.row_ssim + i + h, a.row_cs + i + h);
+      }
+    }
   }
 }
 

@@ -25,7 +25,14 @@ struct SsimRowsArgs {
   Acc* scratch;            // ssim_rows_scratch_size(...) elements, 64-byte aligned
   double* row_ssim;        // per output row sums, indexed by output row
   double* row_cs;
+  // Optional per-pixel weights of the sums (IW-SSIM): output row i reads pixel_weight + (i - row_begin) *
+  // weight_stride, readable up to out_width rounded up to a multiple of ssim_rows_weight_padding().
+  const Acc* pixel_weight = nullptr;
+  std::size_t weight_stride = 0;
 };
+
+// Columns a weight row must be readable to: out_width rounded up to this (two vectors of the widest ISA).
+constexpr int ssim_rows_weight_padding() { return 32; }
 
 std::size_t ssim_rows_scratch_size(int padded_width, int window_size);
 

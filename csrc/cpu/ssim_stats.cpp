@@ -9,9 +9,8 @@
 
 #include "../ssim_math.h"
 #include "../ssim_stats.h"
-#include "dispatch.h"
-#include "ssim_rows.h"
 #include "parallel.h"
+#include "ssim_rows_run.h"
 
 namespace turboiqa::cpu {
 
@@ -23,48 +22,6 @@ std::vector<int> border_map(int64_t n, int pad, Border border) {
   std::vector<int> map(n + 2 * pad);
   for (int64_t i = 0; i < n + 2 * pad; ++i) map[i] = border_index(static_cast<int>(i - pad), static_cast<int>(n), border);
   return map;
-}
-
-template <typename In, typename Acc>
-void run_rows(const SsimRowsArgs<In, Acc>& args) {
-  switch (selected_isa_enum()) {
-#ifdef TURBOIQA_HAVE_AVX512
-    case Isa::Avx512: return ssim_rows_avx512(args);
-#endif
-#ifdef TURBOIQA_HAVE_AVX2
-    case Isa::Avx2: return ssim_rows_avx2(args);
-#endif
-    default: return ssim_rows_baseline(args);
-  }
-}
-
-struct AlignedFree {
-  void operator()(void* p) const { std::free(p); }
-};
-
-// Zeroed, 64-byte aligned scratch kept per worker thread across calls: video scoring calls the kernel per frame,
-// and a fresh half-megabyte buffer each time would cost page faults and a memset. The kernel needs zeros past the
-// padded width of every row and never writes there, so the buffer is zeroed only when the size or the row layout
-// (`layout`, which fixes where those columns are) changes; rows themselves are overwritten before use.
-template <typename Acc>
-Acc* thread_scratch(std::size_t elems, int64_t layout) {
-  thread_local std::unique_ptr<char, AlignedFree> buffer;
-  thread_local std::size_t capacity = 0, zeroed_bytes = 0;
-  thread_local int64_t zeroed_layout = -1;
-  const std::size_t bytes = (elems * sizeof(Acc) + 63) / 64 * 64;
-  if (bytes > capacity) {
-    buffer.reset(static_cast<char*>(std::aligned_alloc(64, bytes)));
-    TORCH_CHECK(buffer, "ssim_stats: out of memory for ", bytes, " bytes of scratch");
-    capacity = bytes;
-    zeroed_bytes = 0;
-  }
-  const int64_t key = layout * 16 + static_cast<int64_t>(sizeof(Acc));
-  if (zeroed_bytes != bytes || zeroed_layout != key) {
-    std::memset(buffer.get(), 0, bytes);
-    zeroed_bytes = bytes;
-    zeroed_layout = key;
-  }
-  return reinterpret_cast<Acc*>(buffer.get());
 }
 
 template <typename In, typename Acc>
@@ -84,7 +41,7 @@ void forward_planes(const at::Tensor& x, const at::Tensor& y, const SsimGeometry
   const int64_t grain = std::max<int64_t>(1, 65536 / (kStripRows * g.out_width));
 
   parallel_chunks(g.planes * strips, grain, [&](int64_t begin, int64_t end) {
-    Acc* scratch = thread_scratch<Acc>(scratch_elems, g.padded_width * 64 + g.window_size);
+    Acc* scratch = ssim_rows_thread_scratch<Acc>(scratch_elems, g.padded_width * 64 + g.window_size);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t plane = task / strips, strip = task % strips;
       // Representative level subtracted before squaring (see ssim_math.h): mid-range for 8-bit data,
@@ -112,7 +69,7 @@ void forward_planes(const at::Tensor& x, const at::Tensor& y, const SsimGeometry
       a.scratch = scratch;
       a.row_ssim = row_ssim.data() + plane * g.out_height;
       a.row_cs = row_cs.data() + plane * g.out_height;
-      run_rows(a);
+      run_ssim_rows(a);
     }
   });
 

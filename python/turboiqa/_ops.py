@@ -351,3 +351,67 @@ def swd_distance(fd, fr, weight, radius=1, eps=1e-10, backend="auto"):
     from .reference.feature_distance import swd_distance as reference_swd_distance
 
     return reference_swd_distance(fd, fr, weight, int(radius), float(eps))
+
+
+# IW-SSIM's per-band operators (CPU only; on other devices, and when a gradient is needed, the twins run).
+if _has_op("iw_pooled_cs"):
+
+    @torch.library.register_fake("turboiqa::iw_neighbour_covariance")
+    def _iw_neighbour_covariance_fake(band, parent, blk_size):
+        k = blk_size * blk_size + (parent is not None)
+        return band.new_empty((band.shape[0], band.shape[1], k, k))
+
+    @torch.library.register_fake("turboiqa::laplacian_level")
+    def _laplacian_level_fake(planes, expand):
+        n, c, h, w = planes.shape
+        return torch.empty_like(planes), planes.new_empty((n, c, (h + 1) // 2, (w + 1) // 2))
+
+    @torch.library.register_fake("turboiqa::iw_pooled_cs")
+    def _iw_pooled_cs_fake(ref, dist, parent, inverse, eigenvalues, blk_size, window, c2, sigma_nsq, tol):
+        out = ref.new_empty(ref.shape[:2], dtype=torch.float64)
+        return out, torch.empty_like(out)
+
+
+_IW_MAX_NATIVE_BLK = 7  # kIwMaxComponents in csrc/cpu/iw_ssim_rows.h: 7×7 neighbours plus the parent
+
+
+def _iw_native(backend, *tensors, blk_size=1) -> bool:
+    """The native IW-SSIM operators have no backward, no CUDA kernel and neighbourhoods up to 7×7: the twins serve
+    the other cases."""
+    present = [t for t in tensors if t is not None]
+    return (use_native(backend) and _has_op("iw_pooled_cs") and all(t.device.type == "cpu" for t in present)
+            and not _needs_grad(*present) and blk_size <= _IW_MAX_NATIVE_BLK)
+
+
+def laplacian_level(planes, expand, backend="auto"):
+    """One level of matlabPyrTools' ``buildLpyr``: (band, lowpass), see the schema in csrc/ops.cpp."""
+    if _iw_native(backend, planes):
+        with below_autograd():
+            return torch.ops.turboiqa.laplacian_level(planes, expand)
+    from .reference.iw_ssim import laplacian_level as reference_laplacian_level
+
+    return reference_laplacian_level(planes, expand)
+
+
+def iw_neighbour_covariance(band, parent, blk_size, backend="auto"):
+    """Σ Y Yᵀ / positions of the neighbourhood vectors of a band (blk×blk neighbours plus the enlarged ``parent``
+    sample when given), (N, C, K, K); see the schema in csrc/ops.cpp."""
+    if _iw_native(backend, band, parent, blk_size=blk_size):
+        with below_autograd():
+            return torch.ops.turboiqa.iw_neighbour_covariance(band, parent, int(blk_size))
+    from .reference.iw_ssim import neighbour_covariance
+
+    return neighbour_covariance(band, parent, int(blk_size))
+
+
+def iw_pooled_cs(ref, dist, parent, inverse, eigenvalues, blk_size, window, c2, sigma_nsq, tol, backend="auto"):
+    """(Σ w·cs, Σ w) per plane, (N, C) each: the band's contrast-structure map pooled with its information-content
+    weights (see the schema in csrc/ops.cpp). float64 from the native operator, the band's dtype from the twin."""
+    window = [float(v) for v in window]
+    args = (int(blk_size), window, float(c2), float(sigma_nsq), float(tol))
+    if _iw_native(backend, ref, dist, parent, inverse, eigenvalues, blk_size=blk_size):
+        with below_autograd():
+            return torch.ops.turboiqa.iw_pooled_cs(ref, dist, parent, inverse, eigenvalues, *args)
+    from .reference.iw_ssim import pooled_cs
+
+    return pooled_cs(ref, dist, parent, inverse, eigenvalues, *args)
