@@ -380,7 +380,7 @@ def _iw_native(backend, *tensors, blk_size=1) -> bool:
     the other cases."""
     present = [t for t in tensors if t is not None]
     return (use_native(backend) and _has_op("iw_pooled_cs") and all(t.device.type == "cpu" for t in present)
-            and not _needs_grad(*present) and blk_size <= _IW_MAX_NATIVE_BLK)
+            and not needs_grad(*present) and blk_size <= _IW_MAX_NATIVE_BLK)
 
 
 def laplacian_level(planes, expand, backend="auto"):
