@@ -2,9 +2,10 @@
 //
 // at::parallel_for gives each thread one contiguous share, so the call lasts as long as the slowest thread: on a
 // loaded machine, where one thread gets half a core, two threads were slower than one. Here the calling thread and
-// up to get_num_threads() - 1 helpers from torch's inter-op pool claim chunks from a shared counter; a helper that
-// starts late finds less (or nothing) to do, and the caller waits only for chunks already claimed, never for a
-// thread that has not started. Waiting sleeps on a futex after a short spin: no core is burnt on a barrier.
+// up to get_num_threads() - 1 helper threads (a small pool in parallel.cpp) claim chunks from a shared counter; a
+// helper that starts late finds less (or nothing) to do, and the caller waits only for chunks already claimed,
+// never for a thread that has not started. Waiting sleeps on a futex after a short spin, and an idle helper
+// spins at most 200 µs after a job before it sleeps: no core is burnt on a barrier or by an idle pool.
 //
 // Chunk boundaries depend only on (n, chunk), never on the thread count or on who runs a chunk, so a body that
 // writes one result per chunk (or per item) gives bit-identical results with any number of threads.
