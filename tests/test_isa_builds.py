@@ -26,6 +26,17 @@ for dtype in (torch.float64, torch.float32, torch.uint8):
             want = reference(x, y, gaussian_window(), 6.5025, 58.5225, padding)
             err = max((a.double() - b).abs().max().item() for a, b in zip(got, want))
             worst[str(dtype)] = max(worst.get(str(dtype), 0.0), err)
+# The uint8 squared-error sums (one kernel per ISA): exact, odd lengths and saturated differences included.
+from turboiqa.reference.image_ops import squared_error_sum as reference_sse
+sse_exact = True
+for shape in ((1, 1, 1, 1), (2, 3, 37, 41), (1, 1, 1, 70001)):
+    a = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
+    b = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
+    sse_exact &= torch.equal(_ops.squared_error_sum(a, b)[0], reference_sse(a, b)[0])
+saturated = torch.ops.turboiqa.squared_error_sum(torch.zeros(1, 1, 300, 300, dtype=torch.uint8),
+                                                 torch.full((1, 1, 300, 300), 255, dtype=torch.uint8))[0]
+sse_exact &= saturated.item() == 255**2 * 90000
+worst["uint8 sse exact"] = bool(sse_exact)
 # IW-SSIM's native operators (iw_ssim_rows.cpp is built per ISA as well) against the reference path.
 from turboiqa.metrics.iw_ssim import iw_ssim
 x = torch.nn.functional.avg_pool2d(torch.rand(2, 1, 181, 203, generator=g, dtype=torch.float64), 3, 1, 1)
@@ -55,3 +66,4 @@ def test_each_isa_build_matches_reference(isa, monkeypatch):
     assert out["worst"]["torch.uint8"] < 1e-6
     assert out["worst"]["iw_ssim torch.float64"] < 1e-12
     assert out["worst"]["iw_ssim torch.float32"] < 1e-5
+    assert out["worst"]["uint8 sse exact"]

@@ -10,8 +10,13 @@
 #include <string>
 #include <vector>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "../image_ops.h"
 #include "../psnr.h"
+#include "dispatch.h"
 #include "parallel.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(TURBOIQA_NO_CLONES)
@@ -35,18 +40,72 @@ struct BlockStats {
 };
 
 // uint8: one pass, the sum only. The dtype bounds the values, so the extrema are its bounds (0, 255) and the
-// samples are never compared: the metrics need no range check for uint8. int16 differences squared into int32 map
-// onto pmaddwd; the block sum is exact in int32 (n <= kBlockU8).
-// The hot loops are cloned for AVX-512/AVX2 and picked at load time (GCC function multiversioning), so the
-// portable build still runs wide vectors.
-TURBOIQA_CLONES
-BlockStats block_squared_error(const std::uint8_t* __restrict x, const std::uint8_t* __restrict y, int64_t n) {
+// samples are never compared: the metrics need no range check for uint8. |x - y| is formed on bytes (saturating
+// subtractions both ways, or-ed), widened to 16 bits and squared-and-paired into 32-bit lanes by pmaddwd: two
+// loads and six vector instructions per 32 or 64 bytes. A block's sum is exact in int32 (n <= kBlockU8:
+// 255^2 * 32768 < 2^31). The version for the selected instruction set is picked once, at the first call.
+BlockStats u8_block_stats(int64_t sum) { return {static_cast<double>(sum), 0.0, 255.0, 0.0, 255.0}; }
+
+int64_t squared_error_u8_scalar(const std::uint8_t* __restrict x, const std::uint8_t* __restrict y, int64_t n) {
   std::int32_t sum = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const std::int16_t d = static_cast<std::int16_t>(static_cast<std::int16_t>(x[i]) - static_cast<std::int16_t>(y[i]));
-    sum += static_cast<std::int32_t>(d) * static_cast<std::int32_t>(d);
+    const std::int32_t d = static_cast<std::int32_t>(x[i]) - static_cast<std::int32_t>(y[i]);
+    sum += d * d;
   }
-  return {static_cast<double>(sum), 0.0, 255.0, 0.0, 255.0};
+  return sum;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2"))) int64_t squared_error_u8_avx2(const std::uint8_t* x, const std::uint8_t* y,
+                                                               int64_t n) {
+  const __m256i zero = _mm256_setzero_si256();
+  __m256i acc = zero;
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i));
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y + i));
+    const __m256i d = _mm256_or_si256(_mm256_subs_epu8(a, b), _mm256_subs_epu8(b, a));
+    const __m256i lo = _mm256_unpacklo_epi8(d, zero), hi = _mm256_unpackhi_epi8(d, zero);
+    acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(lo, lo), _mm256_madd_epi16(hi, hi)));
+  }
+  alignas(32) std::int32_t lanes[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), acc);
+  int64_t sum = 0;
+  for (std::int32_t v : lanes) sum += v;
+  return sum + squared_error_u8_scalar(x + i, y + i, n - i);
+}
+
+__attribute__((target("avx512f,avx512bw"))) int64_t squared_error_u8_avx512(const std::uint8_t* x,
+                                                                             const std::uint8_t* y, int64_t n) {
+  const __m512i zero = _mm512_setzero_si512();
+  __m512i acc = zero;
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    const __m512i a = _mm512_loadu_si512(x + i), b = _mm512_loadu_si512(y + i);
+    const __m512i d = _mm512_or_si512(_mm512_subs_epu8(a, b), _mm512_subs_epu8(b, a));
+    const __m512i lo = _mm512_unpacklo_epi8(d, zero), hi = _mm512_unpackhi_epi8(d, zero);
+    acc = _mm512_add_epi32(acc, _mm512_add_epi32(_mm512_madd_epi16(lo, lo), _mm512_madd_epi16(hi, hi)));
+  }
+  return _mm512_reduce_add_epi32(acc) + squared_error_u8_scalar(x + i, y + i, n - i);
+}
+#endif
+
+using SquaredErrorU8 = int64_t (*)(const std::uint8_t*, const std::uint8_t*, int64_t);
+
+// The instruction set chosen for every CPU kernel (dispatch.h: the CPU's best, capped by TURBOIQA_CPU_ISA).
+SquaredErrorU8 pick_squared_error_u8() {
+  switch (selected_isa_enum()) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    case Isa::Avx512: return squared_error_u8_avx512;
+    case Isa::Avx2: return squared_error_u8_avx2;
+#endif
+    default: return squared_error_u8_scalar;
+  }
+}
+
+BlockStats block_squared_error(const std::uint8_t* __restrict x, const std::uint8_t* __restrict y, int64_t n) {
+  static const SquaredErrorU8 kernel = pick_squared_error_u8();
+  return u8_block_stats(kernel(x, y, n));
 }
 
 // Floating point: 16 independent lanes for the sum and the extrema (vectorisable without reassociation flags) in
