@@ -31,10 +31,18 @@ inline Border parse_downsample_border(const std::string& border) {
   TORCH_CHECK(false, "box_downsample: border must be 'symmetric', 'replicate' or 'zeros', got '", border, "'");
 }
 
+constexpr int64_t kMaxDownsampleFactor = 1 << 16;
+constexpr int64_t kMaxDownsampleOutput = int64_t(1) << 31;
+
 inline void check_downsample(const at::Tensor& x, int64_t factor, int64_t pad_top, int64_t pad_left,
                              int64_t out_h, int64_t out_w) {
   check_image(x, "box_downsample");
-  TORCH_CHECK(factor >= 1, "box_downsample: factor must be >= 1, got ", factor);
+  // Bounded first, so that the products below cannot overflow int64 (a factor of 2^62 used to wrap the bounds
+  // check and end in an integer division by zero).
+  TORCH_CHECK(factor >= 1 && factor <= kMaxDownsampleFactor, "box_downsample: factor must be in [1, ",
+              kMaxDownsampleFactor, "], got ", factor);
+  TORCH_CHECK(out_h <= kMaxDownsampleOutput && out_w <= kMaxDownsampleOutput, "box_downsample: output size ", out_h,
+              "x", out_w, " is too large");
   TORCH_CHECK(x.size(2) >= 1 && x.size(3) >= 1, "box_downsample: x must have non-empty spatial dims, got ",
               x.sizes());
   TORCH_CHECK(pad_top >= 0 && pad_left >= 0 && pad_top < factor && pad_left < factor,

@@ -61,6 +61,25 @@ inline SsimGeometry check_ssim_args(const at::Tensor& x, const at::Tensor& y, at
   return g;
 }
 
+// The backward's arguments, checked the same way by the CPU and CUDA entries: the forward's, a floating-point
+// pair, and one gradient value per plane (N x C) on the pair's device for each of the two outputs.
+inline SsimGeometry check_ssim_backward_args(const at::Tensor& grad_ssim, const at::Tensor& grad_cs,
+                                             const at::Tensor& x, const at::Tensor& y, at::ArrayRef<double> window,
+                                             const std::string& padding) {
+  const SsimGeometry g = check_ssim_args(x, y, window, padding);
+  TORCH_CHECK(at::isFloatingType(x.scalar_type()), "ssim_stats backward: x must be floating point, got ",
+              x.scalar_type());
+  TORCH_CHECK(grad_ssim.device() == x.device() && grad_cs.device() == x.device(),
+              "ssim_stats backward: gradients must be on the device of x (", x.device(), "), got ",
+              grad_ssim.device(), " and ", grad_cs.device());
+  TORCH_CHECK(grad_ssim.numel() == g.planes && grad_cs.numel() == g.planes, "ssim_stats backward: expected ",
+              g.planes, " gradient values (N x C) for each output, got ", grad_ssim.numel(), " and ",
+              grad_cs.numel());
+  TORCH_CHECK(at::isFloatingType(grad_ssim.scalar_type()) && at::isFloatingType(grad_cs.scalar_type()),
+              "ssim_stats backward: gradients must be floating point");
+  return g;
+}
+
 // The window normalised to sum exactly 1 in float64: the shifted-moment algebra (ssim_math.h) relies on it.
 inline std::vector<double> normalized_window(at::ArrayRef<double> window) {
   double total = 0;

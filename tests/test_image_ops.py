@@ -126,6 +126,12 @@ def test_box_downsample_backward_and_errors(device):
         _ops.box_downsample(x, 2, 0, 0, 5, 5, "zeros")
     with pytest.raises(RuntimeError, match="border must be"):
         _ops.box_downsample(x, 2, 0, 0, 3, 3, "reflect")
+    # Issue 11 #4: a factor of 2^62 wrapped the int64 bounds check and divided by zero (SIGFPE).
+    for factor, out in ((2**62, 1), (2**31, 1), (2**17, 1)):
+        with pytest.raises(RuntimeError, match="factor must be in"):
+            _ops.box_downsample(x, factor, 0, 0, out, out, "zeros")
+    with pytest.raises(RuntimeError, match="too large"):
+        _ops.box_downsample(x, 2, 0, 0, 2**40, 1, "zeros")
 
 
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64])

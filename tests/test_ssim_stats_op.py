@@ -159,6 +159,18 @@ def test_op_errors():
         torch.ops.turboiqa.ssim_stats(x[0], x[0], gaussian_window(), 1e-4, 9e-4, "valid", 1.0)
 
 
+@pytest.mark.parametrize("sizes", [(0, 2), (1, 2), (2, 0), (2, 5)])
+def test_backward_rejects_gradients_of_the_wrong_size(sizes):
+    # Issue 11 #3: the CPU entry read one value per plane without checking (size 0: SIGSEGV; size 1: |dx| ~ 1e26).
+    x, y = torch.rand(1, 2, 20, 20, dtype=torch.float64), torch.rand(1, 2, 20, 20, dtype=torch.float64)
+    grads = [torch.ones(n, dtype=torch.float64) for n in sizes]
+    with pytest.raises(RuntimeError, match="expected 2 gradient values"):
+        torch.ops.turboiqa._ssim_stats_backward(*grads, x, y, gaussian_window(), 1e-4, 9e-4, "valid", 1.0)
+    with pytest.raises(RuntimeError, match="gradients must be floating point"):
+        torch.ops.turboiqa._ssim_stats_backward(torch.ones(2, dtype=torch.long), torch.ones(2), x, y,
+                                                gaussian_window(), 1e-4, 9e-4, "valid", 1.0)
+
+
 def test_torch_compile_fullgraph():
     import turboiqa
 

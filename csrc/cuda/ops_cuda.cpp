@@ -41,14 +41,8 @@ std::tuple<at::Tensor, at::Tensor> ssim_stats_backward_cuda(const at::Tensor& gr
                                                             const at::Tensor& x, const at::Tensor& y,
                                                             at::ArrayRef<double> window, double c1, double c2,
                                                             c10::string_view padding, double cov_norm) {
-  const SsimGeometry g = check_ssim_args(x, y, window, std::string(padding));
-  TORCH_CHECK(at::isFloatingType(x.scalar_type()), "ssim_stats backward: x must be floating point");
+  const SsimGeometry g = check_ssim_backward_args(grad_ssim, grad_cs, x, y, window, std::string(padding));
   check_cuda(x, "ssim_stats backward");
-  TORCH_CHECK(grad_ssim.device() == x.device() && grad_cs.device() == x.device(),
-              "ssim_stats backward: gradients must be on the device of x");
-  TORCH_CHECK(grad_ssim.numel() == g.planes && grad_cs.numel() == g.planes,
-              "ssim_stats backward: expected ", g.planes, " gradient values (N x C), got ", grad_ssim.numel(),
-              " and ", grad_cs.numel());
   check_int_geometry(g);
   return ssim_stats_backward_launch(grad_ssim, grad_cs, x, y, g, window, c1, c2, cov_norm);
 }
