@@ -13,7 +13,10 @@ struct PcShape {
   int64_t planes, orients, scales, pixels;
 };
 
-inline PcShape check_pc_energy(const at::Tensor& eo, const at::Tensor& threshold) {
+inline PcShape check_pc_energy(const at::Tensor& eo, const at::Tensor& threshold, double epsilon, double pc_eps) {
+  // NaN would make the native max(E - T, 0) give 0 where the twin gives NaN: refuse it (and ±inf, negatives).
+  TORCH_CHECK(std::isfinite(epsilon) && epsilon >= 0, "pc_energy: epsilon must be finite and >= 0, got ", epsilon);
+  TORCH_CHECK(std::isfinite(pc_eps) && pc_eps >= 0, "pc_energy: pc_eps must be finite and >= 0, got ", pc_eps);
   TORCH_CHECK(eo.dim() == 7 && eo.size(6) == 2,
               "pc_energy: eo must be N x C x O x S x H x W x 2 (torch.view_as_real of the complex responses), got ",
               eo.sizes());

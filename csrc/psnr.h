@@ -13,8 +13,9 @@
 namespace turboiqa {
 
 inline void check_psnr_args(double data_range, double eps, const std::string& reduction) {
-  TORCH_CHECK(data_range > 0, "psnr_db: data_range must be positive, got ", data_range);
-  TORCH_CHECK(eps >= 0, "psnr_db: eps must be >= 0, got ", eps);
+  TORCH_CHECK(std::isfinite(data_range) && data_range > 0, "psnr_db: data_range must be a positive finite number, got ",
+              data_range);
+  TORCH_CHECK(std::isfinite(eps) && eps >= 0, "psnr_db: eps must be finite and >= 0, got ", eps);
   TORCH_CHECK(reduction == "none" || reduction == "mean" || reduction == "sum",
               "psnr_db: reduction must be 'none', 'mean' or 'sum', got '", reduction, "'");
 }

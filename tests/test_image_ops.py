@@ -70,8 +70,9 @@ def test_psnr_db_opcheck_and_errors(device):
     torch.library.opcheck(torch.ops.turboiqa.psnr_db.default, (x, y, 1.0, 0.0, math.inf, "mean"))
     with pytest.raises(RuntimeError, match="reduction must be"):
         torch.ops.turboiqa.psnr_db(x, y, 1.0, 0.0, math.inf, "max")
-    with pytest.raises(RuntimeError, match="data_range must be positive"):
-        torch.ops.turboiqa.psnr_db(x, y, 0.0, 0.0, math.inf, "none")
+    for bad in (0.0, math.inf, math.nan):
+        with pytest.raises(RuntimeError, match="data_range must be a positive finite number"):
+            torch.ops.turboiqa.psnr_db(x, y, bad, 0.0, math.inf, "none")
 
 
 def test_squared_error_sum_backward(device):

@@ -1,4 +1,6 @@
 """Shapes, reductions, module forms, losses, helpers and the errors users see on bad input."""
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -198,3 +200,28 @@ def test_psnr_native_tail_equals_tensor_path(dtype, options):
     tensor_path = turboiqa.psnr(x.clone().requires_grad_(), y, peak, **options).detach()
     assert host.dtype == tensor_path.dtype and host.shape == tensor_path.shape
     assert torch.equal(host, tensor_path)
+
+
+@pytest.mark.parametrize("metric", ["psnr", "ssim", "ms_ssim", "fsim", "iw_ssim"])
+@pytest.mark.parametrize("data_range", [math.inf, math.nan, -1.0, 0.0])
+def test_data_range_must_be_positive_and_finite(metric, data_range):
+    # Issue 11 #8: data_range=inf was accepted (PSNR inf, SSIM NaN).
+    x = torch.rand(1, 1, 200, 200)
+    with pytest.raises(ValueError, match="data_range must be a positive finite number"):
+        getattr(turboiqa, metric)(x, x, data_range)
+
+
+@pytest.mark.parametrize("sigma", [math.nan, math.inf, 0.0])
+def test_kernel_sigma_must_be_positive_and_finite(sigma):
+    x = torch.rand(1, 1, 40, 40)
+    for backend in ("native", "reference"):
+        with pytest.raises(ValueError, match="kernel_sigma must be a positive finite number"):
+            turboiqa.ssim(x, x, 1.0, kernel_sigma=sigma, backend=backend)
+
+
+@pytest.mark.parametrize("epsilon, pc_eps", [(math.nan, 1e-4), (1e-4, math.nan), (-1.0, 1e-4), (1e-4, math.inf)])
+def test_pc_energy_rejects_non_finite_constants(epsilon, pc_eps):
+    # Issue 11 #8: epsilon=nan gave 0 natively and NaN in the twin.
+    eo, threshold = torch.randn(1, 1, 4, 3, 9, 8, 2), torch.rand(1, 1, 4)
+    with pytest.raises(RuntimeError, match="must be finite and >= 0"):
+        torch.ops.turboiqa.pc_energy(eo, threshold, epsilon, pc_eps)

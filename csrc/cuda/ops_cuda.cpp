@@ -88,7 +88,7 @@ at::Tensor luma_cuda(const at::Tensor& x, at::ArrayRef<double> coeffs, double of
 }
 
 at::Tensor pc_energy_cuda(const at::Tensor& eo, const at::Tensor& threshold, double epsilon, double pc_eps) {
-  const PcShape shape = check_pc_energy(eo, threshold);
+  const PcShape shape = check_pc_energy(eo, threshold, epsilon, pc_eps);
   check_cuda(eo, "pc_energy");
   return pc_energy_launch(eo, threshold, shape, epsilon, pc_eps);
 }

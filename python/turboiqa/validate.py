@@ -41,8 +41,8 @@ def check_pair(x, y, data_range: float, names=("x", "y"), check_values: bool = T
         raise ValueError(f"{names[0]} and {names[1]} must be on the same device, got {x.device} and {y.device}")
     if not (x.dtype == torch.uint8 or x.dtype.is_floating_point):
         raise TypeError(f"{names[0]} must be uint8 or floating point, got {x.dtype}")
-    if not data_range > 0:
-        raise ValueError(f"data_range must be positive, got {data_range}")
+    if not (data_range > 0 and math.isfinite(data_range)):  # inf used to give PSNR inf, SSIM NaN, LPIPS 0
+        raise ValueError(f"data_range must be a positive finite number, got {data_range}")
     if x.numel() == 0:
         raise ValueError(f"{names[0]} is empty (shape {tuple(x.shape)})")
     if x.dtype == torch.uint8:

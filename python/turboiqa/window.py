@@ -17,8 +17,8 @@ def gaussian_window(size: int = 11, sigma: float = 1.5) -> tuple[float, ...]:
         return _CACHE[key]
     if size < 1 or size % 2 == 0:
         raise ValueError(f"kernel_size must be a positive odd integer, got {size}")
-    if sigma <= 0:
-        raise ValueError(f"kernel_sigma must be positive, got {sigma}")
+    if not (sigma > 0 and math.isfinite(sigma)):  # NaN passed `sigma <= 0` and made every tap NaN
+        raise ValueError(f"kernel_sigma must be a positive finite number, got {sigma}")
     half = (size - 1) / 2
     taps = [math.exp(-((i - half) ** 2) / (2 * sigma * sigma)) for i in range(size)]
     total = sum(taps)
