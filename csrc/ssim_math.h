@@ -25,10 +25,11 @@ HOST_DEVICE_INLINE SsimPixel<V, S> ssim_pixel4(V mu_x, V mu_y, V e_sq_sum, V e_x
   V sigma_xy = cov_norm * (e_xy - mu_x * mu_y);
   V mx = mu_x + shift;
   V my = mu_y + shift;
-  V cs_num = S(2) * sigma_xy + c2, cs_den = sigma_sum + c2;
-  V l_num = S(2) * mx * my + c1, l_den = mx * mx + my * my + c1;
-  V inv = S(1) / (cs_den * l_den);  // one division for both ratios
-  return {l_num * cs_num * inv, cs_num * l_den * inv};
+  // Two divisions, not one over cs_den * l_den: that product overflows or underflows float32 for images scaled
+  // by 1e±10 (inf/NaN where the ratios are ~1), and with c1 = 0 a black region's l_den = 0 turned cs into NaN.
+  V cs = (S(2) * sigma_xy + c2) / (sigma_sum + c2);
+  V lum = (S(2) * mx * my + c1) / (mx * mx + my * my + c1);
+  return {lum * cs, cs};
 }
 
 template <typename V, typename S>

@@ -225,3 +225,33 @@ def test_pc_energy_rejects_non_finite_constants(epsilon, pc_eps):
     eo, threshold = torch.randn(1, 1, 4, 3, 9, 8, 2), torch.rand(1, 1, 4)
     with pytest.raises(RuntimeError, match="must be finite and >= 0"):
         torch.ops.turboiqa.pc_energy(eo, threshold, epsilon, pc_eps)
+
+
+@pytest.mark.parametrize("scale", [1e-12, 1e-10, 1e10, 1e12])
+def test_ssim_is_scale_invariant_in_float32(scale):
+    # Issue 11 #2: the native kernel formed 1 / (cs_den * l_den), which over/underflows float32 at these scales
+    # (inf/NaN where the reference path gives the unscaled value).
+    g = torch.Generator().manual_seed(4)
+    x = torch.rand(1, 1, 64, 64, generator=g)
+    y = (x + 0.05 * torch.randn(1, 1, 64, 64, generator=g)).clamp(0, 1)
+    want = turboiqa.ssim(x.double(), y.double(), 1.0, backend="reference").item()
+    for fn in (turboiqa.ssim, turboiqa.ms_ssim):
+        kwargs = {"scales": 2} if fn is turboiqa.ms_ssim else {}
+        got = fn(x * scale, y * scale, scale, backend="native", **kwargs).item()
+        ref = fn(x.double(), y.double(), 1.0, backend="reference", **kwargs).item()
+        assert math.isfinite(got) and got == pytest.approx(ref, abs=1e-5), (fn.__name__, got, ref)
+    assert turboiqa.ssim(x * scale, y * scale, scale, backend="native").item() == pytest.approx(want, abs=1e-5)
+
+
+def test_ms_ssim_without_c1_on_black_regions():
+    # Issue 11 #2: with k1 = 0 a window inside a black region has l_den = 0; the coupled division made its cs NaN
+    # at the fine scales, where only cs is used. The square is smaller than a window at the coarsest scale, whose
+    # luminance term stays defined.
+    g = torch.Generator().manual_seed(6)
+    x = torch.rand(1, 1, 200, 200, generator=g)
+    y = (x + 0.02 * torch.rand(1, 1, 200, 200, generator=g)).clamp(0, 1)
+    x[..., 80:110, 80:110] = 0
+    y[..., 80:110, 80:110] = 0
+    got = turboiqa.ms_ssim(x, y, 1.0, k1=0.0, scales=3, backend="native").item()
+    want = turboiqa.ms_ssim(x.double(), y.double(), 1.0, k1=0.0, scales=3, backend="reference").item()
+    assert math.isfinite(got) and got == pytest.approx(want, abs=1e-5)
