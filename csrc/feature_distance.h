@@ -10,6 +10,8 @@
 
 #include <ATen/ATen.h>
 
+#include <optional>
+
 #include <cmath>
 #include <cstdint>
 
@@ -32,15 +34,21 @@ struct FeaturePair {
   FeatureLayout layout;
 };
 
-inline constexpr int64_t kNoRadius = INT64_MIN;  // prepare_features' radius for the operators without one
+// prepare_features' radius for the operators without one (an optional, not a sentinel value: any int64 the user
+// passes as SWD's radius is checked as a radius; -2^63 used to pass as "no radius").
+inline constexpr std::nullopt_t kNoRadius = std::nullopt;
 
 // Host helpers, defined in cpu/feature_distance.cpp: every TORCH_CHECK of the three operators lives there. The CUDA
 // entry points (cuda/ops_cuda.cpp, host-compiled) call them before launching; feature_distance.cu throws nothing
 // but the launch checks. `weight2`/`grad` undefined
-// and radius < 0 when the operator has no such argument; `grad` is the (N,) upstream gradient of a backward op.
+// and radius kNoRadius when the operator has no such argument; `grad` is the (N,) upstream gradient of a backward op.
 FeaturePair prepare_features(const char* op, const at::Tensor& f0, const at::Tensor& f1, const at::Tensor& weight,
-                             const at::Tensor& weight2, const at::Tensor& grad, int64_t radius,
+                             const at::Tensor& weight2, const at::Tensor& grad, std::optional<int64_t> radius,
                              bool allow_channels_last);
+// SWD's radius as the kernels use it: offsets past the map never match, so it is bounded by the map size (same
+// result; work and per-thread scratch then follow the map, not the argument), then checked against a fixed
+// scratch budget.
+int64_t swd_effective_radius(const char* op, int64_t radius, const FeatureLayout& layout);
 // The (N,) result in the compute dtype.
 at::Tensor feature_distance_output(const FeaturePair& p);
 // The gradient for `input` as autograd expects it (input's dtype and memory format, like empty_like(input)),

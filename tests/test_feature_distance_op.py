@@ -220,3 +220,21 @@ def test_cuda_opcheck_and_determinism():
     big = features((2, 64, 200, 300), torch.float32, seed=31, device="cuda")
     for op, radius in CASES:
         assert torch.equal(run(op, radius, *big[:2], big[2], "native"), run(op, radius, *big[:2], big[2], "native"))
+
+
+def test_swd_radius_is_checked_and_bounded_by_the_map():
+    # Issue 11 #6: radius = -2^63 was the internal "no radius" sentinel (returned inf); scratch grew with
+    # (2r+1)² whatever the map (4 GiB per thread at r = 1024 on a 5×6 map).
+    g = torch.Generator().manual_seed(1)
+    f0, f1 = (torch.randn(2, 8, 5, 6, generator=g, dtype=torch.float64) for _ in range(2))
+    w = torch.rand(8, generator=g, dtype=torch.float64)
+    for bad in (-(2**63), -1):
+        with pytest.raises(RuntimeError, match="radius must be >= 0"):
+            torch.ops.turboiqa.swd_distance(f0, f1, w, bad, 1e-10)
+    whole_map = torch.ops.turboiqa.swd_distance(f0, f1, w, 5, 1e-10)
+    for radius in (6, 1024, 2**40):  # every offset past the map is outside it: the same minimum
+        assert torch.equal(torch.ops.turboiqa.swd_distance(f0, f1, w, radius, 1e-10), whole_map)
+    torch.testing.assert_close(whole_map, ref.swd_distance(f0, f1, w, 5, 1e-10), rtol=1e-12, atol=0)
+    big0, big1 = torch.randn(1, 2, 400, 400, generator=g), torch.randn(1, 2, 400, 400, generator=g)
+    with pytest.raises(RuntimeError, match="MiB of scratch per thread"):
+        torch.ops.turboiqa.swd_distance(big0, big1, torch.ones(2), 300, 1e-10)

@@ -40,7 +40,7 @@ void check_channel_vector(const char* op, const char* name, const at::Tensor& v,
 }  // namespace
 
 FeaturePair prepare_features(const char* op, const at::Tensor& f0, const at::Tensor& f1, const at::Tensor& weight,
-                             const at::Tensor& weight2, const at::Tensor& grad, int64_t radius,
+                             const at::Tensor& weight2, const at::Tensor& grad, std::optional<int64_t> radius,
                              bool allow_channels_last) {
   TORCH_CHECK(f0.dim() == 4, op, ": features must be N x C x H x W, got shape ", f0.sizes());
   TORCH_CHECK(f1.sizes() == f0.sizes(), op, ": both feature maps must have the same shape, got ", f0.sizes(), " and ",
@@ -61,8 +61,7 @@ FeaturePair prepare_features(const char* op, const at::Tensor& f0, const at::Ten
                 f0.size(0), "), got ", grad.sizes());
     TORCH_CHECK(grad.device() == f0.device(), op, ": the gradient must be on the features' device");
   }
-  TORCH_CHECK(radius >= 0 || radius == kNoRadius, op, ": radius must be >= 0, got ", radius);
-  TORCH_CHECK(radius == kNoRadius || radius <= 1024, op, ": radius must be <= 1024, got ", radius);
+  if (radius) TORCH_CHECK(*radius >= 0, op, ": radius must be >= 0, got ", *radius);
 
   const at::ScalarType compute = compute_type(type);
   const bool channels_last =
@@ -467,6 +466,22 @@ int64_t swd_scratch_size(int64_t radius) {
   return side * side * kSegment + 3 * kSegment + 2 * side * extended;
 }
 
+constexpr int64_t kSwdScratchBudget = int64_t(256) << 20;  // bytes per thread
+
+}  // namespace
+}  // namespace cpu
+
+int64_t swd_effective_radius(const char* op, int64_t radius, const FeatureLayout& layout) {
+  const int64_t bounded = std::min(radius, std::max(layout.height, layout.width) - 1);
+  TORCH_CHECK(cpu::swd_scratch_size(bounded) * static_cast<int64_t>(sizeof(double)) <= cpu::kSwdScratchBudget, op,
+              ": radius ", radius, " on a ", layout.height, "x", layout.width, " map needs more than ",
+              cpu::kSwdScratchBudget >> 20, " MiB of scratch per thread (the largest radius within it is 180)");
+  return bounded;
+}
+
+namespace cpu {
+namespace {
+
 // Columns [j0, j1) of row i of one image: the minimum distance of each position and its offset number (best_k,
 // indexed by column). Returns the segment's sum.
 // NCHW: channels outermost; per channel the normalised distorted run and the normalised reference runs of the
@@ -667,6 +682,7 @@ at::Tensor swd_forward(const FeaturePair& fp, int64_t radius, double eps) {
 at::Tensor swd_distance_cpu(const at::Tensor& fd, const at::Tensor& fr, const at::Tensor& weight, int64_t radius,
                             double eps) {
   const FeaturePair fp = prepare_features("swd_distance", fd, fr, weight, at::Tensor(), at::Tensor(), radius, true);
+  radius = swd_effective_radius("swd_distance", radius, fp.layout);
   if (fp.layout.batch == 0) return feature_distance_output(fp);
   return fp.a.scalar_type() == at::kDouble ? swd_forward<double>(fp, radius, eps) : swd_forward<float>(fp, radius, eps);
 }
@@ -703,6 +719,7 @@ std::tuple<at::Tensor, at::Tensor> swd_distance_backward_cpu(const at::Tensor& g
                                                              const at::Tensor& fr, const at::Tensor& weight,
                                                              int64_t radius, double eps) {
   const FeaturePair fp = prepare_features("_swd_distance_backward", fd, fr, weight, at::Tensor(), grad, radius, true);
+  radius = swd_effective_radius("_swd_distance_backward", radius, fp.layout);
   at::Tensor ga = at::empty_like(fp.a), gb = at::empty_like(fp.b);
   if (fp.layout.batch > 0) {
     const at::Tensor g = grad.to(fp.a.scalar_type()).contiguous();

@@ -95,7 +95,8 @@ at::Tensor pc_energy_cuda(const at::Tensor& eo, const at::Tensor& threshold, dou
 
 // Feature distances: prepare_features (cpu/feature_distance.cpp) checks and converts; DISTS reads NCHW on CUDA.
 FeaturePair feature_pair_cuda(const char* op, const at::Tensor& f0, const at::Tensor& f1, const at::Tensor& weight,
-                              const at::Tensor& weight2, const at::Tensor& grad, int64_t radius, bool channels_last) {
+                              const at::Tensor& weight2, const at::Tensor& grad, std::optional<int64_t> radius,
+                              bool channels_last) {
   check_cuda(f0, op);
   FeaturePair fp = prepare_features(op, f0, f1, weight, weight2, grad, radius, channels_last);
   TORCH_CHECK(fp.layout.batch <= 65535 && fp.layout.channels <= 65535, op,
@@ -133,15 +134,16 @@ std::tuple<at::Tensor, at::Tensor> dists_layer_backward_cuda(const at::Tensor& g
 
 at::Tensor swd_distance_cuda(const at::Tensor& fd, const at::Tensor& fr, const at::Tensor& weight, int64_t radius,
                              double eps) {
-  return swd_distance_launch(
-      feature_pair_cuda("swd_distance", fd, fr, weight, at::Tensor(), at::Tensor(), radius, true), radius, eps);
+  const FeaturePair fp = feature_pair_cuda("swd_distance", fd, fr, weight, at::Tensor(), at::Tensor(), radius, true);
+  return swd_distance_launch(fp, swd_effective_radius("swd_distance", radius, fp.layout), eps);
 }
 
 std::tuple<at::Tensor, at::Tensor> swd_distance_backward_cuda(const at::Tensor& grad, const at::Tensor& fd,
                                                               const at::Tensor& fr, const at::Tensor& weight,
                                                               int64_t radius, double eps) {
   const FeaturePair fp = feature_pair_cuda("_swd_distance_backward", fd, fr, weight, at::Tensor(), grad, radius, true);
-  auto [ga, gb] = swd_distance_backward_launch(fp, grad, radius, eps);
+  auto [ga, gb] = swd_distance_backward_launch(fp, grad, swd_effective_radius("_swd_distance_backward", radius,
+                                                                                 fp.layout), eps);
   return {gradient_like_input(fd, ga), gradient_like_input(fr, gb)};
 }
 
