@@ -179,3 +179,21 @@ def test_torch_compile_fullgraph():
                        backend="eager")
     torch.testing.assert_close(fn(x, y), _ops.ssim_stats(x, y, gaussian_window(), C1, C2, "valid")[0])
     assert turboiqa.HAVE_NATIVE
+
+
+def test_reference_twin_uses_shifted_moments():
+    # Issue 11 #7: the float32 twin formed E[x²] - μ² on raw samples (1e-5 off on bright, nearly flat content, and
+    # SSIM > 1 in some cases); like the kernels it now subtracts a representative level first.
+    from turboiqa.reference.ssim_stats import ssim_stats as reference
+
+    g = torch.Generator().manual_seed(0)
+    for peak in (1.0, 255.0, 65535.0):
+        x = (0.9 + 1e-3 * torch.rand(2, 1, 64, 64, generator=g, dtype=torch.float64)) * peak
+        y = (0.9 + 1e-3 * torch.rand(2, 1, 64, 64, generator=g, dtype=torch.float64)) * peak
+        c1, c2 = (0.01 * peak) ** 2, (0.03 * peak) ** 2
+        for a, b in ((x, x), (x, y)):
+            want = reference(a, b, gaussian_window(), c1, c2, "valid")
+            got = reference(a.float(), b.float(), gaussian_window(), c1, c2, "valid")
+            for g32, g64 in zip(got, want):
+                assert (g32.double() - g64).abs().max().item() < 1e-6
+                assert g32.max().item() <= 1.0 + 1e-7
