@@ -8,7 +8,8 @@ Pillow opens every file (cheap: header only) and decodes what it holds faithfull
 (it silently keeps the high byte), so 16-bit PNG and TIFF are decoded by imagecodecs (libpng, libtiff: every
 compression, grey and colour alike). Alpha that is fully opaque is dropped; any transparency is refused, since a
 score would then depend on the background chosen to composite onto. Whatever cannot be read faithfully (float or
-signed samples, more than 16 bits, CMYK and other colour spaces, several frames, other formats) raises
+signed samples, more than 16 bits, CMYK and other colour spaces, several frames (but a camera JPEG's previews,
+MPO, are skipped for its frame 0), other formats) raises
 :class:`ImageReadError` naming the file and the reason.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 
 # Formats whose bit depth is known here; others (JPEG 2000, SGI, PSD, ...) may hide a depth Pillow clips.
-SUPPORTED_FORMATS = {"PNG", "TIFF", "BMP", "JPEG", "WEBP", "PPM", "GIF"}
+SUPPORTED_FORMATS = {"PNG", "TIFF", "BMP", "JPEG", "MPO", "WEBP", "PPM", "GIF"}
 
 # TIFF tags read to learn the true sample layout (Pillow's mode alone hides 16-bit colour).
 _TIFF_BITS_PER_SAMPLE, _TIFF_PHOTOMETRIC, _TIFF_PLANAR_CONFIG, _TIFF_SAMPLE_FORMAT = 258, 262, 284, 339
@@ -85,6 +86,8 @@ def metric_input(image: DecodedImage, data_range: float | None = None) -> torch.
 
 
 def _check_single_frame(im, path: Path) -> None:
+    if im.format == "MPO":  # a camera JPEG whose extra frames are previews or stereo views: frame 0 is the photo
+        return
     frames = getattr(im, "n_frames", 1)
     if frames > 1:
         raise ImageReadError(f"{path}: {frames} frames (animation or multi-page file); give one image per file")
@@ -102,7 +105,7 @@ def _bits_per_sample(im, path: Path) -> int:
     if im.format == "PPM" and (im.mode == "I" or _ppm_max_value(im) > 255):
         raise ImageReadError(f"{path}: PNM with more than 8 bits per sample; Pillow rescales or clips those "
                              "samples: convert it to a 16-bit PNG or TIFF")
-    return 8  # BMP, JPEG, WebP, GIF: at most 8 bits per sample
+    return 8  # BMP, JPEG, MPO, WebP, GIF: at most 8 bits per sample
 
 
 def _tiff_bits(im, path: Path) -> int:
