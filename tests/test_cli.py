@@ -5,7 +5,8 @@ import shutil
 import pytest
 import torch
 import turboiqa
-from turboiqa.cli import demo_pairs, load_image, main
+from turboiqa.cli import demo_pairs, main
+from turboiqa.images import read_image
 
 
 def test_demo_scores_match_the_api(capsys):
@@ -13,7 +14,7 @@ def test_demo_scores_match_the_api(capsys):
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(rows) == 3
     for row, (ref, dist) in zip(rows, demo_pairs()):
-        r, d = load_image(ref), load_image(dist)
+        r, d = read_image(ref).pixels, read_image(dist).pixels
         assert row["ssim"] == pytest.approx(turboiqa.ssim(d, r, 255).item(), abs=1e-7)
         assert row["ms_ssim"] == pytest.approx(turboiqa.ms_ssim(d, r, 255).item(), abs=1e-7)
         assert row["psnr"] == pytest.approx(turboiqa.psnr(d, r, 255).item(), abs=1e-5)

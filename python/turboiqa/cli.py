@@ -11,20 +11,6 @@ from pathlib import Path
 IMAGE_SUFFIXES = {".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
 
-def load_image(path: Path):
-    """Image file → uint8 1×C×H×W tensor (C = 1 for greyscale, 3 otherwise)."""
-    import numpy as np
-    import torch
-    from PIL import Image
-
-    with Image.open(path) as im:
-        im = im.convert("L" if im.mode in ("L", "1", "I;16", "I") else "RGB")
-        array = np.asarray(im)
-    # One copy, transposed by NumPy: torch's uint8 permute().contiguous() took ~20× longer (bench/bench_eval.py).
-    planes = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-    return torch.from_numpy(np.ascontiguousarray(planes))[None]
-
-
 def demo_pairs():
     root = resources.files("turboiqa") / "data" / "demo"
     ref = Path(str(root / "astronaut.png"))
@@ -42,14 +28,18 @@ def folder_pairs(ref_dir: Path, dist_dir: Path):
     return [(refs[name], dists[name]) for name in sorted(set(refs) & set(dists))]
 
 
-def score_pair(ref_path: Path, dist_path: Path, metrics, device: str) -> dict:
+def score_pair(ref_path: Path, dist_path: Path, metrics, device: str, data_range: float | None = None) -> dict:
+    """Scores of one pair; the peak is the images' bit depth's (255 or 65535) unless ``data_range`` is given."""
     import turboiqa
+    from .images import metric_input, read_pair
 
-    ref = load_image(ref_path).to(device)
-    dist = load_image(dist_path).to(device)
+    dist_image, ref_image = read_pair(dist_path, ref_path)
+    peak = ref_image.peak if data_range is None else data_range
+    dist = metric_input(dist_image, peak).to(device)
+    ref = metric_input(ref_image, peak).to(device)
     row = {"reference": str(ref_path), "distorted": str(dist_path)}
     for name in metrics:
-        row[name] = float(turboiqa.METRICS[name](dist, ref, data_range=255))
+        row[name] = float(turboiqa.METRICS[name](dist, ref, data_range=peak))
     return row
 
 
@@ -88,6 +78,9 @@ def cmd_score(args) -> int:
     if unknown:
         print(f"turboiqa: unknown metric(s) {unknown}; available: {sorted(turboiqa.METRICS)}", file=sys.stderr)
         return 2
+    if args.data_range is not None and not args.data_range > 0:
+        print(f"turboiqa score: --data-range must be positive, got {args.data_range}", file=sys.stderr)
+        return 2
     if args.demo:
         pairs = demo_pairs()
     elif args.ref is None or args.dist is None:
@@ -125,7 +118,7 @@ def cmd_score(args) -> int:
             iterator = tqdm(pairs, desc="scoring", unit="pair", file=sys.stderr, disable=None)
         for ref_path, dist_path in iterator:
             try:
-                row = score_pair(ref_path, dist_path, metrics, args.device)
+                row = score_pair(ref_path, dist_path, metrics, args.device, args.data_range)
             except Exception as exc:  # noqa: BLE001 - one bad file must not end a folder run
                 failures += 1
                 row = {"reference": str(ref_path), "distorted": str(dist_path), "error": str(exc)}
@@ -210,6 +203,9 @@ def main(argv=None) -> int:
     score.add_argument("dist", nargs="?", help="distorted image or folder (paired by file name)")
     score.add_argument("--metric", default="psnr,ssim,ms_ssim", help="comma-separated metrics (default: %(default)s)")
     score.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    score.add_argument("--data-range", type=float, metavar="PEAK",
+                       help="peak pixel value (default: from the bit depth, 255 for 8-bit and 65535 for 16-bit "
+                       "files; e.g. 4095 for 12-bit data stored in 16-bit files)")
     fmt = score.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="one JSON object per line")
     fmt.add_argument("--csv", action="store_true", help="CSV with a header row")

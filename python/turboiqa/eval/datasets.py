@@ -30,11 +30,18 @@ class Pair:
     distortion: str
     key: str                     # distorted path relative to the root: the row key of the scores CSV
 
-    def load(self):
-        """(distorted, reference) as uint8 1×C×H×W tensors."""
-        from ..cli import load_image
+    def read(self):
+        """(distorted, reference) as :class:`~turboiqa.images.DecodedImage` (pixels, bit depth, peak); files of
+        different bit depths raise :class:`~turboiqa.images.ImageReadError`."""
+        from ..images import read_pair
 
-        return load_image(self.distorted), load_image(self.reference)
+        return read_pair(self.distorted, self.reference)
+
+    def load(self):
+        """(distorted, reference) as 1×C×H×W tensors: uint8 for 8-bit files, float32 for 16-bit (peak 65535,
+        see :meth:`read`)."""
+        distorted, reference = self.read()
+        return distorted.pixels, reference.pixels
 
 
 class _CaseInsensitiveFiles:

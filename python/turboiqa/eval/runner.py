@@ -115,13 +115,13 @@ class _ImageCache:
         self.size, self.items, self.lock = size, OrderedDict(), Lock()
 
     def get(self, path: Path):
-        from ..cli import load_image
+        from ..images import read_image
 
         with self.lock:
             if path in self.items:
                 self.items.move_to_end(path)
                 return self.items[path]
-        image = load_image(path)
+        image = read_image(path)
         with self.lock:
             self.items[path] = image
             while len(self.items) > self.size:
@@ -130,10 +130,11 @@ class _ImageCache:
 
 
 def _decoded(dataset, indices, workers: int, ahead: int):
-    """(index, pair, dist, ref, error) in dataset order, decoded ``ahead`` items in advance by ``workers``
-    threads."""
+    """(index, pair, dist, ref, error) in dataset order, dist and ref as :class:`~turboiqa.images.DecodedImage`,
+    decoded ``ahead`` items in advance by ``workers`` threads; files of different bit depths are an error."""
+    from ..images import check_same_bit_depth, read_image
+
     cache = _ImageCache()
-    from ..cli import load_image
 
     def job(index):
         try:
@@ -141,7 +142,9 @@ def _decoded(dataset, indices, workers: int, ahead: int):
         except Exception as exc:  # noqa: BLE001 - a missing file is one failed pair
             return index, None, None, None, str(exc)
         try:
-            return index, pair, load_image(pair.distorted), cache.get(pair.reference), None
+            dist, ref = read_image(pair.distorted), cache.get(pair.reference)
+            check_same_bit_depth(dist, ref)
+            return index, pair, dist, ref, None
         except Exception as exc:  # noqa: BLE001
             return index, pair, None, None, f"{type(exc).__name__}: {exc}"
 
@@ -211,7 +214,7 @@ def score_dataset(dataset, metrics, out_csv, device: str = "cpu", workers: int =
         todo = list(range(len(dataset)))
     cuda = torch.device(device).type == "cuda"
 
-    def run_metrics(dist, ref):
+    def run_metrics(dist, ref, peak):
         t0 = time.perf_counter()
         if cuda:
             dist, ref = dist.pin_memory().to(device, non_blocking=True), ref.pin_memory().to(device, non_blocking=True)
@@ -219,7 +222,7 @@ def score_dataset(dataset, metrics, out_csv, device: str = "cpu", workers: int =
             dist, ref = dist.to(device), ref.to(device)
         values = {}
         for name, fn in metric_fns.items():
-            values[name] = fn(dist, ref, data_range=255, reduction="none").detach().reshape(-1).double().cpu().tolist()
+            values[name] = fn(dist, ref, data_range=peak, reduction="none").detach().reshape(-1).double().cpu().tolist()
         stats.seconds_metric += time.perf_counter() - t0
         return values
 
@@ -228,14 +231,16 @@ def score_dataset(dataset, metrics, out_csv, device: str = "cpu", workers: int =
             return
         rows = [_row_base(dataset, i, p) for i, p, _, _ in batch]
         try:
-            values = run_metrics(_stack([d for _, _, d, _ in batch]), _stack([r for _, _, _, r in batch]))
+            peak = batch[0][2].peak  # a batch shares one bit depth (see the grouping below)
+            values = run_metrics(_stack([d.pixels for _, _, d, _ in batch]), _stack([r.pixels for _, _, _, r in batch]),
+                                 peak)
             for k, row in enumerate(rows):
                 for name in metric_fns:
                     row[name] = values[name][k]
         except Exception:  # noqa: BLE001 - isolate the failing pair(s) one by one
             for row, (_, _, d, r) in zip(rows, batch):
                 try:
-                    for name, v in run_metrics(d, r).items():
+                    for name, v in run_metrics(d.pixels, r.pixels, d.peak).items():
                         row[name] = v[0]
                 except Exception as exc:  # noqa: BLE001
                     row["error"] = f"{type(exc).__name__}: {exc}"
@@ -273,16 +278,17 @@ def score_dataset(dataset, metrics, out_csv, device: str = "cpu", workers: int =
                 out.flush()
                 bar.update(1)
                 continue
-            if dist.shape != ref.shape:
+            if dist.pixels.shape != ref.pixels.shape:
                 flush(batch)
                 row = _row_base(dataset, index, pair)
-                row["error"] = f"distorted {tuple(dist.shape)} and reference {tuple(ref.shape)} differ in shape"
+                row["error"] = (f"distorted {tuple(dist.pixels.shape)} and reference {tuple(ref.pixels.shape)} "
+                                "differ in shape")
                 stats.pairs_failed += 1
                 writer.writerow(row)
                 out.flush()
                 bar.update(1)
                 continue
-            if batch and batch[0][2].shape != dist.shape:
+            if batch and (batch[0][2].pixels.shape != dist.pixels.shape or batch[0][2].bits != dist.bits):
                 flush(batch)
             batch.append((index, pair, dist, ref))
             if len(batch) >= batch_size:
