@@ -238,3 +238,16 @@ def test_swd_radius_is_checked_and_bounded_by_the_map():
     big0, big1 = torch.randn(1, 2, 400, 400, generator=g), torch.randn(1, 2, 400, 400, generator=g)
     with pytest.raises(RuntimeError, match="MiB of scratch per thread"):
         torch.ops.turboiqa.swd_distance(big0, big1, torch.ones(2), 300, 1e-10)
+
+
+def test_dists_twin_on_high_mean_low_spread_features():
+    # Issue 11 #7: float32 features of mean 1e3 and std 1e-3 were 1e-3 off (relative) in the twin.
+    g = torch.Generator().manual_seed(5)
+    f0 = (1e3 + 1e-3 * torch.randn(2, 6, 17, 19, generator=g)).float()  # the values float32 can hold ...
+    f1 = (1e3 + 1e-3 * torch.randn(2, 6, 17, 19, generator=g)).float()
+    alpha, beta = torch.rand(6, generator=g), torch.rand(6, generator=g)
+    want = ref.dists_layer(f0.double(), f1.double(), alpha.double(), beta.double(), 1e-6, 1e-6)  # ... in float64
+    twin = ref.dists_layer(f0, f1, alpha, beta, 1e-6, 1e-6)
+    native = torch.ops.turboiqa.dists_layer(f0, f1, alpha, beta, 1e-6, 1e-6)
+    torch.testing.assert_close(twin.double(), want, rtol=1e-5, atol=0)
+    torch.testing.assert_close(native.double(), want, rtol=1e-5, atol=0)

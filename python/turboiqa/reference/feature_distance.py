@@ -47,17 +47,21 @@ def dists_layer(f0: torch.Tensor, f1: torch.Tensor, alpha: torch.Tensor, beta: t
     """Twin of ``turboiqa::dists_layer``: Σ_c α_c l_c + β_c s_c with DISTS' global per-channel statistics.
 
     σxy is computed as mean((x − μx)(y − μy)), which equals the official mean(xy) − μxμy but does not cancel
-    in float32; the kernels accumulate shifted sums in float64 and agree with this form.
+    in float32; the kernels accumulate shifted sums in float64 and agree with this form. Each channel is first
+    shifted by its first value (exact for nearby values), so μ is accurate to the spread of the channel, not to its
+    level: features of mean 1e3 and std 1e-3 were 1e-3 off in float32 otherwise.
     """
     dtype = compute_dtype(f0.dtype)
     x, y = f0.to(dtype), f1.to(dtype)
     a = _channel_vector(alpha, x.shape[1], dtype).reshape(1, -1)
     b = _channel_vector(beta, x.shape[1], dtype).reshape(1, -1)
+    shift_x, shift_y = x[..., :1, :1].detach(), y[..., :1, :1].detach()
+    x, y = x - shift_x, y - shift_y
     mu_x, mu_y = x.mean(dim=(2, 3), keepdim=True), y.mean(dim=(2, 3), keepdim=True)
     dx, dy = x - mu_x, y - mu_y
     var_x, var_y = dx.square().mean(dim=(2, 3)), dy.square().mean(dim=(2, 3))
     cov = (dx * dy).mean(dim=(2, 3))
-    mu_x, mu_y = mu_x.flatten(1), mu_y.flatten(1)
+    mu_x, mu_y = (mu_x + shift_x).flatten(1), (mu_y + shift_y).flatten(1)
     texture = (2 * mu_x * mu_y + c1) / (mu_x.square() + mu_y.square() + c1)
     structure = (2 * cov + c2) / (var_x + var_y + c2)
     return (a * texture + b * structure).sum(dim=1)
