@@ -93,15 +93,22 @@ def test_hub_cache_full_torchvision_file(clean_env, monkeypatch):
         w.resolve("alexnet")
 
 
-def test_default_home_cache_and_features_only_without_prefix(clean_env, monkeypatch):
-    """~/.cache/torch/hub/checkpoints is searched too; a features-only file may omit the 'features.' prefix."""
+def test_default_home_cache_and_features_only_without_prefix(clean_env, tmp_path):
+    """~/.cache/torch/hub/checkpoints is searched too (and what is found there is checked); a features-only file
+    may omit the 'features.' prefix."""
     home_cache = clean_env / "home" / ".cache" / "torch" / "hub" / "checkpoints"
     home_cache.mkdir(parents=True)
     state = {k[len("features."):]: v for k, v in small_alexnet_state(3).items()}
-    torch.save(state, home_cache / "squeezenet1_1-features-imagenet.pth")  # name without a recorded digest
-    # alexnet layout under the squeezenet key just to exercise the lookup (no digest known for that name)
-    assert w.resolve("squeezenet1_1") == home_cache / "squeezenet1_1-features-imagenet.pth"
-    assert set(w.load_backbone_state("squeezenet1_1")) == set(state)
+    # Issue 11 #10: a SqueezeNet file under a name without a recorded digest is no longer picked up.
+    torch.save(state, home_cache / "squeezenet1_1-features-imagenet.pth")
+    with pytest.raises(w.WeightsNotFoundError):
+        w.resolve("squeezenet1_1")
+    torch.save(state, home_cache / "squeezenet1_1-b8a52dc0.pth")  # torchvision's name: its digest prefix is checked
+    with pytest.raises(w.WeightsHashError, match="b8a52dc0"):
+        w.resolve("squeezenet1_1")
+    explicit = tmp_path / "trunk.pth"
+    torch.save(state, explicit)
+    assert set(w.load_backbone_state("alexnet", explicit)) == set(state)
 
 
 def test_explicit_path_file_and_folder(clean_env, tmp_path):
@@ -131,20 +138,50 @@ def test_packaged_heads_verified(clean_env):
 def test_download_only_when_allowed(clean_env, monkeypatch):
     calls = []
 
-    def fake_download(url, dst, hash_prefix=None, progress=True):
-        calls.append((url, hash_prefix))
-        raise RuntimeError("offline")
+    def fake_download(url, target):
+        calls.append(url)
+        raise w.WeightsNotFoundError("offline")
 
-    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
-    with pytest.raises(w.WeightsNotFoundError):
+    monkeypatch.setattr(w, "download_file", fake_download)
+    with pytest.raises(w.WeightsNotFoundError, match="not found"):
         w.resolve("vgg16")
     assert calls == []
-    with pytest.raises(RuntimeError, match="offline"):
+    with pytest.raises(w.WeightsNotFoundError, match="offline"):
         w.resolve("vgg16", download=True)
-    assert calls == [("https://download.pytorch.org/models/vgg16-397923af.pth", "397923af")]
+    assert calls == ["https://download.pytorch.org/models/vgg16-397923af.pth"]
     monkeypatch.setenv(w.ENV_DOWNLOAD, "1")
-    with pytest.raises(RuntimeError, match="offline"):
+    with pytest.raises(w.WeightsNotFoundError, match="offline"):
         w.resolve("alexnet")
+
+
+def test_download_times_out_on_a_silent_server(clean_env, monkeypatch, tmp_path):
+    # Issue 11 #10: downloads had no timeout (hung > 40 s on a proxy that never answers).
+    import socket
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)  # accepts the connection in the kernel, never answers
+    monkeypatch.setenv(w.ENV_TIMEOUT, "1")
+    target = tmp_path / "file.pth"
+    start = time.perf_counter()
+    try:
+        with pytest.raises(w.WeightsNotFoundError, match="failed after at most 1 s"):
+            w.download_file(f"http://127.0.0.1:{server.getsockname()[1]}/file.pth", target)
+    finally:
+        server.close()
+    assert time.perf_counter() - start < 10
+    assert not target.exists() and not target.with_name("file.pth.partial").exists()
+
+
+def test_unreadable_file_error_names_it(clean_env, tmp_path):
+    # Issue 11 #10: a truncated weight file's error did not say which file.
+    good = tmp_path / "trunk.pth"
+    torch.save(small_alexnet_state(5), good)
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(good.read_bytes()[:200])
+    with pytest.raises(w.WeightsHashError, match="truncated.pth"):
+        w.load_state("alexnet", truncated)
 
 
 def test_shared_folder_digests(weights_dir_or_skip):

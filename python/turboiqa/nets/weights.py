@@ -25,6 +25,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -33,6 +36,7 @@ import torch
 
 ENV_FOLDER = "TURBOIQA_WEIGHTS"
 ENV_DOWNLOAD = "TURBOIQA_DOWNLOAD"
+ENV_TIMEOUT = "TURBOIQA_DOWNLOAD_TIMEOUT"
 
 
 @dataclass(frozen=True)
@@ -66,8 +70,11 @@ REGISTRY: dict[str, WeightFile] = {w.key: w for w in [
                ("vgg16-features-imagenet.pth", "vgg16-397923af.pth"),
                {"vgg16-features-imagenet.pth": "bda7160d2ba16c797a1c51a323c8e8044094d4479e8b40b3c330c396e7e0f100"},
                url=TORCHVISION + "vgg16-397923af.pth", hub_cache=True, licence="BSD-3-Clause (torchvision)"),
+    # Only torchvision's file name, whose embedded digest prefix is checked: no features-only copy with a known
+    # digest exists (an unchecked name let a random-weights file load silently). An explicit weights= path is
+    # taken as the user's choice.
     WeightFile("squeezenet1_1", "SqueezeNet 1.1 ImageNet trunk (torchvision)",
-               ("squeezenet1_1-features-imagenet.pth", "squeezenet1_1-b8a52dc0.pth"),
+               ("squeezenet1_1-b8a52dc0.pth",),
                url=TORCHVISION + "squeezenet1_1-b8a52dc0.pth", hub_cache=True, licence="BSD-3-Clause (torchvision)"),
     WeightFile("lpips-alex", "LPIPS v0.1 linear heads for AlexNet", ("lpips-v0.1-alex-lin.pth",),
                {"lpips-v0.1-alex-lin.pth": "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0"},
@@ -168,6 +175,28 @@ def verify(spec: WeightFile, p: Path) -> None:
             f"fetch {spec.url}")
 
 
+def download_timeout() -> float:
+    """Seconds a download may wait for the server at a time (connect, or between two reads)."""
+    return float(os.environ.get(ENV_TIMEOUT, "30"))
+
+
+def download_file(url: str, target: Path) -> None:
+    """``url`` → ``target``, through a temporary file in the same folder renamed at the end (a failed or killed
+    download leaves nothing under the real name). A server that does not answer within download_timeout()
+    seconds raises instead of hanging (torch.hub's downloader has no timeout)."""
+    timeout = download_timeout()
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
+            shutil.copyfileobj(response, out, 1 << 20)
+        os.replace(partial, target)
+    except (OSError, urllib.error.URLError) as exc:  # socket.timeout is an OSError
+        partial.unlink(missing_ok=True)
+        raise WeightsNotFoundError(
+            f"download of {url} to {target} failed after at most {timeout:g} s without data ({exc}); "
+            f"set {ENV_TIMEOUT} for a slow connection, or fetch the file yourself and put it at {target}") from exc
+
+
 def download_allowed(download: bool | None) -> bool:
     if download is not None:
         return bool(download)
@@ -197,20 +226,25 @@ def resolve(key: str, path: str | os.PathLike | None = None, download: bool | No
     if spec.url and download_allowed(download):
         target = hub_checkpoint_dirs()[0] / spec.names[-1]  # torchvision's own name for the trunks
         target.parent.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(spec.url, str(target), hash_prefix=spec.hash_prefix(target.name))
+        download_file(spec.url, target)
         verify(spec, target)
         return target
     listed = "\n".join(f"  - {p}  ({source})" for source, p in searched)
     raise WeightsNotFoundError(
         f"{spec.description} not found. Searched:\n{listed}\n"
         f"Get it from {spec.url} and put it in the torch hub cache ({hub_checkpoint_dirs()[0]}) or in a folder named "
-        f"by {ENV_FOLDER}=…, pass path=…, or allow the download with download=True / {ENV_DOWNLOAD}=1.")
+        f"by {ENV_FOLDER}=…, pass weights=… to the metric, or allow the download with download=True / {ENV_DOWNLOAD}=1.")
 
 
 def load_state(key: str, path=None, download: bool | None = None) -> dict:
     """``torch.load(weights_only=True)`` of the resolved file, on the CPU."""
     p = resolve(key, path, download)
-    state = torch.load(p, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - truncated, not a torch file, unsafe pickle: say which file
+        raise WeightsHashError(
+            f"{p} ({REGISTRY[key].description}) could not be loaded: {exc}. The file is damaged or not a weight "
+            f"file; delete it and fetch {REGISTRY[key].url}") from exc
     if not isinstance(state, dict):
         raise TypeError(f"{p} holds a {type(state).__name__}, expected a state dict")
     return state
