@@ -217,3 +217,13 @@ def test_cli_weights_and_score(weights_dir_or_skip, monkeypatch, capsys):
     assert main(["score", "--demo", "--metric", "lpips,lpips_swd", "--json"]) == 0
     scores = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(scores) == 3 and all(0 < s["lpips_swd"] <= s["lpips"] < 1 for s in scores)
+
+
+def test_too_small_images_get_a_clear_error(clean_env, tmp_path):
+    # Issue 11 (clear errors): LPIPS below 31 px failed inside torch's pooling with "Output size is too small".
+    f = tmp_path / "trunk.pth"
+    torch.save(small_alexnet_state(6), f)
+    model = build_backbone("alex", weights=f)
+    with pytest.raises(ValueError, match=r"7×7 images are too small .* at least 31×31 pixels"):
+        model(torch.rand(1, 3, 7, 7))
+    assert len(model(torch.rand(1, 3, 31, 31))) == len(model.taps)

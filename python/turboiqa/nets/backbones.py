@@ -14,6 +14,8 @@ SqueezeNet 1.1     LPIPS taps features[1, 4, 7, 9, 10, 11, 12] (64, 128, 256, 38
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -82,6 +84,29 @@ class Backbone(nn.Module):
         return out
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        try:
+            return self._taps(x)
+        except RuntimeError as exc:  # torch's "Output size is too small" from a pooling layer
+            if "too small" not in str(exc):
+                raise
+            h, w = x.shape[-2:]
+            raise ValueError(
+                f"{h}×{w} images are too small for the {type(self).__name__} backbone of this metric: it needs at "
+                f"least {self.minimum_input_size()}×{self.minimum_input_size()} pixels (inputs are N×C×H×W)"
+            ) from exc
+
+    def minimum_input_size(self) -> int:
+        """The smallest square input every tapped layer accepts (found on a weightless 'meta' copy)."""
+        probe = copy.deepcopy(self).to("meta")
+        for size in range(1, 1025):
+            try:
+                probe._taps(torch.empty(1, 3, size, size, device="meta"))
+                return size
+            except RuntimeError:
+                continue
+        return 1025
+
+    def _taps(self, x: torch.Tensor) -> list[torch.Tensor]:
         wanted, out = set(self.taps), []
         last = max(self.taps)
         for i, module in enumerate(self.features):

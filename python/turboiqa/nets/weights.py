@@ -233,7 +233,8 @@ def resolve(key: str, path: str | os.PathLike | None = None, download: bool | No
     raise WeightsNotFoundError(
         f"{spec.description} not found. Searched:\n{listed}\n"
         f"Get it from {spec.url} and put it in the torch hub cache ({hub_checkpoint_dirs()[0]}) or in a folder named "
-        f"by {ENV_FOLDER}=…, pass weights=… to the metric, or allow the download with download=True / {ENV_DOWNLOAD}=1.")
+        f"by {ENV_FOLDER}=…, pass weights=… to the metric, or allow the download with download=True / "
+        f"{ENV_DOWNLOAD}=1.")
 
 
 def load_state(key: str, path=None, download: bool | None = None) -> dict:
