@@ -255,3 +255,11 @@ def test_ms_ssim_without_c1_on_black_regions():
     got = turboiqa.ms_ssim(x, y, 1.0, k1=0.0, scales=3, backend="native").item()
     want = turboiqa.ms_ssim(x.double(), y.double(), 1.0, k1=0.0, scales=3, backend="reference").item()
     assert math.isfinite(got) and got == pytest.approx(want, abs=1e-5)
+
+
+def test_too_small_error_names_the_layout():
+    # Issue 11 (clear errors): an H×W×C image read as C×H×W was reported as "192×3 ... smaller than the window".
+    hwc = torch.rand(64, 80, 3)
+    for fn in (turboiqa.ssim, turboiqa.ms_ssim, turboiqa.iw_ssim):
+        with pytest.raises(ValueError, match=r"permute\(2, 0, 1\)"):
+            fn(hwc, hwc, 1.0)

@@ -8,6 +8,10 @@ import torch
 from . import _ops
 
 
+# Appended to "too small" errors: a H×W×C array read as C×H×W shows up as an image only C pixels wide.
+LAYOUT_HINT = " (inputs are N×C×H×W, C×H×W or H×W: permute an H×W×C image with .permute(2, 0, 1) first)"
+
+
 def as_batch(t, name: str) -> torch.Tensor:
     """H×W, C×H×W or N×C×H×W tensor → N×C×H×W (a view, no copy)."""
     if not isinstance(t, torch.Tensor):

@@ -42,7 +42,7 @@ import torch
 from .. import _ops
 from ..dtypes import compute_dtype
 from ..reference.iw_ssim import contrast_structure_map, spectral_terms, upsample_axis  # noqa: F401 (re-export)
-from ..validate import check_pair, check_reduction, reduce
+from ..validate import LAYOUT_HINT, check_pair, check_reduction, reduce
 from ..window import gaussian_window
 from .module import MetricModule
 from .ms_ssim import WANG_WEIGHTS, minimum_size
@@ -150,7 +150,7 @@ def iw_ssim(
         raise ValueError(
             f"IW-SSIM with {scales} scales needs images of at least {need}×{need} "
             f"({conv.kernel_size}-tap window at the coarsest of {scales} pyramid levels), got {h}×{w}"
-            + (f"; pass scales={max(fitting)} to use fewer scales" if fitting else "")
+            + (f"; pass scales={max(fitting)} to use fewer scales" if fitting else "") + LAYOUT_HINT
         )
 
     x, y = prepare_channels(x, y, conv.color, data_range, backend)

@@ -28,7 +28,7 @@ import torch
 
 from .. import _ops
 from ..resample import avg_pool_downsample, halve_replicate_top_left, halve_zero_pad, matlab_box_downsample
-from ..validate import check_pair, check_reduction, reduce
+from ..validate import LAYOUT_HINT, check_pair, check_reduction, reduce
 from .module import MetricModule
 from .ssim import (
     SsimConvention,
@@ -123,7 +123,7 @@ def ms_ssim(
         fits = max(fitting) if fitting else 0
         raise ValueError(
             f"MS-SSIM with {n_scales} scales and a {conv.kernel_size}-tap window needs images of at least "
-            f"{need}×{need}, got {h}×{w}" + (f"; pass scales={fits} to use fewer scales" if fits else "")
+            f"{need}×{need}, got {h}×{w}" + (f"; pass scales={fits} to use fewer scales" if fits else "") + LAYOUT_HINT
         )
 
     x, y = prepare_channels(x, y, conv.color, data_range, backend)

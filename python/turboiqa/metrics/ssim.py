@@ -30,7 +30,7 @@ import torch
 from .. import _ops
 from ..colour import to_luma
 from ..resample import auto_downsample_factor, avg_pool_downsample, matlab_box_downsample
-from ..validate import check_pair, check_reduction, reduce
+from ..validate import LAYOUT_HINT, check_pair, check_reduction, reduce
 from ..window import gaussian_window, uniform_window
 from .module import MetricModule
 
@@ -112,7 +112,7 @@ def check_window_fits(x: torch.Tensor, conv, what: str = "image") -> None:
     if conv.padding == "valid" and (h < conv.kernel_size or w < conv.kernel_size):
         raise ValueError(
             f"{what} is {h}×{w} after preprocessing, smaller than the {conv.kernel_size}×{conv.kernel_size} window; "
-            f"SSIM needs at least {conv.kernel_size}×{conv.kernel_size} (or use a smaller kernel_size)"
+            f"SSIM needs at least {conv.kernel_size}×{conv.kernel_size} (or use a smaller kernel_size)" + LAYOUT_HINT
         )
 
 
