@@ -35,12 +35,12 @@ def load_rgb(path) -> torch.Tensor:
 def tid_pairs():
     """The five TID2013 pairs as uint8 1×3×H×W tensors (distorted, reference); skips without ../shared/data."""
     if not TID2013.is_dir():
-        pytest.skip(f"shared test data not found at {TID2013}")
+        pytest.skip(f"shared test data not found at {TID2013} (set TURBOIQA_SHARED_DATA to the data folder)")
     return [(load_rgb(TID2013 / "distorted" / d), load_rgb(TID2013 / "reference" / r)) for d, r in TID_PAIRS]
 
 
 @pytest.fixture(scope="session")
 def tid_i01():
     if not TID2013.is_dir():
-        pytest.skip(f"shared test data not found at {TID2013}")
+        pytest.skip(f"shared test data not found at {TID2013} (set TURBOIQA_SHARED_DATA to the data folder)")
     return load_rgb(TID2013 / "distorted" / "i01_01_5.bmp"), load_rgb(TID2013 / "reference" / "I01.BMP")

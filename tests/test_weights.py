@@ -227,3 +227,14 @@ def test_too_small_images_get_a_clear_error(clean_env, tmp_path):
     with pytest.raises(ValueError, match=r"7×7 images are too small .* at least 31×31 pixels"):
         model(torch.rand(1, 3, 7, 7))
     assert len(model(torch.rand(1, 3, 31, 31))) == len(model.taps)
+
+
+def test_weights_command_exit_code(clean_env, monkeypatch, capsys, weights_dir_or_skip):
+    # Issue 11: `turboiqa weights` exited 1 with every default file present (only the optional SqueezeNet missing).
+    from turboiqa.cli import main
+
+    monkeypatch.setenv(w.ENV_FOLDER, str(weights_dir_or_skip))
+    assert main(["weights"]) == 0
+    assert "lpips (net='squeeze') (optional)" in capsys.readouterr().out
+    monkeypatch.setenv(w.ENV_FOLDER, str(clean_env))  # nothing there: the defaults are missing
+    assert main(["weights"]) == 1

@@ -103,6 +103,8 @@ METRIC_WEIGHTS = {
     "deepsim": ("vgg16",),
     "lpips_swd": ("alexnet", "lpips-alex"),
 }
+# Configurations that are not any metric's default: a missing file there is reported but is no failure.
+OPTIONAL_METRICS = {"lpips (net='squeeze')"}
 
 
 class WeightsNotFoundError(FileNotFoundError):
@@ -268,7 +270,8 @@ def status() -> list[dict]:
         for key in keys:
             spec = REGISTRY[key]
             found, searched = find(key)
-            rows.append({"metric": metric, "file": key, "description": spec.description,
+            rows.append({"metric": metric, "optional": metric in OPTIONAL_METRICS, "file": key,
+                         "description": spec.description,
                          "found": str(found) if found else None, "searched": [str(p) for _, p in searched],
                          "url": spec.url, "licence": spec.licence})
     return rows
