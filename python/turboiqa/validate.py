@@ -41,7 +41,8 @@ def check_pair(x, y, data_range: float, names=("x", "y"), check_values: bool = T
         raise ValueError(f"{names[0]} and {names[1]} must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
     if x.dtype != y.dtype:
         raise TypeError(f"{names[0]} and {names[1]} must have the same dtype, got {x.dtype} and {y.dtype}")
-    if x.is_cpu != y.is_cpu or not x.is_cpu and x.device != y.device:  # attribute reads first: no device objects
+    # attribute reads first: no device objects are built for the common CPU pair
+    if x.is_cpu != y.is_cpu or not x.is_cpu and x.device != y.device:
         raise ValueError(f"{names[0]} and {names[1]} must be on the same device, got {x.device} and {y.device}")
     if not (x.dtype == torch.uint8 or x.dtype.is_floating_point):
         raise TypeError(f"{names[0]} must be uint8 or floating point, got {x.dtype}")
