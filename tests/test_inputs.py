@@ -263,3 +263,18 @@ def test_too_small_error_names_the_layout():
     for fn in (turboiqa.ssim, turboiqa.ms_ssim, turboiqa.iw_ssim):
         with pytest.raises(ValueError, match=r"permute\(2, 0, 1\)"):
             fn(hwc, hwc, 1.0)
+
+
+def test_warns_when_the_images_use_a_sliver_of_data_range():
+    # Issue 11 (new user): [0, 1] floats passed with data_range=255 scored silently (SSIM 0.99997, PSNR 76.9 dB).
+    import warnings
+
+    x = torch.rand(1, 3, 64, 64)
+    y = (x + 0.05).clamp(0, 1)
+    for fn in (turboiqa.psnr, turboiqa.ssim):
+        with pytest.warns(UserWarning, match="pass data_range=1.0"):
+            fn(x, y, 255)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            fn(x, y, 1.0)
+            fn(x * 255, y * 255, 255)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 
@@ -60,10 +61,23 @@ def check_pair(x, y, data_range: float, names=("x", "y"), check_values: bool = T
         sse, extrema = torch.ops.turboiqa.squared_error_sum(x.detach(), y.detach())
         check_extrema(x, y, extrema, sse, data_range, names, signed_hint)
         return x, y
+    highs = []
     for t, name in ((x, names[0]), (y, names[1])):
         low, high = torch.aminmax(t.detach())
         check_range(float(low), float(high), data_range, name, signed_hint)
+        highs.append(float(high))
+    if signed_hint is None:
+        warn_if_range_unused(max(highs), data_range, names)
     return x, y
+
+
+def warn_if_range_unused(high: float, data_range: float, names=("x", "y")) -> None:
+    """[0, 1] floats scored with data_range=255 give SSIM ≈ 1 and PSNR ≈ 77 dB without any error: say so when
+    neither image reaches 1/32 of the declared range (a very dark pair may do that legitimately)."""
+    if high < data_range / 32:
+        warnings.warn(
+            f"{names[0]} and {names[1]} stay below {high:.4g}, under 1/32 of data_range={data_range}; "
+            f"if they are [0, 1] images pass data_range=1.0", UserWarning, stacklevel=4)
 
 
 def check_range(low: float, high: float, data_range: float, name: str, signed_hint: str | None = None) -> None:
@@ -100,6 +114,8 @@ def check_extrema(x, y, extrema: torch.Tensor, total: torch.Tensor | None, data_
     y_low, y_high = min(values[2:4 * n:4]), max(values[3:4 * n:4])
     check_range(x_low, x_high, data_range, names[0], signed_hint)
     check_range(y_low, y_high, data_range, names[1], signed_hint)
+    if signed_hint is None:
+        warn_if_range_unused(max(x_high, y_high), data_range, names)
 
 
 def check_reduction(reduction: str) -> None:
