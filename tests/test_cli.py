@@ -61,3 +61,22 @@ def test_info(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "torch_version_runtime" in out and "native" in out
+
+
+def test_cli_output_errors_and_failed_pair_messages(tmp_path, capsys):
+    # Issue 11 (clear errors): an unwritable --out printed a traceback with the exit code of a failed pair; a
+    # corrupt reference was reported under the distorted file's name; text output pointed at an 'error' column.
+    import numpy as np
+    from PIL import Image
+
+    from turboiqa.cli import main
+
+    good, bad = tmp_path / "good.png", tmp_path / "bad.png"
+    Image.fromarray((np.random.default_rng(0).random((40, 40, 3)) * 255).astype("uint8")).save(good)
+    bad.write_bytes(b"not an image")
+    assert main(["score", str(good), str(good), "--out", str(tmp_path / "missing" / "x.csv"), "--csv"]) == 3
+    assert "cannot write --out" in capsys.readouterr().err
+    assert main(["score", str(bad), str(good)]) == 1
+    captured = capsys.readouterr()
+    assert "bad.png vs good.png: ERROR" in captured.out and "bad.png" in captured.out.split("ERROR", 1)[1]
+    assert "ERROR lines above" in captured.err

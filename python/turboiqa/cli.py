@@ -10,6 +10,10 @@ from pathlib import Path
 
 IMAGE_SUFFIXES = {".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
+# Exit codes of the jobs (README, "Command line"): 0 done, 1 some pairs or frames failed (recorded in the output),
+# 2 bad arguments or input, 3 the output file cannot be written.
+EXIT_FAILED_PAIRS, EXIT_OUTPUT = 1, 3
+
 
 def demo_pairs():
     root = resources.files("turboiqa") / "data" / "demo"
@@ -65,6 +69,8 @@ class RowWriter:
         else:
             values = "  ".join(f"{k}={row[k]:.6f}" for k in self.fields[2:-1] if k in row)
             name = Path(row["distorted"]).name
+            if "error" in row:  # either file may be the bad one: name both
+                name = f"{Path(row['reference']).name} vs {name}"
             self.out.write(f"{name}: {values}" if "error" not in row else f"{name}: ERROR {row['error']}")
             self.out.write("\n")
         self.out.flush()
@@ -107,7 +113,11 @@ def cmd_score(args) -> int:
             return 2
 
     fmt = "csv" if args.csv else "json" if args.json else "text"
-    out = open(args.out, "w", newline="") if args.out else sys.stdout  # noqa: SIM115 - closed below
+    try:
+        out = open(args.out, "w", newline="") if args.out else sys.stdout  # noqa: SIM115 - closed below
+    except OSError as exc:
+        print(f"turboiqa score: cannot write --out {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_OUTPUT
     writer = RowWriter(fmt, metrics, out)
     failures = 0
     try:
@@ -127,8 +137,9 @@ def cmd_score(args) -> int:
         if args.out:
             out.close()
     if failures:
-        print(f"turboiqa score: {failures} of {len(pairs)} pair(s) failed (see the 'error' column)", file=sys.stderr)
-    return 1 if failures else 0
+        where = "the ERROR lines above" if fmt == "text" else "the 'error' field" if fmt == "json" else "the 'error' column"
+        print(f"turboiqa score: {failures} of {len(pairs)} pair(s) failed (see {where})", file=sys.stderr)
+    return EXIT_FAILED_PAIRS if failures else 0
 
 
 def cmd_info(_args) -> int:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 
 def add_video_parser(sub) -> None:
@@ -58,11 +59,14 @@ def cmd_video(args) -> int:
     except VideoError as exc:
         where = f" (frame {exc.frame})" if exc.frame is not None else ""
         print(f"turboiqa video: error{where}: {exc}", file=sys.stderr)
-        if args.out:
+        if args.out and Path(args.out).is_file() and Path(args.out).stat().st_size > 0:
             print(f"turboiqa video: the frames scored before it are in {args.out}", file=sys.stderr)
         return 1
     except (ValueError, FileNotFoundError, FileExistsError) as exc:
         print(f"turboiqa video: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # --out cannot be written (permissions, missing folder, full disk)
+        print(f"turboiqa video: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 3
     print(json.dumps(summary, indent=2), file=sys.stdout if args.out else sys.stderr)
     return 0
