@@ -58,7 +58,7 @@ def check_pair(x, y, data_range: float, names=("x", "y"), check_values: bool = T
     if not check_values or torch.compiler.is_compiling():  # value checks need a host sync
         return x, y
     if _ops.HAVE_NATIVE and x.dtype in (torch.float32, torch.float64) and x.device.type in ("cpu", "cuda"):
-        sse, extrema = torch.ops.turboiqa.squared_error_sum(x.detach(), y.detach())
+        sse, extrema = _ops.squared_error_sum(x.detach(), y.detach())
         check_extrema(x, y, extrema, sse, data_range, names, signed_hint)
         return x, y
     highs = []

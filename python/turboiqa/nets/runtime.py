@@ -18,6 +18,7 @@ import contextlib
 
 import torch
 
+from .._ops import needs_grad  # noqa: F401  (one definition; lpips imports it from here)
 from ..dtypes import compute_dtype
 
 AUTOCAST_DTYPES = (None, torch.float16, torch.bfloat16)
@@ -29,10 +30,6 @@ def to_unit_range(x: torch.Tensor, data_range: float) -> torch.Tensor:
     dtype = compute_dtype(x.dtype)
     x = x.to(dtype)
     return x if data_range == 1 else x / data_range
-
-
-def needs_grad(*tensors: torch.Tensor) -> bool:
-    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
 def scoring_context(*tensors: torch.Tensor):
