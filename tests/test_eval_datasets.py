@@ -10,7 +10,8 @@ import pytest
 from conftest import SHARED_DATA
 from PIL import Image
 from turboiqa.eval.bapps import BAPPS2AFC, jnd_map, summarise_bapps, two_afc_score
-from turboiqa.eval.datasets import CSIQ, LIVE, PIPAL, TID2008, TID2013, DatasetLayoutError, KADID10k, open_dataset
+from turboiqa.eval.datasets import (CSIQ, LIVE, PIPAL, TID2008, TID2013, DatasetLabelError, DatasetLayoutError, KADID10k,
+                                   open_dataset)
 
 MOS_LISTS = SHARED_DATA / "mos_lists"
 
@@ -83,6 +84,40 @@ def test_tid_without_std_and_missing_label(tmp_path):
         TID2008(tmp_path)
     with pytest.raises(DatasetLayoutError, match="does not exist"):
         TID2013(tmp_path / "nope")
+
+
+BAD_ROWS = [  # (dataset, label file, its text, line named in the error, what the error must mention)
+    (TID2013, "mos_with_names.txt", "5.1 i01_01_1.bmp\nabc i01_01_2.bmp\n", 2, "could not convert"),
+    (TID2013, "mos_with_names.txt", "5.1 i01_01_1.bmp\n\n4.0 i0101.bmp\n", 3, "iRR_TT_L.bmp"),
+    (TID2013, "mos_with_names.txt", "5.1 i01_01_1.bmp extra\n", 1, "'<MOS> iRR_TT_L.bmp'"),
+    (KADID10k, "dmos.csv", "dist_img,ref_img,dmos,var\nI01_01_01.png,I01.png,4.5,0.1\nI01.png,I01.png,x,0.1\n", 3,
+     "IRR_TT_LL.png"),
+    (KADID10k, "dmos.csv", "dist_img,ref_img,dmos,var\nI01_01_01.png,I01.png,4.5,-\n", 2, "could not convert"),
+    (CSIQ, "csiq_dmos.txt", "1600 1 noise 1 0.01 0.06\n1600 1 noise one 0.01 0.06\n", 2, "one"),
+    (CSIQ, "csiq_dmos.txt", "1600 1 noise\n", 1, "3 fields"),
+    (CSIQ, "csiq_dmos.txt", "1600 1 fog 1 0.01 0.06\n", 1, "unknown distortion type 'fog'"),
+    (PIPAL, "Train_Label/A0001.txt", "A0001_00_00.bmp,1500.5\nA0001.bmp,1400\n", 2, "<ref>_<group>_<index>.bmp"),
+    (PIPAL, "Train_Label/A0001.txt", "A0001_00_00.bmp;1500.5\n", 1, "<Elo>"),
+]
+
+
+@pytest.mark.parametrize("cls, label, text, line, mention", BAD_ROWS)
+def test_malformed_label_row_names_file_and_line(tmp_path, cls, label, text, line, mention):
+    path = tmp_path / label
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    with pytest.raises(DatasetLabelError) as err:
+        cls(tmp_path)
+    message = str(err.value)
+    assert f"line {line} of {path}" in message and mention in message
+    assert isinstance(err.value, ValueError)  # the CLI reports it as bad input (exit code 2), not a crash
+
+
+def test_malformed_std_row(tmp_path):
+    (tmp_path / "mos_with_names.txt").write_text("5.1 i01_01_1.bmp\n4.2 i01_01_2.bmp\n")
+    (tmp_path / "mos_std.txt").write_text("0.1\nn/a\n")
+    with pytest.raises(DatasetLabelError, match=f"line 2 of {tmp_path / 'mos_std.txt'}"):
+        TID2013(tmp_path)
 
 
 def test_kadid(tmp_path):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import os
+import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,21 @@ import numpy as np
 
 class DatasetLayoutError(FileNotFoundError):
     """A label or image file is not where the dataset's own layout puts it."""
+
+
+class DatasetLabelError(ValueError):
+    """A label file is there but one of its rows cannot be read (the message names the file and the line)."""
+
+
+@contextmanager
+def _label_row(dataset: str, path: Path, line_no: int, text: str, form: str):
+    """Turns any parse failure of one label row into a :class:`DatasetLabelError` naming file, line and form."""
+    try:
+        yield
+    except (ValueError, IndexError, KeyError, TypeError) as exc:
+        if isinstance(exc, DatasetLabelError):
+            raise
+        raise DatasetLabelError(f"{dataset}: line {line_no} of {path} is not {form}: {text!r} ({exc})") from None
 
 
 @dataclass(frozen=True)
@@ -166,27 +183,33 @@ class TID2013(IQADataset):
     mos_std.txt             one standard deviation per line, same order (optional for TID2008)
     reference_images/I01.BMP … I25.BMP
     distorted_images/i01_01_1.bmp … (iRR_TT_L.bmp: reference, distortion type, level)"""
+    image_name = re.compile(r"i(\d\d)_(\d\d)_(\d+)\.bmp", re.IGNORECASE)
 
     def _read_labels(self):
         names_file = self.label_file("mos_with_names.txt")
         std_path = self._files.resolve("mos_std.txt")
-        lines = [ln.split() for ln in names_file.read_text().splitlines() if ln.strip()]
+        lines = [(k + 1, ln) for k, ln in enumerate(names_file.read_text().splitlines()) if ln.strip()]
         stds = None
         if std_path is not None:
-            stds = [float(v) for v in std_path.read_text().split()]
+            stds = []
+            for line_no, line in enumerate(std_path.read_text().splitlines(), 1):
+                if line.strip():
+                    with _label_row(self.name, std_path, line_no, line, "one standard deviation"):
+                        stds.append(float(line))
             if len(stds) != len(lines):
                 raise DatasetLayoutError(f"{self.name}: {std_path} has {len(stds)} values but {names_file} "
                                          f"has {len(lines)} lines.\n{self.expected()}")
         records = []
-        for k, parts in enumerate(lines):
-            if len(parts) != 2:
-                raise DatasetLayoutError(f"{self.name}: line {k + 1} of {names_file} is not '<MOS> <name>': "
-                                         f"{' '.join(parts)!r}")
-            mos, name = parts
-            ref_id, type_id = name[1:3], int(name.split("_")[1])
-            distortion = TID_TYPES[type_id - 1] if 1 <= type_id <= self.n_types else f"type {type_id}"
-            records.append((f"reference_images/I{ref_id}.BMP", f"distorted_images/{name}", float(mos),
-                            None if stds is None else stds[k], distortion))
+        for k, (line_no, line) in enumerate(lines):
+            with _label_row(self.name, names_file, line_no, line, "'<MOS> iRR_TT_L.bmp'"):
+                mos, name = line.split()
+                match = self.image_name.fullmatch(name)
+                if match is None:
+                    raise ValueError(f"{name!r} is not named iRR_TT_L.bmp")
+                ref_id, type_id = match.group(1), int(match.group(2))
+                distortion = TID_TYPES[type_id - 1] if 1 <= type_id <= self.n_types else f"type {type_id}"
+                records.append((f"reference_images/I{ref_id}.BMP", f"distorted_images/{name}", float(mos),
+                                None if stds is None else stds[k], distortion))
         return records
 
 
@@ -224,11 +247,13 @@ class KADID10k(IQADataset):
                                          f"{self.expected()}")
             records = []
             for row in reader:
-                type_id = int(row["dist_img"].split("_")[1])
-                var = row.get("var")
-                records.append((f"images/{row['ref_img']}", f"images/{row['dist_img']}", float(row["dmos"]),
-                                None if var in (None, "") else float(np.sqrt(float(var))),
-                                KADID_TYPES[type_id - 1] if 1 <= type_id <= 25 else f"type {type_id}"))
+                text = ",".join(str(v) for v in row.values())
+                with _label_row(self.name, path, reader.line_num, text, "'IRR_TT_LL.png,IRR.png,<dmos>,<var>'"):
+                    type_id = int(row["dist_img"].split("_")[1])
+                    var = row.get("var")
+                    records.append((f"images/{row['ref_img']}", f"images/{row['dist_img']}", float(row["dmos"]),
+                                    None if var in (None, "") else float(np.sqrt(float(var))),
+                                    KADID_TYPES[type_id - 1] if 1 <= type_id <= 25 else f"type {type_id}"))
         return records
 
 
@@ -307,7 +332,7 @@ class CSIQ(IQADataset):
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
         sheet = book["all_by_image"] if "all_by_image" in book.sheetnames else book.worksheets[0]
         rows, header = [], None
-        for values in sheet.iter_rows(values_only=True):
+        for row_no, values in enumerate(sheet.iter_rows(values_only=True), 1):
             cells = [("" if v is None else str(v).strip()) for v in values]
             if header is None:
                 lowered = [c.lower() for c in cells]
@@ -315,7 +340,7 @@ class CSIQ(IQADataset):
                     header = [lowered.index(col) for col in self.columns]
                 continue
             if any(cells[i] for i in header):
-                rows.append([cells[i] for i in header])
+                rows.append((row_no, [cells[i] for i in header]))
         book.close()
         if header is None:
             raise DatasetLayoutError(f"{self.name}: no header row with {', '.join(self.columns)} in {path}.\n"
@@ -328,22 +353,27 @@ class CSIQ(IQADataset):
             rows = self._rows_from_xlsx(path)
         else:
             rows = []
-            for line in path.read_text().splitlines():
+            for line_no, line in enumerate(path.read_text().splitlines(), 1):
                 parts = line.replace("\t", " ").split()
                 if not parts or parts[0].lower() == "image":
                     continue
+                if len(parts) < 6:
+                    raise DatasetLabelError(f"{self.name}: line {line_no} of {path} has {len(parts)} fields, not "
+                                            f"the six {' '.join(self.columns)}: {line!r}")
                 # dst_type may contain a space ("jpeg 2000", "1/f noise"): the last three fields are numbers.
-                rows.append([parts[0], parts[1], " ".join(parts[2:-3]), parts[-3], parts[-2], parts[-1]])
+                rows.append((line_no, [parts[0], parts[1], " ".join(parts[2:-3]), parts[-3], parts[-2], parts[-1]]))
         records = []
-        for image, _idx, dst_type, level, std, dmos in rows:
-            key = dst_type.strip().lower()
-            if key not in CSIQ_TYPES:
-                raise DatasetLayoutError(f"{self.name}: unknown distortion type {dst_type!r} in {path}")
-            folder, token = CSIQ_TYPES[key]
-            image = image.removesuffix(".0")  # numeric names read from a spreadsheet
-            level = str(int(float(level)))
-            records.append((f"src_imgs/{image}.png", f"dst_imgs/{folder}/{image}.{token}.{level}.png",
-                            float(dmos), float(std), folder))
+        for line_no, (image, _idx, dst_type, level, std, dmos) in rows:
+            with _label_row(self.name, path, line_no, " ".join((image, _idx, dst_type, level, std, dmos)),
+                            f"the six columns {', '.join(self.columns)}"):
+                key = dst_type.strip().lower()
+                if key not in CSIQ_TYPES:
+                    raise ValueError(f"unknown distortion type {dst_type!r}")
+                folder, token = CSIQ_TYPES[key]
+                image = image.removesuffix(".0")  # numeric names read from a spreadsheet
+                level = str(int(float(level)))
+                records.append((f"src_imgs/{image}.png", f"dst_imgs/{folder}/{image}.{token}.{level}.png",
+                                float(dmos), float(std), folder))
         return records
 
 
@@ -375,12 +405,13 @@ class PIPAL(IQADataset):
                                      f"\n{self.expected()}")
         records = []
         for path in sorted(folder.glob("*.txt")):
-            for line in path.read_text().splitlines():
+            for line_no, line in enumerate(path.read_text().splitlines(), 1):
                 if not line.strip():
                     continue
-                name, elo = (s.strip() for s in line.split(","))
-                ref_id, group = name.split("_")[:2]
-                records.append((f"{self.prefix}_Ref/{ref_id}.bmp", name, float(elo), None, f"group {group}"))
+                with _label_row(self.name, path, line_no, line, "'<ref>_<group>_<index>.bmp,<Elo>'"):
+                    name, elo = (s.strip() for s in line.split(","))
+                    ref_id, group, _index = name.split("_")
+                    records.append((f"{self.prefix}_Ref/{ref_id}.bmp", name, float(elo), None, f"group {group}"))
         return records
 
     def _path(self, relative: str) -> Path:
