@@ -80,3 +80,23 @@ def test_cli_output_errors_and_failed_pair_messages(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "bad.png vs good.png: ERROR" in captured.out and "bad.png" in captured.out.split("ERROR", 1)[1]
     assert "ERROR lines above" in captured.err
+
+
+def test_score_scales(tmp_path, capsys):
+    # Issue 11: the multi-scale metrics' advice "pass scales=N" had no command-line form.
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    ref = rng.integers(0, 256, (100, 120), dtype=np.uint8)
+    dist = np.clip(ref + rng.normal(0, 12, ref.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(ref).save(tmp_path / "ref.png")
+    Image.fromarray(dist).save(tmp_path / "dist.png")
+    args = ["score", str(tmp_path / "ref.png"), str(tmp_path / "dist.png"), "--metric", "ms_ssim", "--json"]
+    assert main(args) == 1
+    assert "--scales 4" in json.loads(capsys.readouterr().out)["error"]
+    assert main([*args, "--scales", "4"]) == 0
+    got = json.loads(capsys.readouterr().out)["ms_ssim"]
+    want = turboiqa.ms_ssim(torch.from_numpy(dist)[None, None], torch.from_numpy(ref)[None, None], 255, scales=4)
+    assert got == pytest.approx(want.item(), abs=1e-7)
+    assert main([*args, "--scales", "0"]) == 2

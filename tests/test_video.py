@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import turboiqa
 from video_common import (
     add_noise,
     carphone,
@@ -144,11 +145,11 @@ def test_resume_after_a_kill_gives_identical_output(tmp_path, suffix):
 
 def test_interrupted_run_resumes_to_the_same_file(clips, tmp_path, monkeypatch):
     """Ctrl-C (or a crash) mid-run: rows so far are on disk with a summary; --resume finishes the same file."""
-    from turboiqa import cli
+    from turboiqa import rows
 
     full = tmp_path / "full.jsonl"
     video.run(clips["ref"], clips["dist"], ["psnr", "ssim"], out=full, progress=False, batch_size=4)
-    write, written = cli.RowWriter.write, []
+    write, written = rows.RowWriter.write, []
 
     def interrupting_write(self, row):
         if len(written) == 6:
@@ -156,7 +157,7 @@ def test_interrupted_run_resumes_to_the_same_file(clips, tmp_path, monkeypatch):
         written.append(row)
         write(self, row)
 
-    monkeypatch.setattr(cli.RowWriter, "write", interrupting_write)
+    monkeypatch.setattr(rows.RowWriter, "write", interrupting_write)
     out = tmp_path / "run.jsonl"
     with pytest.raises(KeyboardInterrupt):
         video.run(clips["ref"], clips["dist"], ["psnr", "ssim"], out=out, progress=False, batch_size=4)
@@ -216,6 +217,41 @@ def test_cli(tmp_path, capsys):
     if not torch.cuda.is_available():
         assert main(["video", str(ref), str(dist), "--device", "cuda", "--no-progress"]) == 2
         assert "CUDA is not available" in capsys.readouterr().err
+
+
+def luma_planes(path, count: int) -> torch.Tensor:
+    """The first ``count`` decoded Y planes as N×1×H×W uint8, read straight from PyAV's frame buffers."""
+    import av
+
+    planes = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            y = frame.planes[0]
+            rows = np.frombuffer(bytes(y), np.uint8).reshape(frame.height, y.line_size)
+            planes.append(torch.from_numpy(rows[:, :frame.width].copy()))
+            if len(planes) == count:
+                break
+    return torch.stack(planes)[:, None]
+
+
+def test_cli_scales_and_output_errors(tmp_path, capsys):
+    # Issue 11: ms_ssim on the 176×144 clip advised scales=4, which the command line could not pass; an --out in a
+    # missing folder exited 2 (bad input) instead of 3 (output not writable).
+    from turboiqa.cli import main
+
+    ref, dist = carphone()
+    args = ["video", str(ref), str(dist), "--metric", "ms_ssim", "--end", "2", "--no-progress"]
+    assert main(args) == 1
+    assert "--scales 4" in capsys.readouterr().err
+    out = tmp_path / "ms.jsonl"
+    assert main([*args, "--scales", "3", "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    ref_y, dist_y = luma_planes(ref, 2), luma_planes(dist, 2)
+    want = turboiqa.ms_ssim(dist_y, ref_y, 255, reduction="none", scales=3)
+    assert [r["ms_ssim"] for r in rows] == pytest.approx(want.tolist(), abs=1e-6)
+    assert main([*args, "--scales", "0"]) == 2
+    assert main(["video", str(ref), str(dist), "--end", "1", "--out", str(tmp_path / "missing" / "o.csv")]) == 3
+    assert "cannot write --out" in capsys.readouterr().err
 
 
 @pytest.mark.cuda

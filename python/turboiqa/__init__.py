@@ -19,6 +19,12 @@ __version__ = "0.1.0"
 METRICS = {"psnr": psnr, "ssim": ssim, "ms_ssim": ms_ssim, "fsim": fsim, "fsimc": partial(fsim, chromatic=True),
            "iw_ssim": iw_ssim, "lpips": lpips, "lpips_vgg": partial(lpips, net="vgg"), "dists": dists,
            "deepsim": deepsim, "lpips_swd": lpips_swd}
+SCALED_METRICS = ("ms_ssim", "iw_ssim")  # the METRICS that take scales= (the jobs' --scales)
+
+
+def metric_options(name: str, scales: int | None = None) -> dict:
+    """Keyword arguments the jobs pass to ``METRICS[name]`` besides data_range (``--scales`` where it applies)."""
+    return {"scales": scales} if scales is not None and name in SCALED_METRICS else {}
 
 
 def build_info() -> dict:
@@ -48,6 +54,8 @@ __all__ = [
     "IW_SSIM",
     "IW_SSIM_CONVENTIONS",
     "METRICS",
+    "SCALED_METRICS",
+    "metric_options",
     "MS_SSIM",
     "MS_SSIM_CONVENTIONS",
     "PSNR",

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from importlib import resources
 from pathlib import Path
+
+from .rows import OutputError, RowWriter, open_output
 
 IMAGE_SUFFIXES = {".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
@@ -32,8 +33,10 @@ def folder_pairs(ref_dir: Path, dist_dir: Path):
     return [(refs[name], dists[name]) for name in sorted(set(refs) & set(dists))]
 
 
-def score_pair(ref_path: Path, dist_path: Path, metrics, device: str, data_range: float | None = None) -> dict:
-    """Scores of one pair; the peak is the images' bit depth's (255 or 65535) unless ``data_range`` is given."""
+def score_pair(ref_path: Path, dist_path: Path, metrics, device: str, data_range: float | None = None,
+               scales: int | None = None) -> dict:
+    """Scores of one pair; the peak is the images' bit depth's (255 or 65535) unless ``data_range`` is given;
+    ``scales`` goes to the multi-scale metrics."""
     import turboiqa
     from .images import metric_input, read_pair
 
@@ -43,37 +46,8 @@ def score_pair(ref_path: Path, dist_path: Path, metrics, device: str, data_range
     ref = metric_input(ref_image, peak).to(device)
     row = {"reference": str(ref_path), "distorted": str(dist_path)}
     for name in metrics:
-        row[name] = float(turboiqa.METRICS[name](dist, ref, data_range=peak))
+        row[name] = float(turboiqa.METRICS[name](dist, ref, data_range=peak, **turboiqa.metric_options(name, scales)))
     return row
-
-
-class RowWriter:
-    """Streams rows as they are produced (a long folder run never loses finished work).
-
-    ``fields`` replaces the image columns (the video job writes frame, pts, metrics); ``header=False`` appends to
-    a CSV that already has its header (a resumed run)."""
-
-    def __init__(self, fmt: str, metrics, out, fields=None, header: bool = True):
-        self.fmt, self.out = fmt, out
-        self.fields = list(fields) if fields is not None else ["reference", "distorted", *metrics, "error"]
-        if fmt == "csv":
-            self.csv = csv.DictWriter(out, fieldnames=self.fields, extrasaction="ignore")
-            if header:
-                self.csv.writeheader()
-
-    def write(self, row: dict) -> None:
-        if self.fmt == "csv":
-            self.csv.writerow(row)
-        elif self.fmt == "json":
-            self.out.write(json.dumps(row) + "\n")
-        else:
-            values = "  ".join(f"{k}={row[k]:.6f}" for k in self.fields[2:-1] if k in row)
-            name = Path(row["distorted"]).name
-            if "error" in row:  # either file may be the bad one: name both
-                name = f"{Path(row['reference']).name} vs {name}"
-            self.out.write(f"{name}: {values}" if "error" not in row else f"{name}: ERROR {row['error']}")
-            self.out.write("\n")
-        self.out.flush()
 
 
 def cmd_score(args) -> int:
@@ -83,6 +57,9 @@ def cmd_score(args) -> int:
     unknown = [m for m in metrics if m not in turboiqa.METRICS]
     if unknown:
         print(f"turboiqa: unknown metric(s) {unknown}; available: {sorted(turboiqa.METRICS)}", file=sys.stderr)
+        return 2
+    if args.scales is not None and args.scales < 1:
+        print(f"turboiqa score: --scales must be at least 1, got {args.scales}", file=sys.stderr)
         return 2
     if args.data_range is not None and not args.data_range > 0:
         print(f"turboiqa score: --data-range must be positive, got {args.data_range}", file=sys.stderr)
@@ -114,9 +91,9 @@ def cmd_score(args) -> int:
 
     fmt = "csv" if args.csv else "json" if args.json else "text"
     try:
-        out = open(args.out, "w", newline="") if args.out else sys.stdout  # noqa: SIM115 - closed below
-    except OSError as exc:
-        print(f"turboiqa score: cannot write --out {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        out = open_output(args.out, "w") if args.out else sys.stdout
+    except OutputError as exc:
+        print(f"turboiqa score: {exc}", file=sys.stderr)
         return EXIT_OUTPUT
     writer = RowWriter(fmt, metrics, out)
     failures = 0
@@ -128,7 +105,7 @@ def cmd_score(args) -> int:
             iterator = tqdm(pairs, desc="scoring", unit="pair", file=sys.stderr, disable=None)
         for ref_path, dist_path in iterator:
             try:
-                row = score_pair(ref_path, dist_path, metrics, args.device, args.data_range)
+                row = score_pair(ref_path, dist_path, metrics, args.device, args.data_range, args.scales)
             except Exception as exc:  # noqa: BLE001 - one bad file must not end a folder run
                 failures += 1
                 row = {"reference": str(ref_path), "distorted": str(dist_path), "error": str(exc)}
@@ -214,6 +191,8 @@ def main(argv=None) -> int:
     score.add_argument("dist", nargs="?", help="distorted image or folder (paired by file name)")
     score.add_argument("--metric", default="psnr,ssim,ms_ssim", help="comma-separated metrics (default: %(default)s)")
     score.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    score.add_argument("--scales", type=int, metavar="N",
+                       help="scales of ms_ssim and iw_ssim (default 5; fewer for small images)")
     score.add_argument("--data-range", type=float, metavar="PEAK",
                        help="peak pixel value (default: from the bit depth, 255 for 8-bit and 65535 for 16-bit "
                        "files; e.g. 4095 for 12-bit data stored in 16-bit files)")

@@ -150,7 +150,9 @@ def iw_ssim(
         raise ValueError(
             f"IW-SSIM with {scales} scales needs images of at least {need}×{need} "
             f"({conv.kernel_size}-tap window at the coarsest of {scales} pyramid levels), got {h}×{w}"
-            + (f"; pass scales={max(fitting)} to use fewer scales" if fitting else "") + LAYOUT_HINT
+            + (f"; pass scales={max(fitting)} to use fewer scales (command line: --scales {max(fitting)})"
+               if fitting else "")
+            + LAYOUT_HINT
         )
 
     x, y = prepare_channels(x, y, conv.color, data_range, backend)

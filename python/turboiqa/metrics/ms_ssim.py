@@ -123,7 +123,8 @@ def ms_ssim(
         fits = max(fitting) if fitting else 0
         raise ValueError(
             f"MS-SSIM with {n_scales} scales and a {conv.kernel_size}-tap window needs images of at least "
-            f"{need}×{need}, got {h}×{w}" + (f"; pass scales={fits} to use fewer scales" if fits else "")
+            f"{need}×{need}, got {h}×{w}"
+            + (f"; pass scales={fits} to use fewer scales (command line: --scales {fits})" if fits else "")
             + LAYOUT_HINT
         )
 

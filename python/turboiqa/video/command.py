@@ -5,6 +5,8 @@ import json
 import sys
 from pathlib import Path
 
+from ..rows import OutputError
+
 
 def add_video_parser(sub) -> None:
     p = sub.add_parser("video", help="score every frame of a distorted video against its reference",
@@ -37,6 +39,8 @@ def add_video_parser(sub) -> None:
     p.add_argument("--ssim-convention", default="libvmaf", help="convention of 'ssim' (default: %(default)s)")
     p.add_argument("--psnr-max-db", type=float, default=None,
                    help="cap PSNR (libvmaf uses 60); identical frames give inf otherwise")
+    p.add_argument("--scales", type=int, metavar="N",
+                   help="scales of ms_ssim and iw_ssim (default 5; 176×144 frames need --scales 4 or fewer)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_video)
 
@@ -51,7 +55,8 @@ def cmd_video(args) -> int:
     options = {"device": args.device, "batch_size": args.batch, "start": args.start, "end": args.end,
                "every": args.every, "dist_delay": args.dist_delay, "scale": args.scale, "shortest": args.shortest,
                "ignore_fps": args.ignore_fps, "colorspace": args.colorspace, "color_range": args.color_range,
-               "ssim_convention": args.ssim_convention, "psnr_max_db": args.psnr_max_db}
+               "ssim_convention": args.ssim_convention, "psnr_max_db": args.psnr_max_db,
+               "scales": args.scales}
     try:
         summary = run(args.ref, args.dist, metrics, out=args.out, resume=args.resume, overwrite=args.overwrite,
                       progress=not args.no_progress, plot=args.plot, echo=None if args.out else sys.stdout,
@@ -62,6 +67,9 @@ def cmd_video(args) -> int:
         if args.out and Path(args.out).is_file() and Path(args.out).stat().st_size > 0:
             print(f"turboiqa video: the frames scored before it are in {args.out}", file=sys.stderr)
         return 1
+    except OutputError as exc:
+        print(f"turboiqa video: {exc}", file=sys.stderr)
+        return 3
     except (ValueError, FileNotFoundError, FileExistsError) as exc:
         print(f"turboiqa video: {exc}", file=sys.stderr)
         return 2

@@ -11,7 +11,7 @@ ssim          Y        native SSIM kernel, ``ssim_convention`` (default 'libvmaf
                        constants and decimation, exact Gaussian taps)
 ssim_libvmaf  Y        libvmaf float_ssim reproduced including its rounded taps and clamps (pure PyTorch, slower)
 ssim_ffmpeg   Y        ffmpeg ``ssim`` filter (x264 8×8 block SSIM), Y value
-ms_ssim …     Y        ``turboiqa.METRICS[name]`` with its default convention
+ms_ssim …     Y        ``turboiqa.METRICS[name]`` with its default convention (``scales`` for ms_ssim, iw_ssim)
 fsimc, …      RGB      ``turboiqa.METRICS[name]``
 ============  =======  ==================================================================================
 """
@@ -45,7 +45,8 @@ def available_metrics() -> list[str]:
     return sorted(set(turboiqa.METRICS) | {"ssim_libvmaf", "ssim_ffmpeg"})
 
 
-def build_metrics(names, ssim_convention: str = "libvmaf", psnr_max_db: float | None = None) -> list[FrameMetric]:
+def build_metrics(names, ssim_convention: str = "libvmaf", psnr_max_db: float | None = None,
+                  scales: int | None = None) -> list[FrameMetric]:
     import turboiqa
 
     from .libvmaf import float_ssim
@@ -59,6 +60,8 @@ def build_metrics(names, ssim_convention: str = "libvmaf", psnr_max_db: float | 
     unknown = [n for n in names if n not in available_metrics()]
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown}; available: {available_metrics()}")
+    if scales is not None and (not isinstance(scales, int) or scales < 1):
+        raise ValueError(f"scales must be a positive integer, got {scales!r}")
     if ssim_convention not in turboiqa.SSIM_CONVENTIONS:
         raise ValueError(f"ssim_convention must be one of {sorted(turboiqa.SSIM_CONVENTIONS)}, got {ssim_convention!r}")
     special = {
@@ -67,5 +70,6 @@ def build_metrics(names, ssim_convention: str = "libvmaf", psnr_max_db: float | 
         "ssim_libvmaf": float_ssim,
         "ssim_ffmpeg": block_ssim,
     }
-    return [FrameMetric(n, "y" if n in LUMA_METRICS else "rgb", special.get(n, partial(_library_metric, n)))
+    return [FrameMetric(n, "y" if n in LUMA_METRICS else "rgb",
+                        special.get(n, partial(_library_metric, n, **turboiqa.metric_options(n, scales))))
             for n in names]

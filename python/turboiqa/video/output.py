@@ -1,4 +1,4 @@
-"""Per-frame rows on disk (CSV or JSON lines, streamed through the CLI's RowWriter), reading them back to resume
+"""Per-frame rows on disk (CSV or JSON lines, streamed through turboiqa.rows.RowWriter), reading them back to resume
 a killed run, and the summary statistics."""
 from __future__ import annotations
 

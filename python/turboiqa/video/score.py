@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from ..rows import RowWriter, open_output
 from .decode import BatchReader, Selection, probe
 from .errors import VideoError
 from .frame_metrics import build_metrics
@@ -49,7 +50,8 @@ def resolve_device(device) -> torch.device:
 def score(reference, distorted, metrics=("psnr", "ssim"), *, device="cpu", batch_size: int = 8, start: int = 0,
           end: int | None = None, every: int = 1, dist_delay: int = 0, scale: bool = False, shortest: bool = False,
           ignore_fps: bool = False, colorspace: str | None = None, color_range: str | None = None,
-          ssim_convention: str = "libvmaf", psnr_max_db: float | None = None, prefetch: int = 2,
+          ssim_convention: str = "libvmaf", psnr_max_db: float | None = None, scales: int | None = None,
+          prefetch: int = 2,
           skip_through: int = -1, timing: ScoreTiming | None = None):
     """Yield ``{"frame": i, "pts": seconds, <metric>: value, ...}`` for each scored reference frame i, in order.
 
@@ -57,13 +59,13 @@ def score(reference, distorted, metrics=("psnr", "ssim"), *, device="cpu", batch
     every ``every``-th one. ``scale`` resizes distorted frames to the reference size (bicubic) instead of refusing
     a size mismatch; ``shortest`` stops at the shorter video instead of treating unequal lengths as truncation.
     ``colorspace`` ('bt709', 'bt601', …) and ``color_range`` ('limited', 'full') override the stream metadata for
-    the metrics that read RGB. Decoding runs in a background thread, ``prefetch`` batches ahead; on CUDA the
+    the metrics that read RGB; ``scales`` is passed to ms_ssim and iw_ssim (small frames). Decoding runs in a background thread, ``prefetch`` batches ahead; on CUDA the
     batches are pinned and copied asynchronously. A corrupt or truncated stream raises
     :class:`~turboiqa.video.VideoDecodeError` (its ``frame`` is the first frame not scored) after every frame
     before it was yielded. ``skip_through`` skips frames up to that index (resume).
     """
     device = resolve_device(device)
-    frame_metrics = build_metrics(metrics, ssim_convention=ssim_convention, psnr_max_db=psnr_max_db)
+    frame_metrics = build_metrics(metrics, ssim_convention=ssim_convention, psnr_max_db=psnr_max_db, scales=scales)
     selection = Selection(start=start, end=end, every=every, dist_delay=dist_delay, skip_through=skip_through)
     timing = timing if timing is not None else ScoreTiming()
     began = time.perf_counter()
@@ -113,7 +115,7 @@ def run(reference, distorted, metrics=("psnr", "ssim"), out=None, *, resume: boo
     # Everything that can be refused is checked before a file is touched.
     resolve_device(options.get("device", "cpu"))
     build_metrics(metrics, ssim_convention=options.get("ssim_convention", "libvmaf"),
-                  psnr_max_db=options.get("psnr_max_db"))
+                  psnr_max_db=options.get("psnr_max_db"), scales=options.get("scales"))
     selection = Selection(start=options.get("start", 0), end=options.get("end"), every=options.get("every", 1),
                           dist_delay=options.get("dist_delay", 0))
     info = probe(reference, "reference")
@@ -129,8 +131,7 @@ def run(reference, distorted, metrics=("psnr", "ssim"), out=None, *, resume: boo
             elif not overwrite:
                 raise FileExistsError(f"{out} exists; pass resume=True (--resume) to continue it or overwrite=True "
                                       f"(--overwrite) to start again")
-        handle = open(out, "a" if done else "w", newline="")  # noqa: SIM115 - closed in finally
-    from ..cli import RowWriter
+        handle = open_output(out, "a" if done else "w")  # closed in finally
 
     writer = RowWriter(fmt, metrics, handle, fields=row_fields(metrics), header=not done) if handle else None
     echo_writer = RowWriter("csv", metrics, echo, fields=row_fields(metrics)) if echo is not None else None
