@@ -15,20 +15,32 @@ struct SsimPixel {
   V cs;
 };
 
+// a*a + b*b, the same bits for (a, b) and (b, a). Written plainly, a compiler contracting it into
+// fma(a, a, b*b) (GCC for x86-64-v3, nvcc by default) rounds the two orders differently; with s = a + b and
+// d = a - b, (s*s + d*d) / 2 is symmetric however it is contracted (d*d == (-d)*(-d)).
+template <typename V, typename S>
+HOST_DEVICE_INLINE V symmetric_sum_of_squares(V a, V b) {
+  const V s = a + b;
+  const V d = a - b;
+  return (s * s + d * d) * S(0.5);
+}
+
 // SSIM only needs sigma_x^2 + sigma_y^2, never the two separately, so the kernels filter x'^2 + y'^2 as one
 // quantity: four filtered moments instead of five. V is a scalar or a GCC vector of S (arithmetic between V and
 // S broadcasts the scalar).
 template <typename V, typename S>
 HOST_DEVICE_INLINE SsimPixel<V, S> ssim_pixel4(V mu_x, V mu_y, V e_sq_sum, V e_xy, S shift, S c1, S c2,
                                                S cov_norm) {
-  V sigma_sum = cov_norm * (e_sq_sum - mu_x * mu_x - mu_y * mu_y);
+  // Every expression is symmetric in (x, y) as evaluated in floating point (grouping included), so that
+  // ssim(x, y) == ssim(y, x) bit for bit, as in piq's reference implementation.
+  V sigma_sum = cov_norm * (e_sq_sum - symmetric_sum_of_squares<V, S>(mu_x, mu_y));
   V sigma_xy = cov_norm * (e_xy - mu_x * mu_y);
   V mx = mu_x + shift;
   V my = mu_y + shift;
   // Two divisions, not one over cs_den * l_den: that product overflows or underflows float32 for images scaled
   // by 1e±10 (inf/NaN where the ratios are ~1), and with c1 = 0 a black region's l_den = 0 turned cs into NaN.
   V cs = (S(2) * sigma_xy + c2) / (sigma_sum + c2);
-  V lum = (S(2) * mx * my + c1) / (mx * mx + my * my + c1);
+  V lum = (S(2) * (mx * my) + c1) / (symmetric_sum_of_squares<V, S>(mx, my) + c1);
   return {lum * cs, cs};
 }
 

@@ -35,7 +35,7 @@ inline void convert_span(const In* __restrict xr, const In* __restrict yr, int n
     const Acc vy = static_cast<Acc>(yr[c]) - shift;
     qx[c] = vx;
     qy[c] = vy;
-    qsq[c] = vx * vx + vy * vy;
+    qsq[c] = symmetric_sum_of_squares<Acc, Acc>(vx, vy);
     qxy[c] = vx * vy;
   }
 }
@@ -53,7 +53,7 @@ void load_padded_row(const SsimRowsArgs<In, Acc>& a, int padded_row, Acc* ring_s
   auto set = [&](int c, Acc vx, Acc vy) {
     qx[c] = vx;
     qy[c] = vy;
-    qsq[c] = vx * vx + vy * vy;
+    qsq[c] = symmetric_sum_of_squares<Acc, Acc>(vx, vy);
     qxy[c] = vx * vy;
   };
   if (src_row < 0) {

@@ -44,9 +44,12 @@ void forward_planes(const at::Tensor& x, const at::Tensor& y, const SsimGeometry
     Acc* scratch = ssim_rows_thread_scratch<Acc>(scratch_elems, g.padded_width * 64 + g.window_size);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t plane = task / strips, strip = task % strips;
-      // Representative level subtracted before squaring (see ssim_math.h): mid-range for 8-bit data,
-      // the plane's first sample otherwise.
-      Acc shift = std::is_same_v<In, std::uint8_t> ? Acc(128) : static_cast<Acc>(xp[plane * plane_size]);
+      // Representative level subtracted before squaring (see ssim_math.h): mid-range for 8-bit data, the
+      // mean of the two planes' first samples otherwise (symmetric in x and y).
+      Acc shift = std::is_same_v<In, std::uint8_t>
+                      ? Acc(128)
+                      : static_cast<Acc>(xp[plane * plane_size]) * Acc(0.5) +
+                            static_cast<Acc>(yp[plane * plane_size]) * Acc(0.5);
       SsimRowsArgs<In, Acc> a;
       a.x = xp + plane * plane_size;
       a.y = yp + plane * plane_size;
@@ -197,7 +200,7 @@ void backward_planes(const at::Tensor& grad_ssim, const at::Tensor& grad_cs, con
   for (int64_t p = 0; p < g.planes; ++p) {
     const T* xp = x.data_ptr<T>() + p * plane_size;
     const T* yp = y.data_ptr<T>() + p * plane_size;
-    const T shift = xp[0];  // same rule as the forward kernel for floating input
+    const T shift = xp[0] * T(0.5) + yp[0] * T(0.5);  // same rule as the forward kernel for floating input
     for (int64_t r = 0; r < hp; ++r) {
       for (int64_t c = 0; c < wp; ++c) {
         const int sr = row_map[r], sc = col_map[c];

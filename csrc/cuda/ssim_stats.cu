@@ -79,11 +79,11 @@ __device__ __forceinline__ double warp_sum(double v) {
 }
 
 template <typename In, typename Acc>
-__device__ __forceinline__ Acc plane_shift(const In* plane) {
+__device__ __forceinline__ Acc plane_shift(const In* x_plane, const In* y_plane) {
   if constexpr (std::is_same_v<In, std::uint8_t>) {
     return Acc(128);
-  } else {
-    return static_cast<Acc>(plane[0]);
+  } else {  // symmetric in x and y, as the CPU kernel
+    return static_cast<Acc>(x_plane[0]) * Acc(0.5) + static_cast<Acc>(y_plane[0]) * Acc(0.5);
   }
 }
 
@@ -113,8 +113,8 @@ __global__ void __launch_bounds__(kThreads)
   const In* xp = x + plane * plane_size;
   const In* yp = y + plane * plane_size;
   // Representative level subtracted before squaring (ssim_math.h), the CPU rule: 128 for 8-bit data, else the
-  // plane's first sample. 'zeros' border samples are -shift in shifted units.
-  const Acc shift = plane_shift<In, Acc>(xp);
+  // mean of the two planes' first samples. 'zeros' border samples are -shift in shifted units.
+  const Acc shift = plane_shift<In, Acc>(xp, yp);
 
   for (int i = tid; i < K; i += kThreads) s_w[i] = win.w[i];
   for (int i = tid; i < span; i += kThreads) {
@@ -336,7 +336,7 @@ __global__ void __launch_bounds__(kBackTileW* kBackTileH)
   const int64_t plane_size = static_cast<int64_t>(p.height) * p.width;
   const T* xp = x + plane * plane_size;
   const T* yp = y + plane * plane_size;
-  const T shift = xp[0];  // same rule as the forward for floating input
+  const T shift = xp[0] * T(0.5) + yp[0] * T(0.5);  // same rule as the forward for floating input
   const int64_t idx = static_cast<int64_t>(i) * p.width + j;
   const T xv = xp[idx] - shift, yv = yp[idx] - shift;
   const T* tmp_plane = tmp + local_plane * p.out_h * p.padded_w;

@@ -12,12 +12,13 @@ from ..filters import filter_valid
 from ..padding import pad_2d
 
 
-def _shift(x: torch.Tensor, input_dtype: torch.dtype) -> torch.Tensor | float:
+def _shift(x: torch.Tensor, y: torch.Tensor, input_dtype: torch.dtype) -> torch.Tensor | float:
     """The native kernels' representative level, subtracted before squaring (csrc/ssim_math.h): 128 for 8-bit data,
-    else each plane's first sample. Without it E[x²] - μ² cancels in float32 (SSIM 1.000237 on constant images)."""
+    else the mean of each plane pair's first samples (symmetric in x and y). Without it E[x²] - μ² cancels in
+    float32 (SSIM 1.000237 on constant images)."""
     if input_dtype == torch.uint8:
         return 128.0
-    return x[..., :1, :1].detach()
+    return (x[..., :1, :1] * 0.5 + y[..., :1, :1] * 0.5).detach()
 
 
 def ssim_moments(x, y, window, padding):
@@ -28,7 +29,7 @@ def ssim_moments(x, y, window, padding):
     win = torch.as_tensor(window, dtype=torch.float64)
     win = (win / win.sum()).to(dtype=dtype, device=x.device)  # normalised like the native kernels
     k = win.numel()
-    shift = _shift(x.to(dtype), x.dtype)
+    shift = _shift(x.to(dtype), y.to(dtype), x.dtype)
     x = x.to(dtype)
     y = y.to(dtype)
     if padding != "valid":  # padded in the image's own units ('zeros' means 0, not the shift), then shifted
@@ -50,7 +51,7 @@ def ssim_maps(x, y, window, c1, c2, padding, cov_norm=1.0):
     sigma_xy = cov_norm * (e_xy - mu_x * mu_y)
     cs = (2 * sigma_xy + c2) / (sigma_xx + sigma_yy + c2)
     mu_x, mu_y = mu_x + shift, mu_y + shift  # the luminance term needs the true means
-    luminance = (2 * mu_x * mu_y + c1) / (mu_x * mu_x + mu_y * mu_y + c1)
+    luminance = (2 * (mu_x * mu_y) + c1) / (mu_x * mu_x + mu_y * mu_y + c1)  # grouped: symmetric in (x, y)
     return luminance * cs, cs
 
 
