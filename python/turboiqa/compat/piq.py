@@ -1,0 +1,206 @@
+"""piq 0.8's API on turboiqa's kernels: ``import turboiqa.compat.piq as piq``.
+
+The names in :data:`ACCELERATED` take piq's arguments (same order, defaults and return types: ``ssim(full=True)``
+returns ``[ssim, cs]``), validate input the way piq does (``AssertionError`` for non-tensors, devices, shapes,
+dimensions and values outside ``[0, data_range]``; ``ValueError`` where piq raises one) and compute with
+turboiqa's ``convention="piq"``, which reproduces piq's numbers. Argument values turboiqa does not implement
+(piq's complex 5-D input) run piq's own code when piq is installed. Every other name (``vif_p``, ``gmsd``, …) is
+piq's own object, looked up in an installed piq.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import replace
+
+import torch
+from torch.nn.modules.loss import _Loss
+
+from .. import _ops
+from ..metrics import fsim as _fsim
+from ..metrics import ms_ssim as _ms_ssim
+from ..metrics import psnr as _psnr
+from ..metrics import ssim as _ssim
+
+ACCELERATED = ("ssim", "SSIMLoss", "multi_scale_ssim", "MultiScaleSSIMLoss", "psnr", "fsim", "FSIMLoss")
+WANG_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # piq's default scale weights, in the input's dtype
+
+
+def _piq():
+    try:
+        import piq
+    except ImportError as exc:
+        raise ImportError("this call needs piq itself (pip install piq): turboiqa.compat.piq accelerates "
+                          f"{', '.join(ACCELERATED)} and takes every other name or argument from piq") from exc
+    return piq
+
+
+def __getattr__(name: str):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    value = getattr(_piq(), name, None)
+    if value is None:
+        raise AttributeError(f"neither turboiqa.compat.piq nor piq has {name!r}")
+    return value
+
+
+def _check_inputs(tensors, dims: tuple[int, int], data_range: float) -> None:
+    """piq's input contract, with piq's exception type: an AssertionError (skipped under ``python -O``, as in piq)."""
+    first = tensors[0]
+    for t in tensors:
+        assert torch.is_tensor(t), f"expected a torch.Tensor, got {type(t).__name__}"
+        assert t.device == first.device, f"tensors are on different devices: {first.device} and {t.device}"
+        assert t.size() == first.size(), f"tensors differ in size: {tuple(first.size())} and {tuple(t.size())}"
+        assert dims[0] <= t.dim() <= dims[1], f"expected {dims[0]}…{dims[1]} dimensions, got {t.dim()}"
+        assert t.min() >= 0, f"values must be ≥ 0, got a minimum of {t.min().item()}"
+        assert t.max() <= data_range, f"values must be ≤ data_range={data_range}, got a maximum of {t.max().item()}"
+
+
+def _assert_odd(kernel_size: int) -> None:
+    assert kernel_size % 2 == 1, f"kernel_size must be odd, got {kernel_size}"
+
+
+def _reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "none":
+        return values
+    if reduction == "mean":
+        return values.mean(dim=0)
+    if reduction == "sum":
+        return values.sum(dim=0)
+    raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+
+
+def _scale_weights(scale_weights, like: torch.Tensor) -> torch.Tensor:
+    """piq's rule: Wang's weights in the input's dtype, or the given ones normalised to sum to 1, as a vector."""
+    if scale_weights is None:
+        weights = torch.tensor(WANG_WEIGHTS, dtype=like.dtype, device=like.device)
+    else:
+        weights = scale_weights / scale_weights.sum()
+    if weights.size(0) != weights.numel():
+        raise ValueError(f"scale_weights must be a vector, got a {weights.dim()}-D tensor")
+    return weights
+
+
+# ------------------------------------------------------------------------------------------------------ SSIM
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, kernel_size: int = 11, kernel_sigma: float = 1.5,
+         data_range: float = 1.0, reduction: str = "mean", full: bool = False, downsample: bool = True,
+         k1: float = 0.01, k2: float = 0.03):
+    """piq.ssim: per-channel SSIM averaged over channels; ``full=True`` returns ``[ssim, cs]``."""
+    _assert_odd(kernel_size)
+    _check_inputs([x, y], (4, 5), data_range)
+    if x.dim() == 5:  # piq's complex SSIM: its own code
+        return _piq().ssim(x, y, kernel_size, kernel_sigma, data_range, reduction, full, downsample, k1, k2)
+    x, y = x / float(data_range), y / float(data_range)
+    conv = replace(_ssim.SSIM_CONVENTIONS["piq"], kernel_size=kernel_size, kernel_sigma=kernel_sigma,
+                   downsample="avgpool" if downsample else None)
+    x, y = _ssim.downsample_pair(x, y, conv)
+    if x.size(-1) < kernel_size or x.size(-2) < kernel_size:
+        raise ValueError(f"kernel_size {kernel_size} is larger than the input ({x.size(-2)}×{x.size(-1)} after "
+                         "downsampling)")
+    ssim_planes, cs_planes = _ops.ssim_stats(x, y, _ssim.window_for(conv), k1**2, k2**2, "valid", 1.0)
+    ssim_value = _reduce(ssim_planes.mean(dim=1), reduction)
+    if full:
+        return [ssim_value, _reduce(cs_planes.mean(dim=1), reduction)]
+    return ssim_value
+
+
+class SSIMLoss(_Loss):
+    """piq.SSIMLoss: ``1 - ssim``."""
+
+    def __init__(self, kernel_size: int = 11, kernel_sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03,
+                 downsample: bool = True, reduction: str = "mean", data_range: float = 1.0) -> None:
+        super().__init__()
+        _assert_odd(kernel_size)  # fail at construction, before training starts
+        self.reduction = reduction
+        self.kernel_size, self.kernel_sigma, self.k1, self.k2 = kernel_size, kernel_sigma, k1, k2
+        self.downsample, self.data_range = downsample, data_range
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        score = ssim(x, y, kernel_size=self.kernel_size, kernel_sigma=self.kernel_sigma, data_range=self.data_range,
+                     reduction=self.reduction, full=False, downsample=self.downsample, k1=self.k1, k2=self.k2)
+        return torch.ones_like(score) - score
+
+
+def multi_scale_ssim(x: torch.Tensor, y: torch.Tensor, kernel_size: int = 11, kernel_sigma: float = 1.5,
+                     data_range: float = 1.0, reduction: str = "mean", scale_weights: torch.Tensor | None = None,
+                     k1: float = 0.01, k2: float = 0.03) -> torch.Tensor:
+    """piq.multi_scale_ssim (given ``scale_weights`` are normalised to sum to 1, as piq does)."""
+    _assert_odd(kernel_size)
+    _check_inputs([x, y], (4, 5), data_range)
+    if x.dim() == 5:
+        return _piq().multi_scale_ssim(x, y, kernel_size, kernel_sigma, data_range, reduction, scale_weights, k1, k2)
+    x, y = x / float(data_range), y / float(data_range)
+    weights = _scale_weights(scale_weights, x)
+    levels = weights.numel()
+    min_size = (kernel_size - 1) * 2 ** (levels - 1) + 1
+    if x.size(-1) < min_size or x.size(-2) < min_size:
+        raise ValueError(f"multi_scale_ssim with {levels} scales and kernel_size {kernel_size} needs images of at "
+                         f"least {min_size}×{min_size}, got {x.size(-2)}×{x.size(-1)}")
+    return _ms_ssim.ms_ssim(x, y, 1.0, reduction, convention="piq", scale_weights=weights,
+                            kernel_size=kernel_size, kernel_sigma=kernel_sigma, k1=k1, k2=k2)
+
+
+class MultiScaleSSIMLoss(_Loss):
+    """piq.MultiScaleSSIMLoss: ``1 - multi_scale_ssim``; the scale weights are a buffer, as in piq."""
+
+    def __init__(self, kernel_size: int = 11, kernel_sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03,
+                 scale_weights: torch.Tensor | None = None, reduction: str = "mean", data_range: float = 1.0) -> None:
+        super().__init__()
+        self.reduction = reduction
+        self.register_buffer("scale_weights", torch.tensor(WANG_WEIGHTS) if scale_weights is None else scale_weights)
+        _assert_odd(kernel_size)
+        self.kernel_size, self.kernel_sigma, self.k1, self.k2 = kernel_size, kernel_sigma, k1, k2
+        self.data_range = data_range
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        score = multi_scale_ssim(x, y, kernel_size=self.kernel_size, kernel_sigma=self.kernel_sigma,
+                                 data_range=self.data_range, reduction=self.reduction,
+                                 scale_weights=self.scale_weights, k1=self.k1, k2=self.k2)
+        return torch.ones_like(score) - score
+
+
+# ------------------------------------------------------------------------------------------------------ PSNR
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, reduction: str = "mean",
+         convert_to_greyscale: bool = False) -> torch.Tensor:
+    """piq.psnr: −10·log10(MSE + 1e-8) of images scaled to [0, 1]; YIQ luma of RGB with convert_to_greyscale."""
+    _check_inputs([x, y], (4, 5), data_range)
+    if x.dim() == 5:  # piq keeps the trailing axis of 5-D input: its own code
+        return _piq().psnr(x, y, data_range, reduction, convert_to_greyscale)
+    x, y = x / float(data_range), y / float(data_range)
+    color = "yiq" if convert_to_greyscale and x.size(1) == 3 else "rgb"
+    return _psnr.psnr(x, y, 1.0, reduction, color=color, eps=1e-8)
+
+
+# ------------------------------------------------------------------------------------------------------ FSIM
+
+
+def fsim(x: torch.Tensor, y: torch.Tensor, reduction: str = "mean", data_range: float = 1.0,
+         chromatic: bool = True, scales: int = 4, orientations: int = 4, min_length: int = 6, mult: int = 2,
+         sigma_f: float = 0.55, delta_theta: float = 1.2, k: float = 2.0) -> torch.Tensor:
+    """piq.fsim (FSIMc by default, as in piq; ``chromatic=True`` on 1-channel input is an AssertionError)."""
+    _check_inputs([x, y], (4, 4), data_range)
+    assert not chromatic or x.size(1) == 3, "chromatic=True (FSIMc) needs RGB input, got 1 channel"
+    bank = {"nscale": scales, "norient": orientations, "min_wavelength": min_length, "mult": mult,
+            "sigma_onf": sigma_f, "d_theta_on_sigma": delta_theta, "k": k}
+    x, y = x / float(data_range) * 255, y / float(data_range) * 255  # piq's order of operations
+    return _fsim.fsim(x, y, 255, reduction, color="yiq_chromatic" if chromatic else "yiq", convention="piq",
+                      phase_congruency=bank)
+
+
+class FSIMLoss(_Loss):
+    """piq.FSIMLoss: ``1 - clamp(fsim, 0, 1)``."""
+
+    def __init__(self, reduction: str = "mean", data_range: float = 1.0, chromatic: bool = True, scales: int = 4,
+                 orientations: int = 4, min_length: int = 6, mult: int = 2, sigma_f: float = 0.55,
+                 delta_theta: float = 1.2, k: float = 2.0) -> None:
+        super().__init__()
+        self.data_range, self.reduction = data_range, reduction
+        self.fsim = functools.partial(fsim, reduction=reduction, data_range=data_range, chromatic=chromatic,
+                                      scales=scales, orientations=orientations, min_length=min_length, mult=mult,
+                                      sigma_f=sigma_f, delta_theta=delta_theta, k=k)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return 1 - torch.clamp(self.fsim(x, y), 0, 1)
