@@ -16,6 +16,7 @@ from .metrics.ssim import SSIM, SSIM_CONVENTIONS, ssim
 
 __version__ = "0.1.0"
 
+# Every entry is called metric(distorted, reference, data_range=..., reduction=...).
 METRICS = {"psnr": psnr, "ssim": ssim, "ms_ssim": ms_ssim, "fsim": fsim, "fsimc": partial(fsim, color="yiq_chromatic"),
            "iw_ssim": iw_ssim, "lpips": lpips, "lpips_vgg": partial(lpips, net="vgg"), "dists": dists,
            "deepsim": deepsim, "lpips_swd": lpips_swd}

@@ -120,7 +120,8 @@ def fsim(
     """FSIM (or FSIMc with ``color='yiq_chromatic'``) of each image pair: (N,) for reduction='none', else a scalar.
 
     ``x`` distorted, ``y`` reference (the order of every turboiqa metric; FSIM is symmetric in the two):
-    N×C×H×W (or C×H×W / H×W) with C = 1 or 3, uint8 (data_range=255) or float in [0, data_range]. ``backend`` is passed to the native colour, downsampling and
+    N×C×H×W (or C×H×W / H×W) with C = 1 or 3, uint8 (data_range=255) or float in [0, data_range]. ``color``:
+    'yiq' (FSIM) or 'yiq_chromatic' (FSIMc). ``backend`` is passed to the native colour, downsampling and
     phase-congruency energy ops; the log-Gabor filtering uses torch's FFTs.
     """
     check_reduction(reduction)

@@ -130,11 +130,12 @@ def iw_ssim(
     """IW-SSIM of each pair: (N,) for reduction='none', else a scalar.
 
     ``x`` distorted, ``y`` reference (the order of every turboiqa metric; IW-SSIM is asymmetric: the information
-    weights come from ``y``, ``iw_ssim(x, y)`` is ``iwssim.m(y, x)``): N×C×H×W (or C×H×W / H×W), uint8 (data_range=255) or float in [0, data_range]; float64 input
-    computes in float64, everything else in float32. ``scales`` (1…5) takes the first Wang weights, renormalised
-    (iwssim.m's ``Nsc``); ``parent`` and ``blk_size`` shape the neighbourhood; ``sigma_nsq`` is the visual noise
-    variance in 0…255 units. ``color`` overrides the convention's luma for 3-channel input. A reference with a flat
-    band (a constant image) has no information content: that pair scores NaN, as in iwssim.m.
+    weights come from ``y``, ``iw_ssim(x, y)`` is ``iwssim.m(y, x)``): N×C×H×W (or C×H×W / H×W), uint8
+    (data_range=255) or float in [0, data_range]; float64 input computes in float64, everything else in float32.
+    ``scales`` (1…5) takes the first Wang weights, renormalised (iwssim.m's ``Nsc``); ``parent`` and ``blk_size``
+    shape the neighbourhood; ``sigma_nsq`` is the visual noise variance in 0…255 units. ``color`` overrides the
+    convention's luma for 3-channel input. A reference with a flat band (a constant image) has no information
+    content: that pair scores NaN, as in iwssim.m.
 
     ``backend``: 'auto' (default) and 'native' run the pyramid levels, the per-band covariance and the fused
     weight/cs pooling in the native CPU operators (float64: the reference numbers to ~1e-15; float32: to ~1e-7, the

@@ -177,12 +177,12 @@ def lpips(
 ) -> torch.Tensor:
     """LPIPS v0.1 distance of each pair: (N,) for reduction='none', else a scalar (lower = better).
 
-    ``x`` distorted, ``y`` reference (the order of every turboiqa metric; LPIPS is symmetric in the two):
-    N×3×H×W RGB, uint8 or float in [0, data_range] (``normalize=True``) or float in [−1, 1] (``normalize=False``). ``net``: 'alex' (default, as the paper), 'vgg' or 'squeeze'. ``spatial=True`` returns
-    the N×1×H×W distance map (reduction='none') or its reduced mean. ``weights``/``head_weights``: explicit files
-    for the backbone / the heads (see :mod:`turboiqa.nets.weights`); ``download`` allows fetching a missing
-    backbone. ``autocast``: torch.float16 / torch.bfloat16 on CUDA (README for the accuracy bound).
-    Differentiable w.r.t. both images.
+    ``x`` distorted, ``y`` reference (the order of every turboiqa metric; LPIPS is symmetric in the two): N×3×H×W
+    RGB, uint8 or float in [0, data_range] (``normalize=True``) or float in [−1, 1] (``normalize=False``). ``net``:
+    'alex' (default, as the paper), 'vgg' or 'squeeze'. ``spatial=True`` returns the N×1×H×W distance map
+    (reduction='none') or its reduced mean. ``weights``/``head_weights``: explicit files for the backbone / the
+    heads (see :mod:`turboiqa.nets.weights`); ``download`` allows fetching a missing backbone. ``autocast``:
+    torch.float16 / torch.bfloat16 on CUDA (README for the accuracy bound). Differentiable w.r.t. both images.
     """
     xb = as_batch(x, "x")
     dtype = torch.float64 if xb.dtype == torch.float64 else torch.float32
