@@ -57,7 +57,7 @@ def test_pooling_functions(method):
 def test_against_transcription(tid_pairs, spatial, channel):
     layers = (1, 4, 8)  # relu1_1, pool1, relu2_2: full and reduced resolutions, post-ReLU and pool
     d, r = tid_batch(tid_pairs[:2], (32, 48))
-    x, y = r.double() / 255, d.double() / 255
+    x, y = d.double() / 255, r.double() / 255
     score, per_layer = turboiqa.metrics.deepsim.deepsim_score(
         turboiqa.metrics.deepsim.DeepSimNet(layers).double(), x, y, reduction="none", spatial_pooling=spatial,
         channel_pooling=channel, return_layers=True)
@@ -79,17 +79,17 @@ def test_direction_and_identity(tid_pairs):
     layers = (3, 8, 15)
     same = turboiqa.deepsim(r, r, data_range=255, layers=layers, reduction="none")
     torch.testing.assert_close(same, torch.ones(5), atol=1e-6, rtol=0)
-    sim = turboiqa.deepsim(r, d, data_range=255, layers=layers, reduction="none")
+    sim = turboiqa.deepsim(d, r, data_range=255, layers=layers, reduction="none")
     assert (sim < 1).all() and (sim > 0).all()
     # i03 (JPEG2000 level 5) is much worse than i06 (mild saturation change): higher = better
     assert sim[0] < sim[2]
-    dev = turboiqa.deepsim(r, d, data_range=255, layers=layers, channel_pooling="sd", reduction="none")
+    dev = turboiqa.deepsim(d, r, data_range=255, layers=layers, channel_pooling="sd", reduction="none")
     assert dev[0] > dev[2] and float(turboiqa.deepsim(r, r, 255, layers=layers, channel_pooling="sd")) < 1e-6
     # float32 close to float64; differentiable
     x = (d.float() / 255).requires_grad_()
-    turboiqa.deepsim(r.float() / 255, x, layers=layers).backward()
+    turboiqa.deepsim(x, r.float() / 255, layers=layers).backward()
     assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
-    sim64 = turboiqa.deepsim(r.double() / 255, d.double() / 255, layers=layers, reduction="none")
+    sim64 = turboiqa.deepsim(d.double() / 255, r.double() / 255, layers=layers, reduction="none")
     torch.testing.assert_close(sim.double(), sim64, atol=2e-5, rtol=0)
 
 

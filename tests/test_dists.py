@@ -24,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("weights_dir")
 
 def test_official_values_tid2013(tid_pairs):
     d, r = tid_batch(tid_pairs)
-    got = turboiqa.dists(r, d, data_range=255, reduction="none")
+    got = turboiqa.dists(d, r, data_range=255, reduction="none")
     assert got.dtype == torch.float32 and got.shape == (5,)
     torch.testing.assert_close(got, torch.tensor(OFFICIAL), atol=1e-4, rtol=0)
 
@@ -34,7 +34,7 @@ def test_official_code(tid_pairs):
     if model is None:
         pytest.skip("dists-pytorch not installed")
     d, r = tid_batch(tid_pairs[:3], (96, 128))
-    x, y = r.float() / 255, d.float() / 255
+    x, y = d.float() / 255, r.float() / 255
     with torch.no_grad():
         want = model(x, y).flatten()
     got = turboiqa.dists(x, y, reduction="none")
@@ -63,7 +63,7 @@ def test_piq(tid_pairs):
     with patched_hub_load(load_state("dists")):
         model = perceptual.DISTS(reduction="none")
     d, r = tid_batch(tid_pairs[:2], (96, 128))  # ≤ 256: piq's own (non-antialiased) resize stays off
-    x, y = r.float() / 255, d.float() / 255
+    x, y = d.float() / 255, r.float() / 255
     with torch.no_grad():
         want = model(x, y)
     torch.testing.assert_close(turboiqa.dists(x, y, reduction="none"), want, atol=2e-6, rtol=1e-5)
@@ -95,21 +95,21 @@ def test_demo_resize_matches_pil(tid_i01):
 
 def test_resize_option(tid_i01):
     d, r = tid_i01
-    plain = float(turboiqa.dists(r, d, data_range=255))
-    resized = float(turboiqa.dists(r, d, data_range=255, resize=True))
+    plain = float(turboiqa.dists(d, r, data_range=255))
+    resized = float(turboiqa.dists(d, r, data_range=255, resize=True))
     # reference_values.csv: the no-resize value of this pair is 0.23768; the demo's resize lowers it
     assert abs(plain - 0.23768) < 1e-4
     assert resized < plain - 0.05
     # resize=True on float input gives nearly the uint8 numbers
-    assert abs(float(turboiqa.dists(r.float() / 255, d.float() / 255, resize=True)) - resized) < 2e-3
+    assert abs(float(turboiqa.dists(d.float() / 255, r.float() / 255, resize=True)) - resized) < 2e-3
 
 
 def test_module_and_errors(tid_pairs):
     d, r = tid_batch(tid_pairs[:1], (64, 96))
     module = turboiqa.DISTS(data_range=255, reduction="none")
-    torch.testing.assert_close(module(r, d), turboiqa.dists(r, d, data_range=255, reduction="none"))
+    torch.testing.assert_close(module(d, r), turboiqa.dists(d, r, data_range=255, reduction="none"))
     assert float(turboiqa.dists(r, r, data_range=255)) == pytest.approx(0, abs=1e-6)
     with pytest.raises(ValueError, match="data_range must be 255"):
-        turboiqa.dists(r, d)
+        turboiqa.dists(d, r)
     with pytest.raises(ValueError, match="reduction"):
-        turboiqa.dists(r, d, data_range=255, reduction="max")
+        turboiqa.dists(d, r, data_range=255, reduction="max")

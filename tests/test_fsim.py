@@ -35,7 +35,7 @@ def test_matlab_tid_pairs(tid_pairs, kind, device):
         x, L = as_input(dist, kind, device)
         y, _ = as_input(ref, kind, device)
         assert fsim(x, y, L).item() == pytest.approx(want, abs=TOL4)
-        assert fsim(x, y, L, chromatic=True).item() == pytest.approx(want_c, abs=TOL4)
+        assert fsim(x, y, L, color="yiq_chromatic").item() == pytest.approx(want_c, abs=TOL4)
 
 
 @pytest.mark.parametrize("kind", ["uint8", "float32", "float64"])
@@ -44,20 +44,20 @@ def test_matlab_i01(tid_i01, kind, backend, device):
     x, L = as_input(tid_i01[0], kind, device)
     y, _ = as_input(tid_i01[1], kind, device)
     assert fsim(x, y, L, backend=backend).item() == pytest.approx(FSIM_I01, abs=TOL5)
-    assert fsim(x, y, L, chromatic=True, backend=backend).item() == pytest.approx(FSIMC_I01, abs=TOL5)
+    assert fsim(x, y, L, color="yiq_chromatic", backend=backend).item() == pytest.approx(FSIMC_I01, abs=TOL5)
 
 
 def test_batched_equals_one_by_one(tid_pairs):
     dist = torch.cat([d for d, _ in tid_pairs])
     ref = torch.cat([r for _, r in tid_pairs])
-    for chromatic, want in ((False, FSIM_MATLAB), (True, FSIMC_MATLAB)):
-        batched = fsim(dist, ref, 255, "none", chromatic=chromatic)
+    for color, want in (("yiq", FSIM_MATLAB), ("yiq_chromatic", FSIMC_MATLAB)):
+        batched = fsim(dist, ref, 255, "none", color=color)
         assert batched.shape == (5,)
-        single = torch.stack([fsim(d, r, 255, "none", chromatic=chromatic)[0] for d, r in tid_pairs])
+        single = torch.stack([fsim(d, r, 255, "none", color=color)[0] for d, r in tid_pairs])
         torch.testing.assert_close(batched, single, atol=1e-6, rtol=0)
         assert batched.tolist() == pytest.approx(want, abs=TOL4)
-        assert fsim(dist, ref, 255, chromatic=chromatic).item() == pytest.approx(batched.mean().item(), abs=1e-7)
-        assert fsim(dist, ref, 255, "sum", chromatic=chromatic).item() == pytest.approx(batched.sum().item(), abs=1e-6)
+        assert fsim(dist, ref, 255, color=color).item() == pytest.approx(batched.mean().item(), abs=1e-7)
+        assert fsim(dist, ref, 255, "sum", color=color).item() == pytest.approx(batched.sum().item(), abs=1e-6)
 
 
 # ------------------------------------------------------------------------------------------------ piq parity
@@ -69,9 +69,9 @@ PIQ_SHAPES = [(2, 3, 181, 179), (1, 3, 200, 256), (2, 1, 96, 130), (1, 3, 400, 3
 def test_piq_random(shape):
     piq_fsim = import_piq_module("fsim")
     x, y = pair(shape)
-    for chromatic in (False, True) if shape[1] == 3 else (False,):
-        want = piq_fsim.fsim(x, y, data_range=1.0, reduction="none", chromatic=chromatic)
-        got = fsim(x, y, 1.0, "none", chromatic=chromatic, convention="piq")
+    for color in ("yiq", "yiq_chromatic") if shape[1] == 3 else ("yiq",):
+        want = piq_fsim.fsim(x, y, data_range=1.0, reduction="none", chromatic=color == "yiq_chromatic")
+        got = fsim(x, y, 1.0, "none", color=color, convention="piq")
         torch.testing.assert_close(got, want, atol=1e-9, rtol=0)
 
 
@@ -80,9 +80,9 @@ def test_piq_real_images(tid_pairs, tid_i01, backend):
     piq_fsim = import_piq_module("fsim")
     for dist, ref in [*tid_pairs, tid_i01]:
         x, y = dist.double(), ref.double()
-        for chromatic in (False, True):
-            want = piq_fsim.fsim(x, y, data_range=255, reduction="none", chromatic=chromatic)
-            got = fsim(x, y, 255, "none", chromatic=chromatic, convention="piq", backend=backend)
+        for color in ("yiq", "yiq_chromatic"):
+            want = piq_fsim.fsim(x, y, data_range=255, reduction="none", chromatic=color == "yiq_chromatic")
+            got = fsim(x, y, 255, "none", color=color, convention="piq", backend=backend)
             torch.testing.assert_close(got, want, atol=1e-9, rtol=0)
 
 
@@ -102,19 +102,20 @@ def test_piq_differs_from_matlab_where_specs_say(tid_i01):
 def test_identical_images_give_one():
     x, _ = pair((2, 3, 67, 90))
     for convention in FSIM_CONVENTIONS:
-        for chromatic in (False, True):
-            torch.testing.assert_close(fsim(x, x.clone(), 1.0, "none", chromatic, convention),
+        for color in ("yiq", "yiq_chromatic"):
+            torch.testing.assert_close(fsim(x, x.clone(), 1.0, "none", color=color, convention=convention),
                                        torch.ones(2, dtype=torch.float64), atol=1e-12, rtol=0)
     u8 = (x * 255).round().to(torch.uint8)
-    assert fsim(u8, u8, 255, chromatic=True).item() == pytest.approx(1.0, abs=1e-6)
+    assert fsim(u8, u8, 255, color="yiq_chromatic").item() == pytest.approx(1.0, abs=1e-6)
 
 
 def test_symmetric_and_gray_fsimc_equals_fsim():
     x, y = pair((1, 3, 80, 70))
     assert fsim(x, y).item() == pytest.approx(fsim(y, x).item(), abs=1e-12)
-    assert fsim(x, y, chromatic=True).item() == pytest.approx(fsim(y, x, chromatic=True).item(), abs=1e-12)
+    fsimc = fsim(x, y, color="yiq_chromatic").item()
+    assert fsimc == pytest.approx(fsim(y, x, color="yiq_chromatic").item(), abs=1e-12)
     g, h = x[:, :1], y[:, :1]
-    assert fsim(g, h, chromatic=True).item() == fsim(g, h).item()
+    assert fsim(g, h, color="yiq_chromatic").item() == fsim(g, h).item()
 
 
 def test_data_range_scaling():
@@ -176,11 +177,11 @@ def test_phase_congruency_range_and_edge():
 
 
 @pytest.mark.parametrize("convention", list(FSIM_CONVENTIONS))
-@pytest.mark.parametrize("chromatic", [False, True])
-def test_gradcheck(convention, chromatic):
+@pytest.mark.parametrize("color", ["yiq", "yiq_chromatic"])
+def test_gradcheck(convention, color):
     x, y = pair((1, 3, 14, 13))  # odd and even sides
     x.requires_grad_()
-    assert torch.autograd.gradcheck(lambda a: fsim(a, y, 1.0, chromatic=chromatic, convention=convention), (x,),
+    assert torch.autograd.gradcheck(lambda a: fsim(a, y, 1.0, color=color, convention=convention), (x,),
                                     eps=1e-7, atol=1e-6)
 
 
@@ -192,9 +193,9 @@ def test_gradient_finite_with_flat_regions(device):
     x[..., 30:, :] = torch.rand(2, 3, 18, 40, generator=g, dtype=torch.float64)
     y = x * 0.9 + 0.05
     x = x.to(device).requires_grad_()
-    for chromatic in (False, True):
+    for color in ("yiq", "yiq_chromatic"):
         x.grad = None
-        fsim(x, y.to(device), chromatic=chromatic).backward()
+        fsim(x, y.to(device), color=color).backward()
         assert torch.isfinite(x.grad).all() and x.grad.abs().max() > 0
 
 
@@ -203,7 +204,7 @@ def test_gradient_through_downsampling_matches_reference_backend():
     grads = []
     for backend in BACKENDS:
         xr = x.clone().requires_grad_()
-        fsim(xr, y, chromatic=True, backend=backend).backward()
+        fsim(xr, y, color="yiq_chromatic", backend=backend).backward()
         grads.append(xr.grad)
     assert torch.isfinite(grads[0]).all()
     torch.testing.assert_close(grads[0], grads[-1], atol=1e-12, rtol=0)
@@ -222,14 +223,14 @@ def test_backward_after_inference_mode():
 
 def test_module_and_loss():
     x, y = pair((2, 3, 50, 60))
-    torch.testing.assert_close(FSIM(chromatic=True)(x, y), fsim(x, y, chromatic=True))
+    torch.testing.assert_close(FSIM(color="yiq_chromatic")(x, y), fsim(x, y, color="yiq_chromatic"))
     torch.testing.assert_close(FSIM(reduction="none", loss=True)(x, y), 1 - fsim(x, y, reduction="none"))
 
 
 def test_device_matches_cpu(device, tid_i01):
     d, r = tid_i01
-    want = fsim(d.double(), r.double(), 255, "none", chromatic=True)
-    got = fsim(d.double().to(device), r.double().to(device), 255, "none", chromatic=True)
+    want = fsim(d.double(), r.double(), 255, "none", color="yiq_chromatic")
+    got = fsim(d.double().to(device), r.double().to(device), 255, "none", color="yiq_chromatic")
     torch.testing.assert_close(got.cpu(), want, atol=1e-10, rtol=0)
 
 

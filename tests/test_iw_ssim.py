@@ -7,13 +7,16 @@ from test_peers import import_piq_module, pair
 from turboiqa.metrics.iw_ssim import IW_SSIM, iw_ssim, upsample_axis
 from turboiqa.metrics.ms_ssim import WANG_WEIGHTS
 
-# piq tests/test_iw_ssim.py: Wang's iwssim.m on TID2013 I01 / i01_01_5 ("rgb case": YIQ luma, unrounded), checked
-# there as information_weighted_ssim(I01, i01_01_5, data_range=255). piq's second argument, like iwssim.m's first
-# (oimg) and our y, is the image whose pyramid gives the information weights, so the value has the distorted
-# i01_01_5 in the reference role; we call iw_ssim(I01, i01_01_5) too. With I01 as the reference, the iwssim.m
-# computation (and piq, and we) give 0.946239578522783.
-MATLAB_I01 = 0.946804801436296
-I01_AS_REFERENCE = 0.946239578522783
+# iwssim.m(oimg, img) takes the information weights from oimg, the original; iw_ssim(x, y) from y, the reference:
+# iw_ssim(distorted, reference) must be iwssim.m(reference, distorted).
+# The published MATLAB value (piq tests/test_iw_ssim.py, "rgb case": YIQ luma, unrounded) is checked there as
+# information_weighted_ssim(I01, i01_01_5): piq's second argument is its reference (it builds the weights), so the
+# value is iwssim.m(i01_01_5, I01), the distorted image in the original's role. Reproducing it with
+# iw_ssim(I01, i01_01_5) pins y to oimg; the same computation with the roles as in TID2013 (iwssim.m(I01, i01_01_5))
+# is the distorted-first call iw_ssim(i01_01_5, I01), 0.946239578522783, which piq gives to 1e-5 as
+# information_weighted_ssim(i01_01_5, I01) (test_piq_real_images).
+MATLAB_I01_01_5_AS_ORIGINAL = 0.946804801436296  # iwssim.m(i01_01_5, I01), published
+MATLAB_I01_AS_ORIGINAL = 0.946239578522783  # iwssim.m(I01, i01_01_5), the TID2013 roles
 
 
 def as_kind(t, kind):
@@ -31,9 +34,10 @@ def test_matlab_value_i01(tid_i01, kind, convention, device):
     i01, i01_01_5 = i01.to(device), i01_01_5.to(device)
     # float64 reproduces MATLAB to the last digit; float32 (uint8 computes in float32) to ~1e-7.
     tolerance = 1e-12 if kind == "float64" else 1e-6
-    assert iw_ssim(i01, i01_01_5, data_range, convention=convention).item() == pytest.approx(MATLAB_I01, abs=tolerance)
-    got = iw_ssim(i01_01_5, i01, data_range, convention=convention).item()
-    assert got == pytest.approx(I01_AS_REFERENCE, abs=tolerance)
+    published = iw_ssim(i01, i01_01_5, data_range, convention=convention).item()  # y = i01_01_5 plays oimg
+    assert published == pytest.approx(MATLAB_I01_01_5_AS_ORIGINAL, abs=tolerance)
+    distorted_first = iw_ssim(i01_01_5, i01, data_range, convention=convention).item()
+    assert distorted_first == pytest.approx(MATLAB_I01_AS_ORIGINAL, abs=tolerance)
 
 
 # upConv(lo, binom5, 'reflect1', [2 1], [1 1], n) on unit impulses, in units of sqrt(2)/16 (rows: output sample,

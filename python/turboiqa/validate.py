@@ -1,7 +1,9 @@
 """Input checks shared by every metric: one place that names the argument and says what is wrong."""
 from __future__ import annotations
 
+import functools
 import math
+import numbers
 import warnings
 
 import torch
@@ -27,7 +29,7 @@ def as_batch(t, name: str) -> torch.Tensor:
 
 
 def check_pair(x, y, data_range: float, names=("x", "y"), check_values: bool = True, signed_hint: str | None = None):
-    """Validate a (reference, distorted) pair; returns both as N×C×H×W.
+    """Validate a (distorted ``x``, reference ``y``) pair; returns both as N×C×H×W.
 
     One pass over both float inputs covers NaN/Inf and the [0, data_range] range at once: the native
     ``squared_error_sum`` (its extrema, and its sum for NaN) where the extension is loaded, else ``aminmax`` per
@@ -47,8 +49,7 @@ def check_pair(x, y, data_range: float, names=("x", "y"), check_values: bool = T
         raise ValueError(f"{names[0]} and {names[1]} must be on the same device, got {x.device} and {y.device}")
     if not (x.dtype == torch.uint8 or x.dtype.is_floating_point):
         raise TypeError(f"{names[0]} must be uint8 or floating point, got {x.dtype}")
-    if not (data_range > 0 and math.isfinite(data_range)):  # inf used to give PSNR inf, SSIM NaN, LPIPS 0
-        raise ValueError(f"data_range must be a positive finite number, got {data_range}")
+    check_data_range(data_range)
     if x.numel() == 0:
         raise ValueError(f"{names[0]} is empty (shape {tuple(x.shape)})")
     if x.dtype == torch.uint8:
@@ -116,6 +117,31 @@ def check_extrema(x, y, extrema: torch.Tensor, total: torch.Tensor | None, data_
     check_range(y_low, y_high, data_range, names[1], signed_hint)
     if signed_hint is None:
         warn_if_range_unused(max(x_high, y_high), data_range, names)
+
+
+def check_data_range(data_range, hint: str = "") -> None:
+    """A positive finite number (a string here is usually an option passed by position; ``hint`` says so)."""
+    if isinstance(data_range, bool) or not isinstance(data_range, (numbers.Real, torch.Tensor)):
+        raise TypeError(f"data_range must be a number, got {data_range!r}{hint}")
+    if not (data_range > 0 and math.isfinite(data_range)):  # inf used to give PSNR inf, SSIM NaN, LPIPS 0
+        raise ValueError(f"data_range must be a positive finite number, got {data_range}")
+
+
+def removed_arguments(**replacements: str):
+    """Decorator: a call with a renamed or removed keyword raises a TypeError saying what replaced it, instead of
+    Python's bare "unexpected keyword argument". The table stays on the function for the module forms."""
+    def decorate(fn):
+        @functools.wraps(fn)
+        def checked(*args, **kwargs):
+            for name in kwargs:
+                if name in replacements:
+                    raise TypeError(f"{fn.__name__}() has no argument {name!r}: {replacements[name]}")
+            return fn(*args, **kwargs)
+
+        checked.removed_arguments = replacements
+        return checked
+
+    return decorate
 
 
 def check_reduction(reduction: str) -> None:

@@ -35,6 +35,7 @@ from ..nets import build_backbone, cached
 from ..nets.runtime import layout, prepare_module, scoring_context, to_unit_range
 from ..reference.ssim_stats import ssim_maps
 from ..validate import as_batch, check_pair, check_reduction, reduce
+from .module import check_leading_arguments
 from ..window import gaussian_window
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -122,6 +123,7 @@ def deepsim(
     y: torch.Tensor,
     data_range: float = 1.0,
     reduction: str = "mean",
+    *,
     layers=ALL_LAYERS,
     spatial_pooling: str = "mean",
     channel_pooling: str = "mean",
@@ -134,7 +136,8 @@ def deepsim(
 ) -> torch.Tensor:
     """DeepSim of each pair: (N,) for reduction='none', else a scalar (see the module docstring for direction).
 
-    ``x``, ``y``: N×3×H×W RGB, uint8 or float in [0, data_range]. ``layers``: indices into VGG16 ``features``
+    ``x`` distorted, ``y`` reference (the order of every turboiqa metric; DeepSim is symmetric in the two):
+    N×3×H×W RGB, uint8 or float in [0, data_range]. ``layers``: indices into VGG16 ``features``
     (0…30; default all). Differentiable.
     """
     xb = as_batch(x, "x")
@@ -152,13 +155,14 @@ def deepsim(
 
 
 class DeepSim(nn.Module):
-    """Module form of :func:`deepsim`."""
+    """Module form of :func:`deepsim`; ``forward(x, y)``: ``x`` distorted, ``y`` reference."""
 
-    def __init__(self, data_range: float = 1.0, reduction: str = "mean", layers=ALL_LAYERS,
+    def __init__(self, data_range: float = 1.0, reduction: str = "mean", *, layers=ALL_LAYERS,
                  spatial_pooling: str = "mean", channel_pooling: str = "mean", layer_pooling: str = "mean",
                  percentile: float = 0.1, resize: bool = False, weights=None, download: bool | None = None,
                  backend: str = "auto"):
         super().__init__()
+        check_leading_arguments("DeepSim", data_range, reduction)
         self.model = DeepSimNet(tuple(layers), weights, download)
         self.kwargs = {"data_range": data_range, "reduction": reduction, "spatial_pooling": spatial_pooling,
                        "channel_pooling": channel_pooling, "layer_pooling": layer_pooling, "percentile": percentile,

@@ -34,6 +34,7 @@ from ..nets.runtime import (
 )
 from ..nets.weights import load_state
 from ..validate import as_batch, check_pair, check_reduction, reduce
+from .module import check_leading_arguments
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -125,6 +126,7 @@ def dists(
     y: torch.Tensor,
     data_range: float = 1.0,
     reduction: str = "mean",
+    *,
     resize: bool = False,
     weights=None,
     alpha_beta=None,
@@ -134,7 +136,8 @@ def dists(
 ) -> torch.Tensor:
     """DISTS of each pair: (N,) for reduction='none', else a scalar (lower = better, ≈[0, 1]).
 
-    ``x``, ``y``: N×3×H×W RGB, uint8 or float in [0, data_range] (symmetric in x and y). ``resize=True``: the
+    ``x`` distorted, ``y`` reference (the order of every turboiqa metric; DISTS is symmetric in the two):
+    N×3×H×W RGB, uint8 or float in [0, data_range]. ``resize=True``: the
     official demo's shorter-side-to-256 resize (module docstring). ``weights`` / ``alpha_beta``: explicit files for
     the VGG16 trunk / α, β. ``autocast``: torch.float16 / torch.bfloat16 on CUDA. Differentiable.
     """
@@ -145,11 +148,13 @@ def dists(
 
 
 class DISTS(nn.Module):
-    """Module form of :func:`dists`; holds the network (``.to(device)`` moves it)."""
+    """Module form of :func:`dists`; holds the network (``.to(device)`` moves it).
+    ``forward(x, y)``: ``x`` distorted, ``y`` reference."""
 
-    def __init__(self, data_range: float = 1.0, reduction: str = "mean", resize: bool = False, weights=None,
+    def __init__(self, data_range: float = 1.0, reduction: str = "mean", *, resize: bool = False, weights=None,
                  alpha_beta=None, download: bool | None = None, autocast=None, backend: str = "auto"):
         super().__init__()
+        check_leading_arguments("DISTS", data_range, reduction)
         self.model = DISTSNet(weights, alpha_beta, download)
         self.kwargs = {"data_range": data_range, "reduction": reduction, "resize": resize, "autocast": autocast,
                        "backend": backend}

@@ -13,7 +13,9 @@ Reference code: Lin Zhang's MATLAB ``FeatureSIM.m`` (2010, automatic downsamplin
           epsilon in the phase congruency, |S_I·S_Q|^λ, and piq's transposed orientation grid
 ========  =============================================================================================================
 
-The constants T1…T4 are in 0–255 units, so inputs are rescaled from ``data_range`` to 0–255 internally. For
+``color`` (the argument every turboiqa metric uses for its colour handling): 'yiq' (default) scores the YIQ luma Y
+(FSIM, like ssim/psnr/iw_ssim's ``color='yiq'``), 'yiq_chromatic' adds FeatureSIM.m's chromatic term on I and Q
+(FSIMc). The constants T1…T4 are in 0–255 units, so inputs are rescaled from ``data_range`` to 0–255 internally. For
 grayscale (C = 1) input FSIMc equals FSIM, as in FeatureSIM.m.
 """
 from __future__ import annotations
@@ -29,13 +31,14 @@ from ..colour import BT601
 from ..dtypes import compute_dtype
 from ..reference.phase_congruency import phase_congruency
 from ..resample import auto_downsample_factor, avg_pool_downsample
-from ..validate import check_pair, check_reduction, reduce
+from ..validate import check_pair, check_reduction, reduce, removed_arguments
 from .module import MetricModule
 
 T1, T2, T3, T4, LAMBDA = 0.85, 160.0, 200.0, 200.0, 0.03  # FeatureSIM.m, for 0–255 images
 
 # Scharr /16 as written in FeatureSIM.m; conv2 flips it, which only changes the sign of each gradient.
 SCHARR_X = ((3.0, 0.0, -3.0), (10.0, 0.0, -10.0), (3.0, 0.0, -3.0))
+FSIM_COLORS = ("yiq", "yiq_chromatic")  # FSIM, FSIMc
 
 
 @dataclass(frozen=True)
@@ -103,19 +106,22 @@ def chroma_factor(s: torch.Tensor, mode: str) -> torch.Tensor:
     return torch.where(s < 0, p * math.cos(LAMBDA * math.pi), p)
 
 
+@removed_arguments(chromatic="FSIMc is color='yiq_chromatic' (FSIM: color='yiq', the default)")
 def fsim(
     x: torch.Tensor,
     y: torch.Tensor,
     data_range: float = 1.0,
     reduction: str = "mean",
-    chromatic: bool = False,
+    *,
+    color: str = "yiq",
     convention: str = "matlab",
     backend: str = "auto",
 ) -> torch.Tensor:
-    """FSIM (or FSIMc with ``chromatic=True``) of each image pair: (N,) for reduction='none', else a scalar.
+    """FSIM (or FSIMc with ``color='yiq_chromatic'``) of each image pair: (N,) for reduction='none', else a scalar.
 
-    ``x``, ``y``: N×C×H×W (or C×H×W / H×W) with C = 1 or 3, uint8 (data_range=255) or float in [0, data_range].
-    The index is symmetric in ``x`` and ``y``. ``backend`` is passed to the native colour, downsampling and
+    ``x`` distorted, ``y`` reference (the order of every turboiqa metric; FSIM is symmetric in the two):
+    N×C×H×W (or C×H×W / H×W) with C = 1 or 3, uint8 (data_range=255) or float in [0, data_range]. ``color``:
+    'yiq' (FSIM) or 'yiq_chromatic' (FSIMc). ``backend`` is passed to the native colour, downsampling and
     phase-congruency energy ops; the log-Gabor filtering uses torch's FFTs.
     """
     check_reduction(reduction)
@@ -123,9 +129,11 @@ def fsim(
     if convention not in FSIM_CONVENTIONS:
         raise ValueError(f"convention must be one of {sorted(FSIM_CONVENTIONS)}, got {convention!r}")
     conv = FSIM_CONVENTIONS[convention]
+    if color not in FSIM_COLORS:
+        raise ValueError(f"color must be one of {FSIM_COLORS} (FSIM, FSIMc), got {color!r}")
     if x.shape[1] not in (1, 3):
         raise ValueError(f"FSIM needs 1 (gray) or 3 (RGB) channels, got {x.shape[1]}")
-    chromatic = chromatic and x.shape[1] == 3  # FeatureSIM.m: FSIMc = FSIM for grayscale input
+    chromatic = color == "yiq_chromatic" and x.shape[1] == 3  # FeatureSIM.m: FSIMc = FSIM for grayscale input
 
     planes = []
     for t in (x, y):
@@ -152,6 +160,6 @@ def fsim(
 
 
 class FSIM(MetricModule):
-    """Module form of :func:`fsim` (``chromatic=True`` for FSIMc); ``loss=True`` returns 1 - FSIM."""
+    """Module form of :func:`fsim` (``color='yiq_chromatic'`` for FSIMc); ``loss=True`` returns 1 - FSIM."""
 
     metric = staticmethod(fsim)

@@ -15,12 +15,19 @@ Y, Σ_j log2(…) and the weighted cs sums in one pass, no image-sized intermedi
 covariance and the pooling are native CPU operators with PyTorch twins in ``turboiqa.reference.iw_ssim``; the
 spectral step and the coarsest band (l·cs, in float64) are PyTorch.
 
-Work is done in MATLAB's units (images scaled to 0…255: σ_n² = 0.4 is an absolute variance). ``y`` is the
-reference (MATLAB's ``oimg``: the information weights come from its pyramid), ``x`` the distorted image. Colour
-input is reduced to YIQ/Rec.601 luma 0.299R + 0.587G + 0.114B without rounding (the 'rgb case' of piq's MATLAB
-test value); other channel counts are scored per channel and averaged. That published value, 0.946804801436296 for
-TID2013 I01 / i01_01_5, is reproduced to 1e-16 (float64) by ``iw_ssim(I01, i01_01_5)``, the argument order of piq's
-test, i.e. with the distorted i01_01_5 in the reference role; with I01 as the reference the score is 0.946239578522783.
+Work is done in MATLAB's units (images scaled to 0…255: σ_n² = 0.4 is an absolute variance). Argument order, as
+every turboiqa metric: ``x`` distorted, ``y`` reference. IW-SSIM is asymmetric: the information weights come from
+the reference's pyramid (``iwssim(oimg, img)``: ``info_content_weight_map`` reads ``oimg``), so ``iw_ssim(x, y)``
+computes ``iwssim.m(y, x)``. Colour input is reduced to YIQ/Rec.601 luma 0.299R + 0.587G + 0.114B without rounding
+(the 'rgb case' of piq's MATLAB test value); other channel counts are scored per channel and averaged.
+
+The published MATLAB value 0.946804801436296 for TID2013 I01 / i01_01_5 (piq's tests/test_iw_ssim.py) has the roles
+swapped: piq's test calls ``information_weighted_ssim(I01, i01_01_5)`` and piq's second argument is its reference
+(like ours), so the value is ``iwssim.m(i01_01_5, I01)``, the distorted image supplying the weights (piq's grey
+test pair is in the right order). Here ``iw_ssim(I01, i01_01_5)`` reproduces it to 1e-16 (float64), which pins
+``y`` to ``oimg``; the distorted-first call ``iw_ssim(i01_01_5, I01)`` is ``iwssim.m(I01, i01_01_5)``,
+0.946239578522783 (the same computation with I01 as the original, and piq's ``information_weighted_ssim(i01_01_5,
+I01)`` to 1e-5).
 ``convention=``:
 
 ========  ==========================================================================================================
@@ -111,6 +118,7 @@ def iw_ssim(
     y: torch.Tensor,
     data_range: float = 1.0,
     reduction: str = "mean",
+    *,
     convention: str = "matlab",
     scales: int = 5,
     parent: bool = True,
@@ -119,13 +127,15 @@ def iw_ssim(
     backend: str = "auto",
     color: str | None = None,
 ) -> torch.Tensor:
-    """IW-SSIM of each (distorted ``x``, reference ``y``) pair: (N,) for reduction='none', else a scalar.
+    """IW-SSIM of each pair: (N,) for reduction='none', else a scalar.
 
-    ``x``, ``y``: N×C×H×W (or C×H×W / H×W), uint8 (data_range=255) or float in [0, data_range]; float64 input
-    computes in float64, everything else in float32. ``scales`` (1…5) takes the first Wang weights, renormalised
-    (iwssim.m's ``Nsc``); ``parent`` and ``blk_size`` shape the neighbourhood; ``sigma_nsq`` is the visual noise
-    variance in 0…255 units. ``color`` overrides the convention's luma for 3-channel input. A reference with a flat
-    band (a constant image) has no information content: that pair scores NaN, as in iwssim.m.
+    ``x`` distorted, ``y`` reference (the order of every turboiqa metric; IW-SSIM is asymmetric: the information
+    weights come from ``y``, ``iw_ssim(x, y)`` is ``iwssim.m(y, x)``): N×C×H×W (or C×H×W / H×W), uint8
+    (data_range=255) or float in [0, data_range]; float64 input computes in float64, everything else in float32.
+    ``scales`` (1…5) takes the first Wang weights, renormalised (iwssim.m's ``Nsc``); ``parent`` and ``blk_size``
+    shape the neighbourhood; ``sigma_nsq`` is the visual noise variance in 0…255 units. ``color`` overrides the
+    convention's luma for 3-channel input. A reference with a flat band (a constant image) has no information
+    content: that pair scores NaN, as in iwssim.m.
 
     ``backend``: 'auto' (default) and 'native' run the pyramid levels, the per-band covariance and the fused
     weight/cs pooling in the native CPU operators (float64: the reference numbers to ~1e-15; float32: to ~1e-7, the

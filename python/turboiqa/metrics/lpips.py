@@ -31,6 +31,7 @@ from ..nets.runtime import (
 )
 from ..nets.weights import load_state
 from ..validate import as_batch, check_pair, check_reduction, reduce
+from .module import check_leading_arguments
 
 LPIPS_SHIFT = (-0.030, -0.088, -0.188)
 LPIPS_SCALE = (0.458, 0.448, 0.450)
@@ -164,6 +165,7 @@ def lpips(
     y: torch.Tensor,
     data_range: float = 1.0,
     reduction: str = "mean",
+    *,
     net: str = "alex",
     normalize: bool = True,
     spatial: bool = False,
@@ -175,12 +177,12 @@ def lpips(
 ) -> torch.Tensor:
     """LPIPS v0.1 distance of each pair: (N,) for reduction='none', else a scalar (lower = better).
 
-    ``x``, ``y``: N×3×H×W RGB, uint8 or float in [0, data_range] (``normalize=True``) or float in [−1, 1]
-    (``normalize=False``). ``net``: 'alex' (default, as the paper), 'vgg' or 'squeeze'. ``spatial=True`` returns
-    the N×1×H×W distance map (reduction='none') or its reduced mean. ``weights``/``head_weights``: explicit files
-    for the backbone / the heads (see :mod:`turboiqa.nets.weights`); ``download`` allows fetching a missing
-    backbone. ``autocast``: torch.float16 / torch.bfloat16 on CUDA (README for the accuracy bound).
-    Differentiable w.r.t. both images.
+    ``x`` distorted, ``y`` reference (the order of every turboiqa metric; LPIPS is symmetric in the two): N×3×H×W
+    RGB, uint8 or float in [0, data_range] (``normalize=True``) or float in [−1, 1] (``normalize=False``). ``net``:
+    'alex' (default, as the paper), 'vgg' or 'squeeze'. ``spatial=True`` returns the N×1×H×W distance map
+    (reduction='none') or its reduced mean. ``weights``/``head_weights``: explicit files for the backbone / the
+    heads (see :mod:`turboiqa.nets.weights`); ``download`` allows fetching a missing backbone. ``autocast``:
+    torch.float16 / torch.bfloat16 on CUDA (README for the accuracy bound). Differentiable w.r.t. both images.
     """
     xb = as_batch(x, "x")
     dtype = torch.float64 if xb.dtype == torch.float64 else torch.float32
@@ -189,12 +191,14 @@ def lpips(
 
 
 class LPIPS(nn.Module):
-    """Module form of :func:`lpips`; holds the network (``.to(device)`` / ``.double()`` move it)."""
+    """Module form of :func:`lpips`; holds the network (``.to(device)`` / ``.double()`` move it).
+    ``forward(x, y)``: ``x`` distorted, ``y`` reference."""
 
-    def __init__(self, net: str = "alex", data_range: float = 1.0, reduction: str = "mean", normalize: bool = True,
-                 spatial: bool = False, weights=None, head_weights=None, download: bool | None = None,
-                 autocast=None, backend: str = "auto"):
+    def __init__(self, data_range: float = 1.0, reduction: str = "mean", *, net: str = "alex",
+                 normalize: bool = True, spatial: bool = False, weights=None, head_weights=None,
+                 download: bool | None = None, autocast=None, backend: str = "auto"):
         super().__init__()
+        check_leading_arguments("LPIPS", data_range, reduction)
         self.model = LPIPSNet(net, weights, head_weights, download)
         self.kwargs = {"data_range": data_range, "normalize": normalize, "reduction": reduction, "spatial": spatial,
                        "autocast": autocast, "backend": backend}

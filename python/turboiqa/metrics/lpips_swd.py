@@ -23,6 +23,7 @@ from ..nets import cached
 from ..nets.runtime import autocast_context, prepare_module, scoring_context
 from ..validate import as_batch, check_reduction, reduce
 from .lpips import NORM_EPS, LPIPSNet, check_lpips_input
+from .module import check_leading_arguments
 
 
 ANCHORS = ("distorted", "reference")
@@ -53,6 +54,7 @@ def lpips_swd(
     y: torch.Tensor,
     data_range: float = 1.0,
     reduction: str = "mean",
+    *,
     net: str = "alex",
     radius: int = 1,
     normalize: bool = True,
@@ -66,7 +68,9 @@ def lpips_swd(
 ) -> torch.Tensor:
     """LPIPS features and heads with PIPAL's SWD distance: (N,) for reduction='none', else a scalar.
 
-    ``x`` distorted, ``y`` reference: N×3×H×W RGB with the input conventions of :func:`turboiqa.lpips`.
+    ``x`` distorted, ``y`` reference (the order of every turboiqa metric; LPIPS+SWD is asymmetric: it matches each
+    distorted position to the reference's neighbourhood): N×3×H×W RGB with the input conventions of
+    :func:`turboiqa.lpips`.
     ``radius``: neighbourhood half-size (1 → 3×3). ``pooling='l2'`` (net='vgg' only) swaps the max-pools for DISTS'
     L2 pooling. ``anchor``: whose positions are matched ('distorted', SPECS §14) or 'reference'. Differentiable.
     """
@@ -88,12 +92,13 @@ def lpips_swd(
 
 
 class LPIPS_SWD(nn.Module):
-    """Module form of :func:`lpips_swd` (``forward(distorted, reference)``)."""
+    """Module form of :func:`lpips_swd`; ``forward(x, y)``: ``x`` distorted, ``y`` reference."""
 
-    def __init__(self, net: str = "alex", data_range: float = 1.0, reduction: str = "mean", radius: int = 1,
+    def __init__(self, data_range: float = 1.0, reduction: str = "mean", *, net: str = "alex", radius: int = 1,
                  normalize: bool = True, pooling: str = "max", weights=None, head_weights=None,
                  download: bool | None = None, autocast=None, backend: str = "auto", anchor: str = "distorted"):
         super().__init__()
+        check_leading_arguments("LPIPS_SWD", data_range, reduction)
         extra = {"pooling": pooling} if net == "vgg" else {}
         if pooling != "max" and net != "vgg":
             raise ValueError(f"pooling='l2' is available for net='vgg' only, got net={net!r}")

@@ -28,7 +28,7 @@ import torch
 
 from .. import _ops
 from ..resample import avg_pool_downsample, halve_replicate_top_left, halve_zero_pad, matlab_box_downsample
-from ..validate import LAYOUT_HINT, check_pair, check_reduction, reduce
+from ..validate import LAYOUT_HINT, check_pair, check_reduction, reduce, removed_arguments
 from .module import MetricModule
 from .ssim import (
     SsimConvention,
@@ -80,13 +80,15 @@ def minimum_size(kernel_size: int, scales: int, rule: str = "window") -> int:
     return kernel_size * 2 ** (scales - 1)
 
 
+@removed_arguments(weights="pass the per-scale weights as scale_weights= (weights= only ever names a checkpoint file)")
 def ms_ssim(
     x: torch.Tensor,
     y: torch.Tensor,
     data_range: float = 1.0,
     reduction: str = "mean",
+    *,
     convention: str = "matlab",
-    weights=None,
+    scale_weights=None,
     scales: int | None = None,
     kernel_size: int | None = None,
     kernel_sigma: float | None = None,
@@ -97,25 +99,26 @@ def ms_ssim(
 ) -> torch.Tensor:
     """MS-SSIM per image pair: (N,) for reduction='none', else a scalar.
 
-    ``scales`` (default 5) takes the first ``scales`` of Wang's weights, renormalised to sum to 1, so small images
-    can still be scored with fewer scales; ``weights`` overrides them entirely (used as given).
+    ``x`` distorted, ``y`` reference (the order of every turboiqa metric; MS-SSIM is symmetric in the two).
+    ``scales`` (default 5) takes the first ``scales`` of Wang's per-scale weights, renormalised to sum to 1, so small
+    images can still be scored with fewer scales; ``scale_weights`` overrides them entirely (used as given).
     """
     check_reduction(reduction)
     x, y = check_pair(x, y, data_range)
     conv = resolve_convention(convention, MS_SSIM_CONVENTIONS, kernel_size=kernel_size, kernel_sigma=kernel_sigma,
                               color=color)
-    if weights is None:
+    if scale_weights is None:
         n = 5 if scales is None else scales
         if not 1 <= n <= 5:
-            raise ValueError(f"scales must be 1…5 with the default weights, got {n}; pass weights= for more")
-        weights = torch.tensor(WANG_WEIGHTS[:n], dtype=torch.float64)
+            raise ValueError(f"scales must be 1…5 with the default weights, got {n}; pass scale_weights= for more")
+        scale_weights = torch.tensor(WANG_WEIGHTS[:n], dtype=torch.float64)
         if n < 5:
-            weights = weights / weights.sum()
+            scale_weights = scale_weights / scale_weights.sum()
     else:
-        weights = torch.as_tensor(weights, dtype=torch.float64)
-        if scales is not None and scales != weights.numel():
-            raise ValueError(f"scales={scales} but {weights.numel()} weights were given")
-    n_scales = weights.numel()
+        scale_weights = torch.as_tensor(scale_weights, dtype=torch.float64)
+        if scales is not None and scales != scale_weights.numel():
+            raise ValueError(f"scales={scales} but {scale_weights.numel()} scale_weights were given")
+    n_scales = scale_weights.numel()
     need = minimum_size(conv.kernel_size, n_scales, conv.min_size_rule)
     h, w = x.shape[-2:]
     if min(h, w) < need:
@@ -144,7 +147,7 @@ def ms_ssim(
         stacked = stacked.mean(dim=2, keepdim=True)
     if conv.relu:
         stacked = torch.relu(stacked)
-    w = weights.to(device=stacked.device, dtype=stacked.dtype).view(-1, 1, 1)
+    w = scale_weights.to(device=stacked.device, dtype=stacked.dtype).view(-1, 1, 1)
     # A negative cs to a fractional power is NaN here (MATLAB returns a complex number): the 'matlab' convention
     # keeps that visible instead of silently clamping.
     per_channel = torch.prod(stacked**w, dim=0)

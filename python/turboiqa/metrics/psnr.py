@@ -19,6 +19,7 @@ def psnr(
     y: torch.Tensor,
     data_range: float = 1.0,
     reduction: str = "mean",
+    *,
     color: str = "rgb",
     crop_border: int = 0,
     max_db: float | None = None,
@@ -27,6 +28,7 @@ def psnr(
 ) -> torch.Tensor:
     """PSNR in dB per image pair: (N,) for reduction='none', else the mean (or sum) of the per-image values.
 
+    ``x`` distorted, ``y`` reference (the order of every turboiqa metric); PSNR is symmetric in the two.
     ``eps`` is added to the MSE of the data scaled to [0, 1] (piq and pyiqa use 1e-8, which caps PSNR at 80 dB).
     """
     check_reduction(reduction)

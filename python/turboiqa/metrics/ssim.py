@@ -132,6 +132,7 @@ def ssim(
     y: torch.Tensor,
     data_range: float = 1.0,
     reduction: str = "mean",
+    *,
     convention: str = "ssim_index",
     kernel_size: int | None = None,
     kernel_sigma: float | None = None,
@@ -144,7 +145,8 @@ def ssim(
 ) -> torch.Tensor:
     """SSIM of each image pair, averaged over channels: (N,) for reduction='none', else a scalar.
 
-    ``x``, ``y``: N×C×H×W (or C×H×W / H×W), uint8 (read directly by the kernel, data_range=255) or float in
+    ``x`` distorted, ``y`` reference (the order of every turboiqa metric; SSIM is symmetric in the two):
+    N×C×H×W (or C×H×W / H×W), uint8 (read directly by the kernel, data_range=255) or float in
     [0, data_range]. The keyword overrides (kernel_size, …, padding) replace single fields of ``convention``.
     """
     check_reduction(reduction)
