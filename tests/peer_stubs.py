@@ -41,6 +41,22 @@ def _model(name):
     return build
 
 
+class _Unavailable:
+    """A torchvision.models name the stub does not build: calling it fails; its attributes are classes a peer may
+    subclass at import time (piq's FID module derives from models.inception.InceptionA)."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __call__(self, *_a, **_k):
+        raise RuntimeError(f"torchvision stub: {self._name} is not provided")
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return type(attr, (torch.nn.Module,), {})
+
+
 def install_torchvision_stub() -> None:
     if "torchvision" in sys.modules and getattr(sys.modules["torchvision"], "_turboiqa_stub", False):
         return
@@ -59,11 +75,7 @@ def install_torchvision_stub() -> None:
             raise AttributeError(name)
         if name.endswith("_Weights"):
             return _Weights
-
-        def unavailable(*_a, **_k):
-            raise RuntimeError(f"torchvision stub: {name} is not provided")
-
-        return unavailable
+        return _Unavailable(name)
 
     models.__getattr__ = other
     transforms = types.ModuleType("torchvision.transforms")

@@ -9,11 +9,8 @@ from peer_stubs import install_torchvision_stub
 
 @pytest.fixture(scope="module")
 def piq():
-    pytest.importorskip("piq", reason="piq is not installed (pip install --no-deps piq==0.8.0)")
     install_torchvision_stub()  # piq's __init__ imports torchvision.models; the stub builds nothing here
-    import piq
-
-    return piq
+    return pytest.importorskip("piq", reason="piq is not installed (pip install --no-deps piq==0.8.0)")
 
 
 @pytest.fixture(scope="module")
@@ -32,15 +29,15 @@ def pair(shape, dtype=torch.float32, data_range=1.0, seed=0):
     return (x * data_range).to(dtype), (y * data_range).to(dtype)
 
 
-def close(a, b, dtype):
-    tol = 1e-12 if dtype == torch.float64 else 1e-6
+def close(a, b, dtype, float32_tol=1e-6):
+    tol = 1e-12 if dtype == torch.float64 else float32_tol
     if isinstance(a, (list, tuple)):
         assert len(a) == len(b)
         for p, q in zip(a, b):
-            close(p, q, dtype)
+            close(p, q, dtype, float32_tol)
         return
     assert a.shape == b.shape and a.dtype == b.dtype
-    torch.testing.assert_close(a, b, atol=tol, rtol=0)
+    torch.testing.assert_close(a, b, atol=tol, rtol=tol)  # PSNR is in dB: relative too
 
 
 SHAPES = [(2, 3, 64, 80), (1, 1, 181, 190), (3, 3, 300, 257)]
@@ -63,8 +60,22 @@ def test_ssim_and_psnr_match_piq(piq, tq, shape, dtype, data_range):
     if min(shape[-2:]) >= 161:
         weights = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
         for kwargs in ({}, {"scale_weights": weights, "reduction": "none"}, {"kernel_size": 7, "k2": 0.05}):
+            # piq's float32 MS-SSIM is itself up to ~8e-6 from its float64 value (E[x²] − μ² cancels at the coarse
+            # scales); ours stays closer to it (test_float32_ms_ssim_closer_to_float64_than_piq).
             close(tq.multi_scale_ssim(x, y, data_range=data_range, **kwargs),
-                  piq.multi_scale_ssim(x, y, data_range=data_range, **kwargs), want_dtype)
+                  piq.multi_scale_ssim(x, y, data_range=data_range, **kwargs), want_dtype, float32_tol=1e-5)
+
+
+def test_float32_ms_ssim_closer_to_float64_than_piq(piq, tq):
+    worse = 0
+    for seed in range(6):
+        x, y = pair((2, 3, 181, 190), seed=seed)
+        truth = piq.multi_scale_ssim(x.double(), y.double(), reduction="none")
+        ours = (tq.multi_scale_ssim(x, y, reduction="none").double() - truth).abs()
+        theirs = (piq.multi_scale_ssim(x, y, reduction="none").double() - truth).abs()
+        assert ours.max() < 2e-6
+        worse += int((ours > theirs + 1e-7).sum())
+    assert worse <= 2  # float32 rounding may favour piq on a pair or two; never by more than 1e-7 + 2e-6
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -187,7 +187,7 @@ def fsim(x: torch.Tensor, y: torch.Tensor, reduction: str = "mean", data_range: 
             "sigma_onf": sigma_f, "d_theta_on_sigma": delta_theta, "k": k}
     x, y = x / float(data_range) * 255, y / float(data_range) * 255  # piq's order of operations
     return _fsim.fsim(x, y, 255, reduction, color="yiq_chromatic" if chromatic else "yiq", convention="piq",
-                      phase_congruency=bank)
+                      filter_bank=bank)
 
 
 class FSIMLoss(_Loss):

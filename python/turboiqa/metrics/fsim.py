@@ -39,6 +39,7 @@ T1, T2, T3, T4, LAMBDA = 0.85, 160.0, 200.0, 200.0, 0.03  # FeatureSIM.m, for 0�
 # Scharr /16 as written in FeatureSIM.m; conv2 flips it, which only changes the sign of each gradient.
 SCHARR_X = ((3.0, 0.0, -3.0), (10.0, 0.0, -10.0), (3.0, 0.0, -3.0))
 FSIM_COLORS = ("yiq", "yiq_chromatic")  # FSIM, FSIMc
+PC_BANK_KEYS = {"nscale", "norient", "min_wavelength", "mult", "sigma_onf", "d_theta_on_sigma", "k"}
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ def fsim(
     *,
     color: str = "yiq",
     convention: str = "matlab",
+    filter_bank: dict | None = None,
     backend: str = "auto",
 ) -> torch.Tensor:
     """FSIM (or FSIMc with ``color='yiq_chromatic'``) of each image pair: (N,) for reduction='none', else a scalar.
@@ -122,7 +124,9 @@ def fsim(
     ``x`` distorted, ``y`` reference (the order of every turboiqa metric; FSIM is symmetric in the two):
     N×C×H×W (or C×H×W / H×W) with C = 1 or 3, uint8 (data_range=255) or float in [0, data_range]. ``color``:
     'yiq' (FSIM) or 'yiq_chromatic' (FSIMc). ``backend`` is passed to the native colour, downsampling and
-    phase-congruency energy ops; the log-Gabor filtering uses torch's FFTs.
+    phase-congruency energy ops; the log-Gabor filtering uses torch's FFTs. ``filter_bank`` overrides
+    phasecong2's filter bank (keys ``nscale`` 4, ``norient`` 4, ``min_wavelength`` 6, ``mult`` 2, ``sigma_onf``
+    0.55, ``d_theta_on_sigma`` 1.2, ``k`` 2 — the values FSIM was published with).
     """
     check_reduction(reduction)
     x, y = check_pair(x, y, data_range)
@@ -133,6 +137,10 @@ def fsim(
         raise ValueError(f"color must be one of {FSIM_COLORS} (FSIM, FSIMc), got {color!r}")
     if x.shape[1] not in (1, 3):
         raise ValueError(f"FSIM needs 1 (gray) or 3 (RGB) channels, got {x.shape[1]}")
+    bank = dict(filter_bank or {})
+    unknown = set(bank) - PC_BANK_KEYS
+    if unknown:
+        raise TypeError(f"filter_bank has unknown key(s) {sorted(unknown)}; allowed: {sorted(PC_BANK_KEYS)}")
     chromatic = color == "yiq_chromatic" and x.shape[1] == 3  # FeatureSIM.m: FSIMc = FSIM for grayscale input
 
     planes = []
@@ -145,7 +153,7 @@ def fsim(
 
     eps = torch.finfo(x_yiq.dtype).eps
     pc_options = {"epsilon": eps if conv.machine_eps else 1e-4, "pc_eps": eps if conv.machine_eps else 0.0,
-                  "noise_median": conv.noise_median, "theta_axes": conv.theta_axes}
+                  "noise_median": conv.noise_median, "theta_axes": conv.theta_axes, **bank}
     # Both images in one batch: one FFT call, and the filter bank is looked up once.
     luma = torch.cat([x_yiq[:, :1], y_yiq[:, :1]])
     pc_x, pc_y = phase_congruency(luma, **pc_options, backend=backend).chunk(2)
