@@ -90,6 +90,23 @@ def test_fsim_matches_piq(piq, tq, dtype):
     close(tq.FSIMLoss(data_range=255)(x * 255, y * 255), piq.FSIMLoss(data_range=255)(x * 255, y * 255), dtype)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_iw_ssim_matches_piq(piq, tq, dtype):
+    # piq's float32 IW-SSIM is up to ~2e-4 from its own float64 value (the coarsest band's E[x²] − μ² cancels);
+    # turboiqa computes that band in float64, so float32 input is held to piq's float64 result, to 1e-6.
+    def piq_value(fn, *tensors, **kwargs):
+        return fn(*(t.double() if torch.is_tensor(t) else t for t in tensors), **kwargs).to(dtype)
+
+    x, y = pair((2, 3, 181, 200), dtype)
+    for kwargs in ({}, {"reduction": "none", "parent": False, "blk_size": 5, "sigma_nsq": 0.2},
+                   {"kernel_size": 7, "kernel_sigma": 1.0, "k1": 0.02, "k2": 0.05},
+                   {"scale_weights": torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)}):
+        close(tq.information_weighted_ssim(x * 255, y * 255, 255, **kwargs),
+              piq_value(piq.information_weighted_ssim, x * 255, y * 255, 255, **kwargs), dtype)
+    gx, gy = pair((1, 1, 170, 176), dtype, seed=3)
+    close(tq.InformationWeightedSSIMLoss()(gx, gy), piq_value(piq.InformationWeightedSSIMLoss(), gx, gy), dtype)
+
+
 @pytest.mark.parametrize("name, args", [("SSIMLoss", {}), ("SSIMLoss", {"downsample": False, "kernel_size": 5}),
                                         ("MultiScaleSSIMLoss", {}), ("FSIMLoss", {"chromatic": False})])
 def test_losses_and_gradients_match_piq(piq, tq, name, args):
@@ -126,6 +143,10 @@ BAD_INPUTS = [
     ("psnr", lambda x, y: ((x, y * 3), {})),
     ("fsim", lambda x, y: ((x[:, :1], y[:, :1]), {})),  # chromatic=True on grey input
     ("fsim", lambda x, y: ((x.unsqueeze(-1), y.unsqueeze(-1)), {})),
+    ("information_weighted_ssim", lambda x, y: ((x, y), {"kernel_size": 6})),
+    ("information_weighted_ssim", lambda x, y: ((x[..., :150, :150], y[..., :150, :150]), {})),
+    ("information_weighted_ssim", lambda x, y: ((x, y), {"scale_weights": torch.ones(1, 5)})),
+    ("information_weighted_ssim", lambda x, y: ((x, -y), {})),
 ]
 
 

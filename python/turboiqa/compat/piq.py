@@ -17,11 +17,13 @@ from torch.nn.modules.loss import _Loss
 
 from .. import _ops
 from ..metrics import fsim as _fsim
+from ..metrics import iw_ssim as _iw_ssim
 from ..metrics import ms_ssim as _ms_ssim
 from ..metrics import psnr as _psnr
 from ..metrics import ssim as _ssim
 
-ACCELERATED = ("ssim", "SSIMLoss", "multi_scale_ssim", "MultiScaleSSIMLoss", "psnr", "fsim", "FSIMLoss")
+ACCELERATED = ("ssim", "SSIMLoss", "multi_scale_ssim", "MultiScaleSSIMLoss", "psnr", "fsim", "FSIMLoss",
+               "information_weighted_ssim", "InformationWeightedSSIMLoss")
 WANG_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # piq's default scale weights, in the input's dtype
 
 
@@ -204,3 +206,45 @@ class FSIMLoss(_Loss):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return 1 - torch.clamp(self.fsim(x, y), 0, 1)
+
+
+# --------------------------------------------------------------------------------------------------- IW-SSIM
+
+
+def information_weighted_ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, kernel_size: int = 11,
+                              kernel_sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03, parent: bool = True,
+                              blk_size: int = 3, sigma_nsq: float = 0.4, scale_weights: torch.Tensor | None = None,
+                              reduction: str = "mean") -> torch.Tensor:
+    """piq.information_weighted_ssim: ``y`` (the target) supplies the information weights."""
+    _assert_odd(kernel_size)
+    _check_inputs([x, y], (4, 4), data_range)
+    x, y = x / float(data_range) * 255, y / float(data_range) * 255  # piq's order of operations
+    weights = _scale_weights(scale_weights, x)
+    levels = weights.numel()
+    min_size = (kernel_size - 1) * 2 ** (levels - 1) + 1
+    if x.size(-1) < min_size or x.size(-2) < min_size:
+        raise ValueError(f"information_weighted_ssim with {levels} scales and kernel_size {kernel_size} needs images "
+                         f"of at least {min_size}×{min_size}, got {x.size(-2)}×{x.size(-1)}")
+    return _iw_ssim.iw_ssim(x, y, 255, reduction, convention="piq", parent=parent, blk_size=blk_size,
+                            sigma_nsq=sigma_nsq, kernel_size=kernel_size, kernel_sigma=kernel_sigma, k1=k1, k2=k2,
+                            scale_weights=weights)
+
+
+class InformationWeightedSSIMLoss(_Loss):
+    """piq.InformationWeightedSSIMLoss: ``1 - information_weighted_ssim``."""
+
+    def __init__(self, data_range: float = 1.0, kernel_size: int = 11, kernel_sigma: float = 1.5, k1: float = 0.01,
+                 k2: float = 0.03, parent: bool = True, blk_size: int = 3, sigma_nsq: float = 0.4,
+                 scale_weights: torch.Tensor | None = None, reduction: str = "mean") -> None:
+        super().__init__()
+        self.data_range, self.kernel_size, self.kernel_sigma, self.k1, self.k2 = data_range, kernel_size, \
+            kernel_sigma, k1, k2
+        self.parent, self.blk_size, self.sigma_nsq = parent, blk_size, sigma_nsq
+        self.scale_weights, self.reduction = scale_weights, reduction
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        score = information_weighted_ssim(x, y, data_range=self.data_range, kernel_size=self.kernel_size,
+                                          kernel_sigma=self.kernel_sigma, k1=self.k1, k2=self.k2, parent=self.parent,
+                                          blk_size=self.blk_size, sigma_nsq=self.sigma_nsq,
+                                          scale_weights=self.scale_weights, reduction=self.reduction)
+        return torch.ones_like(score) - score

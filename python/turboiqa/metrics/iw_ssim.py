@@ -126,6 +126,11 @@ def iw_ssim(
     sigma_nsq: float = 0.4,
     backend: str = "auto",
     color: str | None = None,
+    kernel_size: int = KERNEL_SIZE,
+    kernel_sigma: float = KERNEL_SIGMA,
+    k1: float = K1,
+    k2: float = K2,
+    scale_weights=None,
 ) -> torch.Tensor:
     """IW-SSIM of each pair: (N,) for reduction='none', else a scalar.
 
@@ -134,7 +139,8 @@ def iw_ssim(
     (data_range=255) or float in [0, data_range]; float64 input computes in float64, everything else in float32.
     ``scales`` (1…5) takes the first Wang weights, renormalised (iwssim.m's ``Nsc``); ``parent`` and ``blk_size``
     shape the neighbourhood; ``sigma_nsq`` is the visual noise variance in 0…255 units. ``color`` overrides the
-    convention's luma for 3-channel input. A reference with a flat band (a constant image) has no information
+    convention's luma for 3-channel input. ``kernel_size``/``kernel_sigma`` (the Gaussian window), ``k1``/``k2`` and
+    ``scale_weights`` (one per scale, normalised to sum to 1; sets ``scales``) replace iwssim.m's constants. A reference with a flat band (a constant image) has no information
     content: that pair scores NaN, as in iwssim.m.
 
     ``backend``: 'auto' (default) and 'native' run the pyramid levels, the per-band covariance and the fused
@@ -148,7 +154,14 @@ def iw_ssim(
     """
     check_reduction(reduction)
     x, y = check_pair(x, y, data_range)
-    conv = resolve_convention(convention, IW_SSIM_CONVENTIONS, color=color)
+    conv = resolve_convention(convention, IW_SSIM_CONVENTIONS, color=color, kernel_size=kernel_size)
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be a positive odd integer, got {kernel_size}")
+    if scale_weights is not None:
+        scale_weights = torch.as_tensor(scale_weights, dtype=torch.float64).cpu()
+        if scale_weights.dim() != 1 or not 1 <= scale_weights.numel() <= 5:
+            raise ValueError(f"scale_weights must be a vector of 1…5 weights, got shape {tuple(scale_weights.shape)}")
+        scales = scale_weights.numel()
     if not 1 <= scales <= 5:
         raise ValueError(f"scales must be 1…5 (iwssim.m caps Nsc at 5), got {scales}")
     if blk_size < 1 or blk_size % 2 == 0:
@@ -175,8 +188,8 @@ def iw_ssim(
 
     ref_bands = laplacian_pyramid(ref, scales, conv.expand, backend)
     dist_bands = laplacian_pyramid(dist, scales, conv.expand, backend)
-    window = gaussian_window(KERNEL_SIZE, KERNEL_SIGMA)
-    c1, c2 = (K1 * 255) ** 2, (K2 * 255) ** 2
+    window = gaussian_window(kernel_size, kernel_sigma)
+    c1, c2 = (k1 * 255) ** 2, (k2 * 255) ** 2
     # Band-pass bands: information-content weighted cs. iwssim.m uses the parent band for scales 1…Nsc-2 only (the
     # low-pass residual is never a parent).
     band_pass = range(scales - 1)
@@ -196,7 +209,8 @@ def iw_ssim(
     wmcs = torch.stack(pooled)[..., 0]  # (scales, N·C)
     if conv.abs_before_power:
         wmcs = wmcs.abs()
-    scale_weights = torch.tensor(WANG_WEIGHTS[:scales], dtype=torch.float64)
+    if scale_weights is None:
+        scale_weights = torch.tensor(WANG_WEIGHTS[:scales], dtype=torch.float64)
     scale_weights = (scale_weights / scale_weights.sum()).to(device=wmcs.device, dtype=wmcs.dtype)
     per_plane = torch.prod(wmcs ** scale_weights.view(-1, 1), dim=0)
     return reduce(per_plane.view(n, c).mean(dim=1), reduction)
