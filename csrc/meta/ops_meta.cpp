@@ -5,6 +5,7 @@
 // tensors, which read as 'meta' inside it, so there is no Python copy of the shapes or the checks (_ops.py registers
 // none). The checks read sizes as sym_sizes, so tracing with dynamic shapes works and guards on what they compare.
 #include <ATen/ATen.h>
+#include <c10/util/StringUtil.h>
 #include <torch/library.h>
 
 #include <optional>
@@ -30,10 +31,10 @@ void check_all_meta(const char* op, std::initializer_list<std::optional<at::Tens
   bool mixed = false;
   for (const auto& t : tensors) mixed = mixed || (t && t->defined() && !t->is_meta());
   if (!mixed) return;
-  std::string devices;
+  std::vector<std::string> devices;
   for (const auto& t : tensors)
-    if (t && t->defined()) devices += (devices.empty() ? "" : ", ") + t->device().str();
-  TORCH_CHECK(false, op, ": all tensors must be on one device, got [", devices, "]");
+    if (t && t->defined()) devices.push_back(t->device().str());
+  TORCH_CHECK(false, op, ": all tensors must be on one device, got [", c10::Join(", ", devices), "]");
 }
 
 at::TensorOptions compute_options(const at::Tensor& x) { return x.options().dtype(compute_type(x.scalar_type())); }
@@ -96,7 +97,9 @@ at::Tensor pc_energy_meta(const at::Tensor& eo, const at::Tensor& threshold, dou
 }
 
 // Feature distances: (N,) in the compute dtype; the backward's gradients like their inputs (gradient_like_input).
-at::Tensor feature_distance_meta(const at::Tensor& f0) { return at::empty_symint({f0.sym_size(0)}, compute_options(f0)); }
+at::Tensor feature_distance_meta(const at::Tensor& f0) {
+  return at::empty_symint({f0.sym_size(0)}, compute_options(f0));
+}
 
 at::Tensor lpips_distance_meta(const at::Tensor& f0, const at::Tensor& f1, const at::Tensor& weight, double) {
   check_all_meta("lpips_distance", {f0, f1, weight});
