@@ -42,13 +42,20 @@ inline constexpr std::nullopt_t kNoRadius = std::nullopt;
 // entry points (cuda/ops_cuda.cpp, host-compiled) call them before launching; feature_distance.cu throws nothing
 // but the launch checks. `weight2`/`grad` undefined
 // and radius kNoRadius when the operator has no such argument; `grad` is the (N,) upstream gradient of a backward op.
+// check_feature_args is the checking half of prepare_features, on symbolic sizes too: the Meta kernels
+// (meta/ops_meta.cpp) call it alone.
+void check_feature_args(const char* op, const at::Tensor& f0, const at::Tensor& f1, const at::Tensor& weight,
+                        const at::Tensor& weight2, const at::Tensor& grad, std::optional<int64_t> radius);
 FeaturePair prepare_features(const char* op, const at::Tensor& f0, const at::Tensor& f1, const at::Tensor& weight,
                              const at::Tensor& weight2, const at::Tensor& grad, std::optional<int64_t> radius,
                              bool allow_channels_last);
 // SWD's radius as the kernels use it: offsets past the map never match, so it is bounded by the map size (same
 // result; work and per-thread scratch then follow the map, not the argument), then checked against a fixed
 // scratch budget.
-int64_t swd_effective_radius(const char* op, int64_t radius, const FeatureLayout& layout);
+c10::SymInt check_swd_radius(const char* op, int64_t radius, const c10::SymInt& height, const c10::SymInt& width);
+inline int64_t swd_effective_radius(const char* op, int64_t radius, const FeatureLayout& layout) {
+  return check_swd_radius(op, radius, layout.height, layout.width).expect_int();
+}
 // The (N,) result in the compute dtype.
 at::Tensor feature_distance_output(const FeaturePair& p);
 // The gradient for `input` as autograd expects it (input's dtype and memory format, like empty_like(input)),

@@ -13,19 +13,24 @@ struct PcShape {
   int64_t planes, orients, scales, pixels;
 };
 
-inline PcShape check_pc_energy(const at::Tensor& eo, const at::Tensor& threshold, double epsilon, double pc_eps) {
+// Checks of the CPU, CUDA and Meta entries (symbolic sizes allowed: the Meta kernel runs them while tracing).
+inline void check_pc_energy(const at::Tensor& eo, const at::Tensor& threshold, double epsilon, double pc_eps) {
   // NaN would make the native max(E - T, 0) give 0 where the twin gives NaN: refuse it (and ±inf, negatives).
   TORCH_CHECK(std::isfinite(epsilon) && epsilon >= 0, "pc_energy: epsilon must be finite and >= 0, got ", epsilon);
   TORCH_CHECK(std::isfinite(pc_eps) && pc_eps >= 0, "pc_energy: pc_eps must be finite and >= 0, got ", pc_eps);
-  TORCH_CHECK(eo.dim() == 7 && eo.size(6) == 2,
+  TORCH_CHECK(eo.dim() == 7 && eo.sym_size(6) == 2,
               "pc_energy: eo must be N x C x O x S x H x W x 2 (torch.view_as_real of the complex responses), got ",
-              eo.sizes());
+              eo.sym_sizes());
   TORCH_CHECK(eo.scalar_type() == at::kFloat || eo.scalar_type() == at::kDouble,
               "pc_energy: eo must be float32 or float64, got ", eo.scalar_type());
-  TORCH_CHECK(threshold.dim() == 3 && threshold.size(0) == eo.size(0) && threshold.size(1) == eo.size(1) &&
-                  threshold.size(2) == eo.size(2),
-              "pc_energy: threshold must be N x C x O matching eo, got ", threshold.sizes());
+  TORCH_CHECK(threshold.dim() == 3 && threshold.sym_size(0) == eo.sym_size(0) &&
+                  threshold.sym_size(1) == eo.sym_size(1) && threshold.sym_size(2) == eo.sym_size(2),
+              "pc_energy: threshold must be N x C x O matching eo, got ", threshold.sym_sizes());
   TORCH_CHECK(threshold.device() == eo.device(), "pc_energy: threshold must be on eo's device");
+}
+
+// The kernels' view of an eo that passed check_pc_energy.
+inline PcShape pc_shape(const at::Tensor& eo) {
   return {eo.size(0) * eo.size(1), eo.size(2), eo.size(3), eo.size(4) * eo.size(5)};
 }
 

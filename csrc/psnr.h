@@ -1,5 +1,5 @@
-// psnr_db: PSNR from the per-image squared-error sums of squared_error_sum; argument checks shared by the CPU and
-// CUDA entries. The dB conversion and the batch reduction run inside the operator because after a kernel that
+// psnr_db: PSNR from the per-image squared-error sums of squared_error_sum; argument checks shared by the CPU,
+// CUDA and Meta entries. The dB conversion and the batch reduction run inside the operator because after a kernel that
 // streamed a frame through the cache every further tensor op (Python or ATen) costs tens of microseconds of cache
 // misses, as much as the uint8 kernel's own margin over its peers.
 #pragma once
@@ -10,9 +10,13 @@
 #include <cmath>
 #include <string>
 
+#include "image_ops.h"
+
 namespace turboiqa {
 
-inline void check_psnr_args(double data_range, double eps, const std::string& reduction) {
+inline void check_psnr_args(const at::Tensor& x, const at::Tensor& y, double data_range, double eps,
+                            const std::string& reduction) {
+  check_pair_images(x, y, "psnr_db");
   TORCH_CHECK(std::isfinite(data_range) && data_range > 0, "psnr_db: data_range must be a positive finite number, got ",
               data_range);
   TORCH_CHECK(std::isfinite(eps) && eps >= 0, "psnr_db: eps must be finite and >= 0, got ", eps);

@@ -29,8 +29,8 @@ namespace {
 
 void check_channel_vector(const char* op, const char* name, const at::Tensor& v, const at::Tensor& f0) {
   TORCH_CHECK(v.defined(), op, ": ", name, " is undefined");
-  TORCH_CHECK(v.numel() == f0.size(1), op, ": ", name, " must hold C = ", f0.size(1), " values (one per channel), got shape ",
-              v.sizes());
+  TORCH_CHECK(v.sym_numel() == f0.sym_size(1), op, ": ", name, " must hold C = ", f0.sym_size(1),
+              " values (one per channel), got shape ", v.sym_sizes());
   TORCH_CHECK(at::isFloatingType(v.scalar_type()), op, ": ", name, " must be a floating-point tensor, got ",
               v.scalar_type());
   TORCH_CHECK(v.device() == f0.device(), op, ": ", name, " must be on the features' device (", f0.device(), "), got ",
@@ -39,12 +39,11 @@ void check_channel_vector(const char* op, const char* name, const at::Tensor& v,
 
 }  // namespace
 
-FeaturePair prepare_features(const char* op, const at::Tensor& f0, const at::Tensor& f1, const at::Tensor& weight,
-                             const at::Tensor& weight2, const at::Tensor& grad, std::optional<int64_t> radius,
-                             bool allow_channels_last) {
-  TORCH_CHECK(f0.dim() == 4, op, ": features must be N x C x H x W, got shape ", f0.sizes());
-  TORCH_CHECK(f1.sizes() == f0.sizes(), op, ": both feature maps must have the same shape, got ", f0.sizes(), " and ",
-              f1.sizes());
+void check_feature_args(const char* op, const at::Tensor& f0, const at::Tensor& f1, const at::Tensor& weight,
+                        const at::Tensor& weight2, const at::Tensor& grad, std::optional<int64_t> radius) {
+  TORCH_CHECK(f0.dim() == 4, op, ": features must be N x C x H x W, got shape ", f0.sym_sizes());
+  TORCH_CHECK(f1.sym_sizes() == f0.sym_sizes(), op, ": both feature maps must have the same shape, got ",
+              f0.sym_sizes(), " and ", f1.sym_sizes());
   const auto type = f0.scalar_type();
   TORCH_CHECK(type == at::kFloat || type == at::kDouble || type == at::kHalf || type == at::kBFloat16, op,
               ": features must be float32, float64, float16 or bfloat16, got ", type);
@@ -52,17 +51,23 @@ FeaturePair prepare_features(const char* op, const at::Tensor& f0, const at::Ten
               f1.scalar_type());
   TORCH_CHECK(f1.device() == f0.device(), op, ": both feature maps must be on the same device, got ", f0.device(),
               " and ", f1.device());
-  TORCH_CHECK(f0.size(1) > 0 && f0.size(2) > 0 && f0.size(3) > 0, op,
-              ": features need at least one channel and one position, got shape ", f0.sizes());
+  TORCH_CHECK(f0.sym_size(1) > 0 && f0.sym_size(2) > 0 && f0.sym_size(3) > 0, op,
+              ": features need at least one channel and one position, got shape ", f0.sym_sizes());
   check_channel_vector(op, "weight", weight, f0);
   if (weight2.defined()) check_channel_vector(op, "beta", weight2, f0);
   if (grad.defined()) {
-    TORCH_CHECK(grad.dim() == 1 && grad.size(0) == f0.size(0), op, ": the gradient must have shape (N,) = (",
-                f0.size(0), "), got ", grad.sizes());
+    TORCH_CHECK(grad.dim() == 1 && grad.sym_size(0) == f0.sym_size(0), op, ": the gradient must have shape (N,) = (",
+                f0.sym_size(0), "), got ", grad.sym_sizes());
     TORCH_CHECK(grad.device() == f0.device(), op, ": the gradient must be on the features' device");
   }
   if (radius) TORCH_CHECK(*radius >= 0, op, ": radius must be >= 0, got ", *radius);
+}
 
+FeaturePair prepare_features(const char* op, const at::Tensor& f0, const at::Tensor& f1, const at::Tensor& weight,
+                             const at::Tensor& weight2, const at::Tensor& grad, std::optional<int64_t> radius,
+                             bool allow_channels_last) {
+  check_feature_args(op, f0, f1, weight, weight2, grad, radius);
+  const auto type = f0.scalar_type();
   const at::ScalarType compute = compute_type(type);
   const bool channels_last =
       allow_channels_last && f0.is_contiguous(at::MemoryFormat::ChannelsLast) && !f0.is_contiguous();
@@ -460,9 +465,11 @@ std::vector<T> channel_norms(const T* f, const FeatureLayout& l) {
 
 constexpr int64_t kSegment = 256;  // columns per SWD task: the segment's accumulators and rows stay in L1/L2
 
-// Scratch values one SWD task needs (swd_segment's layout below).
-int64_t swd_scratch_size(int64_t radius) {
-  const int64_t side = 2 * radius + 1, extended = kSegment + 2 * radius;
+// Scratch values one SWD task needs (swd_segment's layout below); a template so that check_swd_radius can evaluate
+// it on a symbolic radius.
+template <typename Int>
+Int swd_scratch_size(const Int& radius) {
+  const Int side = 2 * radius + 1, extended = kSegment + 2 * radius;
   return side * side * kSegment + 3 * kSegment + 2 * side * extended;
 }
 
@@ -471,10 +478,10 @@ constexpr int64_t kSwdScratchBudget = int64_t(256) << 20;  // bytes per thread
 }  // namespace
 }  // namespace cpu
 
-int64_t swd_effective_radius(const char* op, int64_t radius, const FeatureLayout& layout) {
-  const int64_t bounded = std::min(radius, std::max(layout.height, layout.width) - 1);
+c10::SymInt check_swd_radius(const char* op, int64_t radius, const c10::SymInt& height, const c10::SymInt& width) {
+  const c10::SymInt bounded = c10::SymInt(radius).min(height.max(width) - 1);
   TORCH_CHECK(cpu::swd_scratch_size(bounded) * static_cast<int64_t>(sizeof(double)) <= cpu::kSwdScratchBudget, op,
-              ": radius ", radius, " on a ", layout.height, "x", layout.width, " map needs more than ",
+              ": radius ", radius, " on a ", height, "x", width, " map needs more than ",
               cpu::kSwdScratchBudget >> 20, " MiB of scratch per thread (the largest radius within it is 180)");
   return bounded;
 }

@@ -220,7 +220,7 @@ std::tuple<at::Tensor, at::Tensor> squared_error_sum_cpu(const at::Tensor& x_in,
 std::tuple<at::Tensor, at::Tensor> psnr_db_cpu(const at::Tensor& x, const at::Tensor& y, double data_range,
                                                double eps, double max_db, c10::string_view reduction_name) {
   const std::string reduction(reduction_name);
-  check_psnr_args(data_range, eps, reduction);
+  check_psnr_args(x, y, data_range, eps, reduction);
   auto [sse, extrema] = squared_error_sum_cpu(x, y);
   const int64_t n = sse.numel();
   const double scale = static_cast<double>(n > 0 ? x.numel() / n : 1) * data_range * data_range;
@@ -291,8 +291,7 @@ void downsample_plane_rows(const In* x, int64_t h, int64_t w, int64_t f, int64_t
 
 at::Tensor box_downsample_cpu(const at::Tensor& x_in, int64_t factor, int64_t pad_top, int64_t pad_left,
                               int64_t out_h, int64_t out_w, c10::string_view border_name) {
-  check_downsample(x_in, factor, pad_top, pad_left, out_h, out_w);
-  const Border border = parse_downsample_border(std::string(border_name));
+  const Border border = check_box_downsample(x_in, factor, pad_top, pad_left, out_h, out_w, std::string(border_name));
   auto dt = x_in.scalar_type();
   bool native = dt == at::kByte || dt == at::kFloat || dt == at::kDouble;
   at::Tensor x = native ? x_in.contiguous() : x_in.to(at::kFloat).contiguous();
@@ -360,9 +359,7 @@ void luma_span(const double* __restrict r, const double* __restrict g, const dou
 }
 
 at::Tensor luma_cpu(const at::Tensor& x_in, at::ArrayRef<double> coeffs, double offset, bool round_to_uint8) {
-  check_image(x_in, "luma");
-  TORCH_CHECK(x_in.size(1) == 3, "luma: x must have 3 channels (RGB), got ", x_in.size(1));
-  TORCH_CHECK(coeffs.size() == 3, "luma: coeffs must have 3 values");
+  check_luma(x_in, coeffs);
   auto dt = x_in.scalar_type();
   bool native = dt == at::kByte || dt == at::kFloat || dt == at::kDouble;
   at::Tensor x = native ? x_in.contiguous() : x_in.to(at::kFloat).contiguous();

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "../dtypes.h"
+#include "../iw_ssim.h"
 #include "../ssim_stats.h"
 #include "dispatch.h"
 #include "iw_ssim_rows.h"
@@ -128,28 +129,6 @@ struct Neighbourhoods {
   int components() const { return blk * blk + (parent ? 1 : 0); }
 };
 
-void check_band(const at::Tensor& band, const char* op, const char* name) {
-  TORCH_CHECK(band.dim() == 4, op, ": ", name, " must be N x C x H x W, got shape ", band.sizes());
-  TORCH_CHECK(band.scalar_type() == at::kFloat || band.scalar_type() == at::kDouble, op, ": ", name,
-              " must be float32 or float64 (a band in the compute dtype), got ", band.scalar_type());
-}
-
-void check_blk_size(int64_t blk_size, const char* op) {
-  TORCH_CHECK(blk_size >= 1 && blk_size % 2 == 1 && blk_size * blk_size < kIwMaxComponents, op,
-              ": blk_size must be odd and 1…7, got ", blk_size);
-}
-
-void check_parent(const c10::optional<at::Tensor>& parent, const at::Tensor& band, const char* op) {
-  if (!parent) return;
-  check_band(*parent, op, "parent");
-  TORCH_CHECK(parent->scalar_type() == band.scalar_type(), op, ": parent must have the dtype of the band, got ",
-              parent->scalar_type(), " and ", band.scalar_type());
-  TORCH_CHECK(parent->size(0) == band.size(0) && parent->size(1) == band.size(1), op,
-              ": parent must have the band's N x C planes, got ", parent->sizes(), " for a band of ", band.sizes());
-  TORCH_CHECK(parent->size(2) >= 1 && parent->size(3) >= 1, op, ": parent must not be empty, got ",
-              parent->sizes());
-}
-
 template <typename T>
 void covariance_planes(const at::Tensor& band, const c10::optional<at::Tensor>& parent, int blk, at::Tensor& out) {
   const int64_t grid_height = band.size(2) - blk + 1, grid_width = band.size(3) - blk + 1;
@@ -189,13 +168,8 @@ void covariance_planes(const at::Tensor& band, const c10::optional<at::Tensor>& 
 
 at::Tensor iw_neighbour_covariance_cpu(const at::Tensor& band_in, const c10::optional<at::Tensor>& parent_in,
                                        int64_t blk_size) {
-  constexpr const char* op = "iw_neighbour_covariance";
-  check_band(band_in, op, "band");
-  check_blk_size(blk_size, op);
-  check_parent(parent_in, band_in, op);
-  TORCH_CHECK(band_in.size(2) >= blk_size && band_in.size(3) >= blk_size, op, ": band ", band_in.size(2), "x",
-              band_in.size(3), " is smaller than the ", blk_size, "x", blk_size, " neighbourhood");
-  const int64_t k = blk_size * blk_size + (parent_in ? 1 : 0);
+  check_iw_neighbour_covariance(band_in, parent_in, blk_size);
+  const int64_t k = iw_components(blk_size, parent_in);
   at::Tensor out = at::empty({band_in.size(0), band_in.size(1), k, k}, band_in.options());
   if (band_in.numel() == 0) return out;
   const at::Tensor band = band_in.contiguous();
@@ -310,33 +284,8 @@ std::tuple<at::Tensor, at::Tensor> iw_pooled_cs_cpu(const at::Tensor& ref_in, co
                                                     const at::Tensor& inverse_in, const at::Tensor& eigenvalues_in,
                                                     int64_t blk_size, at::ArrayRef<double> window, double c2,
                                                     double sigma_nsq, double tol) {
-  constexpr const char* op = "iw_pooled_cs";
-  check_band(ref_in, op, "ref");
-  check_band(dist_in, op, "dist");
-  TORCH_CHECK(ref_in.sizes() == dist_in.sizes(), op, ": ref and dist must have the same shape, got ",
-              ref_in.sizes(), " and ", dist_in.sizes());
-  TORCH_CHECK(ref_in.scalar_type() == dist_in.scalar_type(), op, ": ref and dist must have the same dtype, got ",
-              ref_in.scalar_type(), " and ", dist_in.scalar_type());
-  check_blk_size(blk_size, op);
-  check_parent(parent_in, ref_in, op);
-  const int64_t ws = static_cast<int64_t>(window.size());
-  TORCH_CHECK(ws % 2 == 1 && ws <= kMaxWindow, op, ": window length must be odd and at most ", kMaxWindow, ", got ",
-              ws);
-  TORCH_CHECK(blk_size <= ws, op, ": blk_size (", blk_size, ") must not exceed the window length (", ws,
-              "): the weights are taken where the cs map is");
-  TORCH_CHECK(ref_in.size(2) >= ws && ref_in.size(3) >= ws, op, ": band ", ref_in.size(2), "x", ref_in.size(3),
-              " is smaller than the ", ws, "x", ws, " window");
-  TORCH_CHECK(sigma_nsq > 0, op, ": sigma_nsq must be positive, got ", sigma_nsq);
+  check_iw_pooled_cs(ref_in, dist_in, parent_in, inverse_in, eigenvalues_in, blk_size, window, sigma_nsq);
   const int64_t n = ref_in.size(0), c = ref_in.size(1);
-  const int64_t k = blk_size * blk_size + (parent_in ? 1 : 0);
-  TORCH_CHECK(inverse_in.dim() == 4 && inverse_in.size(0) == n && inverse_in.size(1) == c &&
-                  inverse_in.size(2) == k && inverse_in.size(3) == k,
-              op, ": inverse must be N x C x K x K with K = ", k, " (blk_size² + parent), got ", inverse_in.sizes());
-  TORCH_CHECK(eigenvalues_in.dim() == 3 && eigenvalues_in.size(0) == n && eigenvalues_in.size(1) == c &&
-                  eigenvalues_in.size(2) == k,
-              op, ": eigenvalues must be N x C x K with K = ", k, ", got ", eigenvalues_in.sizes());
-  TORCH_CHECK(at::isFloatingType(inverse_in.scalar_type()) && at::isFloatingType(eigenvalues_in.scalar_type()), op,
-              ": inverse and eigenvalues must be floating point");
 
   at::Tensor weighted_cs = at::empty({n, c}, ref_in.options().dtype(at::kDouble));
   at::Tensor weight_sum = at::empty({n, c}, ref_in.options().dtype(at::kDouble));

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "../iw_ssim.h"
 #include "parallel.h"
 
 namespace turboiqa::cpu {
@@ -173,22 +174,15 @@ void laplacian_planes(const at::Tensor& x, bool piq, at::Tensor& band, at::Tenso
 }
 
 std::tuple<at::Tensor, at::Tensor> laplacian_level_cpu(const at::Tensor& planes_in, c10::string_view expand) {
-  constexpr const char* op = "laplacian_level";
-  TORCH_CHECK(planes_in.dim() == 4, op, ": planes must be N x C x H x W, got shape ", planes_in.sizes());
-  TORCH_CHECK(planes_in.scalar_type() == at::kFloat || planes_in.scalar_type() == at::kDouble, op,
-              ": planes must be float32 or float64, got ", planes_in.scalar_type());
-  TORCH_CHECK(planes_in.size(2) >= 3 && planes_in.size(3) >= 3, op,
-              ": planes must be at least 3x3 ('reflect1' borders of the 5-tap filter), got ", planes_in.sizes());
-  const std::string mode(expand);
-  TORCH_CHECK(mode == "matlab" || mode == "piq", op, ": expand must be 'matlab' or 'piq', got '", mode, "'");
+  const bool piq = check_laplacian_level(planes_in, std::string(expand));
   const at::Tensor x = planes_in.contiguous();
   at::Tensor band = at::empty_like(x);
   at::Tensor low = at::empty({x.size(0), x.size(1), (x.size(2) + 1) / 2, (x.size(3) + 1) / 2}, x.options());
   if (x.numel() == 0) return {band, low};
   if (x.scalar_type() == at::kDouble)
-    laplacian_planes<double>(x, mode == "piq", band, low);
+    laplacian_planes<double>(x, piq, band, low);
   else
-    laplacian_planes<float>(x, mode == "piq", band, low);
+    laplacian_planes<float>(x, piq, band, low);
   return {band, low};
 }
 

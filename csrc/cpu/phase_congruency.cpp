@@ -97,7 +97,8 @@ void pc_planes(const at::Tensor& eo, const at::Tensor& threshold, const PcShape&
 }
 
 at::Tensor pc_energy_cpu(const at::Tensor& eo_in, const at::Tensor& threshold_in, double epsilon, double pc_eps) {
-  const PcShape shape = check_pc_energy(eo_in, threshold_in, epsilon, pc_eps);
+  check_pc_energy(eo_in, threshold_in, epsilon, pc_eps);
+  const PcShape shape = pc_shape(eo_in);
   at::Tensor eo = eo_in.contiguous();
   at::Tensor threshold = threshold_in.to(eo.scalar_type()).contiguous();
   at::Tensor out = at::empty({eo.size(0), eo.size(1), eo.size(4), eo.size(5)}, eo.options());

@@ -93,7 +93,8 @@ void forward_planes(const at::Tensor& x, const at::Tensor& y, const SsimGeometry
 std::tuple<at::Tensor, at::Tensor> ssim_stats_cpu(const at::Tensor& x_in, const at::Tensor& y_in,
                                                   at::ArrayRef<double> window, double c1, double c2,
                                                   c10::string_view padding, double cov_norm) {
-  const SsimGeometry g = check_ssim_args(x_in, y_in, window, std::string(padding));
+  check_ssim_args(x_in, y_in, window, std::string(padding));
+  const SsimGeometry g = ssim_geometry(x_in, window, std::string(padding));
   auto dt = x_in.scalar_type();
   auto out_dt = compute_type(dt);
   at::Tensor out_ssim = at::empty({x_in.size(0), x_in.size(1)}, x_in.options().dtype(out_dt));
@@ -260,7 +261,8 @@ std::tuple<at::Tensor, at::Tensor> ssim_stats_backward_cpu(const at::Tensor& gra
                                                            const at::Tensor& x_in, const at::Tensor& y_in,
                                                            at::ArrayRef<double> window, double c1, double c2,
                                                            c10::string_view padding, double cov_norm) {
-  const SsimGeometry g = check_ssim_backward_args(grad_ssim, grad_cs, x_in, y_in, window, std::string(padding));
+  check_ssim_backward_args(grad_ssim, grad_cs, x_in, y_in, window, std::string(padding));
+  const SsimGeometry g = ssim_geometry(x_in, window, std::string(padding));
   auto dt = compute_type(x_in.scalar_type());
   at::Tensor x = x_in.to(dt).contiguous(), y = y_in.to(dt).contiguous();
   at::Tensor gs = grad_ssim.to(dt).contiguous().reshape({-1}), gc = grad_cs.to(dt).contiguous().reshape({-1});

@@ -31,7 +31,8 @@ void check_int_geometry(const SsimGeometry& g) {
 std::tuple<at::Tensor, at::Tensor> ssim_stats_cuda(const at::Tensor& x, const at::Tensor& y,
                                                    at::ArrayRef<double> window, double c1, double c2,
                                                    c10::string_view padding, double cov_norm) {
-  const SsimGeometry g = check_ssim_args(x, y, window, std::string(padding));
+  check_ssim_args(x, y, window, std::string(padding));
+  const SsimGeometry g = ssim_geometry(x, window, std::string(padding));
   check_cuda(x, "ssim_stats");
   check_int_geometry(g);
   return ssim_stats_launch(x, y, g, window, c1, c2, cov_norm);
@@ -41,7 +42,8 @@ std::tuple<at::Tensor, at::Tensor> ssim_stats_backward_cuda(const at::Tensor& gr
                                                             const at::Tensor& x, const at::Tensor& y,
                                                             at::ArrayRef<double> window, double c1, double c2,
                                                             c10::string_view padding, double cov_norm) {
-  const SsimGeometry g = check_ssim_backward_args(grad_ssim, grad_cs, x, y, window, std::string(padding));
+  check_ssim_backward_args(grad_ssim, grad_cs, x, y, window, std::string(padding));
+  const SsimGeometry g = ssim_geometry(x, window, std::string(padding));
   check_cuda(x, "ssim_stats backward");
   check_int_geometry(g);
   return ssim_stats_backward_launch(grad_ssim, grad_cs, x, y, g, window, c1, c2, cov_norm);
@@ -57,9 +59,8 @@ std::tuple<at::Tensor, at::Tensor> squared_error_sum_cuda(const at::Tensor& x, c
 std::tuple<at::Tensor, at::Tensor> psnr_db_cuda(const at::Tensor& x, const at::Tensor& y, double data_range,
                                                 double eps, double max_db, c10::string_view reduction_name) {
   const std::string reduction(reduction_name);
-  check_pair_images(x, y, "psnr_db");
+  check_psnr_args(x, y, data_range, eps, reduction);
   check_cuda(x, "psnr_db");
-  check_psnr_args(data_range, eps, reduction);
   auto [sse, extrema] = squared_error_sum_launch(x, y);
   const double scale = static_cast<double>(x.size(0) > 0 ? x.numel() / x.size(0) : 1) * data_range * data_range;
   at::Tensor db = at::clamp_max(at::log10(sse / scale + eps) * -10.0, max_db);
@@ -71,8 +72,7 @@ std::tuple<at::Tensor, at::Tensor> psnr_db_cuda(const at::Tensor& x, const at::T
 
 at::Tensor box_downsample_cuda(const at::Tensor& x, int64_t factor, int64_t pad_top, int64_t pad_left, int64_t out_h,
                                int64_t out_w, c10::string_view border_name) {
-  check_downsample(x, factor, pad_top, pad_left, out_h, out_w);
-  const Border border = parse_downsample_border(std::string(border_name));
+  const Border border = check_box_downsample(x, factor, pad_top, pad_left, out_h, out_w, std::string(border_name));
   check_cuda(x, "box_downsample");
   TORCH_CHECK(x.size(2) + 2 * factor < INT_MAX && x.size(3) + 2 * factor < INT_MAX,
               "box_downsample: spatial dims too large for the CUDA kernel");
@@ -80,15 +80,14 @@ at::Tensor box_downsample_cuda(const at::Tensor& x, int64_t factor, int64_t pad_
 }
 
 at::Tensor luma_cuda(const at::Tensor& x, at::ArrayRef<double> coeffs, double offset, bool round_to_uint8) {
-  check_image(x, "luma");
-  TORCH_CHECK(x.size(1) == 3, "luma: x must have 3 channels (RGB), got ", x.size(1));
-  TORCH_CHECK(coeffs.size() == 3, "luma: coeffs must have 3 values");
+  check_luma(x, coeffs);
   check_cuda(x, "luma");
   return luma_op_launch(x, coeffs, offset, round_to_uint8);
 }
 
 at::Tensor pc_energy_cuda(const at::Tensor& eo, const at::Tensor& threshold, double epsilon, double pc_eps) {
-  const PcShape shape = check_pc_energy(eo, threshold, epsilon, pc_eps);
+  check_pc_energy(eo, threshold, epsilon, pc_eps);
+  const PcShape shape = pc_shape(eo);
   check_cuda(eo, "pc_energy");
   return pc_energy_launch(eo, threshold, shape, epsilon, pc_eps);
 }

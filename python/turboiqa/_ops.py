@@ -1,5 +1,5 @@
-"""The only module that touches ``torch.ops``: loads the extension, registers fake kernels and autograd, and picks
-the native operator or its pure-PyTorch twin.
+"""The only module that touches ``torch.ops``: loads the extension, registers autograd, and picks the native
+operator or its pure-PyTorch twin. Fake kernels are the extension's Meta kernels (csrc/meta/ops_meta.cpp).
 
 ``backend='auto'`` (default) uses the native operator when the extension is loaded, ``'native'`` insists on it and
 ``'reference'`` always runs the PyTorch twin in ``turboiqa.reference``.
@@ -7,7 +7,6 @@ the native operator or its pure-PyTorch twin.
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import warnings
 
@@ -38,34 +37,12 @@ def use_native(backend: str) -> bool:
     return HAVE_NATIVE and backend != "reference"
 
 
-def _register_fake(name: str):
-    """``torch.library.register_fake`` plus the first check of every real kernel: all tensor arguments on one
-    device. The dispatcher sends a call that mixes 'meta' with CPU tensors to the fake kernel, which would return
-    uninitialised memory for the CPU caller."""
-
-    def register(fake):
-        @functools.wraps(fake)
-        def checked(*args, **kwargs):
-            devices = {t.device for t in (*args, *kwargs.values()) if isinstance(t, torch.Tensor)}
-            if len(devices) > 1:
-                raise RuntimeError(f"{name}: all tensors must be on one device, got {sorted(map(str, devices))}")
-            return fake(*args, **kwargs)
-
-        return torch.library.register_fake(name)(checked)
-
-    return register
-
+# No register_fake here: every operator has a C++ Meta kernel (csrc/meta/ops_meta.cpp) that runs the CPU/CUDA
+# entries' own argument checks (one function per operator, in the shared headers) and returns empty outputs;
+# FakeTensorMode (torch.compile, opcheck) runs it on the fake tensors, symbolic shapes included. A Python fake
+# kernel could not call those checks, and torch refuses register_fake next to a C++ Meta kernel.
 
 if HAVE_NATIVE:
-
-    @_register_fake("turboiqa::ssim_stats")
-    def _ssim_stats_fake(x, y, window, c1, c2, padding, cov_norm):
-        out = x.new_empty(x.shape[:2], dtype=compute_dtype(x.dtype))
-        return out, torch.empty_like(out)
-
-    @_register_fake("turboiqa::_ssim_stats_backward")
-    def _ssim_stats_backward_fake(grad_ssim, grad_cs, x, y, window, c1, c2, padding, cov_norm):
-        return torch.empty_like(x), torch.empty_like(y)
 
     def _ssim_stats_setup_context(ctx, inputs, output):
         x, y, window, c1, c2, padding, cov_norm = inputs
@@ -89,10 +66,6 @@ if HAVE_NATIVE:
 
 if HAVE_NATIVE:
 
-    @_register_fake("turboiqa::squared_error_sum")
-    def _squared_error_sum_fake(x, y):
-        return x.new_empty((x.shape[0],), dtype=torch.float64), x.new_empty((x.shape[0], 4), dtype=torch.float64)
-
     def _squared_error_setup(ctx, inputs, output):
         ctx.save_for_backward(*inputs)
         ctx.mark_non_differentiable(output[1])
@@ -107,16 +80,6 @@ if HAVE_NATIVE:
 
     torch.library.register_autograd("turboiqa::squared_error_sum", _squared_error_backward,
                                     setup_context=_squared_error_setup)
-
-    @_register_fake("turboiqa::psnr_db")
-    def _psnr_db_fake(x, y, data_range, eps, max_db, reduction):
-        shape = (x.shape[0],) if reduction == "none" else ()
-        return x.new_empty(shape, dtype=compute_dtype(x.dtype)), x.new_empty((x.shape[0], 4), dtype=torch.float64)
-
-    @_register_fake("turboiqa::box_downsample")
-    def _box_downsample_fake(x, factor, pad_top, pad_left, out_height, out_width, border):
-        return x.new_empty((x.shape[0], x.shape[1], out_height, out_width),
-                           dtype=compute_dtype(x.dtype))
 
     def _box_downsample_setup(ctx, inputs, output):
         ctx.save_for_backward(inputs[0])
@@ -134,11 +97,6 @@ if HAVE_NATIVE:
     torch.library.register_autograd("turboiqa::box_downsample", _box_downsample_backward,
                                     setup_context=_box_downsample_setup)
 
-    @_register_fake("turboiqa::luma")
-    def _luma_fake(x, coeffs, offset, round_to_uint8):
-        dtype = torch.uint8 if (round_to_uint8 and x.dtype == torch.uint8) else compute_dtype(x.dtype)
-        return x.new_empty((x.shape[0], 1, x.shape[2], x.shape[3]), dtype=dtype)
-
     def _luma_setup(ctx, inputs, output):
         ctx.coeffs = inputs[1]
         ctx.input_dtype = inputs[0].dtype
@@ -151,10 +109,6 @@ if HAVE_NATIVE:
 
 
 if HAVE_NATIVE:
-
-    @_register_fake("turboiqa::pc_energy")
-    def _pc_energy_fake(eo, threshold, epsilon, pc_eps):
-        return eo.new_empty((eo.shape[0], eo.shape[1], eo.shape[4], eo.shape[5]))
 
     def _pc_energy_setup(ctx, inputs, output):
         ctx.save_for_backward(inputs[0], inputs[1])
@@ -268,14 +222,6 @@ def _reference_vjp(fn, inputs, wanted, grad):
 if _has_op("lpips_distance"):
     from .reference import feature_distance as _reference_features
 
-    @_register_fake("turboiqa::lpips_distance")
-    def _lpips_distance_fake(f0, f1, weight, eps):
-        return f0.new_empty((f0.shape[0],), dtype=compute_dtype(f0.dtype))
-
-    @_register_fake("turboiqa::_lpips_distance_backward")
-    def _lpips_distance_backward_fake(grad, f0, f1, weight, eps):
-        return torch.empty_like(f0), torch.empty_like(f1)
-
     def _feature_pair_setup(ctx, inputs, output):
         ctx.save_for_backward(*(t for t in inputs if isinstance(t, torch.Tensor)))
         ctx.params = tuple(t for t in inputs if not isinstance(t, torch.Tensor))
@@ -293,14 +239,6 @@ if _has_op("lpips_distance"):
     torch.library.register_autograd("turboiqa::lpips_distance", _lpips_distance_backward,
                                     setup_context=_feature_pair_setup)
 
-    @_register_fake("turboiqa::dists_layer")
-    def _dists_layer_fake(f0, f1, alpha, beta, c1, c2):
-        return f0.new_empty((f0.shape[0],), dtype=compute_dtype(f0.dtype))
-
-    @_register_fake("turboiqa::_dists_layer_backward")
-    def _dists_layer_backward_fake(grad, f0, f1, alpha, beta, c1, c2):
-        return torch.empty_like(f0), torch.empty_like(f1)
-
     def _dists_layer_backward(ctx, grad):
         f0, f1, alpha, beta = ctx.saved_tensors
         c1, c2 = ctx.params
@@ -313,14 +251,6 @@ if _has_op("lpips_distance"):
 
     torch.library.register_autograd("turboiqa::dists_layer", _dists_layer_backward,
                                     setup_context=_feature_pair_setup)
-
-    @_register_fake("turboiqa::swd_distance")
-    def _swd_distance_fake(fd, fr, weight, radius, eps):
-        return fd.new_empty((fd.shape[0],), dtype=compute_dtype(fd.dtype))
-
-    @_register_fake("turboiqa::_swd_distance_backward")
-    def _swd_distance_backward_fake(grad, fd, fr, weight, radius, eps):
-        return torch.empty_like(fd), torch.empty_like(fr)
 
     def _swd_distance_backward(ctx, grad):
         fd, fr, weight = ctx.saved_tensors
@@ -373,24 +303,6 @@ def swd_distance(fd, fr, weight, radius=1, eps=1e-10, backend="auto"):
 
 
 # IW-SSIM's per-band operators (CPU only; on other devices, and when a gradient is needed, the twins run).
-if _has_op("iw_pooled_cs"):
-
-    @_register_fake("turboiqa::iw_neighbour_covariance")
-    def _iw_neighbour_covariance_fake(band, parent, blk_size):
-        k = blk_size * blk_size + (parent is not None)
-        return band.new_empty((band.shape[0], band.shape[1], k, k))
-
-    @_register_fake("turboiqa::laplacian_level")
-    def _laplacian_level_fake(planes, expand):
-        n, c, h, w = planes.shape
-        return torch.empty_like(planes), planes.new_empty((n, c, (h + 1) // 2, (w + 1) // 2))
-
-    @_register_fake("turboiqa::iw_pooled_cs")
-    def _iw_pooled_cs_fake(ref, dist, parent, inverse, eigenvalues, blk_size, window, c2, sigma_nsq, tol):
-        out = ref.new_empty(ref.shape[:2], dtype=torch.float64)
-        return out, torch.empty_like(out)
-
-
 _IW_MAX_NATIVE_BLK = 7  # kIwMaxComponents in csrc/cpu/iw_ssim_rows.h: 7×7 neighbours plus the parent
 
 

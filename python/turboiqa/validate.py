@@ -7,6 +7,7 @@ import numbers
 import warnings
 
 import torch
+from torch._subclasses import FakeTensor
 
 from . import _ops
 
@@ -26,6 +27,12 @@ def as_batch(t, name: str) -> torch.Tensor:
     if t.dim() == 4:
         return t
     raise ValueError(f"{name} must be H×W, C×H×W or N×C×H×W, got shape {tuple(t.shape)}")
+
+
+def has_values(t: torch.Tensor) -> bool:
+    """Whether ``t``'s values can be read: not while torch.compile traces, not on a 'meta' or fake tensor (shapes
+    only). Metrics then skip their value checks (NaN/Inf, range) and still check everything else."""
+    return not (torch.compiler.is_compiling() or t.is_meta or isinstance(t, FakeTensor))
 
 
 def check_pair(x, y, data_range: float, names=("x", "y"), check_values: bool = True, signed_hint: str | None = None):
@@ -56,7 +63,7 @@ def check_pair(x, y, data_range: float, names=("x", "y"), check_values: bool = T
         if data_range != 255:
             raise ValueError(f"uint8 input holds 0..255: data_range must be 255, got {data_range}")
         return x, y
-    if not check_values or torch.compiler.is_compiling():  # value checks need a host sync
+    if not check_values or not has_values(x):  # value checks need the data (and a host sync)
         return x, y
     if _ops.HAVE_NATIVE and x.dtype in (torch.float32, torch.float64) and x.device.type in ("cpu", "cuda"):
         sse, extrema = _ops.squared_error_sum(x.detach(), y.detach())
@@ -103,7 +110,7 @@ def check_extrema(x, y, extrema: torch.Tensor, total: torch.Tensor | None, data_
     Min/max comparisons skip NaN, so a NaN anywhere is caught by the non-finite sum instead (``total=None``: the
     kernel has already written NaN into the extrema of such an image, as ``psnr_db`` does).
     """
-    if x.dtype == torch.uint8 or torch.compiler.is_compiling():
+    if x.dtype == torch.uint8 or not has_values(extrema):
         return
     both = extrema.flatten() if total is None else torch.cat([extrema.flatten(), total.flatten()])
     values = both.tolist()  # one host sync

@@ -93,7 +93,9 @@ def _spectral_terms(covariances: list[torch.Tensor]) -> list[tuple[torch.Tensor,
     """
     device = covariances[0].device
     host = covariances
-    if device.type != "cpu":
+    # 'meta' tensors have no values to copy: their solves run where they are (shapes only).
+    solve_in_place = device.type in ("cpu", "meta")
+    if not solve_in_place:
         sizes = [c.numel() for c in covariances]
         flat = torch.cat([c.reshape(-1) for c in covariances]).cpu()
         host = [part.view_as(c) for part, c in zip(flat.split(sizes), covariances)]
@@ -105,7 +107,7 @@ def _spectral_terms(covariances: list[torch.Tensor]) -> list[tuple[torch.Tensor,
         inverses, eigenvalues = spectral_terms(torch.stack([host[i] for i in indices]))
         for i, inverse, values in zip(indices, inverses, eigenvalues):
             terms[i] = (inverse, values)
-    if device.type == "cpu":
+    if solve_in_place:
         return terms
     parts = [t for pair in terms for t in pair]
     flat = torch.cat([t.reshape(-1) for t in parts]).to(device, non_blocking=True)

@@ -1,0 +1,200 @@
+// Meta kernels of every operator: the argument checks of the CPU and CUDA entries (the same functions, from the
+// shared headers), then empty outputs of the shapes, dtypes and layouts the real kernels return.
+//
+// They are also the fake kernels: FakeTensorMode (torch.compile, opcheck) runs an operator's Meta kernel on the fake
+// tensors, which read as 'meta' inside it, so there is no Python copy of the shapes or the checks (_ops.py registers
+// none). The checks read sizes as sym_sizes, so tracing with dynamic shapes works and guards on what they compare.
+#include <ATen/ATen.h>
+#include <c10/util/StringUtil.h>
+#include <torch/library.h>
+
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "../dtypes.h"
+#include "../feature_distance.h"
+#include "../image_ops.h"
+#include "../iw_ssim.h"
+#include "../phase_congruency.h"
+#include "../psnr.h"
+#include "../ssim_stats.h"
+
+namespace turboiqa::meta {
+
+namespace {
+
+// A call mixing 'meta' with CPU tensors dispatches here; answering it would hand uninitialised memory to the CPU
+// caller, so every tensor must be on 'meta' (fake tensors read as 'meta' here, whatever device they stand for).
+void check_all_meta(const char* op, std::initializer_list<std::optional<at::Tensor>> tensors) {
+  bool mixed = false;
+  for (const auto& t : tensors) mixed = mixed || (t && t->defined() && !t->is_meta());
+  if (!mixed) return;
+  std::vector<std::string> devices;
+  for (const auto& t : tensors)
+    if (t && t->defined()) devices.push_back(t->device().str());
+  TORCH_CHECK(false, op, ": all tensors must be on one device, got [", c10::Join(", ", devices), "]");
+}
+
+at::TensorOptions compute_options(const at::Tensor& x) { return x.options().dtype(compute_type(x.scalar_type())); }
+
+std::tuple<at::Tensor, at::Tensor> ssim_stats_meta(const at::Tensor& x, const at::Tensor& y,
+                                                   at::ArrayRef<double> window, double, double,
+                                                   c10::string_view padding, double) {
+  check_all_meta("ssim_stats", {x, y});
+  check_ssim_args(x, y, window, std::string(padding));
+  at::Tensor out = at::empty_symint({x.sym_size(0), x.sym_size(1)}, compute_options(x));
+  return {out, at::empty_like(out)};
+}
+
+std::tuple<at::Tensor, at::Tensor> ssim_stats_backward_meta(const at::Tensor& grad_ssim, const at::Tensor& grad_cs,
+                                                            const at::Tensor& x, const at::Tensor& y,
+                                                            at::ArrayRef<double> window, double, double,
+                                                            c10::string_view padding, double) {
+  check_all_meta("_ssim_stats_backward", {grad_ssim, grad_cs, x, y});
+  check_ssim_backward_args(grad_ssim, grad_cs, x, y, window, std::string(padding));
+  return {at::empty_symint(x.sym_sizes(), x.options()), at::empty_symint(y.sym_sizes(), y.options())};
+}
+
+std::tuple<at::Tensor, at::Tensor> squared_error_sum_meta(const at::Tensor& x, const at::Tensor& y) {
+  check_all_meta("squared_error_sum", {x, y});
+  check_pair_images(x, y, "squared_error_sum");
+  const auto doubles = x.options().dtype(at::kDouble);
+  return {at::empty_symint({x.sym_size(0)}, doubles), at::empty_symint({x.sym_size(0), 4}, doubles)};
+}
+
+std::tuple<at::Tensor, at::Tensor> psnr_db_meta(const at::Tensor& x, const at::Tensor& y, double data_range,
+                                                double eps, double, c10::string_view reduction_name) {
+  check_all_meta("psnr_db", {x, y});
+  const std::string reduction(reduction_name);
+  check_psnr_args(x, y, data_range, eps, reduction);
+  const std::vector<c10::SymInt> shape =
+      reduction == "none" ? std::vector<c10::SymInt>{x.sym_size(0)} : std::vector<c10::SymInt>{};
+  return {at::empty_symint(shape, compute_options(x)),
+          at::empty_symint({x.sym_size(0), 4}, x.options().dtype(at::kDouble))};
+}
+
+at::Tensor box_downsample_meta(const at::Tensor& x, int64_t factor, int64_t pad_top, int64_t pad_left, int64_t out_h,
+                               int64_t out_w, c10::string_view border) {
+  check_all_meta("box_downsample", {x});
+  check_box_downsample(x, factor, pad_top, pad_left, out_h, out_w, std::string(border));
+  return at::empty_symint({x.sym_size(0), x.sym_size(1), out_h, out_w}, compute_options(x));
+}
+
+at::Tensor luma_meta(const at::Tensor& x, at::ArrayRef<double> coeffs, double, bool round_to_uint8) {
+  check_all_meta("luma", {x});
+  check_luma(x, coeffs);
+  const bool to_u8 = round_to_uint8 && x.scalar_type() == at::kByte;
+  return at::empty_symint({x.sym_size(0), 1, x.sym_size(2), x.sym_size(3)},
+                          to_u8 ? x.options() : compute_options(x));
+}
+
+at::Tensor pc_energy_meta(const at::Tensor& eo, const at::Tensor& threshold, double epsilon, double pc_eps) {
+  check_all_meta("pc_energy", {eo, threshold});
+  check_pc_energy(eo, threshold, epsilon, pc_eps);
+  return at::empty_symint({eo.sym_size(0), eo.sym_size(1), eo.sym_size(4), eo.sym_size(5)}, eo.options());
+}
+
+// Feature distances: (N,) in the compute dtype; the backward's gradients like their inputs (gradient_like_input).
+at::Tensor feature_distance_meta(const at::Tensor& f0) {
+  return at::empty_symint({f0.sym_size(0)}, compute_options(f0));
+}
+
+at::Tensor lpips_distance_meta(const at::Tensor& f0, const at::Tensor& f1, const at::Tensor& weight, double) {
+  check_all_meta("lpips_distance", {f0, f1, weight});
+  check_feature_args("lpips_distance", f0, f1, weight, at::Tensor(), at::Tensor(), kNoRadius);
+  return feature_distance_meta(f0);
+}
+
+std::tuple<at::Tensor, at::Tensor> lpips_distance_backward_meta(const at::Tensor& grad, const at::Tensor& f0,
+                                                                const at::Tensor& f1, const at::Tensor& weight,
+                                                                double) {
+  check_all_meta("_lpips_distance_backward", {grad, f0, f1, weight});
+  check_feature_args("_lpips_distance_backward", f0, f1, weight, at::Tensor(), grad, kNoRadius);
+  return {at::empty_like(f0), at::empty_like(f1)};
+}
+
+at::Tensor dists_layer_meta(const at::Tensor& f0, const at::Tensor& f1, const at::Tensor& alpha,
+                            const at::Tensor& beta, double, double) {
+  check_all_meta("dists_layer", {f0, f1, alpha, beta});
+  check_feature_args("dists_layer", f0, f1, alpha, beta, at::Tensor(), kNoRadius);
+  return feature_distance_meta(f0);
+}
+
+std::tuple<at::Tensor, at::Tensor> dists_layer_backward_meta(const at::Tensor& grad, const at::Tensor& f0,
+                                                             const at::Tensor& f1, const at::Tensor& alpha,
+                                                             const at::Tensor& beta, double, double) {
+  check_all_meta("_dists_layer_backward", {grad, f0, f1, alpha, beta});
+  check_feature_args("_dists_layer_backward", f0, f1, alpha, beta, grad, kNoRadius);
+  return {at::empty_like(f0), at::empty_like(f1)};
+}
+
+at::Tensor swd_distance_meta(const at::Tensor& fd, const at::Tensor& fr, const at::Tensor& weight, int64_t radius,
+                             double) {
+  check_all_meta("swd_distance", {fd, fr, weight});
+  check_feature_args("swd_distance", fd, fr, weight, at::Tensor(), at::Tensor(), radius);
+  check_swd_radius("swd_distance", radius, fd.sym_size(2), fd.sym_size(3));
+  return feature_distance_meta(fd);
+}
+
+std::tuple<at::Tensor, at::Tensor> swd_distance_backward_meta(const at::Tensor& grad, const at::Tensor& fd,
+                                                              const at::Tensor& fr, const at::Tensor& weight,
+                                                              int64_t radius, double) {
+  check_all_meta("_swd_distance_backward", {grad, fd, fr, weight});
+  check_feature_args("_swd_distance_backward", fd, fr, weight, at::Tensor(), grad, radius);
+  check_swd_radius("_swd_distance_backward", radius, fd.sym_size(2), fd.sym_size(3));
+  return {at::empty_like(fd), at::empty_like(fr)};
+}
+
+std::tuple<at::Tensor, at::Tensor> laplacian_level_meta(const at::Tensor& planes, c10::string_view expand) {
+  check_all_meta("laplacian_level", {planes});
+  check_laplacian_level(planes, std::string(expand));
+  const auto half = [](const c10::SymInt& n) { return (n + 1) / 2; };
+  return {at::empty_symint(planes.sym_sizes(), planes.options()),
+          at::empty_symint({planes.sym_size(0), planes.sym_size(1), half(planes.sym_size(2)), half(planes.sym_size(3))},
+                           planes.options())};
+}
+
+at::Tensor iw_neighbour_covariance_meta(const at::Tensor& band, const std::optional<at::Tensor>& parent,
+                                        int64_t blk_size) {
+  check_all_meta("iw_neighbour_covariance", {band, parent});
+  check_iw_neighbour_covariance(band, parent, blk_size);
+  const int64_t k = iw_components(blk_size, parent);
+  return at::empty_symint({band.sym_size(0), band.sym_size(1), k, k}, band.options());
+}
+
+std::tuple<at::Tensor, at::Tensor> iw_pooled_cs_meta(const at::Tensor& ref, const at::Tensor& dist,
+                                                     const std::optional<at::Tensor>& parent,
+                                                     const at::Tensor& inverse, const at::Tensor& eigenvalues,
+                                                     int64_t blk_size, at::ArrayRef<double> window, double,
+                                                     double sigma_nsq, double) {
+  check_all_meta("iw_pooled_cs", {ref, dist, parent, inverse, eigenvalues});
+  check_iw_pooled_cs(ref, dist, parent, inverse, eigenvalues, blk_size, window, sigma_nsq);
+  at::Tensor weighted_cs = at::empty_symint({ref.sym_size(0), ref.sym_size(1)}, ref.options().dtype(at::kDouble));
+  return {weighted_cs, at::empty_like(weighted_cs)};
+}
+
+}  // namespace
+
+// _parallel_chunks_probe has none: it tests the CPU work distribution and means nothing on another device.
+TORCH_LIBRARY_IMPL(turboiqa, Meta, m) {
+  m.impl("ssim_stats", &ssim_stats_meta);
+  m.impl("_ssim_stats_backward", &ssim_stats_backward_meta);
+  m.impl("squared_error_sum", &squared_error_sum_meta);
+  m.impl("psnr_db", &psnr_db_meta);
+  m.impl("box_downsample", &box_downsample_meta);
+  m.impl("luma", &luma_meta);
+  m.impl("pc_energy", &pc_energy_meta);
+  m.impl("lpips_distance", &lpips_distance_meta);
+  m.impl("_lpips_distance_backward", &lpips_distance_backward_meta);
+  m.impl("dists_layer", &dists_layer_meta);
+  m.impl("_dists_layer_backward", &dists_layer_backward_meta);
+  m.impl("swd_distance", &swd_distance_meta);
+  m.impl("_swd_distance_backward", &swd_distance_backward_meta);
+  m.impl("laplacian_level", &laplacian_level_meta);
+  m.impl("iw_neighbour_covariance", &iw_neighbour_covariance_meta);
+  m.impl("iw_pooled_cs", &iw_pooled_cs_meta);
+}
+
+}  // namespace turboiqa::meta
