@@ -53,8 +53,32 @@ def _check_inputs(tensors, dims: tuple[int, int], data_range: float) -> None:
         assert t.device == first.device, f"tensors are on different devices: {first.device} and {t.device}"
         assert t.size() == first.size(), f"tensors differ in size: {tuple(first.size())} and {tuple(t.size())}"
         assert dims[0] <= t.dim() <= dims[1], f"expected {dims[0]}…{dims[1]} dimensions, got {t.dim()}"
-        assert t.min() >= 0, f"values must be ≥ 0, got a minimum of {t.min().item()}"
-        assert t.max() <= data_range, f"values must be ≤ data_range={data_range}, got a maximum of {t.max().item()}"
+    if __debug__:
+        _check_values(tensors, data_range)
+
+
+def _check_values(tensors, data_range: float) -> None:
+    """Every value in [0, data_range] (NaN fails, as piq's comparisons do). One fused native pass over a 4-D float
+    pair gives both images' extrema and a sum that is NaN where a NaN hides from min/max."""
+    x = tensors[0]
+    if len(tensors) == 2 and x.dim() == 4 and x.dtype.is_floating_point and x.dtype == tensors[1].dtype:
+        total, extrema = _ops.squared_error_sum(x.detach(), tensors[1].detach())
+        lows, highs, total = extrema[:, 0::2].min().item(), extrema[:, 1::2].max().item(), total.sum().item()
+        assert total == total, "values must be in [0, data_range], got NaN"
+    elif x.dtype == torch.uint8 and data_range >= 255:
+        return  # every uint8 value is in range
+    else:
+        lows = min(t.min().item() for t in tensors)
+        highs = max(t.max().item() for t in tensors)
+    assert lows >= 0, f"values must be ≥ 0, got a minimum of {lows}"
+    assert highs <= data_range, f"values must be ≤ data_range={data_range}, got a maximum of {highs}"
+
+
+def _scaled(t: torch.Tensor, data_range: float) -> torch.Tensor:
+    """piq's ``t / float(data_range)``; dividing float input by 1 changes no bit, so that copy is skipped."""
+    if data_range == 1 and t.dtype.is_floating_point:
+        return t
+    return t / float(data_range)
 
 
 def _assert_odd(kernel_size: int) -> None:
@@ -93,7 +117,7 @@ def ssim(x: torch.Tensor, y: torch.Tensor, kernel_size: int = 11, kernel_sigma: 
     _check_inputs([x, y], (4, 5), data_range)
     if x.dim() == 5:  # piq's complex SSIM: its own code
         return _piq().ssim(x, y, kernel_size, kernel_sigma, data_range, reduction, full, downsample, k1, k2)
-    x, y = x / float(data_range), y / float(data_range)
+    x, y = _scaled(x, data_range), _scaled(y, data_range)
     conv = replace(_ssim.SSIM_CONVENTIONS["piq"], kernel_size=kernel_size, kernel_sigma=kernel_sigma,
                    downsample="avgpool" if downsample else None)
     x, y = _ssim.downsample_pair(x, y, conv)
@@ -132,7 +156,7 @@ def multi_scale_ssim(x: torch.Tensor, y: torch.Tensor, kernel_size: int = 11, ke
     _check_inputs([x, y], (4, 5), data_range)
     if x.dim() == 5:
         return _piq().multi_scale_ssim(x, y, kernel_size, kernel_sigma, data_range, reduction, scale_weights, k1, k2)
-    x, y = x / float(data_range), y / float(data_range)
+    x, y = _scaled(x, data_range), _scaled(y, data_range)
     weights = _scale_weights(scale_weights, x)
     levels = weights.numel()
     min_size = (kernel_size - 1) * 2 ** (levels - 1) + 1
@@ -171,7 +195,7 @@ def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, reduction: s
     _check_inputs([x, y], (4, 5), data_range)
     if x.dim() == 5:  # piq keeps the trailing axis of 5-D input: its own code
         return _piq().psnr(x, y, data_range, reduction, convert_to_greyscale)
-    x, y = x / float(data_range), y / float(data_range)
+    x, y = _scaled(x, data_range), _scaled(y, data_range)
     color = "yiq" if convert_to_greyscale and x.size(1) == 3 else "rgb"
     return _psnr.psnr(x, y, 1.0, reduction, color=color, eps=1e-8)
 

@@ -1,0 +1,84 @@
+"""What a piq user gains by switching imports: each piq call against the same call through turboiqa.compat.piq,
+same inputs (1920×1080 float32 in [0, 1], grey and RGB), timed round-robin in one process so both see the same
+machine state. Loss rows include the backward pass.
+
+Run: python bench/bench_compat.py [--repeats 7] [--json bench/results-compat-cpu.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from peer_stubs import install_torchvision_stub  # noqa: E402 - piq's __init__ imports torchvision
+
+
+def frames(channels: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(1, channels, 1080, 1920, generator=g)
+    return x, (x + 0.1 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+
+
+def cases(piq, tq):
+    """(name, input channels, call(lib, x, y)); the same lambda runs on piq and on the compat module."""
+    def loss(cls):
+        def run(lib, x, y):
+            x = x.clone().requires_grad_()
+            getattr(lib, cls)()(x, y).backward()
+        return run
+
+    return [
+        ("ssim", 1, lambda lib, x, y: lib.ssim(x, y)),
+        ("ssim", 3, lambda lib, x, y: lib.ssim(x, y)),
+        ("multi_scale_ssim", 3, lambda lib, x, y: lib.multi_scale_ssim(x, y)),
+        ("psnr", 3, lambda lib, x, y: lib.psnr(x, y)),
+        ("fsim", 3, lambda lib, x, y: lib.fsim(x, y)),
+        ("information_weighted_ssim", 3, lambda lib, x, y: lib.information_weighted_ssim(x, y)),
+        ("SSIMLoss fwd+bwd", 3, loss("SSIMLoss")),
+        ("MultiScaleSSIMLoss fwd+bwd", 3, loss("MultiScaleSSIMLoss")),
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--json", help="write the medians here")
+    args = parser.parse_args()
+    install_torchvision_stub()
+    import piq
+
+    import turboiqa
+    import turboiqa.compat.piq as tq
+
+    rows = []
+    for name, channels, call in cases(piq, tq):
+        x, y = frames(channels)
+        libs = {"piq": piq, "turboiqa.compat.piq": tq}
+        for lib in libs.values():  # warm-up: window caches, thread pools, first-touch pages
+            call(lib, x, y)
+        times = {label: [] for label in libs}
+        for _ in range(args.repeats):
+            for label, lib in libs.items():
+                t0 = time.perf_counter()
+                call(lib, x, y)
+                times[label].append((time.perf_counter() - t0) * 1e3)
+        medians = {label: statistics.median(t) for label, t in times.items()}
+        rows.append({"call": name, "input": "grey" if channels == 1 else "rgb", **medians,
+                     "speedup": medians["piq"] / medians["turboiqa.compat.piq"]})
+        print(f"{name:28s} {rows[-1]['input']:4s}  piq {medians['piq']:9.2f} ms   compat "
+              f"{medians['turboiqa.compat.piq']:8.2f} ms   {rows[-1]['speedup']:6.1f}×", flush=True)
+    if args.json:
+        info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "piq": piq.__version__,
+                "cpu_isa": turboiqa.build_info().get("cpu_isa_selected"), "repeats": args.repeats}
+        Path(args.json).write_text(json.dumps({"machine": info, "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
