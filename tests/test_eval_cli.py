@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import turboiqa
-from conftest import TID2013, load_rgb
+from conftest import TID2013, import_or_skip, load_rgb, skip_missing_shared_data
 from scipy import stats as sps
 from turboiqa.cli import main
 from turboiqa.eval.datasets import TID2013 as TID2013Dataset
@@ -23,7 +23,7 @@ METRICS = ["psnr", "ssim"]
 def tid_root(tmp_path):
     """A TID2013-shaped folder holding the six shared pairs (symlinks), in the order of mos.csv."""
     if not (TID2013 / "mos.csv").is_file():
-        pytest.skip(f"shared test data not found at {TID2013}")
+        skip_missing_shared_data(TID2013 / "mos.csv")
     root = tmp_path / "tid2013"
     (root / "reference_images").mkdir(parents=True)
     (root / "distorted_images").mkdir()
@@ -47,7 +47,7 @@ def independent_scores(rows):
 
 
 def test_evaluate_end_to_end_on_shared_tid2013(tid_root, tmp_path, capsys):
-    pytest.importorskip("matplotlib")  # the job ends with its plots
+    import_or_skip("matplotlib")  # the job ends with its plots
     root, rows = tid_root
     out = tmp_path / "out"
     rc = main(["evaluate", "--dataset", "tid2013", "--root", str(root), "--metric", ",".join(METRICS),
