@@ -138,3 +138,21 @@ def test_frame_analytics(shape):
     np.testing.assert_allclose(got.double().numpy(), np.asarray(want, dtype=np.float64), atol=1e-6)
     want = fa.psnr(x, y, data_range=1.0, reduction="none")
     np.testing.assert_allclose(turboiqa.psnr(x, y, 1.0, "none").double().numpy(), np.asarray(want), atol=1e-4)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_pyiqa_psnr(shape):
+    """pyiqa's psnr (README: eps 1e-8 on the normalised MSE; 'mean' averages per-image PSNR), loaded through
+    peer_stubs (pyiqa's __init__ needs torchvision)."""
+    from peer_stubs import import_pyiqa_arch
+
+    psnr_arch = import_pyiqa_arch("psnr_arch")
+    if psnr_arch is None:
+        skip_missing("pyiqa not installed")
+    x, y = pair(shape)
+    want = psnr_arch.psnr(x, y, data_range=1.0)
+    torch.testing.assert_close(turboiqa.psnr(x, y, 1.0, "none", eps=1e-8), want, atol=1e-9, rtol=0)
+    torch.testing.assert_close(turboiqa.psnr(x, y, 1.0, eps=1e-8), want.mean(), atol=1e-9, rtol=0)
+    if shape[1] == 3:  # test_y_channel: YIQ luma (pyiqa's weights are float32 constants: 1e-7 dB apart)
+        torch.testing.assert_close(turboiqa.psnr(x, y, 1.0, "none", color="yiq", eps=1e-8),
+                                   psnr_arch.psnr(x, y, test_y_channel=True, data_range=1.0), atol=1e-6, rtol=0)
