@@ -22,21 +22,25 @@ REQUIRE_ALL = _switch("TURBOIQA_REQUIRE_ALL") if "TURBOIQA_REQUIRE_ALL" in os.en
 
 def skip_missing(reason: str):
     """Skip for a missing shared-data file or peer; a failure when everything is required (REQUIRE_ALL)."""
+    __tracebackhide__ = True  # report the test's line, not this helper's
     if REQUIRE_ALL:
         pytest.fail(f"{reason} [required: CI / TURBOIQA_REQUIRE_ALL is set]", pytrace=False)
     pytest.skip(reason, allow_module_level=True)
 
 
 def skip_missing_shared_data(path, what: str = "shared test data"):
+    __tracebackhide__ = True
     skip_missing(f"{what} not found at {path} (set TURBOIQA_SHARED_DATA to the shared data folder)")
 
 
 def import_or_skip(module: str):
     """``pytest.importorskip`` for peers and test extras, failing instead when everything is required."""
+    __tracebackhide__ = True
     try:
         return importlib.import_module(module)
     except ImportError as exc:
         skip_missing(f"could not import {module!r}: {exc}")
+
 
 # (distorted, reference) pairs of SPECS §18 in the order of its table.
 TID_PAIRS = [("i03_11_5.bmp", "I03.BMP"), ("i04_18_5.bmp", "I04.BMP"), ("i06_18_3.bmp", "I06.BMP"),
