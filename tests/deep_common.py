@@ -3,7 +3,7 @@ import os
 
 import pytest
 import torch
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, skip_missing, skip_missing_shared_data
 from turboiqa.nets import weights as weights_module
 
 WEIGHTS_DIR = SHARED_DATA / "weights"
@@ -14,11 +14,11 @@ def weights_dir():
     """Points TURBOIQA_WEIGHTS at ../shared/data/weights (unless the user set it); skips without the trunks."""
     if not os.environ.get(weights_module.ENV_FOLDER):
         if not WEIGHTS_DIR.is_dir():
-            pytest.skip(f"no TURBOIQA_WEIGHTS and no shared weights at {WEIGHTS_DIR}")
+            skip_missing_shared_data(WEIGHTS_DIR, "no TURBOIQA_WEIGHTS, and the shared weights were")
         os.environ[weights_module.ENV_FOLDER] = str(WEIGHTS_DIR)
     for key in ("alexnet", "vgg16"):
         if weights_module.find(key)[0] is None:
-            pytest.skip(f"{key} weights not found (set TURBOIQA_WEIGHTS)")
+            skip_missing(f"{key} weights not found (set TURBOIQA_WEIGHTS or TURBOIQA_SHARED_DATA)")
     return WEIGHTS_DIR
 
 

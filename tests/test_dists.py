@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 import turboiqa
-from conftest import TID2013
+from conftest import TID2013, skip_missing
 from deep_common import features_state, tid_batch, weights_dir  # noqa: F401
 from peer_stubs import (
     FEATURES,
@@ -32,7 +32,7 @@ def test_official_values_tid2013(tid_pairs):
 def test_official_code(tid_pairs):
     model = dists_package(features_state("vgg16"), load_state("dists"))
     if model is None:
-        pytest.skip("dists-pytorch not installed")
+        skip_missing("dists-pytorch not installed")
     d, r = tid_batch(tid_pairs[:3], (96, 128))
     x, y = d.float() / 255, r.float() / 255
     with torch.no_grad():
@@ -58,7 +58,7 @@ def test_official_code(tid_pairs):
 def test_piq(tid_pairs):
     perceptual = import_piq_module("perceptual")
     if perceptual is None:
-        pytest.skip("piq not installed")
+        skip_missing("piq not installed")
     FEATURES["vgg16"] = features_state("vgg16")
     with patched_hub_load(load_state("dists")):
         model = perceptual.DISTS(reduction="none")
@@ -72,7 +72,7 @@ def test_piq(tid_pairs):
 def test_pyiqa(tid_pairs):
     model = pyiqa_dists(features_state("vgg16"), resolve("dists"))
     if model is None:
-        pytest.skip("pyiqa not installed")
+        skip_missing("pyiqa not installed")
     d, r = tid_batch(tid_pairs[:2], (96, 128))
     x, y = d.float() / 255, r.float() / 255
     with torch.no_grad():

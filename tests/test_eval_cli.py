@@ -5,11 +5,14 @@ import csv
 import json
 import shutil
 
+import matlab_oracle as oracle
 import numpy as np
 import pytest
 import torch
 import turboiqa
-from conftest import TID2013, load_rgb
+from conftest import TID2013, import_or_skip, load_rgb, skip_missing_shared_data
+from matlab_oracle import hwc
+from PIL import Image
 from scipy import stats as sps
 from turboiqa.cli import main
 from turboiqa.eval.datasets import TID2013 as TID2013Dataset
@@ -23,7 +26,7 @@ METRICS = ["psnr", "ssim"]
 def tid_root(tmp_path):
     """A TID2013-shaped folder holding the six shared pairs (symlinks), in the order of mos.csv."""
     if not (TID2013 / "mos.csv").is_file():
-        pytest.skip(f"shared test data not found at {TID2013}")
+        skip_missing_shared_data(TID2013 / "mos.csv")
     root = tmp_path / "tid2013"
     (root / "reference_images").mkdir(parents=True)
     (root / "distorted_images").mkdir()
@@ -38,16 +41,18 @@ def tid_root(tmp_path):
 
 
 def independent_scores(rows):
+    """PSNR (all channels) and ssim_index.m on MATLAB's rounded rgb2gray, by the NumPy/SciPy oracle (not turboiqa)."""
     out = {m: [] for m in METRICS}
     for r in rows:
-        dist, ref = load_rgb(TID2013 / "distorted" / r["dist_img"]), load_rgb(TID2013 / "reference" / r["ref_img"])
-        for m in METRICS:
-            out[m].append(float(turboiqa.METRICS[m](dist, ref, data_range=255)))
+        dist = hwc(load_rgb(TID2013 / "distorted" / r["dist_img"]))
+        ref = hwc(load_rgb(TID2013 / "reference" / r["ref_img"]))
+        out["psnr"].append(oracle.psnr_rgb(dist, ref))
+        out["ssim"].append(oracle.ssim_index(oracle.rgb2gray(dist, True), oracle.rgb2gray(ref, True)))
     return {m: np.array(v) for m, v in out.items()}
 
 
 def test_evaluate_end_to_end_on_shared_tid2013(tid_root, tmp_path, capsys):
-    pytest.importorskip("matplotlib")  # the job ends with its plots
+    import_or_skip("matplotlib")  # the job ends with its plots
     root, rows = tid_root
     out = tmp_path / "out"
     rc = main(["evaluate", "--dataset", "tid2013", "--root", str(root), "--metric", ",".join(METRICS),
@@ -215,9 +220,15 @@ def test_evaluate_bapps_2afc_and_jnd(tmp_path, capsys):
                  "--out", str(out)]) == 0
     assert "2AFC" in capsys.readouterr().out
     rows = read_scores(out / "bapps-2afc_scores.csv")
+    base = tmp_path / "dataset" / "2afc" / "val" / "cnn"
+
+    def psnr_of(side, k):  # independent of the job: PIL + NumPy
+        return oracle.psnr_rgb(*(np.array(Image.open(base / s / f"{k:06d}.png").convert("RGB")) for s in (side, "ref")))
+
     expected = []
     for k, judge in enumerate(judges):  # PSNR: higher = closer to the reference
-        p0, p1 = rows[2 * k]["psnr"], rows[2 * k + 1]["psnr"]
+        p0, p1 = psnr_of("p0", k), psnr_of("p1", k)
+        assert [rows[2 * k]["psnr"], rows[2 * k + 1]["psnr"]] == pytest.approx([p0, p1], rel=1e-6)
         expected.append(judge if p1 > p0 else 1 - judge if p0 > p1 else 0.5)
     summary = json.loads((out / "bapps-2afc_summary.json").read_text())
     assert summary["bapps"]["psnr"]["all"]["score"] == pytest.approx(np.mean(expected))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, import_or_skip, skip_missing_shared_data
 from PIL import Image
 from turboiqa.eval.bapps import BAPPS2AFC, jnd_map, summarise_bapps, two_afc_score
 from turboiqa.eval.datasets import (CSIQ, LIVE, PIPAL, TID2008, TID2013, DatasetLabelError, DatasetLayoutError, KADID10k,
@@ -19,7 +19,7 @@ MOS_LISTS = SHARED_DATA / "mos_lists"
 def mos_list(name):
     path = MOS_LISTS / f"{name}.txt"
     if not path.is_file():
-        pytest.skip(f"shared score lists not found at {MOS_LISTS}")
+        skip_missing_shared_data(path, "shared score list")
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
 
@@ -195,7 +195,7 @@ def test_csiq(tmp_path, fmt):
     rows = mos_list("CSIQ")
     table = csiq_rows(rows)
     if fmt == "xlsx":
-        openpyxl = pytest.importorskip("openpyxl")
+        openpyxl = import_or_skip("openpyxl")
         book = openpyxl.Workbook()
         book.active.title = "note"
         sheet = book.create_sheet("all_by_image")

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, skip_missing_shared_data
 from scipy import stats as sps
 from turboiqa.eval.summary import format_table, summarise, to_json
 
@@ -13,7 +13,7 @@ from turboiqa.eval.summary import format_table, summarise, to_json
 def real_rows(name, seed=0):
     path = SHARED_DATA / "mos_lists" / f"{name}.txt"
     if not path.is_file():
-        pytest.skip(f"shared score lists not found at {path.parent}")
+        skip_missing_shared_data(path, "shared score list")
     rng = np.random.default_rng(seed)
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))

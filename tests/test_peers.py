@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import turboiqa
+from conftest import import_or_skip, skip_missing
 
 
 def pair(shape=(2, 3, 181, 179), seed=0, dtype=torch.float64):
@@ -24,7 +25,7 @@ def import_piq_module(name):
     if "piq" not in sys.modules:
         spec = importlib.util.find_spec("piq")
         if spec is None:
-            pytest.skip("piq not installed")
+            skip_missing("piq not installed")
         pkg = types.ModuleType("piq")
         pkg.__path__ = [os.path.dirname(spec.origin)]
         sys.modules["piq"] = pkg
@@ -36,7 +37,7 @@ SHAPES = [(2, 3, 181, 179), (1, 1, 200, 256)]
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_pytorch_msssim(shape):
-    pm = pytest.importorskip("pytorch_msssim")
+    pm = import_or_skip("pytorch_msssim")
     x, y = pair(shape)
     # pytorch-msssim rounds its window to float32 and never renormalises it (taps sum to 1 ± 6e-8); on [0, 1]
     # data that shifts SSIM by ~2e-6, so the tolerance here is wider than for the other peers.
@@ -71,7 +72,7 @@ def test_piq(shape):
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_torchmetrics(shape):
-    tm = pytest.importorskip("torchmetrics.functional.image")
+    tm = import_or_skip("torchmetrics.functional.image")
     x, y = pair(shape)
     want = tm.structural_similarity_index_measure(x, y, data_range=1.0, reduction="none")
     torch.testing.assert_close(turboiqa.ssim(x, y, 1.0, "none", convention="torchmetrics"), want, atol=1e-7, rtol=0)
@@ -86,7 +87,7 @@ def test_torchmetrics(shape):
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_kornia(shape):
-    kornia = pytest.importorskip("kornia")
+    kornia = import_or_skip("kornia")
     x, y = pair(shape)
     want = kornia.metrics.ssim(x, y, 11, max_val=1.0, eps=0.0).mean(dim=(1, 2, 3))
     torch.testing.assert_close(turboiqa.ssim(x, y, 1.0, "none", convention="kornia"), want, atol=1e-7, rtol=0)
@@ -97,7 +98,7 @@ def test_kornia(shape):
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_skimage(shape):
-    metrics = pytest.importorskip("skimage.metrics")
+    metrics = import_or_skip("skimage.metrics")
     x, y = pair(shape)
     for i in range(shape[0]):
         xi, yi = x[i].numpy(), y[i].numpy()
@@ -115,7 +116,7 @@ def test_skimage(shape):
 
 
 def test_skimage_on_uint8_grey(tid_pairs):
-    metrics = pytest.importorskip("skimage.metrics")
+    metrics = import_or_skip("skimage.metrics")
     from turboiqa.colour import to_luma
 
     dist, ref = tid_pairs[0]
@@ -127,7 +128,7 @@ def test_skimage_on_uint8_grey(tid_pairs):
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_frame_analytics(shape):
-    fa = pytest.importorskip("frame_analytics")
+    fa = import_or_skip("frame_analytics")
     x, y = pair(shape, dtype=torch.float32)
     want = fa.ssim(x, y, data_range=1.0, reduction="none")
     got = turboiqa.ssim(x, y, 1.0, "none", convention="frame_analytics")
@@ -137,3 +138,21 @@ def test_frame_analytics(shape):
     np.testing.assert_allclose(got.double().numpy(), np.asarray(want, dtype=np.float64), atol=1e-6)
     want = fa.psnr(x, y, data_range=1.0, reduction="none")
     np.testing.assert_allclose(turboiqa.psnr(x, y, 1.0, "none").double().numpy(), np.asarray(want), atol=1e-4)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_pyiqa_psnr(shape):
+    """pyiqa's psnr (README: eps 1e-8 on the normalised MSE; 'mean' averages per-image PSNR), loaded through
+    peer_stubs (pyiqa's __init__ needs torchvision)."""
+    from peer_stubs import import_pyiqa_arch
+
+    psnr_arch = import_pyiqa_arch("psnr_arch")
+    if psnr_arch is None:
+        skip_missing("pyiqa not installed")
+    x, y = pair(shape)
+    want = psnr_arch.psnr(x, y, data_range=1.0)
+    torch.testing.assert_close(turboiqa.psnr(x, y, 1.0, "none", eps=1e-8), want, atol=1e-9, rtol=0)
+    torch.testing.assert_close(turboiqa.psnr(x, y, 1.0, eps=1e-8), want.mean(), atol=1e-9, rtol=0)
+    if shape[1] == 3:  # test_y_channel: YIQ luma (pyiqa's weights are float32 constants: 1e-7 dB apart)
+        torch.testing.assert_close(turboiqa.psnr(x, y, 1.0, "none", color="yiq", eps=1e-8),
+                                   psnr_arch.psnr(x, y, test_y_channel=True, data_range=1.0), atol=1e-6, rtol=0)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import turboiqa
+from conftest import import_or_skip
 from video_common import (
     add_noise,
     carphone,
@@ -15,8 +16,8 @@ from video_common import (
     write_video,
 )
 
-pytest.importorskip("av")
-video = pytest.importorskip("turboiqa.video")
+import_or_skip("av")
+video = import_or_skip("turboiqa.video")
 
 
 @pytest.fixture(scope="module")

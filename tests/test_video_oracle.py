@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import import_or_skip
 from video_common import add_noise, carphone, ffmpeg_oracle, smooth_frames, write_video
 
 METRICS = ["psnr", "ssim", "ssim_libvmaf", "ssim_ffmpeg"]
@@ -78,7 +79,7 @@ def test_native_ssim_residual_is_libvmafs_tap_rounding(carphone_scores):
 @pytest.mark.parametrize("size", [(512, 544), (722, 771)], ids=["f2", "f3-odd-width"])
 def test_libvmaf_decimation_at_larger_sizes(tmp_path, size):
     """min(H, W) ≥ 384 makes libvmaf decimate (f = 2, 3); an odd width exercises its ⌊W/f⌋ + 1 rule."""
-    pytest.importorskip("av")
+    import_or_skip("av")
     frames = smooth_frames(2, *size)
     ref = write_video(tmp_path / "ref.mkv", frames)
     dist = write_video(tmp_path / "dist.mkv", add_noise(frames, 20))

@@ -194,10 +194,11 @@ def test_shared_folder_digests(weights_dir_or_skip):
 
 @pytest.fixture
 def weights_dir_or_skip():
+    from conftest import skip_missing_shared_data
     from deep_common import WEIGHTS_DIR
 
     if not WEIGHTS_DIR.is_dir():
-        pytest.skip("no shared weights folder")
+        skip_missing_shared_data(WEIGHTS_DIR, "shared weights folder")
     return WEIGHTS_DIR
 
 

@@ -9,17 +9,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, import_or_skip, skip_missing, skip_missing_shared_data
 
 VIDEO_DIR = SHARED_DATA / "video"
 
 
 def carphone():
     """(pristine, distorted) paths of the shared 176×144, 120-frame pair; skips without PyAV or the data."""
-    pytest.importorskip("av")
+    import_or_skip("av")
     ref, dist = VIDEO_DIR / "carphone_pristine.mp4", VIDEO_DIR / "carphone_distorted.mp4"
     if not (ref.is_file() and dist.is_file()):
-        pytest.skip(f"shared video clips not found in {VIDEO_DIR}")
+        skip_missing_shared_data(VIDEO_DIR, "shared video clips")
     return ref, dist
 
 
@@ -80,11 +80,11 @@ def remux_faststart(src: Path, dst: Path) -> Path:
 
 
 def ffmpeg_exe() -> str:
-    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    imageio_ffmpeg = import_or_skip("imageio_ffmpeg")
     try:
         return imageio_ffmpeg.get_ffmpeg_exe()
     except RuntimeError as exc:  # wheel without its binary
-        pytest.skip(f"no ffmpeg binary: {exc}")
+        skip_missing(f"no ffmpeg binary: {exc}")
 
 
 def ffmpeg_oracle(reference: Path, distorted: Path, workdir: Path) -> dict[str, np.ndarray]:
@@ -100,7 +100,7 @@ def ffmpeg_oracle(reference: Path, distorted: Path, workdir: Path) -> dict[str, 
     done = subprocess.run(cmd, check=False, cwd=workdir, capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
         if "libvmaf" in done.stderr and "No such filter" in done.stderr:
-            pytest.skip("this ffmpeg has no libvmaf")
+            skip_missing("this ffmpeg has no libvmaf")
         raise RuntimeError(f"ffmpeg failed: {done.stderr[-2000:]}")
     blocks = meta.read_text().split("frame:")[1:]
     values = [dict(line.split("=", 1) for line in block.strip().splitlines()[1:]) for block in blocks]
