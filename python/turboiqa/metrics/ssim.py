@@ -124,6 +124,8 @@ def covariance_norm(conv) -> float:
     if not conv.sample_covariance:
         return 1.0
     n = conv.kernel_size**2
+    if n == 1:  # a 1-sample window has no sample covariance (n / (n - 1) divided by zero)
+        raise ValueError("kernel_size=1 has no sample covariance; this convention needs kernel_size >= 3")
     return n / (n - 1)
 
 
