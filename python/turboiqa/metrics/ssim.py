@@ -29,6 +29,7 @@ import torch
 
 from .. import _ops
 from ..colour import to_luma
+from ..padding import PADDING_MODES
 from ..resample import auto_downsample_factor, avg_pool_downsample, matlab_box_downsample
 from ..validate import LAYOUT_HINT, check_pair, check_reduction, reduce
 from ..window import gaussian_window, uniform_window
@@ -155,6 +156,8 @@ def ssim(
         convention, SSIM_CONVENTIONS, kernel_size=kernel_size, kernel_sigma=kernel_sigma, color=color,
         downsample=downsample, padding=padding,
     )
+    if conv.padding not in PADDING_MODES:  # the operator's own check would be a RuntimeError
+        raise ValueError(f"padding must be one of {PADDING_MODES}, got {conv.padding!r}")
     x, y = prepare_channels(x, y, conv.color, data_range, backend)
     x, y = downsample_pair(x, y, conv, backend)
     check_window_fits(x, conv)
