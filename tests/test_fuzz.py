@@ -6,7 +6,8 @@ value ranges and argument values are drawn by hypothesis. The only allowed outco
     TORCH_CHECK (or ValueError / TypeError) from a raw operator, or
   * a result equal to the reference path within a dtype-appropriate tolerance, finite unless the metric documents
     the non-finite value (PSNR of identical images is +inf; MS-SSIM 'matlab' keeps the NaN of a negative cs to a
-    fractional power; IW-SSIM of a flat reference is NaN; SSIM with k1 = 0 on a black window is 0/0).
+    fractional power; IW-SSIM of a flat reference and FSIM of two flat images are NaN, as in iwssim.m and
+    FeatureSIM.m; (MS-)SSIM with k1 = 0 on a black window is 0/0).
 Anything else — another exception type, a crash, NaN/Inf, a native/reference mismatch — fails.
 
 Runs derandomized (a fixed seed) with a total budget of TURBOIQA_FUZZ_EXAMPLES examples (default 200, ~1 min on
@@ -202,8 +203,12 @@ def documented_non_finite(name, kw, x, y) -> bool:
     if name == "psnr":  # +inf for a pair of identical images (1×1 uint8 noisy copies can round to one)
         identical = (x.reshape(-1, *x.shape[-3:]) == y.reshape(-1, *y.shape[-3:])).flatten(1).all(1).any()
         return kw["max_db"] is None and kw["eps"] == 0.0 and bool(identical)
-    if name == "ms_ssim":  # a negative cs to a fractional power without the peers' ReLU
-        return not turboiqa.MS_SSIM_CONVENTIONS.get(kw["convention"], turboiqa.MS_SSIM_CONVENTIONS["piq"]).relu
+    if name == "ms_ssim":  # a negative cs to a fractional power without the peers' ReLU; k1 = 0 as for SSIM
+        conv = turboiqa.MS_SSIM_CONVENTIONS.get(kw["convention"], turboiqa.MS_SSIM_CONVENTIONS["piq"])
+        return not conv.relu or kw["k1"] == 0.0
+    if name == "fsim":  # two flat images have no phase congruency: Σ PCm = 0, 0/0 as in FeatureSIM.m
+        flat = lambda t: t.flatten(-3).amax(-1) == t.flatten(-3).amin(-1)  # noqa: E731
+        return bool((flat(x) & flat(y)).any())
     if name == "iw_ssim":
         return True  # a flat reference band has no information content (NaN, as iwssim.m)
     if name == "ssim":
@@ -308,10 +313,12 @@ def test_image_ops(pair, op, data):
     x, y, data_range, meta = pair
     dtype = x.dtype
     if op == "squared_error_sum":
-        got = native_vs_reference(lambda: _ops.squared_error_sum(x, y, backend="native"),
-                                  lambda: ref_image.squared_error_sum(x, y), dtype, f"{op} {meta}",
-                                  finite=meta["hostile"] == "none")
-        if got is not None:  # min/max are exact
+        # With NaN input only the sum is specified (NaN); the extrema skip NaN natively and propagate it in the twin.
+        clean = meta["hostile"] == "none"
+        got = native_vs_reference(lambda: _ops.squared_error_sum(x, y, backend="native")[:2 if clean else 1],
+                                  lambda: ref_image.squared_error_sum(x, y)[:2 if clean else 1], dtype,
+                                  f"{op} {meta}", finite=clean)
+        if got is not None and clean:  # min/max are exact
             assert torch.equal(got[1], ref_image.squared_error_sum(x, y)[1])
     elif op == "psnr_db":
         eps = data.draw(st.sampled_from([0.0, 1e-8]))
@@ -355,7 +362,7 @@ def test_pc_energy_op(n, c, orientations, scales, h, w, dtype, layout, eps, cont
         eo = lay_out(eo.movedim(-1, 0), layout).movedim(0, -1)  # H, W in the last two dims
     native_vs_reference(lambda: _ops.pc_energy(eo, threshold, *eps, backend="native"),
                         lambda: ref_pc.pc_energy(eo, threshold, *eps), dtype, f"pc_energy {shape} {layout} {eps}",
-                        finite=eps[0] > 0 or content != "zeros")
+                        finite=eps[1] > 0 or content != "zeros")  # pc_eps = 0 on zero responses: 0/0 in both
 
 
 @fuzz_settings("features")
