@@ -26,6 +26,11 @@ PYBIND11_MODULE(_C, m) {
     info["cuda"] = false;
 #endif
     info["cuda_archs"] = std::string(TURBOIQA_CUDA_ARCHS);
+#ifdef TURBOIQA_SANITIZE
+    info["sanitizers"] = "address,undefined";
+#else
+    info["sanitizers"] = "";
+#endif
     info["torch_version_built"] = std::string(TURBOIQA_TORCH_VERSION);
     return info;
   });

@@ -278,3 +278,20 @@ def test_warns_when_the_images_use_a_sliver_of_data_range():
             warnings.simplefilter("error")
             fn(x, y, 1.0)
             fn(x * 255, y * 255, 255)
+
+
+def test_sample_covariance_needs_more_than_one_tap():
+    # Issue 11 fuzz: convention='skimage' with kernel_size=1 divided by zero in n / (n - 1) (ZeroDivisionError).
+    x = torch.rand(1, 1, 16, 16)
+    for backend in ("native", "reference"):
+        with pytest.raises(ValueError, match="kernel_size=1 has no sample covariance"):
+            turboiqa.ssim(x, x, 1.0, convention="skimage", kernel_size=1, backend=backend)
+
+
+def test_unknown_padding_is_a_value_error_on_both_backends():
+    # Issue 11 fuzz: padding='mirror' reached the native operator, whose TORCH_CHECK raised RuntimeError (the
+    # reference path raised ValueError).
+    x = torch.rand(1, 1, 16, 16)
+    for backend in ("native", "reference"):
+        with pytest.raises(ValueError, match="padding must be one of"):
+            turboiqa.ssim(x, x, 1.0, padding="mirror", backend=backend)

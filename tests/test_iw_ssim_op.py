@@ -261,3 +261,16 @@ def test_laplacian_level_opcheck_and_arguments():
         op(x[..., :2], "matlab")
     with pytest.raises(RuntimeError, match="expand must be 'matlab' or 'piq'"):
         op(x, "zeros")
+
+
+def test_twin_rejects_a_band_smaller_than_the_neighbourhood():
+    # Issue 11 fuzz: neighbourhoods over 7×7 run on the twin even with backend='native'; on a band smaller than the
+    # neighbourhood it divided by zero positions (an all-NaN covariance) where the operator raises.
+    band = torch.rand(1, 1, 5, 8, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"band is 5×8, smaller than the 9×9 neighbourhood"):
+        _ops.iw_neighbour_covariance(band, None, 9, backend="native")
+    with pytest.raises(ValueError, match="blk_size must be a positive odd integer"):
+        twin.neighbour_covariance(band, None, 4)
+    x = torch.rand(1, 1, 24, 24, dtype=torch.float64)  # the metric: scale 1's band is 24×24
+    with pytest.raises(ValueError, match="smaller than the 25×25 neighbourhood"):
+        iw_ssim(x, x.flip(-1), 1.0, scales=2, blk_size=25)

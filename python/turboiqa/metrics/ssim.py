@@ -29,6 +29,7 @@ import torch
 
 from .. import _ops
 from ..colour import to_luma
+from ..padding import PADDING_MODES
 from ..resample import auto_downsample_factor, avg_pool_downsample, matlab_box_downsample
 from ..validate import LAYOUT_HINT, check_pair, check_reduction, reduce
 from ..window import gaussian_window, uniform_window
@@ -124,6 +125,8 @@ def covariance_norm(conv) -> float:
     if not conv.sample_covariance:
         return 1.0
     n = conv.kernel_size**2
+    if n == 1:  # a 1-sample window has no sample covariance (n / (n - 1) divided by zero)
+        raise ValueError("kernel_size=1 has no sample covariance; this convention needs kernel_size >= 3")
     return n / (n - 1)
 
 
@@ -155,6 +158,8 @@ def ssim(
         convention, SSIM_CONVENTIONS, kernel_size=kernel_size, kernel_sigma=kernel_sigma, color=color,
         downsample=downsample, padding=padding,
     )
+    if conv.padding not in PADDING_MODES:  # the operator's own check would be a RuntimeError
+        raise ValueError(f"padding must be one of {PADDING_MODES}, got {conv.padding!r}")
     x, y = prepare_channels(x, y, conv.color, data_range, backend)
     x, y = downsample_pair(x, y, conv, backend)
     check_window_fits(x, conv)

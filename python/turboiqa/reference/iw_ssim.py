@@ -105,6 +105,12 @@ def neighbour_matrix(band: torch.Tensor, parent: torch.Tensor | None, blk_size: 
     """(N·C, K, P) neighbourhood vectors of every interior position: the blk×blk neighbours (MATLAB's circular
     ``shift`` never wraps there) plus, optionally, the co-located coefficient of the enlarged parent."""
     band = _planes(band)
+    # The operator's checks: a band smaller than the neighbourhood has no position (0/0 covariance, NaN weights).
+    if blk_size < 1 or blk_size % 2 == 0:
+        raise ValueError(f"blk_size must be a positive odd integer, got {blk_size}")
+    if min(band.shape[-2:]) < blk_size:
+        raise ValueError(f"band is {band.shape[-2]}×{band.shape[-1]}, smaller than the {blk_size}×{blk_size} "
+                         "neighbourhood (blk_size)")
     h, w = band.shape[-2] - blk_size + 1, band.shape[-1] - blk_size + 1
     columns = [band[..., dy:dy + h, dx:dx + w] for dy in range(blk_size) for dx in range(blk_size)]
     if parent is not None:
