@@ -190,7 +190,7 @@ def metric_calls(draw):
         else:
             kw.update(scales=pick([None, 1, 2, 3, 5], [6, 0]))
     elif name == "fsim":
-        kw.update(chromatic=pick([False, True]), convention=pick(["matlab", "piq"], ["bogus"]))
+        kw.update(color=pick(["yiq", "yiq_chromatic"], ["rgb"]), convention=pick(["matlab", "piq"], ["bogus"]))
     else:
         kw.update(convention=pick(["matlab", "piq"], ["bogus"]), scales=pick([1, 2, 3, 5], [0, 6]),
                   parent=pick([False, True]), blk_size=pick([1, 3, 3, 5, 9], [2, 0]),
