@@ -257,3 +257,21 @@ def test_cmyk_multiframe_pnm16_and_unknown_files_are_refused(tmp_path):
     refused(tmp_path / "picture.tga", "TGA files are not supported")
     (tmp_path / "text.png").write_bytes(b"not an image")
     refused(tmp_path / "text.png", "not an image file")
+
+
+@pytest.mark.parametrize("mode", ["L", "1", "P", "I;16", "RGB"])
+def test_reading_and_scoring_raise_no_warning(tmp_path, mode):
+    # Issue 11: grey images raised NumPy's "non-writable array" UserWarning when turned into tensors.
+    import warnings
+
+    pixels = np.random.default_rng(5).integers(0, 256, (40, 48), dtype=np.uint8)
+    image = Image.fromarray(pixels)
+    image = image.convert(mode) if mode != "I;16" else Image.fromarray(pixels.astype(np.uint16) * 257)
+    path = tmp_path / "a.png"
+    image.save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        decoded = read_image(path)
+        pixels_in = metric_input(decoded, decoded.peak)
+        pixels_in.add_(0) if pixels_in.is_floating_point() else pixels_in.mul_(1)  # the tensor owns writable memory
+    assert pixels_in.shape[-2:] == (40, 48)
