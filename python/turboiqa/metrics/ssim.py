@@ -46,6 +46,7 @@ class SsimConvention:
     color: str = "rgb2gray"  # luma used for 3-channel input ('rgb2gray' | 'yiq' | 'ycbcr') or 'per_channel'
     sample_covariance: bool = False
     nonnegative: bool = False
+    float64: bool = False  # compute in float64 whatever the input dtype (scikit-image: uint8 → float64)
 
 
 SSIM_CONVENTIONS = {
@@ -54,8 +55,9 @@ SSIM_CONVENTIONS = {
     "piq": SsimConvention(downsample="avgpool", color="per_channel"),
     "pytorch_msssim": SsimConvention(color="per_channel"),
     "torchmetrics": SsimConvention(padding="reflect", color="per_channel"),
-    "skimage": SsimConvention(window="uniform", kernel_size=7, color="per_channel", sample_covariance=True),
-    "skimage_gaussian": SsimConvention(color="per_channel", sample_covariance=True),
+    "skimage": SsimConvention(window="uniform", kernel_size=7, color="per_channel", sample_covariance=True,
+                              float64=True),
+    "skimage_gaussian": SsimConvention(color="per_channel", sample_covariance=True, float64=True),
     "kornia": SsimConvention(padding="reflect", color="per_channel"),
     "frame_analytics": SsimConvention(color="per_channel"),
     "libvmaf": SsimConvention(downsample="libvmaf"),
@@ -160,6 +162,8 @@ def ssim(
     )
     if conv.padding not in PADDING_MODES:  # the operator's own check would be a RuntimeError
         raise ValueError(f"padding must be one of {PADDING_MODES}, got {conv.padding!r}")
+    if conv.float64:
+        x, y = x.double(), y.double()
     x, y = prepare_channels(x, y, conv.color, data_range, backend)
     x, y = downsample_pair(x, y, conv, backend)
     check_window_fits(x, conv)
