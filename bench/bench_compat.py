@@ -1,6 +1,7 @@
-"""What a piq user gains by switching imports: each piq call against the same call through turboiqa.compat.piq,
-same inputs (1920×1080 float32 in [0, 1], grey and RGB), timed round-robin in one process so both see the same
-machine state. Loss rows include the backward pass.
+"""What a piq or torchmetrics user gains by switching imports: each piq call against the same call through
+turboiqa.compat.piq, and torchmetrics' update()+compute() against turboiqa.compat.torchmetrics', same inputs
+(1920×1080 float32 in [0, 1], grey and RGB), timed round-robin in one process so both see the same machine state.
+Loss rows include the backward pass.
 
 Run: python bench/bench_compat.py [--repeats 7] [--json bench/results-compat-cpu.json]
 """
@@ -56,28 +57,51 @@ def main() -> int:
     import turboiqa
     import turboiqa.compat.piq as tq
 
+    import torchmetrics.image as tm
+
+    import turboiqa.compat.torchmetrics as ttm
+
+    def tm_case(cls):
+        def run(lib, x, y):
+            metric = getattr(lib, cls)(data_range=1.0)
+            metric.update(x, y)
+            metric.compute()
+        return (f"{cls} update+compute", 3, run)
+
+    suites = [(("piq", piq), ("turboiqa.compat.piq", tq), cases(piq, tq)),
+              (("torchmetrics", tm), ("turboiqa.compat.torchmetrics", ttm),
+               [tm_case(c) for c in ("StructuralSimilarityIndexMeasure", "MultiScaleStructuralSimilarityIndexMeasure",
+                                     "PeakSignalNoiseRatio")])]
     rows = []
-    for name, channels, call in cases(piq, tq):
-        x, y = frames(channels)
-        libs = {"piq": piq, "turboiqa.compat.piq": tq}
-        for lib in libs.values():  # warm-up: window caches, thread pools, first-touch pages
-            call(lib, x, y)
-        times = {label: [] for label in libs}
-        for _ in range(args.repeats):
-            for label, lib in libs.items():
-                t0 = time.perf_counter()
-                call(lib, x, y)
-                times[label].append((time.perf_counter() - t0) * 1e3)
-        medians = {label: statistics.median(t) for label, t in times.items()}
-        rows.append({"call": name, "input": "grey" if channels == 1 else "rgb", **medians,
-                     "speedup": medians["piq"] / medians["turboiqa.compat.piq"]})
-        print(f"{name:28s} {rows[-1]['input']:4s}  piq {medians['piq']:9.2f} ms   compat "
-              f"{medians['turboiqa.compat.piq']:8.2f} ms   {rows[-1]['speedup']:6.1f}×", flush=True)
+    for (peer_name, peer), (ours_name, ours), suite in suites:
+        rows += measure(peer_name, peer, ours_name, ours, suite, args.repeats)
     if args.json:
         info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "piq": piq.__version__,
                 "cpu_isa": turboiqa.build_info().get("cpu_isa_selected"), "repeats": args.repeats}
         Path(args.json).write_text(json.dumps({"machine": info, "rows": rows}, indent=1))
     return 0
+
+
+def measure(peer_name, peer, ours_name, ours, suite, repeats):
+    rows = []
+    for name, channels, call in suite:
+        x, y = frames(channels)
+        libs = {peer_name: peer, ours_name: ours}
+        for lib in libs.values():  # warm-up: window caches, thread pools, first-touch pages
+            call(lib, x, y)
+        times = {label: [] for label in libs}
+        for _ in range(repeats):
+            for label, lib in libs.items():
+                t0 = time.perf_counter()
+                call(lib, x, y)
+                times[label].append((time.perf_counter() - t0) * 1e3)
+        medians = {label: statistics.median(t) for label, t in times.items()}
+        rows.append({"call": name, "input": "grey" if channels == 1 else "rgb", "peer": peer_name,
+                     "peer_ms": medians[peer_name], "compat_ms": medians[ours_name],
+                     "speedup": medians[peer_name] / medians[ours_name]})
+        print(f"{name:44s} {rows[-1]['input']:4s}  {peer_name} {medians[peer_name]:9.2f} ms   compat "
+              f"{medians[ours_name]:8.2f} ms   {rows[-1]['speedup']:6.1f}×", flush=True)
+    return rows
 
 
 if __name__ == "__main__":

@@ -1,0 +1,99 @@
+"""torchmetrics' image-quality ``Metric`` classes with turboiqa's kernels: ``from turboiqa.compat.torchmetrics import
+StructuralSimilarityIndexMeasure`` instead of ``from torchmetrics.image import …``.
+
+Each class *is* torchmetrics' class (a subclass): same constructor, states, ``dist_reduce_fx``, ``compute``,
+``forward``, DDP synchronisation and ``merge_state``. Only ``update`` changes: where the arguments are ones turboiqa
+computes (a Gaussian window of one int size, a numeric ``data_range`` the values lie in, 4-D float input, no
+full-image returns), the per-image values come from turboiqa's ``convention="torchmetrics"`` and are added to
+torchmetrics' own states; any other call runs torchmetrics' own ``update``. Needs torchmetrics installed
+(``pip install torchmetrics``).
+"""
+from __future__ import annotations
+
+import torch
+
+try:
+    from torchmetrics.image import MultiScaleStructuralSimilarityIndexMeasure as _TmMultiScaleSsim
+    from torchmetrics.image import PeakSignalNoiseRatio as _TmPsnr
+    from torchmetrics.image import StructuralSimilarityIndexMeasure as _TmSsim
+except ImportError as exc:  # pragma: no cover - exercised only without torchmetrics
+    raise ImportError("turboiqa.compat.torchmetrics subclasses torchmetrics' metrics: pip install torchmetrics") from exc
+
+from .. import _ops
+from ..metrics.ms_ssim import ms_ssim as _ms_ssim
+from ..metrics.ssim import ssim as _ssim
+
+__all__ = ["MultiScaleStructuralSimilarityIndexMeasure", "PeakSignalNoiseRatio", "StructuralSimilarityIndexMeasure"]
+
+
+def _squared_errors(preds: torch.Tensor, target: torch.Tensor, data_range) -> torch.Tensor | None:
+    """Per-image Σ(preds − target)² (float64) when turboiqa can take the pair as given: same-shape 4-D float tensors
+    with every value in [0, data_range], checked in the same fused pass. None otherwise: out-of-range values are
+    torchmetrics' business, its code runs instead."""
+    if isinstance(data_range, bool) or not isinstance(data_range, (int, float)) or not data_range > 0:
+        return None
+    if preds.dim() != 4 or preds.shape != target.shape or preds.dtype != target.dtype:
+        return None
+    if not preds.dtype.is_floating_point or preds.device != target.device:
+        return None
+    total, extrema = _ops.squared_error_sum(preds.detach(), target.detach())
+    low, high = extrema[:, 0::2].min().item(), extrema[:, 1::2].max().item()
+    inside = bool(torch.isfinite(total).all()) and low >= 0 and high <= data_range
+    return total if inside else None
+
+
+def _within(preds: torch.Tensor, target: torch.Tensor, data_range) -> bool:
+    return _squared_errors(preds, target, data_range) is not None
+
+
+def _single_size(kernel_size, sigma) -> bool:
+    return isinstance(kernel_size, int) and isinstance(sigma, (int, float)) and not isinstance(sigma, bool)
+
+
+class _SimilarityStates:
+    """Adds per-image similarities to torchmetrics' 'similarity'/'total' states exactly as its update does (SSIM
+    counts images only when it sums them; MS-SSIM always)."""
+
+    counts_every_update = False
+
+    def _add(self, values: torch.Tensor, count: int) -> None:
+        if self.reduction in ("elementwise_mean", "sum"):
+            self.similarity += values.sum().to(self.similarity.dtype)
+        else:
+            self.similarity.append(values)
+        if self.reduction in ("elementwise_mean", "sum") or self.counts_every_update:
+            self.total += count
+
+
+class StructuralSimilarityIndexMeasure(_SimilarityStates, _TmSsim):
+    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
+        if (not self.gaussian_kernel or self.return_full_image or self.return_contrast_sensitivity
+                or not _single_size(self.kernel_size, self.sigma) or not _within(preds, target, self.data_range)):
+            return super().update(preds, target)
+        values = _ssim(preds, target, float(self.data_range), "none", convention="torchmetrics", k1=self.k1,
+                       k2=self.k2, kernel_size=self.kernel_size, kernel_sigma=float(self.sigma))
+        self._add(values.to(preds.dtype), preds.shape[0])
+
+
+class MultiScaleStructuralSimilarityIndexMeasure(_SimilarityStates, _TmMultiScaleSsim):
+    counts_every_update = True
+
+    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
+        if (not self.gaussian_kernel or self.normalize != "relu" or not _single_size(self.kernel_size, self.sigma)
+                or not _within(preds, target, self.data_range)):
+            return super().update(preds, target)
+        values = _ms_ssim(preds, target, float(self.data_range), "none", convention="torchmetrics",
+                          scale_weights=torch.tensor(self.betas, dtype=torch.float64), kernel_size=self.kernel_size,
+                          kernel_sigma=float(self.sigma), k1=self.k1, k2=self.k2)
+        self._add(values.to(preds.dtype), preds.shape[0])
+
+
+class PeakSignalNoiseRatio(_TmPsnr):
+    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
+        total = None
+        if self.dim is None and self.clamping_fn is None:
+            total = _squared_errors(preds, target, self.data_range.item())  # one fused native pass
+        if total is None:
+            return super().update(preds, target)
+        self.sum_squared_error += total.sum().to(self.sum_squared_error.dtype)
+        self.total += preds.numel()
