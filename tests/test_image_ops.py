@@ -120,6 +120,18 @@ def test_box_downsample_backward_and_errors(device):
     x = rand((1, 2, 7, 9), torch.float64, device).requires_grad_()
     fn = lambda t: _ops.box_downsample(t, 3, 1, 1, 3, 3, "symmetric")
     assert torch.autograd.gradcheck(fn, (x,))
+    # Boxes inside the image (no border, a remainder left over) take the direct adjoint: equal to the twin's vjp.
+    for shape, factor, out in (((2, 3, 17, 23), 4, (4, 5)), ((1, 1, 8, 8), 2, (4, 4)), ((1, 2, 9, 10), 3, (2, 3))):
+        inside = rand(shape, torch.float64, device).requires_grad_()
+        fn = lambda t, f=factor, o=out: _ops.box_downsample(t, f, 0, 0, *o, "zeros")
+        assert torch.autograd.gradcheck(fn, (inside,))
+        g = torch.randn(shape[0], shape[1], *out, dtype=torch.float64, device=device)
+        (got,) = torch.autograd.grad(fn(inside), inside, g)
+        (want,) = torch.autograd.grad(reference.box_downsample(inside, factor, 0, 0, *out, "zeros"), inside, g)
+        torch.testing.assert_close(got, want, atol=1e-15, rtol=0)
+    x32 = rand((1, 3, 16, 20), torch.float32, device).requires_grad_()
+    _ops.box_downsample(x32, 4, 0, 0, 4, 5, "zeros").sum().backward()
+    assert x32.grad.dtype == torch.float32 and torch.allclose(x32.grad, torch.full_like(x32, 1 / 16))
     torch.library.opcheck(torch.ops.turboiqa.box_downsample.default, (x, 3, 1, 1, 3, 3, "symmetric"))
     if device != "cpu":
         return  # CUDA argument errors run in a subprocess (test_cuda.py): on one GPU image they crash the process

@@ -86,9 +86,19 @@ if HAVE_NATIVE:
         ctx.params = inputs[1:]
 
     def _box_downsample_backward(ctx, grad):
-        # The adjoint of a box average with folded borders is the vjp of the reference twin: training-only,
-        # so it reuses the twin instead of a second hand-written kernel.
         (x,) = ctx.saved_tensors
+        factor, pad_top, pad_left, out_height, out_width, _border = ctx.params
+        h, w = x.shape[-2:]
+        if pad_top == 0 and pad_left == 0 and out_height * factor <= h and out_width * factor <= w:
+            # Every box inside the image (piq's avg_pool2d downsampling): each input sample of box (i, j) gets
+            # grad[i, j] / f², the rest of the image none. One broadcast copy instead of the twin's gathers.
+            spread = grad[..., :, None, :, None] / (factor * factor)
+            spread = spread.expand(*grad.shape[:-2], out_height, factor, out_width, factor)
+            gx = torch.zeros(x.shape, dtype=grad.dtype, device=grad.device)
+            gx[..., : out_height * factor, : out_width * factor] = spread.reshape(
+                *grad.shape[:-2], out_height * factor, out_width * factor)
+            return gx.to(x.dtype), None, None, None, None, None, None
+        # Folded borders: the vjp of the reference twin (training-only, so no second hand-written kernel).
         with torch.enable_grad():
             xr = x.detach().requires_grad_()
             (gx,) = torch.autograd.grad(_reference_image.box_downsample(xr, *ctx.params), xr, grad)
