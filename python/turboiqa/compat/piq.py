@@ -21,6 +21,7 @@ from ..metrics import iw_ssim as _iw_ssim
 from ..metrics import ms_ssim as _ms_ssim
 from ..metrics import psnr as _psnr
 from ..metrics import ssim as _ssim
+from . import fused_bounds
 
 ACCELERATED = ("ssim", "SSIMLoss", "multi_scale_ssim", "MultiScaleSSIMLoss", "psnr", "fsim", "FSIMLoss",
                "information_weighted_ssim", "InformationWeightedSSIMLoss")
@@ -62,9 +63,8 @@ def _check_values(tensors, data_range: float) -> None:
     pair gives both images' extrema and a sum that is NaN where a NaN hides from min/max."""
     x = tensors[0]
     if len(tensors) == 2 and x.dim() == 4 and x.dtype.is_floating_point and x.dtype == tensors[1].dtype:
-        total, extrema = _ops.squared_error_sum(x.detach(), tensors[1].detach())
-        lows, highs, total = extrema[:, 0::2].min().item(), extrema[:, 1::2].max().item(), total.sum().item()
-        assert total == total, "values must be in [0, data_range], got NaN"
+        total, lows, highs = fused_bounds(x, tensors[1])
+        assert bool(torch.isfinite(total).all()), "values must be in [0, data_range], got NaN"
     elif x.dtype == torch.uint8 and data_range >= 255:
         return  # every uint8 value is in range
     else:
@@ -157,12 +157,7 @@ def multi_scale_ssim(x: torch.Tensor, y: torch.Tensor, kernel_size: int = 11, ke
     if x.dim() == 5:
         return _piq().multi_scale_ssim(x, y, kernel_size, kernel_sigma, data_range, reduction, scale_weights, k1, k2)
     x, y = _scaled(x, data_range), _scaled(y, data_range)
-    weights = _scale_weights(scale_weights, x)
-    levels = weights.numel()
-    min_size = (kernel_size - 1) * 2 ** (levels - 1) + 1
-    if x.size(-1) < min_size or x.size(-2) < min_size:
-        raise ValueError(f"multi_scale_ssim with {levels} scales and kernel_size {kernel_size} needs images of at "
-                         f"least {min_size}×{min_size}, got {x.size(-2)}×{x.size(-1)}")
+    weights = _scale_weights(scale_weights, x)  # too small for the scales: the metric's own ValueError, as piq
     return _ms_ssim.ms_ssim(x, y, 1.0, reduction, convention="piq", scale_weights=weights,
                             kernel_size=kernel_size, kernel_sigma=kernel_sigma, k1=k1, k2=k2)
 
@@ -243,12 +238,7 @@ def information_weighted_ssim(x: torch.Tensor, y: torch.Tensor, data_range: floa
     _assert_odd(kernel_size)
     _check_inputs([x, y], (4, 4), data_range)
     x, y = x / float(data_range) * 255, y / float(data_range) * 255  # piq's order of operations
-    weights = _scale_weights(scale_weights, x)
-    levels = weights.numel()
-    min_size = (kernel_size - 1) * 2 ** (levels - 1) + 1
-    if x.size(-1) < min_size or x.size(-2) < min_size:
-        raise ValueError(f"information_weighted_ssim with {levels} scales and kernel_size {kernel_size} needs images "
-                         f"of at least {min_size}×{min_size}, got {x.size(-2)}×{x.size(-1)}")
+    weights = _scale_weights(scale_weights, x)  # too small for the scales: the metric's own ValueError, as piq
     return _iw_ssim.iw_ssim(x, y, 255, reduction, convention="piq", parent=parent, blk_size=blk_size,
                             sigma_nsq=sigma_nsq, kernel_size=kernel_size, kernel_sigma=kernel_sigma, k1=k1, k2=k2,
                             scale_weights=weights)

@@ -19,9 +19,9 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without torchmetrics
     raise ImportError("turboiqa.compat.torchmetrics subclasses torchmetrics' metrics: pip install torchmetrics") from exc
 
-from .. import _ops
 from ..metrics.ms_ssim import ms_ssim as _ms_ssim
 from ..metrics.ssim import ssim as _ssim
+from . import fused_bounds
 
 __all__ = ["MultiScaleStructuralSimilarityIndexMeasure", "PeakSignalNoiseRatio", "StructuralSimilarityIndexMeasure"]
 
@@ -36,8 +36,7 @@ def _squared_errors(preds: torch.Tensor, target: torch.Tensor, data_range) -> to
         return None
     if not preds.dtype.is_floating_point or preds.device != target.device:
         return None
-    total, extrema = _ops.squared_error_sum(preds.detach(), target.detach())
-    low, high = extrema[:, 0::2].min().item(), extrema[:, 1::2].max().item()
+    total, low, high = fused_bounds(preds, target)
     inside = bool(torch.isfinite(total).all()) and low >= 0 and high <= data_range
     return total if inside else None
 
