@@ -1,15 +1,19 @@
 """What a piq or torchmetrics user gains by switching imports: each piq call against the same call through
 turboiqa.compat.piq, and torchmetrics' update()+compute() against turboiqa.compat.torchmetrics', same inputs
 (1920×1080 float32 in [0, 1], grey and RGB), timed round-robin in one process so both see the same machine state.
-Loss rows include the backward pass.
+Loss rows include the backward pass. LPIPS/DISTS: both sides hold the same weight tensors (the peers' networks are
+fed turboiqa's through tests/peer_stubs.py; needs TURBOIQA_WEIGHTS or the shared weights), built once outside the
+timing — except torchmetrics' DISTS, which builds its VGG16 inside every update() by design.
 
-Run: python bench/bench_compat.py [--repeats 7] [--json bench/results-compat-cpu.json]
+Run: python bench/bench_compat.py [--repeats 7] [--busy 1] [--json bench/results-compat-cpu.json]
+(``--busy N`` starts N CPU-spinning processes beside the benchmark for the whole run.)
 """
 from __future__ import annotations
 
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,7 +21,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from peer_stubs import install_torchvision_stub  # noqa: E402 - piq's __init__ imports torchvision
+from peer_stubs import FEATURES, install_torchvision_stub, patched_hub_load  # noqa: E402 - torchvision stand-in
 
 
 def frames(channels: int, seed: int = 0):
@@ -43,15 +47,56 @@ def cases(piq, tq):
         ("information_weighted_ssim", 3, lambda lib, x, y: lib.information_weighted_ssim(x, y)),
         ("SSIMLoss fwd+bwd", 3, loss("SSIMLoss")),
         ("MultiScaleSSIMLoss fwd+bwd", 3, loss("MultiScaleSSIMLoss")),
+        module_case("LPIPS", lambda lib: lib.LPIPS()),
+        module_case("DISTS", lambda lib: lib.DISTS()),
     ]
+
+
+def module_case(name, build, update=False):
+    """A peer class built once per library (outside the timing), then called — or update()+compute()d."""
+    built = {}
+
+    def run(lib, x, y):
+        if id(lib) not in built:
+            built[id(lib)] = build(lib)
+        metric = built[id(lib)]
+        if not update:
+            with torch.no_grad():
+                return metric(x, y)
+        metric.reset()
+        metric.update(x, y)
+        return metric.compute()
+
+    return (name, 3, run)
+
+
+def feed_peer_weights():
+    """The peers' torchvision trunks and hub downloads answer with turboiqa's tensors (same weights both sides)."""
+    from turboiqa.nets.weights import load_backbone_state, load_state
+
+    FEATURES["vgg16"], FEATURES["alexnet"] = load_backbone_state("vgg16"), load_backbone_state("alexnet")
+    heads = load_state("lpips-vgg")
+    lpips_heads, dists_weights = [heads[f"lin{i}.model.1.weight"] for i in range(5)], load_state("dists")
+
+    def hub(url, *a, **k):
+        return lpips_heads if "lpips" in url else dists_weights
+
+    torch.hub.load_state_dict_from_url = hub
+    import torchmetrics.functional.image.dists as tm_dists
+    import torchmetrics.functional.image.lpips as tm_lpips
+    import torchmetrics.image.lpip as tm_lpip
+
+    tm_dists._TORCHVISION_AVAILABLE = tm_lpips._TORCHVISION_AVAILABLE = tm_lpip._TORCHVISION_AVAILABLE = True
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--json", help="write the medians here")
+    parser.add_argument("--busy", type=int, default=0, help="CPU-spinning processes beside the benchmark")
     args = parser.parse_args()
     install_torchvision_stub()
+    feed_peer_weights()
     import piq
 
     import turboiqa
@@ -68,16 +113,31 @@ def main() -> int:
             metric.compute()
         return (f"{cls} update+compute", 3, run)
 
+    from torchmetrics.image.dists import DeepImageStructureAndTextureSimilarity
+    from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
+
+    tm.LearnedPerceptualImagePatchSimilarity = LearnedPerceptualImagePatchSimilarity  # exported only with torchvision
+    tm.DeepImageStructureAndTextureSimilarity = DeepImageStructureAndTextureSimilarity
+    tm_deep = [module_case("LearnedPerceptualImagePatchSimilarity update+compute",
+                           lambda lib: lib.LearnedPerceptualImagePatchSimilarity(normalize=True), update=True),
+               module_case("DeepImageStructureAndTextureSimilarity update+compute",
+                           lambda lib: lib.DeepImageStructureAndTextureSimilarity(), update=True)]
     suites = [(("piq", piq), ("turboiqa.compat.piq", tq), cases(piq, tq)),
               (("torchmetrics", tm), ("turboiqa.compat.torchmetrics", ttm),
                [tm_case(c) for c in ("StructuralSimilarityIndexMeasure", "MultiScaleStructuralSimilarityIndexMeasure",
-                                     "PeakSignalNoiseRatio")])]
-    rows = []
-    for (peer_name, peer), (ours_name, ours), suite in suites:
-        rows += measure(peer_name, peer, ours_name, ours, suite, args.repeats)
+                                     "PeakSignalNoiseRatio")] + tm_deep)]
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
+    try:
+        rows = []
+        for (peer_name, peer), (ours_name, ours), suite in suites:
+            rows += measure(peer_name, peer, ours_name, ours, suite, args.repeats)
+    finally:
+        for p in spinners:
+            p.kill()
     if args.json:
         info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "piq": piq.__version__,
-                "cpu_isa": turboiqa.build_info().get("cpu_isa_selected"), "repeats": args.repeats}
+                "cpu_isa": turboiqa.build_info().get("cpu_isa_selected"), "repeats": args.repeats,
+                "busy_processes": args.busy}
         Path(args.json).write_text(json.dumps({"machine": info, "rows": rows}, indent=1))
     return 0
 

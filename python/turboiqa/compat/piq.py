@@ -9,23 +9,30 @@ piq's own object, looked up in an installed piq.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import replace
 
 import torch
+import torch.nn.functional as F
 from torch.nn.modules.loss import _Loss
 
 from .. import _ops
+from ..metrics import dists as _dists
 from ..metrics import fsim as _fsim
 from ..metrics import iw_ssim as _iw_ssim
+from ..metrics import lpips as _lpips
 from ..metrics import ms_ssim as _ms_ssim
 from ..metrics import psnr as _psnr
 from ..metrics import ssim as _ssim
+from ..nets.runtime import layout, needs_grad, prepare_module
 from . import fused_bounds
 
 ACCELERATED = ("ssim", "SSIMLoss", "multi_scale_ssim", "MultiScaleSSIMLoss", "psnr", "fsim", "FSIMLoss",
-               "information_weighted_ssim", "InformationWeightedSSIMLoss")
+               "information_weighted_ssim", "InformationWeightedSSIMLoss", "LPIPS", "DISTS")
 WANG_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # piq's default scale weights, in the input's dtype
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
 
 
 def _piq():
@@ -46,15 +53,16 @@ def __getattr__(name: str):
     return value
 
 
-def _check_inputs(tensors, dims: tuple[int, int], data_range: float) -> None:
-    """piq's input contract, with piq's exception type: an AssertionError (skipped under ``python -O``, as in piq)."""
+def _check_inputs(tensors, dims: tuple[int, int], data_range: float | None) -> None:
+    """piq's input contract, with piq's exception type: an AssertionError (skipped under ``python -O``, as in piq).
+    ``data_range=None``: no value check (piq's LPIPS and DISTS take any values)."""
     first = tensors[0]
     for t in tensors:
         assert torch.is_tensor(t), f"expected a torch.Tensor, got {type(t).__name__}"
         assert t.device == first.device, f"tensors are on different devices: {first.device} and {t.device}"
         assert t.size() == first.size(), f"tensors differ in size: {tuple(first.size())} and {tuple(t.size())}"
         assert dims[0] <= t.dim() <= dims[1], f"expected {dims[0]}…{dims[1]} dimensions, got {t.dim()}"
-    if __debug__:
+    if __debug__ and data_range is not None:
         _check_values(tensors, data_range)
 
 
@@ -262,3 +270,91 @@ class InformationWeightedSSIMLoss(_Loss):
                                           blk_size=self.blk_size, sigma_nsq=self.sigma_nsq,
                                           scale_weights=self.scale_weights, reduction=self.reduction)
         return torch.ones_like(score) - score
+
+
+# ---------------------------------------------------------------------------------------------- LPIPS, DISTS
+
+
+def _grad_context(*tensors):
+    """piq returns ordinary tensors (usable in later autograd graphs): no_grad, not inference_mode, when no
+    gradient is wanted."""
+    return contextlib.nullcontext() if needs_grad(*tensors) else torch.no_grad()
+
+
+def _follow_input(net: torch.nn.Module, x: torch.Tensor) -> None:
+    """piq moves its network to the input's device and dtype on every call (``self.model.to(x)``)."""
+    p = next(net.parameters())
+    if x.is_floating_point() and (p.device != x.device or p.dtype != x.dtype):
+        net.to(device=x.device, dtype=x.dtype)
+
+
+def _standardise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """piq's ``(x - mean) / std``; a 1-channel image broadcasts to 3 channels, as in piq."""
+    return (x - mean.to(x)) / std.to(x)
+
+
+class LPIPS(_Loss):
+    """piq.LPIPS: VGG16 LPIPS v0.1 of [0, 1] input standardised by ``mean``/``std`` (the defaults are the same
+    mapping as the official ScalingLayer), ``replace_pooling=True`` average-pools, ``distance='mae'`` weighs
+    |a − b| instead of (a − b)² of the unit-normalised features. No value-range check (as piq)."""
+
+    def __init__(self, replace_pooling: bool = False, distance: str = "mse", reduction: str = "mean",
+                 mean: list[float] = IMAGENET_MEAN, std: list[float] = IMAGENET_STD) -> None:
+        super().__init__()
+        if distance not in ("mse", "mae"):
+            raise KeyError(distance)  # piq's dictionary lookup
+        self.net = _lpips.LPIPSNet("vgg", pooling="avg" if replace_pooling else "max")
+        self.net.requires_grad_(False)
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+        self.distance, self.reduction = distance, reduction
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        _check_inputs([x, y], (4, 4), None)
+        _follow_input(self.net, x)
+        prepare_module(self.net, x.device)
+        n = x.size(0)
+        with _grad_context(x, y):
+            feats = self.net.backbone(layout(_standardise(torch.cat([x, y]), self.mean, self.std)))
+            f0, f1 = [f[:n] for f in feats], [f[n:] for f in feats]
+            if self.distance == "mse":
+                layers = _lpips.layer_distances(self.net, f0, f1)
+            else:
+                layers = [_mae_layer(a, b, h) for a, b, h in zip(f0, f1, self.net.heads)]
+            return _reduce(torch.stack(layers).sum(dim=0), self.reduction)
+
+
+def _mae_layer(a: torch.Tensor, b: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
+    """Σ_c w_c · mean_hw |â − b̂| of unit-normalised features (piq's ``distance='mae'``)."""
+    na = a / (torch.linalg.vector_norm(a, dim=1, keepdim=True) + _lpips.NORM_EPS)
+    nb = b / (torch.linalg.vector_norm(b, dim=1, keepdim=True) + _lpips.NORM_EPS)
+    return ((na - nb).abs().mean(dim=(2, 3)) * head.to(na.dtype)).sum(dim=1)
+
+
+class DISTS(_Loss):
+    """piq.DISTS: the official DISTS (structure + texture terms over VGG16 with L2 pooling) of [0, 1] input, with
+    piq's resize — plain bilinear by ``256 / min(H, W)`` when the shorter side exceeds 256 (not the official demo's
+    antialiased resize) — and piq's ``1 - reduce(similarity)`` (so ``reduction='sum'`` is 1 − Σ, as in piq)."""
+
+    def __init__(self, reduction: str = "mean", mean: list[float] = IMAGENET_MEAN,
+                 std: list[float] = IMAGENET_STD) -> None:
+        super().__init__()
+        self.net = _dists.DISTSNet(normalise_weights=False)
+        self.net.requires_grad_(False)
+        self.net.mean = torch.tensor(mean).view(1, -1, 1, 1)  # the network's standardisation, piq's values
+        self.net.std = torch.tensor(std).view(1, -1, 1, 1)
+        self.reduction = reduction
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        _, _, h, w = x.shape  # before the checks, as piq (a ValueError for other than 4 dimensions)
+        _check_inputs([x, y], (4, 4), None)
+        if min(h, w) > 256:
+            x = F.interpolate(x, scale_factor=256 / min(h, w), recompute_scale_factor=False, mode="bilinear")
+            y = F.interpolate(y, scale_factor=256 / min(h, w), recompute_scale_factor=False, mode="bilinear")
+        if x.size(1) == 1:  # piq broadcasts grey input against the 3-channel weights: the same as repeating it
+            x, y = x.expand(-1, 3, -1, -1), y.expand(-1, 3, -1, -1)
+        _follow_input(self.net, x)
+        prepare_module(self.net, x.device)
+        with _grad_context(x, y):
+            similarity = 1 - _dists.dists_of_unit_range(self.net, x, y)
+            return 1 - _reduce(similarity, self.reduction)

@@ -7,6 +7,10 @@ computes (a Gaussian window of one int size, a numeric ``data_range`` the values
 full-image returns), the per-image values come from turboiqa's ``convention="torchmetrics"`` and are added to
 torchmetrics' own states; any other call runs torchmetrics' own ``update``. Needs torchmetrics installed
 (``pip install torchmetrics``).
+
+LPIPS and DISTS score every call with turboiqa's networks (the same weights: the official LPIPS v0.1 heads, DISTS'
+α/β and torchvision's ImageNet trunks, found by :mod:`turboiqa.nets.weights`), so they also work where torchvision
+is missing; the LPIPS class builds turboiqa's network instead of torchmetrics' (``self.net``).
 """
 from __future__ import annotations
 
@@ -19,11 +23,18 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without torchmetrics
     raise ImportError("turboiqa.compat.torchmetrics subclasses torchmetrics' metrics: pip install torchmetrics") from exc
 
+from torchmetrics import Metric
+from torchmetrics.image.dists import DeepImageStructureAndTextureSimilarity as _TmDists
+from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity as _TmLpips
+
+from ..metrics import dists as _dists
+from ..metrics import lpips as _lpips
 from ..metrics.ms_ssim import ms_ssim as _ms_ssim
 from ..metrics.ssim import ssim as _ssim
 from . import fused_bounds
 
-__all__ = ["MultiScaleStructuralSimilarityIndexMeasure", "PeakSignalNoiseRatio", "StructuralSimilarityIndexMeasure"]
+__all__ = ["DeepImageStructureAndTextureSimilarity", "LearnedPerceptualImagePatchSimilarity",
+           "MultiScaleStructuralSimilarityIndexMeasure", "PeakSignalNoiseRatio", "StructuralSimilarityIndexMeasure"]
 
 
 def _squared_errors(preds: torch.Tensor, target: torch.Tensor, data_range) -> torch.Tensor | None:
@@ -96,3 +107,50 @@ class PeakSignalNoiseRatio(_TmPsnr):
             return super().update(preds, target)
         self.sum_squared_error += total.sum().to(self.sum_squared_error.dtype)
         self.total += preds.numel()
+
+
+class LearnedPerceptualImagePatchSimilarity(_TmLpips):
+    """torchmetrics' LPIPS (states ``all_scores``, ``compute``, ``plot``) on turboiqa's network and fused distance;
+    input checked as torchmetrics does (ValueError): N×3×H×W in [−1, 1], or [0, 1] with ``normalize=True``."""
+
+    def __init__(self, net_type: str = "alex", reduction: str | None = "mean", normalize: bool = False,
+                 **kwargs) -> None:
+        Metric.__init__(self, **kwargs)  # not torchmetrics' constructor: it builds its network through torchvision
+        if net_type not in _lpips.LPIPS_NETS:
+            raise ValueError(f"Argument `net_type` must be one of {_lpips.LPIPS_NETS}, but got {net_type}.")
+        if reduction not in ("mean", "sum", "none", None):
+            raise ValueError(f"Argument `reduction` must be one of ('mean', 'sum', 'none', None), but got {reduction}")
+        if not isinstance(normalize, bool):
+            raise ValueError(f"Argument `normalize` should be an bool but got {normalize}")
+        self.net = _lpips.LPIPSNet(net_type).eval().requires_grad_(False)
+        self.reduction, self.normalize = reduction, normalize
+        self.add_state("all_scores", default=[], dist_reduce_fx=None)
+
+    def update(self, img1: torch.Tensor, img2: torch.Tensor) -> None:
+        for img in (img1, img2):
+            low, high = img.min(), img.max()
+            inside = (low >= 0 and high <= 1) if self.normalize else low >= -1
+            if img.ndim != 4 or img.shape[1] != 3 or not inside:
+                raise ValueError(
+                    "Expected both input arguments to be normalized tensors with shape [N, 3, H, W]. Got input with "
+                    f"shape {img1.shape} and {img2.shape} and values in range {[img1.min(), img1.max()]} and "
+                    f"{[img2.min(), img2.max()]} when all values are expected to be in the "
+                    f"{[0, 1] if self.normalize else [-1, 1]} range.")
+        scores = _lpips.lpips_of_checked(self.net, img1, img2, 1.0, self.normalize)
+        self.all_scores.append(scores.squeeze())  # torchmetrics keeps a 0-d tensor for a batch of one
+
+
+class DeepImageStructureAndTextureSimilarity(_TmDists):
+    """torchmetrics' DISTS (states ``score``/``total``) with turboiqa's network, built once per device and dtype
+    (torchmetrics builds and loads a new VGG16 on every ``update``). Float input in [0, 1]; other dtypes run
+    torchmetrics' own ``update``."""
+
+    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
+        if not preds.is_floating_point() or preds.dtype != target.dtype or preds.dim() != 4:
+            return super().update(preds, target)
+        dtype = torch.float64 if preds.dtype == torch.float64 else torch.float32
+        model = _dists.dists_model(preds.device, dtype)
+        with torch.enable_grad() if preds.requires_grad else torch.no_grad():
+            scores = _dists.dists_of_unit_range(model, preds.to(dtype), target.to(dtype))
+        self.score += scores.sum()
+        self.total += preds.shape[0]

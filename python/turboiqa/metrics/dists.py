@@ -45,7 +45,8 @@ DISTS_C1 = DISTS_C2 = 1e-6
 class DISTSNet(nn.Module):
     """VGG16 with L2 pooling + the jointly normalised α/β split per layer (buffers)."""
 
-    def __init__(self, weights=None, alpha_beta=None, download: bool | None = None, pretrained: bool = True):
+    def __init__(self, weights=None, alpha_beta=None, download: bool | None = None, pretrained: bool = True,
+                 normalise_weights: bool = True):
         super().__init__()
         self.backbone = build_backbone("vgg", weights=weights, download=download, pretrained=pretrained,
                                        pooling="l2")
@@ -56,7 +57,8 @@ class DISTSNet(nn.Module):
             alpha = beta = torch.full((sum(DISTS_CHANNELS),), 0.1, dtype=torch.float64)
         if alpha.numel() != sum(DISTS_CHANNELS) or beta.numel() != sum(DISTS_CHANNELS):
             raise ValueError(f"DISTS alpha/beta must hold {sum(DISTS_CHANNELS)} values each")
-        total = alpha.sum() + beta.sum()
+        # The official code divides α, β by their sum; piq uses the file's values as they are (they sum to 1 − 2e-7).
+        total = alpha.sum() + beta.sum() if normalise_weights else torch.ones((), dtype=torch.float64)
         # Normalised in float64 then rounded once (the official code divides in float32: a ≤1e-7 difference).
         for k, (a, b) in enumerate(zip((alpha / total).split(DISTS_CHANNELS), (beta / total).split(DISTS_CHANNELS))):
             self.register_buffer(f"alpha{k}", a.float())
@@ -103,13 +105,18 @@ def dists_score(model: DISTSNet, x, y, data_range: float = 1.0, reduction: str =
             x, y = official_resize(x), official_resize(y)
         x0 = to_unit_range(x, data_range).to(dtype)
         y0 = to_unit_range(y, data_range).to(dtype)
-        with autocast_context(autocast, x.device):
-            feats = model.features(torch.cat([x0, y0]))
-        n = x0.shape[0]
-        terms = [_ops.dists_layer(f[:n], f[n:], *model.weights_of(k), DISTS_C1, DISTS_C2, backend)
-                 for k, f in enumerate(feats)]
-        score = 1 - torch.stack(terms).sum(dim=0)
+        score = dists_of_unit_range(model, x0, y0, autocast, backend)
     return reduce(score, reduction)
+
+
+def dists_of_unit_range(model: DISTSNet, x0, y0, autocast=None, backend: str = "auto") -> torch.Tensor:
+    """(N,) DISTS of a checked pair already in [0, 1] and in the model's dtype (the compat classes enter here)."""
+    with autocast_context(autocast, x0.device):
+        feats = model.features(torch.cat([x0, y0]))
+    n = x0.shape[0]
+    terms = [_ops.dists_layer(f[:n], f[n:], *model.weights_of(k), DISTS_C1, DISTS_C2, backend)
+             for k, f in enumerate(feats)]
+    return 1 - torch.stack(terms).sum(dim=0)
 
 
 def dists_model(device, dtype, weights=None, alpha_beta=None, download=None) -> DISTSNet:

@@ -127,6 +127,19 @@ def spatial_map(f0, f1, head, size):
     return F.interpolate(d, size=size, mode="bilinear", align_corners=False)
 
 
+def layer_distances(model: LPIPSNet, f0, f1, backend: str = "auto") -> list[torch.Tensor]:
+    """Each tap's weighted distance of unit-normalised features, (N,) per layer (the fused native operator)."""
+    return [_ops.lpips_distance(a, b, h, NORM_EPS, backend) for a, b, h in zip(f0, f1, model.heads)]
+
+
+def lpips_of_checked(model: LPIPSNet, x, y, data_range: float = 1.0, normalize: bool = True) -> torch.Tensor:
+    """(N,) LPIPS of a pair whose checks the caller made (the compat classes check with their library's rules)."""
+    dtype = prepare_module(model, x.device)
+    with scoring_context(x, y):
+        f0, f1 = model.split_features(model.scaled_pair(x, y, data_range, normalize, dtype))
+        return torch.stack(layer_distances(model, f0, f1)).sum(dim=0)
+
+
 def lpips_score(model: LPIPSNet, x, y, data_range: float = 1.0, normalize: bool = True, reduction: str = "mean",
                 spatial: bool = False, autocast=None, backend: str = "auto", return_layers: bool = False):
     """LPIPS of a pair with an already built :class:`LPIPSNet` (what the functional and module forms call)."""
@@ -142,7 +155,7 @@ def lpips_score(model: LPIPSNet, x, y, data_range: float = 1.0, normalize: bool 
                     for a, b, h in zip(f0, f1, model.heads)]
             out = torch.stack(maps).sum(dim=0)
             return out if reduction == "none" else reduce(out.mean(dim=(1, 2, 3)), reduction)
-        layers = [_ops.lpips_distance(a, b, h, NORM_EPS, backend) for a, b, h in zip(f0, f1, model.heads)]
+        layers = layer_distances(model, f0, f1, backend)
         total = torch.stack(layers).sum(dim=0)
     if return_layers:
         return reduce(total, reduction), torch.stack(layers, dim=1)

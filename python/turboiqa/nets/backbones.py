@@ -8,7 +8,8 @@ stages, SPECS §15). The convolutions are torch's own (oneDNN on CPU, cuDNN on C
 AlexNet            LPIPS taps relu1…relu5 = features[1, 4, 7, 9, 11] (channels 64, 192, 384, 256, 256)
 VGG16              LPIPS / DISTS taps relu1_2, relu2_2, relu3_3, relu4_3, relu5_3 = features[3, 8, 15, 22, 29]
                    (64, 128, 256, 512, 512); ``pooling='l2'`` replaces the max-pools 4, 9, 16, 23 by DISTS' L2
-                   pooling √(hanning3×3 ∗ x² + 1e-12), stride 2, padding 1, depth-wise
+                   pooling √(hanning3×3 ∗ x² + 1e-12), stride 2, padding 1, depth-wise; ``pooling='avg'``
+                   makes every max-pool a 2×2 average (piq's LPIPS ``replace_pooling=True``)
 SqueezeNet 1.1     LPIPS taps features[1, 4, 7, 9, 10, 11, 12] (64, 128, 256, 384, 384, 512, 512)
 =================  ========================================================================================
 """
@@ -148,18 +149,22 @@ VGG16_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
 
 
 class VGG16(Backbone):
-    """``pooling='max'`` is torchvision's VGG16; ``'l2'`` is DISTS' anti-aliased variant."""
+    """``pooling='max'`` is torchvision's VGG16; ``'l2'`` is DISTS' anti-aliased variant; ``'avg'`` is piq's
+    ``replace_pooling=True`` (every max-pool a 2×2 average)."""
 
     weights_key = "vgg16"
     default_taps = (3, 8, 15, 22, 29)
 
     def __init__(self, taps=None, pooling: str = "max"):
-        if pooling not in ("max", "l2"):
-            raise ValueError(f"pooling must be 'max' or 'l2', got {pooling!r}")
+        if pooling not in ("max", "l2", "avg"):
+            raise ValueError(f"pooling must be 'max', 'l2' or 'avg', got {pooling!r}")
         layers, c = [], 3
         for v in VGG16_CFG:
             if v == "M":
-                layers.append(nn.MaxPool2d(2, 2) if pooling == "max" or len(layers) > 23 else L2Pooling(c))
+                if pooling == "avg":
+                    layers.append(nn.AvgPool2d(2, 2))
+                else:
+                    layers.append(nn.MaxPool2d(2, 2) if pooling == "max" or len(layers) > 23 else L2Pooling(c))
             else:
                 layers += [nn.Conv2d(c, v, 3, padding=1), relu()]
                 c = v
