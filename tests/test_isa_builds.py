@@ -49,6 +49,21 @@ for dtype in (torch.float64, torch.float32):
                      for b in ("native", "reference"))
         key = "iw_ssim " + str(dtype)
         worst[key] = max(worst.get(key, 0.0), (got.double() - want.double()).abs().max().item())
+# The backward (ssim_backward_rows.cpp, built per ISA) against the reference path's autograd, every padding.
+for dtype in (torch.float64, torch.float32):
+    for padding in ("valid", "symmetric", "zeros"):
+        x = torch.rand(2, 3, 45, 67, generator=g, dtype=torch.float64)
+        y = (x + 0.1 * torch.randn(x.shape, generator=g, dtype=torch.float64)).clamp(0, 1)
+        grad_out = [torch.rand(2, 3, generator=g, dtype=torch.float64) for _ in range(2)]
+        got = torch.ops.turboiqa._ssim_stats_backward(*(t.to(dtype) for t in (*grad_out, x, y)),
+                                                      gaussian_window(), 1e-4, 9e-4, padding, 1.0)
+        xr, yr = x.clone().requires_grad_(), y.clone().requires_grad_()
+        outs = reference(xr, yr, gaussian_window(), 1e-4, 9e-4, padding)
+        want = torch.autograd.grad(outs, (xr, yr), grad_out)
+        key = "backward " + str(dtype)
+        scale = max(float(w.abs().max()) for w in want)
+        err = max((a.double() - b).abs().max().item() for a, b in zip(got, want)) / scale
+        worst[key] = max(worst.get(key, 0.0), err)
 print(json.dumps({"isa": turboiqa.build_info()["cpu_isa_selected"], "worst": worst}))
 """
 
@@ -84,3 +99,5 @@ def test_each_isa_build_matches_reference(isa, monkeypatch):
     assert out["worst"]["iw_ssim torch.float64"] < 1e-12
     assert out["worst"]["iw_ssim torch.float32"] < 1e-5
     assert out["worst"]["uint8 sse exact"]
+    assert out["worst"]["backward torch.float64"] < 1e-10  # relative to the largest gradient
+    assert out["worst"]["backward torch.float32"] < 1e-5

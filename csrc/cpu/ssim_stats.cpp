@@ -2,6 +2,7 @@
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -10,6 +11,7 @@
 #include "../ssim_math.h"
 #include "../ssim_stats.h"
 #include "parallel.h"
+#include "ssim_backward_rows.h"
 #include "ssim_rows_run.h"
 
 namespace turboiqa::cpu {
@@ -115,146 +117,104 @@ std::tuple<at::Tensor, at::Tensor> ssim_stats_cpu(const at::Tensor& x_in, const 
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Backward. Per plane: moments on the padded grid, per-pixel gradients w.r.t. the five moments, the transposed
-// (full) separable filter back onto the padded grid, then the padding folded back onto the input samples.
-// It materialises plane-sized maps (a loss step already holds activations of that size).
+// Backward. The padded grid's gradient is the transposed (full) separable filter of the per-pixel gradients w.r.t.
+// the five moments. Tasks are (plane, strip of kStripRows padded rows); a strip recomputes the moments of the
+// output rows that reach it (its rows plus k - 1 above), so every task works in a cache-sized scratch, and writes
+// only its own rows of the padded gradient. The fold of the padding onto the input samples (targets collide under
+// reflecting borders) runs afterwards, one task per plane. Each strip sums in the same order whatever the thread
+// count: results are bit-identical with any number of threads.
 
 template <typename T>
-void filter_rows_valid(const T* src, int64_t rows, int64_t src_w, const T* w, int k, T* dst) {
-  const int64_t dst_w = src_w - k + 1;
-  parallel_chunks(rows, 16, [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      const T* s = src + r * src_w;
-      T* d = dst + r * dst_w;
-      for (int64_t j = 0; j < dst_w; ++j) d[j] = 0;
-      for (int t = 0; t < k; ++t)
-        for (int64_t j = 0; j < dst_w; ++j) d[j] += w[t] * s[j + t];
-    }
-  });
+void run_backward_rows(const SsimBackwardArgs<T>& args) {
+  switch (selected_isa_enum()) {
+#ifdef TURBOIQA_HAVE_AVX512
+    case Isa::Avx512: return ssim_backward_rows_avx512(args);
+#endif
+#ifdef TURBOIQA_HAVE_AVX2
+    case Isa::Avx2: return ssim_backward_rows_avx2(args);
+#endif
+    default: return ssim_backward_rows_baseline(args);
+  }
 }
 
+// Per worker thread, kept across calls (a training loop calls the backward every step); no zeros needed.
 template <typename T>
-void filter_cols_valid(const T* src, int64_t src_h, int64_t w_cols, const T* w, int k, T* dst) {
-  const int64_t dst_h = src_h - k + 1;
-  parallel_chunks(dst_h, 16, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      T* d = dst + i * w_cols;
-      for (int64_t j = 0; j < w_cols; ++j) d[j] = 0;
-      for (int t = 0; t < k; ++t) {
-        const T* s = src + (i + t) * w_cols;
-        for (int64_t j = 0; j < w_cols; ++j) d[j] += w[t] * s[j];
-      }
-    }
-  });
-}
-
-// Adjoint of filter_rows_valid: dst (rows x (src_w + k - 1)) receives every tap's contribution.
-template <typename T>
-void filter_rows_full(const T* src, int64_t rows, int64_t src_w, const T* w, int k, T* dst) {
-  const int64_t dst_w = src_w + k - 1;
-  parallel_chunks(rows, 16, [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      const T* s = src + r * src_w;
-      T* d = dst + r * dst_w;
-      for (int64_t j = 0; j < dst_w; ++j) d[j] = 0;
-      for (int t = 0; t < k; ++t)
-        for (int64_t j = 0; j < src_w; ++j) d[j + t] += w[t] * s[j];
-    }
-  });
-}
-
-template <typename T>
-void filter_cols_full(const T* src, int64_t src_h, int64_t w_cols, const T* w, int k, T* dst) {
-  const int64_t dst_h = src_h + k - 1;
-  parallel_chunks(dst_h, 16, [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      T* d = dst + r * w_cols;
-      for (int64_t j = 0; j < w_cols; ++j) d[j] = 0;
-      for (int t = 0; t < k; ++t) {
-        const int64_t i = r - t;
-        if (i < 0 || i >= src_h) continue;
-        const T* s = src + i * w_cols;
-        for (int64_t j = 0; j < w_cols; ++j) d[j] += w[t] * s[j];
-      }
-    }
-  });
+T* backward_thread_scratch(std::size_t elems) {
+  thread_local std::vector<T> buffer;
+  if (buffer.size() < elems) buffer.resize(elems);
+  return buffer.data();
 }
 
 template <typename T>
 void backward_planes(const at::Tensor& grad_ssim, const at::Tensor& grad_cs, const at::Tensor& x,
                      const at::Tensor& y, const SsimGeometry& g, at::ArrayRef<double> window, double c1, double c2,
                      double cov_norm, at::Tensor& dx, at::Tensor& dy) {
-  const int k = g.window_size;
   const std::vector<double> normalized = normalized_window(window);
-  std::vector<T> w(normalized.begin(), normalized.end());
+  const std::vector<T> w(normalized.begin(), normalized.end());
   const std::vector<int> row_map = border_map(g.height, g.pad, g.border);
   const std::vector<int> col_map = border_map(g.width, g.pad, g.border);
-  const int64_t hp = g.padded_height, wp = g.padded_width, ho = g.out_height, wo = g.out_width;
-  const int64_t padded = hp * wp, out = ho * wo, plane_size = g.height * g.width;
-  std::vector<T> xs(padded), ys(padded);
-  std::vector<T> quantities(5 * padded), vertical(5 * ho * wp), moments(5 * out), grads(5 * out);
-  std::vector<T> tmp(5 * ho * wp), back(5 * padded);
+  const int64_t hp = g.padded_height, wp = g.padded_width, padded = hp * wp, plane_size = g.height * g.width;
+  const double count = static_cast<double>(g.out_height * g.out_width);
   const T* gs = grad_ssim.data_ptr<T>();
   const T* gc = grad_cs.data_ptr<T>();
-  const double count = static_cast<double>(out);
-
-  for (int64_t p = 0; p < g.planes; ++p) {
-    const T* xp = x.data_ptr<T>() + p * plane_size;
-    const T* yp = y.data_ptr<T>() + p * plane_size;
-    const T shift = xp[0] * T(0.5) + yp[0] * T(0.5);  // same rule as the forward kernel for floating input
-    for (int64_t r = 0; r < hp; ++r) {
-      for (int64_t c = 0; c < wp; ++c) {
-        const int sr = row_map[r], sc = col_map[c];
-        const bool inside = sr >= 0 && sc >= 0;
-        xs[r * wp + c] = inside ? xp[sr * g.width + sc] - shift : -shift;
-        ys[r * wp + c] = inside ? yp[sr * g.width + sc] - shift : -shift;
+  // 'valid' padding: the padded grid is the input itself, the strips write dx/dy directly and nothing is folded.
+  const bool unpadded = hp == g.height && wp == g.width;
+  std::unique_ptr<T[]> padded_buffer(unpadded ? nullptr : new T[2 * g.planes * padded]);  // every element written
+  T* const grad_x_padded = unpadded ? dx.data_ptr<T>() : padded_buffer.get();
+  T* const grad_y_padded = unpadded ? dy.data_ptr<T>() : padded_buffer.get() + g.planes * padded;
+  const int64_t strips = (hp + kStripRows - 1) / kStripRows;
+  const std::size_t scratch_elems = ssim_backward_scratch_size(static_cast<int>(wp), static_cast<int>(g.out_width),
+                                                               g.window_size, kStripRows);
+  parallel_chunks(g.planes * strips, 1, [&](int64_t begin, int64_t end) {
+    T* scratch = backward_thread_scratch<T>(scratch_elems);
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t p = task / strips, strip = task % strips;
+      SsimBackwardArgs<T> a;
+      a.x = x.data_ptr<T>() + p * plane_size;
+      a.y = y.data_ptr<T>() + p * plane_size;
+      a.width = static_cast<int>(g.width);
+      a.row_map = row_map.data();
+      a.col_map = col_map.data();
+      a.padded_width = static_cast<int>(wp);
+      a.out_height = static_cast<int>(g.out_height);
+      a.out_width = static_cast<int>(g.out_width);
+      a.window = w.data();
+      a.window_size = g.window_size;
+      a.c1 = T(c1);
+      a.c2 = T(c2);
+      a.cov_norm = T(cov_norm);
+      a.shift = a.x[0] * T(0.5) + a.y[0] * T(0.5);  // same rule as the forward kernel for floating input
+      a.a = static_cast<T>(gs[p] / count);
+      a.b = static_cast<T>(gc[p] / count);
+      a.row_begin = static_cast<int>(strip * kStripRows);
+      a.row_end = static_cast<int>(std::min<int64_t>(hp, (strip + 1) * kStripRows));
+      a.grad_x_padded = grad_x_padded + p * padded;
+      a.grad_y_padded = grad_y_padded + p * padded;
+      a.scratch = scratch;
+      run_backward_rows<T>(a);
+    }
+  });
+  if (unpadded) return;
+  // Fold: each padded sample adds its gradient to the input sample it was copied from.
+  parallel_chunks(g.planes, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      T* dxp = dx.data_ptr<T>() + p * plane_size;
+      T* dyp = dy.data_ptr<T>() + p * plane_size;
+      const T* gx = grad_x_padded + p * padded;
+      const T* gy = grad_y_padded + p * padded;
+      for (int64_t i = 0; i < plane_size; ++i) dxp[i] = dyp[i] = 0;
+      for (int64_t r = 0; r < hp; ++r) {
+        const int sr = row_map[r];
+        if (sr < 0) continue;
+        for (int64_t c = 0; c < wp; ++c) {
+          const int sc = col_map[c];
+          if (sc < 0) continue;
+          dxp[sr * g.width + sc] += gx[r * wp + c];
+          dyp[sr * g.width + sc] += gy[r * wp + c];
+        }
       }
     }
-    for (int64_t i = 0; i < padded; ++i) {
-      quantities[i] = xs[i];
-      quantities[padded + i] = ys[i];
-      quantities[2 * padded + i] = xs[i] * xs[i];
-      quantities[3 * padded + i] = ys[i] * ys[i];
-      quantities[4 * padded + i] = xs[i] * ys[i];
-    }
-    for (int q = 0; q < 5; ++q) {
-      filter_cols_valid(quantities.data() + q * padded, hp, wp, w.data(), k, vertical.data() + q * ho * wp);
-      filter_rows_valid(vertical.data() + q * ho * wp, ho, wp, w.data(), k, moments.data() + q * out);
-    }
-    const T a = static_cast<T>(gs[p] / count), b = static_cast<T>(gc[p] / count);
-    parallel_chunks(out, 4096, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        auto d = ssim_moment_grads<T>(moments[i], moments[out + i], moments[2 * out + i], moments[3 * out + i],
-                                      moments[4 * out + i], shift, T(c1), T(c2), T(cov_norm), a, b);
-        grads[i] = d.mu_x;
-        grads[out + i] = d.mu_y;
-        grads[2 * out + i] = d.e_xx;
-        grads[3 * out + i] = d.e_yy;
-        grads[4 * out + i] = d.e_xy;
-      }
-    });
-    for (int q = 0; q < 5; ++q) {
-      filter_rows_full(grads.data() + q * out, ho, wo, w.data(), k, tmp.data() + q * ho * wp);
-      filter_cols_full(tmp.data() + q * ho * wp, ho, wp, w.data(), k, back.data() + q * padded);
-    }
-    T* dxp = dx.data_ptr<T>() + p * plane_size;
-    T* dyp = dy.data_ptr<T>() + p * plane_size;
-    for (int64_t i = 0; i < plane_size; ++i) dxp[i] = dyp[i] = 0;
-    // Fold: each padded sample adds its gradient to the input sample it was copied from (serial: targets collide).
-    for (int64_t r = 0; r < hp; ++r) {
-      const int sr = row_map[r];
-      if (sr < 0) continue;
-      for (int64_t c = 0; c < wp; ++c) {
-        const int sc = col_map[c];
-        if (sc < 0) continue;
-        const int64_t i = r * wp + c;
-        const T gx = back[i] + 2 * xs[i] * back[2 * padded + i] + ys[i] * back[4 * padded + i];
-        const T gy = back[padded + i] + 2 * ys[i] * back[3 * padded + i] + xs[i] * back[4 * padded + i];
-        dxp[sr * g.width + sc] += gx;
-        dyp[sr * g.width + sc] += gy;
-      }
-    }
-  }
+  });
 }
 
 std::tuple<at::Tensor, at::Tensor> ssim_stats_backward_cpu(const at::Tensor& grad_ssim, const at::Tensor& grad_cs,
