@@ -210,3 +210,41 @@ def test_torchmetrics_dists_gradient(tm, ttm):
     ttm.DeepImageStructureAndTextureSimilarity()(xa, y).backward()
     tm[1]()(xb, y).backward()
     assert float((xa.grad - xb.grad).norm() / xb.grad.norm()) < 1e-4
+
+
+def _ddp_worker(rank, world, port, data, results):
+    import torch.distributed as dist
+    import turboiqa.compat.torchmetrics as ttm
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        metrics = [ttm.LearnedPerceptualImagePatchSimilarity(normalize=True),
+                   ttm.DeepImageStructureAndTextureSimilarity()]
+        for k, (x, y) in enumerate(data):
+            if k % world == rank:
+                for m in metrics:
+                    m.update(x, y)
+        values = [m.compute() for m in metrics]  # gathers LPIPS' score list and sums DISTS' states
+        if rank == 0:
+            results.put([v.item() for v in values])
+    finally:
+        dist.destroy_process_group()
+
+
+def test_torchmetrics_deep_classes_two_process_ddp(ttm):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    data = batches(4, shape=(1, 3, 64, 64))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    results = mp.get_context("spawn").Queue()
+    mp.start_processes(_ddp_worker, args=(2, port, data, results), nprocs=2, join=True, start_method="spawn")
+    got = results.get(timeout=60)
+    single = [ttm.LearnedPerceptualImagePatchSimilarity(normalize=True), ttm.DeepImageStructureAndTextureSimilarity()]
+    for x, y in data:
+        for m in single:
+            m.update(x, y)
+    assert got == pytest.approx([m.compute().item() for m in single], abs=1e-6)
