@@ -11,6 +11,7 @@ from .metrics.iw_ssim import IW_SSIM, IW_SSIM_CONVENTIONS, iw_ssim
 from .metrics.lpips import LPIPS, lpips
 from .metrics.lpips_swd import LPIPS_SWD, lpips_swd
 from .metrics.ms_ssim import MS_SSIM, MS_SSIM_CONVENTIONS, ms_ssim
+from .metrics.pieapp import PIEAPP_CONVENTIONS, PieAPP, pieapp
 from .metrics.psnr import PSNR, psnr
 from .metrics.ssim import SSIM, SSIM_CONVENTIONS, ssim
 
@@ -19,7 +20,7 @@ __version__ = "0.1.0"
 # Every entry is called metric(distorted, reference, data_range=..., reduction=...).
 METRICS = {"psnr": psnr, "ssim": ssim, "ms_ssim": ms_ssim, "fsim": fsim, "fsimc": partial(fsim, color="yiq_chromatic"),
            "iw_ssim": iw_ssim, "lpips": lpips, "lpips_vgg": partial(lpips, net="vgg"), "dists": dists,
-           "deepsim": deepsim, "lpips_swd": lpips_swd}
+           "deepsim": deepsim, "lpips_swd": lpips_swd, "pieapp": pieapp}
 SCALED_METRICS = ("ms_ssim", "iw_ssim")  # the METRICS that take scales= (the jobs' --scales)
 
 
@@ -60,6 +61,9 @@ __all__ = [
     "MS_SSIM",
     "MS_SSIM_CONVENTIONS",
     "PSNR",
+    "PIEAPP_CONVENTIONS",
+    "PieAPP",
+    "pieapp",
     "SSIM",
     "SSIM_CONVENTIONS",
     "build_info",

@@ -8,7 +8,8 @@ Search order for each file, stopping at the first hit:
    names are accepted there too);
 3. the torch hub cache — ``$TORCH_HOME/hub/checkpoints`` (``torch.hub.get_dir()``) and
    ``~/.cache/torch/hub/checkpoints`` — where lpips, piq, pyiqa and torchvision users already hold
-   ``alexnet-owt-7be5be79.pth``, ``vgg16-397923af.pth``, ``squeezenet1_1-b8a52dc0.pth``;
+   ``alexnet-owt-7be5be79.pth``, ``vgg16-397923af.pth``, ``squeezenet1_1-b8a52dc0.pth`` — then pyiqa's own cache
+   ``<hub dir>/pyiqa`` (``PieAPPv0.1-0937b014.pth``);
 4. for the small LPIPS heads and DISTS α/β: the copies shipped inside this package (``turboiqa/data/weights``);
 5. only if allowed (``download=True`` or ``TURBOIQA_DOWNLOAD=1``): the official URL, saved into the hub cache.
 
@@ -92,6 +93,12 @@ REGISTRY: dict[str, WeightFile] = {w.key: w for w in [
                {"dists-alpha-beta.pth": "f5e65c96230b7f6ca995691647d482237e4cab8a50c5c4a5784f219ef0748218"},
                url="https://github.com/dingkeyan93/DISTS/raw/master/DISTS_pytorch/weights.pt",
                packaged="dists-alpha-beta.pth", licence="MIT (DISTS)"),
+    # Official file, piq's mirror (same name) or pyiqa's copy; ≈270 MB, never shipped. No digest is recorded
+    # (none could be checked offline): an unknown name would load unverified, so only these names are searched.
+    WeightFile("pieapp", "PieAPP v0.1 network (official PyTorch checkpoint)",
+               ("PieAPPv0.1.pth", "PieAPPv0.1-0937b014.pth"),
+               url="https://web.ece.ucsb.edu/~ekta/projects/PieAPPv0.1//weights/PieAPPv0.1.pth",
+               licence="see github.com/prashnani/PerceptualImageError"),
 ]}
 
 # What each metric needs, for ``turboiqa weights`` and the error messages.
@@ -102,9 +109,11 @@ METRIC_WEIGHTS = {
     "dists": ("vgg16", "dists"),
     "deepsim": ("vgg16",),
     "lpips_swd": ("alexnet", "lpips-alex"),
+    "pieapp": ("pieapp",),
 }
-# Configurations that are not any metric's default: a missing file there is reported but is no failure.
-OPTIONAL_METRICS = {"lpips (net='squeeze')"}
+# Configurations that are not any metric's default, and checkpoints only their metric's users fetch (PieAPP's
+# 270 MB): a missing file there is reported but is no failure.
+OPTIONAL_METRICS = {"lpips (net='squeeze')", "pieapp"}
 
 
 class WeightsNotFoundError(FileNotFoundError):
@@ -143,6 +152,7 @@ def candidates(spec: WeightFile, path: str | os.PathLike | None = None) -> list[
         out += [(ENV_FOLDER, Path(folder).expanduser() / n) for n in spec.names]
     for d in hub_checkpoint_dirs():
         out += [("torch hub cache", d / n) for n in spec.names]
+    out += [("pyiqa cache", Path(torch.hub.get_dir()) / "pyiqa" / n) for n in spec.names]
     if spec.packaged:
         out.append(("package", packaged_dir() / spec.packaged))
     return out

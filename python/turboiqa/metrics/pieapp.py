@@ -1,0 +1,250 @@
+"""PieAPP v0.1 — Prashnani, Cai, Mostofi, Sen, "PieAPP: perceptual image-error assessment through pairwise
+preference", CVPR 2018 (arXiv:1806.02067). SPECS §13.
+
+Reference code: prashnani/PerceptualImageError (``model/PieAPPv0pt1_PT.py``, ``test_PieAPP_PT.py``). A Siamese
+per-patch network (eleven 3×3 convolutions, five max-pools) maps 64×64 patches of the distorted image A and of the
+reference to multi-scale features (x3, x5, x7, x9, x11 flattened in NCHW order, 120,832 values) and coarse features
+(x11, 2,048 values). Per patch: error s = a·(0.01·fc2(relu(fc1(F_ref − F_A)))) + b with (a, b) =
+``ref_score_subtract``, weight w = fc2_w(relu(fc1_w(x11_ref − x11_A))) + 1e−6; the image's score is
+Σ w·s / Σ w over its patches. **Lower = better** (≈0 for identical images, typically 0…5).
+
+Input as the original: BGR in [0, 255] (RGB input is flipped here; ``data_range`` maps to 255), no normalisation.
+
+Patch grids (``convention``):
+
+* ``'original'`` (default): ``test_PieAPP_PT.py``'s positions. It lists row starts arange(0, H−64, stride) + [H−64]
+  and column starts arange(0, **H**−64, stride) + [W−64] (its bug: rows for columns), cuts blocks of 10 starts, and
+  samples each block's sub-image on its own stride grid from the block's first start; the last block's sub-image
+  extends to ``W`` (its bug again, for rows too), clipped at the image. So the trailing ``H−64``/``W−64`` start only
+  bounds the blocks, and the grid depends on the image's size as in the original. Where the original indexes past
+  its start list (a multiple of 10 starts: an IndexError there) the block is taken as the last one.
+* ``'piq'``: piq 0.8 — RGB order (no flip) and starts arange(0, H−64+1, stride) (``unfold``), grey input repeated.
+* ``'pyiqa'``: pyiqa — BGR, the same ``unfold`` grid as piq.
+
+``stride``: 27 ('sparse', the original's default) or 6 ('dense'), or any positive int. Patches go through the
+network ``chunk_size`` at a time and only the two sums are kept, so memory does not grow with the image (a 4K pair
+at stride 6 has 300,000 patch pairs); with a gradient requested every chunk's graph is kept for the backward.
+
+Weights: ``PieAPPv0.1.pth`` — the official file, piq's mirror (the same tensors) or pyiqa's
+``PieAPPv0.1-0937b014.pth`` — found by :mod:`turboiqa.nets.weights` (``TURBOIQA_WEIGHTS``, the torch hub cache,
+pyiqa's cache, an explicit ``weights=`` path); never downloaded unless allowed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..nets import cached
+from ..nets.runtime import needs_grad, prepare_module
+from ..nets.weights import load_state
+from ..validate import as_batch, check_pair, check_reduction, reduce
+from .module import check_leading_arguments
+
+PATCH = 64
+STRIDES = {"sparse": 27, "dense": 6}
+BLOCK = 10  # the original's num_patches_per_dim: starts per sub-image block
+WEIGHT_EPS = 1e-6
+DEFAULT_CHUNK = 128
+
+
+@dataclass(frozen=True)
+class PieAPPConvention:
+    bgr: bool  # flip RGB input to the original's OpenCV channel order
+    grid: str  # 'original' | 'unfold'
+
+
+PIEAPP_CONVENTIONS = {
+    "original": PieAPPConvention(bgr=True, grid="original"),
+    "piq": PieAPPConvention(bgr=False, grid="unfold"),
+    "pyiqa": PieAPPConvention(bgr=True, grid="unfold"),
+}
+
+
+class PieAPPNet(nn.Module):
+    """The per-patch network with the original's layer names (its checkpoints load as they are)."""
+
+    def __init__(self, weights=None, download: bool | None = None, pretrained: bool = True):
+        super().__init__()
+        channels = [(3, 64), (64, 64), (64, 64), (64, 128), (128, 128), (128, 128), (128, 256), (256, 256),
+                    (256, 256), (256, 512), (512, 512)]
+        for i, (cin, cout) in enumerate(channels, start=1):
+            setattr(self, f"conv{i}", nn.Conv2d(cin, cout, 3, padding=1))
+        self.fc1_score = nn.Linear(120832, 512)
+        self.fc2_score = nn.Linear(512, 1)
+        self.fc1_weight = nn.Linear(2048, 512)
+        self.fc2_weight = nn.Linear(512, 1)
+        self.ref_score_subtract = nn.Linear(1, 1)
+        if pretrained:
+            self.load_state_dict(checkpoint_state(load_state("pieapp", weights, download)))
+        self.requires_grad_(False)
+
+    def features(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(multi-scale features, coarse features) of BGR [0, 255] 64×64 patches."""
+        x = F.relu(self.conv2(F.relu(self.conv1(patches))))
+        x3 = F.relu(self.conv3(F.max_pool2d(x, 2)))
+        x5 = F.relu(self.conv5(F.max_pool2d(F.relu(self.conv4(x3)), 2)))
+        x7 = F.relu(self.conv7(F.max_pool2d(F.relu(self.conv6(x5)), 2)))
+        x9 = F.relu(self.conv9(F.max_pool2d(F.relu(self.conv8(x7)), 2)))
+        x11 = F.relu(self.conv11(F.max_pool2d(F.relu(self.conv10(x9)), 2))).flatten(1)
+        return torch.cat([x3.flatten(1), x5.flatten(1), x7.flatten(1), x9.flatten(1), x11], dim=1), x11
+
+    def errors_and_weights(self, dist: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-patch error s and weight w of patch pairs (P×3×64×64 each) → two (P,) tensors."""
+        f, c = self.features(torch.cat([dist, ref]))
+        p = dist.shape[0]
+        error = self.ref_score_subtract(0.01 * self.fc2_score(F.relu(self.fc1_score(f[p:] - f[:p]))))
+        weight = self.fc2_weight(F.relu(self.fc1_weight(c[p:] - c[:p]))) + WEIGHT_EPS
+        return error.reshape(-1), weight.reshape(-1)
+
+
+def checkpoint_state(state: dict) -> dict:
+    """The original checkpoint stores ``ref_score_subtract.weight`` with shape (1,) (piq's mirror too; piq reshapes
+    it when loading): reshaped to Linear(1, 1)'s (1, 1)."""
+    state = dict(state.get("state_dict", state))
+    w = state.get("ref_score_subtract.weight")
+    if w is not None and w.shape != (1, 1):
+        state["ref_score_subtract.weight"] = w.reshape(1, 1)
+    return state
+
+
+def original_starts(extent: int, loc_extent: int, last_bound: int, stride: int) -> list[int]:
+    """Patch starts along one axis as ``test_PieAPP_PT.py`` visits them (module docstring).
+
+    ``extent``: the axis' length; ``loc_extent``: the length the script builds its start list from (rows, for both
+    axes); ``last_bound``: the length its last block extends to (columns, for both axes)."""
+    loc = list(range(0, loc_extent - PATCH, stride)) + [extent - PATCH]
+    starts = []
+    for block in range(len(loc) // BLOCK + 1):
+        first = BLOCK * block
+        if first >= len(loc):
+            break
+        if BLOCK * (block + 1) >= len(loc):  # the last block (the original indexes past its list when equal)
+            size = last_bound - loc[first]
+        else:
+            size = loc[BLOCK * (block + 1)] - loc[first] + PATCH - stride
+        span = range(extent)[loc[first]:loc[first] + size]  # NumPy's slicing of the image axis
+        if len(span) >= PATCH:
+            starts += [span.start + s for s in range(0, len(span) - PATCH + 1, stride)]
+    return starts
+
+
+def patch_starts(height: int, width: int, stride: int, grid: str) -> tuple[list[int], list[int]]:
+    """(row starts, column starts); every (row, column) pair is a patch."""
+    if grid == "unfold":
+        return list(range(0, height - PATCH + 1, stride)), list(range(0, width - PATCH + 1, stride))
+    return (original_starts(height, height, width, stride), original_starts(width, height, width, stride))
+
+
+def patches_at(image: torch.Tensor, positions: list[tuple[int, int]]) -> torch.Tensor:
+    return torch.stack([image[:, r:r + PATCH, c:c + PATCH] for r, c in positions])
+
+
+def resolve_stride(stride) -> int:
+    if isinstance(stride, str):
+        if stride not in STRIDES:
+            raise ValueError(f"stride must be a positive int or one of {sorted(STRIDES)}, got {stride!r}")
+        return STRIDES[stride]
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+        raise ValueError(f"stride must be a positive int or one of {sorted(STRIDES)}, got {stride!r}")
+    return stride
+
+
+def pieapp_score(model: PieAPPNet, x, y, data_range: float = 1.0, reduction: str = "mean", stride=27,
+                 convention: str = "original", chunk_size: int = DEFAULT_CHUNK) -> torch.Tensor:
+    """PieAPP of a pair with an already built :class:`PieAPPNet`."""
+    check_reduction(reduction)
+    if convention not in PIEAPP_CONVENTIONS:
+        raise ValueError(f"convention must be one of {sorted(PIEAPP_CONVENTIONS)}, got {convention!r}")
+    conv = PIEAPP_CONVENTIONS[convention]
+    step = resolve_stride(stride)
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    x, y = check_pair(x, y, data_range)
+    if x.shape[1] == 1:  # grey: the three channels the network takes (piq does the same)
+        x, y = x.expand(-1, 3, -1, -1), y.expand(-1, 3, -1, -1)
+    if x.shape[1] != 3:
+        raise ValueError(f"x must have 3 (RGB) or 1 channel, got {x.shape[1]}")
+    height, width = x.shape[-2:]
+    if height < PATCH or width < PATCH:
+        raise ValueError(f"x is {height}×{width}: PieAPP needs at least {PATCH}×{PATCH} pixels (one patch)")
+    dtype = prepare_module(model, x.device)
+    rows, cols = patch_starts(height, width, step, conv.grid)
+    positions = [(r, c) for r in rows for c in cols]
+    if not positions:  # the original grid can be empty for very unequal sides (its column list uses the rows)
+        raise ValueError(f"the {convention!r} patch grid of a {height}×{width} image at stride {step} is empty")
+    grad = needs_grad(x, y)
+    scores = []
+    with torch.enable_grad() if grad else torch.no_grad():
+        for n in range(x.shape[0]):
+            a = x[n].to(dtype) * (255.0 / data_range)
+            r = y[n].to(dtype) * (255.0 / data_range)
+            if conv.bgr:
+                a, r = a.flip(0), r.flip(0)
+            weighted = total = 0
+            for begin in range(0, len(positions), chunk_size):
+                chunk = positions[begin:begin + chunk_size]
+                error, weight = model.errors_and_weights(patches_at(a, chunk), patches_at(r, chunk))
+                # summed in float64 across chunks (the original accumulates its blocks' sums in float64 too)
+                weighted = weighted + (error * weight).sum().double()
+                total = total + weight.sum().double()
+            scores.append((weighted / total).to(dtype))
+    return reduce(torch.stack(scores), reduction)
+
+
+def pieapp_model(device, dtype, weights=None, download=None) -> PieAPPNet:
+    def build():
+        model = PieAPPNet(weights, download).to(device=device, dtype=dtype)
+        prepare_module(model, torch.device(device))
+        return model
+
+    return cached(("pieapp", str(weights), str(device), dtype), build)
+
+
+def pieapp(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    data_range: float = 1.0,
+    reduction: str = "mean",
+    *,
+    stride=27,
+    convention: str = "original",
+    chunk_size: int = DEFAULT_CHUNK,
+    weights=None,
+    download: bool | None = None,
+) -> torch.Tensor:
+    """PieAPP error of each pair: (N,) for reduction='none', else a scalar (**lower = better**).
+
+    ``x`` distorted, ``y`` reference: N×3×H×W RGB (or N×1×H×W grey, repeated), uint8 or float in [0, data_range],
+    at least 64×64. ``stride``: 27 / 'sparse' (default), 6 / 'dense', or any positive int. ``convention``:
+    'original' (default), 'piq', 'pyiqa' (module docstring). ``chunk_size``: patch pairs per network call.
+    ``weights``: an explicit ``PieAPPv0.1.pth``. Differentiable w.r.t. both images.
+    """
+    xb = as_batch(x, "x")
+    dtype = torch.float64 if xb.dtype == torch.float64 else torch.float32
+    model = pieapp_model(xb.device, dtype, weights, download)
+    return pieapp_score(model, x, y, data_range, reduction, stride, convention, chunk_size)
+
+
+class PieAPP(nn.Module):
+    """Module form of :func:`pieapp`; holds the network (``.to(device)`` / ``.double()`` move it).
+    ``forward(x, y)``: ``x`` distorted, ``y`` reference."""
+
+    def __init__(self, data_range: float = 1.0, reduction: str = "mean", *, stride=27, convention: str = "original",
+                 chunk_size: int = DEFAULT_CHUNK, weights=None, download: bool | None = None):
+        super().__init__()
+        check_leading_arguments("PieAPP", data_range, reduction)
+        resolve_stride(stride)
+        if convention not in PIEAPP_CONVENTIONS:
+            raise ValueError(f"convention must be one of {sorted(PIEAPP_CONVENTIONS)}, got {convention!r}")
+        self.model = PieAPPNet(weights, download)
+        self.kwargs = {"data_range": data_range, "reduction": reduction, "stride": stride, "convention": convention,
+                       "chunk_size": chunk_size}
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return pieapp_score(self.model, x, y, **self.kwargs)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
