@@ -1,0 +1,99 @@
+"""PieAPP: turboiqa against piq and pyiqa on the same weights and inputs, timed round-robin in one process.
+
+The official checkpoint is not available offline, so every implementation loads the same fixed-seed random weights
+in the original's layout (the network's cost does not depend on the values). Inputs: 512×384 RGB float32 in [0, 1]
+(the TID2013 size), stride 27 ('sparse', 204 patch pairs on every grid). ``--busy N`` starts N CPU-spinning
+processes beside the benchmark.
+
+Run: python bench/bench_pieapp.py [--repeats 5] [--busy 1] [--json bench/results-pieapp-cpu.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from peer_stubs import import_pyiqa_arch, install_torchvision_stub, patched_hub_load  # noqa: E402
+
+
+def random_checkpoint(path: Path) -> None:
+    from turboiqa.metrics.pieapp import PieAPPNet
+
+    torch.manual_seed(0)
+    net = PieAPPNet(pretrained=False)
+    for m in net.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            torch.nn.init.kaiming_normal_(m.weight)
+    state = net.state_dict()
+    state["ref_score_subtract.weight"] = state["ref_score_subtract.weight"].reshape(1)  # the original's layout
+    torch.save(state, path)
+
+
+def implementations(checkpoint: Path) -> dict:
+    import turboiqa
+
+    impls = {"turboiqa (original grid)": turboiqa.PieAPP(weights=checkpoint),
+             "turboiqa (piq grid)": turboiqa.PieAPP(convention="piq", weights=checkpoint)}
+    install_torchvision_stub()
+    try:
+        import piq
+
+        with patched_hub_load(torch.load(checkpoint)):
+            impls["piq 0.8"] = piq.PieAPP(stride=27)
+    except ImportError:
+        pass
+    arch = import_pyiqa_arch("pieapp_arch")
+    if arch is not None:
+        impls["pyiqa"] = arch.PieAPP(pretrained_model_path=str(checkpoint)).eval()
+    return impls
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--busy", type=int, default=0)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")  # pyiqa's loading messages
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = Path(tmp) / "PieAPPv0.1.pth"
+        random_checkpoint(checkpoint)
+        impls = implementations(checkpoint)
+        x, y = torch.rand(1, 3, 384, 512), torch.rand(1, 3, 384, 512)
+        spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
+        try:
+            times = {name: [] for name in impls}
+            with torch.no_grad():
+                for name, f in impls.items():
+                    f(x, y)  # warm-up
+                for r in range(args.repeats):
+                    order = list(impls.items())
+                    for name, f in order[r % len(order):] + order[:r % len(order)]:
+                        t0 = time.perf_counter()
+                        f(x, y)
+                        times[name].append((time.perf_counter() - t0) * 1e3)
+        finally:
+            for p in spinners:
+                p.kill()
+        rows = {name: statistics.median(t) for name, t in times.items()}
+        ours = rows["turboiqa (piq grid)"]
+        for name, ms in rows.items():
+            print(f"{name:28s} {ms:9.1f} ms   {ms / ours:5.2f}× turboiqa (piq grid)")
+    if args.json:
+        info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "busy_processes": args.busy,
+                "repeats": args.repeats, "input": "1x3x384x512 float32, stride 27"}
+        Path(args.json).write_text(json.dumps({"machine": info, "median_ms": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
