@@ -87,6 +87,9 @@ def feed_peer_weights():
     import torchmetrics.image.lpip as tm_lpip
 
     tm_dists._TORCHVISION_AVAILABLE = tm_lpips._TORCHVISION_AVAILABLE = tm_lpip._TORCHVISION_AVAILABLE = True
+    from torchvision.models import VGG16_Weights, vgg16  # the stub's; bound at import only with torchvision
+
+    tm_dists.vgg16, tm_dists.VGG16_Weights = vgg16, VGG16_Weights
 
 
 def main() -> int:

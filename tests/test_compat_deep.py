@@ -143,6 +143,9 @@ def tm(weights_dir):  # noqa: F811
 
     # torchmetrics checks for the torchvision distribution before building its networks: ours are stubs
     tm_dists._TORCHVISION_AVAILABLE = tm_lpips._TORCHVISION_AVAILABLE = tm_lpip._TORCHVISION_AVAILABLE = True
+    from torchvision.models import VGG16_Weights, vgg16  # the stub's; bound at import only with torchvision
+
+    tm_dists.vgg16, tm_dists.VGG16_Weights = vgg16, VGG16_Weights
     from torchmetrics.image.dists import DeepImageStructureAndTextureSimilarity
     from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
 
