@@ -201,13 +201,17 @@ def luma(x, coeffs, offset=0.0, round_to_uint8=False, backend="auto"):
     return _reference_image.luma(x, coeffs, float(offset), bool(round_to_uint8))
 
 
-def ssim_stats(x, y, window, c1, c2, padding="valid", cov_norm=1.0, backend="auto"):
+def ssim_stats(x, y, window, c1, c2, padding="valid", cov_norm=1.0, backend="auto", nonnegative_cs=False):
     """Per-plane means of the SSIM and contrast-structure maps, each (N, C).
 
     ``window`` is the 1-D separable window (odd length, sums to 1); ``c1``/``c2`` are in the units of ``x``;
     ``padding`` is 'valid' or a 'same' border: 'zeros', 'symmetric' (MATLAB), 'reflect', 'replicate'.
+    ``nonnegative_cs`` clamps cs at 0 per pixel (pyiqa). The native kernels pool the maps as they compute them and
+    have no such clamp yet, so that option runs the PyTorch twin whatever ``backend`` says.
     """
     window = list(window)
+    if nonnegative_cs:
+        return _reference_ssim.ssim_stats(x, y, window, c1, c2, padding, cov_norm, nonnegative_cs=True)
     if use_native(backend):
         return torch.ops.turboiqa.ssim_stats(x, y, window, float(c1), float(c2), padding, float(cov_norm))
     return _reference_ssim.ssim_stats(x, y, window, c1, c2, padding, cov_norm)
