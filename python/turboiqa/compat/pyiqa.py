@@ -36,6 +36,8 @@ def remember_originals(peer) -> None:
 def _original(name: str):
     if name not in _ORIGINALS:
         remember_originals(_pyiqa())
+    if name not in _ORIGINALS:  # a partly imported pyiqa (its archs loaded without its package __init__)
+        raise ImportError(f"the imported pyiqa has no {name}")
     return _ORIGINALS[name]
 
 
