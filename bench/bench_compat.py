@@ -1,9 +1,11 @@
-"""What a piq or torchmetrics user gains by switching imports: each piq call against the same call through
-turboiqa.compat.piq, and torchmetrics' update()+compute() against turboiqa.compat.torchmetrics', same inputs
-(1920×1080 float32 in [0, 1], grey and RGB), timed round-robin in one process so both see the same machine state.
-Loss rows include the backward pass.
+"""What a piq, pyiqa or torchmetrics user gains by switching imports: each piq call against the same call through
+turboiqa.compat.piq, pyiqa's create_metric(name) against turboiqa.compat.pyiqa's (metrics built once, outside the
+timing), and torchmetrics' update()+compute() against turboiqa.compat.torchmetrics', same inputs (1920×1080
+float32 in [0, 1], grey and RGB), timed round-robin in one process so both see the same machine state. Loss rows
+include the backward pass.
 
-Run: python bench/bench_compat.py [--repeats 7] [--json bench/results-compat-cpu.json]
+Run: python bench/bench_compat.py [--repeats 7] [--suites piq pyiqa torchmetrics] [--json FILE]
+(bench/results-compat-cpu.json: piq and torchmetrics; bench/results-compat-pyiqa-cpu.json: pyiqa, --repeats 3)
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from peer_stubs import install_torchvision_stub  # noqa: E402 - piq's __init__ imports torchvision
+from peer_stubs import import_pyiqa, install_torchvision_stub  # noqa: E402 - piq's __init__ imports torchvision
 
 
 def frames(channels: int, seed: int = 0):
@@ -46,10 +48,27 @@ def cases(piq, tq):
     ]
 
 
+def pyiqa_cases():
+    """pyiqa's names on RGB frames; each library's metric object is built on first use and reused."""
+    built = {}
+
+    def named(name):
+        def run(lib, x, y):
+            key = (lib.__name__, name)
+            if key not in built:
+                built[key] = lib.create_metric(name, device="cpu")
+            built[key](x, y)
+        return (f"create_metric('{name}')", 3, run)
+
+    return [named(name) for name in ("ssim", "psnr", "ms_ssim", "fsim")]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--json", help="write the medians here")
+    parser.add_argument("--suites", nargs="+", choices=("piq", "pyiqa", "torchmetrics"),
+                        default=["piq", "pyiqa", "torchmetrics"])
     args = parser.parse_args()
     install_torchvision_stub()
     import piq
@@ -68,16 +87,24 @@ def main() -> int:
             metric.compute()
         return (f"{cls} update+compute", 3, run)
 
-    suites = [(("piq", piq), ("turboiqa.compat.piq", tq), cases(piq, tq)),
-              (("torchmetrics", tm), ("turboiqa.compat.torchmetrics", ttm),
-               [tm_case(c) for c in ("StructuralSimilarityIndexMeasure", "MultiScaleStructuralSimilarityIndexMeasure",
-                                     "PeakSignalNoiseRatio")])]
+    suites = {"piq": (("piq", piq), ("turboiqa.compat.piq", tq), cases(piq, tq)),
+              "torchmetrics": (("torchmetrics", tm), ("turboiqa.compat.torchmetrics", ttm),
+                               [tm_case(c) for c in ("StructuralSimilarityIndexMeasure",
+                                                     "MultiScaleStructuralSimilarityIndexMeasure",
+                                                     "PeakSignalNoiseRatio")])}
+    pyiqa = import_pyiqa() if "pyiqa" in args.suites else None  # pyiqa installed --no-deps: peer_stubs' import
+    if pyiqa is not None:
+        import turboiqa.compat.pyiqa as tpyiqa
+
+        suites["pyiqa"] = (("pyiqa", pyiqa), ("turboiqa.compat.pyiqa", tpyiqa), pyiqa_cases())
     rows = []
-    for (peer_name, peer), (ours_name, ours), suite in suites:
-        rows += measure(peer_name, peer, ours_name, ours, suite, args.repeats)
+    for suite_name in args.suites:
+        if suite_name in suites:
+            rows += measure(*suites[suite_name], args.repeats)
     if args.json:
         info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "piq": piq.__version__,
-                "cpu_isa": turboiqa.build_info().get("cpu_isa_selected"), "repeats": args.repeats}
+                "cpu_isa": turboiqa.build_info().get("cpu_isa_selected"), "repeats": args.repeats,
+                "suites": args.suites}
         Path(args.json).write_text(json.dumps({"machine": info, "rows": rows}, indent=1))
     return 0
 
