@@ -100,7 +100,8 @@ def main() -> int:
     rows = []
     for suite_name in args.suites:
         if suite_name in suites:
-            rows += measure(*suites[suite_name], args.repeats)
+            (peer_name, peer), (ours_name, ours), suite = suites[suite_name]
+            rows += measure(peer_name, peer, ours_name, ours, suite, args.repeats)
     if args.json:
         info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "piq": piq.__version__,
                 "cpu_isa": turboiqa.build_info().get("cpu_isa_selected"), "repeats": args.repeats,
