@@ -136,6 +136,19 @@ def test_loss_gradients_match_pyiqa(pyiqa, tid_unit, name):
     torch.testing.assert_close(ours_grad, want_grad, atol=2e-5 * scale, rtol=0)
 
 
+def test_pyiqa_convention_on_uint8_and_grey(tid_unit):
+    """convention='pyiqa' takes uint8 by pyiqa's route for 8-bit files (float32 [0, 1] first, so luma ties round
+    alike): the same numbers as its float form; grey input is used as is (pyiqa: no luma for one channel)."""
+    x, y = (t[:2, :, :64, :80].contiguous() for t in tid_unit)
+    x8, y8 = (x * 255).round().to(torch.uint8), (y * 255).round().to(torch.uint8)
+    for color in ("yiq", "per_channel"):
+        want = turboiqa.ssim(x, y, 1.0, "none", convention="pyiqa", color=color)
+        torch.testing.assert_close(turboiqa.ssim(x8, y8, 255, "none", convention="pyiqa", color=color), want,
+                                   atol=0, rtol=0)
+    grey = turboiqa.create_metric("ssim", device="cpu")(x[:, :1], y[:, :1])
+    torch.testing.assert_close(grey, turboiqa.ssim(x[:, :1], y[:, :1], 1.0, "none", convention="pyiqa"))
+
+
 def test_loss_reductions_and_no_grad_for_scores(tid_unit):
     x, y = (t[:2, :, :64, :64].contiguous() for t in tid_unit)
     scores = turboiqa.create_metric("ssim", device="cpu")(x.clone().requires_grad_(), y)

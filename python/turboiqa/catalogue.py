@@ -10,7 +10,7 @@ psnr         ``psnr(eps=1e-8)`` on RGB (``test_y_channel=True``: on the YIQ luma
 psnry        ``psnr(color='yiq', eps=1e-8)``
 ssim         ``ssim(convention='pyiqa')``: integer 0–255 YIQ luma in float64, per-pixel cs clamp
 ssimc        ``ssim(convention='pyiqa', color='per_channel')``
-ms_ssim      ``ms_ssim(convention='pyiqa')``
+ms_ssim      ``ms_ssim(convention='pyiqa')`` with Wang's weights as float32 constants, as pyiqa
 fsim         ``fsim(convention='piq', color='yiq_chromatic')`` (pyiqa's FSIM is piq's)
 lpips        ``LPIPS(net='alex')``; lpips-vgg: ``LPIPS(net='vgg')``
 dists        ``DISTS()``

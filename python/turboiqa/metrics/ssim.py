@@ -112,6 +112,9 @@ def prepare_pair(x, y, conv, data_range: float, backend: str = "auto"):
     """Colour, quantisation and dtype steps of a convention, before downsampling: (x, y, data_range after them)."""
     if conv.float64 and not conv.quantise:
         x, y = x.double(), y.double()
+    if conv.quantise and x.dtype == torch.uint8:
+        # pyiqa's route for 8-bit files: float32 in [0, 1] first, so a luma that lands on .5 rounds as in pyiqa
+        x, y, data_range = x.float() / 255, y.float() / 255, 1.0
     x, y = prepare_channels(x, y, conv.color, data_range, backend)  # pyiqa: luma in the input dtype, then rounded
     if conv.quantise:
         x, y, data_range = quantise_to_8bit_levels(x, data_range), quantise_to_8bit_levels(y, data_range), 255.0
