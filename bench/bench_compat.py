@@ -1,11 +1,12 @@
-"""What a piq or torchmetrics user gains by switching imports: each piq call against the same call through
-turboiqa.compat.piq, and torchmetrics' update()+compute() against turboiqa.compat.torchmetrics', same inputs
-(1920×1080 float32 in [0, 1], grey and RGB), timed round-robin in one process so both see the same machine state.
-Loss rows include the backward pass. LPIPS/DISTS: both sides hold the same weight tensors (the peers' networks are
-fed turboiqa's through tests/peer_stubs.py; needs TURBOIQA_WEIGHTS or the shared weights), built once outside the
+"""What a piq, pyiqa or torchmetrics user gains by switching imports: each piq call against the same call through
+turboiqa.compat.piq, pyiqa's create_metric(name) against turboiqa.compat.pyiqa's (metrics built once, outside the
+timing), and torchmetrics' update()+compute() against turboiqa.compat.torchmetrics', same inputs (1920×1080
+float32 in [0, 1], grey and RGB), timed round-robin in one process so both see the same machine state. Loss rows
+include the backward pass. LPIPS/DISTS: both sides hold the same weight tensors (the peers' networks are fed
+turboiqa's through tests/peer_stubs.py; needs TURBOIQA_WEIGHTS or the shared weights), built once outside the
 timing — except torchmetrics' DISTS, which builds its VGG16 inside every update() by design.
 
-Run: python bench/bench_compat.py [--repeats 7] [--busy 1] [--json bench/results-compat-cpu.json]
+Run: python bench/bench_compat.py [--repeats 7] [--busy 1] [--suites piq pyiqa torchmetrics] [--json FILE]
 (``--busy N`` starts N CPU-spinning processes beside the benchmark for the whole run.)
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from peer_stubs import FEATURES, install_torchvision_stub, patched_hub_load  # noqa: E402 - torchvision stand-in
+from peer_stubs import FEATURES, import_pyiqa, install_torchvision_stub  # noqa: E402 - torchvision stand-in
 
 
 def frames(channels: int, seed: int = 0):
@@ -92,11 +93,28 @@ def feed_peer_weights():
     tm_dists.vgg16, tm_dists.VGG16_Weights = vgg16, VGG16_Weights
 
 
+def pyiqa_cases():
+    """pyiqa's names on RGB frames; each library's metric object is built on first use and reused."""
+    built = {}
+
+    def named(name):
+        def run(lib, x, y):
+            key = (lib.__name__, name)
+            if key not in built:
+                built[key] = lib.create_metric(name, device="cpu")
+            built[key](x, y)
+        return (f"create_metric('{name}')", 3, run)
+
+    return [named(name) for name in ("ssim", "psnr", "ms_ssim", "fsim")]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--json", help="write the medians here")
     parser.add_argument("--busy", type=int, default=0, help="CPU-spinning processes beside the benchmark")
+    parser.add_argument("--suites", nargs="+", choices=("piq", "pyiqa", "torchmetrics"),
+                        default=["piq", "pyiqa", "torchmetrics"])
     args = parser.parse_args()
     install_torchvision_stub()
     feed_peer_weights()
@@ -125,22 +143,30 @@ def main() -> int:
                            lambda lib: lib.LearnedPerceptualImagePatchSimilarity(normalize=True), update=True),
                module_case("DeepImageStructureAndTextureSimilarity update+compute",
                            lambda lib: lib.DeepImageStructureAndTextureSimilarity(), update=True)]
-    suites = [(("piq", piq), ("turboiqa.compat.piq", tq), cases(piq, tq)),
-              (("torchmetrics", tm), ("turboiqa.compat.torchmetrics", ttm),
-               [tm_case(c) for c in ("StructuralSimilarityIndexMeasure", "MultiScaleStructuralSimilarityIndexMeasure",
-                                     "PeakSignalNoiseRatio")] + tm_deep)]
+    suites = {"piq": (("piq", piq), ("turboiqa.compat.piq", tq), cases(piq, tq)),
+              "torchmetrics": (("torchmetrics", tm), ("turboiqa.compat.torchmetrics", ttm),
+                               [tm_case(c) for c in ("StructuralSimilarityIndexMeasure",
+                                                     "MultiScaleStructuralSimilarityIndexMeasure",
+                                                     "PeakSignalNoiseRatio")] + tm_deep)}
+    pyiqa = import_pyiqa() if "pyiqa" in args.suites else None  # pyiqa installed --no-deps: peer_stubs' import
+    if pyiqa is not None:
+        import turboiqa.compat.pyiqa as tpyiqa
+
+        suites["pyiqa"] = (("pyiqa", pyiqa), ("turboiqa.compat.pyiqa", tpyiqa), pyiqa_cases())
     spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
     try:
         rows = []
-        for (peer_name, peer), (ours_name, ours), suite in suites:
-            rows += measure(peer_name, peer, ours_name, ours, suite, args.repeats)
+        for suite_name in args.suites:
+            if suite_name in suites:
+                (peer_name, peer), (ours_name, ours), suite = suites[suite_name]
+                rows += measure(peer_name, peer, ours_name, ours, suite, args.repeats)
     finally:
         for p in spinners:
             p.kill()
     if args.json:
         info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "piq": piq.__version__,
                 "cpu_isa": turboiqa.build_info().get("cpu_isa_selected"), "repeats": args.repeats,
-                "busy_processes": args.busy}
+                "suites": args.suites, "busy_processes": args.busy}
         Path(args.json).write_text(json.dumps({"machine": info, "rows": rows}, indent=1))
     return 0
 

@@ -5,13 +5,14 @@ TORCH_LIBRARY(turboiqa, m) {
   m.set_python_module("turboiqa._ops");
   // Per-plane means of the SSIM map and the contrast-structure map over a separable window, (N, C) each.
   // padding: 'valid' | 'zeros' | 'symmetric' | 'reflect' | 'replicate'. cov_norm scales the (co)variances
-  // (1 = population, n/(n-1) = sample covariance as in scikit-image's default).
+  // (1 = population, n/(n-1) = sample covariance as in scikit-image's default). nonnegative_cs clamps the cs map
+  // at 0 per pixel before it multiplies the luminance term (pyiqa's SSIM and MS-SSIM).
   m.def(
-      "ssim_stats(Tensor x, Tensor y, float[] window, float c1, float c2, str padding, float cov_norm) "
-      "-> (Tensor, Tensor)");
+      "ssim_stats(Tensor x, Tensor y, float[] window, float c1, float c2, str padding, float cov_norm, "
+      "bool nonnegative_cs=False) -> (Tensor, Tensor)");
   m.def(
       "_ssim_stats_backward(Tensor grad_ssim, Tensor grad_cs, Tensor x, Tensor y, float[] window, float c1, "
-      "float c2, str padding, float cov_norm) -> (Tensor, Tensor)");
+      "float c2, str padding, float cov_norm, bool nonnegative_cs=False) -> (Tensor, Tensor)");
   // Per-image sum over C, H, W of (x - y)^2, float64 (N,): PSNR/MSE at memory speed; exact for uint8. The same
   // pass returns the per-image extrema (N, 4) = [min x, max x, min y, max y] (float64) so input range checks cost
   // no second read; NaN/Inf inputs show up as a non-finite sum. uint8 input is bounded by its dtype: its extrema

@@ -28,9 +28,10 @@ HOST_DEVICE_INLINE V symmetric_sum_of_squares(V a, V b) {
 // SSIM only needs sigma_x^2 + sigma_y^2, never the two separately, so the kernels filter x'^2 + y'^2 as one
 // quantity: four filtered moments instead of five. V is a scalar or a GCC vector of S (arithmetic between V and
 // S broadcasts the scalar).
+// nonnegative_cs: cs clamped at 0 at every pixel before it multiplies the luminance term (pyiqa's SSIM).
 template <typename V, typename S>
 HOST_DEVICE_INLINE SsimPixel<V, S> ssim_pixel4(V mu_x, V mu_y, V e_sq_sum, V e_xy, S shift, S c1, S c2,
-                                               S cov_norm) {
+                                               S cov_norm, bool nonnegative_cs = false) {
   // Every expression is symmetric in (x, y) as evaluated in floating point (grouping included), so that
   // ssim(x, y) == ssim(y, x) bit for bit, as in piq's reference implementation.
   // mu_x*mu_y by polarisation, (s² - d²)/4, rounded the way sum_of_squares = (s² + d²)/2 is: for x == y both
@@ -45,14 +46,15 @@ HOST_DEVICE_INLINE SsimPixel<V, S> ssim_pixel4(V mu_x, V mu_y, V e_sq_sum, V e_x
   // Two divisions, not one over cs_den * l_den: that product overflows or underflows float32 for images scaled
   // by 1e±10 (inf/NaN where the ratios are ~1), and with c1 = 0 a black region's l_den = 0 turned cs into NaN.
   V cs = (S(2) * sigma_xy + c2) / (sigma_sum + c2);
+  if (nonnegative_cs) cs = cs < V{} ? V{} : cs;  // lane-wise for a vector V; NaN stays NaN, as torch.relu
   V lum = (S(2) * (mx * my) + c1) / (symmetric_sum_of_squares<V, S>(mx, my) + c1);
   return {lum * cs, cs};
 }
 
 template <typename V, typename S>
 HOST_DEVICE_INLINE SsimPixel<V, S> ssim_pixel(V mu_x, V mu_y, V e_xx, V e_yy, V e_xy, S shift, S c1, S c2,
-                                              S cov_norm) {
-  return ssim_pixel4<V, S>(mu_x, mu_y, e_xx + e_yy, e_xy, shift, c1, c2, cov_norm);
+                                              S cov_norm, bool nonnegative_cs = false) {
+  return ssim_pixel4<V, S>(mu_x, mu_y, e_xx + e_yy, e_xy, shift, c1, c2, cov_norm, nonnegative_cs);
 }
 
 // d(a * mean(ssim) + b * mean(cs)) / d(moment) at one pixel, with a, b already divided by the map size.
@@ -63,12 +65,14 @@ struct SsimMomentGrads {
 
 template <typename S>
 HOST_DEVICE_INLINE SsimMomentGrads<S> ssim_moment_grads(S mu_x, S mu_y, S e_xx, S e_yy, S e_xy, S shift, S c1,
-                                                        S c2, S cov_norm, S a, S b) {
+                                                        S c2, S cov_norm, S a, S b, bool nonnegative_cs = false) {
   S sigma_xx = cov_norm * (e_xx - mu_x * mu_x);
   S sigma_yy = cov_norm * (e_yy - mu_y * mu_y);
   S sigma_xy = cov_norm * (e_xy - mu_x * mu_y);
   S den_cs = sigma_xx + sigma_yy + c2;
   S cs = (S(2) * sigma_xy + c2) / den_cs;
+  // Clamped (cs <= 0, as torch.relu's backward): ssim = cs = 0 there whatever the moments.
+  if (nonnegative_cs && !(cs > S(0))) return {S(0), S(0), S(0), S(0), S(0)};
   S mx = mu_x + shift;
   S my = mu_y + shift;
   S den_l = mx * mx + my * my + c1;

@@ -205,3 +205,60 @@ def piqa_lpips(net: str, head_state: dict, features: dict):
     piqa_lpips_module = importlib.import_module("piqa.lpips")
     with patched_hub_load(head_state):
         return piqa_lpips_module.LPIPS(network=net, reduction="none").eval()
+
+
+# Imports pyiqa's api needs that a --no-deps install lacks; none of them is used by the FR metrics tested here
+# (yaml: dataset configs; cv2: image files, read by our own reader in the tests; the rest: downloads, plots).
+PYIQA_STAND_INS = ("yaml", "cv2", "torchvision.utils", "requests", "huggingface_hub")
+
+
+def _stand_in(name: str) -> types.ModuleType:
+    module = types.ModuleType(name)
+    module.__path__ = []
+    module._turboiqa_stand_in = True
+
+    def missing(attr):  # `from cv2 import X` gets a placeholder class; calling into it fails loudly
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return type(attr, (), {"__init__": lambda self, *a, **k: (_ for _ in ()).throw(
+            RuntimeError(f"peer_stubs: {name}.{attr} is a stand-in"))})
+
+    module.__getattr__ = missing
+    return module
+
+
+def _retry_with_stand_ins(step):
+    for _ in range(len(PYIQA_STAND_INS) + 1):
+        try:
+            return step()
+        except ModuleNotFoundError as exc:
+            if exc.name not in PYIQA_STAND_INS or exc.name in sys.modules:
+                raise
+            sys.modules[exc.name] = _stand_in(exc.name)
+    return step()
+
+
+def import_pyiqa():
+    """The pyiqa package with the api names ``import pyiqa`` binds (``create_metric``, …), or None when
+    pyiqa is not installed. pyiqa/__init__ itself is not run (its dataset API needs more than the metrics);
+    missing optional dependencies in :data:`PYIQA_STAND_INS` get stand-ins; torchvision is the stub."""
+    package = sys.modules.get("pyiqa")
+    if package is not None and hasattr(package, "create_metric"):
+        return package
+    if package is None and importlib.util.find_spec("pyiqa") is None:
+        return None
+    import_pyiqa_arch("psnr_arch")  # bare pyiqa, pyiqa.utils, pyiqa.archs packages (maybe made earlier)
+    root = sys.modules["pyiqa"].__path__[0]
+    for name in ("pyiqa.utils", "pyiqa.archs"):  # run their real __init__ in place: registered archs stay
+        module = sys.modules[name]
+        if not getattr(module, "_turboiqa_initialised", False):
+            init = os.path.join(root, name.split(".")[1], "__init__.py")
+            spec = importlib.util.spec_from_file_location(name, init, submodule_search_locations=module.__path__)
+            module.__file__, module.__spec__, module.__package__ = init, spec, name
+            _retry_with_stand_ins(lambda: spec.loader.exec_module(module))
+            module._turboiqa_initialised = True
+    api = _retry_with_stand_ins(lambda: importlib.import_module("pyiqa.api_helpers"))
+    package = sys.modules["pyiqa"]
+    package.create_metric, package.list_models = api.create_metric, api.list_models
+    package.get_dataset_info = api.get_dataset_info
+    return package

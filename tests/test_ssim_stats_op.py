@@ -117,6 +117,41 @@ def test_backward_matches_reference(device, padding, dtype):
     torch.testing.assert_close(dy.double(), ey, atol=tol * scale, rtol=0)
 
 
+def mixed_pair(shape, dtype, device, seed=7):
+    """y tracks x on the right and is its negative on the left: the cs map is negative on about a third of it."""
+    x, y = pair(shape, torch.float64, device, seed)
+    split = shape[-1] // 3
+    y[..., :split] = 255 - x[..., :split]
+    return x.to(dtype), y.to(dtype)
+
+
+@pytest.mark.parametrize("padding", ["valid", "symmetric", "zeros"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.uint8])
+def test_nonnegative_cs_matches_reference(device, padding, dtype):
+    """pyiqa's per-pixel clamp of cs at 0 (nonnegative_cs): forward on every input dtype, backward on floats."""
+    x, y = mixed_pair((2, 3, 37, 61), dtype, device)
+    w = gaussian_window(11, 1.5)
+    plain = _ops.ssim_stats(x, y, w, C1, C2, padding)
+    got = _ops.ssim_stats(x, y, w, C1, C2, padding, nonnegative_cs=True)
+    want = reference(x.double(), y.double(), w, C1, C2, padding, nonnegative_cs=True)
+    tol = 1e-12 if dtype == torch.float64 else 1e-6
+    for g_, w_, p_ in zip(got, want, plain):
+        torch.testing.assert_close(g_.double(), w_, atol=tol, rtol=0)
+        assert (g_ > p_ + 1e-3).all()  # the clamp changed every plane's mean
+    if dtype == torch.uint8:
+        return
+    x, y = (x / 255).requires_grad_(), (y / 255).requires_grad_()
+    xd, yd = x.detach().double().requires_grad_(), y.detach().double().requires_grad_()
+    got = _ops.ssim_stats(x, y, w, 1e-4, 9e-4, padding, nonnegative_cs=True)
+    want = reference(xd, yd, w, 1e-4, 9e-4, padding, nonnegative_cs=True)
+    dx, dy = torch.autograd.grad((got[0] + 0.5 * got[1]).sum(), (x, y))
+    ex, ey = torch.autograd.grad((want[0] + 0.5 * want[1]).sum(), (xd, yd))
+    scale = ex.abs().max().item()
+    tol = 1e-10 if dtype == torch.float64 else 2e-4
+    torch.testing.assert_close(dx.double(), ex, atol=tol * scale, rtol=0)
+    torch.testing.assert_close(dy.double(), ey, atol=tol * scale, rtol=0)
+
+
 @pytest.mark.parametrize("padding", ["valid", "symmetric", "zeros"])
 def test_gradcheck(device, padding):
     x, y = pair((1, 2, 9, 10), torch.float64, device, seed=6)
@@ -143,6 +178,8 @@ def test_opcheck(device, requires_grad):
         xu, yu = pair((1, 3, 12, 15), torch.uint8, device)
         torch.library.opcheck(torch.ops.turboiqa.ssim_stats.default,
                               (xu, yu, gaussian_window(), C1, C2, "valid", 1.0))
+    torch.library.opcheck(torch.ops.turboiqa.ssim_stats.default,
+                          (x, y, gaussian_window(5, 1.0), 1e-4, 9e-4, "valid", 1.0, True))
 
 
 def test_op_errors():

@@ -42,6 +42,22 @@ inline void full_row(const T* __restrict in, const T* __restrict w, int k, int64
   }
 }
 
+// The moments → their gradients, in place; the clamp is a template argument so the common loop stays branch-free.
+template <typename T, bool NonnegativeCs>
+void moment_grads_in_place(const SsimBackwardArgs<T>& a, T* __restrict g0, T* __restrict g1, T* __restrict g2,
+                           T* __restrict g3, T* __restrict g4, int64_t n) {
+  const T shift = a.shift, c1 = a.c1, c2 = a.c2, cov_norm = a.cov_norm, ga = a.a, gb = a.b;
+  #pragma GCC ivdep
+  for (int64_t i = 0; i < n; ++i) {
+    auto d = ssim_moment_grads<T>(g0[i], g1[i], g2[i], g3[i], g4[i], shift, c1, c2, cov_norm, ga, gb, NonnegativeCs);
+    g0[i] = d.mu_x;
+    g1[i] = d.mu_y;
+    g2[i] = d.e_xx;
+    g3[i] = d.e_yy;
+    g4[i] = d.e_xy;
+  }
+}
+
 template <typename T>
 void backward_rows_impl(const SsimBackwardArgs<T>& a) {
   const int k = a.window_size;
@@ -99,16 +115,10 @@ void backward_rows_impl(const SsimBackwardArgs<T>& a) {
   T* __restrict g2 = mom + 2 * mq;
   T* __restrict g3 = mom + 3 * mq;
   T* __restrict g4 = mom + 4 * mq;
-  const T shift = a.shift, c1 = a.c1, c2 = a.c2, cov_norm = a.cov_norm, ga = a.a, gb = a.b;
-  #pragma GCC ivdep
-  for (int64_t i = 0; i < mq; ++i) {
-    auto d = ssim_moment_grads<T>(g0[i], g1[i], g2[i], g3[i], g4[i], shift, c1, c2, cov_norm, ga, gb);
-    g0[i] = d.mu_x;
-    g1[i] = d.mu_y;
-    g2[i] = d.e_xx;
-    g3[i] = d.e_yy;
-    g4[i] = d.e_xy;
-  }
+  if (a.nonnegative_cs)
+    moment_grads_in_place<T, true>(a, g0, g1, g2, g3, g4, mq);
+  else
+    moment_grads_in_place<T, false>(a, g0, g1, g2, g3, g4, mq);
   for (int64_t qi = 0; qi < 5 * m; ++qi) full_row(mom + qi * wo, w, k, wo, vert + qi * wp);
   for (int64_t r = r0; r < r1; ++r) {
     for (int64_t c = 0; c < 5 * wp; ++c) back[c] = 0;

@@ -20,6 +20,7 @@ struct SsimBackwardArgs {
   int window_size;
   T c1, c2, cov_norm, shift;
   T a, b;                  // d loss / d mean ssim, d loss / d mean cs, each divided by the output pixel count
+  bool nonnegative_cs;     // cs clamped at 0 per pixel (ssim_math.h)
   int row_begin, row_end;  // padded rows of this strip
   T* grad_x_padded;        // the plane's gradient on the padded grid; this strip writes rows [row_begin, row_end)
   T* grad_y_padded;

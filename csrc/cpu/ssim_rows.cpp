@@ -112,8 +112,8 @@ inline void vertical_pass(const Acc* const* rows, std::size_t stride, const Acc*
 // by pixel_weight[j] when Weighted (IW-SSIM's information-content pooling).
 template <typename Acc, bool Weighted>
 inline void horizontal_pass(const Acc* sums, std::size_t stride, const Acc* w, int K, bool symmetric, int ow,
-                            Acc shift, Acc c1, Acc c2, Acc cov_norm, const Acc* pixel_weight, double* row_ssim,
-                            double* row_cs) {
+                            Acc shift, Acc c1, Acc c2, Acc cov_norm, bool nonnegative_cs, const Acc* pixel_weight,
+                            double* row_ssim, double* row_cs) {
   using V = typename Vec<Acc>::type;
   constexpr int L = Vec<Acc>::lanes;
   V sum_ssim = {}, sum_cs = {};
@@ -147,7 +147,7 @@ inline void horizontal_pass(const Acc* sums, std::size_t stride, const Acc* w, i
       }
     }
     for (int h = 0; h < 2; ++h) {
-      auto px = ssim_pixel4<V, Acc>(m[h][0], m[h][1], m[h][2], m[h][3], shift, c1, c2, cov_norm);
+      auto px = ssim_pixel4<V, Acc>(m[h][0], m[h][1], m[h][2], m[h][3], shift, c1, c2, cov_norm, nonnegative_cs);
       const int first = j + h * L;
       if constexpr (Weighted) {  // the weight row is padded to whole vector pairs; lanes past ow are dropped below
         const V weight = load<V>(pixel_weight + first);
@@ -199,10 +199,10 @@ void ssim_rows_impl(const SsimRowsArgs<In, Acc>& a) {
       if (a.pixel_weight) {
         const Acc* weight_row = a.pixel_weight + static_cast<std::size_t>(i + h - a.row_begin) * a.weight_stride;
         horizontal_pass<Acc, true>(sums, stride, a.window, K, symmetric, a.out_width, a.shift, a.c1, a.c2,
-                                   a.cov_norm, weight_row, a.row_ssim + i + h, a.row_cs + i + h);
+                                   a.cov_norm, a.nonnegative_cs, weight_row, a.row_ssim + i + h, a.row_cs + i + h);
       } else {
         horizontal_pass<Acc, false>(sums, stride, a.window, K, symmetric, a.out_width, a.shift, a.c1, a.c2,
-                                    a.cov_norm, nullptr, a.row_ssim + i + h, a.row_cs + i + h);
+                                    a.cov_norm, a.nonnegative_cs, nullptr, a.row_ssim + i + h, a.row_cs + i + h);
       }
     }
   }

@@ -29,6 +29,7 @@ struct SsimRowsArgs {
   // weight_stride, readable up to out_width rounded up to a multiple of ssim_rows_weight_padding().
   const Acc* pixel_weight = nullptr;
   std::size_t weight_stride = 0;
+  bool nonnegative_cs = false;  // cs clamped at 0 per pixel (ssim_math.h)
 };
 
 // Columns a weight row must be readable to: out_width rounded up to this (two vectors of the widest ISA).

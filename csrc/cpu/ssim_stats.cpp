@@ -28,7 +28,8 @@ std::vector<int> border_map(int64_t n, int pad, Border border) {
 
 template <typename In, typename Acc>
 void forward_planes(const at::Tensor& x, const at::Tensor& y, const SsimGeometry& g, at::ArrayRef<double> window,
-                    double c1, double c2, double cov_norm, at::Tensor& out_ssim, at::Tensor& out_cs) {
+                    double c1, double c2, double cov_norm, bool nonnegative_cs, at::Tensor& out_ssim,
+                    at::Tensor& out_cs) {
   const std::vector<int> row_map = border_map(g.height, g.pad, g.border);
   const std::vector<int> col_map = border_map(g.width, g.pad, g.border);
   const std::vector<double> normalized = normalized_window(window);
@@ -67,6 +68,7 @@ void forward_planes(const at::Tensor& x, const at::Tensor& y, const SsimGeometry
       a.c1 = static_cast<Acc>(c1);
       a.c2 = static_cast<Acc>(c2);
       a.cov_norm = static_cast<Acc>(cov_norm);
+      a.nonnegative_cs = nonnegative_cs;
       a.shift = shift;
       a.out_width = static_cast<int>(g.out_width);
       a.row_begin = static_cast<int>(strip * kStripRows);
@@ -94,7 +96,8 @@ void forward_planes(const at::Tensor& x, const at::Tensor& y, const SsimGeometry
 
 std::tuple<at::Tensor, at::Tensor> ssim_stats_cpu(const at::Tensor& x_in, const at::Tensor& y_in,
                                                   at::ArrayRef<double> window, double c1, double c2,
-                                                  c10::string_view padding, double cov_norm) {
+                                                  c10::string_view padding, double cov_norm,
+                                                  bool nonnegative_cs) {
   check_ssim_args(x_in, y_in, window, std::string(padding));
   const SsimGeometry g = ssim_geometry(x_in, window, std::string(padding));
   auto dt = x_in.scalar_type();
@@ -108,11 +111,11 @@ std::tuple<at::Tensor, at::Tensor> ssim_stats_cpu(const at::Tensor& x_in, const 
   at::Tensor y = (dt == at::kByte || dt == at::kFloat || dt == at::kDouble) ? y_in.contiguous()
                                                                            : y_in.to(at::kFloat).contiguous();
   if (x.scalar_type() == at::kByte)
-    forward_planes<std::uint8_t, float>(x, y, g, window, c1, c2, cov_norm, out_ssim, out_cs);
+    forward_planes<std::uint8_t, float>(x, y, g, window, c1, c2, cov_norm, nonnegative_cs, out_ssim, out_cs);
   else if (x.scalar_type() == at::kDouble)
-    forward_planes<double, double>(x, y, g, window, c1, c2, cov_norm, out_ssim, out_cs);
+    forward_planes<double, double>(x, y, g, window, c1, c2, cov_norm, nonnegative_cs, out_ssim, out_cs);
   else
-    forward_planes<float, float>(x, y, g, window, c1, c2, cov_norm, out_ssim, out_cs);
+    forward_planes<float, float>(x, y, g, window, c1, c2, cov_norm, nonnegative_cs, out_ssim, out_cs);
   return {out_ssim, out_cs};
 }
 
@@ -148,7 +151,7 @@ T* backward_thread_scratch(std::size_t elems) {
 template <typename T>
 void backward_planes(const at::Tensor& grad_ssim, const at::Tensor& grad_cs, const at::Tensor& x,
                      const at::Tensor& y, const SsimGeometry& g, at::ArrayRef<double> window, double c1, double c2,
-                     double cov_norm, at::Tensor& dx, at::Tensor& dy) {
+                     double cov_norm, bool nonnegative_cs, at::Tensor& dx, at::Tensor& dy) {
   const std::vector<double> normalized = normalized_window(window);
   const std::vector<T> w(normalized.begin(), normalized.end());
   const std::vector<int> row_map = border_map(g.height, g.pad, g.border);
@@ -186,6 +189,7 @@ void backward_planes(const at::Tensor& grad_ssim, const at::Tensor& grad_cs, con
       a.shift = a.x[0] * T(0.5) + a.y[0] * T(0.5);  // same rule as the forward kernel for floating input
       a.a = static_cast<T>(gs[p] / count);
       a.b = static_cast<T>(gc[p] / count);
+      a.nonnegative_cs = nonnegative_cs;
       a.row_begin = static_cast<int>(strip * kStripRows);
       a.row_end = static_cast<int>(std::min<int64_t>(hp, (strip + 1) * kStripRows));
       a.grad_x_padded = grad_x_padded + p * padded;
@@ -220,7 +224,8 @@ void backward_planes(const at::Tensor& grad_ssim, const at::Tensor& grad_cs, con
 std::tuple<at::Tensor, at::Tensor> ssim_stats_backward_cpu(const at::Tensor& grad_ssim, const at::Tensor& grad_cs,
                                                            const at::Tensor& x_in, const at::Tensor& y_in,
                                                            at::ArrayRef<double> window, double c1, double c2,
-                                                           c10::string_view padding, double cov_norm) {
+                                                           c10::string_view padding, double cov_norm,
+                                                           bool nonnegative_cs) {
   check_ssim_backward_args(grad_ssim, grad_cs, x_in, y_in, window, std::string(padding));
   const SsimGeometry g = ssim_geometry(x_in, window, std::string(padding));
   auto dt = compute_type(x_in.scalar_type());
@@ -229,9 +234,9 @@ std::tuple<at::Tensor, at::Tensor> ssim_stats_backward_cpu(const at::Tensor& gra
   at::Tensor dx = at::empty_like(x), dy = at::empty_like(y);
   if (g.planes > 0) {
     if (dt == at::kDouble)
-      backward_planes<double>(gs, gc, x, y, g, window, c1, c2, cov_norm, dx, dy);
+      backward_planes<double>(gs, gc, x, y, g, window, c1, c2, cov_norm, nonnegative_cs, dx, dy);
     else
-      backward_planes<float>(gs, gc, x, y, g, window, c1, c2, cov_norm, dx, dy);
+      backward_planes<float>(gs, gc, x, y, g, window, c1, c2, cov_norm, nonnegative_cs, dx, dy);
   }
   return {dx.to(x_in.scalar_type()), dy.to(x_in.scalar_type())};
 }

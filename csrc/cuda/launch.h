@@ -17,11 +17,12 @@ namespace turboiqa::cuda {
 
 std::tuple<at::Tensor, at::Tensor> ssim_stats_launch(const at::Tensor& x, const at::Tensor& y, const SsimGeometry& g,
                                                      at::ArrayRef<double> window, double c1, double c2,
-                                                     double cov_norm);
+                                                     double cov_norm, bool nonnegative_cs);
 std::tuple<at::Tensor, at::Tensor> ssim_stats_backward_launch(const at::Tensor& grad_ssim, const at::Tensor& grad_cs,
                                                               const at::Tensor& x, const at::Tensor& y,
                                                               const SsimGeometry& g, at::ArrayRef<double> window,
-                                                              double c1, double c2, double cov_norm);
+                                                              double c1, double c2, double cov_norm,
+                                                              bool nonnegative_cs);
 std::tuple<at::Tensor, at::Tensor> squared_error_sum_launch(const at::Tensor& x, const at::Tensor& y);
 at::Tensor box_downsample_launch(const at::Tensor& x, int64_t factor, int64_t pad_top, int64_t pad_left,
                                  int64_t out_h, int64_t out_w, Border border);

@@ -30,23 +30,24 @@ void check_int_geometry(const SsimGeometry& g) {
 
 std::tuple<at::Tensor, at::Tensor> ssim_stats_cuda(const at::Tensor& x, const at::Tensor& y,
                                                    at::ArrayRef<double> window, double c1, double c2,
-                                                   c10::string_view padding, double cov_norm) {
+                                                   c10::string_view padding, double cov_norm, bool nonnegative_cs) {
   check_ssim_args(x, y, window, std::string(padding));
   const SsimGeometry g = ssim_geometry(x, window, std::string(padding));
   check_cuda(x, "ssim_stats");
   check_int_geometry(g);
-  return ssim_stats_launch(x, y, g, window, c1, c2, cov_norm);
+  return ssim_stats_launch(x, y, g, window, c1, c2, cov_norm, nonnegative_cs);
 }
 
 std::tuple<at::Tensor, at::Tensor> ssim_stats_backward_cuda(const at::Tensor& grad_ssim, const at::Tensor& grad_cs,
                                                             const at::Tensor& x, const at::Tensor& y,
                                                             at::ArrayRef<double> window, double c1, double c2,
-                                                            c10::string_view padding, double cov_norm) {
+                                                            c10::string_view padding, double cov_norm,
+                                                            bool nonnegative_cs) {
   check_ssim_backward_args(grad_ssim, grad_cs, x, y, window, std::string(padding));
   const SsimGeometry g = ssim_geometry(x, window, std::string(padding));
   check_cuda(x, "ssim_stats backward");
   check_int_geometry(g);
-  return ssim_stats_backward_launch(grad_ssim, grad_cs, x, y, g, window, c1, c2, cov_norm);
+  return ssim_stats_backward_launch(grad_ssim, grad_cs, x, y, g, window, c1, c2, cov_norm, nonnegative_cs);
 }
 
 std::tuple<at::Tensor, at::Tensor> squared_error_sum_cuda(const at::Tensor& x, const at::Tensor& y) {

@@ -58,6 +58,7 @@ struct TileParams {
   int height, width, pad, padded_h, padded_w, out_h, out_w, k, tiles_x;
   Border border;
   Acc c1, c2, cov_norm;
+  bool nonnegative_cs;  // cs clamped at 0 per pixel (ssim_math.h)
   int64_t plane_offset;  // global plane of blockIdx.y == 0
   int64_t tiles;         // tiles per plane (== gridDim.x)
   // Statistics mode: per (global plane, tile) partial sums.
@@ -196,7 +197,7 @@ __global__ void __launch_bounds__(kThreads)
       const int orow = row0 + ty + kThreadRows * j;
       if (orow < p.out_h && oc < p.out_w) {
         const auto px = ssim_pixel<Acc, Acc>(acc[j][0], acc[j][1], acc[j][2], acc[j][3], acc[j][4], shift, p.c1,
-                                             p.c2, p.cov_norm);
+                                             p.c2, p.cov_norm, p.nonnegative_cs);
         sum_ssim += static_cast<double>(px.ssim);
         sum_cs += static_cast<double>(px.cs);
       }
@@ -231,7 +232,7 @@ __global__ void __launch_bounds__(kThreads)
       const int orow = row0 + ty + kThreadRows * j;
       if (orow < p.out_h && oc < p.out_w) {
         const auto d = ssim_moment_grads<Acc>(acc[j][0], acc[j][1], acc[j][2], acc[j][3], acc[j][4], shift, p.c1,
-                                              p.c2, p.cov_norm, a, b);
+                                              p.c2, p.cov_norm, a, b, p.nonnegative_cs);
         const int64_t i = static_cast<int64_t>(orow) * p.out_w + oc;
         g[i] = d.mu_x;
         g[p.grads_stride + i] = d.mu_y;
@@ -368,7 +369,7 @@ WindowArg<T> make_window(at::ArrayRef<double> window) {
 }
 
 template <typename Acc>
-TileParams<Acc> tile_params(const SsimGeometry& g, double c1, double c2, double cov_norm) {
+TileParams<Acc> tile_params(const SsimGeometry& g, double c1, double c2, double cov_norm, bool nonnegative_cs) {
   TileParams<Acc> p{};
   p.height = static_cast<int>(g.height);
   p.width = static_cast<int>(g.width);
@@ -385,13 +386,15 @@ TileParams<Acc> tile_params(const SsimGeometry& g, double c1, double c2, double 
   p.c1 = static_cast<Acc>(c1);
   p.c2 = static_cast<Acc>(c2);
   p.cov_norm = static_cast<Acc>(cov_norm);
+  p.nonnegative_cs = nonnegative_cs;
   return p;
 }
 
 template <typename In, typename Acc>
 void forward_planes(const at::Tensor& x, const at::Tensor& y, const SsimGeometry& g, at::ArrayRef<double> window,
-                    double c1, double c2, double cov_norm, at::Tensor& partial_ssim, at::Tensor& partial_cs) {
-  TileParams<Acc> p = tile_params<Acc>(g, c1, c2, cov_norm);
+                    double c1, double c2, double cov_norm, bool nonnegative_cs, at::Tensor& partial_ssim,
+                    at::Tensor& partial_cs) {
+  TileParams<Acc> p = tile_params<Acc>(g, c1, c2, cov_norm, nonnegative_cs);
   p.partial_ssim = partial_ssim.data_ptr<double>();
   p.partial_cs = partial_cs.data_ptr<double>();
   const WindowArg<Acc> win = make_window<Acc>(window);
@@ -410,7 +413,7 @@ void forward_planes(const at::Tensor& x, const at::Tensor& y, const SsimGeometry
 
 std::tuple<at::Tensor, at::Tensor> ssim_stats_launch(const at::Tensor& x_in, const at::Tensor& y_in,
                                                      const SsimGeometry& g, at::ArrayRef<double> window, double c1,
-                                                     double c2, double cov_norm) {
+                                                     double c2, double cov_norm, bool nonnegative_cs) {
   const c10::cuda::CUDAGuard guard(x_in.device());
   const auto dt = x_in.scalar_type();
   const auto out_dt = compute_type(dt);
@@ -429,11 +432,11 @@ std::tuple<at::Tensor, at::Tensor> ssim_stats_launch(const at::Tensor& x_in, con
   at::Tensor partial_ssim = at::empty({g.planes, tiles}, dopts);
   at::Tensor partial_cs = at::empty({g.planes, tiles}, dopts);
   if (x.scalar_type() == at::kByte)
-    forward_planes<std::uint8_t, float>(x, y, g, window, c1, c2, cov_norm, partial_ssim, partial_cs);
+    forward_planes<std::uint8_t, float>(x, y, g, window, c1, c2, cov_norm, nonnegative_cs, partial_ssim, partial_cs);
   else if (x.scalar_type() == at::kDouble)
-    forward_planes<double, double>(x, y, g, window, c1, c2, cov_norm, partial_ssim, partial_cs);
+    forward_planes<double, double>(x, y, g, window, c1, c2, cov_norm, nonnegative_cs, partial_ssim, partial_cs);
   else
-    forward_planes<float, float>(x, y, g, window, c1, c2, cov_norm, partial_ssim, partial_cs);
+    forward_planes<float, float>(x, y, g, window, c1, c2, cov_norm, nonnegative_cs, partial_ssim, partial_cs);
 
   // Deterministic finish: per-plane sums of the tile partials in double, then the mean, then the compute dtype.
   const double count = static_cast<double>(g.out_height * g.out_width);
@@ -447,7 +450,7 @@ namespace {
 template <typename T>
 void backward_planes(const at::Tensor& gs, const at::Tensor& gc, const at::Tensor& x, const at::Tensor& y,
                      const SsimGeometry& g, at::ArrayRef<double> window, double c1, double c2, double cov_norm,
-                     at::Tensor& dx, at::Tensor& dy) {
+                     bool nonnegative_cs, at::Tensor& dx, at::Tensor& dy) {
   const WindowArg<T> win = make_window<T>(window);
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const int64_t out_size = g.out_height * g.out_width;
@@ -460,7 +463,7 @@ void backward_planes(const at::Tensor& gs, const at::Tensor& gc, const at::Tenso
   at::Tensor grads = at::empty({kQuantities * chunk * out_size}, x.options());
   at::Tensor tmp = at::empty({kQuantities * chunk * tmp_size}, x.options());
 
-  TileParams<T> tp = tile_params<T>(g, c1, c2, cov_norm);
+  TileParams<T> tp = tile_params<T>(g, c1, c2, cov_norm, nonnegative_cs);
   tp.grad_ssim = gs.data_ptr<T>();
   tp.grad_cs = gc.data_ptr<T>();
   tp.count = static_cast<double>(out_size);
@@ -513,7 +516,8 @@ void backward_planes(const at::Tensor& gs, const at::Tensor& gc, const at::Tenso
 std::tuple<at::Tensor, at::Tensor> ssim_stats_backward_launch(const at::Tensor& grad_ssim, const at::Tensor& grad_cs,
                                                               const at::Tensor& x_in, const at::Tensor& y_in,
                                                               const SsimGeometry& g, at::ArrayRef<double> window,
-                                                              double c1, double c2, double cov_norm) {
+                                                              double c1, double c2, double cov_norm,
+                                                              bool nonnegative_cs) {
   const c10::cuda::CUDAGuard guard(x_in.device());
   const auto dt = compute_type(x_in.scalar_type());
   const at::Tensor x = x_in.to(dt).contiguous(), y = y_in.to(dt).contiguous();
@@ -521,9 +525,9 @@ std::tuple<at::Tensor, at::Tensor> ssim_stats_backward_launch(const at::Tensor& 
   at::Tensor dx = at::empty_like(x), dy = at::empty_like(y);
   if (x.numel() > 0) {
     if (dt == at::kDouble)
-      backward_planes<double>(gs, gc, x, y, g, window, c1, c2, cov_norm, dx, dy);
+      backward_planes<double>(gs, gc, x, y, g, window, c1, c2, cov_norm, nonnegative_cs, dx, dy);
     else
-      backward_planes<float>(gs, gc, x, y, g, window, c1, c2, cov_norm, dx, dy);
+      backward_planes<float>(gs, gc, x, y, g, window, c1, c2, cov_norm, nonnegative_cs, dx, dy);
   }
   return {dx.to(x_in.scalar_type()), dy.to(x_in.scalar_type())};
 }

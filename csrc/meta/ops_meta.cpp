@@ -41,7 +41,7 @@ at::TensorOptions compute_options(const at::Tensor& x) { return x.options().dtyp
 
 std::tuple<at::Tensor, at::Tensor> ssim_stats_meta(const at::Tensor& x, const at::Tensor& y,
                                                    at::ArrayRef<double> window, double, double,
-                                                   c10::string_view padding, double) {
+                                                   c10::string_view padding, double, bool) {
   check_all_meta("ssim_stats", {x, y});
   check_ssim_args(x, y, window, std::string(padding));
   at::Tensor out = at::empty_symint({x.sym_size(0), x.sym_size(1)}, compute_options(x));
@@ -51,7 +51,7 @@ std::tuple<at::Tensor, at::Tensor> ssim_stats_meta(const at::Tensor& x, const at
 std::tuple<at::Tensor, at::Tensor> ssim_stats_backward_meta(const at::Tensor& grad_ssim, const at::Tensor& grad_cs,
                                                             const at::Tensor& x, const at::Tensor& y,
                                                             at::ArrayRef<double> window, double, double,
-                                                            c10::string_view padding, double) {
+                                                            c10::string_view padding, double, bool) {
   check_all_meta("_ssim_stats_backward", {grad_ssim, grad_cs, x, y});
   check_ssim_backward_args(grad_ssim, grad_cs, x, y, window, std::string(padding));
   return {at::empty_symint(x.sym_sizes(), x.options()), at::empty_symint(y.sym_sizes(), y.options())};

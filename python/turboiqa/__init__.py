@@ -4,6 +4,7 @@ from __future__ import annotations
 from functools import partial
 
 from ._ops import HAVE_NATIVE
+from .catalogue import create_metric, list_models
 from .metrics.deepsim import DeepSim, deepsim
 from .metrics.dists import DISTS, dists
 from .metrics.fsim import FSIM, FSIM_CONVENTIONS, fsim
@@ -67,6 +68,8 @@ __all__ = [
     "SSIM",
     "SSIM_CONVENTIONS",
     "build_info",
+    "create_metric",
+    "list_models",
     "fsim",
     "iw_ssim",
     "ms_ssim",

@@ -45,9 +45,9 @@ def use_native(backend: str) -> bool:
 if HAVE_NATIVE:
 
     def _ssim_stats_setup_context(ctx, inputs, output):
-        x, y, window, c1, c2, padding, cov_norm = inputs
+        x, y, *params = inputs  # window, c1, c2, padding, cov_norm[, nonnegative_cs]
         ctx.save_for_backward(x, y)
-        ctx.params = (window, c1, c2, padding, cov_norm)
+        ctx.params = tuple(params)
 
     def _ssim_stats_backward(ctx, grad_ssim, grad_cs):
         x, y = ctx.saved_tensors
@@ -57,7 +57,7 @@ if HAVE_NATIVE:
             grad_cs = torch.zeros_like(grad_ssim)
         dx, dy = torch.ops.turboiqa._ssim_stats_backward(grad_ssim, grad_cs, x, y, *ctx.params)
         needs_x, needs_y = ctx.needs_input_grad[:2]
-        return (dx if needs_x else None), (dy if needs_y else None), None, None, None, None, None
+        return (dx if needs_x else None), (dy if needs_y else None), *([None] * len(ctx.params))
 
     torch.library.register_autograd(
         "turboiqa::ssim_stats", _ssim_stats_backward, setup_context=_ssim_stats_setup_context
@@ -201,16 +201,18 @@ def luma(x, coeffs, offset=0.0, round_to_uint8=False, backend="auto"):
     return _reference_image.luma(x, coeffs, float(offset), bool(round_to_uint8))
 
 
-def ssim_stats(x, y, window, c1, c2, padding="valid", cov_norm=1.0, backend="auto"):
+def ssim_stats(x, y, window, c1, c2, padding="valid", cov_norm=1.0, backend="auto", nonnegative_cs=False):
     """Per-plane means of the SSIM and contrast-structure maps, each (N, C).
 
     ``window`` is the 1-D separable window (odd length, sums to 1); ``c1``/``c2`` are in the units of ``x``;
     ``padding`` is 'valid' or a 'same' border: 'zeros', 'symmetric' (MATLAB), 'reflect', 'replicate'.
+    ``nonnegative_cs`` clamps cs at 0 per pixel before it multiplies the luminance term (pyiqa).
     """
     window = list(window)
     if use_native(backend):
-        return torch.ops.turboiqa.ssim_stats(x, y, window, float(c1), float(c2), padding, float(cov_norm))
-    return _reference_ssim.ssim_stats(x, y, window, c1, c2, padding, cov_norm)
+        return torch.ops.turboiqa.ssim_stats(x, y, window, float(c1), float(c2), padding, float(cov_norm),
+                                             bool(nonnegative_cs))
+    return _reference_ssim.ssim_stats(x, y, window, c1, c2, padding, cov_norm, bool(nonnegative_cs))
 
 
 # Feature distances of the deep metrics (LPIPS, DISTS, PIPAL's SWD). Registered only when the loaded extension

@@ -10,7 +10,7 @@ import sys
 
 import torch
 
-SUPPORTED = ("piq",)
+SUPPORTED = ("piq", "pyiqa")
 
 
 def fused_bounds(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, float, float]:
@@ -42,7 +42,7 @@ class Patch:
 
 
 def patch(library: str) -> Patch:
-    """Make an imported ``library`` (``'piq'``) run turboiqa's implementations of the names turboiqa has.
+    """Make an imported ``library`` (``'piq'``, ``'pyiqa'``) run turboiqa's implementations of the names it has.
 
     Every module already loaded that holds one of the peer's original objects (``from piq import ssim`` done
     earlier binds the function itself) gets ours instead, so code that imported the peer before us is switched too.
@@ -51,6 +51,8 @@ def patch(library: str) -> Patch:
         raise ValueError(f"library must be one of {SUPPORTED}, got {library!r}")
     peer = importlib.import_module(library)
     ours = importlib.import_module(f"{__name__}.{library}")
+    if "remember_originals" in vars(ours):  # ours delegates to the peer's own function of the same name
+        ours.remember_originals(peer)
     originals = {id(getattr(peer, name)): getattr(ours, name) for name in ours.ACCELERATED if hasattr(peer, name)}
     replaced = []
     for module in list(sys.modules.values()):

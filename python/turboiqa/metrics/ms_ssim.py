@@ -15,6 +15,9 @@ pooling: Π_{s<S} mcs_s^{w_s} · mssim_S^{w_S}. ``convention=`` picks how scales
                   at every scale before the product, avg_pool2d(2) (floor sizes), ReLU on the per-scale values,
                   cs from the valid region but the last scale's SSIM over the whole reflect-padded map
 'frame_analytics' frame_analytics.ms_ssim: per-channel, avg_pool2d(2) (floor sizes), clamp at 0, product, mean
+'pyiqa'           pyiqa create_metric('ms_ssim'): SSIM_CONVENTIONS['pyiqa']'s integer 0–255 YIQ luma in float64 and
+                  per-pixel cs clamp at every scale, avg_pool2d(2, padding=H%2, W%2) (zeros counted), channels
+                  averaged at each scale, product
 ================  ===============================================================================================
 
 Minimum sizes follow each convention: msssim.m/torchmetrics/frame_analytics need kernel·2^(S-1) (176), piq and
@@ -33,7 +36,7 @@ from .module import MetricModule
 from .ssim import (
     SsimConvention,
     covariance_norm,
-    prepare_channels,
+    prepare_pair,
     resolve_convention,
     ssim_constants,
     window_for,
@@ -58,6 +61,8 @@ MS_SSIM_CONVENTIONS = {
     "torchmetrics": MsSsimConvention(color="per_channel", halving="floor", relu=True, channels_before_product=True,
                                      last_scale_padding="reflect"),
     "frame_analytics": MsSsimConvention(color="per_channel", halving="floor", relu=True),
+    "pyiqa": MsSsimConvention(color="yiq", halving="zero_pad", channels_before_product=True, min_size_rule="taps",
+                              float64=True, quantise=True, nonnegative_cs=True),
 }
 
 
@@ -131,7 +136,7 @@ def ms_ssim(
             + LAYOUT_HINT
         )
 
-    x, y = prepare_channels(x, y, conv.color, data_range, backend)
+    x, y, data_range = prepare_pair(x, y, conv, data_range, backend)
     c1, c2 = ssim_constants(k1, k2, data_range)
     window = window_for(conv)
     values = []
@@ -140,7 +145,8 @@ def ms_ssim(
             x, y = halve(x, conv.halving, backend), halve(y, conv.halving, backend)
         last = s == n_scales - 1
         padding = conv.last_scale_padding if last and conv.last_scale_padding else conv.padding
-        ssim_planes, cs_planes = _ops.ssim_stats(x, y, window, c1, c2, padding, covariance_norm(conv), backend)
+        ssim_planes, cs_planes = _ops.ssim_stats(x, y, window, c1, c2, padding, covariance_norm(conv), backend,
+                                                 nonnegative_cs=conv.nonnegative_cs)
         values.append(ssim_planes if last else cs_planes)
     stacked = torch.stack(values)  # (S, N, C)
     if conv.channels_before_product:

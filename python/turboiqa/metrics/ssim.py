@@ -16,6 +16,10 @@ downsampling). ``convention=`` selects a whole set of choices that reproduces on
                    use 'pytorch_msssim' for skimage with use_sample_covariance=False
 'kornia'           kornia.metrics.ssim(padding='same').mean(): reflect border, whole map
 'frame_analytics'  frame_analytics.ssim: per-channel, valid, no downsampling
+'pyiqa'            pyiqa create_metric('ssim'): YIQ luma (color='per_channel' for 'ssimc') scaled to 0–255 and
+                   rounded to integer levels (the rounding passes the gradient through), then float64, Gaussian
+                   11/1.5, valid, cs clamped at 0 per pixel; no downsampling (downsample='avgpool' for pyiqa's
+                   downsample=True). Give it float input in [0, data_range]
 'libvmaf'          libvmaf float_ssim (give it the Y plane): Gaussian 11/1.5, valid, f = max(1, round(min(H,W)/256))
                    box decimation as libvmaf's _iqa_decimate (see libvmaf_decimate). libvmaf's own 6-decimal taps
                    (sum 1.000002) with its σ² ≥ 0 clamp move its scores by up to ~3e-4 (turboiqa.video.libvmaf)
@@ -47,6 +51,8 @@ class SsimConvention:
     sample_covariance: bool = False
     nonnegative: bool = False
     float64: bool = False  # compute in float64 whatever the input dtype (scikit-image: uint8 → float64)
+    quantise: bool = False  # pyiqa: (luma) values scaled to 0–255 and rounded before float64 and the statistics
+    nonnegative_cs: bool = False  # pyiqa: cs clamped at 0 per pixel before it multiplies the luminance term
 
 
 SSIM_CONVENTIONS = {
@@ -61,6 +67,7 @@ SSIM_CONVENTIONS = {
     "kornia": SsimConvention(padding="reflect", color="per_channel"),
     "frame_analytics": SsimConvention(color="per_channel"),
     "libvmaf": SsimConvention(downsample="libvmaf"),
+    "pyiqa": SsimConvention(color="yiq", float64=True, quantise=True, nonnegative_cs=True),
 }
 
 
@@ -91,6 +98,27 @@ def libvmaf_decimate(x: torch.Tensor, f: int, backend: str = "auto") -> torch.Te
         return x
     h, w = x.shape[-2:]
     return _ops.box_downsample(x, f, f // 2, f // 2, h // f + h % 2, w // f + w % 2, "symmetric", backend)
+
+
+def quantise_to_8bit_levels(x: torch.Tensor, data_range: float) -> torch.Tensor:
+    """[0, data_range] → the nearest of the integer levels 0…255 as float64 (pyiqa rounds its 0–255 values like
+    MATLAB's uint8 images before SSIM). The rounding is a straight-through step: its gradient is that of the scaling,
+    so the metric stays usable as a loss."""
+    scaled = x * (255.0 / data_range) if data_range != 255 else x
+    return (scaled.round() + (scaled - scaled.detach())).to(torch.float64)
+
+
+def prepare_pair(x, y, conv, data_range: float, backend: str = "auto"):
+    """Colour, quantisation and dtype steps of a convention, before downsampling: (x, y, data_range after them)."""
+    if conv.float64 and not conv.quantise:
+        x, y = x.double(), y.double()
+    if conv.quantise and x.dtype == torch.uint8:
+        # pyiqa's route for 8-bit files: float32 in [0, 1] first, so a luma that lands on .5 rounds as in pyiqa
+        x, y, data_range = x.float() / 255, y.float() / 255, 1.0
+    x, y = prepare_channels(x, y, conv.color, data_range, backend)  # pyiqa: luma in the input dtype, then rounded
+    if conv.quantise:
+        x, y, data_range = quantise_to_8bit_levels(x, data_range), quantise_to_8bit_levels(y, data_range), 255.0
+    return x, y, data_range
 
 
 def downsample_pair(x, y, conv, backend: str = "auto"):
@@ -162,13 +190,12 @@ def ssim(
     )
     if conv.padding not in PADDING_MODES:  # the operator's own check would be a RuntimeError
         raise ValueError(f"padding must be one of {PADDING_MODES}, got {conv.padding!r}")
-    if conv.float64:
-        x, y = x.double(), y.double()
-    x, y = prepare_channels(x, y, conv.color, data_range, backend)
+    x, y, data_range = prepare_pair(x, y, conv, data_range, backend)
     x, y = downsample_pair(x, y, conv, backend)
     check_window_fits(x, conv)
     c1, c2 = ssim_constants(k1, k2, data_range)
-    ssim_planes, _ = _ops.ssim_stats(x, y, window_for(conv), c1, c2, conv.padding, covariance_norm(conv), backend)
+    ssim_planes, _ = _ops.ssim_stats(x, y, window_for(conv), c1, c2, conv.padding, covariance_norm(conv), backend,
+                                     nonnegative_cs=conv.nonnegative_cs)
     if conv.nonnegative:
         ssim_planes = torch.relu(ssim_planes)
     return reduce(ssim_planes.mean(dim=1), reduction)

@@ -43,19 +43,22 @@ def ssim_moments(x, y, window, padding):
     return (*filtered.reshape(5, n, c, filtered.shape[-2], filtered.shape[-1]).unbind(0), shift)
 
 
-def ssim_maps(x, y, window, c1, c2, padding, cov_norm=1.0):
-    """SSIM and contrast-structure maps (N, C, Ho, Wo)."""
+def ssim_maps(x, y, window, c1, c2, padding, cov_norm=1.0, nonnegative_cs=False):
+    """SSIM and contrast-structure maps (N, C, Ho, Wo). ``nonnegative_cs``: cs clamped at 0 at every pixel before
+    it multiplies the luminance term (pyiqa's SSIM and MS-SSIM)."""
     mu_x, mu_y, e_xx, e_yy, e_xy, shift = ssim_moments(x, y, window, padding)
     sigma_xx = cov_norm * (e_xx - mu_x * mu_x)
     sigma_yy = cov_norm * (e_yy - mu_y * mu_y)
     sigma_xy = cov_norm * (e_xy - mu_x * mu_y)
     cs = (2 * sigma_xy + c2) / (sigma_xx + sigma_yy + c2)
+    if nonnegative_cs:
+        cs = torch.relu(cs)
     mu_x, mu_y = mu_x + shift, mu_y + shift  # the luminance term needs the true means
     luminance = (2 * (mu_x * mu_y) + c1) / (mu_x * mu_x + mu_y * mu_y + c1)  # grouped: symmetric in (x, y)
     return luminance * cs, cs
 
 
-def ssim_stats(x, y, window, c1, c2, padding, cov_norm=1.0):
+def ssim_stats(x, y, window, c1, c2, padding, cov_norm=1.0, nonnegative_cs=False):
     """Per-plane means of the SSIM and cs maps: two (N, C) tensors in the compute dtype."""
-    ssim_map, cs_map = ssim_maps(x, y, window, c1, c2, padding, cov_norm)
+    ssim_map, cs_map = ssim_maps(x, y, window, c1, c2, padding, cov_norm, nonnegative_cs)
     return ssim_map.mean(dim=(-2, -1)), cs_map.mean(dim=(-2, -1))
