@@ -15,13 +15,15 @@ from .metrics.ms_ssim import MS_SSIM, MS_SSIM_CONVENTIONS, ms_ssim
 from .metrics.pieapp import PIEAPP_CONVENTIONS, PieAPP, pieapp
 from .metrics.psnr import PSNR, psnr
 from .metrics.ssim import SSIM, SSIM_CONVENTIONS, ssim
+from .metrics.wadiqam import WADIQAM_CHECKPOINTS, WADIQAM_CONVENTIONS, WaDIQaM_FR, wadiqam_fr
 
 __version__ = "0.1.0"
 
 # Every entry is called metric(distorted, reference, data_range=..., reduction=...).
 METRICS = {"psnr": psnr, "ssim": ssim, "ms_ssim": ms_ssim, "fsim": fsim, "fsimc": partial(fsim, color="yiq_chromatic"),
            "iw_ssim": iw_ssim, "lpips": lpips, "lpips_vgg": partial(lpips, net="vgg"), "dists": dists,
-           "deepsim": deepsim, "lpips_swd": lpips_swd, "pieapp": pieapp}
+           "deepsim": deepsim, "lpips_swd": lpips_swd, "pieapp": pieapp,
+           "wadiqam_fr": wadiqam_fr}
 SCALED_METRICS = ("ms_ssim", "iw_ssim")  # the METRICS that take scales= (the jobs' --scales)
 
 
@@ -67,6 +69,10 @@ __all__ = [
     "pieapp",
     "SSIM",
     "SSIM_CONVENTIONS",
+    "WADIQAM_CHECKPOINTS",
+    "WADIQAM_CONVENTIONS",
+    "WaDIQaM_FR",
+    "wadiqam_fr",
     "build_info",
     "create_metric",
     "list_models",

@@ -149,6 +149,18 @@ def cmd_weights(args) -> int:
     return 0 if all(r["found"] or r["optional"] for r in rows) else 1  # exit 1: a default configuration lacks a file
 
 
+def cmd_weights_convert(args) -> int:
+    from turboiqa.nets.chainer import ChainerFormatError, convert
+
+    try:
+        target = convert(args.source, args.target)
+    except (OSError, ChainerFormatError, ImportError) as exc:
+        print(f"turboiqa weights convert: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {target}")
+    return 0
+
+
 def _cmd_evaluate(args) -> int:
     from .eval.datasets import DatasetLayoutError
     from .eval.job import evaluate_dataset, evaluate_scores
@@ -207,6 +219,14 @@ def main(argv=None) -> int:
     weights = sub.add_parser("weights", help="weight files of the deep metrics: where each was found, how to get it")
     weights.add_argument("--json", action="store_true", help="one JSON object per (metric, file)")
     weights.set_defaults(func=cmd_weights)
+    weights_sub = weights.add_subparsers(dest="weights_action", metavar="convert")
+    convert = weights_sub.add_parser(
+        "convert", help="convert an official Chainer checkpoint (deepIQA .model, HDF5 or .npz) to a PyTorch .pth",
+        description="Reads the Chainer file without Chainer (HDF5 needs h5py) and writes the same tensors as a "
+        "PyTorch state dict, e.g. `turboiqa weights convert fr_tid_weighted.model wadiqam-fr-tid2013-weighted.pth`.")
+    convert.add_argument("source", help="the Chainer .model / .npz file")
+    convert.add_argument("target", nargs="?", help="output .pth file or folder (default: next to the source)")
+    convert.set_defaults(func=cmd_weights_convert)
     evaluate = sub.add_parser("evaluate", help="correlate metric scores with a dataset's human scores",
                               description="Score a dataset (resumable CSV) or read scores.csv, then print SROCC, "
                               "KROCC, PLCC, RMSE, Krasula AUCs with CIs and write the table, JSON and plots.")

@@ -99,6 +99,18 @@ REGISTRY: dict[str, WeightFile] = {w.key: w for w in [
                ("PieAPPv0.1.pth", "PieAPPv0.1-0937b014.pth"),
                url="https://web.ece.ucsb.edu/~ekta/projects/PieAPPv0.1//weights/PieAPPv0.1.pth",
                licence="see github.com/prashnani/PerceptualImageError"),
+    # Official deepIQA Chainer checkpoints (HDF5, read directly, or converted once by `turboiqa weights convert`
+    # to the .pth name listed first) and pyiqa's KADID-10k retrain. No digests recorded (none checkable offline).
+    *[WeightFile(f"wadiqam-fr-{data}-{pooling}",
+                 f"WaDIQaM-FR trained on {label}, {pooling} pooling (official deepIQA Chainer model)",
+                 (f"wadiqam-fr-{data}-{pooling}.pth", f"fr_{short}_{pooling}.model"),
+                 url=f"https://github.com/dmaniry/deepIQA/raw/master/models/fr_{short}_{pooling}.model",
+                 licence="MIT (deepIQA)")
+      for data, short, label in (("live", "live", "LIVE"), ("tid2013", "tid", "TID2013"))
+      for pooling in ("weighted", "patchwise")],
+    WeightFile("wadiqam-fr-kadid", "WaDIQaM-FR retrained on KADID-10k by pyiqa", ("WaDIQaM-kadid-f7541ea5.pth",),
+               url="https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/WaDIQaM-kadid-f7541ea5.pth",
+               licence="see github.com/chaofengc/IQA-PyTorch"),
 ]}
 
 # What each metric needs, for ``turboiqa weights`` and the error messages.
@@ -110,10 +122,17 @@ METRIC_WEIGHTS = {
     "deepsim": ("vgg16",),
     "lpips_swd": ("alexnet", "lpips-alex"),
     "pieapp": ("pieapp",),
+    "wadiqam_fr": ("wadiqam-fr-tid2013-weighted",),
+    "wadiqam_fr (trained_on='live')": ("wadiqam-fr-live-weighted",),
+    "wadiqam_fr (pooling='patchwise')": ("wadiqam-fr-tid2013-patchwise",),
+    "wadiqam_fr (trained_on='live', pooling='patchwise')": ("wadiqam-fr-live-patchwise",),
+    "wadiqam_fr (trained_on='kadid')": ("wadiqam-fr-kadid",),
 }
 # Configurations that are not any metric's default, and checkpoints only their metric's users fetch (PieAPP's
 # 270 MB): a missing file there is reported but is no failure.
-OPTIONAL_METRICS = {"lpips (net='squeeze')", "pieapp"}
+OPTIONAL_METRICS = {"lpips (net='squeeze')", "pieapp", "wadiqam_fr", "wadiqam_fr (trained_on='live')",
+                    "wadiqam_fr (pooling='patchwise')", "wadiqam_fr (trained_on='live', pooling='patchwise')",
+                    "wadiqam_fr (trained_on='kadid')"}
 
 
 class WeightsNotFoundError(FileNotFoundError):
