@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..nets import cached
-from ..nets.runtime import needs_grad, prepare_module
+from ..nets.runtime import conv_relu, needs_grad, prepare_module
 from ..nets.weights import load_state
 from ..validate import as_batch, check_pair, check_reduction, reduce
 from .module import check_leading_arguments
@@ -83,12 +83,12 @@ class PieAPPNet(nn.Module):
 
     def features(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(multi-scale features, coarse features) of BGR [0, 255] 64×64 patches."""
-        x = F.relu(self.conv2(F.relu(self.conv1(patches))))
-        x3 = F.relu(self.conv3(F.max_pool2d(x, 2)))
-        x5 = F.relu(self.conv5(F.max_pool2d(F.relu(self.conv4(x3)), 2)))
-        x7 = F.relu(self.conv7(F.max_pool2d(F.relu(self.conv6(x5)), 2)))
-        x9 = F.relu(self.conv9(F.max_pool2d(F.relu(self.conv8(x7)), 2)))
-        x11 = F.relu(self.conv11(F.max_pool2d(F.relu(self.conv10(x9)), 2))).flatten(1)
+        x = conv_relu(self.conv2, conv_relu(self.conv1, patches))
+        x3 = conv_relu(self.conv3, F.max_pool2d(x, 2))
+        x5 = conv_relu(self.conv5, F.max_pool2d(conv_relu(self.conv4, x3), 2))
+        x7 = conv_relu(self.conv7, F.max_pool2d(conv_relu(self.conv6, x5), 2))
+        x9 = conv_relu(self.conv9, F.max_pool2d(conv_relu(self.conv8, x7), 2))
+        x11 = conv_relu(self.conv11, F.max_pool2d(conv_relu(self.conv10, x9), 2)).flatten(1)
         return torch.cat([x3.flatten(1), x5.flatten(1), x7.flatten(1), x9.flatten(1), x11], dim=1), x11
 
     def errors_and_weights(self, dist: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

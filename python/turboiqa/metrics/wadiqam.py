@@ -33,7 +33,7 @@ from torch import nn
 
 from ..nets import cached
 from ..nets.chainer import chainer_format, load_state_dict as load_chainer
-from ..nets.runtime import needs_grad, prepare_module
+from ..nets.runtime import conv_relu, needs_grad, prepare_module
 from ..nets.weights import WeightsHashError, resolve
 from ..validate import as_batch, check_pair, check_reduction, reduce
 from .module import check_leading_arguments
@@ -101,7 +101,7 @@ class WaDIQaMNet(nn.Module):
         """P×3×32×32 → P×512."""
         h = patches
         for i in range(1, len(CHANNELS) + 1):
-            h = F.relu(getattr(self, f"conv{i}")(h))
+            h = conv_relu(getattr(self, f"conv{i}"), h)
             if i % 2 == 0:
                 h = F.max_pool2d(h, 2)
         return h.flatten(1)
@@ -213,6 +213,30 @@ def wadiqam_score(model: WaDIQaMNet, x, y, data_range: float = 1.0, reduction: s
                 total = total + a.sum().double()
             scores.append((weighted / total).to(dtype))
     return reduce(torch.stack(scores), reduction)
+
+
+def random_patch_pairs(dist: torch.Tensor, ref: torch.Tensor, count: int, generator: torch.Generator | None = None):
+    """``count`` random 32×32 patches of a C×H×W pair, at the same positions in both (the paper's training
+    sampling: 32 patches per image and step)."""
+    height, width = dist.shape[-2:]
+    rows = torch.randint(0, height - PATCH + 1, (count,), generator=generator).tolist()
+    cols = torch.randint(0, width - PATCH + 1, (count,), generator=generator).tolist()
+    pick = lambda img: torch.stack([img[:, r:r + PATCH, c:c + PATCH] for r, c in zip(rows, cols)])  # noqa: E731
+    return pick(dist), pick(ref)
+
+
+def training_loss(model: WaDIQaMNet, dist: torch.Tensor, ref: torch.Tensor, target: torch.Tensor,
+                  convention: str = "original") -> torch.Tensor:
+    """The official L1 loss of a batch: ``dist``/``ref`` are B×P×3×32×32 patch pairs already scaled to the
+    convention's range, ``target`` (B,). 'weighted': mean over images of |Σα·q/Σα − t| (``weighted_loss``);
+    'patchwise': mean over patches of |q − t| (``patchwise_loss``). Dropout on, as in training."""
+    conv = WADIQAM_CONVENTIONS[convention]
+    b, p = dist.shape[:2]
+    q, a = model.quality_and_weight(dist.flatten(0, 1), ref.flatten(0, 1), conv.eps, conv.fusion, dropout=True)
+    q, a = q.reshape(b, p), a.reshape(b, p)
+    if model.pooling == "patchwise":
+        return (q - target[:, None]).abs().mean()
+    return ((q * a).sum(1) / a.sum(1) - target).abs().mean()
 
 
 def build_model(trained_on: str, pooling: str, weights=None, download=None) -> WaDIQaMNet:
