@@ -22,6 +22,19 @@ def fused_bounds(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, float,
     return total, extrema[:, 0::2].min().item(), extrema[:, 1::2].max().item()
 
 
+def delegate_to(peer, ours: str, theirs: str):
+    """A module ``__getattr__`` handing every name the compat module lacks to the peer (imported on first use)."""
+    def __getattr__(name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        value = getattr(peer(), name, None)
+        if value is None:
+            raise AttributeError(f"neither {ours} nor {theirs} has {name!r}")
+        return value
+
+    return __getattr__
+
+
 class Patch:
     """What :func:`patch` replaced; :meth:`undo` puts the originals back."""
 

@@ -26,7 +26,7 @@ from ..metrics import ms_ssim as _ms_ssim
 from ..metrics import psnr as _psnr
 from ..metrics import ssim as _ssim
 from ..nets.runtime import layout, needs_grad, prepare_module
-from . import fused_bounds
+from . import delegate_to, fused_bounds
 
 ACCELERATED = ("ssim", "SSIMLoss", "multi_scale_ssim", "MultiScaleSSIMLoss", "psnr", "fsim", "FSIMLoss",
                "information_weighted_ssim", "InformationWeightedSSIMLoss", "LPIPS", "DISTS")
@@ -44,13 +44,7 @@ def _piq():
     return piq
 
 
-def __getattr__(name: str):
-    if name.startswith("__"):
-        raise AttributeError(name)
-    value = getattr(_piq(), name, None)
-    if value is None:
-        raise AttributeError(f"neither turboiqa.compat.piq nor piq has {name!r}")
-    return value
+__getattr__ = delegate_to(_piq, "turboiqa.compat.piq", "piq")
 
 
 def _check_inputs(tensors, dims: tuple[int, int], data_range: float | None) -> None:
@@ -326,8 +320,7 @@ class LPIPS(_Loss):
 
 def _mae_layer(a: torch.Tensor, b: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
     """Σ_c w_c · mean_hw |â − b̂| of unit-normalised features (piq's ``distance='mae'``)."""
-    na = a / (torch.linalg.vector_norm(a, dim=1, keepdim=True) + _lpips.NORM_EPS)
-    nb = b / (torch.linalg.vector_norm(b, dim=1, keepdim=True) + _lpips.NORM_EPS)
+    na, nb = _lpips.unit_normalise(a), _lpips.unit_normalise(b)
     return ((na - nb).abs().mean(dim=(2, 3)) * head.to(na.dtype)).sum(dim=1)
 
 

@@ -10,6 +10,7 @@ pyiqa's own object.
 from __future__ import annotations
 
 from .. import catalogue
+from . import delegate_to
 
 ACCELERATED = ("create_metric", "list_models")
 _ORIGINALS: dict = {}  # pyiqa's own create_metric / list_models, kept before patch() rebinds them
@@ -41,13 +42,7 @@ def _original(name: str):
     return _ORIGINALS[name]
 
 
-def __getattr__(name: str):
-    if name.startswith("__"):
-        raise AttributeError(name)
-    value = getattr(_pyiqa(), name, None)
-    if value is None:
-        raise AttributeError(f"neither turboiqa.compat.pyiqa nor pyiqa has {name!r}")
-    return value
+__getattr__ = delegate_to(_pyiqa, "turboiqa.compat.pyiqa", "pyiqa")
 
 
 def create_metric(metric_name, as_loss=False, device=None, **kwargs):

@@ -119,10 +119,14 @@ def check_lpips_input(x, y, data_range: float, normalize: bool):
     return x, y
 
 
+def unit_normalise(f: torch.Tensor) -> torch.Tensor:
+    """Features divided by their channel-vector norm (+ NORM_EPS), as LPIPS' ``normalize_tensor``."""
+    return f / (torch.linalg.vector_norm(f, dim=1, keepdim=True) + NORM_EPS)
+
+
 def spatial_map(f0, f1, head, size):
     """The ``spatial=True`` map of one layer: weighted squared difference, bilinearly upsampled to the input size."""
-    n0 = f0 / (torch.linalg.vector_norm(f0, dim=1, keepdim=True) + NORM_EPS)
-    n1 = f1 / (torch.linalg.vector_norm(f1, dim=1, keepdim=True) + NORM_EPS)
+    n0, n1 = unit_normalise(f0), unit_normalise(f1)
     d = ((n0 - n1).square() * head.view(1, -1, 1, 1).to(n0.dtype)).sum(dim=1, keepdim=True)
     return F.interpolate(d, size=size, mode="bilinear", align_corners=False)
 

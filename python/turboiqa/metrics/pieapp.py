@@ -139,7 +139,10 @@ def patch_starts(height: int, width: int, stride: int, grid: str) -> tuple[list[
 
 
 def patches_at(image: torch.Tensor, positions: list[tuple[int, int]]) -> torch.Tensor:
-    return torch.stack([image[:, r:r + PATCH, c:c + PATCH] for r, c in positions])
+    """P×C×64×64 patches of a C×H×W image, gathered straight into channels_last (the layout the CPU convolutions
+    read, so no reorder follows)."""
+    hwc = image.permute(1, 2, 0)
+    return torch.stack([hwc[r:r + PATCH, c:c + PATCH] for r, c in positions]).permute(0, 3, 1, 2)
 
 
 def resolve_stride(stride) -> int:
