@@ -199,20 +199,24 @@ def wadiqam_score(model: WaDIQaMNet, x, y, data_range: float = 1.0, reduction: s
         raise ValueError(f"x is {height}×{width}: WaDIQaM-FR ({convention!r} grid) needs at least {least}×{least} "
                          f"pixels (one {PATCH}×{PATCH} patch)")
     dtype = prepare_module(model, x.device)
-    scale = conv.peak / data_range
-    scores = []
     with torch.enable_grad() if needs_grad(x, y) else torch.no_grad():
-        for n in range(x.shape[0]):
-            pd = patches(x[n].to(dtype) * scale, rows, cols)
-            pr = patches(y[n].to(dtype) * scale, rows, cols)
-            weighted = total = 0
-            for begin in range(0, pd.shape[0], chunk_size):
-                q, a = model.quality_and_weight(pd[begin:begin + chunk_size], pr[begin:begin + chunk_size], conv.eps,
-                                                  conv.fusion)
-                weighted = weighted + (q * a).sum().double()
-                total = total + a.sum().double()
-            scores.append((weighted / total).to(dtype))
+        scores = [image_score(model, x[n].to(dtype) * (conv.peak / data_range),
+                              y[n].to(dtype) * (conv.peak / data_range), rows, cols, conv, chunk_size)
+                  for n in range(x.shape[0])]
     return reduce(torch.stack(scores), reduction)
+
+
+def image_score(model: WaDIQaMNet, dist: torch.Tensor, ref: torch.Tensor, rows: int, cols: int,
+                conv: WaDIQaMConvention, chunk_size: int = DEFAULT_CHUNK) -> torch.Tensor:
+    """Score of one C×H×W pair already scaled to the network's range, over its rows×cols patch grid."""
+    pd, pr = patches(dist, rows, cols), patches(ref, rows, cols)
+    weighted = total = 0
+    for begin in range(0, pd.shape[0], chunk_size):
+        q, a = model.quality_and_weight(pd[begin:begin + chunk_size], pr[begin:begin + chunk_size], conv.eps,
+                                        conv.fusion)
+        weighted = weighted + (q * a).sum().double()
+        total = total + a.sum().double()
+    return (weighted / total).to(dist.dtype)
 
 
 def random_patch_pairs(dist: torch.Tensor, ref: torch.Tensor, count: int, generator: torch.Generator | None = None):
