@@ -249,3 +249,27 @@ def test_network_layout():
     # trunk: sum of 9·cin·cout + cout = 4,712,224; each 1536→512→1 head: 786,944 + 513
     assert sum(p.numel() for p in net.parameters()) == 4_712_224 + 2 * (786_944 + 513)
     assert not hasattr(WaDIQaMNet("patchwise"), "fc1_a")
+
+
+def test_score_command(official, tmp_path, monkeypatch, capsys):
+    """`turboiqa score --metric wadiqam_fr` finds the official file name in TURBOIQA_WEIGHTS and gives the
+    functional's value (the CLI takes the reference first)."""
+    import json
+
+    from PIL import Image
+
+    arrays, path = official
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    (folder / "fr_tid_weighted.model").write_bytes(path.read_bytes())
+    monkeypatch.setenv("TURBOIQA_WEIGHTS", str(folder))
+    g = torch.Generator().manual_seed(4)
+    ref = (torch.rand(3, 70, 90, generator=g) * 255).to(torch.uint8)
+    dist = (ref.float() + 20 * torch.randn(ref.shape, generator=g)).clamp(0, 255).to(torch.uint8)
+    Image.fromarray(hwc(ref)).save(tmp_path / "ref.png")
+    Image.fromarray(hwc(dist)).save(tmp_path / "dist.png")
+    assert cli_main(["score", str(tmp_path / "ref.png"), str(tmp_path / "dist.png"), "--metric", "wadiqam_fr",
+                     "--json"]) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    want = official_score(arrays, hwc(dist).astype(np.float64), hwc(ref).astype(np.float64))
+    assert abs(row["wadiqam_fr"] - float(want)) < 2e-5 * max(1.0, abs(float(want)))

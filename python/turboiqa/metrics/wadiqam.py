@@ -139,17 +139,19 @@ def official_state(state: dict) -> dict:
     return out
 
 
-def load_weights(key: str, path=None, download: bool | None = None) -> dict:
-    """The checkpoint for registry ``key`` (or the explicit ``path``): a PyTorch state dict or an official Chainer
-    ``.model`` read directly."""
+def load_weights(key: str, path=None, download: bool | None = None) -> tuple[dict, dict]:
+    """(state dict in the official names, metadata) of the checkpoint for registry ``key`` (or the explicit
+    ``path``): a PyTorch file or an official Chainer ``.model`` read directly. The metadata is what ``turboiqa train
+    wadiqam_fr`` recorded (pooling, convention, lower_better, dataset); empty for other files."""
     p = resolve(key, path, download)
     if chainer_format(p):
-        return official_state(load_chainer(p))
+        return official_state(load_chainer(p)), {}
     try:
         state = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - say which file could not be read
         raise WeightsHashError(f"{p} could not be loaded as a WaDIQaM-FR checkpoint: {exc}") from exc
-    return official_state(state)
+    meta = state.get("meta", {}) if isinstance(state.get("meta"), dict) else {}
+    return official_state({k: v for k, v in state.items() if k != "meta"}), meta
 
 
 def patch_grid(height: int, width: int, grid: str) -> tuple[int, int]:
@@ -245,7 +247,8 @@ def training_loss(model: WaDIQaMNet, dist: torch.Tensor, ref: torch.Tensor, targ
 
 def build_model(trained_on: str, pooling: str, weights=None, download=None) -> WaDIQaMNet:
     model = WaDIQaMNet(pooling)
-    model.load_state_dict(load_weights(WADIQAM_CHECKPOINTS[(trained_on, pooling)].weights_key, weights, download))
+    state, model.meta = load_weights(WADIQAM_CHECKPOINTS[(trained_on, pooling)].weights_key, weights, download)
+    model.load_state_dict(state)
     return model.eval().requires_grad_(False)
 
 
@@ -302,7 +305,9 @@ class WaDIQaM_FR(nn.Module):
         convention = default_convention(trained_on, convention)
         check_options(pooling, convention, trained_on)
         self.model = build_model(trained_on, pooling, weights, download)
-        self.lower_better = WADIQAM_CHECKPOINTS[(trained_on, pooling)].lower_better
+        # a file written by `turboiqa train wadiqam_fr` records its dataset's direction
+        registry = WADIQAM_CHECKPOINTS[(trained_on, pooling)]
+        self.lower_better = self.model.meta.get("lower_better", registry.lower_better)
         self.kwargs = {"data_range": data_range, "reduction": reduction, "convention": convention,
                        "chunk_size": chunk_size}
 
