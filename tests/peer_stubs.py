@@ -88,15 +88,20 @@ def install_torchvision_stub() -> None:
 
 
 def import_piq_module(name):
-    """piq's submodule without its __init__ (which imports the whole torchvision)."""
-    if "piq" not in sys.modules:
-        spec = importlib.util.find_spec("piq")
-        if spec is None:
-            return None
-        pkg = types.ModuleType("piq")
-        pkg.__path__ = [os.path.dirname(spec.origin)]
-        sys.modules["piq"] = pkg
+    """A piq submodule. piq's __init__ imports torchvision, so the stand-in goes in first and the whole package is
+    imported (a bare package shell here left later ``import piq`` users without piq's names: a test-order
+    dependency). Only if the full import fails is the submodule loaded under an empty package."""
+    if importlib.util.find_spec("piq") is None:
+        return None
     install_torchvision_stub()
+    if "piq" not in sys.modules:
+        try:
+            importlib.import_module("piq")
+        except Exception:  # noqa: BLE001 - a piq whose __init__ needs more than the stand-in gives
+            sys.modules.pop("piq", None)
+            pkg = types.ModuleType("piq")
+            pkg.__path__ = [os.path.dirname(importlib.util.find_spec("piq").origin)]
+            sys.modules["piq"] = pkg
     return importlib.import_module(f"piq.{name}")
 
 

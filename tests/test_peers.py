@@ -1,14 +1,11 @@
 """Same numbers as the peers under their own settings (each test skips when that peer is not installed)."""
-import importlib.util
-import os
-import sys
-import types
 
 import numpy as np
 import pytest
 import torch
 import turboiqa
 from conftest import import_or_skip, skip_missing
+import peer_stubs
 
 
 def pair(shape=(2, 3, 181, 179), seed=0, dtype=torch.float64):
@@ -21,15 +18,10 @@ def pair(shape=(2, 3, 181, 179), seed=0, dtype=torch.float64):
 
 
 def import_piq_module(name):
-    """piq's __init__ imports torchvision (absent or broken beside CPU torch); its ssim/psnr modules do not."""
-    if "piq" not in sys.modules:
-        spec = importlib.util.find_spec("piq")
-        if spec is None:
-            skip_missing("piq not installed")
-        pkg = types.ModuleType("piq")
-        pkg.__path__ = [os.path.dirname(spec.origin)]
-        sys.modules["piq"] = pkg
-    return importlib.import_module(f"piq.{name}")
+    module = peer_stubs.import_piq_module(name)
+    if module is None:
+        skip_missing("piq not installed")
+    return module
 
 
 SHAPES = [(2, 3, 181, 179), (1, 1, 200, 256)]
