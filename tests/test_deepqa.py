@@ -93,6 +93,15 @@ def sobel_tv(s, beta=3.0):
 # ---------------------------------------------------------------- fixtures
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small images: one thread is faster than two and immune to a busy second core (OpenMP waits)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def random_model(seed=0):
     torch.manual_seed(seed)
     return dq.load_deepqa(pretrained=False)
@@ -199,6 +208,19 @@ def test_total_variation_and_loss_pieces():
     assert abs(float(parts["l2"]) - l2) < 1e-9
     assert abs(float(parts["mse"]) - (0.01 + 0.16) / 2) < 1e-15
     assert abs(float(parts["loss"]) - (1e3 * float(parts["mse"]) + 1e-2 * sobel_tv(s.numpy()) + 5e-3 * l2)) < 1e-9
+
+
+def test_dead_regression_head_is_drawn_again_for_training():
+    from turboiqa.train.deepqa import DeepQATask
+
+    probe = torch.linspace(0.05, 1.0, 20)[:, None]
+    dead = 0
+    for seed in range(6):
+        torch.manual_seed(seed)
+        dead += int(not dq.DeepQANet().regress(probe).detach().any())
+        torch.manual_seed(seed)
+        assert DeepQATask().build_model().regress(probe).detach().any()
+    assert dead > 0  # the guard was exercised
 
 
 def test_initialisation_follows_init_he():

@@ -126,9 +126,12 @@ class DeepQANet(nn.Module):
         self.meta: dict = {}
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        """He-uniform as ``layers.init_he``: bound = gain·√(3/fan_in); zero biases, conv6's bias 1."""
+    def reset_parameters(self, names: tuple[str, ...] | None = None) -> None:
+        """He-uniform as ``layers.init_he``: bound = gain·√(3/fan_in); zero biases, conv6's bias 1. ``names``:
+        only these layers (default all)."""
         for name, layer in self.named_children():
+            if names is not None and name not in names:
+                continue
             relu_out = name in ("conv6", "fc2")
             gain = math.sqrt(2.0) if relu_out else math.sqrt(2.0 / (1.0 + LRELU_SLOPE ** 2))
             fan_in = layer.weight[0].numel()
