@@ -2,12 +2,13 @@
 and 1920×1080, RGB float32, random weights (no official weights exist; the cost does not depend on the values).
 No peer implements DeepQA (pyiqa, piq and torchmetrics do not), so there is no comparison column.
 
-Run: python bench/bench_deepqa.py [--repeats 5] [--json bench/results-deepqa-cpu.json]
+Run: python bench/bench_deepqa.py [--repeats 5] [--threads N] [--json bench/results-deepqa-cpu.json]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 
@@ -31,8 +32,11 @@ def main() -> int:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     parser.add_argument("--json")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     module = turboiqa.DeepQA(pretrained=False)
     rows = []
@@ -52,9 +56,16 @@ def main() -> int:
             ms = timed(fn, args.repeats)
             rows.append({"size": label, "mode": mode, "ms": round(ms, 1), "threads": torch.get_num_threads()})
             print(f"{label:8s} {mode:17s} {ms:9.1f} ms")
-    if args.json:
+    if args.json:  # appended to, so runs with different thread counts share one file
+        try:
+            with open(args.json) as f:
+                runs = json.load(f)["runs"]
+        except (OSError, ValueError, KeyError):
+            runs = []
+        runs.append({"torch": torch.__version__, "repeats": args.repeats, "rows": rows,
+                     "load_average_1min": os.getloadavg()[0]})
         with open(args.json, "w") as f:
-            json.dump({"torch": torch.__version__, "repeats": args.repeats, "rows": rows}, f, indent=1)
+            json.dump({"runs": runs}, f, indent=1)
     return 0
 
 

@@ -265,7 +265,11 @@ def test_uint8_and_grey_inputs():
     from_uint8 = dq.deepqa_score(model, x8, y8, data_range=255)
     from_float = dq.deepqa_score(model, x8.float() / 255, y8.float() / 255)
     torch.testing.assert_close(from_uint8, from_float, rtol=1e-6, atol=0)
-    grey = lambda t: (t.double() / 255 * torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64)[:, None, None]).sum(1, keepdim=True)  # noqa: E731
+    coeffs = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64)[:, None, None]
+
+    def grey(t):
+        return (t.double() / 255 * coeffs).sum(1, keepdim=True)
+
     torch.testing.assert_close(dq.deepqa_score(model.double(), grey(x8), grey(y8)),
                                dq.deepqa_score(model, x8, y8, data_range=255), rtol=1e-12, atol=0)
 

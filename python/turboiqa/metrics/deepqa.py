@@ -28,9 +28,10 @@ Facts read in the official Theano code (github.com/jongyookim/IQA_DeepQA_FR_rele
   gain √(2/(1+0.1²)) for leaky ReLU and √2 for ReLU, bound gain·√(3/fan_in); biases zero except conv6's.
 * ``data_load/data_loader_IQA.py``: grey = RGB (uint8) · [0.299, 0.587, 0.114] unrounded, /255; horizontal-flip
   augmentation doubles the training set; patches of the same grid for reference and distorted images
-  ('shift_center': the non-covered margin split, rounded to even). ``gen_list_TID.m`` divides TID MOS by 9
-  (CSIQ DMOS is used as is, LIVE's list holds DMOS in [0, 1]). ``configs/FR_sens_1.yaml``: Adam, lr 5e−4
-  (TID/CSIQ, full images), Nadam lr 1e−4 (LIVE, 112×112 patches), batch 5 images, 80 epochs, 80/20 split.
+  ('shift_center': the non-covered margin split, rounded to even). ``gen_list_TID.m`` divides TID MOS by 9;
+  CSIQ DMOS is used as is; the shipped LIVE list holds DMOS min–max normalised to [0, 1].
+  ``configs/FR_sens_1.yaml``: Adam, lr 5e−4 (TID/CSIQ, full images), Nadam lr 1e−4 (LIVE, 112×112 patches),
+  batch 5 images, 80 epochs, 80/20 split.
 
 From SPECS §11 (not re-derived): the paper's protocol (80/20 reference split, 10 repetitions) and the output units.
 

@@ -3,9 +3,10 @@
 * Examples: the whole grey image pair (TID2013/TID2008/CSIQ/KADID) or, for LIVE, all 112×112 patches of the
   shared 'shift_center' grid, pooled over the image; every training image also enters flipped left–right (the
   official loader doubles the set the same way).
-* Labels are divided by ``label_scale`` while training (TID MOS / 9 as ``gen_list_TID.m``; LIVE DMOS / 100; CSIQ
-  as is; other sets by their largest score) so the ReLU output starts near the labels; the saved file records the
-  scale and the metric multiplies it back, so scores come out in the dataset's units.
+* Labels are divided by ``label_scale`` while training (TID MOS / 9 as ``gen_list_TID.m``; CSIQ DMOS as is;
+  other sets — LIVE, whose official list holds DMOS min–max normalised to [0, 1], KADID — by their largest
+  |score|) so the ReLU output starts near the labels; the saved file records the scale and the metric multiplies it
+  back, so scores come out in the dataset's units.
 * Initialisation: the official one; a regression head whose ReLU output is dead is drawn again (``build_model``).
 * Loss: 1e3·MSE + 1e−2·TV(s, β = 3) + 5e−3·Σ W² (``training_loss``). Adam; lr 5e−4 for TID/CSIQ and 1e−4 for LIVE
   (the official LIVE run used Nadam), 5 images per batch, 80 epochs by default.
@@ -16,7 +17,7 @@ import torch
 
 from ..metrics.deepqa import DeepQANet, check_size, grey, maps, patch_grid, score_grey, training_loss
 
-LABEL_SCALES = {"tid2013": 9.0, "tid2008": 9.0, "live": 100.0, "csiq": 1.0}
+LABEL_SCALES = {"tid2013": 9.0, "tid2008": 9.0, "csiq": 1.0}  # others: their largest |score|
 PATCH_SIZES = {"live": 112}
 LEARNING_RATES = {"live": 1e-4}
 DEFAULT_LR, DEFAULT_BATCH, DEFAULT_EPOCHS = 5e-4, 5, 80
