@@ -54,6 +54,7 @@ from torch import nn
 
 from ..colour import to_luma
 from ..nets import cached
+from ..nets import runtime
 from ..nets.runtime import needs_grad, prepare_module, to_unit_range
 from ..nets.weights import WeightsHashError, resolve
 from ..validate import as_batch, check_pair, check_reduction, reduce
@@ -268,6 +269,14 @@ def load_deepqa(weights=None, download: bool | None = None, pretrained: bool = T
     return model.eval().requires_grad_(False)
 
 
+def channels_last(model: DeepQANet, device: torch.device) -> None:
+    """channels_last weights on the CPU (oneDNN without reorders: 451 vs 624 ms at 512×384, one thread).
+    prepare_module looks at the first weight only, which with one input channel is both layouts at once."""
+    if device.type == "cpu" and runtime.CPU_CHANNELS_LAST and \
+            not model.conv3.weight.is_contiguous(memory_format=torch.channels_last):
+        model.to(memory_format=torch.channels_last)
+
+
 def deepqa_score(model: DeepQANet, x, y, data_range: float = 1.0, reduction: str = "mean",
                  patch_size: int | None = None, return_maps: bool = False):
     """DeepQA of a pair with an already built :class:`DeepQANet`; see :func:`deepqa`."""
@@ -281,6 +290,7 @@ def deepqa_score(model: DeepQANet, x, y, data_range: float = 1.0, reduction: str
         raise ValueError(f"patch_size must be None or an int, got {patch_size!r}")
     check_size(x.shape[-2], x.shape[-1], patch_size)
     dtype = prepare_module(model, x.device)
+    channels_last(model, x.device)
     scale = float(model.meta.get("label_scale", 1.0))
     with torch.enable_grad() if needs_grad(x, y) else torch.no_grad():
         dist, ref = grey(x, data_range).to(dtype), grey(y, data_range).to(dtype)

@@ -145,7 +145,7 @@ def train_task(task, data, dataset_name: str, out, epochs: int | None = None, se
             optimiser.step()
             for name in sums:
                 sums[name] += float(parts[name].detach()) * len(batch)
-            bar.set_postfix(loss=f"{float(parts['loss']):.4g}")
+            bar.set_postfix(loss=f"{float(parts['loss'].detach()):.4g}")
         val_srocc, val_plcc = _validate(task, model, pairs, val_idx, device, config)
         row = {"epoch": epoch + 1, **{k: v / len(order) for k, v in sums.items()}, "val_srocc": val_srocc,
                "val_plcc": val_plcc, "seconds": round(time.perf_counter() - began, 3)}
