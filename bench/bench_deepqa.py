@@ -2,7 +2,7 @@
 and 1920×1080, RGB float32, random weights (no official weights exist; the cost does not depend on the values).
 No peer implements DeepQA (pyiqa, piq and torchmetrics do not), so there is no comparison column.
 
-Run: python bench/bench_deepqa.py [--repeats 5] [--threads N] [--json bench/results-deepqa-cpu.json]
+Run: python bench/bench_deepqa.py [--repeats 5] [--threads N] [--nchw] [--json bench/results-deepqa-cpu.json]
 """
 from __future__ import annotations
 
@@ -33,8 +33,13 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument("--nchw", action="store_true", help="keep the weights NCHW (the layout comparison)")
     parser.add_argument("--json")
     args = parser.parse_args()
+    if args.nchw:
+        from turboiqa.nets import runtime
+
+        runtime.CPU_CHANNELS_LAST = False
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -54,7 +59,8 @@ def main() -> int:
 
         for mode, fn in (("forward", forward), ("forward+backward", backward)):
             ms = timed(fn, args.repeats)
-            rows.append({"size": label, "mode": mode, "ms": round(ms, 1), "threads": torch.get_num_threads()})
+            rows.append({"size": label, "mode": mode, "ms": round(ms, 1), "threads": torch.get_num_threads(),
+                         "layout": "nchw" if args.nchw else "channels_last"})
             print(f"{label:8s} {mode:17s} {ms:9.1f} ms")
     if args.json:  # appended to, so runs with different thread counts share one file
         try:
