@@ -143,3 +143,32 @@ def test_command_line(tiny_tid, tmp_path, capsys):
     assert rc == 0 and f"model: {out / 'deepqa.pth'}" in printed and "validation SROCC" in printed
     assert (out / "checkpoint.pt").is_file() and len(list(csv.DictReader(open(out / "log.csv")))) == 1
     assert main(["train", "deepqa", "--dataset", "tid2013", "--root", str(tmp_path / "nope"), "--out", str(out)]) == 2
+
+
+def test_patch_examples_as_the_official_live_set_up():
+    """LIVE's scheme: all patches of the shift-center grid, flipped with the image, one pooled feature per image;
+    predict() gives what the metric gives with the same patch size and label scale."""
+    from turboiqa.metrics.deepqa import deepqa_score
+
+    task = make_task("deepqa")
+    config = {"patch_size": 40, "label_scale": 2.0}
+    g = torch.Generator().manual_seed(0)
+    ref = torch.randint(0, 256, (1, 3, 90, 100), generator=g, dtype=torch.uint8)
+    dist = (ref.int() + torch.randint(-30, 31, ref.shape, generator=g)).clamp(0, 255).to(torch.uint8)
+    ex = task.example(dist, ref, 1.0, False, config)
+    flipped = task.example(dist, ref, 1.0, True, config)
+    assert ex["dist"].shape == (4, 1, 40, 40) and ex["label"] == 0.5  # 2×2 grid, label / scale
+    grey = ex["ref"].new_tensor([0.299, 0.587, 0.114])[:, None, None]
+    top_left = (ref[0, :, 4:44, 10:50].double() / 255 * grey.double()).sum(0)  # margins 10, 20 → shifts 4 (even), 10
+    torch.testing.assert_close(ex["ref"][0, 0].double(), top_left, rtol=0, atol=1e-6)
+    torch.testing.assert_close(flipped["ref"][0, 0].double(), (ref.flip(-1)[0, :, 4:44, 10:50].double() / 255
+                                                               * grey.double()).sum(0), rtol=0, atol=1e-6)
+    torch.manual_seed(0)
+    model = task.build_model()
+    parts = task.loss(model, [ex, flipped])
+    assert set(parts) == {"loss", "mse", "tv", "l2"} and torch.isfinite(parts["loss"])
+    with torch.no_grad():
+        want = task.predict(model, dist, ref, config)
+        model.meta = {"patch_size": 40, "label_scale": 2.0}
+        got = float(deepqa_score(model, dist, ref, data_range=255))
+    assert abs(got - want) <= 1e-6 * max(1.0, abs(want))
