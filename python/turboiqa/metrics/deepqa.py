@@ -222,7 +222,7 @@ def score_grey(model: DeepQANet, dist: torch.Tensor, ref: torch.Tensor, patch_si
 def total_variation(s: torch.Tensor, beta: float = TV_BETA) -> torch.Tensor:
     """mean((g_y² + g_x²)^(β/2)) with 'valid' 3×3 Sobel gradients of the N×1×H×W map (the official TV term)."""
     sobel_y = torch.tensor([[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]], dtype=s.dtype, device=s.device)
-    kernels = torch.stack([sobel_y, sobel_y.T])[:, None]  # the x kernel is the transposed y kernel
+    kernels = torch.stack([sobel_y, sobel_y.T])[:, None]  # x kernel = −transposed y kernel; the square drops the sign
     g = F.conv2d(s, kernels)
     return ((g ** 2).sum(dim=1) ** (beta / 2)).mean()
 
