@@ -130,6 +130,7 @@ def test_saved_model_loads_into_the_metric(two_epochs, tiny_tid):
     task = make_task("deepqa")
     with torch.no_grad():
         want = task.predict(module.model, dist, ref, {"patch_size": None, "label_scale": 9.0})
+    assert want > 0  # a live output, in TID MOS units (label × 9)
     got = turboiqa.deepqa(dist, ref, data_range=255, weights=two_epochs.model_path)
     assert abs(float(got) - want) <= 1e-6 * max(1.0, abs(want))
     assert abs(float(module(dist, ref)) - want) <= 1e-6 * max(1.0, abs(want))
