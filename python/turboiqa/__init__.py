@@ -15,6 +15,7 @@ from .metrics.ms_ssim import MS_SSIM, MS_SSIM_CONVENTIONS, ms_ssim
 from .metrics.pieapp import PIEAPP_CONVENTIONS, PieAPP, pieapp
 from .metrics.psnr import PSNR, psnr
 from .metrics.ssim import SSIM, SSIM_CONVENTIONS, ssim
+from .metrics.deepqa import DeepQA, deepqa, deepqa_maps
 from .metrics.wadiqam import WADIQAM_CHECKPOINTS, WADIQAM_CONVENTIONS, WaDIQaM_FR, wadiqam_fr
 
 __version__ = "0.1.0"
@@ -23,7 +24,7 @@ __version__ = "0.1.0"
 METRICS = {"psnr": psnr, "ssim": ssim, "ms_ssim": ms_ssim, "fsim": fsim, "fsimc": partial(fsim, color="yiq_chromatic"),
            "iw_ssim": iw_ssim, "lpips": lpips, "lpips_vgg": partial(lpips, net="vgg"), "dists": dists,
            "deepsim": deepsim, "lpips_swd": lpips_swd, "pieapp": pieapp,
-           "wadiqam_fr": wadiqam_fr}
+           "wadiqam_fr": wadiqam_fr, "deepqa": deepqa}
 SCALED_METRICS = ("ms_ssim", "iw_ssim")  # the METRICS that take scales= (the jobs' --scales)
 
 
@@ -46,6 +47,9 @@ def build_info() -> dict:
 
 
 __all__ = [
+    "DeepQA",
+    "deepqa",
+    "deepqa_maps",
     "DISTS",
     "LPIPS",
     "LPIPS_SWD",

@@ -1,4 +1,5 @@
-"""Command line: ``turboiqa score`` (two images, two folders, or the bundled demo) and ``turboiqa info``."""
+"""Command line: ``turboiqa score`` (two images, two folders, or the bundled demo), ``info``, ``weights``,
+``evaluate``, ``train`` and ``video``."""
 from __future__ import annotations
 
 import argparse
@@ -144,6 +145,9 @@ def cmd_weights(args) -> int:
             print("  MISSING; searched:")
             for p in row["searched"]:
                 print(f"    {p}")
+            if row["url"] is None and row.get("hint"):
+                print(f"  {row['hint']}")
+                continue
             print(f"  get it: {row['url']} -> {weights.hub_checkpoint_dirs()[0]}, or set {weights.ENV_FOLDER}=<folder>,"
                   f" or allow download=True / {weights.ENV_DOWNLOAD}=1")
     return 0 if all(r["found"] or r["optional"] for r in rows) else 1  # exit 1: a default configuration lacks a file
@@ -158,6 +162,27 @@ def cmd_weights_convert(args) -> int:
         print(f"turboiqa weights convert: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {target}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .eval.datasets import DatasetLayoutError
+    from .train import train
+
+    try:
+        result = train(args.task, args.dataset, args.root, args.out or f"turboiqa-train-{args.task}-{args.dataset}",
+                       epochs=args.epochs, seed=args.seed, resume=args.resume, batch_size=args.batch_size,
+                       lr=args.lr, device=args.device)
+    except (DatasetLayoutError, FileNotFoundError, ValueError) as exc:
+        print(f"turboiqa train: {exc}", file=sys.stderr)
+        return 2
+    last = result.history[-1] if result.history else {}
+    if last:
+        print(f"epoch {last['epoch']}: loss {last['loss']:.5g}, validation SROCC {last['val_srocc']:.4f}, "
+              f"PLCC {last['val_plcc']:.4f}")
+    print(f"log: {result.log_path}")
+    print(f"checkpoint: {result.checkpoint_path}")
+    print(f"model: {result.model_path}")
     return 0
 
 
@@ -246,6 +271,23 @@ def main(argv=None) -> int:
     evaluate.add_argument("--dmos", action="store_true", help="--scores: lower 'mos' = better quality")
     evaluate.add_argument("--no-plots", action="store_true", help="skip the matplotlib figures")
     evaluate.set_defaults(func=_cmd_evaluate)
+    from .train import TASKS
+
+    trainer = sub.add_parser("train", help="train a learned metric (DeepQA) on an IQA dataset",
+                             description="Split the dataset 80/20 by reference image (seeded), train with Adam, "
+                             "checkpoint every epoch (--resume continues), log validation SROCC/PLCC per epoch, and "
+                             "write the weight file the metric loads (e.g. deepqa.pth).")
+    trainer.add_argument("task", choices=sorted(TASKS), help="what to train")
+    trainer.add_argument("--dataset", required=True, help="tid2013, tid2008, kadid10k, live, csiq")
+    trainer.add_argument("--root", required=True, help="folder the dataset archive was unpacked into")
+    trainer.add_argument("--out", help="output folder (default: ./turboiqa-train-<task>-<dataset>)")
+    trainer.add_argument("--epochs", type=int, help="default: the task's (DeepQA: 80)")
+    trainer.add_argument("--seed", type=int, default=0, help="weights, split and order (default: %(default)s)")
+    trainer.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    trainer.add_argument("--batch-size", type=int, help="images per step (default: the task's; DeepQA: 5)")
+    trainer.add_argument("--lr", type=float, help="Adam learning rate (default: the task's for the dataset)")
+    trainer.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    trainer.set_defaults(func=cmd_train)
     from .video.command import add_video_parser  # imports PyAV only when the command runs
 
     add_video_parser(sub)

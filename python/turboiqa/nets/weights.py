@@ -52,6 +52,7 @@ class WeightFile:
     hub_cache: bool = False  # torchvision checkpoint that may sit in the torch hub cache
     packaged: str | None = None  # file name inside turboiqa/data/weights
     licence: str = ""
+    missing_hint: str = ""  # how to get a file that has no official download (e.g. train it)
 
     def hash_prefix(self, name: str) -> str | None:
         """torchvision convention: ``<stem>-<first 8 hex digits of the sha256>.pth``."""
@@ -111,6 +112,12 @@ REGISTRY: dict[str, WeightFile] = {w.key: w for w in [
     WeightFile("wadiqam-fr-kadid", "WaDIQaM-FR retrained on KADID-10k by pyiqa", ("WaDIQaM-kadid-f7541ea5.pth",),
                url="https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/WaDIQaM-kadid-f7541ea5.pth",
                licence="see github.com/chaofengc/IQA-PyTorch"),
+    # No official weights were ever released (SPECS §11): the file is what `turboiqa train deepqa` writes.
+    WeightFile("deepqa", "DeepQA network (trained locally; no official weights exist)", ("deepqa.pth",),
+               licence="your own training run",
+               missing_hint="No official DeepQA weights exist (the authors released training code only). Train a "
+               "model with `turboiqa train deepqa --dataset tid2013 --root PATH` and pass the deepqa.pth it writes "
+               "as weights=…, or put it in a folder named by TURBOIQA_WEIGHTS."),
 ]}
 
 # What each metric needs, for ``turboiqa weights`` and the error messages.
@@ -127,12 +134,13 @@ METRIC_WEIGHTS = {
     "wadiqam_fr (pooling='patchwise')": ("wadiqam-fr-tid2013-patchwise",),
     "wadiqam_fr (trained_on='live', pooling='patchwise')": ("wadiqam-fr-live-patchwise",),
     "wadiqam_fr (trained_on='kadid')": ("wadiqam-fr-kadid",),
+    "deepqa": ("deepqa",),
 }
 # Configurations that are not any metric's default, and checkpoints only their metric's users fetch (PieAPP's
 # 270 MB): a missing file there is reported but is no failure.
 OPTIONAL_METRICS = {"lpips (net='squeeze')", "pieapp", "wadiqam_fr", "wadiqam_fr (trained_on='live')",
                     "wadiqam_fr (pooling='patchwise')", "wadiqam_fr (trained_on='live', pooling='patchwise')",
-                    "wadiqam_fr (trained_on='kadid')"}
+                    "wadiqam_fr (trained_on='kadid')", "deepqa"}
 
 
 class WeightsNotFoundError(FileNotFoundError):
@@ -261,6 +269,9 @@ def resolve(key: str, path: str | os.PathLike | None = None, download: bool | No
         verify(spec, target)
         return target
     listed = "\n".join(f"  - {p}  ({source})" for source, p in searched)
+    if spec.url is None and spec.missing_hint:
+        raise WeightsNotFoundError(f"{spec.description}: {'/'.join(spec.names)} not found. Searched:\n{listed}\n"
+                                   f"{spec.missing_hint}")
     raise WeightsNotFoundError(
         f"{spec.description} not found. Searched:\n{listed}\n"
         f"Get it from {spec.url} and put it in the torch hub cache ({hub_checkpoint_dirs()[0]}) or in a folder named "
@@ -302,5 +313,5 @@ def status() -> list[dict]:
             rows.append({"metric": metric, "optional": metric in OPTIONAL_METRICS, "file": key,
                          "description": spec.description,
                          "found": str(found) if found else None, "searched": [str(p) for _, p in searched],
-                         "url": spec.url, "licence": spec.licence})
+                         "url": spec.url, "licence": spec.licence, "hint": spec.missing_hint})
     return rows
