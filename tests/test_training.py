@@ -173,3 +173,64 @@ def test_patch_examples_as_the_official_live_set_up():
         model.meta = {"patch_size": 40, "label_scale": 2.0}
         got = float(deepqa_score(model, dist, ref, data_range=255))
     assert abs(got - want) <= 1e-6 * max(1.0, abs(want))
+
+
+# WaDIQaM-FR: the same loop with the official L1 loss on random 32×32 patch pairs (4 per image here, 32 in the paper)
+WADIQAM = {"pooling": "weighted", "patches_per_image": 4}
+
+
+def wadiqam_objective(state, root, seed=1):
+    """Mean |score − MOS| over the (unflipped) training images, scored as the metric scores (full grid, no dropout)."""
+    task = make_task("wadiqam_fr", **WADIQAM)
+    data = open_dataset("tid2013", root)
+    pairs = list(data)
+    model = task.build_model()
+    if state is not None:
+        model.load_state_dict(state)
+    with torch.no_grad():
+        return float(np.mean([abs(task.predict(model, *pairs[k].load(), {}) - pairs[k].score)
+                              for k in split_by_reference(pairs, seed)[0]]))
+
+
+@pytest.fixture(scope="module")
+def wadiqam_two_epochs(tiny_tid, tmp_path_factory):
+    out = tmp_path_factory.mktemp("wadiqam2")
+    return train("wadiqam_fr", "tid2013", tiny_tid, out, epochs=2, seed=1, lr=1e-3, batch_size=4, progress=False,
+                 task_options=WADIQAM)
+
+
+def test_wadiqam_two_epochs_reduce_the_loss_and_load_into_the_metric(wadiqam_two_epochs, tiny_tid):
+    torch.manual_seed(1)
+    before = wadiqam_objective(None, tiny_tid)
+    saved = torch.load(wadiqam_two_epochs.model_path, weights_only=True)
+    after = wadiqam_objective(saved["state_dict"], tiny_tid)
+    assert after < 0.8 * before, (before, after)
+    assert saved["meta"]["pooling"] == "weighted" and saved["meta"]["lower_better"] is False
+    rows = list(csv.DictReader(open(wadiqam_two_epochs.log_path)))
+    assert [int(r["epoch"]) for r in rows] == [1, 2] and {"loss", "l1", "val_srocc"} <= set(rows[0])
+    # the written file is what the metric loads (its direction read from the file)
+    pair = open_dataset("tid2013", tiny_tid)[0]
+    dist, ref = pair.load()
+    module = turboiqa.WaDIQaM_FR(data_range=255, weights=wadiqam_two_epochs.model_path)
+    assert module.lower_better is False
+    want = make_task("wadiqam_fr").predict(module.model, dist, ref, {})
+    got = turboiqa.wadiqam_fr(dist, ref, data_range=255, weights=wadiqam_two_epochs.model_path)
+    assert abs(float(got) - want) <= 1e-5 * max(1.0, abs(want))
+
+
+def test_wadiqam_resume_gives_the_identical_state(wadiqam_two_epochs, tiny_tid, tmp_path):
+    kwargs = {"seed": 1, "lr": 1e-3, "batch_size": 4, "progress": False, "task_options": WADIQAM}
+    train("wadiqam_fr", "tid2013", tiny_tid, tmp_path, epochs=1, **kwargs)
+    resumed = train("wadiqam_fr", "tid2013", tiny_tid, tmp_path, epochs=2, resume=True, **kwargs)
+    a = torch.load(wadiqam_two_epochs.model_path, weights_only=True)["state_dict"]
+    b = torch.load(resumed.model_path, weights_only=True)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_wadiqam_command_line_options(tiny_tid, tmp_path, capsys):
+    assert main(["train", "deepqa", "--dataset", "tid2013", "--root", str(tiny_tid), "--out", str(tmp_path),
+                 "--pooling", "patchwise"]) == 2
+    assert "--pooling: only for wadiqam_fr" in capsys.readouterr().err
+    assert main(["train", "wadiqam_fr", "--dataset", "tid2013", "--root", str(tiny_tid), "--out", str(tmp_path),
+                 "--patches-per-image", "0"]) == 2
+    assert "patches_per_image must be a positive int" in capsys.readouterr().err

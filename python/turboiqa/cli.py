@@ -165,6 +165,15 @@ def cmd_weights_convert(args) -> int:
     return 0
 
 
+def task_options(args) -> dict:
+    """The task-specific flags (WaDIQaM-FR's); an error for a task that has no such option."""
+    options = {k: v for k, v in (("pooling", args.pooling), ("patches_per_image", args.patches_per_image))
+               if v is not None}
+    if options and args.task != "wadiqam_fr":
+        raise ValueError(f"{', '.join('--' + k.replace('_', '-') for k in options)}: only for wadiqam_fr")
+    return options
+
+
 def cmd_train(args) -> int:
     from .eval.datasets import DatasetLayoutError
     from .train import train
@@ -172,7 +181,7 @@ def cmd_train(args) -> int:
     try:
         result = train(args.task, args.dataset, args.root, args.out or f"turboiqa-train-{args.task}-{args.dataset}",
                        epochs=args.epochs, seed=args.seed, resume=args.resume, batch_size=args.batch_size,
-                       lr=args.lr, device=args.device)
+                       lr=args.lr, device=args.device, task_options=task_options(args))
     except (DatasetLayoutError, FileNotFoundError, ValueError) as exc:
         print(f"turboiqa train: {exc}", file=sys.stderr)
         return 2
@@ -273,20 +282,24 @@ def main(argv=None) -> int:
     evaluate.set_defaults(func=_cmd_evaluate)
     from .train import TASKS
 
-    trainer = sub.add_parser("train", help="train a learned metric (DeepQA) on an IQA dataset",
+    trainer = sub.add_parser("train", help="train a learned metric (DeepQA, WaDIQaM-FR) on an IQA dataset",
                              description="Split the dataset 80/20 by reference image (seeded), train with Adam, "
                              "checkpoint every epoch (--resume continues), log validation SROCC/PLCC per epoch, and "
-                             "write the weight file the metric loads (e.g. deepqa.pth).")
+                             "write the weight file the metric loads (deepqa.pth, wadiqam-fr.pth).")
     trainer.add_argument("task", choices=sorted(TASKS), help="what to train")
     trainer.add_argument("--dataset", required=True, help="tid2013, tid2008, kadid10k, live, csiq")
     trainer.add_argument("--root", required=True, help="folder the dataset archive was unpacked into")
     trainer.add_argument("--out", help="output folder (default: ./turboiqa-train-<task>-<dataset>)")
-    trainer.add_argument("--epochs", type=int, help="default: the task's (DeepQA: 80)")
+    trainer.add_argument("--epochs", type=int, help="default: the task's (DeepQA: 80, WaDIQaM-FR: 100)")
     trainer.add_argument("--seed", type=int, default=0, help="weights, split and order (default: %(default)s)")
     trainer.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    trainer.add_argument("--batch-size", type=int, help="images per step (default: the task's; DeepQA: 5)")
+    trainer.add_argument("--batch-size", type=int, help="images per step (default: the task's; DeepQA: 5, WaDIQaM-FR: 4)")
     trainer.add_argument("--lr", type=float, help="Adam learning rate (default: the task's for the dataset)")
     trainer.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    trainer.add_argument("--pooling", choices=("weighted", "patchwise"),
+                         help="wadiqam_fr: the variant (default weighted)")
+    trainer.add_argument("--patches-per-image", type=int, metavar="P",
+                         help="wadiqam_fr: random 32×32 patch pairs per image and step (default 32, as the paper)")
     trainer.set_defaults(func=cmd_train)
     from .video.command import add_video_parser  # imports PyAV only when the command runs
 

@@ -9,10 +9,10 @@ import importlib
 
 from .loop import TrainResult, split_by_reference, train_task
 
-# task name → "module:class" (imported on use). WaDIQaM-FR gets its entry here once its task exists.
+# task name → "module:class" (imported on use)
 TASKS = {
     "deepqa": "turboiqa.train.deepqa:DeepQATask",
-    # "wadiqam_fr": "turboiqa.train.wadiqam:WaDIQaMTask",
+    "wadiqam_fr": "turboiqa.train.wadiqam:WaDIQaMTask",
 }
 
 
@@ -25,12 +25,13 @@ def make_task(name: str, **options):
 
 def train(task_name: str, dataset: str, root, out, epochs: int | None = None, seed: int = 0, resume: bool = False,
           batch_size: int | None = None, lr: float | None = None, device: str = "cpu", progress: bool = True,
-          **dataset_options) -> TrainResult:
+          task_options: dict | None = None, **dataset_options) -> TrainResult:
     """Train ``task_name`` on ``dataset`` (a :func:`turboiqa.eval.datasets.open_dataset` name) under ``root``;
-    checkpoints, the per-epoch log and the final weight file go to ``out``. See :func:`loop.train_task`."""
+    checkpoints, the per-epoch log and the final weight file go to ``out``. ``task_options``: the task's own
+    (WaDIQaM-FR: ``pooling``, ``patches_per_image``, ``convention``). See :func:`loop.train_task`."""
     from ..eval.datasets import open_dataset
 
-    task = make_task(task_name)
+    task = make_task(task_name, **(task_options or {}))
     data = open_dataset(dataset, root, **dataset_options)
     return train_task(task, data, dataset.lower(), out, epochs=epochs, seed=seed, resume=resume,
                       batch_size=batch_size, lr=lr, device=device, progress=progress)
