@@ -110,6 +110,7 @@ METRIC_WEIGHTS = {
     "deepsim": ("vgg16",),
     "lpips_swd": ("alexnet", "lpips-alex"),
     "pieapp": ("pieapp",),
+    "dnn_features": ("alexnet",),
 }
 # Configurations that are not any metric's default, and checkpoints only their metric's users fetch (PieAPP's
 # 270 MB): a missing file there is reported but is no failure.
