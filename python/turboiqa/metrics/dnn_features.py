@@ -98,12 +98,13 @@ class DNNFeaturesNet(nn.Module):
         self.layers = check_layers(layers)
         taps = tuple(ALEXNET_RELU_TAPS[v - 1] for v in self.layers)
         self.backbone = build_backbone("alex", taps=taps, weights=weights, download=download, pretrained=pretrained)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Taps of [0, 1] RGB input."""
-        return self.backbone(layout((x - self.mean.to(x.dtype)) / self.std.to(x.dtype)))
+        """Taps of [0, 1] RGB input. The constants are made in the input's dtype (a float32 buffer cast to float64
+        would carry 0.485's float32 rounding, 1e-8 relative, into every float64 score)."""
+        mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        return self.backbone(layout((x - mean) / std))
 
 
 def check_input(x, y, data_range):
