@@ -171,7 +171,8 @@ std::tuple<at::Tensor, at::Tensor> finest_sums(const at::Tensor& a, const at::Te
 template <typename T>
 at::Tensor forward(const at::Tensor& a, const at::Tensor& b, const PyramidShape& s) {
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  auto [sa, sb] = finest_sums<T>(a, b, s, stream);
+  at::Tensor sa, sb;  // not a structured binding: its names would be type-dependent here
+  std::tie(sa, sb) = finest_sums<T>(a, b, s, stream);
   const int64_t table = level_offset(s.levels) * s.channels;
   at::Tensor scratch = at::empty({2 * s.batch * table}, a.options().dtype(at::kDouble));
   at::Tensor out = at::empty({s.batch, s.levels}, a.options());
@@ -186,7 +187,8 @@ template <typename T>
 std::tuple<at::Tensor, at::Tensor> backward(const at::Tensor& grad, const at::Tensor& a, const at::Tensor& b,
                                             const PyramidShape& s) {
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  auto [sa, sb] = finest_sums<T>(a, b, s, stream);
+  at::Tensor sa, sb;  // not a structured binding: its names would be type-dependent here
+  std::tie(sa, sb) = finest_sums<T>(a, b, s, stream);
   const int64_t table = level_offset(s.levels) * s.channels, finest = s.side * s.side * s.channels;
   const auto doubles = a.options().dtype(at::kDouble);
   at::Tensor scratch = at::empty({4 * s.batch * table}, doubles);
