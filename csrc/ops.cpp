@@ -58,6 +58,12 @@ TORCH_LIBRARY(turboiqa, m) {
   m.def(
       "_swd_distance_backward(Tensor grad, Tensor fd, Tensor fr, Tensor weight, int radius, float eps) "
       "-> (Tensor, Tensor)");
+  // Spatial-pyramid histogram intersection of two feature maps fd, fr (N x K x H x W, float32/float64; histogram.h):
+  // level v < levels splits the map into 2^v x 2^v cells at floor(c n / 2^v); per cell the K channel sums, normalised
+  // to unit sum, are compared by sum_k min(h_k, h'_k) (computed as 1 - |h - h'|_1 / 2); result (N, levels): the
+  // mean over each level's cells. Empty histograms (all-zero cell): both -> 1, one -> 0.
+  m.def("histogram_intersection(Tensor fd, Tensor fr, int levels) -> Tensor");
+  m.def("_histogram_intersection_backward(Tensor grad, Tensor fd, Tensor fr, int levels) -> (Tensor, Tensor)");
   // laplacian_level: one level of matlabPyrTools' buildLpyr as iwssim.m uses it, planes N x C x H x W (float32 or
   // float64, H, W >= 3): lowpass = corrDn(binom5, 'reflect1', step 2) along the rows then the columns
   // (N x C x ceil(H/2) x ceil(W/2)); band = planes - upConv(lowpass) (columns then rows, 'reflect1'), the

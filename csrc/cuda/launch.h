@@ -40,5 +40,9 @@ std::tuple<at::Tensor, at::Tensor> dists_layer_backward_launch(const FeaturePair
 at::Tensor swd_distance_launch(const FeaturePair& fp, int64_t radius, double eps);
 std::tuple<at::Tensor, at::Tensor> swd_distance_backward_launch(const FeaturePair& fp, const at::Tensor& grad,
                                                                 int64_t radius, double eps);
+// Spatial-pyramid histogram intersection (histogram.cu): fd/fr NCHW contiguous, float32/float64, checked.
+at::Tensor histogram_intersection_launch(const at::Tensor& fd, const at::Tensor& fr, int64_t levels);
+std::tuple<at::Tensor, at::Tensor> histogram_intersection_backward_launch(const at::Tensor& grad, const at::Tensor& fd,
+                                                                          const at::Tensor& fr, int64_t levels);
 
 }  // namespace turboiqa::cuda

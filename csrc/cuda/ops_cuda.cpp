@@ -11,6 +11,7 @@
 #include <string>
 #include <tuple>
 
+#include "../histogram.h"
 #include "../image_ops.h"
 #include "../psnr.h"
 #include "launch.h"
@@ -147,6 +148,21 @@ std::tuple<at::Tensor, at::Tensor> swd_distance_backward_cuda(const at::Tensor& 
   return {gradient_like_input(fd, ga), gradient_like_input(fr, gb)};
 }
 
+// Histogram intersection: the shared checks, then NCHW contiguous maps for the kernels.
+at::Tensor histogram_intersection_cuda(const at::Tensor& fd, const at::Tensor& fr, int64_t levels) {
+  check_histogram_args("histogram_intersection", fd, fr, at::Tensor(), levels);
+  check_cuda(fd, "histogram_intersection");
+  return histogram_intersection_launch(fd.contiguous(), fr.contiguous(), levels);
+}
+
+std::tuple<at::Tensor, at::Tensor> histogram_intersection_backward_cuda(const at::Tensor& grad, const at::Tensor& fd,
+                                                                        const at::Tensor& fr, int64_t levels) {
+  check_histogram_args("_histogram_intersection_backward", fd, fr, grad, levels);
+  check_cuda(fd, "_histogram_intersection_backward");
+  auto [gd, gr] = histogram_intersection_backward_launch(grad, fd.contiguous(), fr.contiguous(), levels);
+  return {gradient_like_input(fd, gd), gradient_like_input(fr, gr)};
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(turboiqa, CUDA, m) {
@@ -163,6 +179,8 @@ TORCH_LIBRARY_IMPL(turboiqa, CUDA, m) {
   m.impl("_dists_layer_backward", &dists_layer_backward_cuda);
   m.impl("swd_distance", &swd_distance_cuda);
   m.impl("_swd_distance_backward", &swd_distance_backward_cuda);
+  m.impl("histogram_intersection", &histogram_intersection_cuda);
+  m.impl("_histogram_intersection_backward", &histogram_intersection_backward_cuda);
 }
 
 }  // namespace turboiqa::cuda

@@ -15,6 +15,7 @@
 
 #include "../dtypes.h"
 #include "../feature_distance.h"
+#include "../histogram.h"
 #include "../image_ops.h"
 #include "../iw_ssim.h"
 #include "../phase_congruency.h"
@@ -147,6 +148,19 @@ std::tuple<at::Tensor, at::Tensor> swd_distance_backward_meta(const at::Tensor& 
   return {at::empty_like(fd), at::empty_like(fr)};
 }
 
+at::Tensor histogram_intersection_meta(const at::Tensor& fd, const at::Tensor& fr, int64_t levels) {
+  check_all_meta("histogram_intersection", {fd, fr});
+  check_histogram_args("histogram_intersection", fd, fr, at::Tensor(), levels);
+  return at::empty_symint({fd.sym_size(0), c10::SymInt(levels)}, fd.options().memory_format(at::MemoryFormat::Contiguous));
+}
+
+std::tuple<at::Tensor, at::Tensor> histogram_intersection_backward_meta(const at::Tensor& grad, const at::Tensor& fd,
+                                                                        const at::Tensor& fr, int64_t levels) {
+  check_all_meta("_histogram_intersection_backward", {grad, fd, fr});
+  check_histogram_args("_histogram_intersection_backward", fd, fr, grad, levels);
+  return {at::empty_like(fd), at::empty_like(fr)};
+}
+
 std::tuple<at::Tensor, at::Tensor> laplacian_level_meta(const at::Tensor& planes, c10::string_view expand) {
   check_all_meta("laplacian_level", {planes});
   check_laplacian_level(planes, std::string(expand));
@@ -192,6 +206,8 @@ TORCH_LIBRARY_IMPL(turboiqa, Meta, m) {
   m.impl("_dists_layer_backward", &dists_layer_backward_meta);
   m.impl("swd_distance", &swd_distance_meta);
   m.impl("_swd_distance_backward", &swd_distance_backward_meta);
+  m.impl("histogram_intersection", &histogram_intersection_meta);
+  m.impl("_histogram_intersection_backward", &histogram_intersection_backward_meta);
   m.impl("laplacian_level", &laplacian_level_meta);
   m.impl("iw_neighbour_covariance", &iw_neighbour_covariance_meta);
   m.impl("iw_pooled_cs", &iw_pooled_cs_meta);

@@ -7,6 +7,7 @@ from ._ops import HAVE_NATIVE
 from .catalogue import create_metric, list_models
 from .metrics.deepsim import DeepSim, deepsim
 from .metrics.dists import DISTS, dists
+from .metrics.dnn_features import DNNFeatures, dnn_features
 from .metrics.fsim import FSIM, FSIM_CONVENTIONS, fsim
 from .metrics.iw_ssim import IW_SSIM, IW_SSIM_CONVENTIONS, iw_ssim
 from .metrics.lpips import LPIPS, lpips
@@ -24,7 +25,7 @@ __version__ = "0.1.0"
 METRICS = {"psnr": psnr, "ssim": ssim, "ms_ssim": ms_ssim, "fsim": fsim, "fsimc": partial(fsim, color="yiq_chromatic"),
            "iw_ssim": iw_ssim, "lpips": lpips, "lpips_vgg": partial(lpips, net="vgg"), "dists": dists,
            "deepsim": deepsim, "lpips_swd": lpips_swd, "pieapp": pieapp,
-           "wadiqam_fr": wadiqam_fr, "deepqa": deepqa}
+           "wadiqam_fr": wadiqam_fr, "deepqa": deepqa, "dnn_features": dnn_features}
 SCALED_METRICS = ("ms_ssim", "iw_ssim")  # the METRICS that take scales= (the jobs' --scales)
 
 
@@ -51,6 +52,8 @@ __all__ = [
     "deepqa",
     "deepqa_maps",
     "DISTS",
+    "DNNFeatures",
+    "dnn_features",
     "LPIPS",
     "LPIPS_SWD",
     "DeepSim",

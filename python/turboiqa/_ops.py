@@ -358,3 +358,35 @@ def iw_pooled_cs(ref, dist, parent, inverse, eigenvalues, blk_size, window, c2, 
     from .reference.iw_ssim import pooled_cs
 
     return pooled_cs(ref, dist, parent, inverse, eigenvalues, *args)
+
+
+# Spatial-pyramid histogram intersection (the Amirshahi et al. CNN-feature metric, SPECS §8).
+if _has_op("histogram_intersection"):
+
+    def _histogram_setup(ctx, inputs, output):
+        fd, fr, levels = inputs
+        ctx.save_for_backward(fd, fr)
+        ctx.levels = levels
+
+    def _histogram_backward(ctx, grad):
+        fd, fr = ctx.saved_tensors
+        gd, gr = torch.ops.turboiqa._histogram_intersection_backward(grad.contiguous(), fd, fr, ctx.levels)
+        return (gd if ctx.needs_input_grad[0] else None), (gr if ctx.needs_input_grad[1] else None), None
+
+    torch.library.register_autograd("turboiqa::histogram_intersection", _histogram_backward,
+                                    setup_context=_histogram_setup)
+
+
+def histogram_intersection(fd, fr, levels, backend="auto"):
+    """Per-level spatial-pyramid histogram intersection of two feature maps, (N, levels) (see csrc/histogram.h):
+    level v splits the N×K×H×W maps into 2^v×2^v cells, each cell's K channel sums normalised to unit sum and
+    compared by Σ_k min(h_k, h'_k), averaged over the level's cells. ``fd``/``fr`` float32 or float64 (any memory
+    format). Differentiable in both maps."""
+    if use_native(backend) and _has_op("histogram_intersection"):
+        if needs_grad(fd, fr):
+            return torch.ops.turboiqa.histogram_intersection(fd, fr, int(levels))
+        with below_autograd():
+            return torch.ops.turboiqa.histogram_intersection(fd, fr, int(levels))
+    from .reference.histogram import histogram_intersection as reference_histogram_intersection
+
+    return reference_histogram_intersection(fd, fr, int(levels))

@@ -135,6 +135,7 @@ METRIC_WEIGHTS = {
     "wadiqam_fr (trained_on='live', pooling='patchwise')": ("wadiqam-fr-live-patchwise",),
     "wadiqam_fr (trained_on='kadid')": ("wadiqam-fr-kadid",),
     "deepqa": ("deepqa",),
+    "dnn_features": ("alexnet",),
 }
 # Configurations that are not any metric's default, and checkpoints only their metric's users fetch (PieAPP's
 # 270 MB): a missing file there is reported but is no failure.
