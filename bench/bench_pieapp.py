@@ -1,11 +1,11 @@
 """PieAPP: turboiqa against piq and pyiqa on the same weights and inputs, timed round-robin in one process.
 
 The official checkpoint is not available offline, so every implementation loads the same fixed-seed random weights
-in the original's layout (the network's cost does not depend on the values). Inputs: 512×384 RGB float32 in [0, 1]
-(the TID2013 size), stride 27 ('sparse', 204 patch pairs on every grid). ``--busy N`` starts N CPU-spinning
-processes beside the benchmark.
+in the original's layout (the network's cost does not depend on the values). Inputs: RGB float32 in [0, 1],
+512×384 by default (the TID2013 size; ``--size 1920x1080`` for 1080p), stride 27 ('sparse', 204 patch pairs on
+every grid at 512×384, 2,622 at 1080p). ``--busy N`` starts N CPU-spinning processes beside the benchmark.
 
-Run: python bench/bench_pieapp.py [--repeats 5] [--busy 1] [--json bench/results-pieapp-cpu.json]
+Run: python bench/bench_pieapp.py [--repeats 5] [--size WxH] [--busy 1] [--json bench/results-pieapp-cpu.json]
 """
 from __future__ import annotations
 
@@ -61,6 +61,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--busy", type=int, default=0)
+    parser.add_argument("--size", default="512x384", help="WxH")
     parser.add_argument("--json")
     args = parser.parse_args()
     warnings.simplefilter("ignore")  # pyiqa's loading messages
@@ -68,7 +69,8 @@ def main() -> int:
         checkpoint = Path(tmp) / "PieAPPv0.1.pth"
         random_checkpoint(checkpoint)
         impls = implementations(checkpoint)
-        x, y = torch.rand(1, 3, 384, 512), torch.rand(1, 3, 384, 512)
+        width, height = (int(v) for v in args.size.split("x"))
+        x, y = torch.rand(1, 3, height, width), torch.rand(1, 3, height, width)
         spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
         try:
             times = {name: [] for name in impls}
@@ -90,7 +92,7 @@ def main() -> int:
             print(f"{name:28s} {ms:9.1f} ms   {ms / ours:5.2f}× turboiqa (piq grid)")
     if args.json:
         info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "busy_processes": args.busy,
-                "repeats": args.repeats, "input": "1x3x384x512 float32, stride 27"}
+                "repeats": args.repeats, "input": f"1x3x{height}x{width} float32, stride 27"}
         Path(args.json).write_text(json.dumps({"machine": info, "median_ms": rows}, indent=1))
     return 0
 
