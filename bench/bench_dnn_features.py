@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
+from round_robin import timed
 
 SIZES = {"512x384": (384, 512), "1080p": (1080, 1920)}
 LEVELS = 3
@@ -63,19 +62,6 @@ def op_cases(pairs):
 
     return {"native forward": forward("native"), "twin forward": forward("reference"),
             "native fwd+bwd": backward("native"), "twin fwd+bwd": backward("reference")}
-
-
-def timed(cases: dict, repeats: int) -> dict:
-    for f in cases.values():
-        f()  # warm-up
-    times = {name: [] for name in cases}
-    order = list(cases.items())
-    for r in range(repeats):
-        for name, f in order[r % len(order):] + order[:r % len(order)]:
-            t0 = time.perf_counter()
-            f()
-            times[name].append((time.perf_counter() - t0) * 1e3)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main() -> int:

@@ -10,18 +10,18 @@ Run: python bench/bench_pieapp.py [--repeats 5] [--size WxH] [--busy 1] [--json 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from round_robin import timed  # noqa: E402
 from peer_stubs import import_pyiqa_arch, install_torchvision_stub, patched_hub_load  # noqa: E402
 
 
@@ -73,20 +73,11 @@ def main() -> int:
         x, y = torch.rand(1, 3, height, width), torch.rand(1, 3, height, width)
         spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
         try:
-            times = {name: [] for name in impls}
             with torch.no_grad():
-                for name, f in impls.items():
-                    f(x, y)  # warm-up
-                for r in range(args.repeats):
-                    order = list(impls.items())
-                    for name, f in order[r % len(order):] + order[:r % len(order)]:
-                        t0 = time.perf_counter()
-                        f(x, y)
-                        times[name].append((time.perf_counter() - t0) * 1e3)
+                rows = timed({name: functools.partial(f, x, y) for name, f in impls.items()}, args.repeats)
         finally:
             for p in spinners:
                 p.kill()
-        rows = {name: statistics.median(t) for name, t in times.items()}
         ours = rows["turboiqa (piq grid)"]
         for name, ms in rows.items():
             print(f"{name:28s} {ms:9.1f} ms   {ms / ours:5.2f}× turboiqa (piq grid)")

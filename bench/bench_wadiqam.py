@@ -10,18 +10,18 @@ Run: python bench/bench_wadiqam.py [--repeats 5] [--busy 1] [--json bench/result
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from round_robin import timed  # noqa: E402
 from peer_stubs import import_pyiqa_arch  # noqa: E402
 
 SIZES = {"512x384": (384, 512), "1920x1080": (1080, 1920)}
@@ -64,17 +64,8 @@ def main() -> int:
         try:
             for size, (h, w) in SIZES.items():
                 x, y = torch.rand(1, 3, h, w), torch.rand(1, 3, h, w)
-                times = {name: [] for name in impls}
                 with torch.no_grad():
-                    for f in impls.values():
-                        f(x, y)  # warm-up
-                    for r in range(args.repeats):
-                        order = list(impls.items())
-                        for name, f in order[r % len(order):] + order[:r % len(order)]:
-                            t0 = time.perf_counter()
-                            f(x, y)
-                            times[name].append((time.perf_counter() - t0) * 1e3)
-                rows = {name: statistics.median(t) for name, t in times.items()}
+                    rows = timed({name: functools.partial(f, x, y) for name, f in impls.items()}, args.repeats)
                 results[size] = rows
                 ours = rows["turboiqa (pyiqa convention)"]
                 for name, ms in rows.items():

@@ -44,6 +44,22 @@ HOST_DEVICE_INLINE int64_t cell_of(int64_t i, int64_t n, int64_t m) { return ((i
 // Offset of level v's cells in a table holding every level's cells in order: sum_{u<v} 4^u.
 HOST_DEVICE_INLINE int64_t level_offset(int64_t v) { return ((int64_t{1} << (2 * v)) - 1) / 3; }
 
+// Fills levels 0 … levels-2 of a cell table whose finest level is filled: each cell is the sum of its 2 x 2
+// children, added in a fixed order (CPU and CUDA give the same bits).
+HOST_DEVICE_INLINE void sum_coarser_levels(double* table, int64_t levels, int64_t K) {
+  for (int64_t v = levels - 2; v >= 0; --v) {
+    const int64_t m = int64_t{1} << v;
+    const double* child = table + level_offset(v + 1) * K;
+    for (int64_t ci = 0; ci < m; ++ci)
+      for (int64_t cj = 0; cj < m; ++cj) {
+        double* cell = table + (level_offset(v) + ci * m + cj) * K;
+        const double* c00 = child + ((2 * ci) * 2 * m + 2 * cj) * K;
+        const double* c10 = c00 + 2 * m * K;
+        for (int64_t k = 0; k < K; ++k) cell[k] = ((c00[k] + c00[K + k]) + c10[k]) + c10[K + k];
+      }
+  }
+}
+
 // Similarity of one cell from the channel sums s, t (K values each, `stride` apart).
 HOST_DEVICE_INLINE double cell_similarity(const double* s, const double* t, int64_t channels, int64_t stride) {
   double ss = 0, st = 0;

@@ -78,3 +78,13 @@ def tid_i01():
     if not TID2013.is_dir():
         skip_missing_shared_data(TID2013)
     return load_rgb(TID2013 / "distorted" / "i01_01_5.bmp"), load_rgb(TID2013 / "reference" / "I01.BMP")
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """For modules of small-image tests (``pytestmark = pytest.mark.usefixtures("one_thread")``): one thread is
+    faster than two there and immune to a busy second core (OpenMP waits)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -93,13 +93,7 @@ def sobel_tv(s, beta=3.0):
 # ---------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small images: one thread is faster than two and immune to a busy second core (OpenMP waits)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small images (conftest.one_thread)
 
 
 def random_model(seed=0):

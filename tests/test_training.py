@@ -17,13 +17,7 @@ from turboiqa.train import make_task, split_by_reference, train
 CROP = 64
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """64-px images: one thread is faster than two and immune to a busy second core (OpenMP waits)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small images (conftest.one_thread)
 CORNERS = ((96, 160), (224, 320))  # two crops per shared pair → two references
 
 

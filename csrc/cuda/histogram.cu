@@ -66,17 +66,7 @@ __device__ void build_table(const double* __restrict__ finest, const PyramidShap
   const int64_t K = s.channels, F = s.side * s.side;
   double* last = table + level_offset(s.levels - 1) * K;
   for (int64_t t = 0; t < F * K; ++t) last[t] = finest[n * F * K + t];
-  for (int64_t v = s.levels - 2; v >= 0; --v) {
-    const int64_t m = int64_t{1} << v;
-    const double* child = table + level_offset(v + 1) * K;
-    for (int64_t ci = 0; ci < m; ++ci)
-      for (int64_t cj = 0; cj < m; ++cj) {
-        double* cell = table + (level_offset(v) + ci * m + cj) * K;
-        const double* c00 = child + ((2 * ci) * 2 * m + 2 * cj) * K;
-        const double* c10 = c00 + 2 * m * K;
-        for (int64_t k = 0; k < K; ++k) cell[k] = ((c00[k] + c00[K + k]) + c10[k]) + c10[K + k];
-      }
-  }
+  sum_coarser_levels(table, s.levels, K);
 }
 
 template <typename T>

@@ -1,0 +1,21 @@
+"""Round-robin timing shared by the bench scripts: every case once as warm-up, then ``repeats`` rounds, each round
+starting one case later, so a slow phase of the machine (another process, frequency scaling) is spread over all
+cases instead of landing on one."""
+from __future__ import annotations
+
+import statistics
+import time
+
+
+def timed(cases: dict, repeats: int) -> dict:
+    """{name: median milliseconds} of the zero-argument callables in ``cases``."""
+    for f in cases.values():
+        f()  # warm-up
+    times = {name: [] for name in cases}
+    order = list(cases.items())
+    for r in range(repeats):
+        for name, f in order[r % len(order):] + order[:r % len(order)]:
+            t0 = time.perf_counter()
+            f()
+            times[name].append((time.perf_counter() - t0) * 1e3)
+    return {name: statistics.median(t) for name, t in times.items()}
