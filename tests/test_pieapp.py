@@ -143,6 +143,16 @@ def test_chunks_batches_and_module(checkpoint):
     assert not torch.allclose(whole, same[:2])
 
 
+def test_inference_path_equals_differentiable_path(checkpoint):
+    """The no-grad path (differences written into one buffer) and the autograd path compute the same products."""
+    net = PieAPPNet(weights=checkpoint)
+    g = torch.Generator().manual_seed(3)
+    dist, ref = (255 * torch.rand(2, 5, 3, 64, 64, generator=g)).unbind(0)
+    with torch.no_grad():
+        for a, b in zip(net.errors_and_weights(dist, ref), net.errors_and_weights_inference(dist, ref)):
+            assert torch.equal(a, b)
+
+
 def test_checkpoint_layouts_and_errors(checkpoint, tmp_path, monkeypatch):
     state = torch.load(checkpoint)
     state["ref_score_subtract.weight"] = state["ref_score_subtract.weight"].reshape(1, 1)  # piq's fixed layout

@@ -81,23 +81,48 @@ class PieAPPNet(nn.Module):
             self.load_state_dict(checkpoint_state(load_state("pieapp", weights, download)))
         self.requires_grad_(False)
 
-    def features(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(multi-scale features, coarse features) of BGR [0, 255] 64×64 patches."""
+    def trunk(self, patches: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """x3, x5, x7, x9, x11 of BGR [0, 255] 64×64 patches (channels_last on the CPU)."""
         x = conv_relu(self.conv2, conv_relu(self.conv1, patches))
         x3 = conv_relu(self.conv3, F.max_pool2d(x, 2))
         x5 = conv_relu(self.conv5, F.max_pool2d(conv_relu(self.conv4, x3), 2))
         x7 = conv_relu(self.conv7, F.max_pool2d(conv_relu(self.conv6, x5), 2))
         x9 = conv_relu(self.conv9, F.max_pool2d(conv_relu(self.conv8, x7), 2))
-        x11 = conv_relu(self.conv11, F.max_pool2d(conv_relu(self.conv10, x9), 2)).flatten(1)
-        return torch.cat([x3.flatten(1), x5.flatten(1), x7.flatten(1), x9.flatten(1), x11], dim=1), x11
+        x11 = conv_relu(self.conv11, F.max_pool2d(conv_relu(self.conv10, x9), 2))
+        return x3, x5, x7, x9, x11
+
+    def features(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(multi-scale features, coarse features) of BGR [0, 255] 64×64 patches: x3…x11 flattened in NCHW order."""
+        maps = self.trunk(patches)
+        return torch.cat([m.flatten(1) for m in maps], dim=1), maps[-1].flatten(1)
+
+    def heads(self, feature_diff: torch.Tensor, coarse_diff: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-patch error s and weight w from F_ref − F_A and x11_ref − x11_A → two (P,) tensors."""
+        error = self.ref_score_subtract(0.01 * self.fc2_score(F.relu(self.fc1_score(feature_diff))))
+        weight = self.fc2_weight(F.relu(self.fc1_weight(coarse_diff))) + WEIGHT_EPS
+        return error.reshape(-1), weight.reshape(-1)
 
     def errors_and_weights(self, dist: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-patch error s and weight w of patch pairs (P×3×64×64 each) → two (P,) tensors."""
+        """Per-patch error s and weight w of patch pairs (P×3×64×64 each) → two (P,) tensors. Differentiable."""
         f, c = self.features(torch.cat([dist, ref]))
         p = dist.shape[0]
-        error = self.ref_score_subtract(0.01 * self.fc2_score(F.relu(self.fc1_score(f[p:] - f[:p]))))
-        weight = self.fc2_weight(F.relu(self.fc1_weight(c[p:] - c[:p]))) + WEIGHT_EPS
-        return error.reshape(-1), weight.reshape(-1)
+        return self.heads(f[p:] - f[:p], c[p:] - c[:p])
+
+    def errors_and_weights_inference(self, dist: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`errors_and_weights` without autograd and with less memory traffic: each layer's F_ref − F_A is
+        written straight into one NCHW-ordered buffer (no flatten copies of the channels_last maps, no
+        120,832-wide concatenation, no second difference pass). The same products, bit-identical scores; 7 % less
+        CPU time per chunk (bench/README.md, PieAPP)."""
+        p = dist.shape[0]
+        maps = self.trunk(torch.cat([dist, ref]))
+        diff = dist.new_empty(p, self.fc1_score.in_features)
+        offset = 0
+        for m in maps:
+            size = m[0].numel()
+            torch.sub(m[p:], m[:p], out=diff[:, offset:offset + size].view(p, *m.shape[1:]))
+            offset += size
+        coarse = diff[:, -self.fc1_weight.in_features:]  # x11 is the last block, in the same NCHW order
+        return self.heads(diff, coarse)
 
 
 def checkpoint_state(state: dict) -> dict:
@@ -189,7 +214,8 @@ def pieapp_score(model: PieAPPNet, x, y, data_range: float = 1.0, reduction: str
             weighted = total = 0
             for begin in range(0, len(positions), chunk_size):
                 chunk = positions[begin:begin + chunk_size]
-                error, weight = model.errors_and_weights(patches_at(a, chunk), patches_at(r, chunk))
+                score_chunk = model.errors_and_weights if grad else model.errors_and_weights_inference
+                error, weight = score_chunk(patches_at(a, chunk), patches_at(r, chunk))
                 # summed in float64 across chunks (the original accumulates its blocks' sums in float64 too)
                 weighted = weighted + (error * weight).sum().double()
                 total = total + weight.sum().double()
