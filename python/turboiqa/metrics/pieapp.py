@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..allocator import reuse_freed_memory
 from ..nets import cached
 from ..nets.runtime import conv_relu, needs_grad, prepare_module
 from ..nets.weights import load_state
@@ -205,7 +206,7 @@ def pieapp_score(model: PieAPPNet, x, y, data_range: float = 1.0, reduction: str
         raise ValueError(f"the {convention!r} patch grid of a {height}×{width} image at stride {step} is empty")
     grad = needs_grad(x, y)
     scores = []
-    with torch.enable_grad() if grad else torch.no_grad():
+    with torch.enable_grad() if grad else torch.no_grad(), reuse_freed_memory(x.device.type == "cpu"):
         for n in range(x.shape[0]):
             a = x[n].to(dtype) * (255.0 / data_range)
             r = y[n].to(dtype) * (255.0 / data_range)

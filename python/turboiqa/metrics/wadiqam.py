@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..allocator import reuse_freed_memory
 from ..nets import cached
 from ..nets.chainer import chainer_format, load_state_dict as load_chainer
 from ..nets.runtime import conv_relu, needs_grad, prepare_module
@@ -201,7 +202,7 @@ def wadiqam_score(model: WaDIQaMNet, x, y, data_range: float = 1.0, reduction: s
         raise ValueError(f"x is {height}×{width}: WaDIQaM-FR ({convention!r} grid) needs at least {least}×{least} "
                          f"pixels (one {PATCH}×{PATCH} patch)")
     dtype = prepare_module(model, x.device)
-    with torch.enable_grad() if needs_grad(x, y) else torch.no_grad():
+    with torch.enable_grad() if needs_grad(x, y) else torch.no_grad(), reuse_freed_memory(x.device.type == "cpu"):
         scores = [image_score(model, x[n].to(dtype) * (conv.peak / data_range),
                               y[n].to(dtype) * (conv.peak / data_range), rows, cols, conv, chunk_size)
                   for n in range(x.shape[0])]
