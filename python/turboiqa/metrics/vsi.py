@@ -6,19 +6,24 @@ frequency prior = log-Gabor band-pass of CIELab at 256×256, location prior = ce
 warm colours). Higher = better (1 for identical images). ``convention=`` selects a whole set of choices that
 reproduces one original or peer:
 
-========  =============================================================================================================
-'matlab'  VSI.m / SDSP.m: ``imresize(·, [256 256], 'bilinear')`` (MATLAB's antialiased triangle kernel, mirrored
-          border) and back to H×W the same way; Lab with white (0.9642, 1, 0.8251); ``mat2gray`` without epsilon;
-          F = max(1, round(min(H,W)/256)) (MATLAB rounding) and ``conv2(·, ones(F)/F², 'same')`` (zero border)
-          sampled at (1:F:end); Scharr/16 ``conv2 'same'`` on L of LMN; score ΣS·W / ΣW [default]
-'piq'     piq.vsi: ``F.interpolate`` bilinear without antialiasing down to 256×256 and with ``align_corners=True``
-          back up; Lab white (0.96421…, 1, 0.82518…); machine epsilon in every min-max normalisation and in both
-          pooled sums; replicate padding (⌊F/2⌋ top/left, ⌊(F-1)/2⌋ bottom/right) then ``avg_pool2d(F)``, Python
-          rounding of F
-'pyiqa'   pyiqa (vsi): piq's choices computed in float64 whatever the input dtype, the log-Gabor filter built in
-          float32, the RGB → XYZ / LMN matrices rounded to float32, √(· + eps) for the frequency prior and the
-          gradient, (t + eps)^⅓ in Lab, and float32's epsilon added to every similarity denominator
-========  =============================================================================================================
+'matlab'
+    VSI.m / SDSP.m: ``imresize(·, [256 256], 'bilinear')`` (MATLAB's antialiased triangle kernel, mirrored border)
+    and back to H×W the same way; Lab with white (0.9642, 1, 0.8251); ``mat2gray`` without epsilon; F = max(1,
+    round(min(H,W)/256)) (MATLAB rounding) and ``conv2(·, ones(F)/F², 'same')`` (zero border) sampled at (1:F:end);
+    Scharr/16 ``conv2 'same'`` on L of LMN; score ΣS·W / ΣW [default]
+'piq'
+    piq.vsi: ``F.interpolate`` bilinear without antialiasing down to 256×256 and with ``align_corners=True`` back
+    up; Lab white (0.96421…, 1, 0.82518…); machine epsilon in every min-max normalisation and in both pooled sums;
+    replicate padding (⌊F/2⌋ top/left, ⌊(F-1)/2⌋ bottom/right) then ``avg_pool2d(F)``, Python rounding of F
+'pyiqa'
+    pyiqa (vsi): piq's choices computed in float64 whatever the input dtype, the log-Gabor filter built in float32,
+    the RGB → XYZ / LMN matrices rounded to float32, √(· + eps) for the frequency prior and the gradient, (t +
+    eps)^⅓ in Lab, and float32's epsilon added to every similarity denominator
+'iqa_optimization'
+    IQA-optimization's IQA_pytorch/VSI.py (K. Ding), whose scores pyiqa lists as VSI's "official" values: SDSP at
+    full resolution (no 256×256 resize), its own Lab (white multiplied in, 6/29 thresholds), centre prior with
+    0-based coordinates, 1e-12 in the normalisations and square roots, F×F ``avg_pool2d`` with F = max(1,
+    round(min(H,W)/256)) (half to even), and (|S_M·S_N| + 1e-12)^β instead of the real part
 
 Constants (0–255 units): C1 = 1.27 (saliency), C2 = 386 (gradient), C3 = 130 (chroma), α = 0.40, β = 0.02;
 SDSP: ω0 = 0.021, σF = 1.34, σD = 145, σC = 0.001. Inputs are rescaled from ``data_range`` to 0–255 internally.
@@ -59,6 +64,7 @@ class VsiConvention:
     pyiqa_eps: bool = False  # pyiqa: √(· + eps) (frequency prior, gradient), (t + eps)^⅓ in Lab, float32 eps in S
     filter_float32: bool = False  # pyiqa: log-Gabor filter built in float32
     matrices_float32: bool = False  # pyiqa: the RGB → XYZ and RGB → LMN matrices rounded to float32
+    iqa_optimization: bool = False  # IQA-optimization's VSI.py (see iqa_optimization_saliency)
 
 
 VSI_CONVENTIONS = {
@@ -68,6 +74,8 @@ VSI_CONVENTIONS = {
     "pyiqa": VsiConvention(resize="torch", white=(0.9642119944211994, 1.0, 0.8251882845188288), eps=True,
                            downsample="replicate_avgpool", float64=True, pyiqa_eps=True, filter_float32=True,
                            matrices_float32=True),
+    "iqa_optimization": VsiConvention(resize="none", white=(0.950456, 1.0, 1.088754), eps=False, downsample="avgpool",
+                                      iqa_optimization=True),
 }
 
 
@@ -199,6 +207,54 @@ def sdsp(rgb: torch.Tensor, conv: VsiConvention, scale: float = 1.0) -> torch.Te
     return min_max(saliency, eps)
 
 
+IQA_OPT_EPS = 1e-12
+# IQA-optimization's sRGB → XYZ matrix (4-6 decimals) and its white: XYZ is *multiplied* by (0.950456, 1, 1.088754)
+# there (divided by their reciprocals), not divided as CIE Lab prescribes.
+IQA_OPT_RGB2XYZ = ((0.412453, 0.357580, 0.180423), (0.212671, 0.715160, 0.072169), (0.019334, 0.119193, 0.950227))
+
+
+@functools.lru_cache(maxsize=16)
+def full_size_log_gabor(rows: int, cols: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """IQA-optimization's logGabor(rows, cols): numpy linspace(-½, ½, n, endpoint=n odd) grids, radius² < ¼ kept,
+    √(r² + 1e-12), DC zero; FFT order."""
+    def axis(n: int) -> torch.Tensor:
+        if n % 2 == 0:
+            return -0.5 + torch.arange(n, dtype=torch.float64) / n
+        return torch.linspace(-0.5, 0.5, n, dtype=torch.float64)
+
+    u2, u1 = axis(rows)[:, None], axis(cols)[None]
+    keep = (u1 * u1 + u2 * u2) < 0.25
+    u1 = torch.fft.ifftshift(u1 * keep)
+    u2 = torch.fft.ifftshift(u2 * keep)
+    radius = torch.sqrt(u1 * u1 + u2 * u2 + IQA_OPT_EPS)
+    radius[0, 0] = 1
+    lg = torch.exp(-torch.log(radius / OMEGA0) ** 2 / (2 * SIGMA_F**2))
+    lg[0, 0] = 0
+    return lg.to(dtype=dtype, device=device)
+
+
+def iqa_optimization_saliency(rgb: torch.Tensor, conv: VsiConvention, scale: float) -> torch.Tensor:
+    """SDSP as IQA-optimization's VSI.py computes it: at full resolution (no 256×256 resize), its Lab (see
+    IQA_OPT_RGB2XYZ; 6/29 thresholds; (t clamped at 1e-12)^⅓), the centre prior about (H/2, W/2) with 0-based
+    coordinates, and min-max normalisations with 1e-12 in the denominator."""
+    h, w = rgb.shape[-2:]
+    t = (rgb * (scale / 255)).clamp(0, 1)
+    lin = torch.where(t <= 0.04045, t / 12.92, ((t + 0.055) / 1.055) ** 2.4)
+    xyz = torch.einsum("kc,nchw->nkhw", torch.tensor(IQA_OPT_RGB2XYZ, dtype=t.dtype, device=t.device), lin)
+    xyz = xyz * torch.tensor(conv.white, dtype=t.dtype, device=t.device).view(1, 3, 1, 1)
+    e = 6 / 29
+    f = torch.where(xyz <= e**3, xyz / (3 * e * e) + 4 / 29, xyz.clamp(min=IQA_OPT_EPS) ** (1 / 3))
+    lab = torch.cat([116 * f[:, 1:2] - 16, 500 * (f[:, :1] - f[:, 1:2]), 200 * (f[:, 1:2] - f[:, 2:])], dim=1)
+    band = torch.fft.ifft2(torch.fft.fft2(lab) * full_size_log_gabor(h, w, t.dtype, t.device)).real
+    s_f = torch.sqrt((band * band).sum(dim=1, keepdim=True) + IQA_OPT_EPS)
+    i = torch.arange(h, dtype=t.dtype, device=t.device)[:, None] - h / 2
+    j = torch.arange(w, dtype=t.dtype, device=t.device)[None] - w / 2
+    s_d = torch.exp(-(i * i + j * j) / SIGMA_D**2)
+    ab = min_max(lab[:, 1:], IQA_OPT_EPS)
+    s_c = 1 - torch.exp(-(ab * ab).sum(dim=1, keepdim=True) / SIGMA_C**2)
+    return min_max(s_f * s_d * s_c, IQA_OPT_EPS)
+
+
 # ------------------------------------------------------------------------------------------------------ VSI
 
 
@@ -211,6 +267,9 @@ def downsample(t: torch.Tensor, conv: VsiConvention, backend: str) -> torch.Tens
         top, bottom = f // 2, (f - 1) // 2
         return _ops.box_downsample(t, f, top, top, (h + top + bottom) // f, (w + top + bottom) // f, "replicate",
                                    backend)
+    if conv.downsample == "avgpool":
+        f = auto_downsample_factor(h, w, rounding="python")  # numpy's round: half to even, as Python's
+        return t if f == 1 else _ops.box_downsample(t, f, 0, 0, h // f, w // f, "zeros", backend)
     f = auto_downsample_factor(h, w, rounding="matlab")
     if f == 1:
         return t
@@ -258,13 +317,17 @@ def vsi(
         t = t.to(dtype)
         if t.shape[1] == 1:
             t = t.expand(-1, 3, -1, -1)
-        saliency.append(downsample(sdsp(t, conv, scale), conv, backend))
+        salient = iqa_optimization_saliency(t, conv, scale) if conv.iqa_optimization else sdsp(t, conv, scale)
+        saliency.append(downsample(salient, conv, backend))
         # The box filter and LMN are linear: filter RGB, then convert and rescale (a third of the work).
         small.append(downsample(t.contiguous(), conv, backend))
     saliency = torch.cat(saliency)  # (2N, 1, h, w)
     lmn_matrix = torch.tensor(LMN, dtype=torch.float32 if conv.matrices_float32 else torch.float64)
     lmn = torch.einsum("kc,nchw->nkhw", lmn_matrix.to(dtype=dtype, device=x.device) * scale, torch.cat(small))
-    if conv.pyiqa_eps:
+    if conv.iqa_optimization:
+        grad = torch.sqrt(gradient_magnitude(lmn[:, :1].contiguous()) ** 2 + IQA_OPT_EPS)
+        sim = similarity
+    elif conv.pyiqa_eps:
         grad = torch.sqrt(gradient_magnitude(lmn[:, :1].contiguous()) ** 2 + torch.finfo(dtype).eps)
         sim = functools.partial(similarity_eps, eps=torch.finfo(torch.float32).eps)
     else:
@@ -275,8 +338,12 @@ def vsi(
     s_gm = sim(grad[:n], grad[n:], C2)
     s_mn = sim(lmn[:n, 1:2], lmn[n:, 1:2], C3) * sim(lmn[:n, 2:], lmn[n:, 2:], C3)
     # real((S_M·S_N)^β): a negative base to a real power is |s|^β·e^{iβπ} in MATLAB.
-    p = s_mn.abs().pow(BETA)
-    chroma = torch.where(s_mn < 0, p * math.cos(BETA * math.pi), p)
+    if conv.iqa_optimization:  # (|S| + 1e-12)^β: the magnitude, not the real part
+        chroma = (s_mn.abs() + IQA_OPT_EPS).pow(BETA)
+        s_gm = s_gm.abs() + IQA_OPT_EPS
+    else:
+        p = s_mn.abs().pow(BETA)
+        chroma = torch.where(s_mn < 0, p * math.cos(BETA * math.pi), p)
     weight = torch.maximum(vs_x, vs_y)
     num = (s_vs * s_gm.pow(ALPHA) * chroma * weight).sum(dim=(1, 2, 3))
     den = weight.sum(dim=(1, 2, 3))
