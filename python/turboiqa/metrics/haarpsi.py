@@ -169,13 +169,15 @@ def haarpsi(
         iq = (iq[..., :-1, :-1] + iq[..., 1:, :-1] + iq[..., :-1, 1:] + iq[..., 1:, 1:]) * 0.25
         s_iq = similarity(iq[:n], iq[n:], c)
         terms.append(((s_iq[:, :1] + s_iq[:, 1:]) / 2, (terms[0][1] + terms[1][1]) / 2))
-    num = sum((torch.sigmoid(alpha * local) * weight).sum(dim=(1, 2, 3)) for local, weight in terms)
-    den = sum(weight.sum(dim=(1, 2, 3)) for _, weight in terms)
+    # The logit at the end magnifies rounding in the pooled ratio: accumulate it in float64.
+    f64 = torch.float64
+    num = sum((torch.sigmoid(alpha * local) * weight).sum(dim=(1, 2, 3), dtype=f64) for local, weight in terms)
+    den = sum(weight.sum(dim=(1, 2, 3), dtype=f64) for _, weight in terms)
     if conv.eps:
-        eps = torch.finfo(num.dtype).eps
+        eps = torch.finfo(planes.dtype).eps
         num, den = num + eps, den + eps
     score = num / den
-    return reduce((torch.log(score / (1 - score)) / alpha) ** 2, reduction)
+    return reduce(((torch.log(score / (1 - score)) / alpha) ** 2).to(planes.dtype), reduction)
 
 
 haarpsi.lower_is_better = False
