@@ -175,6 +175,9 @@ def dss(
     left = (2 * sd_xy + c) / (var_x + var_y + c)
     count = left.shape[-2] * left.shape[-1]
     worst = matlab_round(PERCENTILE * count) if conv.rounding == "matlab" else round(PERCENTILE * count)
+    if worst == 0:  # piq's half-to-even rounding of 0.05 × 10 blocks (piq itself returns NaN)
+        raise ValueError(f"x is {x.shape[-2]}×{x.shape[-1]}: convention={convention!r} needs at least 11 whole 8×8 "
+                         f"blocks{LAYOUT_HINT}")
     sims = worst_mean(left.flatten(2), worst)  # (N, K)
     cov = stats[:, 4 * k:] - mu_x[:, dc:dc + 1] * mu_y[:, dc:dc + 1]
     right = (cov + C_DC) / (sd_xy[:, dc:dc + 1] + C_DC)
