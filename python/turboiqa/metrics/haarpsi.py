@@ -24,7 +24,6 @@ plane additions in all, instead of six 2^k×2^k convolutions per image.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch

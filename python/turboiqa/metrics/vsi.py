@@ -43,7 +43,6 @@ from .. import _ops
 from ..dtypes import compute_dtype
 from ..resample import auto_downsample_factor
 from ..validate import LAYOUT_HINT, check_pair, check_reduction, reduce
-from .fsim import gradient_magnitude
 from .module import MetricModule
 
 C1, C2, C3, ALPHA, BETA = 1.27, 386.0, 130.0, 0.40, 0.02  # VSI.m, for 0–255 images
@@ -181,12 +180,15 @@ def min_max(t: torch.Tensor, eps: float) -> torch.Tensor:
     return (t - low) / (high - low + eps)
 
 
-def sdsp(rgb: torch.Tensor, conv: VsiConvention, scale: float = 1.0) -> torch.Tensor:
-    """SDSP saliency of N×3×H×W RGB (0–255 units after multiplying by ``scale``): N×1×H×W in [0, 1]."""
-    h, w = rgb.shape[-2:]
+def sdsp(images: list, conv: VsiConvention, scale: float = 1.0) -> torch.Tensor:
+    """SDSP saliency of N×3×H×W RGB images (0–255 units after multiplying by ``scale``): their N×1×H×W maps in
+    [0, 1], concatenated. Each image is shrunk on its own; the 256×256 work runs on all of them at once."""
+    h, w = images[0].shape[-2:]
     size = (SALIENCY_SIZE, SALIENCY_SIZE)
-    small = imresize(rgb, size) if conv.resize == "matlab" else F.interpolate(
-        rgb, size=size, mode="bilinear", align_corners=False)
+    if conv.resize == "matlab":
+        small = torch.cat([imresize(t, size) for t in images])
+    else:
+        small = torch.cat([F.interpolate(t, size=size, mode="bilinear", align_corners=False) for t in images])
     lab = rgb_to_lab(small if scale == 1.0 else small * scale, conv)  # the resize is linear: scale after it
     eps = torch.finfo(lab.dtype).eps if conv.eps else 0.0
     lg = log_gabor(lab.dtype, lab.device, torch.float32 if conv.filter_float32 else lab.dtype)
@@ -197,14 +199,30 @@ def sdsp(rgb: torch.Tensor, conv: VsiConvention, scale: float = 1.0) -> torch.Te
         band = torch.fft.ifft2(torch.fft.fft2(lab) * lg).real
     energy = (band * band).sum(dim=1, keepdim=True)
     s_f = torch.sqrt(energy + torch.finfo(lab.dtype).eps) if conv.pyiqa_eps else torch.sqrt(energy)
-    ab = min_max(lab[:, 1:], eps)
-    s_c = 1 - torch.exp(-(ab * ab).sum(dim=1, keepdim=True) / SIGMA_C**2)
+    s_c = warm_colour_prior(min_max(lab[:, 1:], eps))
     saliency = s_f * centre_prior(lab.dtype, lab.device) * s_c
     if conv.resize == "matlab":
         saliency = imresize(saliency, (h, w))
     else:
         saliency = F.interpolate(saliency, size=(h, w), mode="bilinear", align_corners=True)
     return min_max(saliency, eps)
+
+
+def warm_colour_prior(ab: torch.Tensor) -> torch.Tensor:
+    """1 - exp(-(a² + b²) / σC²) of the normalised a, b planes. With σC = 0.001 the exponent reaches -2·10⁶; below
+    -60 the result is exactly 1 in float32 and float64, and exp's slow path for huge arguments is skipped."""
+    return 1 - torch.exp((-(ab * ab).sum(dim=1, keepdim=True) / SIGMA_C**2).clamp(min=-60.0))
+
+
+def scharr_magnitude(t: torch.Tensor) -> torch.Tensor:
+    """√(Gx² + Gy²) of Scharr/16 (``conv2 'same'``, zero border) as shifted slices: [3 10 3] smoothing times a
+    central difference. |Gx + i·Gy| keeps the gradient 0 (not NaN) where both are 0."""
+    p = F.pad(t, (1, 1, 1, 1))
+    dx = p[..., :, 2:] - p[..., :, :-2]  # (H+2, W)
+    dy = p[..., 2:, :] - p[..., :-2, :]  # (H, W+2)
+    gx = (3 * (dx[..., :-2, :] + dx[..., 2:, :]) + 10 * dx[..., 1:-1, :]) / 16
+    gy = (3 * (dy[..., :, :-2] + dy[..., :, 2:]) + 10 * dy[..., :, 1:-1]) / 16
+    return torch.complex(gx, gy).abs()
 
 
 IQA_OPT_EPS = 1e-12
@@ -250,8 +268,7 @@ def iqa_optimization_saliency(rgb: torch.Tensor, conv: VsiConvention, scale: flo
     i = torch.arange(h, dtype=t.dtype, device=t.device)[:, None] - h / 2
     j = torch.arange(w, dtype=t.dtype, device=t.device)[None] - w / 2
     s_d = torch.exp(-(i * i + j * j) / SIGMA_D**2)
-    ab = min_max(lab[:, 1:], IQA_OPT_EPS)
-    s_c = 1 - torch.exp(-(ab * ab).sum(dim=1, keepdim=True) / SIGMA_C**2)
+    s_c = warm_colour_prior(min_max(lab[:, 1:], IQA_OPT_EPS))
     return min_max(s_f * s_d * s_c, IQA_OPT_EPS)
 
 
@@ -312,26 +329,27 @@ def vsi(
     n = x.shape[0]
     dtype = torch.float64 if conv.float64 else compute_dtype(x.dtype)
     scale = 255.0 / float(data_range)
-    saliency, small = [], []
+    images = []
     for t in (x, y):  # one image at a time: the full-resolution pair is never stacked or rescaled
         t = t.to(dtype)
-        if t.shape[1] == 1:
-            t = t.expand(-1, 3, -1, -1)
-        salient = iqa_optimization_saliency(t, conv, scale) if conv.iqa_optimization else sdsp(t, conv, scale)
-        saliency.append(downsample(salient, conv, backend))
-        # The box filter and LMN are linear: filter RGB, then convert and rescale (a third of the work).
-        small.append(downsample(t.contiguous(), conv, backend))
-    saliency = torch.cat(saliency)  # (2N, 1, h, w)
+        images.append(t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t)
+    if conv.iqa_optimization:
+        saliency = torch.cat([iqa_optimization_saliency(t, conv, scale) for t in images])
+    else:
+        saliency = sdsp(images, conv, scale)
+    # The box filter and LMN are linear: filter RGB, then convert and rescale (a third of the work).
+    small = [downsample(t.contiguous(), conv, backend) for t in images]
+    saliency = downsample(saliency, conv, backend)  # (2N, 1, h, w)
     lmn_matrix = torch.tensor(LMN, dtype=torch.float32 if conv.matrices_float32 else torch.float64)
     lmn = torch.einsum("kc,nchw->nkhw", lmn_matrix.to(dtype=dtype, device=x.device) * scale, torch.cat(small))
     if conv.iqa_optimization:
-        grad = torch.sqrt(gradient_magnitude(lmn[:, :1].contiguous()) ** 2 + IQA_OPT_EPS)
+        grad = torch.sqrt(scharr_magnitude(lmn[:, :1]) ** 2 + IQA_OPT_EPS)
         sim = similarity
     elif conv.pyiqa_eps:
-        grad = torch.sqrt(gradient_magnitude(lmn[:, :1].contiguous()) ** 2 + torch.finfo(dtype).eps)
+        grad = torch.sqrt(scharr_magnitude(lmn[:, :1]) ** 2 + torch.finfo(dtype).eps)
         sim = functools.partial(similarity_eps, eps=torch.finfo(torch.float32).eps)
     else:
-        grad = gradient_magnitude(lmn[:, :1].contiguous())
+        grad = scharr_magnitude(lmn[:, :1])
         sim = similarity
     vs_x, vs_y = saliency[:n], saliency[n:]
     s_vs = sim(vs_x, vs_y, C1)
