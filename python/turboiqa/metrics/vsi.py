@@ -7,10 +7,14 @@ warm colours). Higher = better (1 for identical images). ``convention=`` selects
 reproduces one original or peer:
 
 'matlab'
-    VSI.m / SDSP.m: ``imresize(·, [256 256], 'bilinear')`` (MATLAB's antialiased triangle kernel, mirrored border)
-    and back to H×W the same way; Lab with white (0.9642, 1, 0.8251); ``mat2gray`` without epsilon; F = max(1,
-    round(min(H,W)/256)) (MATLAB rounding) and ``conv2(·, ones(F)/F², 'same')`` (zero border) sampled at (1:F:end);
-    Scharr/16 ``conv2 'same'`` on L of LMN; score ΣS·W / ΣW [default]
+    VSI.m / SDSP.m as the published value of TID2013 i01_01_5 (0.96405, piq's MATLAB test) was computed: SDSP's
+    bilinear resize to 256×256 and back samples the corner-aligned grid without antialiasing (interp2-style; this
+    reproduces 0.96405 to 6e-7, MATLAB's own imresize does not, and the tool used is not documented); Lab with white (0.9642, 1, 0.8251); ``mat2gray`` without
+    epsilon; F = max(1, round(min(H,W)/256)) (MATLAB rounding) and ``conv2(·, ones(F)/F², 'same')`` (zero border)
+    sampled at (1:F:end); Scharr/16 ``conv2 'same'`` on L of LMN; score ΣS·W / ΣW [default]
+'matlab_imresize'
+    as 'matlab' with MATLAB's own ``imresize(·, 'bilinear')`` (antialiased triangle kernel when shrinking,
+    half-pixel grid, mirrored border): 9.9e-5 below the published i01_01_5 value
 'piq'
     piq.vsi: ``F.interpolate`` bilinear without antialiasing down to 256×256 and with ``align_corners=True`` back
     up; Lab white (0.96421…, 1, 0.82518…); machine epsilon in every min-max normalisation and in both pooled sums;
@@ -55,7 +59,8 @@ MIN_SIZE = 2  # the bilinear resize needs two samples per side
 
 @dataclass(frozen=True)
 class VsiConvention:
-    resize: str  # 'matlab' (imresize, antialiased) | 'torch' (F.interpolate; align_corners=True on the way up)
+    resize: str  # SDSP's 256×256 round trip: 'corners' (corner-aligned bilinear both ways, no antialiasing) |
+    # 'imresize' (MATLAB imresize: antialiased, half-pixel) | 'torch' (piq: F.interpolate down, align_corners up)
     white: tuple  # Lab reference white (X, Y, Z)
     eps: bool  # machine epsilon in the min-max normalisations and in both pooled sums
     downsample: str  # 'conv2_same' | 'replicate_avgpool'
@@ -67,7 +72,9 @@ class VsiConvention:
 
 
 VSI_CONVENTIONS = {
-    "matlab": VsiConvention(resize="matlab", white=(0.9642, 1.0, 0.8251), eps=False, downsample="conv2_same"),
+    "matlab": VsiConvention(resize="corners", white=(0.9642, 1.0, 0.8251), eps=False, downsample="conv2_same"),
+    "matlab_imresize": VsiConvention(resize="imresize", white=(0.9642, 1.0, 0.8251), eps=False,
+                                     downsample="conv2_same"),
     "piq": VsiConvention(resize="torch", white=(0.9642119944211994, 1.0, 0.8251882845188288), eps=True,
                          downsample="replicate_avgpool"),
     "pyiqa": VsiConvention(resize="torch", white=(0.9642119944211994, 1.0, 0.8251882845188288), eps=True,
@@ -185,14 +192,15 @@ def sdsp(images: list, conv: VsiConvention, scale: float = 1.0) -> torch.Tensor:
     [0, 1], concatenated. Each image is shrunk on its own; the 256×256 work runs on all of them at once."""
     h, w = images[0].shape[-2:]
     size = (SALIENCY_SIZE, SALIENCY_SIZE)
-    if conv.resize == "matlab":
+    if conv.resize == "imresize":
         small = torch.cat([imresize(t, size) for t in images])
     else:
-        small = torch.cat([F.interpolate(t, size=size, mode="bilinear", align_corners=False) for t in images])
+        corners = conv.resize == "corners"
+        small = torch.cat([F.interpolate(t, size=size, mode="bilinear", align_corners=corners) for t in images])
     lab = rgb_to_lab(small if scale == 1.0 else small * scale, conv)  # the resize is linear: scale after it
     eps = torch.finfo(lab.dtype).eps if conv.eps else 0.0
     lg = log_gabor(lab.dtype, lab.device, torch.float32 if conv.filter_float32 else lab.dtype)
-    if conv.resize == "matlab":
+    if conv.resize != "torch":
         # The log-Gabor filter is real and even, so real(ifft2(fft2(·)·LG)) is the half-spectrum round trip.
         band = torch.fft.irfft2(torch.fft.rfft2(lab) * lg[:, : SALIENCY_SIZE // 2 + 1], s=size)
     else:
@@ -201,7 +209,7 @@ def sdsp(images: list, conv: VsiConvention, scale: float = 1.0) -> torch.Tensor:
     s_f = torch.sqrt(energy + torch.finfo(lab.dtype).eps) if conv.pyiqa_eps else torch.sqrt(energy)
     s_c = warm_colour_prior(min_max(lab[:, 1:], eps))
     saliency = s_f * centre_prior(lab.dtype, lab.device) * s_c
-    if conv.resize == "matlab":
+    if conv.resize == "imresize":
         saliency = imresize(saliency, (h, w))
     else:
         saliency = F.interpolate(saliency, size=(h, w), mode="bilinear", align_corners=True)
