@@ -16,7 +16,8 @@ frame-analytics' haarpsi follows HaarPSI.m (it clamps the score to [0, 1]): comp
 
 ``color``: 'yiq_chromatic' (default, HaarPSI.m for RGB input: a third similarity map from the I and Q planes) or
 'yiq' (the luma Y only, HaarPSI.m on a grayscale image). Gray (C = 1) input is scored as HaarPSI.m scores a gray
-image. The constant C = 30 is in 0–255 units, so inputs are rescaled from ``data_range`` to 0–255 internally.
+image. The constant C = 30 is in 0–255 units, so inputs are rescaled from ``data_range`` to 0–255 internally. A pair
+without any coarse-scale Haar response (two all-black images) has no weight: NaN, as in HaarPSI.m.
 
 Implementation: both images are subsampled, then stacked; the six Haar responses (3 scales × 2 orientations) of the
 stack come from shared box sums (pair sums 2 → 4 → 8 along each axis, one padded plane for all scales), about 20
