@@ -34,7 +34,8 @@ def implementations() -> dict:
 
     impls = {
         "haarpsi": {"turboiqa": haarpsi, "turboiqa (piq convention)": functools.partial(haarpsi, convention="piq")},
-        "vsi": {"turboiqa": vsi, "turboiqa (piq convention)": functools.partial(vsi, convention="piq")},
+        "vsi": {"turboiqa": vsi, "turboiqa (matlab_imresize)": functools.partial(vsi, convention="matlab_imresize"),
+                "turboiqa (piq convention)": functools.partial(vsi, convention="piq")},
         "dss": {"turboiqa": dss, "turboiqa (piq convention)": functools.partial(dss, convention="piq")},
     }
     for metric in impls:
