@@ -151,3 +151,8 @@ def test_errors():
     with pytest.raises(ValueError, match="uint8"):
         dss((x * 255).to(torch.uint8), (y * 255).to(torch.uint8), 1.0)
     assert dss.lower_is_better is False
+
+
+def test_reference_backend_matches_native(tid_i01):
+    dist, ref = tid_i01
+    assert dss(dist, ref, 255, backend="reference").item() == dss(dist, ref, 255).item()

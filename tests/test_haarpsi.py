@@ -149,3 +149,9 @@ def test_errors():
     with pytest.raises(ValueError, match="reduction"):
         haarpsi(x, y, reduction="max")
     assert haarpsi.lower_is_better is False
+
+
+def test_reference_backend_matches_native():
+    x, y = pair((2, 3, 41, 38))
+    torch.testing.assert_close(haarpsi(x, y, reduction="none", backend="reference"), haarpsi(x, y, reduction="none"),
+                               atol=1e-12, rtol=0)

@@ -169,3 +169,9 @@ def test_errors():
     with pytest.raises(TypeError, match="dtype"):
         vsi(x, y.float())
     assert vsi.lower_is_better is False
+
+
+def test_reference_backend_matches_native():
+    x, y = pair((2, 3, 300, 190))
+    torch.testing.assert_close(vsi(x, y, reduction="none", backend="reference"), vsi(x, y, reduction="none"),
+                               atol=1e-12, rtol=0)
