@@ -21,10 +21,12 @@ from turboiqa.reference import iw_ssim as twin
 from turboiqa.window import gaussian_window
 
 FUNCTIONS = {"psnr": "PSNR", "ssim": "SSIM", "ms_ssim": "MS_SSIM", "fsim": "FSIM", "iw_ssim": "IW_SSIM",
-             "lpips": "LPIPS", "dists": "DISTS", "deepsim": "DeepSim", "lpips_swd": "LPIPS_SWD"}
+             "lpips": "LPIPS", "dists": "DISTS", "deepsim": "DeepSim", "lpips_swd": "LPIPS_SWD",
+             "vsi": "VSI", "haarpsi": "HaarPSI", "dss": "DSS"}
 # name → (function, options): every colour choice of FSIM is its own row.
 SYMMETRIC = {
     "psnr": {}, "ssim": {}, "ms_ssim": {}, "fsim": {"color": "yiq"}, "fsimc": {"color": "yiq_chromatic"},
+    "vsi": {}, "haarpsi": {}, "dss": {},
 }
 DEEP_SYMMETRIC = {"lpips": {}, "dists": {}, "deepsim": {"layers": (3, 8, 15)}}
 

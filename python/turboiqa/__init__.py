@@ -8,7 +8,9 @@ from .catalogue import create_metric, list_models
 from .metrics.deepsim import DeepSim, deepsim
 from .metrics.dists import DISTS, dists
 from .metrics.dnn_features import DNNFeatures, dnn_features
+from .metrics.dss import DSS, DSS_CONVENTIONS, dss
 from .metrics.fsim import FSIM, FSIM_CONVENTIONS, fsim
+from .metrics.haarpsi import HAARPSI_CONVENTIONS, HaarPSI, haarpsi
 from .metrics.iw_ssim import IW_SSIM, IW_SSIM_CONVENTIONS, iw_ssim
 from .metrics.lpips import LPIPS, lpips
 from .metrics.lpips_swd import LPIPS_SWD, lpips_swd
@@ -16,6 +18,7 @@ from .metrics.ms_ssim import MS_SSIM, MS_SSIM_CONVENTIONS, ms_ssim
 from .metrics.pieapp import PIEAPP_CONVENTIONS, PieAPP, pieapp
 from .metrics.psnr import PSNR, psnr
 from .metrics.ssim import SSIM, SSIM_CONVENTIONS, ssim
+from .metrics.vsi import VSI, VSI_CONVENTIONS, vsi
 from .metrics.deepqa import DeepQA, deepqa, deepqa_maps
 from .metrics.wadiqam import WADIQAM_CHECKPOINTS, WADIQAM_CONVENTIONS, WaDIQaM_FR, wadiqam_fr
 
@@ -25,7 +28,8 @@ __version__ = "0.1.0"
 METRICS = {"psnr": psnr, "ssim": ssim, "ms_ssim": ms_ssim, "fsim": fsim, "fsimc": partial(fsim, color="yiq_chromatic"),
            "iw_ssim": iw_ssim, "lpips": lpips, "lpips_vgg": partial(lpips, net="vgg"), "dists": dists,
            "deepsim": deepsim, "lpips_swd": lpips_swd, "pieapp": pieapp,
-           "wadiqam_fr": wadiqam_fr, "deepqa": deepqa, "dnn_features": dnn_features}
+           "wadiqam_fr": wadiqam_fr, "deepqa": deepqa, "dnn_features": dnn_features,
+           "vsi": vsi, "haarpsi": haarpsi, "dss": dss}
 SCALED_METRICS = ("ms_ssim", "iw_ssim")  # the METRICS that take scales= (the jobs' --scales)
 
 
@@ -48,6 +52,15 @@ def build_info() -> dict:
 
 
 __all__ = [
+    "DSS",
+    "DSS_CONVENTIONS",
+    "dss",
+    "HAARPSI_CONVENTIONS",
+    "HaarPSI",
+    "haarpsi",
+    "VSI",
+    "VSI_CONVENTIONS",
+    "vsi",
     "DeepQA",
     "deepqa",
     "deepqa_maps",
