@@ -1,0 +1,293 @@
+"""GMSD and MS-GMSD — gradient magnitude similarity deviation. Lower = better (0 for identical images).
+
+- GMSD: W. Xue, L. Zhang, X. Mou, A. C. Bovik, "Gradient magnitude similarity deviation: a highly efficient
+  perceptual image quality index", IEEE TIP 23(2), 2014. Reference code: the authors' MATLAB ``GMSD.m``.
+- MS-GMSD: B. Zhang, P. V. Sander, A. Bermak, "Gradient magnitude similarity deviation on multiple scales for color
+  image quality assessment", ICASSP 2017. No MATLAB release: the reference is piq's ``multi_scale_gmsd``.
+
+GMSD on 0–255 luma Y (``color``, below): a 2×2 mean sampled every 2 pixels, Prewitt/3 gradients (x and y), the gradient magnitude
+similarity GMS = (2·m1·m2 + T) / (m1² + m2² + T) with T = 170, and the standard deviation of the GMS map.
+``convention=`` (gmsd):
+
+=================  ================================================================================================
+'matlab'           GMSD.m: Y = 0.299R + 0.587G + 0.114B unrounded; ``conv2(Y, ones(2)/4, 'same')`` sampled at
+                   (1:2:end) (zero row/column after an odd side); ``conv2(·, 'same')`` zero padding; ``std2``
+                   (N − 1 normalisation) [default]
+'piq'              piq.gmsd: the same map (zero-padded 2×2 pooling, zero-padded Prewitt), population std (N)
+'pyiqa'            pyiqa GMSD: Y rounded to integers (0–255), 2×2 pooling that drops an odd last row/column,
+                   √(· + 1e-12) in the magnitudes, std with N − 1
+'frame_analytics'  frame_analytics.gmsd: every channel as given (no luma), 2×2 pooling dropping an odd trailing
+                   row/column, Prewitt 'valid' (no padding), √(· + (1e-6·255)²), population std over all channels
+=================  ================================================================================================
+
+MS-GMSD (``convention='piq'``, the only one): RGB → YIQ (piq's 4-decimal I/Q rows) on 0–255, scales 1…M with
+zero-padded 2×2 pooling between them, a GMSD per scale on Y with the masked similarity
+(2·m1·m2 − α·m1·m2 + T) / (m1² + m2² − α·m1·m2 + T), α = 0.5, population std, and
+√(Σ wᵢ·GMSDᵢ²); default weights (0.096, 0.596, 0.289, 0.019). ``chromatic=True`` (MS-GMSDc) blends in the RMS
+difference of the I and Q planes at the coarsest scale: γ·MS-GMSD + (1 − γ)·β1·RMSE_IQ with
+γ = 2 / (1 + β2·exp(−β3·MS-GMSD)) − 1. ``convention='frame_analytics'`` reproduces frame_analytics.ms_gmsd:
+every channel as given, 2×2 pooling dropping odd rows/columns also before the first scale, 'valid' Prewitt,
+no masking (α = 0), √(Σ wᵢ·GMSDᵢ² / Σ wᵢ).
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .. import _ops
+from ..colour import BT601, RGB2GRAY
+from ..dtypes import compute_dtype
+from ..validate import check_pair, check_reduction, reduce
+from .module import MetricModule
+
+GMSD_T = 170.0  # GMSD.m, for 0–255 images
+MS_GMSD_WEIGHTS = (0.096, 0.596, 0.289, 0.019)  # Zhang et al. 2017, as piq
+PIQ_YIQ = (BT601, (0.5959, -0.2746, -0.3213), (0.2115, -0.5227, 0.3112))  # piq.functional.rgb2yiq
+
+
+GMSD_COLORS = ("yiq", "yiq_uint8", "rgb2gray_uint8", "per_channel")
+
+
+@dataclass(frozen=True)
+class GmsdConvention:
+    luma: str  # the default ``color``: one of GMSD_COLORS
+    pool: str  # 'zeros' (2×2 mean, zero row/column after an odd side) | 'floor' (odd last row/column dropped)
+    padding: int  # Prewitt padding: 1 (zeros, 'same') or 0 ('valid')
+    eps: float  # added under the square root of each magnitude, in 0–255 units squared
+    correction: int  # std normalisation N − correction
+
+
+GMSD_CONVENTIONS = {
+    "matlab": GmsdConvention(luma="yiq", pool="zeros", padding=1, eps=0.0, correction=1),
+    "piq": GmsdConvention(luma="yiq", pool="zeros", padding=1, eps=0.0, correction=0),
+    "pyiqa": GmsdConvention(luma="yiq_uint8", pool="floor", padding=1, eps=1e-12, correction=1),
+    "frame_analytics": GmsdConvention(luma="per_channel", pool="floor", padding=0, eps=(1e-6 * 255) ** 2, correction=0),
+}
+MS_GMSD_CONVENTIONS = ("piq", "frame_analytics")
+
+
+@functools.lru_cache(maxsize=None)
+def prewitt_bank(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(2, 1, 3, 3): Prewitt/3 in x and y, one conv for both directions. conv2 flips the kernels, which only
+    changes the signs of the gradients, not the magnitudes."""
+    kx = torch.tensor([[1.0, 0.0, -1.0]] * 3, dtype=torch.float64) / 3
+    return torch.stack([kx, kx.t()])[:, None].to(dtype=dtype, device=device)
+
+
+def halve(t: torch.Tensor, pool: str, backend: str) -> torch.Tensor:
+    """2×2 mean sampled every 2 pixels: 'zeros' = ``conv2(·, ones(2)/4, 'same')(1:2:end, 1:2:end)`` (an odd last
+    row/column averaged with zeros); 'floor' = ``avg_pool2d(·, 2)`` (an odd last row/column dropped)."""
+    h, w = t.shape[-2:]
+    if pool == "zeros":
+        return _ops.box_downsample(t, 2, 0, 0, (h + 1) // 2, (w + 1) // 2, "zeros", backend)
+    return _ops.box_downsample(t, 2, 0, 0, h // 2, w // 2, "zeros", backend)
+
+
+def gradient_sq(planes: torch.Tensor, padding: int, eps: float) -> torch.Tensor:
+    """Squared Prewitt gradient magnitude Gx² + Gy² (+ eps) of each plane: one conv with the stacked (x, y) bank."""
+    n, c, h, w = planes.shape
+    g = F.conv2d(planes.reshape(n * c, 1, h, w), prewitt_bank(planes.dtype, planes.device), padding=padding)
+    m = g[:, 0] * g[:, 0]
+    m.addcmul_(g[:, 1], g[:, 1])
+    if eps:
+        m.add_(eps)
+    return m.reshape(n, c, *m.shape[-2:])
+
+
+def gms_map(mx: torch.Tensor, my: torch.Tensor, t: float, alpha: float = 0.0, differentiable: bool = False):
+    """GMS from the squared magnitudes: (2·m1·m2 − α·m1·m2 + T) / (m1² + m2² − α·m1·m2 + T), with
+    m1·m2 = √(m1²·m2²) (one root instead of two)."""
+    if differentiable:
+        # |m| through a root that has a zero (not NaN) gradient where both directional gradients vanish
+        prod = _safe_sqrt(mx) * _safe_sqrt(my)
+        return ((2 - alpha) * prod + t) / (mx + my - alpha * prod + t)
+    prod = torch.mul(mx, my).sqrt_()
+    den = torch.add(mx, my).add_(t)
+    if alpha:
+        den.sub_(prod, alpha=alpha)
+    return prod.mul_(2 - alpha).add_(t).div_(den)
+
+
+def _safe_sqrt(v: torch.Tensor) -> torch.Tensor:
+    positive = v > 0
+    return torch.where(positive, torch.where(positive, v, torch.ones_like(v)).sqrt(), torch.zeros_like(v))
+
+
+def std_per_image(q: torch.Tensor, correction: int) -> torch.Tensor:
+    return torch.std(q.flatten(1), dim=1, correction=correction)
+
+
+def _luma_255(t: torch.Tensor, color: str, scale: float, backend: str) -> torch.Tensor:
+    """Float planes on 0–255: the luma of RGB input, or every channel as given ('per_channel', gray input).
+    'yiq_uint8' / 'rgb2gray_uint8' round the luma to integer levels (straight-through gradient): pyiqa rounds its
+    YIQ luma (half to even), MATLAB's rgb2gray of an 8-bit image rounds half away from zero."""
+    dtype = compute_dtype(t.dtype)
+    if color == "per_channel" or t.shape[1] == 1:
+        t = t.to(dtype)
+        return t * scale if scale != 1.0 else t
+    if t.shape[1] != 3:
+        raise ValueError(f"color={color!r} needs 1 (gray) or 3 (RGB) channels, got {t.shape[1]}")
+    if color == "rgb2gray_uint8" and t.dtype == torch.uint8:  # MATLAB rgb2gray on uint8, exactly
+        return _ops.luma(t, RGB2GRAY, 0.0, round_to_uint8=True, backend=backend).to(dtype)
+    coeffs = [c * scale for c in (RGB2GRAY if color == "rgb2gray_uint8" else BT601)]
+    y = _ops.luma(t, coeffs, 0.0, round_to_uint8=False, backend=backend).to(dtype)
+    if color == "yiq_uint8":
+        return y + (torch.round(y) - y).detach()
+    if color == "rgb2gray_uint8":
+        return y + (torch.floor(y + 0.5) - y).detach()
+    return y
+
+
+def gmsd(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    data_range: float = 1.0,
+    reduction: str = "mean",
+    *,
+    convention: str = "matlab",
+    color: str | None = None,
+    t: float = GMSD_T,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """GMSD of each image pair (lower = better): (N,) for reduction='none', else a scalar.
+
+    ``x`` distorted, ``y`` reference (the order of every turboiqa metric; GMSD is symmetric in the two):
+    N×C×H×W (or C×H×W / H×W) with C = 1 or 3 (RGB is scored on its luma), uint8 (data_range=255) or float in
+    [0, data_range]. ``color`` (default: the convention's): 'yiq' (0.299R + 0.587G + 0.114B, GMSD.m's usage),
+    'rgb2gray_uint8' (MATLAB ``rgb2gray`` of the 8-bit image, rounded to integer levels — how pyiqa's official
+    values were made), 'yiq_uint8' (pyiqa: YIQ luma rounded), 'per_channel' (every channel, one map). ``t`` is the stability constant T in 0–255 units (GMSD.m: 170). Needs H, W ≥ 4 (≥ 6 for
+    'frame_analytics').
+    """
+    check_reduction(reduction)
+    x, y = check_pair(x, y, data_range)
+    if convention not in GMSD_CONVENTIONS:
+        raise ValueError(f"convention must be one of {sorted(GMSD_CONVENTIONS)}, got {convention!r}")
+    conv = GMSD_CONVENTIONS[convention]
+    color = conv.luma if color is None else color
+    if color not in GMSD_COLORS:
+        raise ValueError(f"color must be one of {GMSD_COLORS}, got {color!r}")
+    h, w = x.shape[-2:]
+    least = 6 if conv.padding == 0 else 4
+    if min(h, w) < least:
+        raise ValueError(f"x is {h}×{w}; GMSD needs H and W of at least {least}")
+    n = x.shape[0]
+    scale = 255.0 / float(data_range)
+    planes = torch.cat([_luma_255(x, color, scale, backend), _luma_255(y, color, scale, backend)])
+    planes = halve(planes, conv.pool, backend)
+    m = gradient_sq(planes, conv.padding, conv.eps)
+    q = gms_map(m[:n], m[n:], float(t), differentiable=_ops.needs_grad(x, y))
+    return reduce(std_per_image(q, conv.correction), reduction)
+
+
+def ms_gmsd(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    data_range: float = 1.0,
+    reduction: str = "mean",
+    *,
+    convention: str = "piq",
+    scale_weights=None,
+    chromatic: bool = False,
+    alpha: float = 0.5,
+    beta1: float = 0.01,
+    beta2: float = 0.32,
+    beta3: float = 15.0,
+    t: float = GMSD_T,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """MS-GMSD (MS-GMSDc with ``chromatic=True``) of each image pair (lower = better).
+
+    ``x`` distorted, ``y`` reference. ``scale_weights``: one weight per scale (normalised to sum 1; default
+    (0.096, 0.596, 0.289, 0.019)). ``alpha`` masks the similarity, ``beta1..3`` blend the chromatic term, ``t`` is
+    T in 0–255 units. Needs H, W ≥ 2^M + 1 for M scales ('piq'). ``chromatic`` needs RGB input.
+    """
+    check_reduction(reduction)
+    x, y = check_pair(x, y, data_range)
+    if convention not in MS_GMSD_CONVENTIONS:
+        raise ValueError(f"convention must be one of {MS_GMSD_CONVENTIONS}, got {convention!r}")
+    if x.shape[1] not in (1, 3):
+        raise ValueError(f"MS-GMSD needs 1 (gray) or 3 (RGB) channels, got {x.shape[1]}")
+    dtype = compute_dtype(x.dtype)
+    if scale_weights is None:
+        weights = torch.tensor(MS_GMSD_WEIGHTS, dtype=dtype, device=x.device)
+    else:
+        weights = torch.as_tensor(scale_weights, dtype=dtype, device=x.device).flatten()
+        if weights.numel() == 0 or bool((weights < 0).any()) or float(weights.sum()) <= 0:
+            raise ValueError(f"scale_weights must be non-negative with a positive sum, got {scale_weights!r}")
+        weights = weights / weights.sum()
+    scales = weights.numel()
+    h, w = x.shape[-2:]
+    least = 2**scales + 1 if convention == "piq" else 3 * 2**scales
+    if min(h, w) < least:
+        raise ValueError(f"x is {h}×{w}; MS-GMSD with {scales} scales needs H and W of at least {least}")
+    if chromatic and x.shape[1] != 3:
+        raise ValueError("chromatic=True (MS-GMSDc) needs 3-channel RGB input")
+    n = x.shape[0]
+    scale = 255.0 / float(data_range)
+    differentiable = _ops.needs_grad(x, y)
+
+    if convention == "frame_analytics":
+        planes = halve(torch.cat([x.to(dtype) * scale, y.to(dtype) * scale]), "floor", backend)
+        variances = []
+        for i in range(scales):
+            if i:
+                planes = halve(planes, "floor", backend)
+            m = gradient_sq(planes, 0, (1e-6 * 255) ** 2)
+            q = gms_map(m[:n], m[n:], float(t), differentiable=differentiable)
+            variances.append(torch.var(q.flatten(1), dim=1, correction=0))
+        # frame_analytics normalises its raw weights itself: the normalised ones give the same value
+        return reduce(_safe_sqrt((torch.stack(variances, 1) * weights).sum(1)), reduction)
+
+    rows = PIQ_YIQ if chromatic else PIQ_YIQ[:1]
+    if x.shape[1] == 3:
+        planes = torch.cat([
+            torch.cat([_ops.luma(t_, [c * scale for c in row], 0.0, backend=backend).to(dtype) for row in rows], 1)
+            for t_ in (x, y)])
+    else:
+        planes = torch.cat([x.to(dtype) * scale, y.to(dtype) * scale])
+    luma = planes[:, :1]
+    deviations = []
+    for i in range(scales):
+        if i:
+            luma = _halve_piq(luma, backend)
+        m = gradient_sq(luma, 1, 0.0)
+        q = gms_map(m[:n], m[n:], float(t), float(alpha), differentiable)
+        deviations.append(std_per_image(q, 0))
+    value = (torch.stack(deviations, 1).square() * weights).sum(1).sqrt()
+    if chromatic:
+        iq = planes[:, 1:]
+        for _ in range(scales - 1):  # piq takes I and Q at the coarsest scale
+            iq = _halve_piq(iq, backend)
+        rmse = (iq[:n] - iq[n:]).square().mean(dim=(1, 2, 3)).mul(2).sqrt()  # √(MSE_I + MSE_Q)
+        gamma = 2 / (1 + beta2 * torch.exp(-beta3 * value)) - 1
+        value = gamma * value + (1 - gamma) * beta1 * rmse
+    return reduce(value, reduction)
+
+
+def _halve_piq(t: torch.Tensor, backend: str) -> torch.Tensor:
+    """piq: zero-pad one row and one column at the bottom/right when either side is odd, then avg_pool2d(2)."""
+    h, w = t.shape[-2:]
+    pad = max(h % 2, w % 2)
+    return _ops.box_downsample(t, 2, 0, 0, (h + pad) // 2, (w + pad) // 2, "zeros", backend)
+
+
+gmsd.lower_is_better = True
+ms_gmsd.lower_is_better = True
+
+
+class GMSD(MetricModule):
+    """Module form of :func:`gmsd` (lower = better; no loss form: GMSD is already a distance)."""
+
+    metric = staticmethod(gmsd)
+    bounded_similarity = False
+
+
+class MS_GMSD(MetricModule):
+    """Module form of :func:`ms_gmsd` (lower = better)."""
+
+    metric = staticmethod(ms_gmsd)
+    bounded_similarity = False
