@@ -59,22 +59,24 @@ class GmsdConvention:
     padding: int  # Prewitt padding: 1 (zeros, 'same') or 0 ('valid')
     eps: float  # added under the square root of each magnitude, in 0–255 units squared
     correction: int  # std normalisation N − correction
+    float32_taps: bool = False  # Prewitt 1/3 rounded to float32 (pyiqa)
 
 
 GMSD_CONVENTIONS = {
     "matlab": GmsdConvention(luma="yiq", pool="zeros", padding=1, eps=0.0, correction=1),
     "piq": GmsdConvention(luma="yiq", pool="zeros", padding=1, eps=0.0, correction=0),
-    "pyiqa": GmsdConvention(luma="yiq_uint8", pool="floor", padding=1, eps=1e-12, correction=1),
+    "pyiqa": GmsdConvention(luma="yiq_uint8", pool="floor", padding=1, eps=1e-12, correction=1, float32_taps=True),
     "frame_analytics": GmsdConvention(luma="per_channel", pool="floor", padding=0, eps=(1e-6 * 255) ** 2, correction=0),
 }
 MS_GMSD_CONVENTIONS = ("piq", "frame_analytics")
 
 
 @functools.lru_cache(maxsize=None)
-def prewitt_bank(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def prewitt_bank(dtype: torch.dtype, device: torch.device, float32_taps: bool = False) -> torch.Tensor:
     """(2, 1, 3, 3): Prewitt/3 in x and y, one conv for both directions. conv2 flips the kernels, which only
-    changes the signs of the gradients, not the magnitudes."""
-    kx = torch.tensor([[1.0, 0.0, -1.0]] * 3, dtype=torch.float64) / 3
+    changes the signs of the gradients, not the magnitudes. ``float32_taps``: 1/3 rounded to float32 (pyiqa builds
+    its kernels in float32 and then casts them)."""
+    kx = torch.tensor([[1.0, 0.0, -1.0]] * 3, dtype=torch.float32 if float32_taps else torch.float64) / 3
     return torch.stack([kx, kx.t()])[:, None].to(dtype=dtype, device=device)
 
 
@@ -87,10 +89,11 @@ def halve(t: torch.Tensor, pool: str, backend: str) -> torch.Tensor:
     return _ops.box_downsample(t, 2, 0, 0, h // 2, w // 2, "zeros", backend)
 
 
-def gradient_sq(planes: torch.Tensor, padding: int, eps: float) -> torch.Tensor:
+def gradient_sq(planes: torch.Tensor, padding: int, eps: float, float32_taps: bool = False) -> torch.Tensor:
     """Squared Prewitt gradient magnitude Gx² + Gy² (+ eps) of each plane: one conv with the stacked (x, y) bank."""
     n, c, h, w = planes.shape
-    g = F.conv2d(planes.reshape(n * c, 1, h, w), prewitt_bank(planes.dtype, planes.device), padding=padding)
+    g = F.conv2d(planes.reshape(n * c, 1, h, w), prewitt_bank(planes.dtype, planes.device, float32_taps),
+                 padding=padding)
     m = g[:, 0] * g[:, 0]
     m.addcmul_(g[:, 1], g[:, 1])
     if eps:
@@ -178,7 +181,7 @@ def gmsd(
     scale = 255.0 / float(data_range)
     planes = torch.cat([_luma_255(x, color, scale, backend), _luma_255(y, color, scale, backend)])
     planes = halve(planes, conv.pool, backend)
-    m = gradient_sq(planes, conv.padding, conv.eps)
+    m = gradient_sq(planes, conv.padding, conv.eps, conv.float32_taps)
     q = gms_map(m[:n], m[n:], float(t), differentiable=_ops.needs_grad(x, y))
     return reduce(std_per_image(q, conv.correction), reduction)
 

@@ -1,0 +1,226 @@
+"""SR-SIM — spectral residual based similarity. Higher = better (1 for identical images).
+
+L. Zhang, H. Li, "SR-SIM: a fast and high performance IQA index based on spectral residual", ICIP 2012.
+Reference code: Lin Zhang's MATLAB ``SR_SIM.m`` (with its ``spectralResidueSaliency``, after X. Hou and L. Zhang,
+CVPR 2007).
+
+On 0–255 luma Y = 0.299R + 0.587G + 0.114B: a box mean of F = max(1, round(min(H, W)/256)) sampled every F pixels
+(``conv2(·, 'same')``, zero padding); a visual saliency map per image — ``imresize(Y, 0.25)`` (MATLAB bicubic with
+antialiasing), the FFT's log amplitude minus its 3×3 mean ('replicate' border) recombined with the phase, |IFFT|²,
+a ``gaussian_size``² Gaussian (σ = 3.8, zero border; an even size centres as MATLAB's imfilter does), scaled to
+[0, 1] by its min and max (``mat2gray``) and resized back (bicubic); Scharr/16 gradient magnitudes (zero border);
+SR-SIM = Σ S_VS·S_G^0.5·max(VS1, VS2) / Σ max(VS1, VS2) with S_VS = (2·VS1·VS2 + 0.40)/(VS1² + VS2² + 0.40) and
+S_G = (2·G1·G2 + 225)/(G1² + G2² + 225). ``convention=``:
+
+=========  ====================================================================================================
+'matlab'   SR_SIM.m: MATLAB round (half away from zero) for F, no epsilon in the log amplitude or the pooling
+           [default]
+'piq'      piq.srsim: Python round (half to even) for F, both resizes in float32 (piq's imresize casts its
+           input), machine epsilon in the log amplitude, the saliency normalisation and the final quotient. piq takes the saliency min and max over the whole batch; here
+           they are per image (the same for a batch of one)
+=========  ====================================================================================================
+
+``gaussian_size``: SR_SIM.m has 10 (even, the default); the MATLAB reference value with 9 is 0.96667468 on TID2013
+i01_01_5. ``chromatic=True`` (SR-SIMc, RGB only; no MATLAB release — piq's formulation, FSIMc's chromatic term):
+the score map is also multiplied by |S_I·S_Q|^0.03, S_I and S_Q the similarities of piq's YIQ I and Q planes
+(T = 200). SR-SIM is symmetric in its two arguments.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .. import _ops
+from ..colour import BT601
+from ..dtypes import compute_dtype
+from ..padding import border_index
+from ..resample import auto_downsample_factor
+from ..validate import check_pair, check_reduction, reduce
+from .gmsd import PIQ_YIQ, _safe_sqrt
+from .module import MetricModule
+
+SRSIM_CONVENTIONS = ("matlab", "piq")
+C1, C2, ALPHA = 0.40, 225.0, 0.50  # SR_SIM.m (C2 for 0–255 images)
+T3 = T4 = 200.0
+LAMBDA = 0.03
+SCHARR_X = ((3.0, 0.0, -3.0), (10.0, 0.0, -10.0), (3.0, 0.0, -3.0))
+
+
+def _cubic(x: torch.Tensor) -> torch.Tensor:
+    """MATLAB imresize's cubic kernel (a = −0.5)."""
+    ax = x.abs()
+    ax2, ax3 = ax * ax, ax * ax * ax
+    return ((1.5 * ax3 - 2.5 * ax2 + 1) * (ax <= 1)
+            + (-0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2) * ((ax > 1) & (ax <= 2)))
+
+
+@functools.lru_cache(maxsize=64)
+def resize_matrix(in_len: int, out_len: int, scale: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(out_len, in_len) matrix of MATLAB ``imresize``'s bicubic weights along one axis: antialiased (kernel
+    widened by 1/scale) when shrinking, 'symmetric' border, rows normalised to sum 1."""
+    if scale < 1:
+        width = 4.0 / scale
+        kernel = lambda t: scale * _cubic(scale * t)  # noqa: E731
+    else:
+        width, kernel = 4.0, _cubic
+    u = torch.arange(1, out_len + 1, dtype=torch.float64) / scale + 0.5 * (1 - 1 / scale)
+    left = torch.floor(u - width / 2)
+    taps = math.ceil(width) + 2
+    idx = left[:, None] + torch.arange(taps, dtype=torch.float64)
+    weights = kernel(u[:, None] - idx)
+    weights = weights / weights.sum(1, keepdim=True)
+    cols = border_index(idx.long() - 1, in_len, "symmetric")
+    m = torch.zeros(out_len, in_len, dtype=torch.float64)
+    m.scatter_add_(1, cols, weights)
+    return m.to(dtype=dtype, device=device)
+
+
+def imresize(t: torch.Tensor, out_h: int, out_w: int, scale_h: float, scale_w: float,
+             float32: bool = False) -> torch.Tensor:
+    """MATLAB ``imresize(·, 'bicubic')`` of N×C×H×W planes as two small matrix products. ``float32``: compute in
+    float32 whatever the input dtype (piq's resize casts every input to float32)."""
+    work = torch.float32 if float32 else t.dtype
+    mh = resize_matrix(t.shape[-2], out_h, scale_h, work, t.device)
+    mw = resize_matrix(t.shape[-1], out_w, scale_w, work, t.device)
+    return (mh @ t.to(work) @ mw.t()).to(t.dtype)
+
+
+@functools.lru_cache(maxsize=None)
+def gaussian_taps(size: int, sigma: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """1-D factor of ``fspecial('gaussian', [size size], sigma)`` (the 2-D kernel is its outer product)."""
+    r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-r * r / (2 * sigma * sigma))
+    return (g / g.sum()).to(dtype=dtype, device=device)
+
+
+@functools.lru_cache(maxsize=None)
+def scharr_bank(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    kx = torch.tensor(SCHARR_X, dtype=torch.float64) / 16
+    return torch.stack([kx, kx.t()])[:, None].to(dtype=dtype, device=device)
+
+
+def saliency(lum: torch.Tensor, scale: float, kernel_size: int, sigma: float, gaussian_size: int,
+             piq: bool) -> torch.Tensor:
+    """Spectral-residual saliency of N×1×H×W luma planes (``spectralResidueSaliency`` of SR_SIM.m)."""
+    h, w = lum.shape[-2:]
+    hs, ws = math.ceil(h * scale), math.ceil(w * scale)
+    small = imresize(lum, hs, ws, scale, scale, float32=piq)
+    spectrum = torch.fft.fft2(small)
+    eps = torch.finfo(lum.dtype).eps
+    amplitude = spectrum.abs()
+    if piq:
+        log_amp = torch.log(amplitude + eps)
+    else:  # log|A| (a floor of eps·max|A| only keeps a flat image, whose spectrum is 0 off DC, finite)
+        log_amp = torch.log(torch.maximum(amplitude, amplitude.amax(dim=(-2, -1), keepdim=True) * eps))
+    lo, hi = (kernel_size - 1) // 2, kernel_size // 2
+    local = F.avg_pool2d(F.pad(log_amp, (lo, hi, lo, hi), mode="replicate"), kernel_size, stride=1)
+    # exp(log|A| − mean + i·phase) = A·exp(−mean)·(exp(log|A|)/|A|): the phase without atan2/cos/sin
+    if piq:
+        residual = spectrum * (torch.exp(log_amp - local) / amplitude.clamp_min(torch.finfo(lum.dtype).tiny))
+    else:
+        residual = spectrum * torch.exp(-local)
+    sal = torch.fft.ifft2(residual).abs().square()
+    # imfilter(·, fspecial('gaussian', size, σ)): zero border, an even kernel centred at ⌊(size+1)/2⌋
+    g = gaussian_taps(gaussian_size, sigma, sal.dtype, sal.device)
+    before = (gaussian_size - 1) // 2
+    after = gaussian_size - 1 - before
+    sal = F.pad(sal, (before, after, before, after))
+    sal = F.conv2d(F.conv2d(sal, g.view(1, 1, -1, 1)), g.view(1, 1, 1, -1))
+    low = sal.amin(dim=(-2, -1), keepdim=True)
+    high = sal.amax(dim=(-2, -1), keepdim=True)
+    span = high - low + eps if piq else (high - low).clamp_min(torch.finfo(lum.dtype).tiny)
+    sal = (sal - low) / span
+    return imresize(sal, h, w, h / hs, w / ws, float32=piq)
+
+
+def _similarity(a, b, c):
+    return (2 * a * b + c) / (a * a + b * b + c)
+
+
+def srsim(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    data_range: float = 1.0,
+    reduction: str = "mean",
+    *,
+    convention: str = "matlab",
+    chromatic: bool = False,
+    gaussian_size: int = 10,
+    sigma: float = 3.8,
+    scale: float = 0.25,
+    kernel_size: int = 3,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """SR-SIM (SR-SIMc with ``chromatic=True``) of each image pair (higher = better): (N,) or a scalar.
+
+    ``x`` distorted, ``y`` reference (SR-SIM is symmetric in the two): N×C×H×W (or C×H×W / H×W) with C = 1 or 3,
+    uint8 (data_range=255) or float in [0, data_range]. ``gaussian_size``/``sigma``: the saliency blur (SR_SIM.m:
+    10, 3.8); ``scale``: the saliency map's resize factor (0.25); ``kernel_size``: the spectral mean filter (3).
+    The downsampled image times ``scale`` must be at least ``gaussian_size`` and ``kernel_size`` on each side.
+    """
+    check_reduction(reduction)
+    x, y = check_pair(x, y, data_range)
+    if convention not in SRSIM_CONVENTIONS:
+        raise ValueError(f"convention must be one of {SRSIM_CONVENTIONS}, got {convention!r}")
+    if x.shape[1] not in (1, 3):
+        raise ValueError(f"SR-SIM needs 1 (gray) or 3 (RGB) channels, got {x.shape[1]}")
+    if chromatic and x.shape[1] != 3:
+        raise ValueError("chromatic=True (SR-SIMc) needs 3-channel RGB input")
+    for name, v in (("gaussian_size", gaussian_size), ("kernel_size", kernel_size)):
+        if not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    if not 0 < scale <= 1:
+        raise ValueError(f"scale must be in (0, 1], got {scale}")
+    n = x.shape[0]
+    h, w = x.shape[-2:]
+    f = auto_downsample_factor(h, w, rounding="matlab" if convention == "matlab" else "python")
+    hd, wd = math.ceil(h / f), math.ceil(w / f)
+    least = max(gaussian_size, kernel_size)
+    if min(hd, wd) * scale < least:
+        raise ValueError(f"x is {h}×{w} ({hd}×{wd} after the {f}×{f} averaging); SR-SIM needs its sides × "
+                         f"scale={scale} to be at least {least} (gaussian_size / kernel_size)")
+    dtype = compute_dtype(x.dtype)
+    to255 = 255.0 / float(data_range)
+    differentiable = _ops.needs_grad(x, y)
+
+    both = torch.cat([x, y])
+    if f > 1:  # conv2(·, ones(F)/F², 'same') sampled at (1:F:end)
+        pad = math.ceil(f / 2) - 1
+        both = _ops.box_downsample(both, f, pad, pad, hd, wd, "zeros", backend)
+    if both.shape[1] == 3:
+        rows = PIQ_YIQ if chromatic else (BT601,)
+        planes = torch.cat([_ops.luma(both, [c * to255 for c in row], 0.0, backend=backend).to(dtype)
+                            for row in rows], 1)
+    else:
+        planes = both.to(dtype) * to255
+    lum = planes[:, :1]
+
+    vs = saliency(lum, scale, kernel_size, sigma, gaussian_size, piq=convention == "piq")
+    g = F.conv2d(lum, scharr_bank(dtype, lum.device), padding=1)
+    m = (g * g).sum(1, keepdim=True)
+    mag = _safe_sqrt(m) if differentiable else m.sqrt()
+    vs1, vs2 = vs[:n], vs[n:]
+    weight = torch.maximum(vs1, vs2)
+    s_g = _similarity(mag[:n], mag[n:], C2)
+    score = _similarity(vs1, vs2, C1) * (_safe_sqrt(s_g) if differentiable else s_g.sqrt()) * weight
+    if chromatic:
+        s_iq = _similarity(planes[:n, 1:2], planes[n:, 1:2], T3) * _similarity(planes[:n, 2:3], planes[n:, 2:3], T4)
+        score = score * s_iq.abs().pow(LAMBDA)
+    num, den = score.sum(dim=(1, 2, 3)), weight.sum(dim=(1, 2, 3))
+    if convention == "piq":
+        value = num / (den + torch.finfo(dtype).eps)
+    else:  # two flat images have no saliency at all: identical → 1 instead of 0/0
+        value = torch.where(den > 0, num / den.clamp_min(torch.finfo(dtype).tiny), torch.ones_like(num))
+    return reduce(value, reduction)
+
+
+srsim.lower_is_better = False
+
+
+class SRSIM(MetricModule):
+    """Module form of :func:`srsim` (higher = better; ``loss=True`` gives 1 − SR-SIM)."""
+
+    metric = staticmethod(srsim)
