@@ -32,7 +32,7 @@ from .. import _ops
 from ..dtypes import compute_dtype
 from ..resample import auto_downsample_factor
 from ..validate import check_pair, check_reduction, reduce
-from .gmsd import _safe_sqrt, prewitt_bank
+from .gmsd import PREWITT, _safe_sqrt, gradients, magnitude_sq
 from .module import MetricModule
 
 LHM = ((0.2989, 0.587, 0.114), (0.30, 0.04, -0.35), (0.34, -0.60, 0.17))  # MDSI.m
@@ -114,14 +114,13 @@ def mdsi(
         both = _ops.box_downsample(both, f, pad, pad, math.ceil(h / f), math.ceil(w / f), "zeros", backend)
     lum, hue, sat = (_ops.luma(both, [c * scale for c in row], 0.0, backend=backend).to(dtype) for row in LHM)
 
-    # Prewitt of both lumas in one conv; the fused image's gradient is the mean of the two
-    g = torch.nn.functional.conv2d(lum, prewitt_bank(dtype, lum.device), padding=1)
-    gd, gr = g[:n], g[n:]
-    gf = (gd + gr) * 0.5
-    mags = [(t * t).sum(1) for t in (gd, gr, gf)]
+    # Prewitt of both lumas in one pass; the fused image's gradient is the mean of the two (the filter is linear)
+    gx, gy = gradients(lum, PREWITT[0], padding=1)
+    mags = [magnitude_sq(gx[:n], gy[:n], PREWITT[1]), magnitude_sq(gx[n:], gy[n:], PREWITT[1]),
+            magnitude_sq(gx[:n] + gx[n:], gy[:n] + gy[n:], PREWITT[1] / 2)]
     md, mr, mf = (_safe_sqrt(m) for m in mags) if differentiable else (m.sqrt_() for m in mags)
     gs = _similarity(md, mr, c1) + _similarity(md, mf, c2) - _similarity(mr, mf, c2)
-    hd, hr, sd, sr = hue[:n, 0], hue[n:, 0], sat[:n, 0], sat[n:, 0]
+    hd, hr, sd, sr = hue[:n], hue[n:], sat[:n], sat[n:]
     cs = (2 * (hd * hr + sd * sr) + c3) / (hd * hd + hr * hr + sd * sd + sr * sr + c3)
 
     if combination == "sum":

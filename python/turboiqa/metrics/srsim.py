@@ -39,14 +39,13 @@ from ..dtypes import compute_dtype
 from ..padding import border_index
 from ..resample import auto_downsample_factor
 from ..validate import check_pair, check_reduction, reduce
-from .gmsd import PIQ_YIQ, _safe_sqrt
+from .gmsd import PIQ_YIQ, SCHARR, _safe_sqrt, gradients, magnitude_sq
 from .module import MetricModule
 
 SRSIM_CONVENTIONS = ("matlab", "piq")
 C1, C2, ALPHA = 0.40, 225.0, 0.50  # SR_SIM.m (C2 for 0–255 images)
 T3 = T4 = 200.0
 LAMBDA = 0.03
-SCHARR_X = ((3.0, 0.0, -3.0), (10.0, 0.0, -10.0), (3.0, 0.0, -3.0))
 
 
 def _cubic(x: torch.Tensor) -> torch.Tensor:
@@ -94,12 +93,6 @@ def gaussian_taps(size: int, sigma: float, dtype: torch.dtype, device: torch.dev
     r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-r * r / (2 * sigma * sigma))
     return (g / g.sum()).to(dtype=dtype, device=device)
-
-
-@functools.lru_cache(maxsize=None)
-def scharr_bank(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    kx = torch.tensor(SCHARR_X, dtype=torch.float64) / 16
-    return torch.stack([kx, kx.t()])[:, None].to(dtype=dtype, device=device)
 
 
 def saliency(lum: torch.Tensor, scale: float, kernel_size: int, sigma: float, gaussian_size: int,
@@ -199,8 +192,7 @@ def srsim(
     lum = planes[:, :1]
 
     vs = saliency(lum, scale, kernel_size, sigma, gaussian_size, piq=convention == "piq")
-    g = F.conv2d(lum, scharr_bank(dtype, lum.device), padding=1)
-    m = (g * g).sum(1, keepdim=True)
+    m = magnitude_sq(*gradients(lum, SCHARR[0], padding=1), SCHARR[1])
     mag = _safe_sqrt(m) if differentiable else m.sqrt()
     vs1, vs2 = vs[:n], vs[n:]
     weight = torch.maximum(vs1, vs2)
