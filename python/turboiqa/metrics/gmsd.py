@@ -75,30 +75,52 @@ SCHARR = ((3.0, 10.0, 3.0), 1.0 / 16)
 
 
 def gradients(planes: torch.Tensor, smooth=PREWITT[0], padding: int = 1):
-    """Unnormalised x and y responses of a separable 3×3 derivative kernel (``smooth`` ⊗ [1, 0, −1]) on each plane,
-    zero border when ``padding`` ('same', as ``conv2``), else 'valid'. The signs are those of conv2's flipped kernel
-    or of correlation depending on the axis; only squares are used.
+    """Unnormalised x and y responses of the separable 3×3 derivative kernel ``smooth`` ⊗ [1, 0, −1] on each
+    plane: zero border with ``padding`` ('same', as MATLAB ``conv2``), else 'valid'. The signs are those of a
+    correlation (conv2 flips the kernel); only squares are used.
 
-    Shifted slices instead of ``F.conv2d``: a 1-in/2-out 3×3 conv runs ~10× slower on the CPU (mkldnn handles the
-    shape poorly), and the sums are plain differentiable tensor ops on any device."""
-    p = F.pad(planes, (1, 1, 1, 1)) if padding else planes
+    Shifted-slice sums instead of ``F.conv2d``: a 1-in/2-out 3×3 conv runs ~10× slower on the CPU (mkldnn handles
+    the shape poorly). The zero border is handled by the slice bounds, so no padded copy is made."""
+    if not padding:
+        return _valid_gradients(planes, smooth)
+    a, b, c = smooth
+    h, w = planes.shape[-2:]
+
+    def smooth_along(dim: int) -> torch.Tensor:
+        n = planes.shape[dim]
+        out = planes.clone() if b == 1 else planes * b
+        out.narrow(dim, 1, n - 1).add_(planes.narrow(dim, 0, n - 1), alpha=a)
+        out.narrow(dim, 0, n - 1).add_(planes.narrow(dim, 1, n - 1), alpha=c)
+        return out
+
+    def difference_along(v: torch.Tensor, dim: int) -> torch.Tensor:
+        n = v.shape[dim]
+        d = torch.empty_like(v)
+        torch.sub(v.narrow(dim, 2, n - 2), v.narrow(dim, 0, n - 2), out=d.narrow(dim, 1, n - 2))
+        d.narrow(dim, 0, 1).copy_(v.narrow(dim, 1, 1))
+        d.narrow(dim, n - 1, 1).copy_(v.narrow(dim, n - 2, 1)).neg_()
+        return d
+
+    if h < 2 or w < 2:
+        raise ValueError(f"gradients need planes of at least 2×2, got {h}×{w}")
+    return difference_along(smooth_along(-2), -1), difference_along(smooth_along(-1), -2)
+
+
+def _valid_gradients(planes: torch.Tensor, smooth):
     a, b, c = smooth
 
     def smooth_along(dim: int) -> torch.Tensor:
-        n = p.shape[dim]
-        s0, s1, s2 = (p.narrow(dim, k, n - 2) for k in range(3))
-        if a == b == c == 1:
-            return s0 + s1 + s2
-        out = s0 * a
-        out.add_(s1, alpha=b).add_(s2, alpha=c)
-        return out
+        n = planes.shape[dim]
+        s0, s1, s2 = (planes.narrow(dim, k, n - 2) for k in range(3))
+        out = s0 * a if a != 1 else s0.clone()
+        return out.add_(s1, alpha=b).add_(s2, alpha=c)
 
-    v = smooth_along(-2)  # (H, W + 2): smoothed down the columns
+    v = smooth_along(-2)
     w = v.shape[-1]
-    gx = v.narrow(-1, 0, w - 2) - v.narrow(-1, 2, w - 2)
-    u = smooth_along(-1)  # (H + 2, W)
+    gx = v.narrow(-1, 2, w - 2) - v.narrow(-1, 0, w - 2)
+    u = smooth_along(-1)
     h = u.shape[-2]
-    gy = u.narrow(-2, 0, h - 2) - u.narrow(-2, 2, h - 2)
+    gy = u.narrow(-2, 2, h - 2) - u.narrow(-2, 0, h - 2)
     return gx, gy
 
 
@@ -206,8 +228,12 @@ def gmsd(
         raise ValueError(f"x is {h}×{w}; GMSD needs H and W of at least {least}")
     n = x.shape[0]
     scale = 255.0 / float(data_range)
-    planes = torch.cat([_luma_255(x, color, scale, backend), _luma_255(y, color, scale, backend)])
-    planes = halve(planes, conv.pool, backend)
+    if color in ("yiq", "per_channel"):
+        # the 2×2 mean and the luma are linear and commute (up to rounding): averaging RGB first leaves the luma
+        # a quarter of the pixels, and no full-resolution plane is written
+        planes = torch.cat([_luma_255(halve(t_, conv.pool, backend), color, scale, backend) for t_ in (x, y)])
+    else:  # the rounding to integer levels comes before the averaging
+        planes = torch.cat([halve(_luma_255(t_, color, scale, backend), conv.pool, backend) for t_ in (x, y)])
     m = gradient_sq(planes, conv.padding, conv.eps, conv.float32_taps)
     q = gms_map(m[:n], m[n:], float(t), differentiable=_ops.needs_grad(x, y))
     return reduce(std_per_image(q, conv.correction), reduction)
