@@ -96,7 +96,10 @@ def gradients(planes: torch.Tensor, smooth=PREWITT[0], padding: int = 1):
     def difference_along(v: torch.Tensor, dim: int) -> torch.Tensor:
         n = v.shape[dim]
         d = torch.empty_like(v)
-        torch.sub(v.narrow(dim, 2, n - 2), v.narrow(dim, 0, n - 2), out=d.narrow(dim, 1, n - 2))
+        if v.requires_grad and torch.is_grad_enabled():  # out= does not record autograd
+            d.narrow(dim, 1, n - 2).copy_(v.narrow(dim, 2, n - 2) - v.narrow(dim, 0, n - 2))
+        else:
+            torch.sub(v.narrow(dim, 2, n - 2), v.narrow(dim, 0, n - 2), out=d.narrow(dim, 1, n - 2))
         d.narrow(dim, 0, 1).copy_(v.narrow(dim, 1, 1))
         d.narrow(dim, n - 1, 1).copy_(v.narrow(dim, n - 2, 1)).neg_()
         return d
@@ -185,10 +188,16 @@ def _luma_255(t: torch.Tensor, color: str, scale: float, backend: str) -> torch.
         raise ValueError(f"color={color!r} needs 1 (gray) or 3 (RGB) channels, got {t.shape[1]}")
     if color == "rgb2gray_uint8" and t.dtype == torch.uint8:  # MATLAB rgb2gray on uint8, exactly
         return _ops.luma(t, RGB2GRAY, 0.0, round_to_uint8=True, backend=backend).to(dtype)
+    if color == "yiq_uint8":
+        # pyiqa: its YIQ matrix built in float32 then cast, applied to the input, scaled to 0–255, rounded half to
+        # even. The same arithmetic here, so that values near a half round the same way.
+        c = torch.tensor(BT601, dtype=torch.float32).to(dtype).tolist()
+        t = t.to(dtype)
+        y = torch.matmul(t.movedim(1, -1), torch.tensor(c, dtype=dtype, device=t.device)[:, None]).movedim(-1, 1)
+        y = y * scale
+        return y + (torch.round(y) - y).detach()
     coeffs = [c * scale for c in (RGB2GRAY if color == "rgb2gray_uint8" else BT601)]
     y = _ops.luma(t, coeffs, 0.0, round_to_uint8=False, backend=backend).to(dtype)
-    if color == "yiq_uint8":
-        return y + (torch.round(y) - y).detach()
     if color == "rgb2gray_uint8":
         return y + (torch.floor(y + 0.5) - y).detach()
     return y
@@ -298,27 +307,25 @@ def ms_gmsd(
         # frame_analytics normalises its raw weights itself: the normalised ones give the same value
         return reduce(_safe_sqrt((torch.stack(variances, 1) * weights).sum(1)), reduction)
 
-    rows = PIQ_YIQ if chromatic else PIQ_YIQ[:1]
-    if x.shape[1] == 3:
-        planes = torch.cat([
-            torch.cat([_ops.luma(t_, [c * scale for c in row], 0.0, backend=backend).to(dtype) for row in rows], 1)
-            for t_ in (x, y)])
-    else:
-        planes = torch.cat([x.to(dtype) * scale, y.to(dtype) * scale])
-    luma = planes[:, :1]
+    def yiq(t_: torch.Tensor, rows) -> torch.Tensor:
+        if t_.shape[1] == 1:
+            return t_.to(dtype) * scale
+        planes = [_ops.luma(t_, [c * scale for c in row], 0.0, backend=backend).to(dtype) for row in rows]
+        return planes[0] if len(planes) == 1 else torch.cat(planes, 1)
+
+    lx, ly = yiq(x, PIQ_YIQ[:1]), yiq(y, PIQ_YIQ[:1])
     deviations = []
     for i in range(scales):
         if i:
-            luma = _halve_piq(luma, backend)
-        m = gradient_sq(luma, 1, 0.0)
-        q = gms_map(m[:n], m[n:], float(t), float(alpha), differentiable)
+            lx, ly = _halve_piq(lx, backend), _halve_piq(ly, backend)
+        q = gms_map(gradient_sq(lx, 1, 0.0), gradient_sq(ly, 1, 0.0), float(t), float(alpha), differentiable)
         deviations.append(std_per_image(q, 0))
     value = (torch.stack(deviations, 1).square() * weights).sum(1).sqrt()
     if chromatic:
-        iq = planes[:, 1:]
+        iq_x, iq_y = yiq(x, PIQ_YIQ[1:]), yiq(y, PIQ_YIQ[1:])
         for _ in range(scales - 1):  # piq takes I and Q at the coarsest scale
-            iq = _halve_piq(iq, backend)
-        rmse = (iq[:n] - iq[n:]).square().mean(dim=(1, 2, 3)).mul(2).sqrt()  # √(MSE_I + MSE_Q)
+            iq_x, iq_y = _halve_piq(iq_x, backend), _halve_piq(iq_y, backend)
+        rmse = (iq_x - iq_y).square().mean(dim=(1, 2, 3)).mul(2).sqrt()  # √(MSE_I + MSE_Q)
         gamma = 2 / (1 + beta2 * torch.exp(-beta3 * value)) - 1
         value = gamma * value + (1 - gamma) * beta1 * rmse
     return reduce(value, reduction)
