@@ -106,12 +106,13 @@ def mdsi(
     scale = 255.0 / float(data_range)
     differentiable = _ops.needs_grad(x, y)
 
-    both = torch.cat([x, y])
-    if both.shape[1] == 1:
-        both = both.expand(-1, 3, -1, -1)
     if f > 1:  # conv2(·, ones(F)/F², 'same') sampled at (1:F:end): zero padding, ⌈F/2⌉−1 samples before
         pad = math.ceil(f / 2) - 1
-        both = _ops.box_downsample(both, f, pad, pad, math.ceil(h / f), math.ceil(w / f), "zeros", backend)
+        x, y = (_ops.box_downsample(t, f, pad, pad, math.ceil(h / f), math.ceil(w / f), "zeros", backend)
+                for t in (x, y))
+    both = torch.cat([x, y])  # after the averaging: no full-resolution copy
+    if both.shape[1] == 1:
+        both = both.expand(-1, 3, -1, -1)
     lum, hue, sat = (_ops.luma(both, [c * scale for c in row], 0.0, backend=backend).to(dtype) for row in LHM)
 
     # Prewitt of both lumas in one pass; the fused image's gradient is the mean of the two (the filter is linear)

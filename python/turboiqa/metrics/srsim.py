@@ -179,10 +179,10 @@ def srsim(
     to255 = 255.0 / float(data_range)
     differentiable = _ops.needs_grad(x, y)
 
-    both = torch.cat([x, y])
     if f > 1:  # conv2(·, ones(F)/F², 'same') sampled at (1:F:end)
         pad = math.ceil(f / 2) - 1
-        both = _ops.box_downsample(both, f, pad, pad, hd, wd, "zeros", backend)
+        x, y = (_ops.box_downsample(t, f, pad, pad, hd, wd, "zeros", backend) for t in (x, y))
+    both = torch.cat([x, y])  # after the averaging: no full-resolution copy
     if both.shape[1] == 3:
         rows = PIQ_YIQ if chromatic else (BT601,)
         planes = torch.cat([_ops.luma(both, [c * to255 for c in row], 0.0, backend=backend).to(dtype)
