@@ -149,8 +149,11 @@ def halve(t: torch.Tensor, pool: str, backend: str) -> torch.Tensor:
 def gradient_sq(planes: torch.Tensor, padding: int, eps: float, float32_taps: bool = False) -> torch.Tensor:
     """Squared Prewitt/3 gradient magnitude Gx² + Gy² (+ eps) of each plane. ``float32_taps``: the taps 1/3 rounded
     to float32 (pyiqa builds its kernels in float32 and then casts them)."""
-    norm = float(torch.tensor(1 / 3, dtype=torch.float32)) if float32_taps else 1 / 3
-    return magnitude_sq(*gradients(planes, PREWITT[0], padding), norm, eps)
+    return magnitude_sq(*gradients(planes, PREWITT[0], padding), _prewitt_norm(float32_taps), eps)
+
+
+def _prewitt_norm(float32_taps: bool) -> float:
+    return float(torch.tensor(1 / 3, dtype=torch.float32)) if float32_taps else 1 / 3
 
 
 def gms_map(mx: torch.Tensor, my: torch.Tensor, t: float, alpha: float = 0.0, differentiable: bool = False):
@@ -165,6 +168,50 @@ def gms_map(mx: torch.Tensor, my: torch.Tensor, t: float, alpha: float = 0.0, di
     if alpha:
         den.sub_(prod, alpha=alpha)
     return prod.mul_(2 - alpha).add_(t).div_(den)
+
+
+def gms_map_inplace(px: torch.Tensor, py: torch.Tensor, t: float, alpha: float = 0.0, norm: float = 1 / 3,
+                    eps: float = 0.0) -> torch.Tensor:
+    """The GMS map of two planes' Prewitt/3 gradients (zero border), without autograd, in four plane-sized buffers.
+
+    Same values as ``gms_map(gradient_sq(px), gradient_sq(py))`` up to rounding: the normalisation is folded into
+    T and eps (GMS is homogeneous in m1, m2, T), and every step writes into a buffer already allocated. Large fresh
+    tensors are what costs most on the CPU (each one is new pages for the OS to hand out), so this path allocates
+    4 planes where the composable one allocates ~20."""
+    h, w = px.shape[-2:]
+    if h < 2 or w < 2:
+        raise ValueError(f"gradients need planes of at least 2×2, got {h}×{w}")
+    tn, en = t / (norm * norm), eps / (norm * norm)
+    buf = torch.empty_like(px)
+    diff = torch.empty_like(px)
+    mags = []
+    for p in (px, py):
+        m = torch.empty_like(p)
+        # x: sum of 3 rows, then the difference of columns j+1 and j−1 (zero outside)
+        buf.copy_(p)
+        buf[..., 1:, :].add_(p[..., :-1, :])
+        buf[..., :-1, :].add_(p[..., 1:, :])
+        torch.sub(buf[..., :, 2:], buf[..., :, :-2], out=m[..., :, 1:-1])
+        m[..., :, :1].copy_(buf[..., :, 1:2])
+        m[..., :, -1:].copy_(buf[..., :, -2:-1])
+        m.mul_(m)
+        # y: sum of 3 columns, then the difference of rows i+1 and i−1
+        buf.copy_(p)
+        buf[..., :, 1:].add_(p[..., :, :-1])
+        buf[..., :, :-1].add_(p[..., :, 1:])
+        torch.sub(buf[..., 2:, :], buf[..., :-2, :], out=diff[..., 1:-1, :])
+        diff[..., :1, :].copy_(buf[..., 1:2, :])
+        diff[..., -1:, :].copy_(buf[..., -2:-1, :])
+        m.addcmul_(diff, diff)
+        if en:
+            m.add_(en)
+        mags.append(m)
+    m1, m2 = mags
+    prod = torch.mul(m1, m2, out=buf).sqrt_()
+    den = m1.add_(m2).add_(tn)
+    if alpha:
+        den.sub_(prod, alpha=alpha)
+    return prod.mul_(2 - alpha).add_(tn).div_(den)
 
 
 def _safe_sqrt(v: torch.Tensor) -> torch.Tensor:
@@ -240,11 +287,16 @@ def gmsd(
     if color in ("yiq", "per_channel"):
         # the 2×2 mean and the luma are linear and commute (up to rounding): averaging RGB first leaves the luma
         # a quarter of the pixels, and no full-resolution plane is written
-        planes = torch.cat([_luma_255(halve(t_, conv.pool, backend), color, scale, backend) for t_ in (x, y)])
+        px, py = (_luma_255(halve(t_, conv.pool, backend), color, scale, backend) for t_ in (x, y))
     else:  # the rounding to integer levels comes before the averaging
-        planes = torch.cat([halve(_luma_255(t_, color, scale, backend), conv.pool, backend) for t_ in (x, y)])
-    m = gradient_sq(planes, conv.padding, conv.eps, conv.float32_taps)
-    q = gms_map(m[:n], m[n:], float(t), differentiable=_ops.needs_grad(x, y))
+        px, py = (halve(_luma_255(t_, color, scale, backend), conv.pool, backend) for t_ in (x, y))
+    if conv.padding and not _ops.needs_grad(x, y):
+        q = gms_map_inplace(px.contiguous(), py.contiguous(), float(t), norm=_prewitt_norm(conv.float32_taps),
+                            eps=conv.eps)
+    else:
+        planes = torch.cat([px, py])
+        m = gradient_sq(planes, conv.padding, conv.eps, conv.float32_taps)
+        q = gms_map(m[:n], m[n:], float(t), differentiable=_ops.needs_grad(x, y))
     return reduce(std_per_image(q, conv.correction), reduction)
 
 
@@ -318,7 +370,10 @@ def ms_gmsd(
     for i in range(scales):
         if i:
             lx, ly = _halve_piq(lx, backend), _halve_piq(ly, backend)
-        q = gms_map(gradient_sq(lx, 1, 0.0), gradient_sq(ly, 1, 0.0), float(t), float(alpha), differentiable)
+        if differentiable:
+            q = gms_map(gradient_sq(lx, 1, 0.0), gradient_sq(ly, 1, 0.0), float(t), float(alpha), True)
+        else:
+            q = gms_map_inplace(lx.contiguous(), ly.contiguous(), float(t), float(alpha))
         deviations.append(std_per_image(q, 0))
     value = (torch.stack(deviations, 1).square() * weights).sum(1).sqrt()
     if chromatic:
