@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import skip_missing
+from conftest import import_or_skip, skip_missing
 from grad_common import as_input, reference_values, smooth_pair, tid_pair
 from peer_stubs import import_piq_module
 from turboiqa.metrics.srsim import SRSIM, imresize, resize_matrix, saliency, srsim
@@ -78,6 +78,21 @@ def test_piq_real_images():
                                    rtol=0)
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 61, 67), (1, 1, 120, 90), (1, 3, 300, 260)])
+def test_frame_analytics(shape):
+    fa = import_or_skip("frame_analytics")
+    fa.functional.set_compile_enabled(False)  # eager: the same formulas without compile time
+    x, y = smooth_pair(shape, noise=0.2)
+    torch.testing.assert_close(srsim(x, y, 1.0, "none", convention="frame_analytics"),
+                               fa.srsim(x, y, data_range=1.0, reduction="none"), atol=1e-12, rtol=0)
+    if shape[1] == 3:
+        torch.testing.assert_close(srsim(x, y, 1.0, "none", convention="frame_analytics", chromatic=True),
+                                   fa.srsimc(x, y, data_range=1.0, reduction="none"), atol=1e-12, rtol=0)
+    # float32: both compute in float32, we on 0–255 values (another rounding)
+    torch.testing.assert_close(srsim(x.float(), y.float(), 1.0, "none", convention="frame_analytics"),
+                               fa.srsim(x.float(), y.float(), data_range=1.0, reduction="none"), atol=1e-6, rtol=0)
+
+
 def test_piq_normalises_saliency_over_the_batch():
     """piq takes the saliency min/max over the whole batch; turboiqa per image: equal for N = 1 only."""
     piq = piq_srsim()
@@ -144,7 +159,7 @@ def test_uint8_and_batch(device):
     x8, y8 = (x * 255).round().to(torch.uint8), (y * 255).round().to(torch.uint8)
     assert srsim(x8, y8, 255).item() == pytest.approx(srsim(x8.double() / 255, y8.double() / 255).item(), abs=1e-6)
     x, y = x.to(device), y.to(device)
-    for options in ({}, {"chromatic": True}, {"convention": "piq"}):
+    for options in ({}, {"chromatic": True}, {"convention": "piq"}, {"convention": "frame_analytics"}):
         batched = srsim(x, y, 1.0, "none", **options)
         single = torch.cat([srsim(x[i:i + 1], y[i:i + 1], 1.0, "none", **options) for i in range(3)])
         torch.testing.assert_close(batched, single, atol=1e-12, rtol=0)
@@ -185,6 +200,7 @@ def test_module_and_errors():
         srsim(x[:, :2], y[:, :2])
     with pytest.raises(ValueError, match="convention"):
         srsim(x, y, convention="pyiqa")
+    assert srsim(y, y, convention="frame_analytics").item() == pytest.approx(1.0, abs=1e-12)
     with pytest.raises(ValueError, match="scale"):
         srsim(x, y, scale=2.0)
     with pytest.raises(ValueError, match="gaussian_size"):

@@ -12,13 +12,18 @@ a ``gaussian_size``² Gaussian (σ = 3.8, zero border; an even size centres as M
 SR-SIM = Σ S_VS·S_G^0.5·max(VS1, VS2) / Σ max(VS1, VS2) with S_VS = (2·VS1·VS2 + 0.40)/(VS1² + VS2² + 0.40) and
 S_G = (2·G1·G2 + 225)/(G1² + G2² + 225). ``convention=``:
 
-=========  ====================================================================================================
-'matlab'   SR_SIM.m: MATLAB round (half away from zero) for F, no epsilon in the log amplitude or the pooling
-           [default]
-'piq'      piq.srsim: Python round (half to even) for F, both resizes in float32 (piq's imresize casts its
-           input), machine epsilon in the log amplitude, the saliency normalisation and the final quotient. piq takes the saliency min and max over the whole batch; here
-           they are per image (the same for a batch of one)
-=========  ====================================================================================================
+=================  ============================================================================================
+'matlab'           SR_SIM.m: MATLAB round (half away from zero) for F, no epsilon in the log amplitude or the
+                   pooling [default]
+'piq'              piq.srsim: Python round (half to even) for F, both resizes in float32 (piq's imresize casts
+                   its input), machine epsilon in the log amplitude, the saliency normalisation and the final
+                   quotient. piq takes the saliency min and max over the whole batch; here they are per image
+                   (the same for a batch of one)
+'frame_analytics'  frame_analytics.srsim / srsimc: F×F means from the top-left corner ('replicate' after an
+                   uneven end), torch bicubic resizes without antialiasing to round(0.25·side), log(|A| + 1e-8),
+                   a 10-tap separable Gaussian with 'replicate' padding of 5 on both sides (one sample larger
+                   map), Scharr with 'replicate' border; SR-SIMc with its own I/Q rows and max(S_I·S_Q, 0)^0.03
+=================  ============================================================================================
 
 ``gaussian_size``: SR_SIM.m has 10 (even, the default); the MATLAB reference value with 9 is 0.96667468 on TID2013
 i01_01_5. ``chromatic=True`` (SR-SIMc, RGB only; no MATLAB release — piq's formulation, FSIMc's chromatic term):
@@ -42,7 +47,8 @@ from ..validate import check_pair, check_reduction, reduce
 from .gmsd import PIQ_YIQ, SCHARR, _safe_sqrt, gradients, magnitude_sq
 from .module import MetricModule
 
-SRSIM_CONVENTIONS = ("matlab", "piq")
+SRSIM_CONVENTIONS = ("matlab", "piq", "frame_analytics")
+FA_YIQ_IQ = ((0.595716, -0.274453, -0.321263), (0.211456, -0.522591, 0.311135))  # frame_analytics.srsim
 C1, C2, ALPHA = 0.40, 225.0, 0.50  # SR_SIM.m (C2 for 0–255 images)
 T3 = T4 = 200.0
 LAMBDA = 0.03
@@ -158,6 +164,9 @@ def srsim(
     x, y = check_pair(x, y, data_range)
     if convention not in SRSIM_CONVENTIONS:
         raise ValueError(f"convention must be one of {SRSIM_CONVENTIONS}, got {convention!r}")
+    if convention == "frame_analytics":
+        return reduce(_srsim_frame_analytics(x, y, data_range, chromatic, gaussian_size, sigma, scale, kernel_size,
+                                             backend), reduction)
     if x.shape[1] not in (1, 3):
         raise ValueError(f"SR-SIM needs 1 (gray) or 3 (RGB) channels, got {x.shape[1]}")
     if chromatic and x.shape[1] != 3:
@@ -207,6 +216,63 @@ def srsim(
     else:  # two flat images have no saliency at all: identical → 1 instead of 0/0
         value = torch.where(den > 0, num / den.clamp_min(torch.finfo(dtype).tiny), torch.ones_like(num))
     return reduce(value, reduction)
+
+
+def _srsim_frame_analytics(x, y, data_range, chromatic, gaussian_size, sigma, scale, kernel_size, backend):
+    """frame_analytics.srsim (srsimc with ``chromatic``), in 0–255 units (its constants scale with the range)."""
+    if x.shape[1] not in (1, 3):
+        raise ValueError(f"SR-SIM needs 1 (gray) or 3 (RGB) channels, got {x.shape[1]}")
+    n = x.shape[0]
+    h, w = x.shape[-2:]
+    f = auto_downsample_factor(h, w, rounding="python")
+    hd, wd = math.ceil(h / f), math.ceil(w / f)
+    dtype = compute_dtype(x.dtype)
+    to255 = 255.0 / float(data_range)
+    color = x.shape[1] == 3
+    rows = ((BT601,) + (FA_YIQ_IQ if chromatic else ())) if color else ()
+    planes = []
+    for t in (x, y):
+        t = t.to(dtype) * to255
+        p = torch.cat([sum(c * t[:, k:k + 1] for k, c in enumerate(row)) for row in rows], 1) if color else t[:, :1]
+        if f > 1:  # F×F means from the top-left, the last partial block padded by replication
+            p = F.avg_pool2d(F.pad(p, (0, wd * f - w, 0, hd * f - h), mode="replicate"), f)
+        planes.append(p)
+    both = torch.cat(planes)
+    lum = both[:, :1]
+    hs, ws = max(1, round(hd * scale)), max(1, round(wd * scale))
+    mode = "bicubic" if min(hs, ws) >= 4 and min(hd, wd) >= 4 else "bilinear"
+    small = F.interpolate(lum, size=(hs, ws), mode=mode, align_corners=False)
+    spectrum = torch.fft.fft2(small)
+    log_amp = torch.log(spectrum.abs() + 1e-8 * to255)
+    lo, hi = (kernel_size - 1) // 2, kernel_size // 2
+    local = F.avg_pool2d(F.pad(log_amp, (lo, hi, lo, hi), mode="replicate"), kernel_size, stride=1)
+    sal = torch.fft.ifft2(torch.polar(torch.exp(log_amp - local), torch.angle(spectrum))).abs().square()
+    g = gaussian_taps(gaussian_size, sigma, dtype, sal.device)
+    p = gaussian_size // 2
+    sal = F.conv2d(F.pad(sal, (p, p, 0, 0), mode="replicate"), g.view(1, 1, 1, -1))
+    sal = F.conv2d(F.pad(sal, (0, 0, p, p), mode="replicate"), g.view(1, 1, -1, 1))
+    low = sal.amin(dim=(1, 2, 3), keepdim=True)
+    high = sal.amax(dim=(1, 2, 3), keepdim=True)
+    sal = (sal - low) / (high - low).clamp_min(1e-12)
+    if (hs, ws) != (hd, wd):
+        sal = F.interpolate(sal, size=(hd, wd), mode=mode, align_corners=False)
+    gxy = F.conv2d(F.pad(lum, (1, 1, 1, 1), mode="replicate"), _scharr_bank(dtype, lum.device))
+    mag = torch.sqrt(gxy[:, :1] * gxy[:, :1] + gxy[:, 1:] * gxy[:, 1:])
+    s1, s2 = sal[:n], sal[n:]
+    weight = torch.maximum(s1, s2)
+    score = _similarity(s1, s2, C1) * torch.sqrt(_similarity(mag[:n], mag[n:], C2)) * weight
+    if chromatic and color:
+        s_c = _similarity(both[:n, 1:2], both[n:, 1:2], T3) * _similarity(both[:n, 2:3], both[n:, 2:3], T4)
+        score = score * s_c.clamp_min(0.0).pow(LAMBDA)
+    num = score.sum(dim=(1, 2, 3), dtype=torch.float64)
+    den = weight.sum(dim=(1, 2, 3), dtype=torch.float64)
+    return torch.where(den > 0, num / den, torch.ones_like(num)).to(dtype)
+
+
+@functools.lru_cache(maxsize=None)
+def _scharr_bank(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    kx = torch.tensor([[3.0, 0.0, -3.0], [10.0, 0.0, -10.0], [3.0, 0.0, -3.0]], dtype=torch.float64) / 16
+    return torch.stack([kx, kx.t()])[:, None].to(dtype=dtype, device=device)
 
 
 srsim.lower_is_better = False
