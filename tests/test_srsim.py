@@ -89,7 +89,7 @@ def test_frame_analytics(shape):
         torch.testing.assert_close(srsim(x, y, 1.0, "none", convention="frame_analytics", chromatic=True),
                                    fa.srsimc(x, y, data_range=1.0, reduction="none"), atol=1e-12, rtol=0)
     # float32: both compute in float32, we on 0–255 values (another rounding)
-    torch.testing.assert_close(srsim(x.float(), y.float(), 1.0, "none", convention="frame_analytics"),
+    torch.testing.assert_close(srsim(x.float(), y.float(), 1.0, "none", convention="frame_analytics").double(),
                                fa.srsim(x.float(), y.float(), data_range=1.0, reduction="none"), atol=1e-6, rtol=0)
 
 
