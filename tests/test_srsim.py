@@ -139,7 +139,8 @@ def test_saliency_blur_even_kernel_alignment():
     blurred = F.conv2d(F.conv2d(F.pad(impulse, (before, after, before, after)), g.view(1, 1, -1, 1)),
                        g.view(1, 1, 1, -1))
     rows = blurred[0, 0].abs().sum(1).nonzero().flatten()
-    assert rows.min().item() == 10 - after and rows.max().item() == 10 + before  # correlation: output i reads i−4…i+5
+    # correlation: output i reads i−4 … i+5, so the impulse at 10 reaches outputs 5 … 14
+    assert rows.min().item() == 10 - after and rows.max().item() == 10 + before
 
 
 def test_identical_gray_and_flat():

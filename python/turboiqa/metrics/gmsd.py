@@ -5,20 +5,25 @@
 - MS-GMSD: B. Zhang, P. V. Sander, A. Bermak, "Gradient magnitude similarity deviation on multiple scales for color
   image quality assessment", ICASSP 2017. No MATLAB release: the reference is piq's ``multi_scale_gmsd``.
 
-GMSD on 0–255 luma Y (``color``, below): a 2×2 mean sampled every 2 pixels, Prewitt/3 gradients (x and y), the gradient magnitude
+GMSD on 0–255 luma Y: a 2×2 mean sampled every 2 pixels, Prewitt/3 gradients (x and y), the gradient magnitude
 similarity GMS = (2·m1·m2 + T) / (m1² + m2² + T) with T = 170, and the standard deviation of the GMS map.
 ``convention=`` (gmsd):
 
 =================  ================================================================================================
-'matlab'           GMSD.m: Y = 0.299R + 0.587G + 0.114B unrounded; ``conv2(Y, ones(2)/4, 'same')`` sampled at
-                   (1:2:end) (zero row/column after an odd side); ``conv2(·, 'same')`` zero padding; ``std2``
-                   (N − 1 normalisation) [default]
-'piq'              piq.gmsd: the same map (zero-padded 2×2 pooling, zero-padded Prewitt), population std (N)
-'pyiqa'            pyiqa GMSD: Y rounded to integers (0–255), 2×2 pooling that drops an odd last row/column,
-                   √(· + 1e-12) in the magnitudes, std with N − 1
-'frame_analytics'  frame_analytics.gmsd: every channel as given (no luma), 2×2 pooling dropping an odd trailing
-                   row/column, Prewitt 'valid' (no padding), √(· + (1e-6·255)²), population std over all channels
+'matlab'           GMSD.m: ``conv2(Y, ones(2)/4, 'same')`` sampled at (1:2:end) (a zero row/column after an odd
+                   side); ``conv2(·, 'same')`` Prewitt (zero border); ``std2`` (N − 1) [default]
+'piq'              piq.gmsd: the same map, population std (N)
+'pyiqa'            pyiqa GMSD: YIQ luma rounded to integers (half to even; pyiqa's float32 matrix), 2×2 pooling
+                   dropping an odd last row/column, √(· + 1e-12), Prewitt taps 1/3 in float32, std with N − 1
+'frame_analytics'  frame_analytics.gmsd: every channel as given (no luma), 2×2 pooling dropping an odd last
+                   row/column, Prewitt 'valid', √(· + (1e-6·255)²), population std over all channels
 =================  ================================================================================================
+
+``color`` (default: the convention's): 'yiq' — Y = 0.299R + 0.587G + 0.114B unrounded, as GMSD.m's usage note and
+piq ('matlab', 'piq'); 'rgb2gray_uint8' — MATLAB ``rgb2gray`` of the 8-bit image, rounded to integer levels whatever
+the input dtype: with convention='matlab' this reproduces pyiqa's official GMSD values (GMSD.m on rgb2gray images)
+to 1e-15; 'yiq_uint8' ('pyiqa'); 'per_channel' ('frame_analytics'). The rounded lumas pass gradients straight
+through the rounding.
 
 MS-GMSD (``convention='piq'``, the only one): RGB → YIQ (piq's 4-decimal I/Q rows) on 0–255, scales 1…M with
 zero-padded 2×2 pooling between them, a GMSD per scale on Y with the masked similarity
@@ -31,11 +36,9 @@ no masking (α = 0), √(Σ wᵢ·GMSDᵢ² / Σ wᵢ).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from .. import _ops
 from ..colour import BT601, RGB2GRAY
@@ -79,7 +82,7 @@ def gradients(planes: torch.Tensor, smooth=PREWITT[0], padding: int = 1):
     plane: zero border with ``padding`` ('same', as MATLAB ``conv2``), else 'valid'. The signs are those of a
     correlation (conv2 flips the kernel); only squares are used.
 
-    Shifted-slice sums instead of ``F.conv2d``: a 1-in/2-out 3×3 conv runs ~10× slower on the CPU (mkldnn handles
+    Shifted-slice sums instead of ``conv2d``: a 1-in/2-out 3×3 conv runs ~10× slower on the CPU (mkldnn handles
     the shape poorly). The zero border is handled by the slice bounds, so no padded copy is made."""
     if not padding:
         return _valid_gradients(planes, smooth)
@@ -267,8 +270,8 @@ def gmsd(
     N×C×H×W (or C×H×W / H×W) with C = 1 or 3 (RGB is scored on its luma), uint8 (data_range=255) or float in
     [0, data_range]. ``color`` (default: the convention's): 'yiq' (0.299R + 0.587G + 0.114B, GMSD.m's usage),
     'rgb2gray_uint8' (MATLAB ``rgb2gray`` of the 8-bit image, rounded to integer levels — how pyiqa's official
-    values were made), 'yiq_uint8' (pyiqa: YIQ luma rounded), 'per_channel' (every channel, one map). ``t`` is the stability constant T in 0–255 units (GMSD.m: 170). Needs H, W ≥ 4 (≥ 6 for
-    'frame_analytics').
+    values were made), 'yiq_uint8' (pyiqa: YIQ luma rounded), 'per_channel' (every channel, one map). ``t`` is
+    the stability constant T in 0–255 units (GMSD.m: 170). Needs H, W ≥ 4 (≥ 6 for 'frame_analytics').
     """
     check_reduction(reduction)
     x, y = check_pair(x, y, data_range)

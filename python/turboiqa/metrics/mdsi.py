@@ -82,9 +82,9 @@ def mdsi(
 ) -> torch.Tensor:
     """MDSI of each image pair (lower = better): (N,) for reduction='none', else a scalar.
 
-    ``x`` distorted, ``y`` reference (MATLAB ``MDSI(y, x)``): N×C×H×W (or C×H×W / H×W) with C = 3 (RGB) or 1 (gray,
-    scored as R = G = B), uint8 (data_range=255) or float in [0, data_range]. ``combination``: 'sum' or 'mult'.
-    ``c1``, ``c2``, ``c3`` are in 0–255 units. The image must be at least 2×2 after the F×F averaging.
+    ``x`` distorted, ``y`` reference (MATLAB ``MDSI(y, x)``): N×C×H×W (or C×H×W / H×W) with C = 3 (RGB) or
+    1 (gray, scored as R = G = B), uint8 (data_range=255) or float in [0, data_range]. ``combination``: 'sum' or
+    'mult'. ``c1``, ``c2``, ``c3`` are in 0–255 units. The image must be at least 2×2 after the F×F averaging.
     """
     check_reduction(reduction)
     x, y = check_pair(x, y, data_range)
