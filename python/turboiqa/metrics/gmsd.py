@@ -241,10 +241,8 @@ def _luma_255(t: torch.Tensor, color: str, scale: float, backend: str) -> torch.
     if color == "yiq_uint8":
         # pyiqa: its YIQ matrix built in float32 then cast, applied to the input, scaled to 0–255, rounded half to
         # even. The same arithmetic here, so that values near a half round the same way.
-        c = torch.tensor(BT601, dtype=torch.float32).to(dtype).tolist()
-        t = t.to(dtype)
-        y = torch.matmul(t.movedim(1, -1), torch.tensor(c, dtype=dtype, device=t.device)[:, None]).movedim(-1, 1)
-        y = y * scale
+        c = torch.tensor(BT601, dtype=torch.float32).tolist()
+        y = _ops.luma(t, c, 0.0, round_to_uint8=False, backend=backend).to(dtype).mul_(scale)
         return y + (torch.round(y) - y).detach()
     coeffs = [c * scale for c in (RGB2GRAY if color == "rgb2gray_uint8" else BT601)]
     y = _ops.luma(t, coeffs, 0.0, round_to_uint8=False, backend=backend).to(dtype)
