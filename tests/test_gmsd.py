@@ -144,6 +144,23 @@ def test_std_is_std2_and_gms_formula():
                                (1.5 * g1 * g2 + 170) / (g1**2 + g2**2 - 0.5 * g1 * g2 + 170))
 
 
+@pytest.mark.parametrize("alpha", [0.0, 0.5])
+def test_inplace_map_equals_composable_map(alpha):
+    """The no-autograd GMS map (preallocated buffers, normalisation folded into T) against the composable one the
+    autograd path uses, on odd sizes and a flat plane."""
+    from turboiqa.metrics.gmsd import gms_map_inplace, gradient_sq
+
+    x, y = smooth_pair((2, 1, 23, 30))
+    x, y = x * 255, y * 255
+    y[1] = 128.0
+    for eps in (0.0, 1e-12):
+        want = gms_map(gradient_sq(x, 1, eps), gradient_sq(y, 1, eps), 170.0, alpha)
+        torch.testing.assert_close(gms_map_inplace(x, y, 170.0, alpha, eps=eps), want, atol=1e-14, rtol=0)
+    with torch.enable_grad():
+        a = x.clone().requires_grad_(True)
+        torch.testing.assert_close(gmsd(a / 255, y / 255), gmsd(x / 255, y / 255), atol=1e-14, rtol=0)
+
+
 def test_identical_zero_and_symmetric():
     x, y = smooth_pair()
     for convention in GMSD_CONVENTIONS:
