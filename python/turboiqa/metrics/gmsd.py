@@ -378,9 +378,12 @@ def ms_gmsd(
         deviations.append(std_per_image(q, 0))
     value = (torch.stack(deviations, 1).square() * weights).sum(1).sqrt()
     if chromatic:
-        iq_x, iq_y = yiq(x, PIQ_YIQ[1:]), yiq(y, PIQ_YIQ[1:])
-        for _ in range(scales - 1):  # piq takes I and Q at the coarsest scale
-            iq_x, iq_y = _halve_piq(iq_x, backend), _halve_piq(iq_y, backend)
+        # piq takes I and Q at the coarsest scale; halving is linear and per channel, so RGB is halved first and
+        # only the coarsest RGB is converted
+        sx, sy = x, y
+        for _ in range(scales - 1):
+            sx, sy = _halve_piq(sx, backend), _halve_piq(sy, backend)
+        iq_x, iq_y = yiq(sx, PIQ_YIQ[1:]), yiq(sy, PIQ_YIQ[1:])
         rmse = (iq_x - iq_y).square().mean(dim=(1, 2, 3)).mul(2).sqrt()  # √(MSE_I + MSE_Q)
         gamma = 2 / (1 + beta2 * torch.exp(-beta3 * value)) - 1
         value = gamma * value + (1 - gamma) * beta1 * rmse
