@@ -70,7 +70,10 @@ GMSD_CONVENTIONS = {
     "pyiqa": GmsdConvention(luma="yiq_uint8", pool="floor", padding=1, eps=1e-12, correction=1, float32_taps=True),
     "frame_analytics": GmsdConvention(luma="per_channel", pool="floor", padding=0, eps=(1e-6 * 255) ** 2, correction=0),
 }
-MS_GMSD_CONVENTIONS = ("piq", "frame_analytics")
+MS_GMSD_CONVENTIONS = {  # no MATLAB release: piq's multi_scale_gmsd is the reference
+    "piq": "piq.multi_scale_gmsd: YIQ luma, zero-padded halving, masked similarity (alpha), population std",
+    "frame_analytics": "frame_analytics.ms_gmsd: per channel, floor halving before every scale, 'valid' Prewitt",
+}
 
 
 PREWITT = ((1.0, 1.0, 1.0), 1.0 / 3)  # smoothing taps across the derivative, normalisation
@@ -326,7 +329,7 @@ def ms_gmsd(
     check_reduction(reduction)
     x, y = check_pair(x, y, data_range)
     if convention not in MS_GMSD_CONVENTIONS:
-        raise ValueError(f"convention must be one of {MS_GMSD_CONVENTIONS}, got {convention!r}")
+        raise ValueError(f"convention must be one of {sorted(MS_GMSD_CONVENTIONS)}, got {convention!r}")
     if x.shape[1] not in (1, 3):
         raise ValueError(f"MS-GMSD needs 1 (gray) or 3 (RGB) channels, got {x.shape[1]}")
     dtype = compute_dtype(x.dtype)

@@ -47,7 +47,11 @@ from ..validate import check_pair, check_reduction, reduce
 from .gmsd import PIQ_YIQ, SCHARR, _safe_sqrt, gradients, magnitude_sq
 from .module import MetricModule
 
-SRSIM_CONVENTIONS = ("matlab", "piq", "frame_analytics")
+SRSIM_CONVENTIONS = {
+    "matlab": "SR_SIM.m: MATLAB round, MATLAB imresize (bicubic, antialiased), no epsilons",
+    "piq": "piq.srsim: Python round, float32 resizes, machine epsilons",
+    "frame_analytics": "frame_analytics.srsim/srsimc: torch bicubic resizes, 'replicate' borders, log(|A| + 1e-8)",
+}
 FA_YIQ_IQ = ((0.595716, -0.274453, -0.321263), (0.211456, -0.522591, 0.311135))  # frame_analytics.srsim
 C1, C2, ALPHA = 0.40, 225.0, 0.50  # SR_SIM.m (C2 for 0–255 images)
 T3 = T4 = 200.0
@@ -163,7 +167,7 @@ def srsim(
     check_reduction(reduction)
     x, y = check_pair(x, y, data_range)
     if convention not in SRSIM_CONVENTIONS:
-        raise ValueError(f"convention must be one of {SRSIM_CONVENTIONS}, got {convention!r}")
+        raise ValueError(f"convention must be one of {sorted(SRSIM_CONVENTIONS)}, got {convention!r}")
     if convention == "frame_analytics":
         return reduce(_srsim_frame_analytics(x, y, data_range, chromatic, gaussian_size, sigma, scale, kernel_size,
                                              backend), reduction)
