@@ -1,0 +1,159 @@
+"""MDSI — mean deviation similarity index. Lower = better (0 for identical images).
+
+H. Ziaei Nafchi, A. Shahkolaei, R. Hedjam, M. Cheriet, "Mean deviation similarity index: efficient and reliable
+full-reference image quality evaluator", IEEE Access 4, 2016. Reference code: the authors' MATLAB ``MDSI.m``.
+
+On 0–255 RGB: a box mean of F = max(1, round(min(H, W)/256)) sampled every F pixels (``conv2(·, 'same')``, zero
+padding), L = 0.2989R + 0.587G + 0.114B, H = 0.30R + 0.04G − 0.35B, M = 0.34R − 0.60G + 0.17B; Prewitt/3 gradient
+magnitudes of the reference, the distorted image and their fusion (L1 + L2)/2 (computed here from the first two:
+the gradient is linear); GS = GS(dist, ref; C1) + GS(dist, fused; C2) − GS(ref, fused; C2), C1 = 140, C2 = 55;
+CS = (2(H1H2 + M1M2) + C3) / (H1² + H2² + M1² + M2² + C3), C3 = 550; GCS = αGS + (1 − α)CS ('sum', α = 0.6) or
+GS^γ·CS^β ('mult', γ = 0.2, β = 0.1) with complex powers of negative values (principal branch, as MATLAB); the
+score is (mean |GCS^q − mean GCS^q|^ρ)^(o/ρ) with q = o = 0.25, ρ = 1. ``convention=``:
+
+=================  ================================================================================================
+'matlab'           MDSI.m: MATLAB round (half away from zero) for F; true complex product in 'mult' [default]
+'piq'              piq.mdsi: Python round (half to even: F = 2 for min side 640) and piq's 'mult', which multiplies
+                   the real parts and adds the imaginary parts of GS^γ and CS^β (equal to MATLAB where both are ≥ 0)
+'frame_analytics'  frame_analytics.mdsi: MATLAB's formula with Python round for F
+=================  ================================================================================================
+
+Grayscale input is scored as R = G = B (piq, frame_analytics); MDSI.m itself needs colour. MDSI's value depends on
+the argument order (the fused-image terms are not symmetric): MATLAB ``MDSI(Ref, Dist)`` is ``mdsi(dist, ref)``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .. import _ops
+from ..dtypes import compute_dtype
+from ..resample import auto_downsample_factor
+from ..validate import check_pair, check_reduction, reduce
+from .gmsd import PREWITT, _safe_sqrt, gradients, magnitude_sq
+from .module import MetricModule
+
+LHM = ((0.2989, 0.587, 0.114), (0.30, 0.04, -0.35), (0.34, -0.60, 0.17))  # MDSI.m
+MDSI_COMBINATIONS = ("sum", "mult")
+
+
+@dataclass(frozen=True)
+class MdsiConvention:
+    rounding: str  # F = round(min(H, W)/256): 'matlab' | 'python'
+    mult: str  # 'complex' (MATLAB) | 'piq'
+
+
+MDSI_CONVENTIONS = {
+    "matlab": MdsiConvention(rounding="matlab", mult="complex"),
+    "piq": MdsiConvention(rounding="python", mult="piq"),
+    "frame_analytics": MdsiConvention(rounding="python", mult="complex"),
+}
+
+
+def _similarity(a, b, c):
+    return (2 * a * b + c) / (a * a + b * b + c)
+
+
+def _polar_power(v: torch.Tensor, p: float):
+    """v^p of a real map on the principal branch as (modulus, argument): argument πp where v < 0."""
+    return v.abs().pow(p), (v < 0).to(v.dtype) * (math.pi * p)
+
+
+def mdsi(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    data_range: float = 1.0,
+    reduction: str = "mean",
+    *,
+    convention: str = "matlab",
+    combination: str = "sum",
+    c1: float = 140.0,
+    c2: float = 55.0,
+    c3: float = 550.0,
+    alpha: float = 0.6,
+    beta: float = 0.1,
+    gamma: float = 0.2,
+    rho: float = 1.0,
+    q: float = 0.25,
+    o: float = 0.25,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """MDSI of each image pair (lower = better): (N,) for reduction='none', else a scalar.
+
+    ``x`` distorted, ``y`` reference (MATLAB ``MDSI(y, x)``): N×C×H×W (or C×H×W / H×W) with C = 3 (RGB) or
+    1 (gray, scored as R = G = B), uint8 (data_range=255) or float in [0, data_range]. ``combination``: 'sum' or
+    'mult'. ``c1``, ``c2``, ``c3`` are in 0–255 units. The image must be at least 2×2 after the F×F averaging.
+    """
+    check_reduction(reduction)
+    x, y = check_pair(x, y, data_range)
+    if convention not in MDSI_CONVENTIONS:
+        raise ValueError(f"convention must be one of {sorted(MDSI_CONVENTIONS)}, got {convention!r}")
+    if combination not in MDSI_COMBINATIONS:
+        raise ValueError(f"combination must be one of {MDSI_COMBINATIONS}, got {combination!r}")
+    if x.shape[1] not in (1, 3):
+        raise ValueError(f"MDSI needs 3 (RGB) or 1 (gray) channels, got {x.shape[1]}")
+    if rho <= 0:
+        raise ValueError(f"rho must be > 0, got {rho}")
+    conv = MDSI_CONVENTIONS[convention]
+    n = x.shape[0]
+    h, w = x.shape[-2:]
+    f = auto_downsample_factor(h, w, rounding=conv.rounding)
+    if min(math.ceil(h / f), math.ceil(w / f)) < 2:
+        raise ValueError(f"x is {h}×{w}; MDSI needs H and W of at least 2 (after the {f}×{f} averaging)")
+    dtype = compute_dtype(x.dtype)
+    scale = 255.0 / float(data_range)
+    differentiable = _ops.needs_grad(x, y)
+
+    if f > 1:  # conv2(·, ones(F)/F², 'same') sampled at (1:F:end): zero padding, ⌈F/2⌉−1 samples before
+        pad = math.ceil(f / 2) - 1
+        x, y = (_ops.box_downsample(t, f, pad, pad, math.ceil(h / f), math.ceil(w / f), "zeros", backend)
+                for t in (x, y))
+    both = torch.cat([x, y])  # after the averaging: no full-resolution copy
+    if both.shape[1] == 1:
+        both = both.expand(-1, 3, -1, -1)
+    lum, hue, sat = (_ops.luma(both, [c * scale for c in row], 0.0, backend=backend).to(dtype) for row in LHM)
+
+    # Prewitt of both lumas in one pass; the fused image's gradient is the mean of the two (the filter is linear)
+    gx, gy = gradients(lum, PREWITT[0], padding=1)
+    mags = [magnitude_sq(gx[:n], gy[:n], PREWITT[1]), magnitude_sq(gx[n:], gy[n:], PREWITT[1]),
+            magnitude_sq(gx[:n] + gx[n:], gy[:n] + gy[n:], PREWITT[1] / 2)]
+    md, mr, mf = (_safe_sqrt(m) for m in mags) if differentiable else (m.sqrt_() for m in mags)
+    gs = _similarity(md, mr, c1) + _similarity(md, mf, c2) - _similarity(mr, mf, c2)
+    hd, hr, sd, sr = hue[:n], hue[n:], sat[:n], sat[n:]
+    cs = (2 * (hd * hr + sd * sr) + c3) / (hd * hd + hr * hr + sd * sd + sr * sr + c3)
+
+    if combination == "sum":
+        gcs = alpha * gs + (1 - alpha) * cs
+        modulus, argument = _polar_power(gcs, q)
+    else:
+        ra, pa = _polar_power(gs, gamma)
+        rb, pb = _polar_power(cs, beta)
+        if conv.mult == "piq":  # (Re a·Re b) + i(Im a + Im b)
+            re = ra * torch.cos(pa) * rb * torch.cos(pb)
+            im = ra * torch.sin(pa) + rb * torch.sin(pb)
+            modulus, argument = torch.sqrt(re * re + im * im), torch.atan2(im, re)
+        else:
+            modulus, argument = ra * rb, pa + pb
+            if abs(gamma) + abs(beta) > 1:  # back to the principal branch (−π, π]
+                argument = torch.atan2(torch.sin(argument), torch.cos(argument))
+        modulus, argument = modulus.pow(q), argument * q
+    re = modulus * torch.cos(argument)
+    im = modulus * torch.sin(argument)
+    # deviation from the mean, in float64 per image (the mean of a 10⁵-pixel map)
+    re64, im64 = re.flatten(1).double(), im.flatten(1).double()
+    dr, di = re64 - re64.mean(1, keepdim=True), im64 - im64.mean(1, keepdim=True)
+    dev = _safe_sqrt(dr * dr + di * di) if differentiable else torch.hypot(dr, di)
+    score = (dev if rho == 1 else dev.pow(rho)).mean(1).pow(o / rho)
+    return reduce(score.to(dtype), reduction)
+
+
+mdsi.lower_is_better = True
+
+
+class MDSI(MetricModule):
+    """Module form of :func:`mdsi` (lower = better)."""
+
+    metric = staticmethod(mdsi)
+    bounded_similarity = False
