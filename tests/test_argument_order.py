@@ -22,11 +22,12 @@ from turboiqa.window import gaussian_window
 
 FUNCTIONS = {"psnr": "PSNR", "ssim": "SSIM", "ms_ssim": "MS_SSIM", "fsim": "FSIM", "iw_ssim": "IW_SSIM",
              "lpips": "LPIPS", "dists": "DISTS", "deepsim": "DeepSim", "lpips_swd": "LPIPS_SWD",
-             "vsi": "VSI", "haarpsi": "HaarPSI", "dss": "DSS"}
+             "vsi": "VSI", "haarpsi": "HaarPSI", "dss": "DSS", "gmsd": "GMSD", "ms_gmsd": "MS_GMSD",
+             "mdsi": "MDSI", "srsim": "SRSIM"}
 # name → (function, options): every colour choice of FSIM is its own row.
 SYMMETRIC = {
     "psnr": {}, "ssim": {}, "ms_ssim": {}, "fsim": {"color": "yiq"}, "fsimc": {"color": "yiq_chromatic"},
-    "vsi": {}, "haarpsi": {}, "dss": {},
+    "vsi": {}, "haarpsi": {}, "dss": {}, "gmsd": {}, "ms_gmsd": {}, "srsim": {},
 }
 DEEP_SYMMETRIC = {"lpips": {}, "dists": {}, "deepsim": {"layers": (3, 8, 15)}}
 

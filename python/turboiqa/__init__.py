@@ -10,13 +10,16 @@ from .metrics.dists import DISTS, dists
 from .metrics.dnn_features import DNNFeatures, dnn_features
 from .metrics.dss import DSS, DSS_CONVENTIONS, dss
 from .metrics.fsim import FSIM, FSIM_CONVENTIONS, fsim
+from .metrics.gmsd import GMSD, GMSD_CONVENTIONS, MS_GMSD, MS_GMSD_CONVENTIONS, gmsd, ms_gmsd
 from .metrics.haarpsi import HAARPSI_CONVENTIONS, HaarPSI, haarpsi
 from .metrics.iw_ssim import IW_SSIM, IW_SSIM_CONVENTIONS, iw_ssim
 from .metrics.lpips import LPIPS, lpips
 from .metrics.lpips_swd import LPIPS_SWD, lpips_swd
+from .metrics.mdsi import MDSI, MDSI_CONVENTIONS, mdsi
 from .metrics.ms_ssim import MS_SSIM, MS_SSIM_CONVENTIONS, ms_ssim
 from .metrics.pieapp import PIEAPP_CONVENTIONS, PieAPP, pieapp
 from .metrics.psnr import PSNR, psnr
+from .metrics.srsim import SRSIM, SRSIM_CONVENTIONS, srsim
 from .metrics.ssim import SSIM, SSIM_CONVENTIONS, ssim
 from .metrics.vsi import VSI, VSI_CONVENTIONS, vsi
 from .metrics.deepqa import DeepQA, deepqa, deepqa_maps
@@ -29,7 +32,9 @@ METRICS = {"psnr": psnr, "ssim": ssim, "ms_ssim": ms_ssim, "fsim": fsim, "fsimc"
            "iw_ssim": iw_ssim, "lpips": lpips, "lpips_vgg": partial(lpips, net="vgg"), "dists": dists,
            "deepsim": deepsim, "lpips_swd": lpips_swd, "pieapp": pieapp,
            "wadiqam_fr": wadiqam_fr, "deepqa": deepqa, "dnn_features": dnn_features,
-           "vsi": vsi, "haarpsi": haarpsi, "dss": dss}
+           "vsi": vsi, "haarpsi": haarpsi, "dss": dss, "gmsd": gmsd, "ms_gmsd": ms_gmsd,
+           "ms_gmsdc": partial(ms_gmsd, chromatic=True), "mdsi": mdsi, "mdsi_mult": partial(mdsi, combination="mult"),
+           "srsim": srsim, "srsimc": partial(srsim, chromatic=True)}
 SCALED_METRICS = ("ms_ssim", "iw_ssim")  # the METRICS that take scales= (the jobs' --scales)
 
 
@@ -52,6 +57,18 @@ def build_info() -> dict:
 
 
 __all__ = [
+    "GMSD",
+    "GMSD_CONVENTIONS",
+    "MS_GMSD",
+    "MS_GMSD_CONVENTIONS",
+    "gmsd",
+    "ms_gmsd",
+    "MDSI",
+    "MDSI_CONVENTIONS",
+    "mdsi",
+    "SRSIM",
+    "SRSIM_CONVENTIONS",
+    "srsim",
     "DSS",
     "DSS_CONVENTIONS",
     "dss",

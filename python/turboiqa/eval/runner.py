@@ -22,7 +22,7 @@ BASE_FIELDS = ["reference", "distorted", "distortion", "mos", "mos_std"]
 
 # SPECS §0.3: metrics whose score is a distance (lower = better quality).
 LOWER_IS_BETTER = {"lpips", "lpips_alex", "lpips_vgg", "lpips_squeeze", "dists", "pieapp", "lpips_swd", "swd",
-                   "mse", "mae", "hdrvdp2_q"}
+                   "mse", "mae", "hdrvdp2_q", "gmsd", "ms_gmsd", "ms_gmsdc", "mdsi", "mdsi_mult", "nlpd", "mad"}
 
 
 def lower_is_better(metric: str, fn=None) -> bool:
