@@ -17,7 +17,7 @@ scale (μx, μy, x², y², xy) in one stacked separable pass (:func:`turboiqa.fi
 
 Colour: both score the luma Y of YIQ (0.299, 0.587, 0.114) in 0–255 units for RGB input; grey (C = 1) input is used
 as is. ``color='per_channel'`` (VIFp) scores every channel and pools the numerator and denominator sums over channels
-(piq for C ≠ 3, frame-analytics without ``luma``).
+(frame-analytics without ``luma``).
 
 ``convention=`` of :func:`vif`:
 
@@ -129,20 +129,24 @@ def vifp_min_side() -> int:
         n += 1
 
 
-def vifp_terms(moments: torch.Tensor, c: int, sigma_n_sq: float, conv: VifpConvention):
+def vifp_terms(moments: torch.Tensor, c: int, sigma_n_sq: float, conv: VifpConvention, ref_shift: torch.Tensor):
     """Per-image numerator and denominator sums of one scale from the stacked filtered moments
-    [μx, μy, E x², E y², E xy] (each ``c`` planes; x distorted, y reference). frame-analytics' relative floor
-    depends on the dtype the moments were filtered in, so it is read before they go to float64."""
+    [μx, μy, E x², E y², E xy] (each ``c`` planes; x distorted, y reference) of planes from which ``ref_shift``
+    (reference) and some other constant (distorted) were subtracted. frame-analytics' relative floor depends on the
+    dtype the moments were filtered in, so it is read before they go to float64."""
     rel = 1e-12 if moments.dtype == torch.float64 else 1e-5
     if conv.relative_floor:
         moments = moments.double()
     mx, my, exx, eyy, exy = moments.split(c, dim=1)
+    if conv.relative_floor:
+        shift = ref_shift.double()
+        eyy_raw = eyy + 2 * shift * my + shift * shift  # E y² of the unshifted reference
     sd = exx - mx * mx  # distorted variance (σ2² of vifp_mscale.m)
     sr = eyy - my * my  # reference variance (σ1²)
     sxy = exy - mx * my
     zero = torch.zeros((), dtype=moments.dtype, device=moments.device)
     if conv.relative_floor:
-        floor = conv.eps + rel * eyy
+        floor = conv.eps + rel * eyy_raw
         low_r, low_d = sr < floor, sd < floor
         g = sxy / (sr + floor)
     else:
@@ -200,6 +204,10 @@ def vif_p(
     x, y = luma_255(x, data_range, dtype, color), luma_255(y, data_range, dtype, color)
     c = x.shape[1]
     planes = torch.cat([x, y], dim=1)
+    # Variances and covariances do not change when each plane is shifted by a constant, but float32 loses up to
+    # 1e-4 of VIFp to the cancellation in E[x²] − μ² at 0–255 magnitudes: take each plane's mean off first.
+    shift = planes.detach().mean(dim=(-2, -1), keepdim=True)
+    planes = planes - shift
     num = den = 0
     for scale in range(VIFP_SCALES):
         taps = gaussian_taps(vifp_window(scale))
@@ -208,7 +216,7 @@ def vif_p(
         a, b = planes.split(c, dim=1)
         stack = torch.cat([planes, a * a, b * b, a * b], dim=1)
         moments = correlate_axis(correlate_axis(stack, taps, -2), taps, -1)
-        n_s, d_s = vifp_terms(moments, c, sigma_n_sq, conv)
+        n_s, d_s = vifp_terms(moments, c, sigma_n_sq, conv, shift[:, c:])
         num, den = num + n_s, den + d_s
     if conv.ratio_eps:
         score = (num + conv.eps) / (den + conv.eps)
@@ -387,14 +395,23 @@ def gsm_field(ref: torch.Tensor):
 
 
 def vif_luma(t: torch.Tensor, data_range: float, dtype: torch.dtype, conv: VifConvention) -> torch.Tensor:
-    if conv.luma == "pyiqa" and t.shape[1] == 3:
-        if t.dtype == torch.uint8:
+    """The 8-bit grey image vifvec.m was run on, as ``dtype`` in 0–255 units (straight-through gradient)."""
+    if conv.luma == "pyiqa":
+        if t.dtype == torch.uint8:  # pyiqa's route for 8-bit files: float32 in [0, 1] first, so ties round alike
             t, data_range = t.float() / 255, 1.0
-        u = t.to(dtype) / data_range if data_range != 1 else t.to(dtype)
-        weights = torch.tensor(BT601, dtype=dtype, device=t.device)
-        luma = torch.matmul(u.permute(0, 2, 3, 1), weights[:, None]).permute(0, 3, 1, 2)
-        return rounded(luma * 255)
-    return rounded(luma_255(t, data_range, dtype))
+        u = t.to(dtype)
+        u = u / data_range if data_range != 1 else u
+        if u.shape[1] == 3:  # its full YIQ product (float32 coefficients, whatever the input), of which it keeps Y
+            yiq = torch.tensor((BT601, (0.5959, -0.2746, -0.3213), (0.2115, -0.5227, 0.3112)), dtype=torch.float32)
+            yiq = yiq.to(dtype=dtype, device=u.device)
+            u = torch.matmul(u.permute(0, 2, 3, 1), yiq.t()).permute(0, 3, 1, 2)[:, :1]
+        return rounded(u * 255)
+    # 'matlab': 8-bit levels first (uint8 and k/255 float input give the same levels), then the rounded luma,
+    # computed in float64 so that a luma tie (…​.5) breaks the same way for every input dtype.
+    levels = rounded(t.double() * (255.0 / data_range) if data_range != 255 else t.double())
+    if levels.shape[1] == 3:
+        levels = rounded(_ops.luma(levels, BT601, 0.0, round_to_uint8=False))
+    return levels.to(dtype)
 
 
 def vif(
