@@ -79,10 +79,20 @@ def test_vifp_matches_piq_on_tid(tid_i01):
     assert vif_p(x, y).item() == pytest.approx(vif_p(x, y, convention="piq").item(), abs=1e-8)
 
 
+@pytest.fixture(scope="module")
+def fav():
+    """frame_analytics.vifp, eager: its first call otherwise spends seconds trying torch.compile (same numbers)."""
+    module = importlib.import_module(import_or_skip("frame_analytics").__name__ + ".vifp")
+    functional = importlib.import_module("frame_analytics.functional")
+    saved = functional._COMPILE_ENABLED
+    module.set_compile_enabled(False)
+    yield module
+    module.set_compile_enabled(saved)
+
+
 @pytest.mark.parametrize("shape", [(2, 3, 101, 87), (1, 1, 120, 96)])
-def test_vifp_matches_frame_analytics(shape):
+def test_vifp_matches_frame_analytics(fav, shape):
     """frame_analytics.vifp takes (reference, distorted); luma=True is the YIQ luma, luma=None pools channels."""
-    fav = importlib.import_module(import_or_skip("frame_analytics").__name__ + ".vifp")
     for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
         x, y = pair(shape, dtype=dtype)
         for luma, color in (((True, "yiq"), (None, "per_channel")) if shape[1] == 3 else ((None, "yiq"),)):
@@ -93,8 +103,7 @@ def test_vifp_matches_frame_analytics(shape):
         assert vif_p(x, x, 1.0, "none", convention="frame_analytics").tolist() == [1.0] * shape[0]
 
 
-def test_vifp_frame_analytics_on_tid(tid_i01):
-    fav = importlib.import_module(import_or_skip("frame_analytics").__name__ + ".vifp")
+def test_vifp_frame_analytics_on_tid(fav, tid_i01):
     x, y = tid_i01[0].double() / 255, tid_i01[1].double() / 255
     want = fav.vifp(y, x, data_range=1.0, luma=True)
     torch.testing.assert_close(vif_p(x, y, convention="frame_analytics").double(), want.double(), atol=1e-12, rtol=0)
@@ -136,8 +145,8 @@ def pyiqa_vif64():
 
 
 def test_vif_matches_pyiqa_float64(pyiqa_vif64, tid_pairs):
-    x = torch.cat([d for d, _ in tid_pairs]).double()[..., 64:256, 100:356] / 255  # crops: float64 pyiqa is slow
-    y = torch.cat([r for _, r in tid_pairs]).double()[..., 64:256, 100:356] / 255
+    x = torch.cat([d for d, _ in tid_pairs]).double()[..., 96:240, 128:320] / 255  # crops: float64 pyiqa is slow
+    y = torch.cat([r for _, r in tid_pairs]).double()[..., 96:240, 128:320] / 255
     want = torch.stack([pyiqa_vif64.VIF()(x[i:i + 1], y[i:i + 1])[0] for i in range(len(x))])
     got = vif(x, y, 1.0, "none", convention="pyiqa")
     torch.testing.assert_close(got, want, atol=1e-9, rtol=0)
@@ -156,7 +165,8 @@ def test_vif_pyiqa_float32(tid_pairs):
     """pyiqa itself (float32 only): its 9×9 block covariance is accumulated in float32, which moves VIF by up to
     4e-4 (i19_10_5) from the float64 value; here it is accumulated in float64 (see gsm_field)."""
     module = pyiqa_vif_module()
-    for (d, r), official in zip(tid_pairs, VIF_OFFICIAL):
+    for i in (0, 3, 4):  # i03, i08, i19: the largest float32 deviations
+        (d, r), official = tid_pairs[i], VIF_OFFICIAL[i]
         x, y = d.float() / 255, r.float() / 255
         want = module.VIF()(x, y).item()
         got = vif(x, y, convention="pyiqa").item()
