@@ -22,11 +22,15 @@ as is. ``color='per_channel'`` (VIFp) scores every channel and pools the numerat
 ``convention=`` of :func:`vif`:
 
 ========  =============================================================================================================
-'matlab'  vifvec.m: tol 1e-15, C⁻¹ by inversion, Σnum/Σden; luma rounded to 0–255 integers (the official values were
-          computed on 8-bit grey images) [default]
-'pyiqa'   pyiqa 'vif' (VIF arch): the same pyramid and model, tol 1e-12, pseudo-inverse, Σnum/(Σden + 1e-12); luma
-          of float32 [0, 1] RGB by pyiqa's YIQ route, scaled to 0–255 and rounded
+'matlab'  vifvec.m: tol 1e-15, Σnum/Σden; the luma of the 8-bit RGB levels, rounded to 0–255 integers (the official
+          values were computed on 8-bit grey images; unrounded luma misses them by up to 6e-3) [default]
+'pyiqa'   pyiqa 'vif' (VIF arch): tol 1e-12, Σnum/(Σden + 1e-12); luma by pyiqa's route (RGB in [0, 1], its YIQ
+          matrix with float32 coefficients, × 255, rounded), so luma ties round as there
 ========  =============================================================================================================
+
+Both compute the 9×9 block covariance in float64 (then C⁻¹ by a Hermitian pseudo-inverse, = inv(C) for any
+non-flat band): its small eigenvalues dominate s², and pyiqa's float32 accumulation moves its scores by up to 4e-4
+(i19_10_5: pyiqa 0.17492, vifvec.m 0.1745, here 0.17451 in float32 and float64).
 
 ``convention=`` of :func:`vif_p`:
 
@@ -36,12 +40,19 @@ as is. ``color='per_channel'`` (VIFp) scores every channel and pools the numerat
 'piq'              piq.vif_p: ε = 1e-8 and (Σnum + ε)/(Σden + ε)
 'frame_analytics'  frame_analytics.vifp(reference, distorted, luma=True): per-position floor 1e-10 + r·E[y²]
                    (r = 1e-12 in float64, 1e-5 in float32), strict masks, the closed-form terms in float64, a pair of
-                   identical images scores exactly 1 (and a flat pair with no information 1 or 0)
+                   identical images scores exactly 1 (and a flat pair with no information 1 or 0); its default
+                   ``luma=None`` is ``color='per_channel'`` here. The float32 floor 1e-5·E[y²] is not small: it moves
+                   i01_01_5 from 0.31469 to 0.31318
 =================  ====================================================================================================
+
+VIFp takes each plane's mean off before the moments (variances and covariances do not change): in float32 the six
+TID2013 pairs then stay within 2.2e-5 of float64 (the cancellation left is σd² − g·σxy where the distortion is
+slight), where piq's float32 is off by up to 3.3e-4 (i06_18_3).
 
 The native ``ssim_stats`` operator cannot serve VIFp: it returns only the pooled SSIM/CS means, while VIFp needs the
 five local moments per position for its non-linear terms; the stacked slice-sum pass here reads each plane once per
-tap. Both metrics are differentiable (plain torch ops; VIF through ``eigvalsh`` and ``inv``).
+tap. Both metrics are differentiable (plain torch ops; VIF through ``eigvalsh`` and ``pinv``; its rounded luma has
+a straight-through gradient).
 """
 from __future__ import annotations
 
@@ -384,9 +395,12 @@ def gsm_field(ref: torch.Tensor):
     and a float32 accumulation moves VIF by up to 1e-4 on the TID2013 pairs (vifvec.m works in double)."""
     n, k, h, w = ref.shape
     planes = ref.reshape(n * k, 1, h, w)
-    blocks = F.unfold(planes.double(), VIF_M)  # (P, 9, L): every overlapping block, element order (row, column)
-    centred = blocks - blocks.mean(dim=2, keepdim=True)
-    cu = centred @ centred.transpose(1, 2) / blocks.shape[2]
+    # Centred by the plane mean first (a band's mean is ~0 anyway); the block-position means m then correct C.
+    wide = planes.double()
+    wide = wide - wide.mean(dim=(2, 3), keepdim=True)
+    blocks = F.unfold(wide, VIF_M)  # (P, 9, L): every overlapping block, element order (row, column)
+    m = blocks.mean(dim=2, keepdim=True)
+    cu = blocks @ blocks.transpose(1, 2) / blocks.shape[2] - m @ m.transpose(1, 2)
     inverse = torch.linalg.pinv(cu, hermitian=True).to(ref.dtype)  # = inv(cu) unless cu is singular (flat band)
     tiles = F.pixel_unshuffle(planes, VIF_M).flatten(2)  # (P, 9, L'): non-overlapping blocks, same element order
     ss = (tiles * (inverse @ tiles)).sum(dim=1) / (VIF_M * VIF_M)
