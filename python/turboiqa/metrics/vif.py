@@ -158,26 +158,17 @@ def vifp_terms(moments: torch.Tensor, c: int, sigma_n_sq: float, conv: VifpConve
     zero = torch.zeros((), dtype=moments.dtype, device=moments.device)
     if conv.relative_floor:
         floor = conv.eps + rel * eyy_raw
-        low_r, low_d = sr < floor, sd < floor
-        g = sxy / (sr + floor)
     else:
         floor = conv.eps
-        sr, sd = torch.relu(sr), torch.relu(sd)
-        low_r, low_d = sr < floor, sd < floor
-        g = sxy / (sr + floor)
+        sr = torch.relu(sr)
+    # vifp_mscale.m's chain of masks, folded: where σ1² < ε, σ2² < ε or g < 0 the gain is set to 0, so the
+    # numerator term is log(1) = 0 whatever σv² becomes; σ1² < ε also leaves the denominator.
+    informative = sr >= floor
+    g = sxy / (sr + floor)
+    g = torch.where(informative & (sd >= floor) & (g > 0), g, zero)
+    sr = torch.where(informative, sr, zero)
     sv = sd - g * sxy
-    g = torch.where(low_r, zero, g)
-    sv = torch.where(low_r, sd, sv)
-    sr = torch.where(low_r, zero, sr)
-    g = torch.where(low_d, zero, g)
-    sv = torch.where(low_d, zero, sv)
-    negative = g < 0
-    sv = torch.where(negative, sd, sv)
-    g = torch.where(negative, zero, g)
-    if conv.relative_floor:
-        sv = torch.maximum(sv, floor)
-    else:
-        sv = torch.where(sv <= floor, torch.full_like(sv, floor), sv)
+    sv = torch.maximum(sv, floor) if conv.relative_floor else sv.clamp_min(floor)
     num = torch.log10(1 + g * g * sr / (sv + sigma_n_sq)).sum(dim=(1, 2, 3))
     den = torch.log10(1 + sr / sigma_n_sq).sum(dim=(1, 2, 3))
     return num, den
