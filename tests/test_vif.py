@@ -292,3 +292,23 @@ def test_bad_inputs():
     with pytest.raises(ValueError):
         vif(x * 2, y)  # outside [0, data_range]
 
+
+
+@pytest.mark.parametrize("shape", [(2, 9, 12), (1, 40, 33), (3, 61, 47)])
+def test_block_covariance_matches_unfold(shape):
+    """The 13-offset covariance against refparams_vecgsm's literal form: all overlapping blocks, centred, CᵀC/L."""
+    y = torch.randn(shape, generator=torch.Generator().manual_seed(5), dtype=torch.float64) + 3
+    blocks = torch.nn.functional.unfold(y[:, None], 3)
+    centred = blocks - blocks.mean(dim=2, keepdim=True)
+    want = centred @ centred.transpose(1, 2) / blocks.shape[2]
+    torch.testing.assert_close(V.block_covariance(y), want, atol=1e-13, rtol=0)
+
+
+def test_separable_sp5_kernels():
+    """The separable terms rebuild each sp5 kernel (rank 3, 3, 3, 5)."""
+    for name, rank in (("lo0", 3), ("band0", 3), ("band3", 3), ("lo", 5)):
+        terms = V.separable_terms(name)
+        assert len(terms) == rank
+        rebuilt = sum(torch.outer(torch.tensor(v, dtype=torch.float64), torch.tensor(h, dtype=torch.float64))
+                      for v, h in terms)
+        torch.testing.assert_close(rebuilt, V.sp5_filters()[name], atol=1e-15, rtol=0)
