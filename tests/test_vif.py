@@ -312,3 +312,14 @@ def test_separable_sp5_kernels():
         rebuilt = sum(torch.outer(torch.tensor(v, dtype=torch.float64), torch.tensor(h, dtype=torch.float64))
                       for v, h in terms)
         torch.testing.assert_close(rebuilt, V.sp5_filters()[name], atol=1e-15, rtol=0)
+
+
+def test_sp5_filters_match_pyiqa():
+    """The transcribed quadrants against pyiqa's full sp5_filters tables (MATLAB column-major band layout)."""
+    sp5 = pyiqa_vif_module().sp5_filters()
+    ours = V.sp5_filters()
+    as_t = lambda a: torch.from_numpy(a.copy()).double()  # noqa: E731
+    torch.testing.assert_close(ours["lo0"], as_t(sp5["lo0filt"]), atol=0, rtol=0)
+    torch.testing.assert_close(ours["lo"], as_t(sp5["lofilt"]), atol=1e-17, rtol=0)
+    for b in (0, 3):
+        torch.testing.assert_close(ours[f"band{b}"], as_t(sp5["bfilts"][:, b].reshape(7, 7).T), atol=0, rtol=0)
