@@ -323,3 +323,18 @@ def test_sp5_filters_match_pyiqa():
     torch.testing.assert_close(ours["lo"], as_t(sp5["lofilt"]), atol=1e-17, rtol=0)
     for b in (0, 3):
         torch.testing.assert_close(ours[f"band{b}"], as_t(sp5["bfilts"][:, b].reshape(7, 7).T), atol=0, rtol=0)
+
+
+def test_flat_reference(fav):
+    """A flat reference carries no information: 0/0 under the originals (NaN, as vifp_mscale.m / vifvec.m); the
+    peers' guards give their own numbers, reproduced under their conventions."""
+    flat = torch.full((1, 3, 80, 80), 0.5, dtype=torch.float64)
+    noise = torch.rand(1, 3, 80, 80, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    assert torch.isnan(vif_p(noise, flat)).all() and torch.isnan(vif(noise, flat)).all()
+    piq_vif = import_piq_module("vif")
+    for x in (flat, noise):
+        assert vif_p(x, flat, convention="piq").item() == piq_vif.vif_p(x, flat).item()
+        assert vif_p(x, flat, convention="frame_analytics").item() == fav.vifp(flat, x, data_range=1.0,
+                                                                                 luma=True).item()
+        want = pyiqa_vif_module().VIF()(x.float(), flat.float()).item()
+        assert vif(x.float(), flat.float(), convention="pyiqa").item() == want

@@ -15,6 +15,9 @@ evaluated on every third sample; σn² = 0.4; VIF = Σ log2(1 + g²s²λ/(σv²+
 σ = N/5, 'valid' filtering, scale s > 1 filtered by its window and decimated by 2; σn² = 2; all five moments of a
 scale (μx, μy, x², y², xy) in one stacked separable pass (:func:`turboiqa.filters.correlate_axis`).
 
+A flat reference carries no information: both originals divide 0 by 0 (NaN, kept under 'matlab'); piq's ε makes VIFp
+1, frame-analytics gives 1 for a same-mean pair without information and 0 otherwise, pyiqa's VIF gives 0.
+
 Colour: both score the luma Y of YIQ (0.299, 0.587, 0.114) in 0–255 units for RGB input; grey (C = 1) input is used
 as is. ``color='per_channel'`` (VIFp) scores every channel and pools the numerator and denominator sums over channels
 (frame-analytics without ``luma``).
