@@ -248,8 +248,18 @@ def test_vifp_gradient():
 
 
 def test_vif_gradient(monkeypatch):
-    # the luma is rounded to 0–255 integers (straight-through gradient): no finite difference across that step
-    monkeypatch.setattr(V, "rounded", lambda t: t)
+    # the luma is rounded to 0–255 integers (straight-through gradient, checked below): no finite difference across
+    # that step, so the rest of the pipeline is checked on the unrounded luma
+    x, y = pair((1, 3, 72, 76))
+    for convention in VIF_CONVENTIONS:
+        conv = VIF_CONVENTIONS[convention]
+        xs = x.clone().requires_grad_(True)
+        V.vif_luma(xs, 1.0, torch.float64, conv).sum().backward()
+        xu = x.clone().requires_grad_(True)
+        V.luma_255(xu, 1.0, torch.float64).sum().backward()
+        torch.testing.assert_close(xs.grad, xu.grad)
+    monkeypatch.setattr(V, "vif_luma", lambda t, data_range, dtype, conv: V.luma_255(t, data_range, dtype))
+    directional_check(vif, x, y)
     x, y = grey_pair((1, 1, 72, 76))
     directional_check(vif, x, y)
 

@@ -25,8 +25,9 @@ as is. ``color='per_channel'`` (VIFp) scores every channel and pools the numerat
 ``convention=`` of :func:`vif`:
 
 ========  =============================================================================================================
-'matlab'  vifvec.m: tol 1e-15, Σnum/Σden; the luma of the 8-bit RGB levels, rounded to 0–255 integers (the official
-          values were computed on 8-bit grey images; unrounded luma misses them by up to 6e-3) [default]
+'matlab'  vifvec.m: tol 1e-15, Σnum/Σden; the luma of the 8-bit RGB levels rounded to an 8-bit grey level,
+          (299R + 587G + 114B)/1000 half up, exact (the official values were computed on 8-bit grey images; the
+          unrounded luma misses them by up to 6e-3) [default]
 'pyiqa'   pyiqa 'vif' (VIF arch): tol 1e-12, Σnum/(Σden + 1e-12); luma by pyiqa's route (RGB in [0, 1], its YIQ
           matrix with float32 coefficients, × 255, rounded), so luma ties round as there
 ========  =============================================================================================================
@@ -467,12 +468,19 @@ def vif_luma(t: torch.Tensor, data_range: float, dtype: torch.dtype, conv: VifCo
             yiq = yiq.to(dtype=dtype, device=u.device)
             u = torch.matmul(u.permute(0, 2, 3, 1), yiq.t()).permute(0, 3, 1, 2)[:, :1]
         return rounded(u * 255)
-    # 'matlab': 8-bit levels first (uint8 and k/255 float input give the same levels), then the rounded luma,
-    # computed in float64 so that a luma tie (…​.5) breaks the same way for every input dtype.
-    levels = rounded(t.double() * (255.0 / data_range) if data_range != 255 else t.double())
-    if levels.shape[1] == 3:
-        levels = rounded(_ops.luma(levels, BT601, 0.0, round_to_uint8=False))
-    return levels.to(dtype)
+    # 'matlab': the 8-bit levels (uint8 and k/255 float input give the same ones), then their luma rounded half up,
+    # in exact integer arithmetic: 299·R + 587·G + 114·B (< 2^24, exact in float32), ties (…500) up.
+    u = t.to(dtype)
+    scaled = u * (255.0 / data_range) if data_range != 255 else u
+    with torch.no_grad():
+        levels = torch.floor(scaled + 0.5)
+        if levels.shape[1] == 3:
+            r, g, b = levels.unbind(1)
+            levels = torch.floor((299 * r + 587 * g + 114 * b + 500) / 1000)[:, None]
+    if not scaled.requires_grad:
+        return levels
+    smooth = _ops.luma(scaled, BT601, 0.0, round_to_uint8=False) if scaled.shape[1] == 3 else scaled
+    return levels + (smooth - smooth.detach())  # straight-through gradient of the rounding
 
 
 def vif(
