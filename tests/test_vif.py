@@ -192,6 +192,10 @@ def test_batch_equals_one_by_one_and_uint8(tid_pairs):
         torch.testing.assert_close(batched.double(), as_double, atol=tol, rtol=0)
         assert fn(dist, ref, 255).item() == pytest.approx(batched.mean().item(), abs=1e-7)
         assert fn(dist, ref, 255, "sum").item() == pytest.approx(batched.sum().item(), abs=1e-6)
+    # pyiqa's route for uint8: float32 [0, 1] first, so the same luma levels and the same numbers
+    torch.testing.assert_close(vif(dist, ref, 255, "none", convention="pyiqa"),
+                               vif(dist.float() / 255, ref.float() / 255, 1.0, "none", convention="pyiqa"),
+                               atol=0, rtol=0)
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 97, 131), (2, 1, 66, 65), (1, 3, 41, 45)])
