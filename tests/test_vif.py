@@ -2,6 +2,7 @@
 parity with piq.vif_p, frame_analytics.vifp and pyiqa's 'vif', batching, uint8, gradients, errors."""
 import importlib
 import inspect
+import re
 import sys
 import types
 
@@ -128,10 +129,9 @@ def pyiqa_vif64():
     """pyiqa's VIF arch with its filters cast to the input dtype instead of float32 (its only float32 pin), so the
     peer runs in float64 and the comparison is not drowned in its float32 round-off."""
     module = pyiqa_vif_module()
-    source = inspect.getsource(module).replace("torch.from_numpy(filt)\n            .float()",
-                                                "torch.from_numpy(filt)\n            .to(image.dtype)")
-    source = source.replace("torch.from_numpy(filt)\n        .float()", "torch.from_numpy(filt)\n        .to(image.dtype)")
-    assert source.count(".to(image.dtype)") == 2, "pyiqa's vif_arch changed: update the float64 rewrite"
+    source, count = re.subn(r"torch\.from_numpy\(filt\)\s*\.float\(\)", "torch.from_numpy(filt).to(image.dtype)",
+                            inspect.getsource(module))
+    assert count == 2, "pyiqa's vif_arch changed: update the float64 rewrite"
     copy = types.ModuleType("pyiqa_vif_arch_float64")
     copy.__dict__["__name__"] = "pyiqa_vif_arch_float64"
     registry = sys.modules["pyiqa.utils.registry"].ARCH_REGISTRY
