@@ -9,7 +9,7 @@ import types
 import pytest
 import torch
 import turboiqa.metrics.vif as V
-from conftest import import_or_skip
+from conftest import import_or_skip, skip_missing
 from test_peers import import_piq_module, pair
 from turboiqa.metrics.vif import VIF, VIF_CONVENTIONS, VIFP_CONVENTIONS, VIFp, vif, vif_p
 
@@ -122,7 +122,7 @@ def pyiqa_vif_module():
 
     module = import_pyiqa_arch("vif_arch")
     if module is None:
-        pytest.skip("pyiqa not installed")
+        skip_missing("pyiqa not installed (pip install --no-deps pyiqa==0.1.16)")
     return module
 
 
