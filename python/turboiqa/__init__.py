@@ -21,6 +21,7 @@ from .metrics.pieapp import PIEAPP_CONVENTIONS, PieAPP, pieapp
 from .metrics.psnr import PSNR, psnr
 from .metrics.srsim import SRSIM, SRSIM_CONVENTIONS, srsim
 from .metrics.ssim import SSIM, SSIM_CONVENTIONS, ssim
+from .metrics.vif import VIF, VIF_CONVENTIONS, VIFP_CONVENTIONS, VIFp, vif, vif_p
 from .metrics.vsi import VSI, VSI_CONVENTIONS, vsi
 from .metrics.deepqa import DeepQA, deepqa, deepqa_maps
 from .metrics.wadiqam import WADIQAM_CHECKPOINTS, WADIQAM_CONVENTIONS, WaDIQaM_FR, wadiqam_fr
@@ -34,7 +35,7 @@ METRICS = {"psnr": psnr, "ssim": ssim, "ms_ssim": ms_ssim, "fsim": fsim, "fsimc"
            "wadiqam_fr": wadiqam_fr, "deepqa": deepqa, "dnn_features": dnn_features,
            "vsi": vsi, "haarpsi": haarpsi, "dss": dss, "gmsd": gmsd, "ms_gmsd": ms_gmsd,
            "ms_gmsdc": partial(ms_gmsd, chromatic=True), "mdsi": mdsi, "mdsi_mult": partial(mdsi, combination="mult"),
-           "srsim": srsim, "srsimc": partial(srsim, chromatic=True)}
+           "srsim": srsim, "srsimc": partial(srsim, chromatic=True), "vif": vif, "vif_p": vif_p}
 SCALED_METRICS = ("ms_ssim", "iw_ssim")  # the METRICS that take scales= (the jobs' --scales)
 
 
@@ -57,6 +58,12 @@ def build_info() -> dict:
 
 
 __all__ = [
+    "VIF",
+    "VIF_CONVENTIONS",
+    "VIFP_CONVENTIONS",
+    "VIFp",
+    "vif",
+    "vif_p",
     "GMSD",
     "GMSD_CONVENTIONS",
     "MS_GMSD",
