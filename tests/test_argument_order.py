@@ -194,3 +194,13 @@ def test_renamed_options_name_their_replacement():
     assert turboiqa.fsim(x, y, color="yiq_chromatic").item() != turboiqa.fsim(x, y).item()
     grey_x, grey_y = x[:, :1], y[:, :1]
     assert turboiqa.fsim(grey_x, grey_y, color="yiq_chromatic").item() == turboiqa.fsim(grey_x, grey_y).item()
+
+
+def test_classic_metric_directions():
+    """The evaluation toolkit's direction of each classic FR metric (its function attribute or the table)."""
+    from turboiqa.eval.runner import lower_is_better
+
+    lower = {"gmsd", "ms_gmsd", "ms_gmsdc", "mdsi", "mdsi_mult", "nlpd", "mad"}
+    higher = {"vif", "vif_p", "vsi", "haarpsi", "dss", "srsim", "srsimc", "cw_ssim"}
+    for name in (lower | higher) & set(turboiqa.METRICS):
+        assert lower_is_better(name, turboiqa.METRICS[name]) == (name in lower), name

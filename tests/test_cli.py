@@ -100,3 +100,18 @@ def test_score_scales(tmp_path, capsys):
     want = turboiqa.ms_ssim(torch.from_numpy(dist)[None, None], torch.from_numpy(ref)[None, None], 255, scales=4)
     assert got == pytest.approx(want.item(), abs=1e-7)
     assert main([*args, "--scales", "0"]) == 2
+
+
+CLASSIC = ["gmsd", "ms_gmsd", "ms_gmsdc", "mdsi", "mdsi_mult", "srsim", "srsimc", "vsi", "haarpsi", "dss", "vif", "vif_p"]
+
+
+def test_score_classic_metrics(capsys):
+    """Every classic FR metric by name through ``turboiqa score``: the same values as ``turboiqa.METRICS``."""
+    names = [n for n in CLASSIC + ["nlpd", "mad", "cw_ssim"] if n in turboiqa.METRICS]
+    ref, dist = demo_pairs()[0]
+    assert main(["score", str(ref), str(dist), "--metric", ",".join(names), "--json"]) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    r, d = read_image(ref).pixels, read_image(dist).pixels
+    for name in names:
+        assert row[name] == pytest.approx(turboiqa.METRICS[name](d, r, data_range=255).item(), rel=1e-6, abs=1e-9), name
+    assert set(CLASSIC) <= set(turboiqa.METRICS)
