@@ -1,8 +1,11 @@
 """8-bit grey conversion shared by NLPD, CW-SSIM and MAD: the originals read 8-bit files and convert them to an
-8-bit grey image (MATLAB ``rgb2gray`` of a uint8 image rounds), pyiqa rounds its YIQ luma at 0–255 for CW-SSIM.
+8-bit grey image (MATLAB ``rgb2gray`` of a uint8 image rounds); pyiqa rounds its YIQ luma at 0–255 for CW-SSIM.
 
-Float input is scaled to 0–255 and rounded there with a straight-through gradient (the rounding's gradient is taken
-as 1, as pyiqa does), so the metrics stay differentiable.
+The rounded conversions are computed in float64 whatever the input dtype, so that ties (0.299/0.587/0.114 sums
+of integers often end in exactly .5) are decided the same way for uint8, float32 and float64 copies of one image:
+'matlab' first snaps 0–255 values within 1e-3 of an integer to it (an 8-bit image stored as float), then rounds
+half away from zero; 'pyiqa' repeats pyiqa's arithmetic (float32-rounded coefficients, torch.round: half to even).
+The rounding passes the gradient straight through (its gradient is taken as 1, as pyiqa does).
 """
 from __future__ import annotations
 
@@ -12,24 +15,35 @@ from ..colour import BT601, RGB2GRAY
 from ..dtypes import compute_dtype
 
 GREY_COEFFS = {"rgb2gray": RGB2GRAY, "yiq": BT601}
+SNAP = 1e-3
 
 
-def round_st(t: torch.Tensor, mode: str) -> torch.Tensor:
-    """Round with a straight-through gradient. 'matlab': half away from zero (values are >= 0: floor(t + 0.5));
-    'torch': half to even (torch.round, pyiqa)."""
-    r = torch.floor(t + 0.5) if mode == "matlab" else torch.round(t)
+def _straight_through(t: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     return t + (r - t).detach() if t.requires_grad else r
 
 
 def grey255(x: torch.Tensor, data_range: float, coeffs: str | None, rounding: str | None) -> torch.Tensor:
-    """N×C×H×W in [0, data_range] → N×1×H×W grey in 0–255 (compute dtype). C = 1 is taken as grey already;
-    ``coeffs`` None keeps every channel (no conversion). ``rounding`` None: no rounding."""
-    t = x.to(compute_dtype(x.dtype))
-    if data_range != 255:
-        t = t * (255.0 / float(data_range))
-    if coeffs is not None and t.shape[1] == 3:
+    """N×C×H×W in [0, data_range] → grey N×1×H×W in 0–255 (compute dtype). C = 1 is taken as grey already (no
+    rounding); ``coeffs`` None keeps every channel. ``rounding``: None (unrounded luma), 'matlab' or 'pyiqa'."""
+    dt = compute_dtype(x.dtype)
+    scale = 255.0 / float(data_range)
+    if coeffs is None or x.shape[1] != 3 or rounding is None:
+        t = x.to(dt) * scale if scale != 1 else x.to(dt)
+        if coeffs is not None and t.shape[1] == 3:
+            r, g, b = GREY_COEFFS[coeffs]
+            t = r * t[:, 0:1] + g * t[:, 1:2] + b * t[:, 2:3]
+        return t
+    t = x.to(torch.float64)
+    if rounding == "matlab":
+        t = t * scale
+        t = _straight_through(t, torch.where((t - t.round()).abs() < SNAP, t.round(), t))
         r, g, b = GREY_COEFFS[coeffs]
-        t = r * t[:, 0:1] + g * t[:, 1:2] + b * t[:, 2:3]
-        if rounding is not None:
-            t = round_st(t, rounding)
-    return t
+        luma = r * t[:, 0:1] + g * t[:, 1:2] + b * t[:, 2:3]
+        luma = _straight_through(luma, torch.floor(luma + 0.5))
+    elif rounding == "pyiqa":
+        r, g, b = (float(torch.tensor(c, dtype=torch.float32)) for c in GREY_COEFFS[coeffs])
+        luma = (r * t[:, 0:1] + g * t[:, 1:2] + b * t[:, 2:3]) * scale
+        luma = _straight_through(luma, torch.round(luma))
+    else:
+        raise ValueError(f"unknown rounding {rounding!r}")
+    return luma.to(dt)
