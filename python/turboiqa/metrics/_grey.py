@@ -14,7 +14,9 @@ import torch
 from ..colour import BT601, RGB2GRAY
 from ..dtypes import compute_dtype
 
-GREY_COEFFS = {"rgb2gray": RGB2GRAY, "yiq": BT601}
+GREY_COEFFS = {"rgb2gray": RGB2GRAY, "yiq": BT601,
+               # pyiqa builds its matrix as a float32 tensor: the coefficients rounded to float32
+               "yiq_f32": tuple(float(torch.tensor(c, dtype=torch.float32)) for c in BT601)}
 SNAP = 1e-3
 
 
@@ -41,7 +43,7 @@ def grey255(x: torch.Tensor, data_range: float, coeffs: str | None, rounding: st
         luma = r * t[:, 0:1] + g * t[:, 1:2] + b * t[:, 2:3]
         luma = _straight_through(luma, torch.floor(luma + 0.5))
     elif rounding == "pyiqa":
-        r, g, b = (float(torch.tensor(c, dtype=torch.float32)) for c in GREY_COEFFS[coeffs])
+        r, g, b = GREY_COEFFS[coeffs]
         luma = (r * t[:, 0:1] + g * t[:, 1:2] + b * t[:, 2:3]) * scale
         luma = _straight_through(luma, torch.round(luma))
     else:

@@ -231,7 +231,7 @@ def mad(
     if min(h, w) < MIN_SIZE:
         raise ValueError(f"x and y must be at least {MIN_SIZE}×{MIN_SIZE} for MAD (16×16 patches), got {h}×{w}")
     if color == "yiq":
-        dst, ref = grey255(x, data_range, "yiq", "pyiqa"), grey255(y, data_range, "yiq", "pyiqa")
+        dst, ref = grey255(x, data_range, "yiq_f32", "pyiqa"), grey255(y, data_range, "yiq_f32", "pyiqa")
     else:
         dst, ref = grey255(x, data_range, None, None), grey255(y, data_range, None, None)
     hi = detection_index(ref, dst)

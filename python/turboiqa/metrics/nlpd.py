@@ -14,7 +14,8 @@ mean_k √(mean((Y_k(x) − Y_k(y))²)). Lower = better (0 for identical images)
           image, rounded to 8 bits, /255; the first DN filter is the 5×5 one of NLP_dist.m, with its 0.0072 tap two
           pixels to the right of the centre [default]
 'pyiqa'   pyiqa 0.1.16 ``nlpd``: the unrounded YIQ luma 0.299/0.587/0.114, and the first DN filter cut to its 3×3
-          centre (the 0.0072 tap is missing); pyramid and the other constants as NLP_dist.m
+          centre (the 0.0072 tap is missing); pyramid as NLP_dist.m; constants rounded to float32 as pyiqa
+          stores them
 ========  =============================================================================================================
 
 Grey (C = 1) input is used as it is (no rounding). The metric is differentiable (the 8-bit rounding of 'matlab'
@@ -47,14 +48,14 @@ DN_CENTRES = (
 FIRST_FILTER_EXTRA = 0.0072  # NLP_dist.m DN_filts(1).F2(3, 5)
 
 NLPD_CONVENTIONS = {
-    "matlab": {"grey": "rgb2gray", "rounding": "matlab", "extra_tap": True},
-    "pyiqa": {"grey": "yiq", "rounding": None, "extra_tap": False},
+    "matlab": {"grey": "rgb2gray", "rounding": "matlab", "extra_tap": True, "float32_constants": False},
+    "pyiqa": {"grey": "yiq_f32", "rounding": None, "extra_tap": False, "float32_constants": True},
 }
 MIN_SIZE = 2 ** (LEVELS - 1)
 
 
 @functools.lru_cache(maxsize=32)
-def _filters(dtype: torch.dtype, device: torch.device, extra_tap: bool):
+def _filters(dtype: torch.dtype, device: torch.device, extra_tap: bool, float32_constants: bool):
     """(1-D reduce taps as (1,1,5,1) and (1,1,1,5), the same ×2 for the expand step, DN kernels 6×1×5×5 ready for
     F.conv2d, i.e. already rotated by 180° like conv2)."""
     f = torch.tensor(BURT_ADELSON, dtype=torch.float64)
@@ -63,13 +64,16 @@ def _filters(dtype: torch.dtype, device: torch.device, extra_tap: bool):
     if extra_tap:
         dn[0, 0, 2, 4] = FIRST_FILTER_EXTRA
     dn = torch.flip(dn, (-2, -1))
+    if float32_constants:  # pyiqa keeps its filters in float32 tensors
+        f, dn = f.float().double(), dn.float().double()
     out = (f.view(1, 1, 5, 1), f.view(1, 1, 1, 5), 2 * f.view(1, 1, 5, 1), 2 * f.view(1, 1, 1, 5), dn)
-    return tuple(t.to(dtype=dtype, device=device) for t in out)
+    sigmas = torch.tensor(SIGMAS, dtype=torch.float32 if float32_constants else torch.float64).tolist()
+    return tuple(t.to(dtype=dtype, device=device) for t in out) + (sigmas,)
 
 
 def laplacian_pyramid(im: torch.Tensor, filters) -> list:
     """NLP_dist.m's laplacian_pyramid_s: LEVELS bands, the last one the low-pass residual."""
-    fv, fh, ev, eh, _ = filters
+    fv, fh, ev, eh = filters[:4]
     bands, j = [], im
     for _ in range(LEVELS - 1):
         # reduce: imfilter(J, f'f, 'symmetric') then J(1:2:end, 1:2:end)
@@ -113,11 +117,11 @@ def nlpd(
     n = x.shape[0]
     # both images in one batch, grey in [0, 1]
     im = grey255(torch.cat([x, y]), data_range, conv["grey"], conv["rounding"]) / 255.0
-    filters = _filters(im.dtype, im.device, conv["extra_tap"])
-    dn = filters[4]
+    filters = _filters(im.dtype, im.device, conv["extra_tap"], conv["float32_constants"])
+    dn, sigmas = filters[4], filters[5]
     total = 0
     for k, band in enumerate(laplacian_pyramid(im, filters)):
-        norm = band / (SIGMAS[k] + F.conv2d(band.abs(), dn[k : k + 1], padding=2))
+        norm = band / (sigmas[k] + F.conv2d(band.abs(), dn[k : k + 1], padding=2))
         d = norm[:n] - norm[n:]
         total = total + d.square().mean(dim=(1, 2, 3)).sqrt()
     return reduce(total / LEVELS, reduction)
