@@ -236,8 +236,13 @@ def mad(
         dst, ref = grey255(x, data_range, None, None), grey255(y, data_range, None, None)
     hi = detection_index(ref, dst)
     lo = appearance_index(ref, dst)
-    alpha = 1 / (1 + BETA1 * hi.pow(BETA2))
-    score = (lo.pow(1 - alpha) * hi.pow(alpha)).mean(dim=1)
+    # LO^(1−α)·HI^α is 0 when either is 0 (0 < α < 1); computed on safe values there so that the gradient stays
+    # finite (x^p has an infinite derivative at 0 for p < 1)
+    live = (hi > 0) & (lo > 0)
+    one = torch.ones((), dtype=hi.dtype, device=hi.device)
+    hi_s, lo_s = torch.where(live, hi, one), torch.where(live, lo, one)
+    alpha = 1 / (1 + BETA1 * hi_s.pow(BETA2))
+    score = torch.where(live, lo_s.pow(1 - alpha) * hi_s.pow(alpha), 0 * hi).mean(dim=1)
     return reduce(score.to(compute_dtype(x.dtype)), reduction)
 
 
