@@ -111,7 +111,8 @@ def _log_gabor(h: int, w: int, dtype: torch.dtype, device: torch.device) -> torc
 
 
 def _blocks(t: torch.Tensor, nh: int, nw: int) -> torch.Tensor:
-    """B×C×H×W → B×C×nh×nw×16: the 4×4 blocks that the patches of the first nh−3 × nw−3 positions cover."""
+    """B×C×H×W → B×C×nh×nw×16 (contiguous): the 4×4 blocks that the patches of the first nh−3 × nw−3 positions
+    cover."""
     b, c = t.shape[:2]
     t = t[..., : nh * STEP, : nw * STEP].reshape(b, c, nh, STEP, nw, STEP)
     return t.permute(0, 1, 2, 4, 3, 5).reshape(b, c, nh, nw, STEP * STEP)
@@ -125,7 +126,12 @@ def patch_moments(t: torch.Tensor, order: int):
     blk = _blocks(t, ph + BLOCKS - 1, pw + BLOCKS - 1)
     mu_b = blk.mean(dim=-1)
     d = blk - mu_b[..., None]
-    bm = [None, None] + [d.pow(p).sum(dim=-1) for p in range(2, order + 1)]
+    d2 = d * d
+    bm = [None, None, d2.sum(dim=-1)]
+    if order >= 3:
+        bm.append((d2 * d).sum(dim=-1))
+    if order >= 4:
+        bm.append((d2 * d2).sum(dim=-1))
     mu = F.avg_pool2d(mu_b, BLOCKS, stride=1)
     n = float(STEP * STEP)
     acc = [None, None] + [0.0] * (order - 1)
@@ -134,11 +140,13 @@ def patch_moments(t: torch.Tensor, order: int):
             sl = (..., slice(dy, dy + ph), slice(dx, dx + pw))
             delta = mu_b[sl] - mu
             d2 = delta * delta
-            acc[2] = acc[2] + bm[2][sl] + n * d2
+            b2 = bm[2][sl]
+            acc[2] = acc[2] + (b2 + n * d2)
             if order >= 3:
-                acc[3] = acc[3] + bm[3][sl] + 3 * bm[2][sl] * delta + n * d2 * delta
+                b3 = bm[3][sl]
+                acc[3] = acc[3] + (b3 + delta * (3 * b2 + n * d2))
             if order >= 4:
-                acc[4] = acc[4] + bm[4][sl] + 4 * bm[3][sl] * delta + 6 * bm[2][sl] * d2 + n * d2 * d2
+                acc[4] = acc[4] + (bm[4][sl] + delta * (4 * b3 + delta * (6 * b2 + n * d2)))
     return mu, acc
 
 
