@@ -35,14 +35,17 @@ def grey255(x: torch.Tensor, data_range: float, coeffs: str | None, rounding: st
             r, g, b = GREY_COEFFS[coeffs]
             t = r * t[:, 0:1] + g * t[:, 1:2] + b * t[:, 2:3]
         return t
-    t = x.to(torch.float64)
     if rounding == "matlab":
-        t = t * scale
-        t = _straight_through(t, torch.where((t - t.round()).abs() < SNAP, t.round(), t))
+        if x.dtype == torch.uint8:  # integers already
+            t = x.to(torch.float64)
+        else:  # snap in the input's precision (the snapped values are integers: exact), sum in float64
+            t = x.to(dt) * scale if scale != 1 else x.to(dt)
+            t = _straight_through(t, torch.where((t - t.round()).abs() < SNAP, t.round(), t)).to(torch.float64)
         r, g, b = GREY_COEFFS[coeffs]
         luma = r * t[:, 0:1] + g * t[:, 1:2] + b * t[:, 2:3]
         luma = _straight_through(luma, torch.floor(luma + 0.5))
     elif rounding == "pyiqa":
+        t = x.to(torch.float64)
         r, g, b = GREY_COEFFS[coeffs]
         luma = (r * t[:, 0:1] + g * t[:, 1:2] + b * t[:, 2:3]) * scale
         luma = _straight_through(luma, torch.round(luma))

@@ -28,7 +28,6 @@ import functools
 import torch
 import torch.nn.functional as F
 
-from ..padding import pad_2d
 from ..validate import check_pair, check_reduction, reduce
 from ._grey import grey255
 from .module import MetricModule
@@ -55,39 +54,70 @@ MIN_SIZE = 2 ** (LEVELS - 1)
 
 
 @functools.lru_cache(maxsize=32)
-def _filters(dtype: torch.dtype, device: torch.device, extra_tap: bool, float32_constants: bool):
-    """(1-D reduce taps as (1,1,5,1) and (1,1,1,5), the same ×2 for the expand step, DN kernels 6×1×5×5 ready for
-    F.conv2d, i.e. already rotated by 180° like conv2)."""
+def _constants(extra_tap: bool, float32_constants: bool):
+    """(Burt–Adelson taps, DN taps per level as ((row offset, col offset, weight), …) of the correlation with the
+    180°-rotated F2 — conv2(·, F2, 'same') — on a 2-pixel zero border, sigmas)."""
     f = torch.tensor(BURT_ADELSON, dtype=torch.float64)
-    dn = torch.zeros(LEVELS, 1, 5, 5, dtype=torch.float64)
-    dn[:, 0, 1:4, 1:4] = torch.tensor(DN_CENTRES, dtype=torch.float64)
+    dn = torch.zeros(LEVELS, 5, 5, dtype=torch.float64)
+    dn[:, 1:4, 1:4] = torch.tensor(DN_CENTRES, dtype=torch.float64)
     if extra_tap:
-        dn[0, 0, 2, 4] = FIRST_FILTER_EXTRA
+        dn[0, 2, 4] = FIRST_FILTER_EXTRA
+    sigmas = torch.tensor(SIGMAS, dtype=torch.float64)
+    if float32_constants:  # pyiqa keeps its filters and sigmas in float32 tensors
+        f, dn, sigmas = f.float().double(), dn.float().double(), sigmas.float().double()
     dn = torch.flip(dn, (-2, -1))
-    if float32_constants:  # pyiqa keeps its filters in float32 tensors
-        f, dn = f.float().double(), dn.float().double()
-    out = (f.view(1, 1, 5, 1), f.view(1, 1, 1, 5), 2 * f.view(1, 1, 5, 1), 2 * f.view(1, 1, 1, 5), dn)
-    sigmas = torch.tensor(SIGMAS, dtype=torch.float32 if float32_constants else torch.float64).tolist()
-    return tuple(t.to(dtype=dtype, device=device) for t in out) + (sigmas,)
+    taps = tuple(tuple((int(u), int(v), float(dn[k, u, v])) for u, v in zip(*torch.nonzero(dn[k], as_tuple=True)))
+                 for k in range(LEVELS))
+    return tuple(f.tolist()), taps, tuple(sigmas.tolist())
 
 
-def laplacian_pyramid(im: torch.Tensor, filters) -> list:
-    """NLP_dist.m's laplacian_pyramid_s: LEVELS bands, the last one the low-pass residual."""
-    fv, fh, ev, eh = filters[:4]
+def _reduce(t: torch.Tensor, f, dim: int) -> torch.Tensor:
+    """imfilter(·, f, 'symmetric') along ``dim`` (−1 or −2), then every other sample from the first."""
+    n = t.shape[dim]
+    t = torch.cat([t.narrow(dim, 0, 2).flip(dim), t, t.narrow(dim, n - 2, 2).flip(dim)], dim=dim)
+    m = (n + 1) // 2
+    out = f[0] * t.narrow(dim, 0, 2 * m - 1)[(slice(None),) * (t.dim() + dim) + (slice(None, None, 2),)]
+    for k in range(1, 5):
+        sl = t.narrow(dim, k, 2 * m - 1)[(slice(None),) * (t.dim() + dim) + (slice(None, None, 2),)]
+        out = out + f[k] * sl
+    return out
+
+
+def _expand(t: torch.Tensor, f, dim: int, n: int) -> torch.Tensor:
+    """NLP_dist.m's upsample along ``dim``: 1-sample replicate border, 2·I on the even samples of a zero signal,
+    imfilter with f, crop to ``n``. Polyphase: even outputs 2(f0·I[a−1] + f2·I[a] + f4·I[a+1]), odd outputs
+    2(f1·I[a] + f3·I[a+1]), I clamped at the ends."""
+    m = t.shape[dim]
+    p = torch.cat([t.narrow(dim, 0, 1), t, t.narrow(dim, m - 1, 1)], dim=dim)
+    a, b, c = p.narrow(dim, 0, m), p.narrow(dim, 1, m), p.narrow(dim, 2, m)
+    even = (2 * f[0]) * a + (2 * f[2]) * b + (2 * f[4]) * c
+    odd = (2 * f[1]) * b + (2 * f[3]) * c
+    out = torch.stack([even, odd], dim=dim)  # interleave: (…, m, 2) or (…, m, 2, W)
+    shape = list(t.shape)
+    shape[dim] = 2 * m
+    return out.reshape(shape).narrow(dim, 0, n)
+
+
+def laplacian_pyramid(im: torch.Tensor, f) -> list:
+    """NLP_dist.m's laplacian_pyramid_s: LEVELS bands, the last one the low-pass residual (separable, strided)."""
     bands, j = [], im
     for _ in range(LEVELS - 1):
-        # reduce: imfilter(J, f'f, 'symmetric') then J(1:2:end, 1:2:end)
-        low = F.conv2d(F.conv2d(pad_2d(j, 2, "symmetric"), fv, stride=(2, 1)), fh, stride=(1, 2))
-        odd_h, odd_w = 2 * low.shape[-2] - j.shape[-2], 2 * low.shape[-1] - j.shape[-1]
-        # expand: 1-pixel replicate border, 4·I on the even samples of a zero image, imfilter (zero border), crop
-        # 2 + odd from the ends: a stride-2 transposed convolution of 2f per axis, cropped by 4 on each side.
-        up = F.pad(low, (1, 1, 1, 1), mode="replicate")
-        up = F.conv_transpose2d(up, ev, stride=(2, 1), padding=(4, 0), output_padding=(1 - odd_h, 0))
-        up = F.conv_transpose2d(up, eh, stride=(1, 2), padding=(0, 4), output_padding=(0, 1 - odd_w))
+        low = _reduce(_reduce(j, f, -2), f, -1)
+        up = _expand(_expand(low, f, -2, j.shape[-2]), f, -1, j.shape[-1])
         bands.append(j - up)
         j = low
     bands.append(j)
     return bands
+
+
+def _dn_amplitude(band: torch.Tensor, taps) -> torch.Tensor:
+    """conv2(|band|, F2, 'same'): the few non-zero taps as shifted adds on a 2-pixel zero border."""
+    h, w = band.shape[-2:]
+    p = F.pad(band.abs(), (2, 2, 2, 2))
+    out = 0
+    for u, v, weight in taps:
+        out = out + weight * p[..., u : u + h, v : v + w]
+    return out
 
 
 def nlpd(
@@ -117,11 +147,10 @@ def nlpd(
     n = x.shape[0]
     # both images in one batch, grey in [0, 1]
     im = grey255(torch.cat([x, y]), data_range, conv["grey"], conv["rounding"]) / 255.0
-    filters = _filters(im.dtype, im.device, conv["extra_tap"], conv["float32_constants"])
-    dn, sigmas = filters[4], filters[5]
+    f, taps, sigmas = _constants(conv["extra_tap"], conv["float32_constants"])
     total = 0
-    for k, band in enumerate(laplacian_pyramid(im, filters)):
-        norm = band / (sigmas[k] + F.conv2d(band.abs(), dn[k : k + 1], padding=2))
+    for k, band in enumerate(laplacian_pyramid(im, f)):
+        norm = band / (sigmas[k] + _dn_amplitude(band, taps[k]))
         d = norm[:n] - norm[n:]
         total = total + d.square().mean(dim=(1, 2, 3)).sqrt()
     return reduce(total / LEVELS, reduction)
