@@ -1,16 +1,18 @@
 """8-bit grey conversion shared by NLPD, CW-SSIM and MAD: the originals read 8-bit files and convert them to an
 8-bit grey image (MATLAB ``rgb2gray`` of a uint8 image rounds); pyiqa rounds its YIQ luma at 0–255 for CW-SSIM.
 
-The rounded conversions are computed in float64 whatever the input dtype, so that ties (0.299/0.587/0.114 sums
-of integers often end in exactly .5) are decided the same way for uint8, float32 and float64 copies of one image:
-'matlab' first snaps 0–255 values within 1e-3 of an integer to it (an 8-bit image stored as float), then rounds
-half away from zero; 'pyiqa' repeats pyiqa's arithmetic (float32-rounded coefficients, torch.round: half to even).
+Rounding modes: 'matlab' (rgb2gray): the native luma op, rounded half away from zero. 'matlab_exact' (YIQ, whose
+0.299/0.587/0.114 sums of integers often end in exactly .5): in float64 whatever the input dtype, after snapping
+0–255 values within 1e-3 of an integer to it (an 8-bit image stored as float), so that ties are decided the same way
+for uint8, float32 and float64 copies of one image. 'pyiqa' repeats pyiqa's arithmetic (float64, float32-rounded
+coefficients, torch.round: half to even).
 The rounding passes the gradient straight through (its gradient is taken as 1, as pyiqa does).
 """
 from __future__ import annotations
 
 import torch
 
+from .. import _ops
 from ..colour import BT601, RGB2GRAY
 from ..dtypes import compute_dtype
 
@@ -26,7 +28,7 @@ def _straight_through(t: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
 
 def grey255(x: torch.Tensor, data_range: float, coeffs: str | None, rounding: str | None) -> torch.Tensor:
     """N×C×H×W in [0, data_range] → grey N×1×H×W in 0–255 (compute dtype). C = 1 is taken as grey already (no
-    rounding); ``coeffs`` None keeps every channel. ``rounding``: None (unrounded luma), 'matlab' or 'pyiqa'."""
+    rounding); ``coeffs`` None keeps every channel. ``rounding``: None (unrounded luma), 'matlab', 'matlab_exact' or 'pyiqa'."""
     dt = compute_dtype(x.dtype)
     scale = 255.0 / float(data_range)
     if coeffs is None or x.shape[1] != 3 or rounding is None:
@@ -36,6 +38,15 @@ def grey255(x: torch.Tensor, data_range: float, coeffs: str | None, rounding: st
             t = r * t[:, 0:1] + g * t[:, 1:2] + b * t[:, 2:3]
         return t
     if rounding == "matlab":
+        # MATLAB rgb2gray of an 8-bit image: the native luma op (uint8 → uint8 with MATLAB rounding; float → the
+        # luma in the compute dtype, rounded here). Near-ties of float32 input may round either way (rgb2gray's
+        # coefficients make exact ties of 8-bit values practically impossible).
+        if x.dtype == torch.uint8:
+            return _ops.luma(x, GREY_COEFFS[coeffs], 0.0, round_to_uint8=True).to(dt)
+        luma = _ops.luma(x.to(dt), GREY_COEFFS[coeffs], 0.0, round_to_uint8=False)
+        luma = luma * scale if scale != 1 else luma
+        return _straight_through(luma, torch.floor(luma + 0.5))
+    if rounding == "matlab_exact":
         if x.dtype == torch.uint8:  # integers already
             t = x.to(torch.float64)
         else:  # snap in the input's precision (the snapped values are integers: exact), sum in float64

@@ -17,7 +17,8 @@ per size, dtype and device. The orientation phase (−i)^(orientations−1) canc
 
 ========  =============================================================================================================
 'matlab'  cwssim_index.m / buildSCFpyr: masks in the compute dtype, |·| exact; grey image = YIQ luma
-          0.299/0.587/0.114 rounded to 8 bits (what the official scores were computed on) [default]
+          0.299/0.587/0.114 rounded to 8 bits half away from zero (MATLAB round; it reproduces the official
+          scores, i03 to 8e-7) [default]
 'pyiqa'   pyiqa 0.1.16 ``cw_ssim``: the same with pyiqa's float32 constants (YIQ coefficients, masks, Gaussian
           weight), ties rounded half to even (torch.round), and |c| = √(re² + im² + 1e-12)
           (also for |Σ c₁c₂*|); pyiqa always computes in float64 (turboiqa: float64 only for float64 input)
@@ -41,7 +42,7 @@ from .module import MetricModule
 
 WINDOW = 7
 CW_SSIM_CONVENTIONS = {
-    "matlab": {"grey": "yiq", "rounding": "matlab", "float32_masks": False, "abs_eps": 0.0},
+    "matlab": {"grey": "yiq", "rounding": "matlab_exact", "float32_masks": False, "abs_eps": 0.0},
     "pyiqa": {"grey": "yiq_f32", "rounding": "pyiqa", "float32_masks": True, "abs_eps": 1e-12},
 }
 
