@@ -2,7 +2,8 @@
 Inputs: RGB float32 in [0, 1] at 512×384 (TID2013 size) and 1920×1080, CPU, no autograd. pyiqa's MAD takes ~20 s
 at 512×384 and its 16×16-patch unfold needs several GB at 1080p: it is timed at 512×384 only (``--pyiqa-mad-1080p``
 adds it). frame-analytics' NLPD is another formulation (Hepburn et al.: bilinear expand, L0.6 pooling over levels,
-RGB per channel): indicative only. turboiqa runs under its default convention and under pyiqa's.
+RGB per channel), compared with turboiqa's convention='frame_analytics'. turboiqa runs under its default
+convention and under each peer's.
 Run: python bench/bench_classic_pyr.py [--repeats 3] [--json bench/results-classic-pyr-cpu.json]
 """
 from __future__ import annotations
@@ -29,7 +30,8 @@ def implementations(size: str, pyiqa_mad_1080p: bool) -> dict:
     from turboiqa.metrics.nlpd import nlpd
 
     impls = {
-        "nlpd": {"turboiqa": nlpd, "turboiqa (pyiqa convention)": functools.partial(nlpd, convention="pyiqa")},
+        "nlpd": {"turboiqa": nlpd, "turboiqa (pyiqa convention)": functools.partial(nlpd, convention="pyiqa"),
+                 "turboiqa (frame_analytics convention)": functools.partial(nlpd, convention="frame_analytics")},
         "cw_ssim": {"turboiqa": cw_ssim, "turboiqa (pyiqa convention)": functools.partial(cw_ssim, convention="pyiqa")},
         "mad": {"turboiqa": mad},
     }
@@ -44,7 +46,7 @@ def implementations(size: str, pyiqa_mad_1080p: bool) -> dict:
     try:
         import frame_analytics
 
-        impls["nlpd"]["frame-analytics 0.7.0 (other formulation)"] = frame_analytics.nlpd
+        impls["nlpd"]["frame-analytics 0.7.0"] = functools.partial(frame_analytics.nlpd, data_range=1.0)
     except ImportError:
         pass
     return impls

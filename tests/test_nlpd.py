@@ -2,7 +2,7 @@
 autograd, errors."""
 import pytest
 import torch
-from conftest import skip_missing
+from conftest import import_or_skip, skip_missing
 from peer_stubs import import_pyiqa_arch
 from test_peers import pair
 from turboiqa.metrics.nlpd import NLPD, NLPD_CONVENTIONS, nlpd
@@ -82,6 +82,20 @@ def test_pyiqa_real_images(pyiqa_nlpd, tid_pairs):
         torch.testing.assert_close(nlpd(x, y, 1.0, "none", convention="pyiqa"), want, atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 67, 45), (1, 1, 40, 33), (1, 3, 100, 129)])
+def test_frame_analytics(shape):
+    fa = import_or_skip("frame_analytics")
+    x, y = pair(shape)
+    want = fa.nlpd(x, y, data_range=1.0, reduction="none")
+    torch.testing.assert_close(nlpd(x, y, 1.0, "none", convention="frame_analytics"), want, atol=1e-12, rtol=0)
+    # float32: frame-analytics returns float64 (its per-level MSE is accumulated in float64), turboiqa float32
+    got = nlpd(x.float(), y.float(), 1.0, "none", convention="frame_analytics")
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got.double(), fa.nlpd(x.float(), y.float(), data_range=1.0, reduction="none"),
+                               atol=1e-6, rtol=0)
+    assert nlpd(y, y, convention="frame_analytics").item() == 0
+
+
 def test_properties():
     x, y = pair((2, 3, 64, 48))
     assert torch.equal(nlpd(y, y, reduction="none"), torch.zeros(2, dtype=torch.float64))
@@ -92,7 +106,7 @@ def test_properties():
     # odd sizes and the smallest size
     x, y = pair((1, 1, 32, 33))
     assert nlpd(x, y).item() > 0
-    assert set(NLPD_CONVENTIONS) == {"matlab", "pyiqa"}
+    assert set(NLPD_CONVENTIONS) == {"matlab", "pyiqa", "frame_analytics"}
     assert nlpd.lower_is_better is True
 
 

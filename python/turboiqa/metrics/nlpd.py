@@ -16,6 +16,10 @@ mean_k √(mean((Y_k(x) − Y_k(y))²)). Lower = better (0 for identical images)
 'pyiqa'   pyiqa 0.1.16 ``nlpd``: the unrounded YIQ luma 0.299/0.587/0.114, and the first DN filter cut to its 3×3
           centre (the 0.0072 tap is missing); pyramid as NLP_dist.m; constants rounded to float32 as pyiqa
           stores them
+'frame     frame-analytics 0.7.0 ``nlpd``, another formulation (Hepburn et al. 2020 lineage): every RGB channel
+analytics' (no grey), TensorFlow-style 'same' reflected borders, bilinear expand, 3×3 DN filters by correlation
+          (not rotated), no low-pass level, only levels whose band is >= 8 pixels, per-level RMSE pooled with the
+          L0.6 norm; 0 for bitwise-equal images
 ========  =============================================================================================================
 
 Grey (C = 1) input is used as it is (no rounding). The metric is differentiable (the 8-bit rounding of 'matlab'
@@ -49,7 +53,9 @@ FIRST_FILTER_EXTRA = 0.0072  # NLP_dist.m DN_filts(1).F2(3, 5)
 NLPD_CONVENTIONS = {
     "matlab": {"grey": "rgb2gray", "rounding": "matlab", "extra_tap": True, "float32_constants": False},
     "pyiqa": {"grey": "yiq_f32", "rounding": None, "extra_tap": False, "float32_constants": True},
+    "frame_analytics": {},  # another formulation: see _nlpd_frame_analytics
 }
+FA_MIN_BAND, FA_NORM = 8, 0.6
 MIN_SIZE = 2 ** (LEVELS - 1)
 
 
@@ -120,6 +126,46 @@ def _dn_amplitude(band: torch.Tensor, taps) -> torch.Tensor:
     return out
 
 
+def _fa_same_pad(t: torch.Tensor, k: int, stride: int) -> torch.Tensor:
+    """TensorFlow-style 'same' padding (the extra sample at the end), reflected (x(−1) = x(1))."""
+    h, w = t.shape[-2:]
+    ph = max((-(-h // stride) - 1) * stride + k - h, 0)
+    pw = max((-(-w // stride) - 1) * stride + k - w, 0)
+    pad = [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2]
+    if not any(pad):
+        return t
+    mode = "reflect" if max(pad[:2]) < w and max(pad[2:]) < h else "replicate"
+    return F.pad(t, pad, mode=mode)
+
+
+def _nlpd_frame_analytics(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
+    """frame-analytics 0.7.0 ``nlpd`` (Hepburn et al. lineage): every RGB channel, 'same' reflected borders, a
+    bilinear (align_corners) expand, 3×3 DN filters by correlation, no low-pass residual level, levels while the
+    band is at least 8 pixels, per-level RMSE over (C, H, W) pooled with the L0.6 norm."""
+    dt = x.dtype if x.dtype == torch.float64 else torch.float32
+    n, c, h, w = x.shape
+    cur = torch.cat([x.to(dt), y.to(dt)]) / float(data_range)
+    f = torch.tensor(BURT_ADELSON, dtype=torch.float64)
+    lap = (f[:, None] * f[None, :]).to(dtype=dt, device=x.device).expand(c, 1, 5, 5)
+    levels, ch, cw = 0, h, w
+    while levels < LEVELS and min(ch, cw) >= FA_MIN_BAND:
+        levels, ch, cw = levels + 1, (ch + 1) // 2, (cw + 1) // 2
+    errors = []
+    for j in range(max(levels, 1)):
+        lo = F.conv2d(_fa_same_pad(cur, 5, 2), lap, stride=2, groups=c)
+        up = F.interpolate(lo, size=cur.shape[-2:], mode="bilinear", align_corners=True)
+        band = cur - F.conv2d(_fa_same_pad(up, 5, 1), lap, groups=c)
+        dn = torch.tensor(DN_CENTRES[j], dtype=dt, device=x.device).expand(c, 1, 3, 3)
+        den = F.conv2d(_fa_same_pad(band.abs(), 3, 1), dn, groups=c) + SIGMAS[j]
+        z = band / den
+        d = z[:n] - z[n:]
+        errors.append((d * d).reshape(n, -1).mean(dim=1, dtype=torch.float64).sqrt())
+        cur = lo
+    out = torch.stack(errors).pow(FA_NORM).sum(dim=0).pow(1.0 / FA_NORM)
+    same = (x.reshape(n, -1) != y.reshape(n, -1)).sum(dim=1) == 0
+    return torch.where(same, torch.zeros_like(out), out).to(dt)
+
+
 def nlpd(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -139,11 +185,13 @@ def nlpd(
     if convention not in NLPD_CONVENTIONS:
         raise ValueError(f"convention must be one of {sorted(NLPD_CONVENTIONS)}, got {convention!r}")
     conv = NLPD_CONVENTIONS[convention]
-    if x.shape[1] not in (1, 3):
+    if x.shape[1] not in (1, 3) and convention != "frame_analytics":
         raise ValueError(f"NLPD needs 1 (grey) or 3 (RGB) channels in x, got {x.shape[1]}")
     h, w = x.shape[-2:]
     if min(h, w) < MIN_SIZE:
         raise ValueError(f"x and y must be at least {MIN_SIZE}×{MIN_SIZE} for NLPD's {LEVELS} levels, got {h}×{w}")
+    if convention == "frame_analytics":
+        return reduce(_nlpd_frame_analytics(x, y, data_range), reduction)
     n = x.shape[0]
     # both images in one batch, grey in [0, 1]
     im = grey255(torch.cat([x, y]), data_range, conv["grey"], conv["rounding"]) / 255.0
