@@ -71,7 +71,8 @@ def main() -> int:
                 rows = timed({name: functools.partial(f, x, y) for name, f in impls.items()}, repeats)
             ours = rows["turboiqa"]
             results.setdefault(metric, {})[size] = {
-                name: {"median_ms": round(ms, 2), "ratio_to_turboiqa": round(ms / ours, 3)} for name, ms in rows.items()}
+                name: {"median_ms": round(ms, 2), "ratio_to_turboiqa": round(ms / ours, 3)}
+                for name, ms in rows.items()}
             for name, ms in rows.items():
                 print(f"{metric:8s} {size:10s} {name:44s} {ms:10.1f} ms  {ms / ours:6.2f}× turboiqa", flush=True)
     if args.json:

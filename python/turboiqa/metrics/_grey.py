@@ -28,7 +28,8 @@ def _straight_through(t: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
 
 def grey255(x: torch.Tensor, data_range: float, coeffs: str | None, rounding: str | None) -> torch.Tensor:
     """N×C×H×W in [0, data_range] → grey N×1×H×W in 0–255 (compute dtype). C = 1 is taken as grey already (no
-    rounding); ``coeffs`` None keeps every channel. ``rounding``: None (unrounded luma), 'matlab', 'matlab_exact' or 'pyiqa'."""
+    rounding); ``coeffs`` None keeps every channel. ``rounding``: None (unrounded luma), 'matlab', 'matlab_exact'
+    or 'pyiqa'."""
     dt = compute_dtype(x.dtype)
     scale = 255.0 / float(data_range)
     if coeffs is None or x.shape[1] != 3 or rounding is None:

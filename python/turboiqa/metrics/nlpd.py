@@ -138,6 +138,22 @@ def _fa_same_pad(t: torch.Tensor, k: int, stride: int) -> torch.Tensor:
     return F.pad(t, pad, mode=mode)
 
 
+def _taps_1d(t: torch.Tensor, f, dim: int, stride: int, count: int) -> torch.Tensor:
+    """Σ_k f[k]·t[k + stride·i] along ``dim`` for i < count (a correlation on an already padded signal)."""
+    step = (slice(None),) * (t.dim() + dim) + (slice(None, None, stride),)
+    out = 0
+    for k, weight in enumerate(f):
+        out = out + weight * t.narrow(dim, k, stride * (count - 1) + 1)[step]
+    return out
+
+
+def _fa_blur(t: torch.Tensor, f, stride: int) -> torch.Tensor:
+    """frame-analytics' depthwise 5×5 Burt–Adelson convolution with 'same' reflected borders, done separably."""
+    h, w = t.shape[-2:]
+    p = _fa_same_pad(t, 5, stride)
+    return _taps_1d(_taps_1d(p, f, -2, stride, -(-h // stride)), f, -1, stride, -(-w // stride))
+
+
 def _nlpd_frame_analytics(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
     """frame-analytics 0.7.0 ``nlpd`` (Hepburn et al. lineage): every RGB channel, 'same' reflected borders, a
     bilinear (align_corners) expand, 3×3 DN filters by correlation, no low-pass residual level, levels while the
@@ -145,18 +161,22 @@ def _nlpd_frame_analytics(x: torch.Tensor, y: torch.Tensor, data_range: float) -
     dt = x.dtype if x.dtype == torch.float64 else torch.float32
     n, c, h, w = x.shape
     cur = torch.cat([x.to(dt), y.to(dt)]) / float(data_range)
-    f = torch.tensor(BURT_ADELSON, dtype=torch.float64)
-    lap = (f[:, None] * f[None, :]).to(dtype=dt, device=x.device).expand(c, 1, 5, 5)
+    f = BURT_ADELSON
     levels, ch, cw = 0, h, w
     while levels < LEVELS and min(ch, cw) >= FA_MIN_BAND:
         levels, ch, cw = levels + 1, (ch + 1) // 2, (cw + 1) // 2
     errors = []
     for j in range(max(levels, 1)):
-        lo = F.conv2d(_fa_same_pad(cur, 5, 2), lap, stride=2, groups=c)
+        lo = _fa_blur(cur, f, 2)
         up = F.interpolate(lo, size=cur.shape[-2:], mode="bilinear", align_corners=True)
-        band = cur - F.conv2d(_fa_same_pad(up, 5, 1), lap, groups=c)
-        dn = torch.tensor(DN_CENTRES[j], dtype=dt, device=x.device).expand(c, 1, 3, 3)
-        den = F.conv2d(_fa_same_pad(band.abs(), 3, 1), dn, groups=c) + SIGMAS[j]
+        band = cur - _fa_blur(up, f, 1)
+        p = _fa_same_pad(band.abs(), 3, 1)
+        bh, bw = band.shape[-2:]
+        den = SIGMAS[j]
+        for u in range(3):
+            for v in range(3):
+                if DN_CENTRES[j][u][v]:
+                    den = den + DN_CENTRES[j][u][v] * p[..., u : u + bh, v : v + bw]
         z = band / den
         d = z[:n] - z[n:]
         errors.append((d * d).reshape(n, -1).mean(dim=1, dtype=torch.float64).sqrt())
