@@ -23,7 +23,8 @@ from turboiqa.window import gaussian_window
 FUNCTIONS = {"psnr": "PSNR", "ssim": "SSIM", "ms_ssim": "MS_SSIM", "fsim": "FSIM", "iw_ssim": "IW_SSIM",
              "lpips": "LPIPS", "dists": "DISTS", "deepsim": "DeepSim", "lpips_swd": "LPIPS_SWD",
              "vsi": "VSI", "haarpsi": "HaarPSI", "dss": "DSS", "gmsd": "GMSD", "ms_gmsd": "MS_GMSD",
-             "mdsi": "MDSI", "srsim": "SRSIM", "vif": "VIF", "vif_p": "VIFp"}
+             "mdsi": "MDSI", "srsim": "SRSIM", "vif": "VIF", "vif_p": "VIFp",
+             "nlpd": "NLPD", "mad": "MAD", "cw_ssim": "CW_SSIM"}
 # name → (function, options): every colour choice of FSIM is its own row.
 SYMMETRIC = {
     "psnr": {}, "ssim": {}, "ms_ssim": {}, "fsim": {"color": "yiq"}, "fsimc": {"color": "yiq_chromatic"},

@@ -15,14 +15,17 @@ from .metrics.haarpsi import HAARPSI_CONVENTIONS, HaarPSI, haarpsi
 from .metrics.iw_ssim import IW_SSIM, IW_SSIM_CONVENTIONS, iw_ssim
 from .metrics.lpips import LPIPS, lpips
 from .metrics.lpips_swd import LPIPS_SWD, lpips_swd
+from .metrics.mad import MAD, MAD_CONVENTIONS, mad
 from .metrics.mdsi import MDSI, MDSI_CONVENTIONS, mdsi
 from .metrics.ms_ssim import MS_SSIM, MS_SSIM_CONVENTIONS, ms_ssim
+from .metrics.nlpd import NLPD, NLPD_CONVENTIONS, nlpd
 from .metrics.pieapp import PIEAPP_CONVENTIONS, PieAPP, pieapp
 from .metrics.psnr import PSNR, psnr
 from .metrics.srsim import SRSIM, SRSIM_CONVENTIONS, srsim
 from .metrics.ssim import SSIM, SSIM_CONVENTIONS, ssim
 from .metrics.vif import VIF, VIF_CONVENTIONS, VIFP_CONVENTIONS, VIFp, vif, vif_p
 from .metrics.vsi import VSI, VSI_CONVENTIONS, vsi
+from .metrics.cw_ssim import CW_SSIM, CW_SSIM_CONVENTIONS, cw_ssim
 from .metrics.deepqa import DeepQA, deepqa, deepqa_maps
 from .metrics.wadiqam import WADIQAM_CHECKPOINTS, WADIQAM_CONVENTIONS, WaDIQaM_FR, wadiqam_fr
 
@@ -35,7 +38,8 @@ METRICS = {"psnr": psnr, "ssim": ssim, "ms_ssim": ms_ssim, "fsim": fsim, "fsimc"
            "wadiqam_fr": wadiqam_fr, "deepqa": deepqa, "dnn_features": dnn_features,
            "vsi": vsi, "haarpsi": haarpsi, "dss": dss, "gmsd": gmsd, "ms_gmsd": ms_gmsd,
            "ms_gmsdc": partial(ms_gmsd, chromatic=True), "mdsi": mdsi, "mdsi_mult": partial(mdsi, combination="mult"),
-           "srsim": srsim, "srsimc": partial(srsim, chromatic=True), "vif": vif, "vif_p": vif_p}
+           "srsim": srsim, "srsimc": partial(srsim, chromatic=True), "vif": vif, "vif_p": vif_p,
+           "nlpd": nlpd, "mad": mad, "cw_ssim": cw_ssim}
 SCALED_METRICS = ("ms_ssim", "iw_ssim")  # the METRICS that take scales= (the jobs' --scales)
 
 
@@ -58,6 +62,15 @@ def build_info() -> dict:
 
 
 __all__ = [
+    "CW_SSIM",
+    "CW_SSIM_CONVENTIONS",
+    "cw_ssim",
+    "MAD",
+    "MAD_CONVENTIONS",
+    "mad",
+    "NLPD",
+    "NLPD_CONVENTIONS",
+    "nlpd",
     "VIF",
     "VIF_CONVENTIONS",
     "VIFP_CONVENTIONS",
