@@ -3,7 +3,10 @@ starting one case later, so a slow phase of the machine (another process, freque
 cases instead of landing on one."""
 from __future__ import annotations
 
+import contextlib
 import statistics
+import subprocess
+import sys
 import time
 
 
@@ -19,3 +22,15 @@ def timed(cases: dict, repeats: int) -> dict:
             f()
             times[name].append((time.perf_counter() - t0) * 1e3)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+@contextlib.contextmanager
+def spinning(processes: int):
+    """``processes`` CPU-spinning Python processes beside the timed code (the benches' ``--busy N``)."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)]
+    try:
+        yield
+    finally:
+        for p in spinners:
+            p.kill()
+            p.wait()
