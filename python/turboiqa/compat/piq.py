@@ -4,8 +4,11 @@ The names in :data:`ACCELERATED` take piq's arguments (same order, defaults and 
 returns ``[ssim, cs]``), validate input the way piq does (``AssertionError`` for non-tensors, devices, shapes,
 dimensions and values outside ``[0, data_range]``; ``ValueError`` where piq raises one) and compute with
 turboiqa's ``convention="piq"``, which reproduces piq's numbers. Argument values turboiqa does not implement
-(piq's complex 5-D input) run piq's own code when piq is installed. Every other name (``vif_p``, ``gmsd``, …) is
-piq's own object, looked up in an installed piq.
+(piq's complex 5-D input, VSI's constants, HaarPSI's ``scales`` other than 3, DSS's DCT/window/percentile, channel
+counts other than 1 and 3) run piq's own code when piq is installed (piq's original, also after :func:`patch`). One
+known difference: piq's ``srsim`` min-max normalises the saliency over the whole batch, ours per image (piq called
+image by image). Every other name (``brisque``, ``total_variation``, …) is piq's own object, looked up in an
+installed piq.
 """
 from __future__ import annotations
 
