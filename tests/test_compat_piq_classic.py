@@ -82,8 +82,13 @@ def compare(piq, tq, name, x, y, data_range, kwargs, reduction="none"):
     close(name, ours, theirs, x.dtype)
 
 
-@pytest.mark.parametrize("case", range(len(CASES)), ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
-@pytest.mark.parametrize("dtype, data_range", INPUTS)
+# data_range and uint8 with each metric's defaults; the options on [0, 1] float input
+RANDOM = [(case, dtype, data_range) for case, (_, kwargs) in enumerate(CASES) for dtype, data_range in INPUTS
+          if not kwargs or data_range == 1.0]
+
+
+@pytest.mark.parametrize("case, dtype, data_range", RANDOM,
+                         ids=[f"{CASES[c][0]}-{c}-{str(d)[6:]}-{r:g}" for c, d, r in RANDOM])
 def test_random_images_match_piq(piq, tq, case, dtype, data_range):
     name, kwargs = CASES[case]
     # SR-SIM: piq min-max normalises the saliency over the batch, turboiqa per image: batches of one here
@@ -263,3 +268,13 @@ def test_complex_ssim_under_patch_reaches_piq(piq, tq):
     want = piq.ssim(x, y, data_range=1.0)
     with patch("piq"):
         torch.testing.assert_close(piq.ssim(x, y, data_range=1.0), want, atol=0, rtol=0)
+
+
+def test_loss_attributes_are_piqs(piq, tq):
+    """The partial each piq loss keeps (``VSILoss().vsi``, …) and its reduction/data_range attributes."""
+    for cls, attribute in (("SRSIMLoss", "srsim"), ("VSILoss", "vsi"), ("HaarPSILoss", "haarpsi"), ("DSSLoss", "dss"),
+                           ("MDSILoss", "mdsi")):
+        ours, theirs = getattr(tq, cls)(reduction="sum", data_range=255), getattr(piq, cls)(reduction="sum",
+                                                                                           data_range=255)
+        assert callable(getattr(ours, attribute)) and callable(getattr(theirs, attribute))
+        assert (ours.reduction, ours.data_range) == (theirs.reduction, theirs.data_range) == ("sum", 255)

@@ -398,9 +398,15 @@ def _grey_or_rgb(x: torch.Tensor) -> bool:
 
 
 class _OneMinus(_Loss):
-    """piq's ``1 - metric`` losses (``clamp=True``: ``1 - clamp(metric, 0, 1)``) over a functools.partial."""
+    """piq's ``1 - metric`` losses (``clamp=True``: ``1 - clamp(metric, 0, 1)``) over a functools.partial kept in
+    the attribute piq keeps it in (``self.vsi``, ``self.srsim``, …)."""
 
     clamp = False
+    attribute = "metric"
+
+    @property
+    def metric(self):
+        return getattr(self, self.attribute)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         score = self.metric(x, y)
@@ -454,6 +460,9 @@ def multi_scale_gmsd(x: torch.Tensor, y: torch.Tensor, data_range: float = 1., r
     w = weights.detach().to(torch.float64 if x.dtype == torch.float64 else torch.float32)
     total = w.sum()
     common = dict(convention="piq", scale_weights=w, alpha=alpha, t=t)
+    if float(total) == 1.0:  # nothing to correct: one pass, the chromatic blend included
+        value = _gmsd.ms_gmsd(x, y, 1.0, "none", chromatic=chromatic, beta1=beta1, beta2=beta2, beta3=beta3, **common)
+        return _reduce(value.to(out_dtype), reduction)
     value = _gmsd.ms_gmsd(x, y, 1.0, "none", **common) * total.sqrt()
     if chromatic:  # beta1 = beta2 = 1, beta3 = 0 makes γ = 0: the chromatic RMSE alone
         rmse = _gmsd.ms_gmsd(x, y, 1.0, "none", chromatic=True, beta1=1.0, beta2=1.0, beta3=0.0, **common)
@@ -542,15 +551,16 @@ def srsim(x: torch.Tensor, y: torch.Tensor, reduction: str = "mean", data_range:
 class SRSIMLoss(_OneMinus):
     """piq.SRSIMLoss: ``1 - clamp(srsim, 0, 1)``."""
 
+    attribute = "srsim"
     clamp = True
 
     def __init__(self, reduction: str = "mean", data_range: float = 1., chromatic: bool = False,
                  scale: float = 0.25, kernel_size: int = 3, sigma: float = 3.8, gaussian_size: int = 10) -> None:
         super().__init__()
         self.data_range, self.reduction = data_range, reduction
-        self.metric = functools.partial(srsim, reduction=reduction, data_range=data_range, chromatic=chromatic,
-                                        scale=scale, kernel_size=kernel_size, sigma=sigma,
-                                        gaussian_size=gaussian_size)
+        self.srsim = functools.partial(srsim, reduction=reduction, data_range=data_range, chromatic=chromatic,
+                                       scale=scale, kernel_size=kernel_size, sigma=sigma,
+                                       gaussian_size=gaussian_size)
 
     def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return super().forward(prediction, target)
@@ -580,14 +590,16 @@ def vsi(x: torch.Tensor, y: torch.Tensor, reduction: str = "mean", data_range: f
 class VSILoss(_OneMinus):
     """piq.VSILoss: ``1 - vsi``."""
 
+    attribute = "vsi"
+
     def __init__(self, reduction: str = "mean", c1: float = 1.27, c2: float = 386., c3: float = 130.,
                  alpha: float = 0.4, beta: float = 0.02, data_range: float = 1., omega_0: float = 0.021,
                  sigma_f: float = 1.34, sigma_d: float = 145., sigma_c: float = 0.001) -> None:
         super().__init__()
         self.reduction, self.data_range = reduction, data_range
-        self.metric = functools.partial(vsi, c1=c1, c2=c2, c3=c3, alpha=alpha, beta=beta, omega_0=omega_0,
-                                        sigma_f=sigma_f, sigma_d=sigma_d, sigma_c=sigma_c, data_range=data_range,
-                                        reduction=reduction)
+        self.vsi = functools.partial(vsi, c1=c1, c2=c2, c3=c3, alpha=alpha, beta=beta, omega_0=omega_0,
+                                     sigma_f=sigma_f, sigma_d=sigma_d, sigma_c=sigma_c, data_range=data_range,
+                                     reduction=reduction)
 
 
 def haarpsi(x: torch.Tensor, y: torch.Tensor, reduction: str = "mean", data_range: float = 1., scales: int = 3,
@@ -609,12 +621,14 @@ def haarpsi(x: torch.Tensor, y: torch.Tensor, reduction: str = "mean", data_rang
 class HaarPSILoss(_OneMinus):
     """piq.HaarPSILoss: ``1 - haarpsi``."""
 
+    attribute = "haarpsi"
+
     def __init__(self, reduction: str = "mean", data_range: float = 1., scales: int = 3, subsample: bool = True,
                  c: float = 30.0, alpha: float = 4.2) -> None:
         super().__init__()
         self.reduction, self.data_range = reduction, data_range
-        self.metric = functools.partial(haarpsi, scales=scales, subsample=subsample, c=c, alpha=alpha,
-                                        data_range=data_range, reduction=reduction)
+        self.haarpsi = functools.partial(haarpsi, scales=scales, subsample=subsample, c=c, alpha=alpha,
+                                         data_range=data_range, reduction=reduction)
 
 
 def dss(x: torch.Tensor, y: torch.Tensor, reduction: str = "mean", data_range: float = 1.0, dct_size: int = 8,
@@ -651,6 +665,7 @@ def _in_range(tensors, data_range: float) -> bool:
 class DSSLoss(_OneMinus):
     """piq.DSSLoss: ``1 - clamp(dss, 0, 1)``."""
 
+    attribute = "dss"
     clamp = True
 
     def __init__(self, reduction: str = "mean", data_range: float = 1.0, dct_size: int = 8,
@@ -658,9 +673,9 @@ class DSSLoss(_OneMinus):
                  percentile: float = 0.05) -> None:
         super().__init__()
         self.data_range, self.reduction = data_range, reduction
-        self.metric = functools.partial(dss, reduction=reduction, data_range=data_range, dct_size=dct_size,
-                                        sigma_weight=sigma_weight, kernel_size=kernel_size,
-                                        sigma_similarity=sigma_similarity, percentile=percentile)
+        self.dss = functools.partial(dss, reduction=reduction, data_range=data_range, dct_size=dct_size,
+                                     sigma_weight=sigma_weight, kernel_size=kernel_size,
+                                     sigma_similarity=sigma_similarity, percentile=percentile)
 
     def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return super().forward(prediction, target)
