@@ -278,3 +278,24 @@ def test_loss_attributes_are_piqs(piq, tq):
                                                                                            data_range=255)
         assert callable(getattr(ours, attribute)) and callable(getattr(theirs, attribute))
         assert (ours.reduction, ours.data_range) == (theirs.reduction, theirs.data_range) == ("sum", 255)
+
+
+NEW_NAMES = ["gmsd", "GMSDLoss", "multi_scale_gmsd", "MultiScaleGMSDLoss", "mdsi", "MDSILoss", "srsim", "SRSIMLoss",
+             "vsi", "VSILoss", "haarpsi", "HaarPSILoss", "dss", "DSSLoss", "vif_p", "VIFLoss"]
+
+
+@pytest.mark.parametrize("name", NEW_NAMES)
+def test_signatures_are_piqs(piq, tq, name):
+    """Same parameter names, order, kinds and defaults (tensors compared by value), and accelerated."""
+    import inspect
+
+    assert name in tq.ACCELERATED and getattr(tq, name) is not getattr(piq, name)
+
+    def params(obj):
+        sig = inspect.signature(obj.__init__ if inspect.isclass(obj) else obj)
+        return [(p.name, p.kind, p.default) for p in sig.parameters.values()]
+
+    ours, theirs = params(getattr(tq, name)), params(getattr(piq, name))
+    assert [p[:2] for p in ours] == [p[:2] for p in theirs]
+    for (n, _, a), (_, _, b) in zip(ours, theirs):
+        assert a == b or abs(a - b) < 1e-15, (n, a, b)
