@@ -14,7 +14,8 @@ from turboiqa.nets.weights import resolve
 
 pytestmark = pytest.mark.usefixtures("weights_dir")
 
-NAMES = ["psnr", "psnry", "ssim", "ssimc", "ms_ssim", "fsim", "lpips", "lpips-vgg", "dists"]
+NAMES = ["psnr", "psnry", "ssim", "ssimc", "ms_ssim", "fsim", "lpips", "lpips-vgg", "dists", "gmsd", "vsi", "vif"]
+SCORED_HERE = NAMES[:9]  # gmsd, vsi, vif: tests/test_compat_pyiqa_classic.py (this file's time budget)
 # Largest |ours − pyiqa| allowed on the TID2013 pairs. PSNR is float32 dB (~30): one ulp is 1.9e-6–3.8e-6. FSIM:
 # float32 phase congruency summed in a different order (measured 3.2e-6). The rest: float32 1e-6 (SSIM/MS-SSIM:
 # float64 statistics of integer levels; the luma is float32 in both, so a level rounded across .5 moves ~1e-7).
@@ -71,7 +72,7 @@ def test_names_and_attributes(pyiqa):
             assert getattr(ours, attribute) == getattr(theirs, attribute), (name, attribute)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", SCORED_HERE)
 def test_scores_match_pyiqa(pyiqa, tid_unit, name):
     x, y = tid_unit
     if name in ("lpips-vgg", "dists"):  # VGG16 on five 384×512 pairs twice takes a minute here: 192×256 crops
@@ -184,8 +185,10 @@ def test_compat_delegates_other_names_and_options(pyiqa, tid_unit):
     import turboiqa.compat.pyiqa as compat
 
     assert isinstance(compat.create_metric("ssim", device="cpu"), Metric)
-    other = compat.create_metric("gmsd", device="cpu")  # not computed by turboiqa: pyiqa's own
-    assert not isinstance(other, Metric) and other.metric_name == "gmsd"
+    other = compat.create_metric("cw_ssim", device="cpu")  # not computed by turboiqa: pyiqa's own
+    assert not isinstance(other, Metric) and other.metric_name == "cw_ssim"
+    constants = compat.create_metric("vsi", device="cpu", c1=2.0)  # a VSI constant turboiqa lacks: pyiqa's
+    assert not isinstance(constants, Metric)
     summed = compat.create_metric("ms_ssim", device="cpu", is_prod=False)  # an option turboiqa lacks: pyiqa's
     assert not isinstance(summed, Metric)
     assert compat.get_dataset_info is pyiqa.get_dataset_info  # every other attribute: pyiqa's
@@ -209,8 +212,8 @@ def test_patch_pyiqa(pyiqa, tid_unit):
             metric = pyiqa.create_metric("ssim", device="cpu")
             assert isinstance(metric, Metric)
             torch.testing.assert_close(metric(x, y), turboiqa.ssim(x, y, 1.0, "none", convention="pyiqa"))
-            assert not isinstance(pyiqa.create_metric("gmsd", device="cpu"), Metric)  # pyiqa's, no recursion
-            assert "gmsd" in pyiqa.list_models()
+            assert not isinstance(pyiqa.create_metric("cw_ssim", device="cpu"), Metric)  # pyiqa's, no recursion
+            assert "cw_ssim" in pyiqa.list_models()
             assert patched.replaced
         assert pyiqa.create_metric is original and user.create_metric is original
     finally:
@@ -219,8 +222,12 @@ def test_patch_pyiqa(pyiqa, tid_unit):
 
 def test_errors(tid_unit):
     x, y = (t[:1, :, :64, :64].contiguous() for t in tid_unit)
-    with pytest.raises(ValueError, match="no metric 'vif'.*ssim.*pyiqa itself"):
-        turboiqa.create_metric("vif")
+    with pytest.raises(ValueError, match="no metric 'cw_ssim'.*ssim.*pyiqa itself"):
+        turboiqa.create_metric("cw_ssim")
+    with pytest.raises(ValueError, match="c2=100"):
+        turboiqa.create_metric("vsi", c2=100)
+    with pytest.raises(ValueError, match="ori=4"):
+        turboiqa.create_metric("vif", ori=4)
     with pytest.raises(ValueError, match="is_prod"):
         turboiqa.create_metric("ms_ssim", is_prod=False)
     with pytest.raises(ValueError, match="color_space='lhm'"):

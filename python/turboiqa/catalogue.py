@@ -12,6 +12,9 @@ ssim         ``ssim(convention='pyiqa')``: integer 0–255 YIQ luma in float64, 
 ssimc        ``ssim(convention='pyiqa', color='per_channel')``
 ms_ssim      ``ms_ssim(convention='pyiqa')`` with Wang's weights as float32 constants, as pyiqa
 fsim         ``fsim(convention='piq', color='yiq_chromatic')`` (pyiqa's FSIM is piq's)
+gmsd         ``gmsd(convention='pyiqa')`` (``test_y_channel=False``: ``color='per_channel'``)
+vsi          ``vsi(convention='pyiqa')``
+vif          ``vif(convention='pyiqa')`` (the wavelet-domain VIF of the rounded YIQ luma)
 lpips        ``LPIPS(net='alex')``; lpips-vgg: ``LPIPS(net='vgg')``
 dists        ``DISTS()``
 ===========  ==================================================================================================
@@ -34,10 +37,13 @@ from torch import nn
 
 from .metrics.dists import DISTS
 from .metrics.fsim import fsim
+from .metrics.gmsd import gmsd
 from .metrics.lpips import LPIPS
 from .metrics.ms_ssim import WANG_WEIGHTS, ms_ssim
 from .metrics.psnr import psnr
 from .metrics.ssim import ssim
+from .metrics.vif import vif
+from .metrics.vsi import vsi
 
 
 class UnsupportedOption(ValueError):
@@ -179,6 +185,50 @@ class PyiqaDISTS(nn.Module):
         return self.dists(x, y).unsqueeze(1)
 
 
+class PyiqaGMSD(nn.Module):
+    """pyiqa's GMSD: ``gmsd(convention='pyiqa')`` (rounded YIQ luma; every channel with test_y_channel=False)."""
+
+    def __init__(self, metric_name="gmsd", channels=3, test_y_channel=True):
+        super().__init__()
+        self.color = "yiq_uint8" if test_y_channel else "per_channel"
+
+    def forward(self, x, y):
+        return gmsd(x, y, 1.0, "none", convention="pyiqa", color=self.color)
+
+
+VSI_OPTIONS = {"c1": 1.27, "c2": 386.0, "c3": 130.0, "alpha": 0.4, "beta": 0.02, "data_range": 1.0, "omega_0": 0.021,
+               "sigma_f": 1.34, "sigma_d": 145.0, "sigma_c": 0.001}
+
+
+class PyiqaVSI(nn.Module):
+    """pyiqa's VSI: ``vsi(convention='pyiqa')``, float64 (N,); the published constants only."""
+
+    def __init__(self, metric_name="vsi", c1=1.27, c2=386.0, c3=130.0, alpha=0.4, beta=0.02, data_range=1.0,
+                 omega_0=0.021, sigma_f=1.34, sigma_d=145.0, sigma_c=0.001):
+        super().__init__()
+        given = {"c1": c1, "c2": c2, "c3": c3, "alpha": alpha, "beta": beta, "data_range": data_range,
+                 "omega_0": omega_0, "sigma_f": sigma_f, "sigma_d": sigma_d, "sigma_c": sigma_c}
+        for option, value in given.items():
+            if value != VSI_OPTIONS[option]:
+                raise _unsupported(metric_name, option, value, f"{VSI_OPTIONS[option]!r}")
+
+    def forward(self, x, y):
+        return vsi(x, y, 1.0, "none", convention="pyiqa")
+
+
+class PyiqaVIF(nn.Module):
+    """pyiqa's VIF (wavelet domain): ``vif(convention='pyiqa')``; one luma channel, 4 levels, 6 orientations."""
+
+    def __init__(self, metric_name="vif", channels=1, level=4, ori=6):
+        super().__init__()
+        for option, value, default in (("channels", channels, 1), ("level", level, 4), ("ori", ori, 6)):
+            if value != default:
+                raise _unsupported(metric_name, option, value, repr(default))
+
+    def forward(self, x, y):
+        return vif(x, y, 1.0, "none", convention="pyiqa")
+
+
 # pyiqa 0.1.16's names, defaults (default_model_configs.py), lower_better and score_range strings.
 METRICS = {
     "psnr": MetricEntry(PyiqaPSNR, False, "~0, ~40", {"test_y_channel": False}),
@@ -188,6 +238,9 @@ METRICS = {
     "ms_ssim": MetricEntry(PyiqaMSSSIM, False, "0, 1", {"downsample": False, "test_y_channel": True,
                                                         "is_prod": True}),
     "fsim": MetricEntry(PyiqaFSIM, False, "0, 1", {"chromatic": True}),
+    "gmsd": MetricEntry(PyiqaGMSD, True, "0, ~1", {"test_y_channel": True}),
+    "vsi": MetricEntry(PyiqaVSI, False, "0, ~1"),
+    "vif": MetricEntry(PyiqaVIF, False, "0, ~1"),
     "lpips": MetricEntry(PyiqaLPIPS, True, "0, 1", {"net": "alex", "version": "0.1"}),
     "lpips-vgg": MetricEntry(PyiqaLPIPS, True, "0, 1", {"net": "vgg", "version": "0.1"}),
     "dists": MetricEntry(PyiqaDISTS, True, "0, 1"),
