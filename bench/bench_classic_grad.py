@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from round_robin import timed  # noqa: E402
+from round_robin import spinning, timed  # noqa: E402
 from peer_stubs import import_piq_module, import_pyiqa_arch  # noqa: E402
 
 SIZES = {"512x384": (384, 512), "1920x1080": (1080, 1920)}
@@ -77,12 +77,22 @@ def implementations() -> dict:
     return impls
 
 
+BUSY = [0]  # --busy: spinning processes during each timed group
+
+
+def timed_busy(cases: dict, repeats: int) -> dict:
+    with spinning(BUSY[0]):
+        return timed(cases, repeats)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--busy", type=int, default=0, help="CPU-spinning processes beside the benchmark")
     parser.add_argument("--json")
     parser.add_argument("--metrics", default="gmsd,ms_gmsd,mdsi,srsim")
     args = parser.parse_args()
+    BUSY[0] = args.busy
     warnings.simplefilter("ignore")
     impls = implementations()
     results, ratios = {}, {}
@@ -92,14 +102,14 @@ def main() -> int:
         x = (y + 0.03 * torch.randn(1, 3, h, w, generator=g)).clamp(0, 1)
         for metric in args.metrics.split(","):
             with torch.no_grad():
-                rows = timed({name: functools.partial(f, x, y) for name, f in impls[metric].items()}, args.repeats)
+                rows = timed_busy({name: functools.partial(f, x, y) for name, f in impls[metric].items()}, args.repeats)
             results.setdefault(metric, {})[size] = rows
             ours = rows["turboiqa"]
             ratios.setdefault(metric, {})[size] = {name: ms / ours for name, ms in rows.items()}
             for name, ms in rows.items():
                 print(f"{metric:8s} {size:10s} {name:40s} {ms:9.2f} ms   {ms / ours:6.2f}× turboiqa")
     if args.json:
-        info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "repeats": args.repeats,
+        info = {"busy_processes": args.busy, "torch": torch.__version__, "threads": torch.get_num_threads(), "repeats": args.repeats,
                 "input": "1x3xHxW float32 in [0, 1]"}
         Path(args.json).write_text(json.dumps({"machine": info, "median_ms": results,
                                                "ratio_to_turboiqa": ratios}, indent=1))

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from round_robin import timed  # noqa: E402
+from round_robin import spinning, timed  # noqa: E402
 from peer_stubs import import_pyiqa_arch  # noqa: E402
 
 SIZES = {"512x384": (384, 512), "1920x1080": (1080, 1920)}
@@ -52,13 +52,23 @@ def implementations(size: str, pyiqa_mad_1080p: bool) -> dict:
     return impls
 
 
+BUSY = [0]  # --busy: spinning processes during each timed group
+
+
+def timed_busy(cases: dict, repeats: int) -> dict:
+    with spinning(BUSY[0]):
+        return timed(cases, repeats)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--busy", type=int, default=0, help="CPU-spinning processes beside the benchmark")
     parser.add_argument("--mad-repeats", type=int, default=1, help="repeats for MAD (pyiqa's takes ~20 s a call)")
     parser.add_argument("--pyiqa-mad-1080p", action="store_true")
     parser.add_argument("--json")
     args = parser.parse_args()
+    BUSY[0] = args.busy
     warnings.simplefilter("ignore")
     results = {}
     for size, (h, w) in SIZES.items():
@@ -68,7 +78,7 @@ def main() -> int:
         for metric, impls in implementations(size, args.pyiqa_mad_1080p).items():
             repeats = args.mad_repeats if metric == "mad" else args.repeats
             with torch.no_grad():
-                rows = timed({name: functools.partial(f, x, y) for name, f in impls.items()}, repeats)
+                rows = timed_busy({name: functools.partial(f, x, y) for name, f in impls.items()}, repeats)
             ours = rows["turboiqa"]
             results.setdefault(metric, {})[size] = {
                 name: {"median_ms": round(ms, 2), "ratio_to_turboiqa": round(ms / ours, 3)}
@@ -76,7 +86,7 @@ def main() -> int:
             for name, ms in rows.items():
                 print(f"{metric:8s} {size:10s} {name:44s} {ms:10.1f} ms  {ms / ours:6.2f}× turboiqa", flush=True)
     if args.json:
-        info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "repeats": args.repeats,
+        info = {"busy_processes": args.busy, "torch": torch.__version__, "threads": torch.get_num_threads(), "repeats": args.repeats,
                 "mad_repeats": args.mad_repeats, "input": "1x3xHxW float32 in [0, 1]",
                 "note": "shared 2-vCPU VM with other jobs running: indicative"}
         Path(args.json).write_text(json.dumps({"machine": info, "results": results}, indent=1))

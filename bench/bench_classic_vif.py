@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from round_robin import timed  # noqa: E402
+from round_robin import spinning, timed  # noqa: E402
 import peer_stubs  # noqa: E402
 
 SIZES = {"512x384": (384, 512), "1920x1080": (1080, 1920)}
@@ -56,11 +56,21 @@ def cases(x, y) -> tuple[dict, dict]:
     return out, against
 
 
+BUSY = [0]  # --busy: spinning processes during each timed group
+
+
+def timed_busy(cases: dict, repeats: int) -> dict:
+    with spinning(BUSY[0]):
+        return timed(cases, repeats)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--busy", type=int, default=0, help="CPU-spinning processes beside the benchmark")
     parser.add_argument("--json")
     args = parser.parse_args()
+    BUSY[0] = args.busy
     warnings.simplefilter("ignore")
     results, ratios = {}, {}
     for size, (h, w) in SIZES.items():
@@ -69,14 +79,14 @@ def main() -> int:
         x = (y + 0.05 * torch.randn(1, 3, h, w, generator=g)).clamp(0, 1)
         impls, against = cases(x, y)
         with torch.no_grad():
-            rows = timed(impls, args.repeats)
+            rows = timed_busy(impls, args.repeats)
         results[size] = rows
         ratios[size] = {peer: rows[peer] / rows[ours] for peer, ours in against.items()}
         for name, ms in rows.items():
             extra = f"   {ratios[size][name]:5.2f}× {against[name]}" if name in against else ""
             print(f"{size:10s} {name:46s} {ms:9.1f} ms{extra}")
     if args.json:
-        info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "repeats": args.repeats,
+        info = {"busy_processes": args.busy, "torch": torch.__version__, "threads": torch.get_num_threads(), "repeats": args.repeats,
                 "input": "1x3xHxW float32 in [0, 1]", "ratio": "peer median / turboiqa median (matching convention)"}
         Path(args.json).write_text(json.dumps({"machine": info, "median_ms": results, "ratios": ratios}, indent=1))
     return 0

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from round_robin import timed  # noqa: E402
+from round_robin import spinning, timed  # noqa: E402
 import peer_stubs  # noqa: E402
 
 SIZES = {"512x384": (384, 512), "1920x1080": (1080, 1920)}
@@ -59,11 +59,21 @@ def implementations() -> dict:
     return impls
 
 
+BUSY = [0]  # --busy: spinning processes during each timed group
+
+
+def timed_busy(cases: dict, repeats: int) -> dict:
+    with spinning(BUSY[0]):
+        return timed(cases, repeats)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--busy", type=int, default=0, help="CPU-spinning processes beside the benchmark")
     parser.add_argument("--json")
     args = parser.parse_args()
+    BUSY[0] = args.busy
     warnings.simplefilter("ignore")
     results, ratios = {}, {}
     impls = implementations()
@@ -73,14 +83,14 @@ def main() -> int:
             x = torch.rand(1, 3, h, w)
             y = (x + 0.05 * torch.randn_like(x)).clamp(0, 1)
             with torch.no_grad():
-                rows = timed({name: functools.partial(f, x, y) for name, f in cases.items()}, args.repeats)
+                rows = timed_busy({name: functools.partial(f, x, y) for name, f in cases.items()}, args.repeats)
             results.setdefault(metric, {})[size] = rows
             ours = rows["turboiqa"]
             ratios.setdefault(metric, {})[size] = {name: ms / ours for name, ms in rows.items()}
             for name, ms in rows.items():
                 print(f"{metric:8s} {size:10s} {name:28s} {ms:9.1f} ms   ratio {ms / ours:5.2f}")
     if args.json:
-        info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "repeats": args.repeats,
+        info = {"busy_processes": args.busy, "torch": torch.__version__, "threads": torch.get_num_threads(), "repeats": args.repeats,
                 "input": "1x3xHxW float32 in [0, 1]", "ratio": "implementation ms / turboiqa (default) ms"}
         Path(args.json).write_text(json.dumps({"machine": info, "median_ms": results, "ratio": ratios}, indent=1))
     return 0
