@@ -48,12 +48,14 @@ def main() -> None:
                 ours = impls["turboiqa"]
                 peers = ", ".join(f"{n} {ms:.1f} ({ms / ours:.1f}×)" for n, ms in impls.items() if is_peer(n))
                 b = busy.get(metric, {}).get(size, {})
-                if b:
+                if any(is_peer(n) for n in b):
                     name, ms = min(((n, v) for n, v in b.items() if is_peer(n)), key=lambda t: t[1])
                     busy_cells = f"{b['turboiqa']:.1f} | {name} {ms:.1f} ({ms / b['turboiqa']:.1f}×)"
                 else:
                     busy_cells = "— | —"
-                print(f"| {metric} | {size} | **{ours:.1f}** | {peers} | {busy_cells} |")
+                if b and not any(is_peer(n) for n in b):
+                    busy_cells = f"{b['turboiqa']:.1f} | —"
+                print(f"| {metric} | {size} | **{ours:.1f}** | {peers or '—'} | {busy_cells} |")
 
 
 if __name__ == "__main__":
