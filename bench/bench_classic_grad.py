@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from round_robin import spinning, timed  # noqa: E402
+from round_robin import timed  # noqa: E402
 from peer_stubs import import_piq_module, import_pyiqa_arch  # noqa: E402
 
 SIZES = {"512x384": (384, 512), "1920x1080": (1080, 1920)}
@@ -77,14 +77,6 @@ def implementations() -> dict:
     return impls
 
 
-BUSY = [0]  # --busy: spinning processes during each timed group
-
-
-def timed_busy(cases: dict, repeats: int) -> dict:
-    with spinning(BUSY[0]):
-        return timed(cases, repeats)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -92,7 +84,6 @@ def main() -> int:
     parser.add_argument("--json")
     parser.add_argument("--metrics", default="gmsd,ms_gmsd,mdsi,srsim")
     args = parser.parse_args()
-    BUSY[0] = args.busy
     warnings.simplefilter("ignore")
     impls = implementations()
     results, ratios = {}, {}
@@ -102,7 +93,8 @@ def main() -> int:
         x = (y + 0.03 * torch.randn(1, 3, h, w, generator=g)).clamp(0, 1)
         for metric in args.metrics.split(","):
             with torch.no_grad():
-                rows = timed_busy({name: functools.partial(f, x, y) for name, f in impls[metric].items()}, args.repeats)
+                cases = {name: functools.partial(f, x, y) for name, f in impls[metric].items()}
+                rows = timed(cases, args.repeats, busy=args.busy)
             results.setdefault(metric, {})[size] = rows
             ours = rows["turboiqa"]
             ratios.setdefault(metric, {})[size] = {name: ms / ours for name, ms in rows.items()}

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from round_robin import spinning, timed  # noqa: E402
+from round_robin import timed  # noqa: E402
 from peer_stubs import import_pyiqa_arch  # noqa: E402
 
 SIZES = {"512x384": (384, 512), "1920x1080": (1080, 1920)}
@@ -52,14 +52,6 @@ def implementations(size: str, pyiqa_mad_1080p: bool) -> dict:
     return impls
 
 
-BUSY = [0]  # --busy: spinning processes during each timed group
-
-
-def timed_busy(cases: dict, repeats: int) -> dict:
-    with spinning(BUSY[0]):
-        return timed(cases, repeats)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -68,7 +60,6 @@ def main() -> int:
     parser.add_argument("--pyiqa-mad-1080p", action="store_true")
     parser.add_argument("--json")
     args = parser.parse_args()
-    BUSY[0] = args.busy
     warnings.simplefilter("ignore")
     results = {}
     for size, (h, w) in SIZES.items():
@@ -78,7 +69,7 @@ def main() -> int:
         for metric, impls in implementations(size, args.pyiqa_mad_1080p).items():
             repeats = args.mad_repeats if metric == "mad" else args.repeats
             with torch.no_grad():
-                rows = timed_busy({name: functools.partial(f, x, y) for name, f in impls.items()}, repeats)
+                rows = timed({name: functools.partial(f, x, y) for name, f in impls.items()}, repeats, busy=args.busy)
             ours = rows["turboiqa"]
             results.setdefault(metric, {})[size] = {
                 name: {"median_ms": round(ms, 2), "ratio_to_turboiqa": round(ms / ours, 3)}

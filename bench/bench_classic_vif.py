@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from round_robin import spinning, timed  # noqa: E402
+from round_robin import timed  # noqa: E402
 import peer_stubs  # noqa: E402
 
 SIZES = {"512x384": (384, 512), "1920x1080": (1080, 1920)}
@@ -56,21 +56,12 @@ def cases(x, y) -> tuple[dict, dict]:
     return out, against
 
 
-BUSY = [0]  # --busy: spinning processes during each timed group
-
-
-def timed_busy(cases: dict, repeats: int) -> dict:
-    with spinning(BUSY[0]):
-        return timed(cases, repeats)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--busy", type=int, default=0, help="CPU-spinning processes beside the benchmark")
     parser.add_argument("--json")
     args = parser.parse_args()
-    BUSY[0] = args.busy
     warnings.simplefilter("ignore")
     results, ratios = {}, {}
     for size, (h, w) in SIZES.items():
@@ -79,7 +70,7 @@ def main() -> int:
         x = (y + 0.05 * torch.randn(1, 3, h, w, generator=g)).clamp(0, 1)
         impls, against = cases(x, y)
         with torch.no_grad():
-            rows = timed_busy(impls, args.repeats)
+            rows = timed(impls, args.repeats, busy=args.busy)
         results[size] = rows
         ratios[size] = {peer: rows[peer] / rows[ours] for peer, ours in against.items()}
         for name, ms in rows.items():

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from round_robin import spinning, timed  # noqa: E402
+from round_robin import timed  # noqa: E402
 import peer_stubs  # noqa: E402
 
 SIZES = {"512x384": (384, 512), "1920x1080": (1080, 1920)}
@@ -59,21 +59,12 @@ def implementations() -> dict:
     return impls
 
 
-BUSY = [0]  # --busy: spinning processes during each timed group
-
-
-def timed_busy(cases: dict, repeats: int) -> dict:
-    with spinning(BUSY[0]):
-        return timed(cases, repeats)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--busy", type=int, default=0, help="CPU-spinning processes beside the benchmark")
     parser.add_argument("--json")
     args = parser.parse_args()
-    BUSY[0] = args.busy
     warnings.simplefilter("ignore")
     results, ratios = {}, {}
     impls = implementations()
@@ -83,7 +74,8 @@ def main() -> int:
             x = torch.rand(1, 3, h, w)
             y = (x + 0.05 * torch.randn_like(x)).clamp(0, 1)
             with torch.no_grad():
-                rows = timed_busy({name: functools.partial(f, x, y) for name, f in cases.items()}, args.repeats)
+                calls = {name: functools.partial(f, x, y) for name, f in cases.items()}
+                rows = timed(calls, args.repeats, busy=args.busy)
             results.setdefault(metric, {})[size] = rows
             ours = rows["turboiqa"]
             ratios.setdefault(metric, {})[size] = {name: ms / ours for name, ms in rows.items()}

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from round_robin import timed  # noqa: E402
+from round_robin import spinning, timed  # noqa: E402
 from peer_stubs import import_pyiqa_arch, install_torchvision_stub, patched_hub_load  # noqa: E402
 
 
@@ -87,13 +87,8 @@ def main() -> int:
             impls = {args.only: impls[args.only]}
         width, height = (int(v) for v in args.size.split("x"))
         x, y = torch.rand(1, 3, height, width), torch.rand(1, 3, height, width)
-        spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
-        try:
-            with torch.no_grad():
-                rows = timed({name: functools.partial(f, x, y) for name, f in impls.items()}, args.repeats)
-        finally:
-            for p in spinners:
-                p.kill()
+        with torch.no_grad():
+            rows = timed({name: functools.partial(f, x, y) for name, f in impls.items()}, args.repeats, busy=args.busy)
         ours = rows.get("turboiqa (piq grid)")
         for name, ms in rows.items():
             print(f"{name:28s} {ms:9.1f} ms" + (f"   {ms / ours:5.2f}× turboiqa (piq grid)" if ours else ""))
@@ -110,18 +105,13 @@ ROWS = ("turboiqa (original grid)", "turboiqa (piq grid)", "piq 0.8", "pyiqa")
 def isolated(args) -> int:
     """``--repeats`` rounds; in each, every implementation is timed once (after its warm-up) in its own process."""
     times = {name: [] for name in ROWS}
-    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            for r in range(args.repeats):
-                for name in ROWS[r % len(ROWS):] + ROWS[:r % len(ROWS)]:
-                    out = Path(tmp) / "one.json"
-                    subprocess.run([sys.executable, __file__, "--only", name, "--repeats", "1", "--size", args.size,
-                                    "--json", str(out)], check=True, capture_output=True)
-                    times[name].append(json.loads(out.read_text())["median_ms"][name])
-    finally:
-        for p in spinners:
-            p.kill()
+    with spinning(args.busy), tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.repeats):
+            for name in ROWS[r % len(ROWS):] + ROWS[:r % len(ROWS)]:
+                out = Path(tmp) / "one.json"
+                subprocess.run([sys.executable, __file__, "--only", name, "--repeats", "1", "--size", args.size,
+                                "--json", str(out)], check=True, capture_output=True)
+                times[name].append(json.loads(out.read_text())["median_ms"][name])
     rows = {name: statistics.median(t) for name, t in times.items()}
     ours = rows["turboiqa (piq grid)"]
     for name, ms in rows.items():

@@ -10,8 +10,14 @@ import sys
 import time
 
 
-def timed(cases: dict, repeats: int) -> dict:
-    """{name: median milliseconds} of the zero-argument callables in ``cases``."""
+def timed(cases: dict, repeats: int, busy: int = 0) -> dict:
+    """{name: median milliseconds} of the zero-argument callables in ``cases``, with ``busy`` CPU-spinning
+    processes beside them (:func:`spinning`)."""
+    with spinning(busy):
+        return _timed(cases, repeats)
+
+
+def _timed(cases: dict, repeats: int) -> dict:
     for f in cases.values():
         f()  # warm-up
     times = {name: [] for name in cases}
