@@ -80,6 +80,13 @@ def install_torchvision_stub() -> None:
     models.__getattr__ = other
     transforms = types.ModuleType("torchvision.transforms")
     transforms.functional = types.ModuleType("torchvision.transforms.functional")
+
+    def rotate(t, angle):  # pyiqa's NLPD turns its 3×3 filters by 180°: a flip of both axes
+        if angle % 360 != 180:
+            raise NotImplementedError(f"torchvision stand-in: rotate by {angle} degrees")
+        return torch.flip(t, (-2, -1))
+
+    transforms.functional.rotate = rotate
     tv.models, tv.transforms = models, transforms
     for m in (tv, models, transforms, transforms.functional):
         m.__spec__ = importlib.machinery.ModuleSpec(m.__name__, None, is_package=True)

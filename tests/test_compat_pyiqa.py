@@ -14,7 +14,8 @@ from turboiqa.nets.weights import resolve
 
 pytestmark = pytest.mark.usefixtures("weights_dir")
 
-NAMES = ["psnr", "psnry", "ssim", "ssimc", "ms_ssim", "fsim", "lpips", "lpips-vgg", "dists", "gmsd", "vsi", "vif"]
+NAMES = ["psnr", "psnry", "ssim", "ssimc", "ms_ssim", "fsim", "lpips", "lpips-vgg", "dists", "gmsd", "vsi", "vif",
+         "nlpd", "cw_ssim", "mad"]
 SCORED_HERE = NAMES[:9]  # gmsd, vsi, vif: tests/test_compat_pyiqa_classic.py (this file's time budget)
 # Largest |ours − pyiqa| allowed on the TID2013 pairs. PSNR is float32 dB (~30): one ulp is 1.9e-6–3.8e-6. FSIM:
 # float32 phase congruency summed in a different order (measured 3.2e-6). The rest: float32 1e-6 (SSIM/MS-SSIM:
@@ -168,7 +169,7 @@ def test_device_defaults_to_cuda_when_available():
 
 
 def test_list_models_filters(pyiqa):
-    assert turboiqa.list_models(filter="*ssim*") == ["ms_ssim", "ssim", "ssimc"]
+    assert turboiqa.list_models(filter="*ssim*") == ["cw_ssim", "ms_ssim", "ssim", "ssimc"]
     assert turboiqa.list_models(filter=["psnr*", "lpips*"], exclude_filters="*vgg") == ["lpips", "psnr", "psnry"]
     assert turboiqa.list_models("NR") == []
     assert turboiqa.list_models("FR") == turboiqa.list_models()
@@ -185,8 +186,8 @@ def test_compat_delegates_other_names_and_options(pyiqa, tid_unit):
     import turboiqa.compat.pyiqa as compat
 
     assert isinstance(compat.create_metric("ssim", device="cpu"), Metric)
-    other = compat.create_metric("cw_ssim", device="cpu")  # not computed by turboiqa: pyiqa's own
-    assert not isinstance(other, Metric) and other.metric_name == "cw_ssim"
+    other = compat.create_metric("piqe", device="cpu")  # not computed by turboiqa (and built offline): pyiqa's own
+    assert not isinstance(other, Metric) and other.metric_name == "piqe"
     constants = compat.create_metric("vsi", device="cpu", c1=2.0)  # a VSI constant turboiqa lacks: pyiqa's
     assert not isinstance(constants, Metric)
     summed = compat.create_metric("ms_ssim", device="cpu", is_prod=False)  # an option turboiqa lacks: pyiqa's
@@ -212,8 +213,8 @@ def test_patch_pyiqa(pyiqa, tid_unit):
             metric = pyiqa.create_metric("ssim", device="cpu")
             assert isinstance(metric, Metric)
             torch.testing.assert_close(metric(x, y), turboiqa.ssim(x, y, 1.0, "none", convention="pyiqa"))
-            assert not isinstance(pyiqa.create_metric("cw_ssim", device="cpu"), Metric)  # pyiqa's, no recursion
-            assert "cw_ssim" in pyiqa.list_models()
+            assert not isinstance(pyiqa.create_metric("piqe", device="cpu"), Metric)  # pyiqa's, no recursion
+            assert "piqe" in pyiqa.list_models()
             assert patched.replaced
         assert pyiqa.create_metric is original and user.create_metric is original
     finally:
@@ -222,8 +223,8 @@ def test_patch_pyiqa(pyiqa, tid_unit):
 
 def test_errors(tid_unit):
     x, y = (t[:1, :, :64, :64].contiguous() for t in tid_unit)
-    with pytest.raises(ValueError, match="no metric 'cw_ssim'.*ssim.*pyiqa itself"):
-        turboiqa.create_metric("cw_ssim")
+    with pytest.raises(ValueError, match="no metric 'piqe'.*ssim.*pyiqa itself"):
+        turboiqa.create_metric("piqe")
     with pytest.raises(ValueError, match="c2=100"):
         turboiqa.create_metric("vsi", c2=100)
     with pytest.raises(ValueError, match="ori=4"):

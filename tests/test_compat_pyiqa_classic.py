@@ -1,4 +1,4 @@
-"""turboiqa.create_metric's classic names 'gmsd', 'vsi' and 'vif' against pyiqa 0.1.16's create_metric (imported
+"""turboiqa.create_metric's classic names 'gmsd', 'vsi', 'vif', 'nlpd', 'cw_ssim' and 'mad' against pyiqa 0.1.16's create_metric (imported
 offline through tests/peer_stubs.py): attributes, scores, shapes and dtypes on the TID2013 pairs and random images,
 options, loss gradients, errors."""
 import pytest
@@ -108,3 +108,32 @@ def test_options_turboiqa_lacks(pyiqa):
         assert not isinstance(compat.create_metric(name, device="cpu", **option), Metric)  # pyiqa's own
     with pytest.raises(ValueError, match="'window'"):
         turboiqa.create_metric("gmsd", window=3)
+
+
+# (atol, rtol). NLPD: both float32 on the same luma (measured 9e-8). CW-SSIM: both float64 (4e-16). MAD: float64
+# out of both, but pyiqa runs its first steps in the input's float32 (turboiqa: all float64): 1.7e-7 relative measured.
+SLOW_NAMES = {"nlpd": (1e-6, 0), "cw_ssim": (1e-12, 0), "mad": (0, 1e-6)}
+
+
+@pytest.mark.parametrize("name", sorted(SLOW_NAMES))
+def test_more_names_match_pyiqa(pyiqa, tid_unit, name):
+    """Crops of two TID2013 pairs (pyiqa's MAD takes ~9 s per full pair): scores, attributes, shapes, dtypes; MAD
+    with its test_y_channel option too."""
+    x, y = (t[:2, :, 100:228, 60:220].contiguous() for t in tid_unit)
+    options = [{}, {"test_y_channel": True}] if name == "mad" else [{}]
+    for kw in options:
+        ours, theirs = turboiqa.create_metric(name, device="cpu", **kw), pyiqa.create_metric(name, device="cpu", **kw)
+        for attribute in ("lower_better", "score_range", "metric_mode", "as_loss"):
+            assert getattr(ours, attribute) == getattr(theirs, attribute), (name, attribute)
+        got, want = ours(x, y), theirs(x, y)
+        assert got.shape == want.shape and got.dtype == want.dtype, (got.shape, want.shape, got.dtype, want.dtype)
+        assert float(want.max()) > 0  # real distortions: not only the degenerate 0 of MAD on noise
+        atol, rtol = SLOW_NAMES[name]
+        torch.testing.assert_close(got, want, atol=atol, rtol=rtol)
+
+
+@pytest.mark.parametrize("name, option", [("nlpd", {"k": 5}), ("nlpd", {"test_y_channel": False}),
+                                          ("cw_ssim", {"guardb": 2}), ("cw_ssim", {"K": 1.0})])
+def test_more_names_refuse_options(name, option):
+    with pytest.raises(ValueError, match=f"{next(iter(option))}="):
+        turboiqa.create_metric(name, device="cpu", **option)

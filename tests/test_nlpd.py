@@ -25,15 +25,7 @@ def pyiqa_nlpd():
     arch = import_pyiqa_arch("nlpd_arch")
     if arch is None:
         skip_missing("pyiqa not installed (pip install --no-deps pyiqa==0.1.16)")
-    # the torchvision stub has no transforms.functional.rotate; pyiqa rotates its 3×3 DN filters by 180°,
-    # which is a flip of both axes
-    saved = getattr(arch.tf, "rotate", None)
-    arch.tf.rotate = lambda t, angle: torch.flip(t, (-2, -1)) if angle == 180 else NotImplemented
-    yield arch.NLPD(channels=1, test_y_channel=True)
-    if saved is None:
-        del arch.tf.rotate
-    else:
-        arch.tf.rotate = saved
+    return arch.NLPD(channels=1, test_y_channel=True)  # the torchvision stand-in turns filters by 180° too
 
 
 @pytest.mark.parametrize("kind", ["uint8", "float32", "float64"])

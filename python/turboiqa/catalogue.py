@@ -15,6 +15,9 @@ fsim         ``fsim(convention='piq', color='yiq_chromatic')`` (pyiqa's FSIM is 
 gmsd         ``gmsd(convention='pyiqa')`` (``test_y_channel=False``: ``color='per_channel'``)
 vsi          ``vsi(convention='pyiqa')``
 vif          ``vif(convention='pyiqa')`` (the wavelet-domain VIF of the rounded YIQ luma)
+nlpd         ``nlpd(convention='pyiqa')`` (YIQ luma; only pyiqa's defaults channels=1, test_y_channel=True, k=6)
+cw_ssim      ``cw_ssim(convention='pyiqa', level=level, orientations=ori)`` (``guardb=0``, ``K=0`` only)
+mad          ``mad(convention='pyiqa')`` (every RGB channel; ``test_y_channel=True``: ``color='yiq'``)
 lpips        ``LPIPS(net='alex')``; lpips-vgg: ``LPIPS(net='vgg')``
 dists        ``DISTS()``
 ===========  ==================================================================================================
@@ -36,10 +39,13 @@ import torch
 from torch import nn
 
 from .metrics.dists import DISTS
+from .metrics.cw_ssim import cw_ssim
 from .metrics.fsim import fsim
 from .metrics.gmsd import gmsd
 from .metrics.lpips import LPIPS
+from .metrics.mad import mad
 from .metrics.ms_ssim import WANG_WEIGHTS, ms_ssim
+from .metrics.nlpd import nlpd
 from .metrics.psnr import psnr
 from .metrics.ssim import ssim
 from .metrics.vif import vif
@@ -229,6 +235,51 @@ class PyiqaVIF(nn.Module):
         return vif(x, y, 1.0, "none", convention="pyiqa")
 
 
+def _only_defaults(metric_name: str, given: dict) -> None:
+    """Raise UnsupportedOption for the first option that differs from pyiqa's default (given: {name: (value,
+    default)})."""
+    for option, (value, default) in given.items():
+        if value != default:
+            raise _unsupported(metric_name, option, value, repr(default))
+
+
+class PyiqaNLPD(nn.Module):
+    """pyiqa's NLPD: ``nlpd(convention='pyiqa')`` on the unrounded YIQ luma, float32 (N,)."""
+
+    def __init__(self, metric_name="nlpd", channels=1, test_y_channel=True, k=6, filt=None):
+        super().__init__()
+        _only_defaults(metric_name, {"channels": (channels, 1), "test_y_channel": (test_y_channel, True),
+                                     "k": (k, 6), "filt": (filt, None)})
+
+    def forward(self, x, y):
+        return nlpd(x, y, 1.0, "none", convention="pyiqa")
+
+
+class PyiqaCWSSIM(nn.Module):
+    """pyiqa's CW-SSIM: ``cw_ssim(convention='pyiqa')`` on the rounded YIQ luma; pyiqa's level and ori."""
+
+    def __init__(self, metric_name="cw_ssim", channels=1, level=4, ori=8, guardb=0, K=0, test_y_channel=True):
+        super().__init__()
+        _only_defaults(metric_name, {"channels": (channels, 1), "guardb": (guardb, 0), "K": (K, 0),
+                                     "test_y_channel": (test_y_channel, True)})
+        self.level, self.orientations = level, ori
+
+    def forward(self, x, y):
+        return cw_ssim(x.double(), y.double(), 1.0, "none", level=self.level, orientations=self.orientations,
+                       convention="pyiqa")
+
+
+class PyiqaMAD(nn.Module):
+    """pyiqa's MAD: ``mad(convention='pyiqa')`` in float64 (N,), every RGB channel (``test_y_channel=True``: the YIQ luma)."""
+
+    def __init__(self, metric_name="mad", channels=3, test_y_channel=False):
+        super().__init__()
+        self.color = "yiq" if test_y_channel else "rgb"
+
+    def forward(self, x, y):
+        return mad(x.double(), y.double(), 1.0, "none", color=self.color, convention="pyiqa")  # pyiqa: float64
+
+
 # pyiqa 0.1.16's names, defaults (default_model_configs.py), lower_better and score_range strings.
 METRICS = {
     "psnr": MetricEntry(PyiqaPSNR, False, "~0, ~40", {"test_y_channel": False}),
@@ -241,6 +292,10 @@ METRICS = {
     "gmsd": MetricEntry(PyiqaGMSD, True, "0, ~1", {"test_y_channel": True}),
     "vsi": MetricEntry(PyiqaVSI, False, "0, ~1"),
     "vif": MetricEntry(PyiqaVIF, False, "0, ~1"),
+    "nlpd": MetricEntry(PyiqaNLPD, True, "0, 1", {"channels": 1, "test_y_channel": True}),
+    "cw_ssim": MetricEntry(PyiqaCWSSIM, False, "0, 1", {"channels": 1, "level": 4, "ori": 8,
+                                                         "test_y_channel": True}),
+    "mad": MetricEntry(PyiqaMAD, True, "0, ~"),
     "lpips": MetricEntry(PyiqaLPIPS, True, "0, 1", {"net": "alex", "version": "0.1"}),
     "lpips-vgg": MetricEntry(PyiqaLPIPS, True, "0, 1", {"net": "vgg", "version": "0.1"}),
     "dists": MetricEntry(PyiqaDISTS, True, "0, 1"),
