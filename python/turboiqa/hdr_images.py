@@ -1,0 +1,110 @@
+"""HDR image files → linear float32 tensors, without clipping or quantising what the file holds.
+
+- OpenEXR (``.exr``) through the Academy Software Foundation's own ``OpenEXR`` bindings: half and float channels
+  come back exactly (half → float32 is exact); R, G, B (colour) or Y (grey) channels, fully opaque alpha dropped.
+- Radiance RGBE (``.hdr``, ``.pic``) through OpenCV's decoder (``opencv-python-headless``), the maintained reader
+  of that format in Python (Pillow and imageio's built-in plugins cannot read it; OpenCV's pip wheels cannot read
+  EXR, hence two libraries).
+
+Both are in the ``hdr`` extra: ``pip install "turboiqa[hdr]"``. The values are what the file stores: scene- or
+display-referred linear light in the file's own units (often relative, sometimes cd/m²); turning them into absolute
+luminance is the display model's job. Files the metrics could only misread raise :class:`HdrReadError` naming the
+file and why: NaN or infinite samples, negative samples (out-of-gamut colour a metric would silently clip),
+partial transparency, several parts or layers, channels other than RGB(A)/Y(A).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .images import ImageReadError
+
+HDR_SUFFIXES = {".exr": "exr", ".hdr": "radiance", ".pic": "radiance"}
+
+
+class HdrReadError(ImageReadError):
+    """An HDR file that cannot be read without changing its values; the message names the file and why."""
+
+
+@dataclass(frozen=True)
+class HdrImage:
+    """``pixels``: 1×C×H×W float32 linear values (C = 1 grey, 3 RGB), as stored in the file."""
+
+    pixels: torch.Tensor
+    path: Path
+    format: str  # 'exr' | 'radiance'
+
+    @property
+    def peak(self) -> float:
+        """The largest stored value (HDR files have no fixed peak)."""
+        return float(self.pixels.max())
+
+
+def is_hdr_file(path) -> bool:
+    return Path(path).suffix.lower() in HDR_SUFFIXES
+
+
+def read_hdr_image(path) -> HdrImage:
+    path = Path(path)
+    kind = HDR_SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise HdrReadError(f"{path}: not an HDR image file (expected one of {sorted(HDR_SUFFIXES)})")
+    if not path.is_file():
+        raise HdrReadError(f"{path}: no such file")
+    array = _read_exr(path) if kind == "exr" else _read_radiance(path)
+    _check_values(array, path)
+    pixels = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))[None]
+    return HdrImage(pixels=pixels, path=path, format=kind)
+
+
+def _missing(package: str, path: Path) -> HdrReadError:
+    return HdrReadError(f"{path}: reading it needs the '{package}' package: pip install \"turboiqa[hdr]\"")
+
+
+def _read_exr(path: Path) -> np.ndarray:
+    try:
+        import OpenEXR
+    except ImportError:
+        raise _missing("OpenEXR", path) from None
+    try:
+        with OpenEXR.File(str(path), separate_channels=True) as exr:
+            if len(exr.parts) != 1:
+                raise HdrReadError(f"{path}: {len(exr.parts)} parts; only single-part EXR files are read")
+            channels = {name: np.asarray(c.pixels) for name, c in exr.channels().items()}
+    except HdrReadError:
+        raise
+    except Exception as error:  # the bindings raise RuntimeError/OSError with the library's message
+        raise HdrReadError(f"{path}: not a readable OpenEXR file ({error})") from None
+    names = set(channels)
+    if names in ({"R", "G", "B"}, {"R", "G", "B", "A"}):
+        planes = [channels[c] for c in "RGB"]
+    elif names in ({"Y"}, {"Y", "A"}):
+        planes = [channels["Y"]]
+    else:
+        raise HdrReadError(f"{path}: channels {sorted(names)}; expected R, G, B or Y (with an optional opaque A)")
+    if "A" in names and not np.all(channels["A"] == 1):
+        raise HdrReadError(f"{path}: the alpha channel has transparent pixels; the score would depend on the "
+                           "background they are composited onto")
+    return np.stack([p.astype(np.float32) for p in planes], axis=-1)
+
+
+def _read_radiance(path: Path) -> np.ndarray:
+    try:
+        import cv2
+    except ImportError:
+        raise _missing("opencv-python-headless", path) from None
+    bgr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if bgr is None or bgr.dtype != np.float32 or bgr.ndim != 3 or bgr.shape[2] != 3:
+        raise HdrReadError(f"{path}: not a readable Radiance RGBE file")
+    return bgr[..., ::-1]  # OpenCV's BGR order → RGB
+
+
+def _check_values(array: np.ndarray, path: Path) -> None:
+    if not np.isfinite(array).all():
+        raise HdrReadError(f"{path}: NaN or infinite samples")
+    if (array < 0).any():
+        raise HdrReadError(f"{path}: negative samples (smallest {float(array.min()):g}): out-of-gamut colour that "
+                           "a metric would clip; convert the file to a wider gamut or clip it explicitly first")
