@@ -79,11 +79,15 @@ def test_pu21_psnr_by_hand():
 
 def test_pu21_psnr_equals_cvvdp(pycvvdp, tid_pairs):
     for display in ("standard_4k", "standard_fhd"):
-        # (cvvdp 0.5.7's vq_metric.set_display_model cannot load a display by name: it lacks an import; pass it)
+        # cvvdp 0.5.7's vq_metric (a circular import) misses vvdp_display_photometry and video_source_array:
+        # build both here and call predict_video_source
+        from pycvvdp.video_source import video_source_array
+
         photo = pycvvdp.vvdp_display_photometry.load(display, [])
         met = pycvvdp.pu_psnr_y(display_photometry=photo, device=torch.device("cpu"))
         for dist, ref in tid_pairs[:2]:
-            want = float(met.predict(dist, ref, dim_order="BCHW")[0])
+            source = video_source_array(dist, ref, 0, dim_order="BCHW", display_photometry=photo)
+            want = float(met.predict_video_source(source)[0])
             got = float(pu21_psnr(dist, ref, 255, display=display))
             assert abs(got - want) < 1e-4, (display, got, want)
 
