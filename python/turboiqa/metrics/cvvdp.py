@@ -122,15 +122,16 @@ def _reduce(x: torch.Tensor) -> torch.Tensor:
     top = x[:, 1:2] if h > 1 else x[:, 0:1]
     xp = torch.cat([top, x[:, 0:1], x, x[:, -1:], x[:, -2:-1] if h > 1 else x[:, -1:]], 1)
     ho = (h + 1) // 2
-    ya = (k0 * xp[:, 0:2 * ho:2] + k1 * xp[:, 1:2 * ho + 1:2] + k2 * xp[:, 2:2 * ho + 2:2]
-          + k3 * xp[:, 3:2 * ho + 3:2] + k4 * xp[:, 4:2 * ho + 4:2])
+    ya = xp[:, 2:2 * ho + 2:2] * k2
+    ya.add_(xp[:, 0:2 * ho:2] + xp[:, 4:2 * ho + 4:2], alpha=k0)  # k0 == k4
+    ya.add_(xp[:, 1:2 * ho + 1:2] + xp[:, 3:2 * ho + 3:2], alpha=k1)  # k1 == k3
     # horizontal: left border symmetric; right border: zero pad, then cvvdp's correction
     wo = (w + 1) // 2
     left = ya[:, :, 1:2] if w > 1 else ya[:, :, 0:1]
-    zeros = torch.zeros_like(ya[:, :, :2])
-    yp = torch.cat([left, ya[:, :, 0:1], ya, zeros], 2)
-    y = (k0 * yp[:, :, 0:2 * wo:2] + k1 * yp[:, :, 1:2 * wo + 1:2] + k2 * yp[:, :, 2:2 * wo + 2:2]
-         + k3 * yp[:, :, 3:2 * wo + 3:2] + k4 * yp[:, :, 4:2 * wo + 4:2])
+    yp = torch.cat([left, ya[:, :, 0:1], ya, torch.zeros_like(ya[:, :, :2])], 2)
+    y = yp[:, :, 2:2 * wo + 2:2] * k2
+    y.add_(yp[:, :, 0:2 * wo:2] + yp[:, :, 4:2 * wo + 4:2], alpha=k0)
+    y.add_(yp[:, :, 1:2 * wo + 1:2] + yp[:, :, 3:2 * wo + 3:2], alpha=k1)
     if h % 2 == 1:
         fix = ya[:, :, -1] * k3 + ya[:, :, -2] * k4
     else:
@@ -159,20 +160,27 @@ def _expand(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
 
 # --------------------------------------------------------------------------------------------------- masking
 @functools.lru_cache(maxsize=None)
-def _gauss13(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def _gauss13_weights() -> tuple:
     t = torch.linspace(-6.0, 6.0, 13, dtype=torch.float64)
     g = torch.exp(-0.5 * (t / 3.0) ** 2)
-    return (g / g.sum()).to(dtype=dtype, device=device)
+    return tuple((g / g.sum()).tolist())
 
 
-def _blur(m: torch.Tensor) -> torch.Tensor:
-    """13-tap Gaussian (σ = 3) with reflect borders, separable; B×C×h×w."""
+def _blur(m: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """13-tap Gaussian (σ = 3) with reflect borders, separable, times ``scale``; B×C×h×w. Accumulated in place
+    over shifted views (3-5× faster on CPU than a 1-channel conv2d of the same taps)."""
     b, c, h, w = m.shape
-    g = _gauss13(m.dtype, m.device)
-    flat = m.reshape(b * c, 1, h, w)
-    flat = F.conv2d(F.pad(flat, (0, 0, 6, 6), mode="reflect"), g.view(1, 1, 13, 1))
-    flat = F.conv2d(F.pad(flat, (6, 6, 0, 0), mode="reflect"), g.view(1, 1, 1, 13))
-    return flat.view(b, c, h, w)
+    g = [v * scale for v in _gauss13_weights()]
+    p = F.pad(m.reshape(b * c, 1, h, w), (0, 0, 6, 6), mode="reflect")[:, 0]
+    acc = p[:, 0:h] * g[0]
+    for k in range(1, 13):
+        acc.add_(p[:, k:k + h], alpha=g[k])
+    p = F.pad(acc[:, None], (6, 6, 0, 0), mode="reflect")[:, 0]
+    g = _gauss13_weights()
+    acc = p[..., 0:w] * g[0]
+    for k in range(1, 13):
+        acc.add_(p[..., k:k + w], alpha=g[k])
+    return acc.view(b, c, h, w)
 
 
 def _spow(x: torch.Tensor, p) -> torch.Tensor:
@@ -180,17 +188,19 @@ def _spow(x: torch.Tensor, p) -> torch.Tensor:
     return (x + _EPS) ** p - _EPS ** p
 
 
-def _masked_difference(t, r, s, prm, consts):
+def _masked_difference(t, r, s, consts):
     """Per-pixel visible difference of a Laplacian band (N×3×h×w contrasts, sensitivity)."""
     gain, mask_q, xcm, mask_c, mask_p, d_max = consts
-    tp = t * s * gain
-    rp = r * s * gain
-    mm = torch.minimum(tp.abs(), rp.abs())
+    sg = s * gain
+    tp = t * sg
+    rp = r * sg
+    mm = torch.minimum(tp.abs(), rp.abs())  # >= 0, and so is its blur: no abs() needed before the power
     if mm.shape[-2] > 6 and mm.shape[-1] > 6:
-        mm = _blur(mm)
-    mm = mm * mask_c
-    mq = _spow(mm.abs(), mask_q)
-    masker = torch.einsum("nchw,cd->ndhw", mq, xcm)
+        mm = _blur(mm, mask_c)
+    else:
+        mm = mm * mask_c
+    mq = _spow(mm, mask_q)
+    masker = F.conv2d(mq, xcm)  # channel mixing, 1×1
     du = _spow((tp - rp).abs(), mask_p) / (1 + masker)
     return d_max * du / (d_max + du)
 
@@ -201,7 +211,7 @@ def _constants(dtype: torch.dtype, device: torch.device):
     t = functools.partial(torch.tensor, dtype=dtype, device=device)
     gain = t(_CH_GAIN).view(1, 3, 1, 1)
     mask_q = t(p["mask_q"][:3]).view(1, 3, 1, 1)
-    xcm = (2 ** t(p["xcm_weights"]).view(4, 4))[:3, :3]  # [from channel, to channel]
+    xcm = (2 ** t(p["xcm_weights"]).view(4, 4))[:3, :3].T.reshape(3, 3, 1, 1).contiguous()  # [to, from]
     return gain, mask_q, xcm, 10 ** p["mask_c"], p["mask_p"], 10 ** p["d_max"]
 
 
@@ -226,12 +236,12 @@ def _dkl(x: torch.Tensor, photo: _display.DisplayPhotometry, data_range: float) 
 
 
 def _pool(x: torch.Tensor, p: float, dim, normalize: bool) -> torch.Tensor:
-    """cvvdp's p-norm with its eps-power: ((Σ spow(x, p)) / N)^(1/p) via spow."""
-    s = _spow(x, p).sum(dim)
+    """cvvdp's p-norm with its eps-power: spow(Σ spow(x, p) / N, 1/p), spow(x, p) = (x + 1e-5)^p − 1e-5^p."""
+    count = 1
+    for d in (dim if isinstance(dim, tuple) else (dim,)):
+        count *= x.shape[d]
+    s = ((x + _EPS) ** p).sum(dim) - count * _EPS ** p
     if normalize:
-        count = 1
-        for d in (dim if isinstance(dim, tuple) else (dim,)):
-            count *= x.shape[d]
         s = s / count
     return _spow(s, 1 / p)
 
@@ -286,7 +296,7 @@ def cvvdp_per_band(x, y, data_range: float = 1.0, *, display="standard_4k"):
                 band = band * 2
             t, r = band[:n], band[n:]
             s = _sensitivity(freqs[b], torch.log10(bkg[n:]), gain)
-            d = _masked_difference(t, r, s, None, consts)
+            d = _masked_difference(t, r, s, consts)
             g = nxt
         out.append(_pool(d, 2, (-2, -1), True))  # N×3
     return torch.stack(out, -1), freqs
