@@ -223,8 +223,25 @@ def _rgb_to_dkl(photo: _display.DisplayPhotometry, dtype: torch.dtype, device: t
     return m.to(dtype=dtype, device=device)
 
 
+@functools.lru_cache(maxsize=None)
+def _srgb_lut(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """sRGB EOTF of the 256 8-bit codes."""
+    return _display.srgb_eotf(torch.arange(256, dtype=torch.float64) / 255).to(dtype=dtype, device=device)
+
+
 def _dkl(x: torch.Tensor, photo: _display.DisplayPhotometry, data_range: float) -> torch.Tensor:
-    v = x.to(compute_dtype(x.dtype))
+    """Display-encoded input → DKL (absolute). sRGB displays: EOTF, then the display's affine light model and the
+    colour matrix as one 1×1 convolution with bias (8-bit input: the EOTF from a 256-entry table)."""
+    dtype = compute_dtype(x.dtype)
+    if x.shape[1] == 3 and photo.transfer == "sRGB" and photo.exposure == 1:
+        if x.dtype == torch.uint8 and data_range == 255:
+            rel = _srgb_lut(dtype, x.device)[x.long()]
+        else:
+            rel = _display.srgb_eotf((x.to(dtype) / data_range).clamp(0.0, 1.0))
+        m = _rgb_to_dkl(photo, dtype, x.device)
+        black = photo.black + photo.reflected
+        return F.conv2d(rel, (m * (photo.peak - photo.black)).view(3, 3, 1, 1), m.sum(1) * black)
+    v = x.to(dtype)
     if not photo.is_linear:
         v = v / data_range
     lin = photo.forward(v)
@@ -232,7 +249,7 @@ def _dkl(x: torch.Tensor, photo: _display.DisplayPhotometry, data_range: float) 
         return lin.expand(-1, 3, -1, -1)
     if lin.shape[1] != 3:
         raise ValueError(f"cvvdp needs 1- or 3-channel images, got {lin.shape[1]} channels")
-    return torch.einsum("dc,nchw->ndhw", _rgb_to_dkl(photo, lin.dtype, lin.device), lin)
+    return F.conv2d(lin, _rgb_to_dkl(photo, lin.dtype, lin.device).view(3, 3, 1, 1))
 
 
 def _pool(x: torch.Tensor, p: float, dim, normalize: bool) -> torch.Tensor:
