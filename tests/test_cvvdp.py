@@ -118,8 +118,21 @@ def test_display_by_parameters(pycvvdp):
     assert abs(float(cvvdp(x, y, display=custom)) - float(named)) > 1e-3
     assert resolve_display("standard_4k", ppd=30).geometry.ppd == 30
     assert len(band_frequencies(1080, 1920, ppd)) == 8
-    q, freqs = cvvdp_per_band(x, y, display="standard_fhd")
-    assert q.shape == (1, 3, len(freqs))
+    q, freqs, none = cvvdp_per_band(x, y, display="standard_fhd")
+    assert q.shape == (1, 3, len(freqs)) and none is None
+
+
+@pytest.mark.parametrize("display", ["standard_4k", "standard_fhd"])
+def test_heatmap_equals_cvvdp(pycvvdp, tid_pairs, display):
+    dist, ref = tid_pairs[1]
+    met = pycvvdp.cvvdp(display_name=display, heatmap="raw", device=torch.device("cpu"), quiet=True)
+    jod_peer, stats = met.predict(dist, ref, dim_order="BCHW")
+    want = stats["heatmap"][:, :, 0].double()  # cvvdp stores it as float16: ~5e-4 relative
+    jod, got = cvvdp(dist, ref, 255, "none", display=display, heatmap=True)
+    assert got.shape == (1, 1) + tuple(dist.shape[-2:])
+    assert abs(float(jod) - float(jod_peer)) < 1e-3
+    assert (got.double() - want).abs().max() <= 1e-3 * want.abs().max() + 1e-3
+    assert got.max() > 0.05  # a real distortion shows up
 
 
 def test_bad_inputs():

@@ -284,8 +284,10 @@ def met2jod(q: torch.Tensor) -> torch.Tensor:
     return torch.where(q <= qt, linear, power)
 
 
-def cvvdp_per_band(x, y, data_range: float = 1.0, *, display="standard_4k"):
-    """The per-band, per-channel pooled differences (N×3×bands; cvvdp's ``Q_per_ch``) and the band frequencies."""
+def cvvdp_per_band(x, y, data_range: float = 1.0, *, display="standard_4k", heatmap: bool = False):
+    """The per-band, per-channel pooled differences (N×3×bands; cvvdp's ``Q_per_ch``), the band frequencies and,
+    with ``heatmap=True``, the per-pixel difference map (N×1×H×W, cvvdp's 'raw' heat map: 0 = no visible
+    difference, 1 - JOD/10 per pixel), else None."""
     disp = _display.resolve_display(display)
     photo = disp.photometry
     x, y = _check_inputs(x, y, data_range, photo)
@@ -303,6 +305,10 @@ def cvvdp_per_band(x, y, data_range: float = 1.0, *, display="standard_4k"):
 
     g = both.reshape(2 * n * 3, h, w)
     out = []
+    maps = []
+    prm = parameters()
+    ch_w = torch.tensor([1.0, prm["ch_chrom_w"], prm["ch_chrom_w"]], dtype=dtype, device=device).view(1, 3, 1, 1)
+    ch_w = ch_w * prm["image_int"]
     for b in range(n_bands):
         gh, gw = g.shape[-2:]
         last = b == n_bands - 1
@@ -314,20 +320,32 @@ def cvvdp_per_band(x, y, data_range: float = 1.0, *, display="standard_4k"):
             t, r = band[:n], band[n:]
             s = _sensitivity(0.1, log_bkg_ref, gain)
             d = (t - r).abs() * s
+            if heatmap:
+                bw = torch.tensor(prm["baseband_weight"][:3], dtype=dtype, device=device).view(1, 3, 1, 1)
+                maps.append(_pool(d * ch_w * bw, prm["beta_tch"], 1, False).unsqueeze(1))
         else:
             nxt = _reduce(g)
             ex = _expand(nxt, gh, gw)
             lap = (g - ex).view(2 * n, 3, gh, gw)
             bkg = ex.view(2 * n, 3, gh, gw)[:, 0:1].clamp(min=0.01)
             band = (lap / bkg).clamp(max=1000.0)
-            if b > 0:
-                band = band * 2
             t, r = band[:n], band[n:]
-            s = _sensitivity(freqs[b], torch.log10(bkg[n:]), gain)
+            # the middle bands' contrast is doubled (cvvdp's get_band): folded into the sensitivity
+            s = _sensitivity(freqs[b], torch.log10(bkg[n:]), gain * (2.0 if b > 0 else 1.0))
             d = _masked_difference(t, r, s, consts)
+            if heatmap:
+                m = _pool(d * ch_w, prm["beta_tch"], 1, False).unsqueeze(1)
+                maps.append(m / 2 if b > 0 else m)
             g = nxt
         out.append(_pool(d, 2, (-2, -1), True))  # N×3
-    return torch.stack(out, -1), freqs
+    diff_map = None
+    if heatmap:  # collapse the difference pyramid (Laplacian reconstruction), then per-pixel JOD
+        img = maps[-1]
+        for m in reversed(maps[:-1]):
+            mh, mw = m.shape[-2:]
+            img = _expand(img.reshape(-1, *img.shape[-2:]), mh, mw).view(m.shape) + m
+        diff_map = 1 - met2jod(img) / 10
+    return torch.stack(out, -1), freqs, diff_map
 
 
 def cvvdp(
@@ -337,7 +355,8 @@ def cvvdp(
     reduction: str = "mean",
     *,
     display="standard_4k",
-) -> torch.Tensor:
+    heatmap: bool = False,
+):
     """ColorVideoVDP quality of distorted images ``x`` against references ``y`` in JOD (10 = no visible
     difference; higher = better): (N,) for reduction='none', else the mean (or sum).
 
@@ -347,16 +366,19 @@ def cvvdp(
     (peak, contrast, ambient, k_refl, exposure, colorspace, eotf, resolution, diagonal_inches, distance_m, ppd —
     unspecified ones from 'standard_4k') or a :class:`turboiqa.display.Display`.
     Float64 input computes in float64, everything else in float32. Differentiable (usable as a loss: 10 - JOD).
+    ``heatmap=True`` returns ``(jod, map)`` with the N×1×H×W per-pixel difference map (cvvdp's heatmap='raw':
+    1 - JOD/10 of each pixel's pooled difference; 0 = invisible).
     """
     check_reduction(reduction)
     prm = parameters()
-    q, _ = cvvdp_per_band(x, y, data_range, display=display)
+    q, _, diff_map = cvvdp_per_band(x, y, data_range, display=display, heatmap=heatmap)
     band_w = torch.ones(q.shape[1:], dtype=q.dtype, device=q.device)
     band_w[:, -1] = torch.tensor(prm["baseband_weight"][:3], dtype=q.dtype, device=q.device)
     ch_w = torch.tensor([1.0, prm["ch_chrom_w"], prm["ch_chrom_w"]], dtype=q.dtype, device=q.device).view(1, 3, 1)
     q_ch = _pool(q * ch_w * band_w, prm["beta_sch"], -1, False)  # N×3
     q_all = _pool(q_ch, prm["beta_tch"], -1, False) * prm["image_int"]  # N
-    return reduce(met2jod(q_all), reduction)
+    jod = reduce(met2jod(q_all), reduction)
+    return (jod, diff_map) if heatmap else jod
 
 
 cvvdp.lower_is_better = False
