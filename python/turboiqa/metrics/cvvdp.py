@@ -146,8 +146,10 @@ def _expand_dim(x: torch.Tensor, size: int, dim: int) -> torch.Tensor:
     last = x.narrow(dim, n - 1, 1)
     xp = torch.cat([first, x, last], dim)
     a, b, c = xp.narrow(dim, 0, n), xp.narrow(dim, 1, n), xp.narrow(dim, 2, n)
-    even = 2 * (_K[0] * a + _K[2] * b + _K[4] * c)
-    odd = 2 * (_K[1] * b + _K[3] * c)
+    even = b * (2 * _K[2])  # 2·(K0·a + K2·b + K4·c), K0 == K4
+    even.add_(a + c, alpha=2 * _K[0])
+    odd = b + c  # 2·(K1·b + K3·c), K1 == K3
+    odd.mul_(2 * _K[1])
     out = torch.stack([even, odd], dim + 1 if dim >= 0 else dim)
     shape = list(x.shape)
     shape[dim] = 2 * n
