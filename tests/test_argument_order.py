@@ -24,11 +24,12 @@ FUNCTIONS = {"psnr": "PSNR", "ssim": "SSIM", "ms_ssim": "MS_SSIM", "fsim": "FSIM
              "lpips": "LPIPS", "dists": "DISTS", "deepsim": "DeepSim", "lpips_swd": "LPIPS_SWD",
              "vsi": "VSI", "haarpsi": "HaarPSI", "dss": "DSS", "gmsd": "GMSD", "ms_gmsd": "MS_GMSD",
              "mdsi": "MDSI", "srsim": "SRSIM", "vif": "VIF", "vif_p": "VIFp",
-             "nlpd": "NLPD", "mad": "MAD", "cw_ssim": "CW_SSIM"}
+             "nlpd": "NLPD", "mad": "MAD", "cw_ssim": "CW_SSIM", "pu21_psnr": "PU21PSNR", "pu21_ssim": "PU21SSIM",
+             "cvvdp": "CVVDP"}
 # name → (function, options): every colour choice of FSIM is its own row.
 SYMMETRIC = {
     "psnr": {}, "ssim": {}, "ms_ssim": {}, "fsim": {"color": "yiq"}, "fsimc": {"color": "yiq_chromatic"},
-    "vsi": {}, "haarpsi": {}, "dss": {}, "gmsd": {}, "ms_gmsd": {}, "srsim": {},
+    "vsi": {}, "haarpsi": {}, "dss": {}, "gmsd": {}, "ms_gmsd": {}, "srsim": {}, "pu21_psnr": {}, "pu21_ssim": {},
 }
 DEEP_SYMMETRIC = {"lpips": {}, "dists": {}, "deepsim": {"layers": (3, 8, 15)}}
 
@@ -54,7 +55,7 @@ def test_function_signature(name):
     parameters = list(inspect.signature(getattr(turboiqa, name)).parameters.values())
     assert [p.name for p in parameters[:4]] == ["x", "y", "data_range", "reduction"]
     assert all(p.kind is p.POSITIONAL_OR_KEYWORD for p in parameters[:4])
-    assert all(p.kind is p.KEYWORD_ONLY for p in parameters[4:]), [p.name for p in parameters[4:]]
+    assert all(p.kind in (p.KEYWORD_ONLY, p.VAR_KEYWORD) for p in parameters[4:]), [p.name for p in parameters[4:]]
     assert "x`` distorted, ``y`` reference" in getattr(turboiqa, name).__doc__
 
 

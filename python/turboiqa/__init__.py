@@ -28,6 +28,9 @@ from .metrics.vsi import VSI, VSI_CONVENTIONS, vsi
 from .metrics.cw_ssim import CW_SSIM, CW_SSIM_CONVENTIONS, cw_ssim
 from .metrics.deepqa import DeepQA, deepqa, deepqa_maps
 from .metrics.wadiqam import WADIQAM_CHECKPOINTS, WADIQAM_CONVENTIONS, WaDIQaM_FR, wadiqam_fr
+from .metrics.pu21 import PU21PSNR, PU21SSIM, pu21, pu21_decode, pu21_encode, pu21_psnr, pu21_ssim
+from .metrics.cvvdp import CVVDP, cvvdp
+from . import display
 
 __version__ = "0.1.0"
 
@@ -39,7 +42,8 @@ METRICS = {"psnr": psnr, "ssim": ssim, "ms_ssim": ms_ssim, "fsim": fsim, "fsimc"
            "vsi": vsi, "haarpsi": haarpsi, "dss": dss, "gmsd": gmsd, "ms_gmsd": ms_gmsd,
            "ms_gmsdc": partial(ms_gmsd, chromatic=True), "mdsi": mdsi, "mdsi_mult": partial(mdsi, combination="mult"),
            "srsim": srsim, "srsimc": partial(srsim, chromatic=True), "vif": vif, "vif_p": vif_p,
-           "nlpd": nlpd, "mad": mad, "cw_ssim": cw_ssim}
+           "nlpd": nlpd, "mad": mad, "cw_ssim": cw_ssim, "pu21_psnr": pu21_psnr, "pu21_ssim": pu21_ssim,
+           "cvvdp": cvvdp}
 SCALED_METRICS = ("ms_ssim", "iw_ssim")  # the METRICS that take scales= (the jobs' --scales)
 
 
@@ -62,6 +66,16 @@ def build_info() -> dict:
 
 
 __all__ = [
+    "CVVDP",
+    "cvvdp",
+    "display",
+    "PU21PSNR",
+    "PU21SSIM",
+    "pu21",
+    "pu21_decode",
+    "pu21_encode",
+    "pu21_psnr",
+    "pu21_ssim",
     "CW_SSIM",
     "CW_SSIM_CONVENTIONS",
     "cw_ssim",

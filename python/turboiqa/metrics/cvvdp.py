@@ -359,8 +359,8 @@ def cvvdp(
     display="standard_4k",
     heatmap: bool = False,
 ):
-    """ColorVideoVDP quality of distorted images ``x`` against references ``y`` in JOD (10 = no visible
-    difference; higher = better): (N,) for reduction='none', else the mean (or sum).
+    """ColorVideoVDP quality in JOD (10 = no visible difference; higher = better): (N,) for reduction='none', else
+    the mean (or sum). ``x`` distorted, ``y`` reference.
 
     ``x``, ``y``: N×C×H×W (C = 3 RGB or 1 luminance; or C×H×W / H×W), uint8 (data_range 255) or float in
     [0, data_range], display-encoded for ``display`` ('linear' displays: absolute cd/m²). ``display``: a name of

@@ -152,6 +152,7 @@ def pu21(metric, *, display="standard_4k", color: str = "y", pu_type: str = "ban
 def pu21_psnr(x, y, data_range: float = 1.0, reduction: str = "mean", *, display="standard_4k", color: str = "y",
               peak_luminance: float = 100.0, pu_type: str = "banding_glare"):
     """PSNR (dB) of PU21-encoded luminance: 20·log10(PU(peak_luminance) / RMSE of the PU values), per image.
+    ``x`` distorted, ``y`` reference (symmetric), display-encoded for ``display``.
 
     With the defaults this is cvvdp's PU21-PSNR-Y (``pycvvdp.pu_psnr_y``): the display model's linear RGB → Y,
     PU21 'banding_glare', peak = PU(100 cd/m²) (an SDR diffuse white), RMSE over all pixels. ``color='rgb'`` uses
@@ -170,7 +171,8 @@ def pu21_psnr(x, y, data_range: float = 1.0, reduction: str = "mean", *, display
 
 def pu21_ssim(x, y, data_range: float = 1.0, reduction: str = "mean", *, display="standard_4k",
               pu_type: str = "banding_glare", **ssim_kwargs):
-    """SSIM of PU21-encoded luminance: ``pu21(ssim, display=display)`` (PU values divided by PU(display white),
+    """SSIM of PU21-encoded luminance (``x`` distorted, ``y`` reference, display-encoded for ``display``):
+    ``pu21(ssim, display=display)`` (PU values divided by PU(display white),
     data_range 1; ``ssim_kwargs`` go to :func:`turboiqa.metrics.ssim.ssim`). Higher = better."""
     from .ssim import ssim
     return pu21(ssim, display=display, color="y", pu_type=pu_type)(x, y, data_range, reduction, **ssim_kwargs)
