@@ -1,0 +1,626 @@
+"""Scale-out on Ray: the ``evaluate``, ``video`` and ``score`` jobs split into Ray tasks, with the same output files
+as a single process.
+
+``turboiqa evaluate|video|score ... --ray`` starts a local Ray cluster on this machine; ``--ray ADDRESS`` (``auto``,
+``HOST:6379`` or ``ray://HOST:10001``) joins an existing one. Needs ``pip install 'turboiqa[ray]'``; every node
+needs turboiqa and the input files at the same paths (a shared file system or the same copy everywhere).
+
+How work is cut:
+
+* dataset pairs (``evaluate``): runs of consecutive pairs, a multiple of ``batch_size`` long, each scored by the
+  evaluator's own code (:func:`turboiqa.eval.runner.score_rows`: decoding threads, reference cache, batching of
+  same-size pairs, per-pair failures in the ``error`` column);
+* image pairs (``score``): runs of consecutive pairs, each pair scored as the single-process command does;
+* videos: a video no longer than ``chunk_frames`` is one task; a longer one is cut into frame ranges (a multiple of
+  ``batch_size × every`` frames, so the batches are those of a single pass). A range task seeks to the nearest
+  keyframe at or before its first frame and decodes from there, identifying frames by their presentation
+  timestamp, so each frame gets the index and score of a single pass (it steps back one keyframe at a time if an
+  open GOP hides frames, and decodes from the start when the timestamps cannot identify frames).
+
+Exactly-once output: the driver alone writes the file. Task results arriving out of order are buffered and written
+in the single-process order, each run of rows once, then flushed; the file is byte-identical to a single-process
+run. A task whose worker dies is re-run by Ray (``max_retries``); its result is still received once. ``resume``
+reads what is on disk, as the single-process jobs do, and submits only what is missing. The summary and plots are
+computed once, by the driver, at the end.
+"""
+from __future__ import annotations
+
+import math
+import os
+import socket
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+RAY_INSTALL = "pip install 'turboiqa[ray]' (or: pip install ray)"
+DEFAULT_CHUNK_FRAMES = 1024
+DEFAULT_MAX_RETRIES = 3
+
+
+class RayNotInstalled(ImportError):
+    """Ray is needed for ``--ray`` / :mod:`turboiqa.distributed`; the message says which extra installs it."""
+
+
+class ClusterUnreachable(ConnectionError):
+    """``--ray ADDRESS``: no Ray cluster answers at that address."""
+
+
+def require_ray():
+    try:
+        import ray
+    except ImportError as exc:
+        raise RayNotInstalled(f"--ray needs Ray, which is not installed: {RAY_INSTALL}") from exc
+    return ray
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A fast, clear failure for ``HOST:PORT`` / ``ray://HOST:PORT`` that nothing listens on (``ray.init`` itself
+    retries for a long time before it gives up)."""
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ClusterUnreachable(f"--ray {address}: expected HOST:PORT (e.g. 10.0.0.5:6379), ray://HOST:PORT or auto")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ClusterUnreachable(f"--ray {address}: no Ray cluster reachable there ({exc.strerror or exc}); start "
+                                 f"one with `ray start --head` on that machine, or omit the address to run a local "
+                                 f"cluster") from exc
+
+
+@contextmanager
+def cluster(address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None):
+    """Ray, initialised: joined to ``address``, or a local cluster (``num_cpus``/``num_gpus`` of this machine,
+    default all) started for the duration of the block and shut down after it. An already initialised Ray (a
+    notebook's) is used as is and left running."""
+    ray = require_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": True,
+              "logging_level": "warning"}
+    if address:
+        _check_reachable(address)
+        try:
+            ray.init(address=address, **kwargs)
+        except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
+            raise ClusterUnreachable(f"--ray {address}: cannot join the Ray cluster: {exc}") from exc
+    else:
+        ray.init(num_cpus=num_cpus, num_gpus=num_gpus, **kwargs)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def cluster_resources(address: str | None = None) -> dict:
+    """Nodes and total/available resources of the cluster at ``address`` (a local one when None)."""
+    with cluster(address) as ray:
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        return {"address": address or "local", "nodes": len(nodes),
+                "resources": {k: v for k, v in sorted(ray.cluster_resources().items()) if "node:" not in k},
+                "available": {k: v for k, v in sorted(ray.available_resources().items()) if "node:" not in k},
+                "per_node": [{"host": n.get("NodeManagerHostname"), "address": n.get("NodeManagerAddress"),
+                              "resources": {k: v for k, v in n.get("Resources", {}).items() if "node:" not in k}}
+                             for n in nodes]}
+
+
+def _slots(ray, cpus_per_task: float, gpus_per_task: float) -> int:
+    res = ray.cluster_resources()
+    slots = []
+    if cpus_per_task:
+        slots.append(res.get("CPU", 0) / cpus_per_task)
+    if gpus_per_task:
+        slots.append(res.get("GPU", 0) / gpus_per_task)
+    return max(1, int(min(slots))) if slots else 1
+
+
+class _Progress:
+    """tqdm over finished items with the tasks running / pending (submitted, waiting for a slot) as a postfix."""
+
+    def __init__(self, total, initial, unit, enabled):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, initial=initial, desc="scoring (ray)", unit=unit, file=sys.stderr,
+                        disable=not enabled or None, dynamic_ncols=True)
+
+    def tasks(self, in_flight: int, slots: int, retried: int = 0):
+        running = min(in_flight, slots)
+        postfix = {"running": running, "pending": in_flight - running}
+        if retried:
+            postfix["retried"] = retried
+        self.bar.set_postfix(postfix, refresh=False)
+
+    def update(self, n):
+        self.bar.update(n)
+
+    def close(self):
+        self.bar.close()
+
+
+def ordered_results(ray, remote, jobs, *, slots: int, progress: _Progress | None = None, window: int | None = None):
+    """Run ``remote.remote(*args)`` for each ``args`` of ``jobs`` and yield ``(k, result)`` in the order of
+    ``jobs`` (results that arrive early are held back). At most ``window`` tasks are submitted or held at once
+    (default ``2 × slots + 2``), bounding the driver's memory and what a killed driver loses. A task whose retries
+    are exhausted yields ``(k, exc)`` with the Ray exception instead of raising."""
+    window = window or 2 * slots + 2
+    jobs = list(jobs)
+    in_flight: dict = {}
+    held: dict = {}
+    submitted = written = 0
+    try:
+        while written < len(jobs):
+            while submitted < len(jobs) and len(in_flight) + len(held) < window:
+                in_flight[remote.remote(*jobs[submitted])] = submitted
+                submitted += 1
+            if progress is not None:
+                progress.tasks(len(in_flight), slots)
+            if written not in held:
+                ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
+                for ref in ready:
+                    k = in_flight.pop(ref)
+                    try:
+                        held[k] = ray.get(ref)
+                    except ray.exceptions.RayError as exc:
+                        held[k] = exc
+            while written in held:
+                yield written, held.pop(written)
+                written += 1
+    finally:
+        for ref in in_flight:
+            ray.cancel(ref, force=True)
+
+
+def _task_options(cpus_per_task: float, gpus_per_task: float, max_retries: int) -> dict:
+    return {"num_cpus": cpus_per_task, "num_gpus": gpus_per_task, "max_retries": max_retries,
+            "retry_exceptions": False}
+
+
+def _task_device(device: str, gpus_per_task: float) -> str:
+    return "cuda" if gpus_per_task and device == "cpu" else device
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# evaluate: dataset pairs
+
+def _dataset_task(dataset, indices, metrics, device, workers, batch_size):
+    from .eval.runner import RunStats, resolve_metric_fns, score_rows
+
+    stats = RunStats()
+    rows: list = []
+    score_rows(dataset, indices, resolve_metric_fns(metrics), device, workers, batch_size, stats, rows.extend)
+    return rows, stats.as_dict()
+
+
+def chunk(indices, size: int) -> list[list]:
+    return [indices[k:k + size] for k in range(0, len(indices), size)]
+
+
+def score_dataset(dataset, metrics, out_csv, *, device: str = "cpu", workers: int = 2, batch_size: int = 8,
+                  pairs_per_task: int | None = None, cpus_per_task: float = 1, gpus_per_task: float = 0,
+                  max_retries: int = DEFAULT_MAX_RETRIES, progress: bool = True, ray=None):
+    """:func:`turboiqa.eval.runner.score_dataset` on Ray (Ray initialised, see :func:`cluster`): same CSV, same
+    return value ``(rows, stats)``. Tasks score ``pairs_per_task`` consecutive pairs (default ``4 × batch_size``,
+    rounded up to a multiple of it)."""
+    from .eval.runner import RunStats, open_scores, read_scores, resolve_metric_fns
+
+    ray = ray or require_ray()
+    resolve_metric_fns(metrics)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+    per_task = pairs_per_task or 4 * batch_size
+    per_task = batch_size * max(1, math.ceil(per_task / batch_size))
+    out_csv = Path(out_csv)
+    stats = RunStats(pairs_total=len(dataset))
+    start = time.perf_counter()
+    done, out, writer, todo = open_scores(dataset, metrics, out_csv)
+    stats.pairs_resumed = len(done)
+    bar = _Progress(len(dataset), len(dataset) - len(todo), "pair", progress)
+    remote = ray.remote(_dataset_task).options(**_task_options(cpus_per_task, gpus_per_task, max_retries))
+    device = _task_device(device, gpus_per_task)
+    try:
+        if todo:
+            dataset_ref = ray.put(dataset)
+            chunks = chunk(todo, per_task)
+            jobs = [(dataset_ref, c, list(metrics), device, workers, batch_size) for c in chunks]
+            for k, result in ordered_results(ray, remote, jobs, slots=_slots(ray, cpus_per_task, gpus_per_task),
+                                             progress=bar):
+                if isinstance(result, Exception):  # retries exhausted: every pair of it failed, retried on resume
+                    from .eval.runner import _row_base
+
+                    rows = []
+                    for i in chunks[k]:
+                        row = _row_base(dataset, i, None)
+                        row["error"] = f"ray task failed: {type(result).__name__}: {str(result).splitlines()[0]}"
+                        rows.append(row)
+                    task_stats = {"pairs_failed": len(rows)}
+                else:
+                    rows, task_stats = result
+                for row in rows:
+                    writer.writerow(row)
+                out.flush()
+                for key in ("pairs_scored", "pairs_failed", "seconds_metric", "seconds_waiting"):
+                    setattr(stats, key, getattr(stats, key) + task_stats.get(key, 0))
+                bar.update(len(rows))
+    finally:
+        out.close()
+        bar.close()
+        stats.seconds_total = time.perf_counter() - start
+    return read_scores(out_csv), stats
+
+
+def evaluate_dataset(dataset: str, root, metrics, out_dir, *, address: str | None = None, num_cpus: int | None = None,
+                     **kwargs) -> dict:
+    """:func:`turboiqa.eval.job.evaluate_dataset` with the scoring on Ray (``address`` as :func:`cluster`); the
+    options of :func:`score_dataset` (``pairs_per_task``, ``cpus_per_task``, ``gpus_per_task``, ``max_retries``)
+    are accepted besides the job's."""
+    from .eval.job import evaluate_dataset as evaluate
+
+    ray_options = {k: kwargs.pop(k) for k in ("pairs_per_task", "cpus_per_task", "gpus_per_task", "max_retries")
+                   if k in kwargs}
+    with cluster(address, num_cpus=num_cpus) as ray:
+        def scorer(ds, metrics, csv_path, device, workers, batch_size, progress):
+            return score_dataset(ds, metrics, csv_path, device=device, workers=workers, batch_size=batch_size,
+                                 progress=progress, ray=ray, **ray_options)
+
+        return evaluate(dataset, root, metrics, out_dir, scorer=scorer, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# score: image pairs
+
+def _pairs_task(pairs, metrics, device, data_range, scales):
+    from .cli import score_pair
+
+    rows = []
+    for ref_path, dist_path in pairs:
+        try:
+            rows.append(score_pair(ref_path, dist_path, metrics, device, data_range, scales))
+        except Exception as exc:  # noqa: BLE001 - as the single-process command: one bad file is one error row
+            rows.append({"reference": str(ref_path), "distorted": str(dist_path), "error": str(exc)})
+    return rows
+
+
+def score_pairs(pairs, metrics, *, device: str = "cpu", data_range=None, scales=None, pairs_per_task: int = 16,
+                cpus_per_task: float = 1, gpus_per_task: float = 0, max_retries: int = DEFAULT_MAX_RETRIES,
+                progress: bool = True, ray=None):
+    """Rows of ``turboiqa score`` for ``pairs`` ((reference, distorted) paths), in order, scored on Ray."""
+    ray = ray or require_ray()
+    remote = ray.remote(_pairs_task).options(**_task_options(cpus_per_task, gpus_per_task, max_retries))
+    device = _task_device(device, gpus_per_task)
+    chunks = chunk(list(pairs), max(1, pairs_per_task))
+    jobs = [(c, list(metrics), device, data_range, scales) for c in chunks]
+    bar = _Progress(len(pairs), 0, "pair", progress and len(pairs) > 1)
+    try:
+        for k, result in ordered_results(ray, remote, jobs, slots=_slots(ray, cpus_per_task, gpus_per_task),
+                                         progress=bar):
+            if isinstance(result, Exception):
+                result = [{"reference": str(r), "distorted": str(d), "error": f"ray task failed: {result}"}
+                          for r, d in chunks[k]]
+            yield from result
+            bar.update(len(result))
+    finally:
+        bar.close()
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# video: whole videos and frame ranges
+
+def frame_index(path) -> dict:
+    """What a range task needs to seek in ``path``: ``pts`` (presentation timestamps in presentation order, from
+    the packets, nothing decoded), ``keyframes`` (indices of the keyframes in that order) and ``seekable`` (False
+    when timestamps are missing or repeated, so that frames must be counted from the start)."""
+    import numpy as np
+
+    from .video.decode import open_video
+
+    container, stream = open_video(path, "video")
+    pts, key_pts, seekable = [], [], True
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0 and packet.pts is None:
+                continue  # the flush packet
+            if packet.pts is None:
+                seekable = False
+                continue
+            pts.append(packet.pts)
+            if packet.is_keyframe:
+                key_pts.append(packet.pts)
+    finally:
+        container.close()
+    order = np.sort(np.asarray(pts, dtype=np.int64))
+    if order.size and np.any(np.diff(order) == 0):
+        seekable = False
+    keyframes = sorted(int(np.searchsorted(order, p)) for p in key_pts)
+    return {"pts": order, "keyframes": keyframes or [0], "seekable": seekable}
+
+
+def _indexed_frames(container, stream, what, path, first, index, back: int = 0):
+    """(index, frame) from frame ``first`` on: decoded from the ``back``-th keyframe before ``first`` (a seek), the
+    frames before ``first`` dropped; the index of a frame is the rank of its timestamp. Raises _Hidden when the
+    decoder does not deliver frame ``first`` (an open GOP), so that the caller steps back a keyframe."""
+    import numpy as np
+
+    from .video.decode import decoded_frames
+    from .video.errors import VideoDecodeError
+
+    keys = [k for k in index["keyframes"] if k <= first]
+    if not index["seekable"] or not keys or len(keys) <= back or keys[-1 - back] == 0:
+        # from the start, counted exactly as a single pass
+        for i, frame in decoded_frames(container, stream, what, path):
+            if i >= first:
+                yield i, frame
+        return
+    pts = index["pts"]
+    container.seek(int(pts[keys[-1 - back]]), stream=stream, backward=True, any_frame=False)
+    expected = first
+    last = None
+    try:
+        for frame in container.decode(stream):
+            if frame.pts is None:
+                raise _Hidden
+            i = int(np.searchsorted(pts, frame.pts))
+            if i >= len(pts) or pts[i] != frame.pts:
+                raise _Hidden
+            if i < first:
+                continue
+            if i != expected:
+                raise _Hidden
+            expected = i + 1
+            last = i
+            yield i, frame
+    except _Hidden:
+        raise
+    except Exception as exc:  # FFmpegError: as decoded_frames reports it
+        from av.error import FFmpegError
+
+        if not isinstance(exc, FFmpegError):
+            raise
+        raise VideoDecodeError(f"{what} video {path}: decoding failed at frame {expected} ({exc}); the frames "
+                               f"before it were delivered", frame=expected, path=str(path)) from exc
+    declared = stream.frames
+    delivered = (last + 1) if last is not None else first
+    if declared and delivered < declared:
+        raise VideoDecodeError(f"{what} video {path} ended after {delivered} frames but its header declares "
+                               f"{declared}: truncated or corrupt from frame {delivered} on", frame=delivered,
+                               path=str(path))
+
+
+class _Hidden(Exception):
+    """A seek did not deliver the wanted frame first: decode from an earlier keyframe."""
+
+
+def _range_batches(reference, distorted, planes, first, end, index_ref, index_dist, options, back):
+    """A BatchReader over reference frames [first, end) that seeks both videos (``back`` keyframes earlier)."""
+    from .video.decode import BatchReader, Selection, frame_pairs
+
+    delay = options.get("dist_delay", 0)
+    selection = Selection(start=options.get("start", 0), end=end, every=options.get("every", 1), dist_delay=0,
+                          skip_through=max(options.get("skip_through", -1), first - 1))
+    shortest = options.get("shortest", False) or delay != 0
+
+    class RangeReader(BatchReader):
+        def _produce(self):
+            pending = []
+            busy_since = time.perf_counter()
+            try:
+                (rc, dc), (rs, ds) = self._containers, self._streams
+                r0 = max(first, -delay)
+                ref_frames = _indexed_frames(rc, rs, "reference", self.paths[0], r0, index_ref, back)
+                dist_frames = ((i - delay, f) for i, f in
+                               _indexed_frames(dc, ds, "distorted", self.paths[1], r0 + delay, index_dist, back))
+                for i, ref_frame, dist_frame in frame_pairs(ref_frames, dist_frames, self.selection, shortest,
+                                                            self.paths):
+                    if self._stop.is_set():
+                        return
+                    if not self.selection.wants(i):
+                        continue
+                    pending.append(self._convert(i, ref_frame, dist_frame))
+                    if len(pending) == self.batch_size:
+                        batch, pending = self._collate(pending), []
+                        self.decode_seconds += time.perf_counter() - busy_since
+                        if not self._put(("batch", batch)):
+                            return
+                        busy_since = time.perf_counter()
+                if pending:
+                    self._put(("batch", self._collate(pending)))
+                self.decode_seconds += time.perf_counter() - busy_since
+                self._put(("end", None))
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+                if pending and not isinstance(exc, _Hidden):
+                    self._put(("batch", self._collate(pending)))
+                self._put(("error", exc))
+
+    return RangeReader(reference, distorted, planes, batch_size=options.get("batch_size", 8), selection=selection,
+                       scale=options.get("scale", False), shortest=shortest,
+                       ignore_fps=options.get("ignore_fps", False), colorspace=options.get("colorspace"),
+                       color_range=options.get("color_range"), prefetch=options.get("prefetch", 2))
+
+
+def score_range(reference, distorted, metrics, first: int, end: int | None, index_ref: dict, index_dist: dict,
+                **options) -> tuple[list, Exception | None, dict]:
+    """Rows of reference frames ``first`` ≤ i < ``end`` (as :func:`turboiqa.video.score` gives them in one pass),
+    the :class:`~turboiqa.video.VideoError` that stopped it (rows before it are kept) or None, and timings."""
+    import torch
+
+    from .video.errors import VideoError
+    from .video.frame_metrics import build_metrics
+    from .video.score import resolve_device
+
+    device = resolve_device(options.get("device", "cpu"))
+    frame_metrics = build_metrics(metrics, ssim_convention=options.get("ssim_convention", "libvmaf"),
+                                  psnr_max_db=options.get("psnr_max_db"), scales=options.get("scales"))
+    planes = {m.plane for m in frame_metrics}
+    began = time.perf_counter()
+    for back in range(64):
+        rows, error = [], None
+        reader = _range_batches(reference, distorted, planes, first, end, index_ref, index_dist, options, back)
+        try:
+            for batch in reader:
+                ref = {p: t.to(device) for p, t in batch.ref.items()}
+                dist = {p: t.to(device) for p, t in batch.dist.items()}
+                values = []
+                for m in frame_metrics:
+                    try:
+                        values.append(m.fn(dist[m.plane], ref[m.plane]).to(torch.float64))
+                    except Exception as exc:
+                        raise VideoError(f"metric {m.name!r} failed on frames {batch.frames[0]}–{batch.frames[-1]}: "
+                                         f"{exc}", frame=batch.frames[0]) from exc
+                table = torch.stack(values, dim=1).cpu().tolist()
+                for i, pts, row in zip(batch.frames, batch.pts, table):
+                    record = {"frame": i, "pts": pts}
+                    record.update(zip((m.name for m in frame_metrics), row))
+                    rows.append(record)
+        except _Hidden:
+            continue
+        except VideoError as exc:
+            error = exc
+        finally:
+            decode_s = reader.decode_seconds
+            reader.close()
+        return rows, error, {"frames": len(rows), "decode_s": decode_s, "wall_s": time.perf_counter() - began,
+                             "keyframes_back": back}
+    raise RuntimeError("no keyframe delivers the frames of this range")  # pragma: no cover
+
+
+def _video_task(reference, distorted, metrics, first, end, index_ref, index_dist, options):
+    return score_range(reference, distorted, metrics, first, end, index_ref, index_dist, **options)
+
+
+def plan_ranges(first: int, stop: int, frames_per_task: int, batch_size: int, every: int, start: int) -> list:
+    """[(a, b)] covering reference frames [first, stop); every boundary except ``first`` lies on the grid
+    ``start + k·batch_size·every``, so the batches of each range are those of a single pass."""
+    step = batch_size * every
+    size = step * max(1, math.ceil(frames_per_task / step))
+    ranges = []
+    a = first
+    while a < stop:
+        b = start + ((a - start) // size + 1) * size
+        ranges.append((a, min(b, stop)))
+        a = b
+    return ranges
+
+
+def run_video(reference, distorted, metrics=("psnr", "ssim"), out=None, *, resume: bool = False,
+              overwrite: bool = False, progress: bool = True, plot=None, echo=None,
+              frames_per_task: int = DEFAULT_CHUNK_FRAMES, cpus_per_task: float = 1, gpus_per_task: float = 0,
+              max_retries: int = DEFAULT_MAX_RETRIES, ray=None, **options) -> dict:
+    """:func:`turboiqa.video.run` on Ray (initialised, see :func:`cluster`): same rows file (byte-identical), same
+    resume, same summary (computed once at the end; ``timing`` holds the tasks' sums and the wall time).
+    The reference is cut into frame ranges of ``frames_per_task`` frames (one task when it is not longer)."""
+    from .rows import RowWriter, open_output
+    from .video.decode import Selection, probe
+    from .video.errors import VideoError
+    from .video.frame_metrics import build_metrics
+    from .video.output import output_format, read_rows, row_fields, summarize, summary_path, write_summary
+    from .video.score import resolve_device
+
+    ray = ray or require_ray()
+    metrics = list(metrics)
+    if not gpus_per_task:  # with GPUs per task the device is the task's, checked there
+        resolve_device(options.get("device", "cpu"))
+    build_metrics(metrics, ssim_convention=options.get("ssim_convention", "libvmaf"),
+                  psnr_max_db=options.get("psnr_max_db"), scales=options.get("scales"))
+    selection = Selection(start=options.get("start", 0), end=options.get("end"), every=options.get("every", 1),
+                          dist_delay=options.get("dist_delay", 0))
+    info = probe(reference, "reference")
+    probe(distorted, "distorted")
+    done, handle = [], None
+    if out is not None:
+        out = Path(out)
+        fmt = output_format(out)
+        if out.exists() and out.stat().st_size > 0:
+            if resume:
+                done = read_rows(out, metrics)
+            elif not overwrite:
+                raise FileExistsError(f"{out} exists; pass resume=True (--resume) to continue it or overwrite=True "
+                                      f"(--overwrite) to start again")
+    began = time.perf_counter()
+    index_ref = frame_index(reference)
+    index_dist = frame_index(distorted)
+    n_ref = len(index_ref["pts"]) if index_ref["seekable"] else (info.frames or len(index_ref["pts"]))
+    stop = n_ref if selection.end is None else min(n_ref, selection.end)
+    skip_through = done[-1]["frame"] if done else -1
+    first = max(selection.start, skip_through + 1)
+    ranges = plan_ranges(first, stop, frames_per_task, options.get("batch_size", 8), selection.every,
+                         selection.start)
+    if ranges and selection.end is None:
+        ranges[-1] = (ranges[-1][0], None)  # the last range runs to the end of the stream: length checks as one pass
+    elif not ranges:
+        ranges = [(first, selection.end)] if selection.end is None or first < selection.end else []
+    if out is not None:
+        handle = open_output(out, "a" if done else "w")
+    writer = RowWriter(fmt, metrics, handle, fields=row_fields(metrics), header=not done) if handle else None
+    echo_writer = RowWriter("csv", metrics, echo, fields=row_fields(metrics)) if echo is not None else None
+    total = selection.count(info.frames)
+    bar = _Progress(total, len(done), "frame", progress)
+    remote = ray.remote(_video_task).options(**_task_options(cpus_per_task, gpus_per_task, max_retries))
+    task_options = dict(options)
+    if gpus_per_task and str(task_options.get("device", "cpu")) == "cpu":
+        task_options["device"] = "cuda"
+    ref_ix, dist_ix = ray.put(index_ref), ray.put(index_dist)
+    jobs = [(str(reference), str(distorted), metrics, a, b, ref_ix, dist_ix, task_options) for a, b in ranges]
+    rows = list(done)
+    error = None
+    timing = {"frames": 0, "decode_s": 0.0, "score_s": 0.0, "wall_s": 0.0, "tasks": len(jobs)}
+    try:
+        for k, result in ordered_results(ray, remote, jobs, slots=_slots(ray, cpus_per_task, gpus_per_task),
+                                         progress=bar):
+            if isinstance(result, Exception):
+                error = VideoError(f"ray task for frames {ranges[k][0]}–{ranges[k][1]} failed: {result}",
+                                   frame=ranges[k][0])
+                break
+            chunk_rows, chunk_error, chunk_timing = result
+            for row in chunk_rows:
+                if writer:
+                    writer.write(row)
+                if echo_writer:
+                    echo_writer.write(row)
+            rows.extend(chunk_rows)
+            timing["frames"] += chunk_timing["frames"]
+            timing["decode_s"] += chunk_timing["decode_s"]
+            timing["score_s"] += chunk_timing["wall_s"]
+            bar.update(len(chunk_rows))
+            if chunk_error is not None:
+                error = chunk_error
+                break
+    finally:
+        bar.close()
+        if handle:
+            handle.close()
+        timing["wall_s"] = time.perf_counter() - began
+        timing["scored_fps"] = timing["frames"] / timing["wall_s"] if timing["wall_s"] else None
+        summary = {"reference": str(reference), "distorted": str(distorted), "frames": len(rows),
+                   "resumed_frames": len(done), "metrics": summarize(rows, metrics), "options": dict(options),
+                   "timing": timing, "ray": {"tasks": len(jobs), "frames_per_task": frames_per_task}}
+        if error is not None:
+            summary["error"] = str(error)
+            summary["error_frame"] = error.frame
+        if out is not None:
+            write_summary(summary_path(out), summary)
+    if error is not None:
+        raise error
+    if plot and rows:
+        from .video.plot import plot_curves
+
+        target = Path(plot) if not isinstance(plot, bool) else (
+            summary_path(out).with_name(out.stem + ".png") if out is not None else Path("video_scores.png"))
+        plot_curves(rows, metrics, target, title=f"{Path(distorted).name} vs {Path(reference).name}")
+        summary["plot"] = str(target)
+    return summary
+
+
+def video(reference, distorted, metrics=("psnr", "ssim"), out=None, *, address: str | None = None,
+          num_cpus: int | None = None, **kwargs) -> dict:
+    """:func:`run_video` in its own cluster context (``address`` as :func:`cluster`)."""
+    with cluster(address, num_cpus=num_cpus) as ray:
+        return run_video(reference, distorted, metrics, out, ray=ray, **kwargs)
+
+
+def worker_env() -> dict:
+    """Environment the local cluster's workers inherit (for the record in benchmarks)."""
+    return {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "PYTHONPATH") if k in os.environ}
