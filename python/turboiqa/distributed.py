@@ -78,13 +78,14 @@ def cluster(address: str | None = None, num_cpus: int | None = None, num_gpus: i
     default all) started for the duration of the block and shut down after it. An already initialised Ray (a
     notebook's) is used as is and left running."""
     ray = require_ray()
+    if address:
+        _check_reachable(address)
     if ray.is_initialized():
         yield ray
         return
     kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": True,
               "logging_level": "warning"}
     if address:
-        _check_reachable(address)
         try:
             ray.init(address=address, **kwargs)
         except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
@@ -441,9 +442,9 @@ def _range_batches(reference, distorted, planes, first, end, index_ref, index_di
                        color_range=options.get("color_range"), prefetch=options.get("prefetch", 2))
 
 
-def score_range(reference, distorted, metrics, first: int, end: int | None, index_ref: dict, index_dist: dict,
+def score_range(reference, distorted, metrics, first: int, stop: int | None, index_ref: dict, index_dist: dict,
                 **options) -> tuple[list, Exception | None, dict]:
-    """Rows of reference frames ``first`` ≤ i < ``end`` (as :func:`turboiqa.video.score` gives them in one pass),
+    """Rows of reference frames ``first`` ≤ i < ``stop`` (None: to the end; as :func:`turboiqa.video.score` gives them in one pass),
     the :class:`~turboiqa.video.VideoError` that stopped it (rows before it are kept) or None, and timings."""
     import torch
 
@@ -458,7 +459,7 @@ def score_range(reference, distorted, metrics, first: int, end: int | None, inde
     began = time.perf_counter()
     for back in range(64):
         rows, error = [], None
-        reader = _range_batches(reference, distorted, planes, first, end, index_ref, index_dist, options, back)
+        reader = _range_batches(reference, distorted, planes, first, stop, index_ref, index_dist, options, back)
         try:
             for batch in reader:
                 ref = {p: t.to(device) for p, t in batch.ref.items()}
@@ -487,8 +488,8 @@ def score_range(reference, distorted, metrics, first: int, end: int | None, inde
     raise RuntimeError("no keyframe delivers the frames of this range")  # pragma: no cover
 
 
-def _video_task(reference, distorted, metrics, first, end, index_ref, index_dist, options):
-    return score_range(reference, distorted, metrics, first, end, index_ref, index_dist, **options)
+def _video_task(reference, distorted, metrics, first, stop, index_ref, index_dist, options):
+    return score_range(reference, distorted, metrics, first, stop, index_ref, index_dist, **options)
 
 
 def plan_ranges(first: int, stop: int, frames_per_task: int, batch_size: int, every: int, start: int) -> list:
@@ -624,3 +625,51 @@ def video(reference, distorted, metrics=("psnr", "ssim"), out=None, *, address: 
 def worker_env() -> dict:
     """Environment the local cluster's workers inherit (for the record in benchmarks)."""
     return {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "PYTHONPATH") if k in os.environ}
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# command line
+
+def add_ray_arguments(parser, per_task: str, default: int | None = None) -> None:
+    """``--ray [ADDRESS]``, ``--cpus-per-task``, ``--gpus-per-task``, ``--max-retries`` and ``--<per_task>-per-task``
+    (``pairs`` or ``frames``) on a job's parser."""
+    group = parser.add_argument_group("Ray (scale-out; pip install 'turboiqa[ray]')")
+    group.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                       help="run the job as Ray tasks: on a local cluster started for it, or on the cluster at "
+                            "ADDRESS (HOST:6379, ray://HOST:10001 or auto); same output files as without --ray")
+    group.add_argument("--cpus-per-task", type=float, default=1, metavar="N", help="CPUs each task asks for (default 1)")
+    group.add_argument("--gpus-per-task", type=float, default=0, metavar="N",
+                       help="GPUs each task asks for (default 0; >0 scores on the task's GPU: --device cuda)")
+    group.add_argument("--max-retries", type=int, default=DEFAULT_MAX_RETRIES, metavar="N",
+                       help="re-runs of a task whose worker died (default %(default)s)")
+    group.add_argument(f"--{per_task}-per-task", type=int, default=default, metavar="N",
+                       help=f"{per_task} per task (default: "
+                            f"{default if default else '4 × --batch-size'})")
+
+
+def ray_options(args, per_task: str) -> dict:
+    if args.cpus_per_task <= 0 and args.gpus_per_task <= 0:
+        raise ValueError("--cpus-per-task and --gpus-per-task cannot both be 0")
+    if args.cpus_per_task < 0 or args.gpus_per_task < 0 or args.max_retries < 0:
+        raise ValueError("--cpus-per-task, --gpus-per-task and --max-retries must be ≥ 0")
+    value = getattr(args, f"{per_task}_per_task")
+    if value is not None and value < 1:
+        raise ValueError(f"--{per_task}-per-task must be ≥ 1, got {value}")
+    options = {"cpus_per_task": args.cpus_per_task, "gpus_per_task": args.gpus_per_task,
+               "max_retries": args.max_retries}
+    if value is not None:
+        options[f"{per_task}_per_task"] = value
+    return options
+
+
+def format_resources(info: dict) -> str:
+    res, avail = info["resources"], info["available"]
+    gib = 1024 ** 3
+    lines = [f"ray cluster: {info['address']}, {info['nodes']} node(s)",
+             f"ray CPUs: {res.get('CPU', 0):g} ({avail.get('CPU', 0):g} free)",
+             f"ray GPUs: {res.get('GPU', 0):g} ({avail.get('GPU', 0):g} free)",
+             f"ray memory: {res.get('memory', 0) / gib:.1f} GiB, object store {res.get('object_store_memory', 0) / gib:.1f} GiB"]
+    for n in info["per_node"]:
+        r = n["resources"]
+        lines.append(f"ray node {n['host']} ({n['address']}): CPU {r.get('CPU', 0):g}, GPU {r.get('GPU', 0):g}")
+    return "\n".join(lines)

@@ -1,0 +1,274 @@
+"""``--ray`` / turboiqa.distributed on a real local Ray cluster (2 CPUs, started once for the module): the output
+files of ``evaluate``, ``score`` and ``video`` are byte-identical to the single-process runs, a worker killed by PID
+mid-job costs no row and duplicates none, and a driver killed mid-job is resumed to the same final file."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from conftest import SHARED_DATA, TID2013, import_or_skip, skip_missing_shared_data
+
+from turboiqa import distributed
+from turboiqa.cli import main
+
+VIDEO = SHARED_DATA / "video"
+METRICS = ["psnr", "ssim"]
+PYTHON_DIR = Path(distributed.__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """One local cluster for the module; jobs find it initialised and leave it running. Skips only if it cannot
+    start (Ray missing or refusing to run here)."""
+    ray = import_or_skip("ray")
+    os.environ.setdefault("PYTHONPATH", str(PYTHON_DIR))
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning")
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"a local Ray cluster cannot start here: {exc}")
+    yield ray
+    ray.shutdown()
+
+
+def build_tid_folder(root: Path, per_reference: int = 12) -> int:
+    """A TID2013-layout folder of 6 references × ``per_reference`` renamed copies of the shared distorted images
+    (72 pairs by default; MOS made distinct so the correlation report has something to rank)."""
+    if not (TID2013 / "mos.csv").is_file():
+        skip_missing_shared_data(TID2013 / "mos.csv")
+    with open(TID2013 / "mos.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    (root / "reference_images").mkdir(parents=True)
+    (root / "distorted_images").mkdir()
+    lines = []
+    for ref_id, row in enumerate(rows, 1):
+        (root / "reference_images" / f"I{ref_id:02d}.BMP").symlink_to(TID2013 / "reference" / row["ref_img"])
+        for k in range(per_reference):
+            name = f"i{ref_id:02d}_{k // 5 + 1:02d}_{k % 5 + 1}.bmp"
+            (root / "distorted_images" / name).symlink_to(TID2013 / "distorted" / row["dist_img"])
+            lines.append(f"{float(row['mos']) + (k * 7 % 12) / 10:.5f} {name}\n")
+    (root / "mos_with_names.txt").write_text("".join(lines))
+    return len(lines)
+
+
+@pytest.fixture(scope="module")
+def tid_single(tmp_path_factory):
+    """The dataset folder and the single-process ``evaluate`` output (the reference every Ray run must equal)."""
+    import_or_skip("scipy")
+    base = tmp_path_factory.mktemp("tid")
+    n = build_tid_folder(base / "tid2013")
+    assert n >= 60
+    out = base / "single"
+    assert main(["evaluate", "--dataset", "tid2013", "--root", str(base / "tid2013"), "--metric", ",".join(METRICS),
+                 "--out", str(out), "--bootstrap", "50", "--no-plots", "--batch-size", "4"]) == 0
+    return base / "tid2013", out, n
+
+
+def evaluate_args(root, out, *extra):
+    return ["evaluate", "--dataset", "tid2013", "--root", str(root), "--metric", ",".join(METRICS), "--out", str(out),
+            "--bootstrap", "50", "--no-plots", "--batch-size", "4", *extra]
+
+
+def test_evaluate_on_ray_is_byte_identical(ray_cluster, tid_single, tmp_path, capsys):
+    root, single, n = tid_single
+    out = tmp_path / "ray"
+    assert main(evaluate_args(root, out, "--ray", "--pairs-per-task", "8")) == 0
+    assert "SROCC" in capsys.readouterr().out
+    assert (out / "tid2013_scores.csv").read_bytes() == (single / "tid2013_scores.csv").read_bytes()
+    assert (out / "tid2013_table.txt").read_text() == (single / "tid2013_table.txt").read_text()
+    with open(out / "tid2013_scores.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == n
+
+
+def test_score_folders_on_ray_is_byte_identical(ray_cluster, tid_single, tmp_path):
+    root = tid_single[0]
+    refs, dists = tmp_path / "ref", tmp_path / "dist"
+    refs.mkdir()
+    dists.mkdir()
+    for p in sorted((root / "distorted_images").iterdir())[:14]:
+        (dists / p.name).symlink_to(p.resolve())
+        (refs / p.name).symlink_to((root / "reference_images" / f"I{p.name[1:3]}.BMP").resolve())
+    (dists / "broken.png").write_bytes(b"not an image")  # one per-pair failure, recorded as today
+    (refs / "broken.png").symlink_to(next(refs.iterdir()).resolve())
+    outputs = []
+    for extra in ([], ["--ray", "--pairs-per-task", "3"]):
+        out = tmp_path / f"scores{len(extra)}.csv"
+        assert main(["score", str(refs), str(dists), "--metric", "psnr,ssim", "--csv", "--out", str(out),
+                     *extra]) == 1  # exit 1: the broken pair
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    assert outputs[0].count(b"\n") == 16 and b"broken.png" in outputs[0]
+
+
+def reencode(src: Path, dst: Path, gop: int = 10, bframes: int = 2, preset: str = "medium") -> Path:
+    """H.264 copy of ``src`` with a keyframe every ``gop`` frames and B-frames (so ranges really seek)."""
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        s = inp.streams.video[0]
+        rate = Fraction(s.average_rate)
+        o = out.add_stream("libx264", rate=rate)
+        o.width, o.height, o.pix_fmt = s.codec_context.width, s.codec_context.height, "yuv420p"
+        o.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "bf": str(bframes), "crf": "32",
+                     "preset": preset}
+        for i, frame in enumerate(inp.decode(s)):
+            frame.pts, frame.time_base = i, 1 / rate
+            for packet in o.encode(frame):
+                out.mux(packet)
+        for packet in o.encode():
+            out.mux(packet)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    import_or_skip("av")
+    ref, dist = VIDEO / "carphone_pristine.mp4", VIDEO / "carphone_distorted.mp4"
+    if not (ref.is_file() and dist.is_file()):
+        skip_missing_shared_data(VIDEO, "shared video clips")
+    base = tmp_path_factory.mktemp("clips")
+    return {"shared": (ref, dist),
+            "gop": (reencode(ref, base / "carphone_ref_g10.mp4"), reencode(dist, base / "carphone_dist_g10.mp4"))}
+
+
+@pytest.mark.parametrize("kind,suffix,extra", [
+    ("shared", ".csv", []),
+    ("gop", ".jsonl", []),
+    ("gop", ".csv", ["--every", "3", "--start", "5", "--end", "101"]),
+    ("gop", ".csv", ["--dist-delay", "2", "--shortest"]),
+])
+def test_video_frame_ranges_are_byte_identical(ray_cluster, clips, tmp_path, kind, suffix, extra):
+    ref, dist = clips[kind]
+    args = ["video", str(ref), str(dist), "--metric", "psnr,ssim", "--no-progress", "--batch", "4", *extra]
+    single, on_ray = tmp_path / f"single{suffix}", tmp_path / f"ray{suffix}"
+    assert main([*args, "--out", str(single)]) == 0
+    assert main([*args, "--out", str(on_ray), "--ray", "--frames-per-task", "12"]) == 0
+    assert on_ray.read_bytes() == single.read_bytes()
+    summary = json.loads(on_ray.with_name("ray.summary.json").read_text())
+    assert summary["ray"]["tasks"] >= 8
+    assert summary["metrics"] == json.loads(single.with_name("single.summary.json").read_text())["metrics"]
+
+
+def test_range_seeks_to_a_keyframe_with_the_frames_of_one_pass(clips):
+    from turboiqa.video import score
+
+    ref, dist = clips["gop"]
+    index = distributed.frame_index(ref)
+    assert index["seekable"] and index["keyframes"][:3] == [0, 10, 20]
+    rows, error, timing = distributed.score_range(ref, dist, ["psnr"], 37, 53, index, distributed.frame_index(dist))
+    assert error is None and timing["keyframes_back"] == 0
+    assert rows == list(score(ref, dist, ["psnr"], start=37, end=53))
+
+
+def ray_worker_pids(task_name: str) -> list[int]:
+    """PIDs of the Ray workers executing ``task_name`` now (their process title is ray::<task>)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if cmdline.startswith(f"ray::{task_name}".encode()):
+                pids.append(int(entry))
+    return pids
+
+
+def test_worker_killed_mid_job_loses_and_duplicates_nothing(ray_cluster, tid_single, tmp_path):
+    from turboiqa.eval.datasets import TID2013 as TID2013Dataset
+
+    root, single, n = tid_single
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def killer():
+        while not stop.is_set() and len(killed) < 2:
+            for pid in ray_worker_pids("_dataset_task"):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                except ProcessLookupError:
+                    pass
+                time.sleep(0.3)  # let the retry start before the next kill
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    try:
+        out = tmp_path / "tid2013_scores.csv"
+        rows, stats = distributed.score_dataset(TID2013Dataset(root), METRICS, out, batch_size=4, pairs_per_task=4,
+                                                progress=False, max_retries=5, ray=ray_cluster)
+    finally:
+        stop.set()
+        thread.join()
+    assert killed, "no worker was caught mid-task"
+    assert stats.pairs_scored == n and stats.pairs_failed == 0
+    assert out.read_bytes() == (single / "tid2013_scores.csv").read_bytes()
+
+
+def driver(args, env_address) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(PYTHON_DIR), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "turboiqa", *args, "--ray", env_address], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def kill_when(proc, path: Path, min_lines: int, timeout: float = 60) -> int:
+    """SIGKILL ``proc`` once ``path`` has ``min_lines`` lines; the lines it had then."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if path.is_file() and path.read_bytes().count(b"\n") >= min_lines:
+            proc.kill()
+            proc.wait()
+            return path.read_bytes().count(b"\n")
+        time.sleep(0.005)
+    proc.kill()
+    raise AssertionError(f"the driver ended (rc {proc.poll()}) before {path} had {min_lines} lines: "
+                         f"{proc.stderr.read().decode()[-2000:]}")
+
+
+def test_driver_killed_then_resumed_gives_the_same_file(ray_cluster, tid_single, clips, tmp_path):
+    """Both jobs, driven by a subprocess that joins this cluster by address and is killed mid-job."""
+    address = ray_cluster.get_runtime_context().gcs_address
+    root, single, n = tid_single
+    out = tmp_path / "eval"
+    proc = driver(evaluate_args(root, out, "--pairs-per-task", "4"), address)
+    lines = kill_when(proc, out / "tid2013_scores.csv", 9)
+    assert lines < n + 1
+    assert main(evaluate_args(root, out, "--ray", address, "--pairs-per-task", "4")) == 0
+    assert (out / "tid2013_scores.csv").read_bytes() == (single / "tid2013_scores.csv").read_bytes()
+
+    ref, dist = clips["gop"]
+    args = ["video", str(ref), str(dist), "--metric", "psnr,ssim,ms_ssim", "--scales", "3", "--no-progress",
+            "--batch", "2"]
+    single_video = tmp_path / "single.csv"
+    assert main([*args, "--out", str(single_video)]) == 0
+    on_ray = tmp_path / "ray.csv"
+    proc = driver([*args, "--out", str(on_ray), "--frames-per-task", "4"], address)
+    lines = kill_when(proc, on_ray, 20)
+    assert lines < 121
+    assert main([*args, "--out", str(on_ray), "--resume", "--ray", address, "--frames-per-task", "4"]) == 0
+    assert on_ray.read_bytes() == single_video.read_bytes()
+
+
+def test_info_reports_the_cluster(ray_cluster, capsys):
+    assert main(["info", "--ray"]) == 0
+    printed = capsys.readouterr().out
+    assert "ray CPUs: 2 " in printed and "node(s)" in printed
+
+
+def test_clear_errors_without_ray_or_cluster(monkeypatch, capsys, tmp_path):
+    assert main(["info", "--ray", "127.0.0.1:9"]) == 2
+    assert "no Ray cluster reachable" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
+    with pytest.raises(distributed.RayNotInstalled, match=r"turboiqa\[ray\]"):
+        distributed.require_ray()
+    assert main(["video", "a.mp4", "b.mp4", "--ray"]) == 2
+    assert "pip install 'turboiqa[ray]'" in capsys.readouterr().err
