@@ -181,8 +181,16 @@ def _task_options(cpus_per_task: float, gpus_per_task: float, max_retries: int) 
             "retry_exceptions": False}
 
 
-def _task_device(device: str, gpus_per_task: float) -> str:
-    return "cuda" if gpus_per_task and device == "cpu" else device
+def _placement(device, cpus_per_task: float, gpus_per_task: float) -> tuple[str, float, float]:
+    """(the device a task scores on, CPUs, GPUs it asks for): ``--device cuda`` asks for one GPU per task unless
+    ``gpus_per_task`` says otherwise, and a task given GPUs scores on ``cuda`` (Ray sets CUDA_VISIBLE_DEVICES to
+    the task's GPU, so ``cuda:N`` of the driver's numbering would not mean the same device there)."""
+    if str(device).startswith("cuda") and not gpus_per_task:
+        gpus_per_task = 1
+    if cpus_per_task < 0 or gpus_per_task < 0 or not (cpus_per_task or gpus_per_task):
+        raise ValueError(f"cpus_per_task ({cpus_per_task}) and gpus_per_task ({gpus_per_task}) must be ≥ 0, "
+                         "not both 0")
+    return ("cuda" if gpus_per_task else str(device)), cpus_per_task, gpus_per_task
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -220,9 +228,9 @@ def score_dataset(dataset, metrics, out_csv, *, device: str = "cpu", workers: in
     start = time.perf_counter()
     done, out, writer, todo = open_scores(dataset, metrics, out_csv)
     stats.pairs_resumed = len(done)
+    device, cpus_per_task, gpus_per_task = _placement(device, cpus_per_task, gpus_per_task)
     bar = _Progress(len(dataset), len(dataset) - len(todo), "pair", progress)
     remote = ray.remote(_dataset_task).options(**_task_options(cpus_per_task, gpus_per_task, max_retries))
-    device = _task_device(device, gpus_per_task)
     try:
         if todo:
             dataset_ref = ray.put(dataset)
@@ -263,12 +271,15 @@ def evaluate_dataset(dataset: str, root, metrics, out_dir, *, address: str | Non
 
     ray_options = {k: kwargs.pop(k) for k in ("pairs_per_task", "cpus_per_task", "gpus_per_task", "max_retries")
                    if k in kwargs}
+    task_device = kwargs.pop("device", "cpu")
+    _placement(task_device, ray_options.get("cpus_per_task", 1), ray_options.get("gpus_per_task", 0))  # checks
     with cluster(address, num_cpus=num_cpus) as ray:
         def scorer(ds, metrics, csv_path, device, workers, batch_size, progress):
-            return score_dataset(ds, metrics, csv_path, device=device, workers=workers, batch_size=batch_size,
+            return score_dataset(ds, metrics, csv_path, device=task_device, workers=workers, batch_size=batch_size,
                                  progress=progress, ray=ray, **ray_options)
 
-        return evaluate(dataset, root, metrics, out_dir, scorer=scorer, **kwargs)
+        # the driver needs no GPU of its own: the device is the tasks'
+        return evaluate(dataset, root, metrics, out_dir, device="cpu", scorer=scorer, **kwargs)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -291,8 +302,8 @@ def score_pairs(pairs, metrics, *, device: str = "cpu", data_range=None, scales=
                 progress: bool = True, ray=None):
     """Rows of ``turboiqa score`` for ``pairs`` ((reference, distorted) paths), in order, scored on Ray."""
     ray = ray or require_ray()
+    device, cpus_per_task, gpus_per_task = _placement(device, cpus_per_task, gpus_per_task)
     remote = ray.remote(_pairs_task).options(**_task_options(cpus_per_task, gpus_per_task, max_retries))
-    device = _task_device(device, gpus_per_task)
     chunks = chunk(list(pairs), max(1, pairs_per_task))
     jobs = [(c, list(metrics), device, data_range, scales) for c in chunks]
     bar = _Progress(len(pairs), 0, "pair", progress and len(pairs) > 1)
@@ -522,8 +533,11 @@ def run_video(reference, distorted, metrics=("psnr", "ssim"), out=None, *, resum
 
     ray = ray or require_ray()
     metrics = list(metrics)
-    if not gpus_per_task:  # with GPUs per task the device is the task's, checked there
-        resolve_device(options.get("device", "cpu"))
+    task_options = dict(options)
+    task_options["device"], cpus_per_task, gpus_per_task = _placement(options.get("device", "cpu"), cpus_per_task,
+                                                                      gpus_per_task)
+    if not gpus_per_task:  # with GPUs the device is the tasks', checked there
+        resolve_device(task_options["device"])
     build_metrics(metrics, ssim_convention=options.get("ssim_convention", "libvmaf"),
                   psnr_max_db=options.get("psnr_max_db"), scales=options.get("scales"))
     selection = Selection(start=options.get("start", 0), end=options.get("end"), every=options.get("every", 1),
@@ -560,9 +574,6 @@ def run_video(reference, distorted, metrics=("psnr", "ssim"), out=None, *, resum
     total = selection.count(info.frames)
     bar = _Progress(total, len(done), "frame", progress)
     remote = ray.remote(_video_task).options(**_task_options(cpus_per_task, gpus_per_task, max_retries))
-    task_options = dict(options)
-    if gpus_per_task and str(task_options.get("device", "cpu")) == "cpu":
-        task_options["device"] = "cuda"
     ref_ix, dist_ix = ray.put(index_ref), ray.put(index_dist)
     jobs = [(str(reference), str(distorted), metrics, a, b, ref_ix, dist_ix, task_options) for a, b in ranges]
     rows = list(done)
@@ -648,8 +659,6 @@ def add_ray_arguments(parser, per_task: str, default: int | None = None) -> None
 
 
 def ray_options(args, per_task: str) -> dict:
-    if args.cpus_per_task <= 0 and args.gpus_per_task <= 0:
-        raise ValueError("--cpus-per-task and --gpus-per-task cannot both be 0")
     if args.cpus_per_task < 0 or args.gpus_per_task < 0 or args.max_retries < 0:
         raise ValueError("--cpus-per-task, --gpus-per-task and --max-retries must be ≥ 0")
     value = getattr(args, f"{per_task}_per_task")
