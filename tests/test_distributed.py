@@ -182,36 +182,54 @@ def ray_worker_pids(task_name: str) -> list[int]:
     return pids
 
 
-def test_worker_killed_mid_job_loses_and_duplicates_nothing(ray_cluster, tid_single, tmp_path):
-    from turboiqa.eval.datasets import TID2013 as TID2013Dataset
+class WorkerKiller:
+    """Kills (SIGKILL, by PID) up to ``count`` Ray workers caught executing ``task_name``, in a thread."""
 
-    root, single, n = tid_single
-    killed: list[int] = []
-    stop = threading.Event()
+    def __init__(self, task_name: str, count: int = 1):
+        self.task_name, self.count, self.killed = task_name, count, []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.hunt, daemon=True)
 
-    def killer():
-        while not stop.is_set() and len(killed) < 2:
-            for pid in ray_worker_pids("_dataset_task"):
+    def hunt(self):
+        while not self.stop.is_set() and len(self.killed) < self.count:
+            for pid in ray_worker_pids(self.task_name):
                 try:
                     os.kill(pid, signal.SIGKILL)
-                    killed.append(pid)
+                    self.killed.append(pid)
                 except ProcessLookupError:
                     pass
                 time.sleep(0.3)  # let the retry start before the next kill
             time.sleep(0.002)
 
-    thread = threading.Thread(target=killer, daemon=True)
-    thread.start()
-    try:
-        out = tmp_path / "tid2013_scores.csv"
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
+def test_worker_killed_mid_job_loses_and_duplicates_nothing(ray_cluster, tid_single, clips, tmp_path):
+    from turboiqa.eval.datasets import TID2013 as TID2013Dataset
+
+    root, single, n = tid_single
+    out = tmp_path / "tid2013_scores.csv"
+    with WorkerKiller("_dataset_task", count=1) as killer:
         rows, stats = distributed.score_dataset(TID2013Dataset(root), METRICS, out, batch_size=4, pairs_per_task=4,
                                                 progress=False, max_retries=5, ray=ray_cluster)
-    finally:
-        stop.set()
-        thread.join()
-    assert killed, "no worker was caught mid-task"
+    assert killer.killed, "no worker was caught mid-task"
     assert stats.pairs_scored == n and stats.pairs_failed == 0
     assert out.read_bytes() == (single / "tid2013_scores.csv").read_bytes()
+
+    ref, dist = clips["gop"]
+    args = ["video", str(ref), str(dist), "--metric", "psnr,ms_ssim", "--scales", "3", "--no-progress", "--batch", "2"]
+    assert main([*args, "--out", str(tmp_path / "single.csv")]) == 0
+    with WorkerKiller("_video_task", count=1) as killer:
+        assert main([*args, "--out", str(tmp_path / "ray.csv"), "--ray", "--frames-per-task", "4",
+                     "--max-retries", "4"]) == 0
+    assert killer.killed, "no worker was caught mid-task"
+    assert (tmp_path / "ray.csv").read_bytes() == (tmp_path / "single.csv").read_bytes()
 
 
 def driver(args, env_address) -> subprocess.Popen:
@@ -220,40 +238,50 @@ def driver(args, env_address) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def kill_when(proc, path: Path, min_lines: int, timeout: float = 60) -> int:
-    """SIGKILL ``proc`` once ``path`` has ``min_lines`` lines; the lines it had then."""
+def kill_when(jobs, timeout: float = 90) -> list[int]:
+    """``jobs``: [(process, path, min_lines)]. SIGKILL each process once its ``path`` has ``min_lines`` lines;
+    the line counts at the kills."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        if path.is_file() and path.read_bytes().count(b"\n") >= min_lines:
-            proc.kill()
-            proc.wait()
-            return path.read_bytes().count(b"\n")
+    counts = [None] * len(jobs)
+    while None in counts and time.monotonic() < deadline:
+        for k, (proc, path, min_lines) in enumerate(jobs):
+            if counts[k] is not None:
+                continue
+            if proc.poll() is not None:
+                for other, *_ in jobs:
+                    other.kill()
+                raise AssertionError(f"the driver ended (rc {proc.returncode}) before {path} had {min_lines} "
+                                     f"lines: {proc.stderr.read().decode()[-2000:]}")
+            if path.is_file() and path.read_bytes().count(b"\n") >= min_lines:
+                proc.kill()
+                proc.wait()
+                counts[k] = path.read_bytes().count(b"\n")
         time.sleep(0.005)
-    proc.kill()
-    raise AssertionError(f"the driver ended (rc {proc.poll()}) before {path} had {min_lines} lines: "
-                         f"{proc.stderr.read().decode()[-2000:]}")
+    for proc, *_ in jobs:
+        proc.kill()
+    assert None not in counts, "timed out waiting for the drivers to write rows"
+    return counts
 
 
 def test_driver_killed_then_resumed_gives_the_same_file(ray_cluster, tid_single, clips, tmp_path):
-    """Both jobs, driven by a subprocess that joins this cluster by address and is killed mid-job."""
+    """Both jobs, driven by subprocesses that join this cluster by address (at the same time: each new driver
+    starts its own workers) and are killed mid-job, then resumed here."""
     address = ray_cluster.get_runtime_context().gcs_address
     root, single, n = tid_single
     out = tmp_path / "eval"
-    proc = driver(evaluate_args(root, out, "--pairs-per-task", "4"), address)
-    lines = kill_when(proc, out / "tid2013_scores.csv", 9)
-    assert lines < n + 1
-    assert main(evaluate_args(root, out, "--ray", address, "--pairs-per-task", "4")) == 0
-    assert (out / "tid2013_scores.csv").read_bytes() == (single / "tid2013_scores.csv").read_bytes()
-
     ref, dist = clips["gop"]
     args = ["video", str(ref), str(dist), "--metric", "psnr,ssim,ms_ssim", "--scales", "3", "--no-progress",
             "--batch", "2"]
-    single_video = tmp_path / "single.csv"
-    assert main([*args, "--out", str(single_video)]) == 0
     on_ray = tmp_path / "ray.csv"
-    proc = driver([*args, "--out", str(on_ray), "--frames-per-task", "4"], address)
-    lines = kill_when(proc, on_ray, 20)
-    assert lines < 121
+    jobs = [(driver(evaluate_args(root, out, "--pairs-per-task", "4"), address), out / "tid2013_scores.csv", 9),
+            (driver([*args, "--out", str(on_ray), "--frames-per-task", "4"], address), on_ray, 20)]
+    single_video = tmp_path / "single.csv"
+    assert main([*args, "--out", str(single_video)]) == 0  # meanwhile
+    evaluate_lines, video_lines = kill_when(jobs)
+    assert evaluate_lines < n + 1 and video_lines < 121
+
+    assert main(evaluate_args(root, out, "--ray", address, "--pairs-per-task", "4")) == 0
+    assert (out / "tid2013_scores.csv").read_bytes() == (single / "tid2013_scores.csv").read_bytes()
     assert main([*args, "--out", str(on_ray), "--resume", "--ray", address, "--frames-per-task", "4"]) == 0
     assert on_ray.read_bytes() == single_video.read_bytes()
 
