@@ -300,3 +300,16 @@ def test_clear_errors_without_ray_or_cluster(monkeypatch, capsys, tmp_path):
         distributed.require_ray()
     assert main(["video", "a.mp4", "b.mp4", "--ray"]) == 2
     assert "pip install 'turboiqa[ray]'" in capsys.readouterr().err
+
+
+def test_range_steps_back_a_keyframe_when_the_seek_hides_frames(clips):
+    """Frames the seek does not deliver as the table says (an open GOP, timestamps that do not match) make the task
+    decode from the keyframe before (here: the start), with the same rows."""
+    from turboiqa.video import score
+
+    ref, dist = clips["gop"]
+    index = distributed.frame_index(ref)
+    doctored = {**index, "pts": index["pts"] + 1, "keyframes": [0, 20]}
+    rows, error, timing = distributed.score_range(ref, dist, ["psnr"], 25, 40, doctored, doctored)
+    assert error is None and timing["keyframes_back"] == 1
+    assert rows == list(score(ref, dist, ["psnr"], start=25, end=40))

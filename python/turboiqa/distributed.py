@@ -325,7 +325,8 @@ def score_pairs(pairs, metrics, *, device: str = "cpu", data_range=None, scales=
 def frame_index(path) -> dict:
     """What a range task needs to seek in ``path``: ``pts`` (presentation timestamps in presentation order, from
     the packets, nothing decoded), ``keyframes`` (indices of the keyframes in that order) and ``seekable`` (False
-    when timestamps are missing or repeated, so that frames must be counted from the start)."""
+    when timestamps are missing or repeated, or the packets disagree with the frame count the header declares:
+    then frames are counted from the start, as a single pass counts them)."""
     import numpy as np
 
     from .video.decode import open_video
@@ -333,9 +334,12 @@ def frame_index(path) -> dict:
     container, stream = open_video(path, "video")
     pts, key_pts, seekable = [], [], True
     try:
+        declared = stream.frames
         for packet in container.demux(stream):
             if packet.size == 0 and packet.pts is None:
                 continue  # the flush packet
+            if packet.is_discard:
+                continue  # cut by an edit list: the decoder does not output it
             if packet.pts is None:
                 seekable = False
                 continue
@@ -345,7 +349,7 @@ def frame_index(path) -> dict:
     finally:
         container.close()
     order = np.sort(np.asarray(pts, dtype=np.int64))
-    if order.size and np.any(np.diff(order) == 0):
+    if (order.size and np.any(np.diff(order) == 0)) or (declared and declared != order.size):
         seekable = False
     keyframes = sorted(int(np.searchsorted(order, p)) for p in key_pts)
     return {"pts": order, "keyframes": keyframes or [0], "seekable": seekable}
@@ -574,6 +578,12 @@ def run_video(reference, distorted, metrics=("psnr", "ssim"), out=None, *, resum
     total = selection.count(info.frames)
     bar = _Progress(total, len(done), "frame", progress)
     remote = ray.remote(_video_task).options(**_task_options(cpus_per_task, gpus_per_task, max_retries))
+    for what, path, index in (("reference", reference, index_ref), ("distorted", distorted, index_dist)):
+        if len(ranges) > 1 and (not index["seekable"] or index["keyframes"][-1] == 0):
+            print(f"turboiqa: the {what} video {path} has no keyframe after frame 0 a range can seek to"
+                  f"{'' if index['seekable'] else ' (or its timestamps cannot identify frames)'}: each of the "
+                  f"{len(ranges)} ranges decodes it from the start (exact, but decoding grows with the square of "
+                  f"the length); --frames-per-task ≥ its length makes it one task", file=sys.stderr)
     ref_ix, dist_ix = ray.put(index_ref), ray.put(index_dist)
     jobs = [(str(reference), str(distorted), metrics, a, b, ref_ix, dist_ix, task_options) for a, b in ranges]
     rows = list(done)
