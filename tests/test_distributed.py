@@ -108,8 +108,10 @@ def test_score_folders_on_ray_is_byte_identical(ray_cluster, tid_single, tmp_pat
     assert outputs[0].count(b"\n") == 16 and b"broken.png" in outputs[0]
 
 
-def reencode(src: Path, dst: Path, gop: int = 10, bframes: int = 2, preset: str = "medium") -> Path:
-    """H.264 copy of ``src`` with a keyframe every ``gop`` frames and B-frames (so ranges really seek)."""
+def reencode(src: Path, dst: Path, gop: int = 10, bframes: int = 2, preset: str = "medium",
+             frames: int | None = None) -> Path:
+    """H.264 copy of ``src`` (its first ``frames``) with a keyframe every ``gop`` frames and B-frames (so ranges
+    really seek)."""
     import av
 
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
@@ -120,6 +122,8 @@ def reencode(src: Path, dst: Path, gop: int = 10, bframes: int = 2, preset: str 
         o.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "bf": str(bframes), "crf": "32",
                      "preset": preset}
         for i, frame in enumerate(inp.decode(s)):
+            if frames is not None and i >= frames:
+                break
             frame.pts, frame.time_base = i, 1 / rate
             for packet in o.encode(frame):
                 out.mux(packet)
@@ -313,3 +317,25 @@ def test_range_steps_back_a_keyframe_when_the_seek_hides_frames(clips):
     rows, error, timing = distributed.score_range(ref, dist, ["psnr"], 25, 40, doctored, doctored)
     assert error is None and timing["keyframes_back"] == 1
     assert rows == list(score(ref, dist, ["psnr"], start=25, end=40))
+
+
+def test_video_catalogue_shares_the_cluster(ray_cluster, clips, tmp_path):
+    """run_videos: several pairs, one ordered stream of tasks (the short one whole, the other in ranges); each
+    file equals its single-process run, and a pair that cannot be decoded past its start is recorded, not fatal."""
+    from turboiqa.video import run
+
+    (ref, dist), (gref, gdist) = clips["shared"], clips["gop"]
+    expected = {}
+    for r, d in ((ref, dist), (gref, gdist)):
+        run(r, d, METRICS, out=tmp_path / f"single_{d.stem}.csv", progress=False, batch_size=4)
+        expected[d.stem] = (tmp_path / f"single_{d.stem}.csv").read_bytes()
+    short = reencode(dist, tmp_path / "short.mp4", frames=50)  # 50 frames against 120: a length mismatch
+    pairs = [(ref, dist), (gref, short), (gref, gdist)]
+    summaries = distributed.run_videos(pairs, tmp_path / "out", METRICS, frames_per_task=48, batch_size=4,
+                                       progress=False, ray=ray_cluster)
+    for name, data in expected.items():
+        assert (tmp_path / "out" / f"{name}.csv").read_bytes() == data
+    assert [s["ray"]["tasks"] for s in summaries] == [3, 3, 3]
+    assert "error" not in summaries[0] and "error" not in summaries[2]
+    assert summaries[1]["error_frame"] == 50 and summaries[1]["frames"] == 50
+    assert (tmp_path / "out" / "short.csv").read_bytes().count(b"\n") == 51

@@ -521,6 +521,128 @@ def plan_ranges(first: int, stop: int, frames_per_task: int, batch_size: int, ev
     return ranges
 
 
+class _VideoJob:
+    """One reference/distorted pair of a video job on Ray: checks and resume state (:meth:`__init__`), the range
+    tasks (``jobs``), the rows of each finished range written in order (:meth:`take`), the summary (:meth:`finish`).
+    Nothing is written before every check passed."""
+
+    def __init__(self, ray, reference, distorted, metrics, out, *, resume, overwrite, echo, frames_per_task,
+                 cpus_per_task, gpus_per_task, options):
+        from .rows import RowWriter, open_output
+        from .video.decode import Selection, probe
+        from .video.frame_metrics import build_metrics
+        from .video.output import output_format, read_rows, row_fields
+        from .video.score import resolve_device
+
+        self.reference, self.distorted, self.metrics, self.options = reference, distorted, list(metrics), options
+        self.frames_per_task = frames_per_task
+        task_options = dict(options)
+        task_options["device"], self.cpus, self.gpus = _placement(options.get("device", "cpu"), cpus_per_task,
+                                                                  gpus_per_task)
+        if not self.gpus:  # with GPUs the device is the tasks', checked there
+            resolve_device(task_options["device"])
+        build_metrics(self.metrics, ssim_convention=options.get("ssim_convention", "libvmaf"),
+                      psnr_max_db=options.get("psnr_max_db"), scales=options.get("scales"))
+        selection = Selection(start=options.get("start", 0), end=options.get("end"), every=options.get("every", 1),
+                              dist_delay=options.get("dist_delay", 0))
+        info = probe(reference, "reference")
+        probe(distorted, "distorted")
+        self.done, self.out, handle = [], None if out is None else Path(out), None
+        if self.out is not None:
+            fmt = output_format(self.out)
+            if self.out.exists() and self.out.stat().st_size > 0:
+                if resume:
+                    self.done = read_rows(self.out, self.metrics)
+                elif not overwrite:
+                    raise FileExistsError(f"{self.out} exists; pass resume=True (--resume) to continue it or "
+                                          f"overwrite=True (--overwrite) to start again")
+        self.began = time.perf_counter()
+        index_ref, index_dist = frame_index(reference), frame_index(distorted)
+        n_ref = len(index_ref["pts"]) if index_ref["seekable"] else (info.frames or len(index_ref["pts"]))
+        stop = n_ref if selection.end is None else min(n_ref, selection.end)
+        first = max(selection.start, (self.done[-1]["frame"] + 1) if self.done else 0)
+        ranges = plan_ranges(first, stop, frames_per_task, options.get("batch_size", 8), selection.every,
+                             selection.start)
+        if ranges and selection.end is None:
+            ranges[-1] = (ranges[-1][0], None)  # the last range runs to the end of the stream: checks as one pass
+        elif not ranges and selection.end is None:
+            ranges = [(first, None)]  # nothing left to score; still the end-of-stream checks of a single pass
+        self.ranges = ranges
+        for what, path, index in (("reference", reference, index_ref), ("distorted", distorted, index_dist)):
+            if len(ranges) > 1 and (not index["seekable"] or index["keyframes"][-1] == 0):
+                print(f"turboiqa: the {what} video {path} has no keyframe after frame 0 a range can seek to"
+                      f"{'' if index['seekable'] else ' (or its timestamps cannot identify frames)'}: each of the "
+                      f"{len(ranges)} ranges decodes it from the start (exact, but decoding grows with the square "
+                      f"of the length); --frames-per-task ≥ its length makes it one task", file=sys.stderr)
+        ref_ix, dist_ix = ray.put(index_ref), ray.put(index_dist)
+        self.jobs = [(str(reference), str(distorted), self.metrics, a, b, ref_ix, dist_ix, task_options)
+                     for a, b in ranges]
+        self.total = selection.count(info.frames)
+        if self.out is not None:
+            handle = open_output(self.out, "a" if self.done else "w")
+        self.handle = handle
+        fields = row_fields(self.metrics)
+        self.writer = RowWriter(fmt, self.metrics, handle, fields=fields, header=not self.done) if handle else None
+        self.echo = RowWriter("csv", self.metrics, echo, fields=fields) if echo is not None else None
+        self.rows = list(self.done)
+        self.error = None
+        self.timing = {"frames": 0, "decode_s": 0.0, "score_s": 0.0, "wall_s": 0.0, "tasks": len(self.jobs)}
+
+    def take(self, k, result) -> int:
+        """Write the rows of range ``k`` (results come in range order); the number written. After an error the
+        rest of the ranges are ignored, as a single pass stops there."""
+        from .video.errors import VideoError
+
+        if self.error is not None:
+            return 0
+        if isinstance(result, Exception):
+            a, b = self.ranges[k]
+            self.error = VideoError(f"ray task for frames {a}–{'end' if b is None else b} failed: {result}", frame=a)
+            return 0
+        rows, error, timing = result
+        for row in rows:
+            if self.writer:
+                self.writer.write(row)
+            if self.echo:
+                self.echo.write(row)
+        self.rows.extend(rows)
+        self.timing["frames"] += timing["frames"]
+        self.timing["decode_s"] += timing["decode_s"]
+        self.timing["score_s"] += timing["wall_s"]
+        self.error = error
+        return len(rows)
+
+    def finish(self, plot=None) -> dict:
+        """Close the file, write the summary (also after an error); the summary."""
+        from .video.output import summarize, summary_path, write_summary
+
+        if self.handle:
+            self.handle.close()
+            self.handle = None
+        t = self.timing
+        t["wall_s"] = time.perf_counter() - self.began
+        t["scored_fps"] = t["frames"] / t["wall_s"] if t["wall_s"] else None
+        summary = {"reference": str(self.reference), "distorted": str(self.distorted), "frames": len(self.rows),
+                   "resumed_frames": len(self.done), "metrics": summarize(self.rows, self.metrics),
+                   "options": dict(self.options), "timing": t,
+                   "ray": {"tasks": len(self.jobs), "frames_per_task": self.frames_per_task}}
+        if self.error is not None:
+            summary["error"] = str(self.error)
+            summary["error_frame"] = self.error.frame
+        if self.out is not None:
+            write_summary(summary_path(self.out), summary)
+        if plot and self.rows and self.error is None:
+            from .video.plot import plot_curves
+
+            target = Path(plot) if not isinstance(plot, bool) else (
+                summary_path(self.out).with_name(self.out.stem + ".png") if self.out is not None
+                else Path("video_scores.png"))
+            plot_curves(self.rows, self.metrics, target,
+                        title=f"{Path(self.distorted).name} vs {Path(self.reference).name}")
+            summary["plot"] = str(target)
+        return summary
+
+
 def run_video(reference, distorted, metrics=("psnr", "ssim"), out=None, *, resume: bool = False,
               overwrite: bool = False, progress: bool = True, plot=None, echo=None,
               frames_per_task: int = DEFAULT_CHUNK_FRAMES, cpus_per_task: float = 1, gpus_per_task: float = 0,
@@ -528,112 +650,65 @@ def run_video(reference, distorted, metrics=("psnr", "ssim"), out=None, *, resum
     """:func:`turboiqa.video.run` on Ray (initialised, see :func:`cluster`): same rows file (byte-identical), same
     resume, same summary (computed once at the end; ``timing`` holds the tasks' sums and the wall time).
     The reference is cut into frame ranges of ``frames_per_task`` frames (one task when it is not longer)."""
-    from .rows import RowWriter, open_output
-    from .video.decode import Selection, probe
-    from .video.errors import VideoError
-    from .video.frame_metrics import build_metrics
-    from .video.output import output_format, read_rows, row_fields, summarize, summary_path, write_summary
-    from .video.score import resolve_device
-
     ray = ray or require_ray()
-    metrics = list(metrics)
-    task_options = dict(options)
-    task_options["device"], cpus_per_task, gpus_per_task = _placement(options.get("device", "cpu"), cpus_per_task,
-                                                                      gpus_per_task)
-    if not gpus_per_task:  # with GPUs the device is the tasks', checked there
-        resolve_device(task_options["device"])
-    build_metrics(metrics, ssim_convention=options.get("ssim_convention", "libvmaf"),
-                  psnr_max_db=options.get("psnr_max_db"), scales=options.get("scales"))
-    selection = Selection(start=options.get("start", 0), end=options.get("end"), every=options.get("every", 1),
-                          dist_delay=options.get("dist_delay", 0))
-    info = probe(reference, "reference")
-    probe(distorted, "distorted")
-    done, handle = [], None
-    if out is not None:
-        out = Path(out)
-        fmt = output_format(out)
-        if out.exists() and out.stat().st_size > 0:
-            if resume:
-                done = read_rows(out, metrics)
-            elif not overwrite:
-                raise FileExistsError(f"{out} exists; pass resume=True (--resume) to continue it or overwrite=True "
-                                      f"(--overwrite) to start again")
-    began = time.perf_counter()
-    index_ref = frame_index(reference)
-    index_dist = frame_index(distorted)
-    n_ref = len(index_ref["pts"]) if index_ref["seekable"] else (info.frames or len(index_ref["pts"]))
-    stop = n_ref if selection.end is None else min(n_ref, selection.end)
-    skip_through = done[-1]["frame"] if done else -1
-    first = max(selection.start, skip_through + 1)
-    ranges = plan_ranges(first, stop, frames_per_task, options.get("batch_size", 8), selection.every,
-                         selection.start)
-    if ranges and selection.end is None:
-        ranges[-1] = (ranges[-1][0], None)  # the last range runs to the end of the stream: length checks as one pass
-    elif not ranges:
-        ranges = [(first, selection.end)] if selection.end is None or first < selection.end else []
-    if out is not None:
-        handle = open_output(out, "a" if done else "w")
-    writer = RowWriter(fmt, metrics, handle, fields=row_fields(metrics), header=not done) if handle else None
-    echo_writer = RowWriter("csv", metrics, echo, fields=row_fields(metrics)) if echo is not None else None
-    total = selection.count(info.frames)
-    bar = _Progress(total, len(done), "frame", progress)
-    remote = ray.remote(_video_task).options(**_task_options(cpus_per_task, gpus_per_task, max_retries))
-    for what, path, index in (("reference", reference, index_ref), ("distorted", distorted, index_dist)):
-        if len(ranges) > 1 and (not index["seekable"] or index["keyframes"][-1] == 0):
-            print(f"turboiqa: the {what} video {path} has no keyframe after frame 0 a range can seek to"
-                  f"{'' if index['seekable'] else ' (or its timestamps cannot identify frames)'}: each of the "
-                  f"{len(ranges)} ranges decodes it from the start (exact, but decoding grows with the square of "
-                  f"the length); --frames-per-task ≥ its length makes it one task", file=sys.stderr)
-    ref_ix, dist_ix = ray.put(index_ref), ray.put(index_dist)
-    jobs = [(str(reference), str(distorted), metrics, a, b, ref_ix, dist_ix, task_options) for a, b in ranges]
-    rows = list(done)
-    error = None
-    timing = {"frames": 0, "decode_s": 0.0, "score_s": 0.0, "wall_s": 0.0, "tasks": len(jobs)}
+    job = _VideoJob(ray, reference, distorted, metrics, out, resume=resume, overwrite=overwrite, echo=echo,
+                    frames_per_task=frames_per_task, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task,
+                    options=options)
+    remote = ray.remote(_video_task).options(**_task_options(job.cpus, job.gpus, max_retries))
+    bar = _Progress(job.total, len(job.done), "frame", progress)
     try:
-        for k, result in ordered_results(ray, remote, jobs, slots=_slots(ray, cpus_per_task, gpus_per_task),
+        for k, result in ordered_results(ray, remote, job.jobs, slots=_slots(ray, job.cpus, job.gpus),
                                          progress=bar):
-            if isinstance(result, Exception):
-                error = VideoError(f"ray task for frames {ranges[k][0]}–{ranges[k][1]} failed: {result}",
-                                   frame=ranges[k][0])
-                break
-            chunk_rows, chunk_error, chunk_timing = result
-            for row in chunk_rows:
-                if writer:
-                    writer.write(row)
-                if echo_writer:
-                    echo_writer.write(row)
-            rows.extend(chunk_rows)
-            timing["frames"] += chunk_timing["frames"]
-            timing["decode_s"] += chunk_timing["decode_s"]
-            timing["score_s"] += chunk_timing["wall_s"]
-            bar.update(len(chunk_rows))
-            if chunk_error is not None:
-                error = chunk_error
+            bar.update(job.take(k, result))
+            if job.error is not None:
                 break
     finally:
         bar.close()
-        if handle:
-            handle.close()
-        timing["wall_s"] = time.perf_counter() - began
-        timing["scored_fps"] = timing["frames"] / timing["wall_s"] if timing["wall_s"] else None
-        summary = {"reference": str(reference), "distorted": str(distorted), "frames": len(rows),
-                   "resumed_frames": len(done), "metrics": summarize(rows, metrics), "options": dict(options),
-                   "timing": timing, "ray": {"tasks": len(jobs), "frames_per_task": frames_per_task}}
-        if error is not None:
-            summary["error"] = str(error)
-            summary["error_frame"] = error.frame
-        if out is not None:
-            write_summary(summary_path(out), summary)
-    if error is not None:
-        raise error
-    if plot and rows:
-        from .video.plot import plot_curves
-
-        target = Path(plot) if not isinstance(plot, bool) else (
-            summary_path(out).with_name(out.stem + ".png") if out is not None else Path("video_scores.png"))
-        plot_curves(rows, metrics, target, title=f"{Path(distorted).name} vs {Path(reference).name}")
-        summary["plot"] = str(target)
+        summary = job.finish(plot)
+    if job.error is not None:
+        raise job.error
     return summary
+
+
+def run_videos(pairs, out_dir, metrics=("psnr", "ssim"), *, fmt: str = "csv", resume: bool = False,
+               overwrite: bool = False, progress: bool = True, frames_per_task: int = DEFAULT_CHUNK_FRAMES,
+               cpus_per_task: float = 1, gpus_per_task: float = 0, max_retries: int = DEFAULT_MAX_RETRIES,
+               ray=None, **options) -> list[dict]:
+    """A catalogue: every (reference, distorted) of ``pairs`` scored as :func:`run_video` would, into
+    ``out_dir/<distorted stem>.<fmt>`` (+ ``.summary.json``), all videos' tasks sharing the cluster (a video up to
+    ``frames_per_task`` frames is one task). A video that fails (decoding, pairing) keeps the rows before the error
+    and its summary says so (``error``); the others go on. Returns the summaries, in the order of ``pairs``."""
+    ray = ray or require_ray()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pairs = [(Path(r), Path(d)) for r, d in pairs]
+    names = [d.stem for _, d in pairs]
+    if len(set(names)) != len(names):
+        raise ValueError("run_videos: the distorted videos' file names must differ (they name the output files)")
+    videos = []
+    try:
+        for r, d in pairs:
+            videos.append(_VideoJob(ray, r, d, metrics, out_dir / f"{d.stem}.{'jsonl' if fmt == 'json' else fmt}",
+                                    resume=resume, overwrite=overwrite, echo=None, frames_per_task=frames_per_task,
+                                    cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task, options=options))
+    except BaseException:
+        for v in videos:
+            v.finish()
+        raise
+    owner = [(v, k) for v in videos for k in range(len(v.jobs))]
+    jobs = [v.jobs[k] for v, k in owner]
+    cpus, gpus = videos[0].cpus if videos else cpus_per_task, videos[0].gpus if videos else gpus_per_task
+    remote = ray.remote(_video_task).options(**_task_options(cpus, gpus, max_retries))
+    totals = [v.total for v in videos]
+    bar = _Progress(sum(totals) if None not in totals else None, sum(len(v.done) for v in videos), "frame", progress)
+    try:
+        for n, result in ordered_results(ray, remote, jobs, slots=_slots(ray, cpus, gpus), progress=bar):
+            video, k = owner[n]
+            bar.update(video.take(k, result))
+    finally:
+        bar.close()
+        summaries = [v.finish() for v in videos]
+    return summaries
 
 
 def video(reference, distorted, metrics=("psnr", "ssim"), out=None, *, address: str | None = None,
