@@ -9,9 +9,9 @@
   when many are in flight.
 
 The single process runs with torch on 1 and on 2 threads; the Ray runs start a local cluster with 1 and 2 CPUs
-(one task per CPU, torch on 1 thread in each), warmed up by one job before the timed one (a worker's first task
-imports torch, turboiqa and PyAV: the warm-up, one dataset and one video job, is reported as ``first_job_s``). Results: ``--json`` (default
-bench/results-distributed-cpu.json).
+(one task per CPU, torch on 1 thread in each), warmed up before the timed jobs (a worker's first task imports
+torch, turboiqa and PyAV: the warm-up, one dataset and one video job, is reported as ``first_job_s``). Results:
+``--json`` (default bench/results-distributed-cpu.json).
 
     PYTHONPATH=python python bench/bench_distributed.py
 """

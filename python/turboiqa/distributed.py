@@ -26,7 +26,6 @@ computed once, by the driver, at the end.
 from __future__ import annotations
 
 import math
-import os
 import socket
 import sys
 import time
@@ -129,12 +128,9 @@ class _Progress:
         self.bar = tqdm(total=total, initial=initial, desc="scoring (ray)", unit=unit, file=sys.stderr,
                         disable=not enabled or None, dynamic_ncols=True)
 
-    def tasks(self, in_flight: int, slots: int, retried: int = 0):
+    def tasks(self, in_flight: int, slots: int):
         running = min(in_flight, slots)
-        postfix = {"running": running, "pending": in_flight - running}
-        if retried:
-            postfix["retried"] = retried
-        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.set_postfix({"running": running, "pending": in_flight - running}, refresh=False)
 
     def update(self, n):
         self.bar.update(n)
@@ -459,7 +455,8 @@ def _range_batches(reference, distorted, planes, first, end, index_ref, index_di
 
 def score_range(reference, distorted, metrics, first: int, stop: int | None, index_ref: dict, index_dist: dict,
                 **options) -> tuple[list, Exception | None, dict]:
-    """Rows of reference frames ``first`` ≤ i < ``stop`` (None: to the end; as :func:`turboiqa.video.score` gives them in one pass),
+    """Rows of reference frames ``first`` ≤ i < ``stop`` (None: to the end; as :func:`turboiqa.video.score` gives
+    them in one pass),
     the :class:`~turboiqa.video.VideoError` that stopped it (rows before it are kept) or None, and timings."""
     import torch
 
@@ -718,11 +715,6 @@ def video(reference, distorted, metrics=("psnr", "ssim"), out=None, *, address: 
         return run_video(reference, distorted, metrics, out, ray=ray, **kwargs)
 
 
-def worker_env() -> dict:
-    """Environment the local cluster's workers inherit (for the record in benchmarks)."""
-    return {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "PYTHONPATH") if k in os.environ}
-
-
 # ------------------------------------------------------------------------------------------------------------------
 # command line
 
@@ -733,7 +725,8 @@ def add_ray_arguments(parser, per_task: str, default: int | None = None) -> None
     group.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                        help="run the job as Ray tasks: on a local cluster started for it, or on the cluster at "
                             "ADDRESS (HOST:6379, ray://HOST:10001 or auto); same output files as without --ray")
-    group.add_argument("--cpus-per-task", type=float, default=1, metavar="N", help="CPUs each task asks for (default 1)")
+    group.add_argument("--cpus-per-task", type=float, default=1, metavar="N",
+                       help="CPUs each task asks for (default 1)")
     group.add_argument("--gpus-per-task", type=float, default=0, metavar="N",
                        help="GPUs each task asks for (default 0; >0 scores on the task's GPU: --device cuda)")
     group.add_argument("--max-retries", type=int, default=DEFAULT_MAX_RETRIES, metavar="N",
@@ -762,7 +755,8 @@ def format_resources(info: dict) -> str:
     lines = [f"ray cluster: {info['address']}, {info['nodes']} node(s)",
              f"ray CPUs: {res.get('CPU', 0):g} ({avail.get('CPU', 0):g} free)",
              f"ray GPUs: {res.get('GPU', 0):g} ({avail.get('GPU', 0):g} free)",
-             f"ray memory: {res.get('memory', 0) / gib:.1f} GiB, object store {res.get('object_store_memory', 0) / gib:.1f} GiB"]
+             f"ray memory: {res.get('memory', 0) / gib:.1f} GiB, "
+             f"object store {res.get('object_store_memory', 0) / gib:.1f} GiB"]
     for n in info["per_node"]:
         r = n["resources"]
         lines.append(f"ray node {n['host']} ({n['address']}): CPU {r.get('CPU', 0):g}, GPU {r.get('GPU', 0):g}")
