@@ -447,10 +447,15 @@ def _range_batches(reference, distorted, planes, first, end, index_ref, index_di
                     self._put(("batch", self._collate(pending)))
                 self._put(("error", exc))
 
-    return RangeReader(reference, distorted, planes, batch_size=options.get("batch_size", 8), selection=selection,
-                       scale=options.get("scale", False), shortest=shortest,
-                       ignore_fps=options.get("ignore_fps", False), colorspace=options.get("colorspace"),
-                       color_range=options.get("color_range"), prefetch=options.get("prefetch", 2))
+    reader = RangeReader(reference, distorted, planes, batch_size=options.get("batch_size", 8), selection=selection,
+                         scale=options.get("scale", False), shortest=shortest,
+                         ignore_fps=options.get("ignore_fps", False), colorspace=options.get("colorspace"),
+                         color_range=options.get("color_range"), prefetch=options.get("prefetch", 2))
+    threads = options.get("decode_threads")
+    if threads:  # FFmpeg's automatic count is the node's cores, per decoder: too many with one task per core
+        for stream in reader._streams:
+            stream.codec_context.thread_count = threads
+    return reader
 
 
 def score_range(reference, distorted, metrics, first: int, stop: int | None, index_ref: dict, index_dist: dict,
@@ -536,6 +541,7 @@ class _VideoJob:
         task_options = dict(options)
         task_options["device"], self.cpus, self.gpus = _placement(options.get("device", "cpu"), cpus_per_task,
                                                                   gpus_per_task)
+        task_options["decode_threads"] = max(1, math.ceil(self.cpus))
         if not self.gpus:  # with GPUs the device is the tasks', checked there
             resolve_device(task_options["device"])
         build_metrics(self.metrics, ssim_convention=options.get("ssim_convention", "libvmaf"),
