@@ -8,7 +8,10 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from .distributed import ClusterUnreachable, RayNotInstalled
 from .rows import OutputError, RowWriter, open_output
+
+RAY_ERRORS = (ClusterUnreachable, RayNotInstalled)  # --ray: Ray missing, or the address does not answer
 
 IMAGE_SUFFIXES = {".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
@@ -51,6 +54,13 @@ def score_pair(ref_path: Path, dist_path: Path, metrics, device: str, data_range
     return row
 
 
+def ray_arguments(args, per_task: str) -> dict:
+    """The Ray options of a job's arguments (ValueError for bad values)."""
+    from .distributed import ray_options
+
+    return ray_options(args, per_task)
+
+
 def cmd_score(args) -> int:
     import turboiqa
 
@@ -83,7 +93,14 @@ def cmd_score(args) -> int:
         if not pairs:
             print(f"turboiqa score: no image names shared by {ref} and {dist}", file=sys.stderr)
             return 2
-    if args.device == "cuda":
+    ray_options = {}
+    if args.ray is not None:
+        try:
+            ray_options = ray_arguments(args, "pairs")
+        except ValueError as exc:
+            print(f"turboiqa score: {exc}", file=sys.stderr)
+            return 2
+    if args.device == "cuda" and args.ray is None:
         import torch
 
         if not torch.cuda.is_available():
@@ -99,18 +116,30 @@ def cmd_score(args) -> int:
     writer = RowWriter(fmt, metrics, out)
     failures = 0
     try:
-        iterator = pairs
-        if len(pairs) > 1:
-            from tqdm import tqdm
+        if args.ray is not None:
+            from . import distributed
 
-            iterator = tqdm(pairs, desc="scoring", unit="pair", file=sys.stderr, disable=None)
-        for ref_path, dist_path in iterator:
-            try:
-                row = score_pair(ref_path, dist_path, metrics, args.device, args.data_range, args.scales)
-            except Exception as exc:  # noqa: BLE001 - one bad file must not end a folder run
-                failures += 1
-                row = {"reference": str(ref_path), "distorted": str(dist_path), "error": str(exc)}
-            writer.write(row)
+            with distributed.cluster(args.ray or None) as ray:
+                for row in distributed.score_pairs(pairs, metrics, device=args.device, data_range=args.data_range,
+                                                   scales=args.scales, ray=ray, **ray_options):
+                    failures += "error" in row
+                    writer.write(row)
+        else:
+            iterator = pairs
+            if len(pairs) > 1:
+                from tqdm import tqdm
+
+                iterator = tqdm(pairs, desc="scoring", unit="pair", file=sys.stderr, disable=None)
+            for ref_path, dist_path in iterator:
+                try:
+                    row = score_pair(ref_path, dist_path, metrics, args.device, args.data_range, args.scales)
+                except Exception as exc:  # noqa: BLE001 - one bad file must not end a folder run
+                    failures += 1
+                    row = {"reference": str(ref_path), "distorted": str(dist_path), "error": str(exc)}
+                writer.write(row)
+    except RAY_ERRORS as exc:
+        print(f"turboiqa score: {exc}", file=sys.stderr)
+        return 2
     finally:
         if args.out:
             out.close()
@@ -120,11 +149,19 @@ def cmd_score(args) -> int:
     return EXIT_FAILED_PAIRS if failures else 0
 
 
-def cmd_info(_args) -> int:
+def cmd_info(args) -> int:
     import turboiqa
 
     for key, value in turboiqa.build_info().items():
         print(f"{key}: {value}")
+    if getattr(args, "ray", None) is not None:
+        from .distributed import cluster_resources, format_resources
+
+        try:
+            print(format_resources(cluster_resources(args.ray or None)))
+        except RAY_ERRORS as exc:
+            print(f"turboiqa info: {exc}", file=sys.stderr)
+            return 2
     return 0
 
 
@@ -212,10 +249,18 @@ def _cmd_evaluate(args) -> int:
                 return 2
             kwargs = {"split": args.split} if args.split else {}
             out = args.out or f"turboiqa-eval-{args.dataset.lower()}"
+            if args.ray is not None:
+                from . import distributed
+
+                evaluate_dataset = distributed.evaluate_dataset
+                kwargs.update(ray_arguments(args, "pairs"), address=args.ray or None)
             summary = evaluate_dataset(args.dataset, args.root, metrics, out, device=args.device,
                                        workers=args.workers, batch_size=args.batch_size,
                                        n_resamples=args.bootstrap, plots=not args.no_plots, mapping=args.mapping,
                                        **kwargs)
+    except RAY_ERRORS as exc:
+        print(f"turboiqa evaluate: {exc}", file=sys.stderr)
+        return 2
     except (DatasetLayoutError, FileNotFoundError, ValueError) as exc:
         print(f"turboiqa evaluate: {exc}", file=sys.stderr)
         return 2
@@ -247,8 +292,13 @@ def main(argv=None) -> int:
     fmt.add_argument("--csv", action="store_true", help="CSV with a header row")
     score.add_argument("--out", help="write results to this file instead of stdout")
     score.add_argument("--demo", action="store_true", help="score the sample images shipped with the package")
+    from .distributed import add_ray_arguments  # Ray itself is imported only when --ray is given
+
+    add_ray_arguments(score, "pairs", 16)
     score.set_defaults(func=cmd_score)
     info = sub.add_parser("info", help="what was compiled: CPU ISA, OpenMP, CUDA archs, torch version")
+    info.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                      help="also report the resources of a Ray cluster (a local one started for it without ADDRESS)")
     info.set_defaults(func=cmd_info)
     weights = sub.add_parser("weights", help="weight files of the deep metrics: where each was found, how to get it")
     weights.add_argument("--json", action="store_true", help="one JSON object per (metric, file)")
@@ -279,6 +329,7 @@ def main(argv=None) -> int:
     evaluate.add_argument("--split", help="PIPAL: train or val; BAPPS: train or val")
     evaluate.add_argument("--dmos", action="store_true", help="--scores: lower 'mos' = better quality")
     evaluate.add_argument("--no-plots", action="store_true", help="skip the matplotlib figures")
+    add_ray_arguments(evaluate, "pairs")
     evaluate.set_defaults(func=_cmd_evaluate)
     from .train import TASKS
 

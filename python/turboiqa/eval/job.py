@@ -49,9 +49,11 @@ def report(rows, metrics, out_dir, name: str, mos_higher_is_better: bool = True,
 
 def evaluate_dataset(dataset: str, root, metrics, out_dir, device: str = "cpu", workers: int = 2,
                      batch_size: int = 8, progress: bool = True, n_resamples: int = 1000, plots: bool = True,
-                     mapping: str = "5", **dataset_kwargs) -> dict:
+                     mapping: str = "5", scorer=None, **dataset_kwargs) -> dict:
     """Score ``dataset`` under ``root`` with ``metrics`` into ``out_dir/<dataset>_scores.csv`` (resuming it
-    when present), then :func:`report`. The summary also carries the run statistics (``run``)."""
+    when present), then :func:`report`. The summary also carries the run statistics (``run``). ``scorer``
+    replaces :func:`~turboiqa.eval.runner.score_dataset` (same arguments and result; :mod:`turboiqa.distributed`
+    passes its Ray one)."""
     import torch
 
     import turboiqa
@@ -66,8 +68,8 @@ def evaluate_dataset(dataset: str, root, metrics, out_dir, device: str = "cpu", 
         raise ValueError(f"metric: unknown {unknown}; available: {sorted(turboiqa.METRICS)}")
     name = dataset.lower()
     csv_path = Path(out_dir) / f"{name}_scores.csv"
-    rows, stats = score_dataset(ds, metrics, csv_path, device=device, workers=workers, batch_size=batch_size,
-                                progress=progress)
+    rows, stats = (scorer or score_dataset)(ds, metrics, csv_path, device=device, workers=workers,
+                                            batch_size=batch_size, progress=progress)
     lower = [m for m in metrics if lower_is_better(m, turboiqa.METRICS[m])]
     good = [r for r in rows if not r.get("error")]
     if len(good) < 3:

@@ -184,34 +184,27 @@ def _row_base(dataset, index, pair) -> dict:
             "mos_std": "" if pair.std is None else pair.std}
 
 
-def score_dataset(dataset, metrics, out_csv, device: str = "cpu", workers: int = 2, batch_size: int = 8,
-                  progress: bool = True, metric_fns: dict | None = None, stats: RunStats | None = None):
-    """Score every pair of ``dataset`` (iterable of :class:`Pair` with ``len`` and indexing) with ``metrics``,
-    appending to ``out_csv``; returns ``(rows, stats)`` with rows as :func:`read_scores` gives them."""
+def resolve_metric_fns(metrics) -> dict:
+    """``{name: turboiqa.METRICS[name]}``; an unknown name is a ValueError listing the available ones."""
+    import turboiqa
+
+    unknown = [m for m in metrics if m not in turboiqa.METRICS]
+    if unknown:
+        raise ValueError(f"metric: unknown {unknown}; available: {sorted(turboiqa.METRICS)}")
+    return {m: turboiqa.METRICS[m] for m in metrics}
+
+
+def score_rows(dataset, indices, metric_fns: dict, device: str = "cpu", workers: int = 2, batch_size: int = 8,
+               stats: RunStats | None = None, emit=None) -> None:
+    """Score the pairs ``indices`` of ``dataset`` in that order, calling ``emit(rows)`` with each group of finished
+    rows (a batch, or one failed pair), in order. Consecutive pairs of one shape and bit depth share a metric call
+    (up to ``batch_size``); a failing batch is retried pair by pair; failures fill ``error``. This is the whole
+    scoring step of :func:`score_dataset`, also run by the Ray tasks of :mod:`turboiqa.distributed` on slices."""
     import torch
 
-    if metric_fns is None:
-        import turboiqa
-
-        unknown = [m for m in metrics if m not in turboiqa.METRICS]
-        if unknown:
-            raise ValueError(f"metric: unknown {unknown}; available: {sorted(turboiqa.METRICS)}")
-        metric_fns = {m: turboiqa.METRICS[m] for m in metrics}
     if batch_size < 1:
         raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
-    out_csv = Path(out_csv)
-    fields = BASE_FIELDS + list(metrics) + ["error"]
-    stats = stats or RunStats()
-    stats.pairs_total = len(dataset)
-    start = time.perf_counter()
-    done, out, writer = _open_csv(out_csv, fields)
-    stats.pairs_resumed = len(done)
-    todo = []
-    if done:
-        keys = _dataset_keys(dataset)
-        todo = [i for i, key in enumerate(keys) if key not in done]
-    else:
-        todo = list(range(len(dataset)))
+    stats = stats if stats is not None else RunStats()
     cuda = torch.device(device).type == "cuda"
 
     def run_metrics(dist, ref, peak):
@@ -225,6 +218,12 @@ def score_dataset(dataset, metrics, out_csv, device: str = "cpu", workers: int =
             values[name] = fn(dist, ref, data_range=peak, reduction="none").detach().reshape(-1).double().cpu().tolist()
         stats.seconds_metric += time.perf_counter() - t0
         return values
+
+    def failed(index, pair, error):
+        row = _row_base(dataset, index, pair)
+        row["error"] = error
+        stats.pairs_failed += 1
+        emit([row])
 
     def flush(batch):
         if not batch:
@@ -250,50 +249,76 @@ def score_dataset(dataset, metrics, out_csv, device: str = "cpu", workers: int =
                 stats.pairs_failed += 1
             else:
                 stats.pairs_scored += 1
-            writer.writerow(row)
-        out.flush()
-        bar.update(len(rows))
+        emit(rows)
         batch.clear()
+
+    batch: list = []
+    source = _decoded(dataset, indices, workers, ahead=max(2 * batch_size, 2 * workers))
+    while True:
+        t0 = time.perf_counter()
+        item = next(source, None)
+        stats.seconds_waiting += time.perf_counter() - t0
+        if item is None:
+            break
+        index, pair, dist, ref, error = item
+        if error is not None:
+            flush(batch)
+            failed(index, pair, error)
+            continue
+        if dist.pixels.shape != ref.pixels.shape:
+            flush(batch)
+            failed(index, pair, f"distorted {tuple(dist.pixels.shape)} and reference {tuple(ref.pixels.shape)} "
+                   "differ in shape")
+            continue
+        if batch and (batch[0][2].pixels.shape != dist.pixels.shape or batch[0][2].bits != dist.bits):
+            flush(batch)
+        batch.append((index, pair, dist, ref))
+        if len(batch) >= batch_size:
+            flush(batch)
+    flush(batch)
+
+
+def open_scores(dataset, metrics, out_csv):
+    """Open (or resume) the scores CSV of ``dataset``: ``(done, out, writer, todo)`` with the rows already scored
+    without error, the append-mode file and its ``csv.DictWriter``, and the indices still to score, in order."""
+    fields = BASE_FIELDS + list(metrics) + ["error"]
+    done, out, writer = _open_csv(Path(out_csv), fields)
+    if done:
+        keys = _dataset_keys(dataset)
+        todo = [i for i, key in enumerate(keys) if key not in done]
+    else:
+        todo = list(range(len(dataset)))
+    return done, out, writer, todo
+
+
+def score_dataset(dataset, metrics, out_csv, device: str = "cpu", workers: int = 2, batch_size: int = 8,
+                  progress: bool = True, metric_fns: dict | None = None, stats: RunStats | None = None):
+    """Score every pair of ``dataset`` (iterable of :class:`Pair` with ``len`` and indexing) with ``metrics``,
+    appending to ``out_csv``; returns ``(rows, stats)`` with rows as :func:`read_scores` gives them."""
+    if metric_fns is None:
+        metric_fns = resolve_metric_fns(metrics)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+    out_csv = Path(out_csv)
+    stats = stats or RunStats()
+    stats.pairs_total = len(dataset)
+    start = time.perf_counter()
+    done, out, writer, todo = open_scores(dataset, metrics, out_csv)
+    stats.pairs_resumed = len(done)
 
     from tqdm import tqdm
 
     bar = tqdm(total=len(dataset), initial=len(dataset) - len(todo), desc="scoring", unit="pair",
                file=sys.stderr, disable=not progress or None)
-    batch: list = []
+
+    def emit(rows):
+        for row in rows:
+            writer.writerow(row)
+        out.flush()
+        bar.update(len(rows))
+
     try:
-        source = _decoded(dataset, todo, workers, ahead=max(2 * batch_size, 2 * workers))
-        while True:
-            t0 = time.perf_counter()
-            item = next(source, None)
-            stats.seconds_waiting += time.perf_counter() - t0
-            if item is None:
-                break
-            index, pair, dist, ref, error = item
-            if error is not None:
-                flush(batch)
-                row = _row_base(dataset, index, pair)
-                row["error"] = error
-                stats.pairs_failed += 1
-                writer.writerow(row)
-                out.flush()
-                bar.update(1)
-                continue
-            if dist.pixels.shape != ref.pixels.shape:
-                flush(batch)
-                row = _row_base(dataset, index, pair)
-                row["error"] = (f"distorted {tuple(dist.pixels.shape)} and reference {tuple(ref.pixels.shape)} "
-                                "differ in shape")
-                stats.pairs_failed += 1
-                writer.writerow(row)
-                out.flush()
-                bar.update(1)
-                continue
-            if batch and (batch[0][2].pixels.shape != dist.pixels.shape or batch[0][2].bits != dist.bits):
-                flush(batch)
-            batch.append((index, pair, dist, ref))
-            if len(batch) >= batch_size:
-                flush(batch)
-        flush(batch)
+        score_rows(dataset, todo, metric_fns, device, workers, batch_size, stats, emit)
     finally:
         out.close()
         bar.close()

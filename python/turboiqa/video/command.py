@@ -42,6 +42,9 @@ def add_video_parser(sub) -> None:
     p.add_argument("--scales", type=int, metavar="N",
                    help="scales of ms_ssim and iw_ssim (default 5; 176×144 frames need --scales 4 or fewer)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from ..distributed import DEFAULT_CHUNK_FRAMES, add_ray_arguments
+
+    add_ray_arguments(p, "frames", DEFAULT_CHUNK_FRAMES)
     p.set_defaults(func=cmd_video)
 
 
@@ -57,10 +60,23 @@ def cmd_video(args) -> int:
                "ignore_fps": args.ignore_fps, "colorspace": args.colorspace, "color_range": args.color_range,
                "ssim_convention": args.ssim_convention, "psnr_max_db": args.psnr_max_db,
                "scales": args.scales}
+    from ..distributed import ClusterUnreachable, RayNotInstalled
+
     try:
-        summary = run(args.ref, args.dist, metrics, out=args.out, resume=args.resume, overwrite=args.overwrite,
-                      progress=not args.no_progress, plot=args.plot, echo=None if args.out else sys.stdout,
-                      **options)
+        if getattr(args, "ray", None) is not None:
+            from ..distributed import ray_options, video
+
+            summary = video(args.ref, args.dist, metrics, out=args.out, address=args.ray or None,
+                            resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress,
+                            plot=args.plot, echo=None if args.out else sys.stdout,
+                            **ray_options(args, "frames"), **options)
+        else:
+            summary = run(args.ref, args.dist, metrics, out=args.out, resume=args.resume, overwrite=args.overwrite,
+                          progress=not args.no_progress, plot=args.plot, echo=None if args.out else sys.stdout,
+                          **options)
+    except (ClusterUnreachable, RayNotInstalled) as exc:
+        print(f"turboiqa video: {exc}", file=sys.stderr)
+        return 2
     except VideoError as exc:
         where = f" (frame {exc.frame})" if exc.frame is not None else ""
         print(f"turboiqa video: error{where}: {exc}", file=sys.stderr)
