@@ -154,6 +154,9 @@ def cmd_info(args) -> int:
 
     for key, value in turboiqa.build_info().items():
         print(f"{key}: {value}")
+    from .metrics.cvvdp import CVVDP_DATA_VERSION
+
+    print(f"cvvdp_parameters: {CVVDP_DATA_VERSION}")
     if getattr(args, "ray", None) is not None:
         from .distributed import cluster_resources, format_resources
 
