@@ -18,6 +18,8 @@ def check_args(x, y, smooth, scale, c, alpha, eps, padding, output):
     """The native operator's checks (same conditions, ValueError naming the argument)."""
     if x.dim() != 4 or x.shape != y.shape:
         raise ValueError(f"x and y must be N×C×H×W of one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    if x.dtype != y.dtype or x.device != y.device:
+        raise ValueError(f"x and y must have one dtype and device, got {x.dtype}/{x.device} and {y.dtype}/{y.device}")
     if len(smooth) != 3:
         raise ValueError(f"smooth must hold 3 taps, got {len(smooth)}")
     if not scale > 0 or not c > 0 or not 0 <= alpha < 1 or not eps >= 0:
