@@ -89,8 +89,8 @@ def test_batch_equals_single_images():
     for output in ("map", "moments"):
         whole = native(x, y, *args_for(PREWITT, output=output))
         for i in range(3):
-            torch.testing.assert_close(whole[i:i + 1], native(x[i:i + 1], y[i:i + 1], *args_for(PREWITT, output=output)),
-                                       rtol=0, atol=0)
+            one = native(x[i:i + 1], y[i:i + 1], *args_for(PREWITT, output=output))
+            torch.testing.assert_close(whole[i:i + 1], one, rtol=0, atol=0)
 
 
 def test_result_independent_of_thread_count():

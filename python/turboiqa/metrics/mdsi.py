@@ -53,10 +53,6 @@ MDSI_CONVENTIONS = {
 }
 
 
-def _similarity(a, b, c):
-    return (2 * a * b + c) / (a * a + b * b + c)
-
-
 def _polar_power(v: torch.Tensor, p: float):
     """v^p of a real map on the principal branch as (modulus, argument): argument πp where v < 0."""
     return v.abs().pow(p), (v < 0).to(v.dtype) * (math.pi * p)
