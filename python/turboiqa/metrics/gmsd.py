@@ -177,11 +177,12 @@ def gms_map(mx: torch.Tensor, my: torch.Tensor, t: float, alpha: float = 0.0, di
 
 
 def gms_moments(px: torch.Tensor, py: torch.Tensor, t: float, alpha: float, padding: int, eps: float,
-                norm: float = 1 / 3, backend: str = "auto") -> torch.Tensor:
-    """(Σq, Σq², count) per image of the GMS map of two N×C×H×W stacks of 0–255 planes, all channels pooled
+                norm: float = 1 / 3, backend: str = "auto", gain: float = 1.0) -> torch.Tensor:
+    """(Σq, Σq², count) per image of the GMS map of two N×C×H×W stacks of planes (0–255 once multiplied by
+    ``gain``: the operator applies it with the Prewitt norm, sparing a pass over the planes), all channels pooled
     together, (N, 3) float64: the fused gradient-similarity operator's moments, no image-sized buffer."""
-    m = _ops.gradient_similarity(px, py, PREWITT[0], norm, t, alpha, eps, "zeros" if padding else "valid", "moments",
-                                 backend)
+    m = _ops.gradient_similarity(px, py, PREWITT[0], norm * gain, t, alpha, eps, "zeros" if padding else "valid",
+                                 "moments", backend)
     trim = 0 if padding else 2
     count = px.shape[1] * (px.shape[-2] - trim) * (px.shape[-1] - trim)
     s = m.sum(1)
@@ -222,12 +223,20 @@ def _luma_255(t: torch.Tensor, color: str, scale: float, backend: str) -> torch.
         # even. The same arithmetic here, so that values near a half round the same way.
         c = torch.tensor(BT601, dtype=torch.float32).tolist()
         y = _ops.luma(t, c, 0.0, round_to_uint8=False, backend=backend).to(dtype).mul_(scale)
-        return y + (torch.round(y) - y).detach()
+        return _round_straight_through(y, torch.round)
     coeffs = [c * scale for c in (RGB2GRAY if color == "rgb2gray_uint8" else BT601)]
     y = _ops.luma(t, coeffs, 0.0, round_to_uint8=False, backend=backend).to(dtype)
     if color == "rgb2gray_uint8":
-        return y + (torch.floor(y + 0.5) - y).detach()
+        return _round_straight_through(y, lambda v: torch.floor(v + 0.5))
     return y
+
+
+def _round_straight_through(y: torch.Tensor, rounding) -> torch.Tensor:
+    """rounding(y) with the identity's gradient; without autograd in place (each torch op on a plane is a pass and,
+    on a busy machine, an OpenMP barrier)."""
+    if _ops.needs_grad(y):
+        return y + (rounding(y) - y).detach()
+    return y.round_() if rounding is torch.round else y.add_(0.5).floor_()
 
 
 def gmsd(
@@ -262,15 +271,19 @@ def gmsd(
     least = 6 if conv.padding == 0 else 4
     if min(h, w) < least:
         raise ValueError(f"x is {h}×{w}; GMSD needs H and W of at least {least}")
-    n = x.shape[0]
     scale = 255.0 / float(data_range)
-    if color in ("yiq", "per_channel"):
+    gain = 1.0
+    if color == "per_channel" or x.shape[1] == 1:  # the 0–255 scaling goes to the operator (no pass of its own)
+        px, py = (halve(t_, conv.pool, backend).to(compute_dtype(x.dtype)) for t_ in (x, y))
+        gain = scale
+    elif color == "yiq":
         # the 2×2 mean and the luma are linear and commute (up to rounding): averaging RGB first leaves the luma
         # a quarter of the pixels, and no full-resolution plane is written
         px, py = (_luma_255(halve(t_, conv.pool, backend), color, scale, backend) for t_ in (x, y))
     else:  # the rounding to integer levels comes before the averaging
         px, py = (halve(_luma_255(t_, color, scale, backend), conv.pool, backend) for t_ in (x, y))
-    moments = gms_moments(px, py, float(t), 0.0, conv.padding, conv.eps, _prewitt_norm(conv.float32_taps), backend)
+    moments = gms_moments(px, py, float(t), 0.0, conv.padding, conv.eps, _prewitt_norm(conv.float32_taps), backend,
+                          gain)
     return reduce(deviation(moments, conv.correction).to(px.dtype), reduction)
 
 
@@ -321,12 +334,13 @@ def ms_gmsd(
     scale = 255.0 / float(data_range)
 
     if convention == "frame_analytics":
-        planes = halve(torch.cat([x.to(dtype) * scale, y.to(dtype) * scale]), "floor", backend)
+        planes = halve(torch.cat([x, y]), "floor", backend).to(dtype)  # 0–255 scaling: the operator's gain
         variances = []
         for i in range(scales):
             if i:
                 planes = halve(planes, "floor", backend)
-            moments = gms_moments(planes[:n], planes[n:], float(t), 0.0, 0, (1e-6 * 255) ** 2, backend=backend)
+            moments = gms_moments(planes[:n], planes[n:], float(t), 0.0, 0, (1e-6 * 255) ** 2, backend=backend,
+                                  gain=scale)
             variances.append(variance(moments, 0).to(dtype))
         # frame_analytics normalises its raw weights itself: the normalised ones give the same value
         return reduce(_safe_sqrt((torch.stack(variances, 1) * weights).sum(1)), reduction)
