@@ -83,4 +83,12 @@ TORCH_LIBRARY(turboiqa, m) {
   m.def(
       "iw_pooled_cs(Tensor ref, Tensor dist, Tensor? parent, Tensor inverse, Tensor eigenvalues, int blk_size, "
       "float[] window, float c2, float sigma_nsq, float tol) -> (Tensor, Tensor)");
+  // Gradient similarity of two planes (gradient_similarity.h), float32/float64 (others computed in float32): the
+  // responses of the 3x3 stencil smooth (3 taps) x [-1, 0, 1] in x and y, M = scale^2 (gx^2 + gy^2) + eps, and
+  // q = ((2 - alpha) sqrt(M1 M2) + c) / (M1 + M2 - alpha sqrt(M1 M2) + c); padding 'zeros' (same size) | 'valid'.
+  // output 'map': q, N x C x Ho x Wo in the compute dtype; 'moments': (N, C, 2) float64 = (sum q, sum q^2) per plane
+  // (GMSD's deviation pooling without an image-sized buffer).
+  m.def(
+      "gradient_similarity(Tensor x, Tensor y, float[] smooth, float scale, float c, float alpha, float eps, "
+      "str padding, str output) -> Tensor");
 }

@@ -144,18 +144,23 @@ def test_std_is_std2_and_gms_formula():
                                (1.5 * g1 * g2 + 170) / (g1**2 + g2**2 - 0.5 * g1 * g2 + 170))
 
 
+@pytest.mark.parametrize("backend", ["native", "reference"])
 @pytest.mark.parametrize("alpha", [0.0, 0.5])
-def test_inplace_map_equals_composable_map(alpha):
-    """The no-autograd GMS map (preallocated buffers, normalisation folded into T) against the composable one the
-    autograd path uses, on odd sizes and a flat plane."""
-    from turboiqa.metrics.gmsd import gms_map_inplace, gradient_sq
+def test_fused_map_equals_composable_map(alpha, backend):
+    """The fused gradient-similarity operator's map (normalisation folded into T natively) against the composable
+    one, on odd sizes and a flat plane; the autograd path gives the same GMSD."""
+    from turboiqa import _ops
+    from turboiqa.metrics.gmsd import gradient_sq
 
+    if backend == "native" and not _ops.HAVE_NATIVE:
+        pytest.skip("compiled extension not loaded")
     x, y = smooth_pair((2, 1, 23, 30))
     x, y = x * 255, y * 255
     y[1] = 128.0
     for eps in (0.0, 1e-12):
         want = gms_map(gradient_sq(x, 1, eps), gradient_sq(y, 1, eps), 170.0, alpha)
-        torch.testing.assert_close(gms_map_inplace(x, y, 170.0, alpha, eps=eps), want, atol=1e-14, rtol=0)
+        got = _ops.gradient_similarity(x, y, (1, 1, 1), 1 / 3, 170.0, alpha, eps, "zeros", "map", backend)
+        torch.testing.assert_close(got, want, atol=1e-14, rtol=0)
     with torch.enable_grad():
         a = x.clone().requires_grad_(True)
         torch.testing.assert_close(gmsd(a / 255, y / 255), gmsd(x / 255, y / 255), atol=1e-14, rtol=0)

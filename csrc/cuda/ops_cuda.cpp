@@ -11,6 +11,7 @@
 #include <string>
 #include <tuple>
 
+#include "../gradient_similarity.h"
 #include "../histogram.h"
 #include "../image_ops.h"
 #include "../psnr.h"
@@ -163,6 +164,15 @@ std::tuple<at::Tensor, at::Tensor> histogram_intersection_backward_cuda(const at
   return {gradient_like_input(fd, gd), gradient_like_input(fr, gr)};
 }
 
+// No CUDA kernel yet: the arguments are checked, then a clear error (turboiqa._ops runs the PyTorch twin on CUDA).
+at::Tensor gradient_similarity_cuda(const at::Tensor& x, const at::Tensor& y, at::ArrayRef<double> smooth,
+                                   double scale, double c, double alpha, double eps, c10::string_view padding,
+                                   c10::string_view output) {
+  check_grad_sim_args(x, y, smooth, scale, c, alpha, eps, std::string(padding), std::string(output));
+  TORCH_CHECK(false, "gradient_similarity: not implemented on CUDA; use backend='reference' (turboiqa's metrics "
+              "do so automatically on CUDA tensors)");
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(turboiqa, CUDA, m) {
@@ -181,6 +191,7 @@ TORCH_LIBRARY_IMPL(turboiqa, CUDA, m) {
   m.impl("_swd_distance_backward", &swd_distance_backward_cuda);
   m.impl("histogram_intersection", &histogram_intersection_cuda);
   m.impl("_histogram_intersection_backward", &histogram_intersection_backward_cuda);
+  m.impl("gradient_similarity", &gradient_similarity_cuda);
 }
 
 }  // namespace turboiqa::cuda

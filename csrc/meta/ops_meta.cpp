@@ -15,6 +15,7 @@
 
 #include "../dtypes.h"
 #include "../feature_distance.h"
+#include "../gradient_similarity.h"
 #include "../histogram.h"
 #include "../image_ops.h"
 #include "../iw_ssim.h"
@@ -189,6 +190,17 @@ std::tuple<at::Tensor, at::Tensor> iw_pooled_cs_meta(const at::Tensor& ref, cons
   return {weighted_cs, at::empty_like(weighted_cs)};
 }
 
+at::Tensor gradient_similarity_meta(const at::Tensor& x, const at::Tensor& y, at::ArrayRef<double> smooth, double scale,
+                                   double c, double alpha, double eps, c10::string_view padding_name,
+                                   c10::string_view output_name) {
+  check_all_meta("gradient_similarity", {x, y});
+  const std::string padding(padding_name), output(output_name);
+  check_grad_sim_args(x, y, smooth, scale, c, alpha, eps, padding, output);
+  const bool moments = grad_sim_output(output) == GradSimOutput::Moments;
+  return at::empty_symint(grad_sim_output_shape(x, padding, output),
+                          moments ? x.options().dtype(at::kDouble) : compute_options(x));
+}
+
 }  // namespace
 
 // _parallel_chunks_probe has none: it tests the CPU work distribution and means nothing on another device.
@@ -211,6 +223,7 @@ TORCH_LIBRARY_IMPL(turboiqa, Meta, m) {
   m.impl("laplacian_level", &laplacian_level_meta);
   m.impl("iw_neighbour_covariance", &iw_neighbour_covariance_meta);
   m.impl("iw_pooled_cs", &iw_pooled_cs_meta);
+  m.impl("gradient_similarity", &gradient_similarity_meta);
 }
 
 }  // namespace turboiqa::meta

@@ -390,3 +390,41 @@ def histogram_intersection(fd, fr, levels, backend="auto"):
     from .reference.histogram import histogram_intersection as reference_histogram_intersection
 
     return reference_histogram_intersection(fd, fr, int(levels))
+
+
+# Gradient similarity (GMSD, MS-GMSD, SR-SIM; csrc/gradient_similarity.h). The native operator is CPU-only and its
+# backward is the twin's vjp (a per-pixel formula over a 3×3 stencil: autograd through the twin is cheap next to
+# the training step that needs it).
+if _has_op("gradient_similarity"):
+
+    def _gradient_similarity_setup(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0], inputs[1])
+        ctx.params = inputs[2:]
+
+    def _gradient_similarity_backward(ctx, grad):
+        from .reference.gradient_similarity import gradient_similarity as reference
+
+        x, y = ctx.saved_tensors
+        gx, gy = _reference_vjp(lambda a, b: reference(a, b, *ctx.params), [x, y], list(ctx.needs_input_grad[:2]),
+                                grad)
+        return gx, gy, *([None] * len(ctx.params))
+
+    torch.library.register_autograd("turboiqa::gradient_similarity", _gradient_similarity_backward,
+                                    setup_context=_gradient_similarity_setup)
+
+
+def gradient_similarity(x, y, smooth, scale, c, alpha=0.0, eps=0.0, padding="zeros", output="map", backend="auto"):
+    """Gradient similarity of the planes of ``x`` and ``y`` (N×C×H×W): ``output='map'`` the map q (N×C×Ho×Wo),
+    ``'moments'`` (Σq, Σq²) per plane, (N, C, 2) float64. q = ((2 − α)·m1·m2 + c) / (m1² + m2² − α·m1·m2 + c),
+    m² = scale²·(gx² + gy²) + eps, gx/gy the responses of ``smooth`` ⊗ [−1, 0, 1] with a zero border
+    (``padding='zeros'``) or 'valid'. Differentiable. The native operator serves CPU tensors; CUDA runs the twin."""
+    smooth = [float(v) for v in smooth]
+    args = (smooth, float(scale), float(c), float(alpha), float(eps), str(padding), str(output))
+    if use_native(backend) and _has_op("gradient_similarity") and x.device.type == "cpu":
+        if needs_grad(x, y):
+            return torch.ops.turboiqa.gradient_similarity(x, y, *args)
+        with below_autograd():
+            return torch.ops.turboiqa.gradient_similarity(x, y, *args)
+    from .reference.gradient_similarity import gradient_similarity as reference
+
+    return reference(x, y, *args)

@@ -176,57 +176,34 @@ def gms_map(mx: torch.Tensor, my: torch.Tensor, t: float, alpha: float = 0.0, di
     return prod.mul_(2 - alpha).add_(t).div_(den)
 
 
-def gms_map_inplace(px: torch.Tensor, py: torch.Tensor, t: float, alpha: float = 0.0, norm: float = 1 / 3,
-                    eps: float = 0.0) -> torch.Tensor:
-    """The GMS map of two planes' Prewitt/3 gradients (zero border), without autograd, in four plane-sized buffers.
+def gms_moments(px: torch.Tensor, py: torch.Tensor, t: float, alpha: float, padding: int, eps: float,
+                norm: float = 1 / 3, backend: str = "auto", gain: float = 1.0) -> torch.Tensor:
+    """(Σq, Σq², count) per image of the GMS map of two N×C×H×W stacks of planes (0–255 once multiplied by
+    ``gain``: the operator applies it with the Prewitt norm, sparing a pass over the planes), all channels pooled
+    together, (N, 3) float64: the fused gradient-similarity operator's moments, no image-sized buffer."""
+    m = _ops.gradient_similarity(px, py, PREWITT[0], norm * gain, t, alpha, eps, "zeros" if padding else "valid",
+                                 "moments", backend)
+    trim = 0 if padding else 2
+    count = px.shape[1] * (px.shape[-2] - trim) * (px.shape[-1] - trim)
+    s = m.sum(1)
+    return torch.cat([s, torch.full_like(s[:, :1], float(count))], 1)
 
-    Same values as ``gms_map(gradient_sq(px), gradient_sq(py))`` up to rounding: the normalisation is folded into
-    T and eps (GMS is homogeneous in m1, m2, T), and every step writes into a buffer already allocated. Large fresh
-    tensors are what costs most on the CPU (each one is new pages for the OS to hand out), so this path allocates
-    4 planes where the composable one allocates ~20."""
-    h, w = px.shape[-2:]
-    if h < 2 or w < 2:
-        raise ValueError(f"gradients need planes of at least 2×2, got {h}×{w}")
-    tn, en = t / (norm * norm), eps / (norm * norm)
-    buf = torch.empty_like(px)
-    diff = torch.empty_like(px)
-    mags = []
-    for p in (px, py):
-        m = torch.empty_like(p)
-        # x: sum of 3 rows, then the difference of columns j+1 and j−1 (zero outside)
-        buf.copy_(p)
-        buf[..., 1:, :].add_(p[..., :-1, :])
-        buf[..., :-1, :].add_(p[..., 1:, :])
-        torch.sub(buf[..., :, 2:], buf[..., :, :-2], out=m[..., :, 1:-1])
-        m[..., :, :1].copy_(buf[..., :, 1:2])
-        m[..., :, -1:].copy_(buf[..., :, -2:-1])
-        m.mul_(m)
-        # y: sum of 3 columns, then the difference of rows i+1 and i−1
-        buf.copy_(p)
-        buf[..., :, 1:].add_(p[..., :, :-1])
-        buf[..., :, :-1].add_(p[..., :, 1:])
-        torch.sub(buf[..., 2:, :], buf[..., :-2, :], out=diff[..., 1:-1, :])
-        diff[..., :1, :].copy_(buf[..., 1:2, :])
-        diff[..., -1:, :].copy_(buf[..., -2:-1, :])
-        m.addcmul_(diff, diff)
-        if en:
-            m.add_(en)
-        mags.append(m)
-    m1, m2 = mags
-    prod = torch.mul(m1, m2, out=buf).sqrt_()
-    den = m1.add_(m2).add_(tn)
-    if alpha:
-        den.sub_(prod, alpha=alpha)
-    return prod.mul_(2 - alpha).add_(tn).div_(den)
+
+def variance(moments: torch.Tensor, correction: int) -> torch.Tensor:
+    """Variance (N − correction) from ``gms_moments``, float64 (Σq² − (Σq)²/N: q ∈ (0, 1], so the float64 sums
+    keep ~12 significant digits of it)."""
+    s, s2, count = moments.unbind(1)
+    return ((s2 - s * s / count) / (count - correction)).clamp_min(0)
+
+
+def deviation(moments: torch.Tensor, correction: int) -> torch.Tensor:
+    """Standard deviation from ``gms_moments``; a zero-gradient root at 0 (identical images)."""
+    return _safe_sqrt(variance(moments, correction))
 
 
 def _safe_sqrt(v: torch.Tensor) -> torch.Tensor:
     positive = v > 0
     return torch.where(positive, torch.where(positive, v, torch.ones_like(v)).sqrt(), torch.zeros_like(v))
-
-
-def std_per_image(q: torch.Tensor, correction: int) -> torch.Tensor:
-    return torch.std(q.flatten(1), dim=1, correction=correction)
 
 
 def _luma_255(t: torch.Tensor, color: str, scale: float, backend: str) -> torch.Tensor:
@@ -246,12 +223,20 @@ def _luma_255(t: torch.Tensor, color: str, scale: float, backend: str) -> torch.
         # even. The same arithmetic here, so that values near a half round the same way.
         c = torch.tensor(BT601, dtype=torch.float32).tolist()
         y = _ops.luma(t, c, 0.0, round_to_uint8=False, backend=backend).to(dtype).mul_(scale)
-        return y + (torch.round(y) - y).detach()
+        return _round_straight_through(y, torch.round)
     coeffs = [c * scale for c in (RGB2GRAY if color == "rgb2gray_uint8" else BT601)]
     y = _ops.luma(t, coeffs, 0.0, round_to_uint8=False, backend=backend).to(dtype)
     if color == "rgb2gray_uint8":
-        return y + (torch.floor(y + 0.5) - y).detach()
+        return _round_straight_through(y, lambda v: torch.floor(v + 0.5))
     return y
+
+
+def _round_straight_through(y: torch.Tensor, rounding) -> torch.Tensor:
+    """rounding(y) with the identity's gradient; without autograd in place (each torch op on a plane is a pass and,
+    on a busy machine, an OpenMP barrier)."""
+    if _ops.needs_grad(y):
+        return y + (rounding(y) - y).detach()
+    return y.round_() if rounding is torch.round else y.add_(0.5).floor_()
 
 
 def gmsd(
@@ -286,22 +271,20 @@ def gmsd(
     least = 6 if conv.padding == 0 else 4
     if min(h, w) < least:
         raise ValueError(f"x is {h}×{w}; GMSD needs H and W of at least {least}")
-    n = x.shape[0]
     scale = 255.0 / float(data_range)
-    if color in ("yiq", "per_channel"):
+    gain = 1.0
+    if color == "per_channel" or x.shape[1] == 1:  # the 0–255 scaling goes to the operator (no pass of its own)
+        px, py = (halve(t_, conv.pool, backend).to(compute_dtype(x.dtype)) for t_ in (x, y))
+        gain = scale
+    elif color == "yiq":
         # the 2×2 mean and the luma are linear and commute (up to rounding): averaging RGB first leaves the luma
         # a quarter of the pixels, and no full-resolution plane is written
         px, py = (_luma_255(halve(t_, conv.pool, backend), color, scale, backend) for t_ in (x, y))
     else:  # the rounding to integer levels comes before the averaging
         px, py = (halve(_luma_255(t_, color, scale, backend), conv.pool, backend) for t_ in (x, y))
-    if conv.padding and not _ops.needs_grad(x, y):
-        q = gms_map_inplace(px.contiguous(), py.contiguous(), float(t), norm=_prewitt_norm(conv.float32_taps),
-                            eps=conv.eps)
-    else:
-        planes = torch.cat([px, py])
-        m = gradient_sq(planes, conv.padding, conv.eps, conv.float32_taps)
-        q = gms_map(m[:n], m[n:], float(t), differentiable=_ops.needs_grad(x, y))
-    return reduce(std_per_image(q, conv.correction), reduction)
+    moments = gms_moments(px, py, float(t), 0.0, conv.padding, conv.eps, _prewitt_norm(conv.float32_taps), backend,
+                          gain)
+    return reduce(deviation(moments, conv.correction).to(px.dtype), reduction)
 
 
 def ms_gmsd(
@@ -349,17 +332,16 @@ def ms_gmsd(
         raise ValueError("chromatic=True (MS-GMSDc) needs 3-channel RGB input")
     n = x.shape[0]
     scale = 255.0 / float(data_range)
-    differentiable = _ops.needs_grad(x, y)
 
     if convention == "frame_analytics":
-        planes = halve(torch.cat([x.to(dtype) * scale, y.to(dtype) * scale]), "floor", backend)
+        planes = halve(torch.cat([x, y]), "floor", backend).to(dtype)  # 0–255 scaling: the operator's gain
         variances = []
         for i in range(scales):
             if i:
                 planes = halve(planes, "floor", backend)
-            m = gradient_sq(planes, 0, (1e-6 * 255) ** 2)
-            q = gms_map(m[:n], m[n:], float(t), differentiable=differentiable)
-            variances.append(torch.var(q.flatten(1), dim=1, correction=0))
+            moments = gms_moments(planes[:n], planes[n:], float(t), 0.0, 0, (1e-6 * 255) ** 2, backend=backend,
+                                  gain=scale)
+            variances.append(variance(moments, 0).to(dtype))
         # frame_analytics normalises its raw weights itself: the normalised ones give the same value
         return reduce(_safe_sqrt((torch.stack(variances, 1) * weights).sum(1)), reduction)
 
@@ -374,11 +356,7 @@ def ms_gmsd(
     for i in range(scales):
         if i:
             lx, ly = _halve_piq(lx, backend), _halve_piq(ly, backend)
-        if differentiable:
-            q = gms_map(gradient_sq(lx, 1, 0.0), gradient_sq(ly, 1, 0.0), float(t), float(alpha), True)
-        else:
-            q = gms_map_inplace(lx.contiguous(), ly.contiguous(), float(t), float(alpha))
-        deviations.append(std_per_image(q, 0))
+        deviations.append(deviation(gms_moments(lx, ly, float(t), float(alpha), 1, 0.0, backend=backend), 0).to(dtype))
     value = (torch.stack(deviations, 1).square() * weights).sum(1).sqrt()
     if chromatic:
         # piq takes I and Q at the coarsest scale; halving is linear and per channel, so RGB is halved first and

@@ -23,6 +23,7 @@ the argument order (the fused-image terms are not symmetric): MATLAB ``MDSI(Ref,
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -32,7 +33,7 @@ from .. import _ops
 from ..dtypes import compute_dtype
 from ..resample import auto_downsample_factor
 from ..validate import check_pair, check_reduction, reduce
-from .gmsd import PREWITT, _safe_sqrt, gradients, magnitude_sq
+from .gmsd import PREWITT, _safe_sqrt
 from .module import MetricModule
 
 LHM = ((0.2989, 0.587, 0.114), (0.30, 0.04, -0.35), (0.34, -0.60, 0.17))  # MDSI.m
@@ -50,10 +51,6 @@ MDSI_CONVENTIONS = {
     "piq": MdsiConvention(rounding="python", mult="piq"),
     "frame_analytics": MdsiConvention(rounding="python", mult="complex"),
 }
-
-
-def _similarity(a, b, c):
-    return (2 * a * b + c) / (a * a + b * b + c)
 
 
 def _polar_power(v: torch.Tensor, p: float):
@@ -115,12 +112,14 @@ def mdsi(
         both = both.expand(-1, 3, -1, -1)
     lum, hue, sat = (_ops.luma(both, [c * scale for c in row], 0.0, backend=backend).to(dtype) for row in LHM)
 
-    # Prewitt of both lumas in one pass; the fused image's gradient is the mean of the two (the filter is linear)
-    gx, gy = gradients(lum, PREWITT[0], padding=1)
-    mags = [magnitude_sq(gx[:n], gy[:n], PREWITT[1]), magnitude_sq(gx[n:], gy[n:], PREWITT[1]),
-            magnitude_sq(gx[:n] + gx[n:], gy[:n] + gy[n:], PREWITT[1] / 2)]
-    md, mr, mf = (_safe_sqrt(m) for m in mags) if differentiable else (m.sqrt_() for m in mags)
-    gs = _similarity(md, mr, c1) + _similarity(md, mf, c2) - _similarity(mr, mf, c2)
+    # The three gradient similarities by the fused operator: the fused image's gradient is the gradient of the mean
+    # luma (Prewitt is linear), and (2·m1·m2 + c) / (m1² + m2² + c) of magnitudes is the operator's α = 0 form.
+    ld, lr = lum[:n], lum[n:]
+    lf = (ld + lr) * 0.5
+    sim = functools.partial(_ops.gradient_similarity, smooth=PREWITT[0], scale=PREWITT[1], alpha=0.0, eps=0.0,
+                            padding="zeros", output="map", backend=backend)
+    to_fused = sim(torch.cat([ld, lr]), torch.cat([lf, lf]), c=c2)
+    gs = sim(ld, lr, c=c1) + to_fused[:n] - to_fused[n:]
     hd, hr, sd, sr = hue[:n], hue[n:], sat[:n], sat[n:]
     cs = (2 * (hd * hr + sd * sr) + c3) / (hd * hd + hr * hr + sd * sd + sr * sr + c3)
 

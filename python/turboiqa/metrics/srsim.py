@@ -44,7 +44,7 @@ from ..dtypes import compute_dtype
 from ..padding import border_index
 from ..resample import auto_downsample_factor
 from ..validate import check_pair, check_reduction, reduce
-from .gmsd import PIQ_YIQ, SCHARR, _safe_sqrt, gradients, magnitude_sq
+from .gmsd import PIQ_YIQ, SCHARR
 from .module import MetricModule
 
 SRSIM_CONVENTIONS = {
@@ -190,7 +190,6 @@ def srsim(
                          f"scale={scale} to be at least {least} (gaussian_size / kernel_size)")
     dtype = compute_dtype(x.dtype)
     to255 = 255.0 / float(data_range)
-    differentiable = _ops.needs_grad(x, y)
 
     if f > 1:  # conv2(·, ones(F)/F², 'same') sampled at (1:F:end)
         pad = math.ceil(f / 2) - 1
@@ -205,12 +204,11 @@ def srsim(
     lum = planes[:, :1]
 
     vs = saliency(lum, scale, kernel_size, sigma, gaussian_size, piq=convention == "piq")
-    m = magnitude_sq(*gradients(lum, SCHARR[0], padding=1), SCHARR[1])
-    mag = _safe_sqrt(m) if differentiable else m.sqrt()
+    # the Scharr magnitudes and their similarity in one fused pass (no magnitude planes)
+    s_g = _ops.gradient_similarity(lum[:n], lum[n:], SCHARR[0], SCHARR[1], C2, 0.0, 0.0, "zeros", "map", backend)
     vs1, vs2 = vs[:n], vs[n:]
     weight = torch.maximum(vs1, vs2)
-    s_g = _similarity(mag[:n], mag[n:], C2)
-    score = _similarity(vs1, vs2, C1) * (_safe_sqrt(s_g) if differentiable else s_g.sqrt()) * weight
+    score = _similarity(vs1, vs2, C1) * s_g.sqrt() * weight  # s_g > 0 (c > 0): a plain root
     if chromatic:
         s_iq = _similarity(planes[:n, 1:2], planes[n:, 1:2], T3) * _similarity(planes[:n, 2:3], planes[n:, 2:3], T4)
         score = score * s_iq.abs().pow(LAMBDA)

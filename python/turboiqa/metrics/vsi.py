@@ -224,6 +224,9 @@ def warm_colour_prior(ab: torch.Tensor) -> torch.Tensor:
     return 1 - torch.exp((-(ab * ab).sum(dim=1, keepdim=True) / SIGMA_C**2).clamp(min=-60.0))
 
 
+SCHARR_TAPS = (3.0, 10.0, 3.0)  # smoothing across the central difference; normalised by 1/16
+
+
 def scharr_magnitude(t: torch.Tensor) -> torch.Tensor:
     """√(Gx² + Gy²) of Scharr/16 (``conv2 'same'``, zero border) as shifted slices: [3 10 3] smoothing times a
     central difference. |Gx + i·Gy| keeps the gradient 0 (not NaN) where both are 0."""
@@ -352,18 +355,16 @@ def vsi(
     saliency = downsample(saliency, conv, backend)  # (2N, 1, h, w)
     lmn_matrix = torch.tensor(LMN, dtype=torch.float32 if conv.matrices_float32 else torch.float64)
     lmn = torch.einsum("kc,nchw->nkhw", lmn_matrix.to(dtype=dtype, device=x.device) * scale, torch.cat(small))
-    if conv.iqa_optimization:
-        grad = torch.sqrt(scharr_magnitude(lmn[:, :1]) ** 2 + IQA_OPT_EPS)
-        sim = similarity
-    elif conv.pyiqa_eps:
+    if conv.pyiqa_eps:  # pyiqa's own similarity form (eps in numerator and denominator)
         grad = torch.sqrt(scharr_magnitude(lmn[:, :1]) ** 2 + torch.finfo(dtype).eps)
         sim = functools.partial(similarity_eps, eps=torch.finfo(torch.float32).eps)
-    else:
-        grad = scharr_magnitude(lmn[:, :1])
+        s_gm = sim(grad[:n], grad[n:], C2)
+    else:  # Scharr/16 magnitudes (√(m² + 1e-12) for IQA-optimization) and their similarity, one fused pass
         sim = similarity
+        s_gm = _ops.gradient_similarity(lmn[:n, :1], lmn[n:, :1], SCHARR_TAPS, 1 / 16, C2, 0.0,
+                                        IQA_OPT_EPS if conv.iqa_optimization else 0.0, "zeros", "map", backend)
     vs_x, vs_y = saliency[:n], saliency[n:]
     s_vs = sim(vs_x, vs_y, C1)
-    s_gm = sim(grad[:n], grad[n:], C2)
     s_mn = sim(lmn[:n, 1:2], lmn[n:, 1:2], C3) * sim(lmn[:n, 2:], lmn[n:, 2:], C3)
     # real((S_M·S_N)^β): a negative base to a real power is |s|^β·e^{iβπ} in MATLAB.
     if conv.iqa_optimization:  # (|S| + 1e-12)^β: the magnitude, not the real part

@@ -1,0 +1,34 @@
+// The gradient-similarity row kernel (gradient_similarity.h) over a strip of output rows of one plane pair,
+// compiled once per instruction set like ssim_rows; gradient_similarity.cpp picks one at run time.
+#pragma once
+
+#include <cstddef>
+
+namespace turboiqa::cpu {
+
+template <typename T>
+struct GradSimRowsArgs {
+  const T* x;  // plane, H x W, contiguous
+  const T* y;
+  int height, width;
+  bool valid;          // 'valid' (output (H-2) x (W-2)) or zero border 'same'
+  T s0, s1, s2;        // smoothing taps across the derivative
+  T c, alpha, eps;     // in unnormalised units: c / scale², eps / scale² (q is homogeneous in M1, M2, c)
+  int row_begin, row_end;  // output rows of this strip
+  T* scratch;          // grad_sim_scratch_size(width) elements
+  T* map;              // output rows (out_width each, row i at map + i * out_width); nullptr: moments only
+  double* row_sum;     // per output row Σq and Σq² (indexed by output row), when map is nullptr
+  double* row_sumsq;
+};
+
+std::size_t grad_sim_scratch_size(int width);
+
+#define TURBOIQA_DECLARE_GRAD_SIM_ROWS(isa)                          \
+  void grad_sim_rows_##isa(const GradSimRowsArgs<float>& args);    \
+  void grad_sim_rows_##isa(const GradSimRowsArgs<double>& args);
+
+TURBOIQA_DECLARE_GRAD_SIM_ROWS(baseline)
+TURBOIQA_DECLARE_GRAD_SIM_ROWS(avx2)
+TURBOIQA_DECLARE_GRAD_SIM_ROWS(avx512)
+
+}  // namespace turboiqa::cpu

@@ -1,0 +1,60 @@
+// Shared argument checks and geometry of the gradient_similarity operator (CPU, CUDA and Meta entry points).
+//
+// Per plane pair: the x/y responses of the separable 3×3 stencil smooth ⊗ [−1, 0, 1] (Prewitt, Scharr, Sobel: the
+// smoothing taps are arguments), squared magnitudes M = scale²·(gx² + gy²) + eps, and the gradient similarity
+// q = ((2 − α)·√(M1·M2) + c) / (M1 + M2 − α·√(M1·M2) + c) (α = 0: GMSD's GMS; α > 0: MS-GMSD's masked form).
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <string>
+
+namespace turboiqa {
+
+enum class GradSimOutput { Map, Moments };
+
+inline bool grad_sim_valid(const std::string& padding) {
+  TORCH_CHECK(padding == "zeros" || padding == "valid",
+              "gradient_similarity: padding must be 'zeros' or 'valid', got '", padding, "'");
+  return padding == "valid";
+}
+
+inline GradSimOutput grad_sim_output(const std::string& output) {
+  TORCH_CHECK(output == "map" || output == "moments",
+              "gradient_similarity: output must be 'map' or 'moments', got '", output, "'");
+  return output == "map" ? GradSimOutput::Map : GradSimOutput::Moments;
+}
+
+// Symbolic-size checks (the Meta kernel runs them on fake tensors too).
+inline void check_grad_sim_args(const at::Tensor& x, const at::Tensor& y, at::ArrayRef<double> smooth, double scale,
+                                double c, double alpha, double eps, const std::string& padding,
+                                const std::string& output) {
+  TORCH_CHECK(x.dim() == 4, "gradient_similarity: x must be N x C x H x W, got shape ", x.sym_sizes());
+  TORCH_CHECK(x.sym_sizes() == y.sym_sizes(), "gradient_similarity: x and y must have the same shape, got ",
+              x.sym_sizes(), " and ", y.sym_sizes());
+  TORCH_CHECK(x.scalar_type() == y.scalar_type(), "gradient_similarity: x and y must have the same dtype, got ",
+              x.scalar_type(), " and ", y.scalar_type());
+  TORCH_CHECK(x.device() == y.device(), "gradient_similarity: x and y must be on the same device");
+  TORCH_CHECK(at::isFloatingType(x.scalar_type()) || x.scalar_type() == at::kByte,
+              "gradient_similarity: x must be uint8 or floating point, got ", x.scalar_type());
+  TORCH_CHECK(smooth.size() == 3, "gradient_similarity: smooth must hold 3 taps, got ", smooth.size());
+  TORCH_CHECK(scale > 0, "gradient_similarity: scale must be > 0, got ", scale);
+  TORCH_CHECK(c > 0, "gradient_similarity: c must be > 0, got ", c);
+  TORCH_CHECK(alpha >= 0 && alpha < 1, "gradient_similarity: alpha must be in [0, 1), got ", alpha);
+  TORCH_CHECK(eps >= 0, "gradient_similarity: eps must be >= 0, got ", eps);
+  const bool valid = grad_sim_valid(padding);
+  grad_sim_output(output);
+  const int least = valid ? 3 : 1;
+  TORCH_CHECK(x.sym_size(2) >= least && x.sym_size(3) >= least, "gradient_similarity: x must be at least ", least,
+              "x", least, " for padding='", padding, "', got ", x.sym_sizes());
+}
+
+// The output's shape: the map N x C x Ho x Wo ('valid' trims one pixel per side) or (N, C, 2) = (Σq, Σq²).
+inline std::vector<c10::SymInt> grad_sim_output_shape(const at::Tensor& x, const std::string& padding,
+                                                      const std::string& output) {
+  const int trim = grad_sim_valid(padding) ? 2 : 0;
+  if (grad_sim_output(output) == GradSimOutput::Moments) return {x.sym_size(0), x.sym_size(1), 2};
+  return {x.sym_size(0), x.sym_size(1), x.sym_size(2) - trim, x.sym_size(3) - trim};
+}
+
+}  // namespace turboiqa

@@ -1,0 +1,185 @@
+"""The fused gradient-similarity operator (csrc/gradient_similarity.h) against its PyTorch twin
+(turboiqa.reference.gradient_similarity): forward and backward, both paddings and outputs, Prewitt/Scharr/Sobel
+taps, odd sizes, batches, dtypes, thread counts, opcheck, gradcheck, torch.compile and argument errors."""
+import pytest
+import torch
+from turboiqa import _ops
+from turboiqa.reference.gradient_similarity import gradient_similarity as reference
+
+pytestmark = pytest.mark.skipif(not _ops.HAVE_NATIVE, reason="compiled extension not available")
+
+PREWITT = ((1.0, 1.0, 1.0), 1 / 3)
+SCHARR = ((3.0, 10.0, 3.0), 1 / 16)
+SOBEL = ((1.0, 2.0, 1.0), 1 / 4)
+
+
+def native(x, y, *args):
+    return _ops.gradient_similarity(x, y, *args, backend="native")
+
+
+def pair(shape, dtype=torch.float64, seed=0):
+    """Two 0–255 images: smooth content plus noise (gradients of every size, some flat-ish regions)."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.rand(shape, generator=g, dtype=torch.float64)
+    base = torch.nn.functional.avg_pool2d(base, 3, 1, 1, count_include_pad=False)
+    x = base * 255
+    y = (base + 0.05 * torch.randn(shape, generator=g, dtype=torch.float64)).clamp(0, 1) * 255
+    return x.to(dtype), y.to(dtype)
+
+
+def args_for(taps, c=170.0, alpha=0.0, eps=0.0, padding="zeros", output="map"):
+    return (taps[0], taps[1], c, alpha, eps, padding, output)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("padding", ["zeros", "valid"])
+@pytest.mark.parametrize("output", ["map", "moments"])
+@pytest.mark.parametrize("shape", [(1, 1, 23, 30), (3, 2, 17, 9), (2, 3, 5, 70), (1, 1, 1, 4)])
+def test_forward_matches_twin(dtype, padding, output, shape):
+    if padding == "valid" and min(shape[-2:]) < 3:
+        pytest.skip("'valid' needs 3×3")
+    x, y = pair(shape, dtype)
+    for taps, alpha, eps in ((PREWITT, 0.0, 0.0), (SCHARR, 0.0, 1e-3), (SOBEL, 0.5, 0.0)):
+        a = args_for(taps, 170.0, alpha, eps, padding, output)
+        got, want = native(x, y, *a), reference(x, y, *a)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        tol = 1e-13 if dtype == torch.float64 else 2e-6
+        torch.testing.assert_close(got, want, rtol=tol, atol=tol * (want.abs().max().item() if output == "moments"
+                                                                   else 1.0))
+
+
+def test_flat_planes_and_identical_images():
+    x = torch.full((1, 1, 9, 11), 128.0)
+    torch.testing.assert_close(native(x, x, *args_for(PREWITT)), torch.ones_like(x))  # c / c where both are flat
+    x, _ = pair((2, 1, 16, 16))
+    torch.testing.assert_close(native(x, x, *args_for(PREWITT)), torch.ones_like(x), rtol=1e-15, atol=1e-15)
+
+
+def test_real_images(tid_pairs):
+    """Twin parity on TID2013 lumas (0–255), float32 and float64, map and moments."""
+    from turboiqa.colour import BT601
+
+    d, r = tid_pairs[0]
+    for dtype in (torch.float32, torch.float64):
+        x, y = (sum(c * t[:, k:k + 1].to(dtype) for k, c in enumerate(BT601)) for t in (d, r))
+        for output in ("map", "moments"):
+            a = args_for(PREWITT, output=output)
+            tol = 1e-12 if dtype == torch.float64 else 1e-5
+            torch.testing.assert_close(native(x, y, *a), reference(x, y, *a), rtol=tol, atol=tol)
+
+
+def test_uint8_and_half_compute_in_float32():
+    x, y = pair((1, 2, 12, 13), torch.float64)
+    xu, yu = x.round().to(torch.uint8), y.round().to(torch.uint8)
+    got = native(xu, yu, *args_for(PREWITT))
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, reference(xu.float(), yu.float(), *args_for(PREWITT)), rtol=2e-6, atol=2e-6)
+    assert native(x.half(), y.half(), *args_for(PREWITT)).dtype == torch.float32
+
+
+def test_noncontiguous_input():
+    x, y = pair((1, 3, 20, 24), torch.float32)
+    xt, yt = x.transpose(-1, -2), y.transpose(-1, -2)
+    torch.testing.assert_close(native(xt, yt, *args_for(SCHARR)), native(xt.contiguous(), yt.contiguous(),
+                                                                           *args_for(SCHARR)))
+
+
+def test_batch_equals_single_images():
+    x, y = pair((3, 2, 40, 33), torch.float32)
+    for output in ("map", "moments"):
+        whole = native(x, y, *args_for(PREWITT, output=output))
+        for i in range(3):
+            one = native(x[i:i + 1], y[i:i + 1], *args_for(PREWITT, output=output))
+            torch.testing.assert_close(whole[i:i + 1], one, rtol=0, atol=0)
+
+
+def test_result_independent_of_thread_count():
+    x, y = pair((2, 1, 300, 301), torch.float32)  # several strips and tasks
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = [native(x, y, *args_for(PREWITT, output=o)) for o in ("map", "moments")]
+        torch.set_num_threads(2)
+        two = [native(x, y, *args_for(PREWITT, output=o)) for o in ("map", "moments")]
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(one, two):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("padding", ["zeros", "valid"])
+@pytest.mark.parametrize("output", ["map", "moments"])
+def test_backward_matches_twin(padding, output):
+    x, y = pair((2, 1, 13, 18), torch.float64)
+    a = args_for(PREWITT, 170.0, 0.5 if output == "moments" else 0.0, 1e-3, padding, output)
+    grad = torch.randn(reference(x, y, *a).shape, dtype=torch.float64)
+    xs = [t.clone().requires_grad_() for t in (x, y)]
+    xr = [t.clone().requires_grad_() for t in (x, y)]
+    got = torch.autograd.grad(native(*xs, *a), xs, grad)
+    want = torch.autograd.grad(reference(*xr, *a), xr, grad)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-12)
+
+
+def test_gradient_only_for_one_input():
+    x, y = pair((1, 1, 10, 12), torch.float64)
+    x.requires_grad_()
+    (dx,) = torch.autograd.grad(native(x, y, *args_for(PREWITT, output="moments")).sum(), (x,))
+    assert dx.shape == x.shape and torch.isfinite(dx).all()
+
+
+@pytest.mark.parametrize("padding", ["zeros", "valid"])
+@pytest.mark.parametrize("output", ["map", "moments"])
+def test_gradcheck(padding, output):
+    x, y = pair((1, 2, 7, 8), torch.float64)
+    x, y = x.requires_grad_(), y.requires_grad_()
+    a = args_for(SOBEL, 170.0, 0.5, 1.0, padding, output)  # eps > 0: the roots are smooth everywhere
+    assert torch.autograd.gradcheck(lambda p, q: native(p, q, *a), (x, y))
+
+
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_opcheck(requires_grad):
+    x, y = pair((2, 2, 9, 11), torch.float64)
+    x, y = x.requires_grad_(requires_grad), y.requires_grad_(requires_grad)
+    op = torch.ops.turboiqa.gradient_similarity.default
+    torch.library.opcheck(op, (x, y, [1.0, 1.0, 1.0], 1 / 3, 170.0, 0.0, 0.0, "zeros", "map"))
+    torch.library.opcheck(op, (x, y, [3.0, 10.0, 3.0], 1 / 16, 225.0, 0.5, 1e-3, "valid", "moments"))
+
+
+def test_torch_compile_fullgraph():
+    x, y = pair((2, 1, 40, 40), torch.float32)
+    fn = torch.compile(lambda a, b: _ops.gradient_similarity(a, b, *args_for(PREWITT, output="moments")),
+                       fullgraph=True, backend="eager")
+    torch.testing.assert_close(fn(x, y), native(x, y, *args_for(PREWITT, output="moments")))
+
+
+def test_op_errors_name_the_argument():
+    x = torch.rand(1, 1, 8, 8)
+    op = torch.ops.turboiqa.gradient_similarity
+    good = ([1.0, 1.0, 1.0], 1 / 3, 170.0, 0.0, 0.0, "zeros", "map")
+    cases = [
+        ((x, torch.rand(1, 1, 8, 9)), good, "same shape"),
+        ((x[0], x[0]), good, "N x C x H x W"),
+        ((x, x.double()), good, "same dtype"),
+        ((x, x), ([1.0, 1.0], *good[1:]), "smooth must hold 3 taps"),
+        ((x, x), (good[0], 0.0, *good[2:]), "scale must be > 0"),
+        ((x, x), (*good[:2], 0.0, *good[3:]), "c must be > 0"),
+        ((x, x), (*good[:3], 1.0, *good[4:]), "alpha must be in"),
+        ((x, x), (*good[:4], -1.0, *good[5:]), "eps must be >= 0"),
+        ((x, x), (*good[:5], "reflect", "map"), "padding must be"),
+        ((x, x), (*good[:6], "std"), "output must be"),
+        ((x[..., :2, :], x[..., :2, :]), (*good[:5], "valid", "map"), "at least 3x3"),
+    ]
+    for tensors, args, message in cases:
+        with pytest.raises(RuntimeError, match=message):
+            op(*tensors, *args)
+        with pytest.raises((ValueError, RuntimeError)):
+            reference(*tensors, *args)
+
+
+def test_meta_shapes():
+    x = torch.empty(2, 3, 10, 12, device="meta")
+    assert torch.ops.turboiqa.gradient_similarity(x, x, [1.0, 1.0, 1.0], 1.0, 1.0, 0.0, 0.0, "valid",
+                                                  "map").shape == (2, 3, 8, 10)
+    m = torch.ops.turboiqa.gradient_similarity(x, x, [1.0, 1.0, 1.0], 1.0, 1.0, 0.0, 0.0, "zeros", "moments")
+    assert m.shape == (2, 3, 2) and m.dtype == torch.float64
