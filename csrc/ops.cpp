@@ -83,4 +83,15 @@ TORCH_LIBRARY(turboiqa, m) {
   m.def(
       "iw_pooled_cs(Tensor ref, Tensor dist, Tensor? parent, Tensor inverse, Tensor eigenvalues, int blk_size, "
       "float[] window, float c2, float sigma_nsq, float tol) -> (Tensor, Tensor)");
+  // VIFp (vifp_mscale.m) of one scale, x distorted, y reference, planes N x C x H x W: per plane the float64 sums
+  // Σ log10(1 + g²σy²/(σv² + sigma_nsq)) and Σ log10(1 + σy²/sigma_nsq) over the output positions of the separable
+  // `window` (normalised to sum 1; padding as ssim_stats), with the variance floor F = eps + floor_rel·E[y²]
+  // (floor_rel = 0: vifp_mscale.m and piq; > 0: frame-analytics' relative floor). σy² < F: no information (both
+  // terms 0); g = σxy/(σy² + F), 0 where σx² < F or g < 0; σv² = max(σx² - g σxy, F) (csrc/vifp_math.h).
+  m.def(
+      "vifp_stats(Tensor x, Tensor y, float[] window, float sigma_nsq, float eps, float floor_rel, str padding) "
+      "-> (Tensor num, Tensor den)");
+  m.def(
+      "_vifp_stats_backward(Tensor grad_num, Tensor grad_den, Tensor x, Tensor y, float[] window, float sigma_nsq, "
+      "float eps, float floor_rel, str padding) -> (Tensor, Tensor)");
 }

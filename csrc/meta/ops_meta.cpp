@@ -21,6 +21,7 @@
 #include "../phase_congruency.h"
 #include "../psnr.h"
 #include "../ssim_stats.h"
+#include "../vifp_stats.h"
 
 namespace turboiqa::meta {
 
@@ -189,6 +190,24 @@ std::tuple<at::Tensor, at::Tensor> iw_pooled_cs_meta(const at::Tensor& ref, cons
   return {weighted_cs, at::empty_like(weighted_cs)};
 }
 
+std::tuple<at::Tensor, at::Tensor> vifp_stats_meta(const at::Tensor& x, const at::Tensor& y,
+                                                   at::ArrayRef<double> window, double sigma_nsq, double eps,
+                                                   double floor_rel, c10::string_view padding) {
+  check_all_meta("vifp_stats", {x, y});
+  check_vifp_args(x, y, window, sigma_nsq, eps, floor_rel, std::string(padding));
+  at::Tensor out = at::empty_symint({x.sym_size(0), x.sym_size(1)}, x.options().dtype(at::kDouble));
+  return {out, at::empty_like(out)};
+}
+
+std::tuple<at::Tensor, at::Tensor> vifp_stats_backward_meta(const at::Tensor& grad_num, const at::Tensor& grad_den,
+                                                            const at::Tensor& x, const at::Tensor& y,
+                                                            at::ArrayRef<double> window, double sigma_nsq,
+                                                            double eps, double floor_rel, c10::string_view padding) {
+  check_all_meta("_vifp_stats_backward", {grad_num, grad_den, x, y});
+  check_vifp_backward_args(grad_num, grad_den, x, y, window, sigma_nsq, eps, floor_rel, std::string(padding));
+  return {at::empty_symint(x.sym_sizes(), x.options()), at::empty_symint(y.sym_sizes(), y.options())};
+}
+
 }  // namespace
 
 // _parallel_chunks_probe has none: it tests the CPU work distribution and means nothing on another device.
@@ -211,6 +230,8 @@ TORCH_LIBRARY_IMPL(turboiqa, Meta, m) {
   m.impl("laplacian_level", &laplacian_level_meta);
   m.impl("iw_neighbour_covariance", &iw_neighbour_covariance_meta);
   m.impl("iw_pooled_cs", &iw_pooled_cs_meta);
+  m.impl("vifp_stats", &vifp_stats_meta);
+  m.impl("_vifp_stats_backward", &vifp_stats_backward_meta);
 }
 
 }  // namespace turboiqa::meta

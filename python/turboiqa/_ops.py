@@ -390,3 +390,41 @@ def histogram_intersection(fd, fr, levels, backend="auto"):
     from .reference.histogram import histogram_intersection as reference_histogram_intersection
 
     return reference_histogram_intersection(fd, fr, int(levels))
+
+
+# VIFp of one scale (csrc/vifp_math.h): the SSIM row machinery with the VIFp statistic, CPU and CUDA, both directions.
+if _has_op("vifp_stats"):
+
+    def _vifp_stats_setup_context(ctx, inputs, output):
+        x, y, *params = inputs  # window, sigma_nsq, eps, floor_rel, padding
+        ctx.save_for_backward(x, y)
+        ctx.params = tuple(params)
+
+    def _vifp_stats_backward(ctx, grad_num, grad_den):
+        x, y = ctx.saved_tensors
+        if grad_num is None:
+            grad_num = torch.zeros(x.shape[:2], dtype=torch.float64, device=x.device)
+        if grad_den is None:
+            grad_den = torch.zeros_like(grad_num)
+        dx, dy = torch.ops.turboiqa._vifp_stats_backward(grad_num, grad_den, x, y, *ctx.params)
+        needs_x, needs_y = ctx.needs_input_grad[:2]
+        return (dx if needs_x else None), (dy if needs_y else None), *([None] * len(ctx.params))
+
+    torch.library.register_autograd(
+        "turboiqa::vifp_stats", _vifp_stats_backward, setup_context=_vifp_stats_setup_context
+    )
+
+
+def vifp_stats(x, y, window, sigma_nsq, eps, floor_rel=0.0, padding="valid", backend="auto"):
+    """One scale of VIFp per plane, x distorted, y reference (N x C x H x W): float64 (N, C) sums
+    Σ log10(1 + g²σy²/(σv² + sigma_nsq)) and Σ log10(1 + σy²/sigma_nsq) over the positions of the separable
+    ``window``, variance floor ``eps + floor_rel·E[y²]`` (see the schema in csrc/ops.cpp). Differentiable."""
+    from .reference import vifp_stats as _reference_vifp
+
+    window = [float(w) for w in window]
+    if use_native(backend) and _has_op("vifp_stats"):
+        return torch.ops.turboiqa.vifp_stats(x, y, window, float(sigma_nsq), float(eps), float(floor_rel), padding)
+    if backend == "native":
+        raise RuntimeError("backend='native' but the loaded extension has no vifp_stats kernel")
+    return _reference_vifp.vifp_stats(x, y, window, float(sigma_nsq), float(eps), float(floor_rel), padding)
+
