@@ -94,4 +94,9 @@ TORCH_LIBRARY(turboiqa, m) {
   m.def(
       "_vifp_stats_backward(Tensor grad_num, Tensor grad_den, Tensor x, Tensor y, float[] window, float sigma_nsq, "
       "float eps, float floor_rel, str padding) -> (Tensor, Tensor)");
+  // 'valid' separable correlation of planes N x C x H x W (float32/float64) with the 1-D `window` (used as given,
+  // not normalised) along both axes, keeping every second sample: out[i, j] = Σ_a Σ_b w[a] w[b] x[2i + a, 2j + b],
+  // N x C x ((H - K) / 2 + 1) x ((W - K) / 2 + 1). VIFp's decimation between scales (vifp_mscale.m). CPU only.
+  m.def("decimate2(Tensor x, float[] window) -> Tensor");
+  m.def("_decimate2_backward(Tensor grad, Tensor x, float[] window) -> Tensor");
 }

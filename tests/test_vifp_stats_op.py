@@ -191,6 +191,49 @@ def test_op_errors():
         torch.ops.turboiqa._vifp_stats_backward(*grads, x, x, w, 2.0, 1e-10, 0.0, "valid")
 
 
+# ------------------------------------------------------------------------------------- decimate2
+
+
+needs_decimate = pytest.mark.skipif(not _ops._has_op("decimate2"), reason="no decimate2 kernel")
+
+
+@needs_decimate
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("shape", [(1, 1, 41, 41), (2, 3, 40, 57), (1, 2, 100, 77)])
+def test_decimate2_matches_slice_passes(dtype, shape):
+    x, _ = pair(shape, dtype, seed=10)
+    for n in (9, 5, 3):
+        got = _ops.decimate2(x, taps(n))
+        want = _ops.decimate2(x, taps(n), backend="reference")
+        assert got.shape == want.shape == (*shape[:2], (shape[2] - n) // 2 + 1, (shape[3] - n) // 2 + 1)
+        torch.testing.assert_close(got, want, atol=(1e-12 if dtype == torch.float64 else 1e-4), rtol=0)
+
+
+@needs_decimate
+def test_decimate2_backward_and_registration():
+    x = torch.rand(2, 2, 13, 12, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a: _ops.decimate2(a, taps(5)), (x,))
+    torch.library.opcheck(torch.ops.turboiqa.decimate2.default, (x, list(taps(5))))
+    big = torch.rand(1, 1, 300, 257)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = _ops.decimate2(big, taps(9))
+        torch.set_num_threads(max(2, threads))
+        many = _ops.decimate2(big, taps(9))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, many)
+    with pytest.raises(RuntimeError, match="decimate2: x must be float32 or float64"):
+        torch.ops.turboiqa.decimate2(big.to(torch.uint8), list(taps(9)))
+    with pytest.raises(RuntimeError, match="decimate2: window length must be odd"):
+        torch.ops.turboiqa.decimate2(big, [0.5, 0.5])
+    with pytest.raises(RuntimeError, match="smaller than the 9x9 window"):
+        torch.ops.turboiqa.decimate2(big[..., :8], list(taps(9)))
+    with pytest.raises(RuntimeError, match="grad must have the output's shape"):
+        torch.ops.turboiqa._decimate2_backward(torch.ones(1, 1, 3, 3), big, list(taps(9)))
+
+
 # ------------------------------------------------------------------------------------- vif_p: native vs torch
 
 

@@ -13,6 +13,7 @@
 #include <tuple>
 #include <vector>
 
+#include "../decimate.h"
 #include "../dtypes.h"
 #include "../feature_distance.h"
 #include "../histogram.h"
@@ -208,6 +209,20 @@ std::tuple<at::Tensor, at::Tensor> vifp_stats_backward_meta(const at::Tensor& gr
   return {at::empty_symint(x.sym_sizes(), x.options()), at::empty_symint(y.sym_sizes(), y.options())};
 }
 
+at::Tensor decimate2_meta(const at::Tensor& x, at::ArrayRef<double> window) {
+  check_all_meta("decimate2", {x});
+  check_decimate_args(x, window);
+  const int64_t k = static_cast<int64_t>(window.size());
+  return at::empty_symint({x.sym_size(0), x.sym_size(1), (x.sym_size(2) - k) / 2 + 1, (x.sym_size(3) - k) / 2 + 1},
+                          x.options());
+}
+
+at::Tensor decimate2_backward_meta(const at::Tensor& grad, const at::Tensor& x, at::ArrayRef<double> window) {
+  check_all_meta("_decimate2_backward", {grad, x});
+  check_decimate_backward_args(grad, x, window);
+  return at::empty_symint(x.sym_sizes(), x.options());
+}
+
 }  // namespace
 
 // _parallel_chunks_probe has none: it tests the CPU work distribution and means nothing on another device.
@@ -232,6 +247,8 @@ TORCH_LIBRARY_IMPL(turboiqa, Meta, m) {
   m.impl("iw_pooled_cs", &iw_pooled_cs_meta);
   m.impl("vifp_stats", &vifp_stats_meta);
   m.impl("_vifp_stats_backward", &vifp_stats_backward_meta);
+  m.impl("decimate2", &decimate2_meta);
+  m.impl("_decimate2_backward", &decimate2_backward_meta);
 }
 
 }  // namespace turboiqa::meta

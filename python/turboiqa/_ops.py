@@ -428,3 +428,32 @@ def vifp_stats(x, y, window, sigma_nsq, eps, floor_rel=0.0, padding="valid", bac
         raise RuntimeError("backend='native' but the loaded extension has no vifp_stats kernel")
     return _reference_vifp.vifp_stats(x, y, window, float(sigma_nsq), float(eps), float(floor_rel), padding)
 
+
+# VIFp's decimation between scales (CPU kernel; the torch slice passes elsewhere and as the reference).
+if _has_op("decimate2"):
+
+    def _decimate2_setup_context(ctx, inputs, output):
+        x, window = inputs
+        ctx.save_for_backward(x)
+        ctx.window = window
+
+    def _decimate2_backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return torch.ops.turboiqa._decimate2_backward(grad.contiguous(), x, ctx.window), None
+
+    torch.library.register_autograd("turboiqa::decimate2", _decimate2_backward, setup_context=_decimate2_setup_context)
+
+
+def decimate2(x, window, backend="auto"):
+    """'valid' separable correlation of N x C x H x W planes with ``window`` along both axes, every second sample
+    kept (see the schema in csrc/ops.cpp). The native kernel serves CPU float32/float64 tensors."""
+    from .filters import correlate_axis
+
+    window = [float(w) for w in window]
+    if use_native(backend) and _has_op("decimate2") and x.device.type == "cpu" and x.dtype in (torch.float32,
+                                                                                                torch.float64):
+        return torch.ops.turboiqa.decimate2(x, window)
+    if backend == "native":
+        raise RuntimeError("backend='native': decimate2 has a kernel for CPU float32/float64 tensors only")
+    return correlate_axis(correlate_axis(x, window, -2, 2), window, -1, 2)
+
