@@ -54,7 +54,7 @@ inline void convert_span(const In* __restrict xr, const In* __restrict yr, int n
   Acc* __restrict q1 = q[1];
   Acc* __restrict q2 = q[2];
   Acc* __restrict q3 = q[3];
-  Acc* __restrict q4 = q[Q - 1];
+  Acc* __restrict q4 = q[Q - 1];  // used for Q == 5 only
   for (int c = 0; c < n; ++c) {
     const Acc vx = static_cast<Acc>(xr[c]) - shift;
     const Acc vy = static_cast<Acc>(yr[c]) - shift;

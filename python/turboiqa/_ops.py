@@ -12,9 +12,11 @@ import warnings
 
 import torch
 
+from . import filters as _filters
 from .dtypes import compute_dtype
 from .reference import image_ops as _reference_image
 from .reference import ssim_stats as _reference_ssim
+from .reference import vifp_stats as _reference_vifp
 
 try:
     from . import _C  # noqa: F401  (loading it registers torch.ops.turboiqa.*)
@@ -419,8 +421,6 @@ def vifp_stats(x, y, window, sigma_nsq, eps, floor_rel=0.0, padding="valid", bac
     """One scale of VIFp per plane, x distorted, y reference (N x C x H x W): float64 (N, C) sums
     Σ log10(1 + g²σy²/(σv² + sigma_nsq)) and Σ log10(1 + σy²/sigma_nsq) over the positions of the separable
     ``window``, variance floor ``eps + floor_rel·E[y²]`` (see the schema in csrc/ops.cpp). Differentiable."""
-    from .reference import vifp_stats as _reference_vifp
-
     window = [float(w) for w in window]
     if use_native(backend) and _has_op("vifp_stats"):
         return torch.ops.turboiqa.vifp_stats(x, y, window, float(sigma_nsq), float(eps), float(floor_rel), padding)
@@ -447,13 +447,11 @@ if _has_op("decimate2"):
 def decimate2(x, window, backend="auto"):
     """'valid' separable correlation of N x C x H x W planes with ``window`` along both axes, every second sample
     kept (see the schema in csrc/ops.cpp). The native kernel serves CPU float32/float64 tensors."""
-    from .filters import correlate_axis
-
     window = [float(w) for w in window]
     if use_native(backend) and _has_op("decimate2") and x.device.type == "cpu" and x.dtype in (torch.float32,
                                                                                                 torch.float64):
         return torch.ops.turboiqa.decimate2(x, window)
     if backend == "native":
         raise RuntimeError("backend='native': decimate2 has a kernel for CPU float32/float64 tensors only")
-    return correlate_axis(correlate_axis(x, window, -2, 2), window, -1, 2)
+    return _filters.correlate_axis(_filters.correlate_axis(x, window, -2, 2), window, -1, 2)
 
