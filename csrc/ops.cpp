@@ -91,4 +91,20 @@ TORCH_LIBRARY(turboiqa, m) {
   m.def(
       "gradient_similarity(Tensor x, Tensor y, float[] smooth, float scale, float c, float alpha, float eps, "
       "str padding, str output) -> Tensor");
+  // VIFp (vifp_mscale.m) of one scale, x distorted, y reference, planes N x C x H x W: per plane the float64 sums
+  // Σ log10(1 + g²σy²/(σv² + sigma_nsq)) and Σ log10(1 + σy²/sigma_nsq) over the output positions of the separable
+  // `window` (normalised to sum 1; padding as ssim_stats), with the variance floor F = eps + floor_rel·E[y²]
+  // (floor_rel = 0: vifp_mscale.m and piq; > 0: frame-analytics' relative floor). σy² < F: no information (both
+  // terms 0); g = σxy/(σy² + F), 0 where σx² < F or g < 0; σv² = max(σx² - g σxy, F) (csrc/vifp_math.h).
+  m.def(
+      "vifp_stats(Tensor x, Tensor y, float[] window, float sigma_nsq, float eps, float floor_rel, str padding) "
+      "-> (Tensor num, Tensor den)");
+  m.def(
+      "_vifp_stats_backward(Tensor grad_num, Tensor grad_den, Tensor x, Tensor y, float[] window, float sigma_nsq, "
+      "float eps, float floor_rel, str padding) -> (Tensor, Tensor)");
+  // 'valid' separable correlation of planes N x C x H x W (float32/float64) with the 1-D `window` (used as given,
+  // not normalised) along both axes, keeping every second sample: out[i, j] = Σ_a Σ_b w[a] w[b] x[2i + a, 2j + b],
+  // N x C x ((H - K) / 2 + 1) x ((W - K) / 2 + 1). VIFp's decimation between scales (vifp_mscale.m). CPU only.
+  m.def("decimate2(Tensor x, float[] window) -> Tensor");
+  m.def("_decimate2_backward(Tensor grad, Tensor x, float[] window) -> Tensor");
 }

@@ -13,13 +13,13 @@ namespace turboiqa {
 
 constexpr int kMaxWindow = 63;
 
-inline Border parse_border(const std::string& padding) {
+inline Border parse_border(const std::string& padding, const char* op = "ssim_stats") {
   if (padding == "valid") return Border::Valid;
   if (padding == "zeros") return Border::Zeros;
   if (padding == "symmetric") return Border::Symmetric;
   if (padding == "reflect") return Border::Reflect;
   if (padding == "replicate") return Border::Replicate;
-  TORCH_CHECK(false, "ssim_stats: padding must be 'valid', 'zeros', 'symmetric', 'reflect' or 'replicate', got '",
+  TORCH_CHECK(false, op, ": padding must be 'valid', 'zeros', 'symmetric', 'reflect' or 'replicate', got '",
               padding, "'");
 }
 
@@ -43,23 +43,23 @@ inline void check_window(const char* op, at::ArrayRef<double> window) {
 // The checks run on symbolic sizes too (sym_sizes): the Meta kernel (meta/ops_meta.cpp) calls them on the fake
 // tensors torch.compile traces with, so every comparison is one the tracer can guard on.
 inline void check_ssim_args(const at::Tensor& x, const at::Tensor& y, at::ArrayRef<double> window,
-                            const std::string& padding) {
-  TORCH_CHECK(x.dim() == 4, "ssim_stats: x must be N x C x H x W, got shape ", x.sym_sizes());
-  TORCH_CHECK(x.sym_sizes() == y.sym_sizes(), "ssim_stats: x and y must have the same shape, got ", x.sym_sizes(),
+                            const std::string& padding, const char* op = "ssim_stats") {
+  TORCH_CHECK(x.dim() == 4, op, ": x must be N x C x H x W, got shape ", x.sym_sizes());
+  TORCH_CHECK(x.sym_sizes() == y.sym_sizes(), op, ": x and y must have the same shape, got ", x.sym_sizes(),
               " and ", y.sym_sizes());
-  TORCH_CHECK(x.scalar_type() == y.scalar_type(), "ssim_stats: x and y must have the same dtype, got ",
+  TORCH_CHECK(x.scalar_type() == y.scalar_type(), op, ": x and y must have the same dtype, got ",
               x.scalar_type(), " and ", y.scalar_type());
-  TORCH_CHECK(x.device() == y.device(), "ssim_stats: x and y must be on the same device");
+  TORCH_CHECK(x.device() == y.device(), op, ": x and y must be on the same device");
   auto dt = x.scalar_type();
-  TORCH_CHECK(dt == at::kByte || at::isFloatingType(dt), "ssim_stats: x must be uint8 or floating point, got ", dt);
-  check_window("ssim_stats", window);
+  TORCH_CHECK(dt == at::kByte || at::isFloatingType(dt), op, ": x must be uint8 or floating point, got ", dt);
+  check_window(op, window);
   const int k = static_cast<int>(window.size());
-  const Border border = parse_border(padding);
+  const Border border = parse_border(padding, op);
   const c10::SymInt& height = x.sym_size(2);
   const c10::SymInt& width = x.sym_size(3);
-  TORCH_CHECK(height >= 1 && width >= 1, "ssim_stats: x must have non-empty spatial dims, got ", x.sym_sizes());
+  TORCH_CHECK(height >= 1 && width >= 1, op, ": x must have non-empty spatial dims, got ", x.sym_sizes());
   if (border == Border::Valid)
-    TORCH_CHECK(height >= k && width >= k, "ssim_stats: image ", height, "x", width, " is smaller than the ", k, "x",
+    TORCH_CHECK(height >= k && width >= k, op, ": image ", height, "x", width, " is smaller than the ", k, "x",
                 k, " window; use a smaller window or a 'same' padding");
 }
 

@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "../ssim_math.h"
+#include "../vifp_math.h"
 #include "isa_vec.h"
 #include "ssim_backward_rows.h"
 
@@ -44,7 +45,7 @@ inline void full_row(const T* __restrict in, const T* __restrict w, int k, int64
 
 // The moments → their gradients, in place; the clamp is a template argument so the common loop stays branch-free.
 template <typename T, bool NonnegativeCs>
-void moment_grads_in_place(const SsimBackwardArgs<T>& a, T* __restrict g0, T* __restrict g1, T* __restrict g2,
+void ssim_grads_in_place(const SsimBackwardArgs<T>& a, T* __restrict g0, T* __restrict g1, T* __restrict g2,
                            T* __restrict g3, T* __restrict g4, int64_t n) {
   const T shift = a.shift, c1 = a.c1, c2 = a.c2, cov_norm = a.cov_norm, ga = a.a, gb = a.b;
   #pragma GCC ivdep
@@ -59,7 +60,30 @@ void moment_grads_in_place(const SsimBackwardArgs<T>& a, T* __restrict g0, T* __
 }
 
 template <typename T>
-void backward_rows_impl(const SsimBackwardArgs<T>& a) {
+void moment_grads_in_place(const SsimBackwardArgs<T>& a, T* g0, T* g1, T* g2, T* g3, T* g4, int64_t n) {
+  if (a.nonnegative_cs)
+    ssim_grads_in_place<T, true>(a, g0, g1, g2, g3, g4, n);
+  else
+    ssim_grads_in_place<T, false>(a, g0, g1, g2, g3, g4, n);
+}
+
+template <typename T>
+void moment_grads_in_place(const VifpBackwardArgs<T>& a, T* __restrict g0, T* __restrict g1, T* __restrict g2,
+                           T* __restrict g3, T* __restrict g4, int64_t n) {
+  const T shift = a.shift, sigma_nsq = a.sigma_nsq, eps = a.eps, floor_rel = a.floor_rel, ga = a.a, gb = a.b;
+  for (int64_t i = 0; i < n; ++i) {
+    auto d = vifp_moment_grads<T>(g0[i], g1[i], g2[i], g3[i], g4[i], shift, sigma_nsq, eps, floor_rel, ga, gb);
+    g0[i] = d.mu_x;
+    g1[i] = d.mu_y;
+    g2[i] = d.e_xx;
+    g3[i] = d.e_yy;
+    g4[i] = d.e_xy;
+  }
+}
+
+// Args: SsimBackwardArgs or VifpBackwardArgs (the statistic enters only through moment_grads_in_place).
+template <typename T, typename Args>
+void backward_rows_impl(const Args& a) {
   const int k = a.window_size;
   const int64_t wp = a.padded_width, wo = a.out_width, ho = a.out_height;
   const int64_t r0 = a.row_begin, r1 = a.row_end;
@@ -115,10 +139,7 @@ void backward_rows_impl(const SsimBackwardArgs<T>& a) {
   T* __restrict g2 = mom + 2 * mq;
   T* __restrict g3 = mom + 3 * mq;
   T* __restrict g4 = mom + 4 * mq;
-  if (a.nonnegative_cs)
-    moment_grads_in_place<T, true>(a, g0, g1, g2, g3, g4, mq);
-  else
-    moment_grads_in_place<T, false>(a, g0, g1, g2, g3, g4, mq);
+  moment_grads_in_place<T>(a, g0, g1, g2, g3, g4, mq);
   for (int64_t qi = 0; qi < 5 * m; ++qi) full_row(mom + qi * wo, w, k, wo, vert + qi * wp);
   for (int64_t r = r0; r < r1; ++r) {
     for (int64_t c = 0; c < 5 * wp; ++c) back[c] = 0;
@@ -154,8 +175,14 @@ void backward_rows_impl(const SsimBackwardArgs<T>& a) {
 }  // namespace
 }  // namespace TURBOIQA_ISA_NS
 
-void TURBOIQA_ISA_FN(const SsimBackwardArgs<float>& args) { TURBOIQA_ISA_NS::backward_rows_impl(args); }
-void TURBOIQA_ISA_FN(const SsimBackwardArgs<double>& args) { TURBOIQA_ISA_NS::backward_rows_impl(args); }
+void TURBOIQA_ISA_FN(const SsimBackwardArgs<float>& args) { TURBOIQA_ISA_NS::backward_rows_impl<float>(args); }
+void TURBOIQA_ISA_FN(const SsimBackwardArgs<double>& args) { TURBOIQA_ISA_NS::backward_rows_impl<double>(args); }
+void TURBOIQA_ISA_NAME(vifp_backward_rows)(const VifpBackwardArgs<float>& args) {
+  TURBOIQA_ISA_NS::backward_rows_impl<float>(args);
+}
+void TURBOIQA_ISA_NAME(vifp_backward_rows)(const VifpBackwardArgs<double>& args) {
+  TURBOIQA_ISA_NS::backward_rows_impl<double>(args);
+}
 
 #if defined(TURBOIQA_ISA_IS_BASELINE)
 std::size_t ssim_backward_scratch_size(int padded_width, int out_width, int window_size, int strip_rows) {

@@ -45,4 +45,13 @@ at::Tensor histogram_intersection_launch(const at::Tensor& fd, const at::Tensor&
 std::tuple<at::Tensor, at::Tensor> histogram_intersection_backward_launch(const at::Tensor& grad, const at::Tensor& fd,
                                                                           const at::Tensor& fr, int64_t levels);
 
+// VIFp of one scale (ssim_stats.cu, the SSIM tile kernels with the VIFp statistic): per-plane float64 sums.
+std::tuple<at::Tensor, at::Tensor> vifp_stats_launch(const at::Tensor& x, const at::Tensor& y, const SsimGeometry& g,
+                                                     at::ArrayRef<double> window, double sigma_nsq, double eps,
+                                                     double floor_rel);
+std::tuple<at::Tensor, at::Tensor> vifp_stats_backward_launch(const at::Tensor& grad_num, const at::Tensor& grad_den,
+                                                              const at::Tensor& x, const at::Tensor& y,
+                                                              const SsimGeometry& g, at::ArrayRef<double> window,
+                                                              double sigma_nsq, double eps, double floor_rel);
+
 }  // namespace turboiqa::cuda

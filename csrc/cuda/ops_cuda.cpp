@@ -15,6 +15,7 @@
 #include "../histogram.h"
 #include "../image_ops.h"
 #include "../psnr.h"
+#include "../vifp_stats.h"
 #include "launch.h"
 
 namespace turboiqa::cuda {
@@ -173,6 +174,27 @@ at::Tensor gradient_similarity_cuda(const at::Tensor& x, const at::Tensor& y, at
               "do so automatically on CUDA tensors)");
 }
 
+std::tuple<at::Tensor, at::Tensor> vifp_stats_cuda(const at::Tensor& x, const at::Tensor& y,
+                                                   at::ArrayRef<double> window, double sigma_nsq, double eps,
+                                                   double floor_rel, c10::string_view padding) {
+  check_vifp_args(x, y, window, sigma_nsq, eps, floor_rel, std::string(padding));
+  const SsimGeometry g = ssim_geometry(x, window, std::string(padding));
+  check_cuda(x, "vifp_stats");
+  check_int_geometry(g);
+  return vifp_stats_launch(x, y, g, window, sigma_nsq, eps, floor_rel);
+}
+
+std::tuple<at::Tensor, at::Tensor> vifp_stats_backward_cuda(const at::Tensor& grad_num, const at::Tensor& grad_den,
+                                                            const at::Tensor& x, const at::Tensor& y,
+                                                            at::ArrayRef<double> window, double sigma_nsq,
+                                                            double eps, double floor_rel, c10::string_view padding) {
+  check_vifp_backward_args(grad_num, grad_den, x, y, window, sigma_nsq, eps, floor_rel, std::string(padding));
+  const SsimGeometry g = ssim_geometry(x, window, std::string(padding));
+  check_cuda(x, "vifp_stats backward");
+  check_int_geometry(g);
+  return vifp_stats_backward_launch(grad_num, grad_den, x, y, g, window, sigma_nsq, eps, floor_rel);
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(turboiqa, CUDA, m) {
@@ -192,6 +214,8 @@ TORCH_LIBRARY_IMPL(turboiqa, CUDA, m) {
   m.impl("histogram_intersection", &histogram_intersection_cuda);
   m.impl("_histogram_intersection_backward", &histogram_intersection_backward_cuda);
   m.impl("gradient_similarity", &gradient_similarity_cuda);
+  m.impl("vifp_stats", &vifp_stats_cuda);
+  m.impl("_vifp_stats_backward", &vifp_stats_backward_cuda);
 }
 
 }  // namespace turboiqa::cuda

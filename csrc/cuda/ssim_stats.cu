@@ -1,4 +1,6 @@
-// CUDA implementation of turboiqa::ssim_stats and its backward (same semantics and algebra as cpu/ssim_stats.cpp).
+// CUDA implementation of turboiqa::ssim_stats, turboiqa::vifp_stats and their backward (same semantics and algebra
+// as cpu/ssim_stats.cpp). The two statistics share every kernel: they differ only in the per-pixel formula
+// (ssim_math.h, vifp_math.h), a template argument of the tile kernel.
 //
 // Forward: one block per 32 x 32 tile of output pixels of one plane (grid.x = tile, grid.y = plane). The padded
 // rows the tile needs are swept in chunks of 8: a chunk of x' = x - shift, y' = y - shift (border-mapped, in the
@@ -30,6 +32,7 @@
 #include "../border.h"
 #include "../ssim_math.h"
 #include "../ssim_stats.h"
+#include "../vifp_math.h"
 #include "launch.h"
 
 namespace turboiqa::cuda {
@@ -47,6 +50,9 @@ constexpr int kQuantities = 5;                     // x', y', x'^2, y'^2, x'y'
 constexpr int kMaxGridY = 65535;
 constexpr int kMaxPad = kMaxWindow / 2;
 
+// The per-pixel statistic of the tile kernel: SSIM (ssim, cs) or VIFp of one scale (num, den).
+enum class Stat { Ssim, Vifp };
+
 // The normalised window, passed by value as a kernel argument (no per-module constant memory to keep in sync).
 template <typename T>
 struct WindowArg {
@@ -59,12 +65,14 @@ struct TileParams {
   Border border;
   Acc c1, c2, cov_norm;
   bool nonnegative_cs;  // cs clamped at 0 per pixel (ssim_math.h)
+  Acc sigma_nsq, eps, floor_rel;  // VIFp (vifp_math.h)
   int64_t plane_offset;  // global plane of blockIdx.y == 0
   int64_t tiles;         // tiles per plane (== gridDim.x)
-  // Statistics mode: per (global plane, tile) partial sums.
+  // Statistics mode: per (global plane, tile) partial sums (VIFp: num, den).
   double* partial_ssim;
   double* partial_cs;
-  // Gradient mode: upstream gradients (per global plane), the map size, and the output maps
+  // Gradient mode: upstream gradients (per global plane; VIFp: of num, den), the divisor of the upstream gradients
+  // (SSIM: the map size, for the means; VIFp: 1, for the sums), and the output maps
   // [5][chunk planes][out_h][out_w] indexed by the local plane blockIdx.y.
   const Acc* grad_ssim;
   const Acc* grad_cs;
@@ -88,8 +96,8 @@ __device__ __forceinline__ Acc plane_shift(const In* x_plane, const In* y_plane)
   }
 }
 
-// kGrads = false: SSIM / cs partial sums per tile. kGrads = true: the five moment-gradient maps.
-template <typename In, typename Acc, bool kGrads>
+// kGrads = false: the statistic's two partial sums per tile. kGrads = true: the five moment-gradient maps.
+template <typename In, typename Acc, Stat kStat, bool kGrads>
 __global__ void __launch_bounds__(kThreads)
     ssim_tile_kernel(const In* __restrict__ x, const In* __restrict__ y, const TileParams<Acc> p,
                      const WindowArg<Acc> win) {
@@ -196,10 +204,17 @@ __global__ void __launch_bounds__(kThreads)
     for (int j = 0; j < kRowsPerThread; ++j) {
       const int orow = row0 + ty + kThreadRows * j;
       if (orow < p.out_h && oc < p.out_w) {
-        const auto px = ssim_pixel<Acc, Acc>(acc[j][0], acc[j][1], acc[j][2], acc[j][3], acc[j][4], shift, p.c1,
-                                             p.c2, p.cov_norm, p.nonnegative_cs);
-        sum_ssim += static_cast<double>(px.ssim);
-        sum_cs += static_cast<double>(px.cs);
+        if constexpr (kStat == Stat::Ssim) {
+          const auto px = ssim_pixel<Acc, Acc>(acc[j][0], acc[j][1], acc[j][2], acc[j][3], acc[j][4], shift, p.c1,
+                                               p.c2, p.cov_norm, p.nonnegative_cs);
+          sum_ssim += static_cast<double>(px.ssim);
+          sum_cs += static_cast<double>(px.cs);
+        } else {
+          const auto px = vifp_pixel<Acc, Acc>(acc[j][0], acc[j][1], acc[j][2], acc[j][3], acc[j][4], shift,
+                                               p.sigma_nsq, p.eps, p.floor_rel);
+          sum_ssim += log1p(static_cast<double>(px.u_num)) * 0.43429448190325182765;  // log10(1 + u)
+          sum_cs += log1p(static_cast<double>(px.u_den)) * 0.43429448190325182765;
+        }
       }
     }
     // Fixed-order block reduction: warp shuffles, then warp 0 over the per-warp sums.
@@ -231,8 +246,15 @@ __global__ void __launch_bounds__(kThreads)
     for (int j = 0; j < kRowsPerThread; ++j) {
       const int orow = row0 + ty + kThreadRows * j;
       if (orow < p.out_h && oc < p.out_w) {
-        const auto d = ssim_moment_grads<Acc>(acc[j][0], acc[j][1], acc[j][2], acc[j][3], acc[j][4], shift, p.c1,
-                                              p.c2, p.cov_norm, a, b, p.nonnegative_cs);
+        SsimMomentGrads<Acc> d;
+        if constexpr (kStat == Stat::Ssim) {
+          d = ssim_moment_grads<Acc>(acc[j][0], acc[j][1], acc[j][2], acc[j][3], acc[j][4], shift, p.c1, p.c2,
+                                     p.cov_norm, a, b, p.nonnegative_cs);
+        } else {
+          const auto v = vifp_moment_grads<Acc>(acc[j][0], acc[j][1], acc[j][2], acc[j][3], acc[j][4], shift,
+                                                p.sigma_nsq, p.eps, p.floor_rel, a, b);
+          d = {v.mu_x, v.mu_y, v.e_xx, v.e_yy, v.e_xy};
+        }
         const int64_t i = static_cast<int64_t>(orow) * p.out_w + oc;
         g[i] = d.mu_x;
         g[p.grads_stride + i] = d.mu_y;
@@ -390,11 +412,9 @@ TileParams<Acc> tile_params(const SsimGeometry& g, double c1, double c2, double 
   return p;
 }
 
-template <typename In, typename Acc>
+template <typename In, typename Acc, Stat kStat = Stat::Ssim>
 void forward_planes(const at::Tensor& x, const at::Tensor& y, const SsimGeometry& g, at::ArrayRef<double> window,
-                    double c1, double c2, double cov_norm, bool nonnegative_cs, at::Tensor& partial_ssim,
-                    at::Tensor& partial_cs) {
-  TileParams<Acc> p = tile_params<Acc>(g, c1, c2, cov_norm, nonnegative_cs);
+                    TileParams<Acc> p, at::Tensor& partial_ssim, at::Tensor& partial_cs) {
   p.partial_ssim = partial_ssim.data_ptr<double>();
   p.partial_cs = partial_cs.data_ptr<double>();
   const WindowArg<Acc> win = make_window<Acc>(window);
@@ -404,7 +424,7 @@ void forward_planes(const at::Tensor& x, const at::Tensor& y, const SsimGeometry
   for (int64_t first = 0; first < g.planes; first += kMaxGridY) {
     p.plane_offset = first;
     const dim3 grid(static_cast<unsigned>(p.tiles), static_cast<unsigned>(std::min<int64_t>(kMaxGridY, g.planes - first)));
-    ssim_tile_kernel<In, Acc, false><<<grid, dim3(kTileW, kThreadRows), 0, stream>>>(xp, yp, p, win);
+    ssim_tile_kernel<In, Acc, kStat, false><<<grid, dim3(kTileW, kThreadRows), 0, stream>>>(xp, yp, p, win);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
 }
@@ -432,11 +452,14 @@ std::tuple<at::Tensor, at::Tensor> ssim_stats_launch(const at::Tensor& x_in, con
   at::Tensor partial_ssim = at::empty({g.planes, tiles}, dopts);
   at::Tensor partial_cs = at::empty({g.planes, tiles}, dopts);
   if (x.scalar_type() == at::kByte)
-    forward_planes<std::uint8_t, float>(x, y, g, window, c1, c2, cov_norm, nonnegative_cs, partial_ssim, partial_cs);
+    forward_planes<std::uint8_t, float>(x, y, g, window, tile_params<float>(g, c1, c2, cov_norm, nonnegative_cs),
+                                        partial_ssim, partial_cs);
   else if (x.scalar_type() == at::kDouble)
-    forward_planes<double, double>(x, y, g, window, c1, c2, cov_norm, nonnegative_cs, partial_ssim, partial_cs);
+    forward_planes<double, double>(x, y, g, window, tile_params<double>(g, c1, c2, cov_norm, nonnegative_cs),
+                                   partial_ssim, partial_cs);
   else
-    forward_planes<float, float>(x, y, g, window, c1, c2, cov_norm, nonnegative_cs, partial_ssim, partial_cs);
+    forward_planes<float, float>(x, y, g, window, tile_params<float>(g, c1, c2, cov_norm, nonnegative_cs),
+                                 partial_ssim, partial_cs);
 
   // Deterministic finish: per-plane sums of the tile partials in double, then the mean, then the compute dtype.
   const double count = static_cast<double>(g.out_height * g.out_width);
@@ -447,10 +470,11 @@ std::tuple<at::Tensor, at::Tensor> ssim_stats_launch(const at::Tensor& x_in, con
 
 namespace {
 
-template <typename T>
+// tp: the statistic's constants (tile_params); count: the divisor of the upstream gradients (see TileParams).
+template <typename T, Stat kStat = Stat::Ssim>
 void backward_planes(const at::Tensor& gs, const at::Tensor& gc, const at::Tensor& x, const at::Tensor& y,
-                     const SsimGeometry& g, at::ArrayRef<double> window, double c1, double c2, double cov_norm,
-                     bool nonnegative_cs, at::Tensor& dx, at::Tensor& dy) {
+                     const SsimGeometry& g, at::ArrayRef<double> window, TileParams<T> tp, double count,
+                     at::Tensor& dx, at::Tensor& dy) {
   const WindowArg<T> win = make_window<T>(window);
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const int64_t out_size = g.out_height * g.out_width;
@@ -463,10 +487,9 @@ void backward_planes(const at::Tensor& gs, const at::Tensor& gc, const at::Tenso
   at::Tensor grads = at::empty({kQuantities * chunk * out_size}, x.options());
   at::Tensor tmp = at::empty({kQuantities * chunk * tmp_size}, x.options());
 
-  TileParams<T> tp = tile_params<T>(g, c1, c2, cov_norm, nonnegative_cs);
   tp.grad_ssim = gs.data_ptr<T>();
   tp.grad_cs = gc.data_ptr<T>();
-  tp.count = static_cast<double>(out_size);
+  tp.count = count;
   tp.grads = grads.data_ptr<T>();
   tp.grads_stride = chunk * out_size;
 
@@ -497,7 +520,7 @@ void backward_planes(const at::Tensor& gs, const at::Tensor& gc, const at::Tenso
     const unsigned n = static_cast<unsigned>(std::min<int64_t>(chunk, g.planes - first));
     tp.plane_offset = first;
     bp.plane_offset = first;
-    ssim_tile_kernel<T, T, true>
+    ssim_tile_kernel<T, T, kStat, true>
         <<<dim3(static_cast<unsigned>(tp.tiles), n), dim3(kTileW, kThreadRows), 0, stream>>>(xp, yp, tp, win);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     bp.tiles_x = rows_tiles_x;
@@ -524,10 +547,73 @@ std::tuple<at::Tensor, at::Tensor> ssim_stats_backward_launch(const at::Tensor& 
   const at::Tensor gs = grad_ssim.to(dt).contiguous().reshape({-1}), gc = grad_cs.to(dt).contiguous().reshape({-1});
   at::Tensor dx = at::empty_like(x), dy = at::empty_like(y);
   if (x.numel() > 0) {
+    const double count = static_cast<double>(g.out_height * g.out_width);
     if (dt == at::kDouble)
-      backward_planes<double>(gs, gc, x, y, g, window, c1, c2, cov_norm, nonnegative_cs, dx, dy);
+      backward_planes<double>(gs, gc, x, y, g, window, tile_params<double>(g, c1, c2, cov_norm, nonnegative_cs),
+                              count, dx, dy);
     else
-      backward_planes<float>(gs, gc, x, y, g, window, c1, c2, cov_norm, nonnegative_cs, dx, dy);
+      backward_planes<float>(gs, gc, x, y, g, window, tile_params<float>(g, c1, c2, cov_norm, nonnegative_cs),
+                             count, dx, dy);
+  }
+  return {dx.to(x_in.scalar_type()), dy.to(x_in.scalar_type())};
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// VIFp: the same kernels with Stat::Vifp; float32/float64 (uint8 and narrow floats from a float32 copy).
+
+namespace {
+
+template <typename T>
+TileParams<T> vifp_params(const SsimGeometry& g, double sigma_nsq, double eps, double floor_rel) {
+  TileParams<T> p = tile_params<T>(g, 0, 0, 1, false);
+  p.sigma_nsq = static_cast<T>(sigma_nsq);
+  p.eps = static_cast<T>(eps);
+  p.floor_rel = static_cast<T>(floor_rel);
+  return p;
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> vifp_stats_launch(const at::Tensor& x_in, const at::Tensor& y_in,
+                                                     const SsimGeometry& g, at::ArrayRef<double> window,
+                                                     double sigma_nsq, double eps, double floor_rel) {
+  const c10::cuda::CUDAGuard guard(x_in.device());
+  const auto dopts = x_in.options().dtype(at::kDouble);
+  if (x_in.numel() == 0) {
+    at::Tensor out = at::zeros({x_in.size(0), x_in.size(1)}, dopts);
+    return {out, at::zeros_like(out)};
+  }
+  const auto dt = compute_type(x_in.scalar_type());
+  const at::Tensor x = x_in.to(dt).contiguous(), y = y_in.to(dt).contiguous();
+  const int64_t tiles = ((g.out_width + kTileW - 1) / kTileW) * ((g.out_height + kTileH - 1) / kTileH);
+  at::Tensor partial_num = at::empty({g.planes, tiles}, dopts);
+  at::Tensor partial_den = at::empty({g.planes, tiles}, dopts);
+  if (dt == at::kDouble)
+    forward_planes<double, double, Stat::Vifp>(x, y, g, window, vifp_params<double>(g, sigma_nsq, eps, floor_rel),
+                                               partial_num, partial_den);
+  else
+    forward_planes<float, float, Stat::Vifp>(x, y, g, window, vifp_params<float>(g, sigma_nsq, eps, floor_rel),
+                                             partial_num, partial_den);
+  return {partial_num.sum(-1).reshape({x_in.size(0), x_in.size(1)}),
+          partial_den.sum(-1).reshape({x_in.size(0), x_in.size(1)})};
+}
+
+std::tuple<at::Tensor, at::Tensor> vifp_stats_backward_launch(const at::Tensor& grad_num, const at::Tensor& grad_den,
+                                                              const at::Tensor& x_in, const at::Tensor& y_in,
+                                                              const SsimGeometry& g, at::ArrayRef<double> window,
+                                                              double sigma_nsq, double eps, double floor_rel) {
+  const c10::cuda::CUDAGuard guard(x_in.device());
+  const auto dt = compute_type(x_in.scalar_type());
+  const at::Tensor x = x_in.to(dt).contiguous(), y = y_in.to(dt).contiguous();
+  const at::Tensor gn = grad_num.to(dt).contiguous().reshape({-1}), gd = grad_den.to(dt).contiguous().reshape({-1});
+  at::Tensor dx = at::empty_like(x), dy = at::empty_like(y);
+  if (x.numel() > 0) {
+    if (dt == at::kDouble)
+      backward_planes<double, Stat::Vifp>(gn, gd, x, y, g, window, vifp_params<double>(g, sigma_nsq, eps, floor_rel),
+                                          1.0, dx, dy);
+    else
+      backward_planes<float, Stat::Vifp>(gn, gd, x, y, g, window, vifp_params<float>(g, sigma_nsq, eps, floor_rel),
+                                         1.0, dx, dy);
   }
   return {dx.to(x_in.scalar_type()), dy.to(x_in.scalar_type())};
 }

@@ -13,6 +13,7 @@
 #include <tuple>
 #include <vector>
 
+#include "../decimate.h"
 #include "../dtypes.h"
 #include "../feature_distance.h"
 #include "../gradient_similarity.h"
@@ -22,6 +23,7 @@
 #include "../phase_congruency.h"
 #include "../psnr.h"
 #include "../ssim_stats.h"
+#include "../vifp_stats.h"
 
 namespace turboiqa::meta {
 
@@ -201,6 +203,38 @@ at::Tensor gradient_similarity_meta(const at::Tensor& x, const at::Tensor& y, at
                           moments ? x.options().dtype(at::kDouble) : compute_options(x));
 }
 
+std::tuple<at::Tensor, at::Tensor> vifp_stats_meta(const at::Tensor& x, const at::Tensor& y,
+                                                   at::ArrayRef<double> window, double sigma_nsq, double eps,
+                                                   double floor_rel, c10::string_view padding) {
+  check_all_meta("vifp_stats", {x, y});
+  check_vifp_args(x, y, window, sigma_nsq, eps, floor_rel, std::string(padding));
+  at::Tensor out = at::empty_symint({x.sym_size(0), x.sym_size(1)}, x.options().dtype(at::kDouble));
+  return {out, at::empty_like(out)};
+}
+
+std::tuple<at::Tensor, at::Tensor> vifp_stats_backward_meta(const at::Tensor& grad_num, const at::Tensor& grad_den,
+                                                            const at::Tensor& x, const at::Tensor& y,
+                                                            at::ArrayRef<double> window, double sigma_nsq,
+                                                            double eps, double floor_rel, c10::string_view padding) {
+  check_all_meta("_vifp_stats_backward", {grad_num, grad_den, x, y});
+  check_vifp_backward_args(grad_num, grad_den, x, y, window, sigma_nsq, eps, floor_rel, std::string(padding));
+  return {at::empty_symint(x.sym_sizes(), x.options()), at::empty_symint(y.sym_sizes(), y.options())};
+}
+
+at::Tensor decimate2_meta(const at::Tensor& x, at::ArrayRef<double> window) {
+  check_all_meta("decimate2", {x});
+  check_decimate_args(x, window);
+  const int64_t k = static_cast<int64_t>(window.size());
+  return at::empty_symint({x.sym_size(0), x.sym_size(1), (x.sym_size(2) - k) / 2 + 1, (x.sym_size(3) - k) / 2 + 1},
+                          x.options());
+}
+
+at::Tensor decimate2_backward_meta(const at::Tensor& grad, const at::Tensor& x, at::ArrayRef<double> window) {
+  check_all_meta("_decimate2_backward", {grad, x});
+  check_decimate_backward_args(grad, x, window);
+  return at::empty_symint(x.sym_sizes(), x.options());
+}
+
 }  // namespace
 
 // _parallel_chunks_probe has none: it tests the CPU work distribution and means nothing on another device.
@@ -224,6 +258,10 @@ TORCH_LIBRARY_IMPL(turboiqa, Meta, m) {
   m.impl("iw_neighbour_covariance", &iw_neighbour_covariance_meta);
   m.impl("iw_pooled_cs", &iw_pooled_cs_meta);
   m.impl("gradient_similarity", &gradient_similarity_meta);
+  m.impl("vifp_stats", &vifp_stats_meta);
+  m.impl("_vifp_stats_backward", &vifp_stats_backward_meta);
+  m.impl("decimate2", &decimate2_meta);
+  m.impl("_decimate2_backward", &decimate2_backward_meta);
 }
 
 }  // namespace turboiqa::meta

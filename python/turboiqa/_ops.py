@@ -12,9 +12,11 @@ import warnings
 
 import torch
 
+from . import filters as _filters
 from .dtypes import compute_dtype
 from .reference import image_ops as _reference_image
 from .reference import ssim_stats as _reference_ssim
+from .reference import vifp_stats as _reference_vifp
 
 try:
     from . import _C  # noqa: F401  (loading it registers torch.ops.turboiqa.*)
@@ -428,3 +430,66 @@ def gradient_similarity(x, y, smooth, scale, c, alpha=0.0, eps=0.0, padding="zer
     from .reference.gradient_similarity import gradient_similarity as reference
 
     return reference(x, y, *args)
+
+
+# VIFp of one scale (csrc/vifp_math.h): the SSIM row machinery with the VIFp statistic, CPU and CUDA, both directions.
+if _has_op("vifp_stats"):
+
+    def _vifp_stats_setup_context(ctx, inputs, output):
+        x, y, *params = inputs  # window, sigma_nsq, eps, floor_rel, padding
+        ctx.save_for_backward(x, y)
+        ctx.params = tuple(params)
+
+    def _vifp_stats_backward(ctx, grad_num, grad_den):
+        x, y = ctx.saved_tensors
+        if grad_num is None:
+            grad_num = torch.zeros(x.shape[:2], dtype=torch.float64, device=x.device)
+        if grad_den is None:
+            grad_den = torch.zeros_like(grad_num)
+        dx, dy = torch.ops.turboiqa._vifp_stats_backward(grad_num, grad_den, x, y, *ctx.params)
+        needs_x, needs_y = ctx.needs_input_grad[:2]
+        return (dx if needs_x else None), (dy if needs_y else None), *([None] * len(ctx.params))
+
+    torch.library.register_autograd(
+        "turboiqa::vifp_stats", _vifp_stats_backward, setup_context=_vifp_stats_setup_context
+    )
+
+
+def vifp_stats(x, y, window, sigma_nsq, eps, floor_rel=0.0, padding="valid", backend="auto"):
+    """One scale of VIFp per plane, x distorted, y reference (N x C x H x W): float64 (N, C) sums
+    Σ log10(1 + g²σy²/(σv² + sigma_nsq)) and Σ log10(1 + σy²/sigma_nsq) over the positions of the separable
+    ``window``, variance floor ``eps + floor_rel·E[y²]`` (see the schema in csrc/ops.cpp). Differentiable."""
+    window = [float(w) for w in window]
+    if use_native(backend) and _has_op("vifp_stats"):
+        return torch.ops.turboiqa.vifp_stats(x, y, window, float(sigma_nsq), float(eps), float(floor_rel), padding)
+    if backend == "native":
+        raise RuntimeError("backend='native' but the loaded extension has no vifp_stats kernel")
+    return _reference_vifp.vifp_stats(x, y, window, float(sigma_nsq), float(eps), float(floor_rel), padding)
+
+
+# VIFp's decimation between scales (CPU kernel; the torch slice passes elsewhere and as the reference).
+if _has_op("decimate2"):
+
+    def _decimate2_setup_context(ctx, inputs, output):
+        x, window = inputs
+        ctx.save_for_backward(x)
+        ctx.window = window
+
+    def _decimate2_backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return torch.ops.turboiqa._decimate2_backward(grad.contiguous(), x, ctx.window), None
+
+    torch.library.register_autograd("turboiqa::decimate2", _decimate2_backward, setup_context=_decimate2_setup_context)
+
+
+def decimate2(x, window, backend="auto"):
+    """'valid' separable correlation of N x C x H x W planes with ``window`` along both axes, every second sample
+    kept (see the schema in csrc/ops.cpp). The native kernel serves CPU float32/float64 tensors."""
+    window = [float(w) for w in window]
+    if use_native(backend) and _has_op("decimate2") and x.device.type == "cpu" and x.dtype in (torch.float32,
+                                                                                                torch.float64):
+        return torch.ops.turboiqa.decimate2(x, window)
+    if backend == "native":
+        raise RuntimeError("backend='native': decimate2 has a kernel for CPU float32/float64 tensors only")
+    return _filters.correlate_axis(_filters.correlate_axis(x, window, -2, 2), window, -1, 2)
+

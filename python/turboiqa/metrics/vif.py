@@ -53,10 +53,11 @@ VIFp takes each plane's mean off before the moments (variances and covariances d
 TID2013 pairs then stay within 2.2e-5 of float64 (the cancellation left is σd² − g·σxy where the distortion is
 slight), where piq's float32 is off by up to 3.3e-4 (i06_18_3).
 
-The native ``ssim_stats`` operator cannot serve VIFp: it returns only the pooled SSIM/CS means, while VIFp needs the
-five local moments per position for its non-linear terms; the stacked slice-sum pass here reads each plane once per
-tap. Both metrics are differentiable (plain torch ops; VIF through ``eigvalsh`` and ``pinv``; its rounded luma has
-a straight-through gradient).
+Each VIFp scale runs in the fused ``vifp_stats`` kernel (the SSIM row machinery of ``ssim_stats`` with the VIFp
+statistic, csrc/vifp_math.h: the five windowed moments, the masks and both log terms per pixel, float64 per-plane
+sums, nothing image-sized written; CPU and CUDA, forward and backward); the decimation between scales is the
+``decimate2`` kernel on CPU (torch slice passes on other devices). ``backend='reference'`` keeps the plain PyTorch route (stacked moment maps). Both metrics are differentiable
+(VIF through ``eigvalsh`` and ``pinv``; its rounded luma has a straight-through gradient).
 """
 from __future__ import annotations
 
@@ -80,9 +81,10 @@ from .module import MetricModule
 def luma_255(t: torch.Tensor, data_range: float, dtype: torch.dtype, color: str = "yiq") -> torch.Tensor:
     """N×C×H×W → the planes VIF works on, in 0–255 units and ``dtype``: the YIQ luma of RGB input, else as is."""
     t = t.to(dtype)
-    if color == "yiq" and t.shape[1] == 3:
-        t = _ops.luma(t, BT601, 0.0, round_to_uint8=False)
-    return t * (255.0 / data_range) if data_range != 255 else t
+    scale = 255.0 / data_range
+    if color == "yiq" and t.shape[1] == 3:  # the scale folded into the coefficients: one pass
+        return _ops.luma(t, [k * scale for k in BT601], 0.0, round_to_uint8=False)
+    return t * scale if data_range != 255 else t
 
 
 def rounded(t: torch.Tensor) -> torch.Tensor:
@@ -187,12 +189,14 @@ def vif_p(
     convention: str = "matlab",
     color: str = "yiq",
     sigma_n_sq: float = 2.0,
+    backend: str = "auto",
 ) -> torch.Tensor:
     """Pixel-domain VIF (``vifp_mscale.m``) of each pair: (N,) for reduction='none', else a scalar. Higher = better.
 
     ``x`` distorted, ``y`` reference: N×C×H×W (or C×H×W / H×W), uint8 (data_range=255) or float in
     [0, data_range], at least 41×41. ``color``: 'yiq' (luma of RGB; grey as is) or 'per_channel'. ``sigma_n_sq``:
-    the visual noise variance in 0–255 units.
+    the visual noise variance in 0–255 units. ``backend``: 'auto' / 'native' compute each scale's sums with the
+    fused ``vifp_stats`` kernel, 'reference' with the plain PyTorch moment maps below.
     """
     check_reduction(reduction)
     x, y = check_pair(x, y, data_range)
@@ -209,6 +213,37 @@ def vif_p(
     dtype = compute_dtype(x.dtype)
     x, y = luma_255(x, data_range, dtype, color), luma_255(y, data_range, dtype, color)
     c = x.shape[1]
+    if _ops.use_native(backend) and _ops._has_op("vifp_stats"):
+        num, den = _vifp_sums_native(x, y, sigma_n_sq, conv, backend)
+    else:
+        num, den = _vifp_sums_torch(x, y, sigma_n_sq, conv)
+    if conv.ratio_eps:
+        score = (num + conv.eps) / (den + conv.eps)
+    elif conv.relative_floor:
+        score = _frame_analytics_ratio(num, den, x, y, c)
+    else:
+        score = num / den
+    return reduce(score.to(dtype), reduction)
+
+
+def _vifp_sums_native(x, y, sigma_n_sq, conv, backend):
+    """Σnum, Σden over the scales and channels, (N,) float64: each scale in the fused ``vifp_stats`` kernel (which
+    takes its own level off before squaring), ``decimate2`` between scales."""
+    # frame-analytics' relative floor depends on the dtype its moments were filtered in
+    floor_rel = (1e-12 if x.dtype == torch.float64 else 1e-5) if conv.relative_floor else 0.0
+    num = den = 0
+    for scale in range(VIFP_SCALES):
+        taps = gaussian_taps(vifp_window(scale))
+        if scale:
+            x, y = _ops.decimate2(x, taps, backend), _ops.decimate2(y, taps, backend)
+        n_s, d_s = _ops.vifp_stats(x, y, taps, sigma_n_sq, conv.eps, floor_rel, "valid", backend)
+        num, den = num + n_s.sum(dim=1), den + d_s.sum(dim=1)
+    return num, den
+
+
+def _vifp_sums_torch(x, y, sigma_n_sq, conv):
+    """The same sums from plain PyTorch moment maps (``backend='reference'``)."""
+    c = x.shape[1]
     planes = torch.cat([x, y], dim=1)
     # Variances and covariances do not change when each plane is shifted by a constant, but float32 loses up to
     # 1e-4 of VIFp to the cancellation in E[x²] − μ² at 0–255 magnitudes: take each plane's mean off first.
@@ -224,16 +259,10 @@ def vif_p(
         moments = correlate_axis(correlate_axis(stack, taps, -2), taps, -1)
         n_s, d_s = vifp_terms(moments, c, sigma_n_sq, conv, shift[:, c:])
         num, den = num + n_s, den + d_s
-    if conv.ratio_eps:
-        score = (num + conv.eps) / (den + conv.eps)
-    elif conv.relative_floor:
-        score = _frame_analytics_ratio(num, den, x, y, planes.shape, c)
-    else:
-        score = num / den
-    return reduce(score.to(dtype), reduction)
+    return num, den
 
 
-def _frame_analytics_ratio(num, den, x, y, _shape, c):
+def _frame_analytics_ratio(num, den, x, y, c):
     """frame-analytics' guards: Σden below 1e-12 per summed term scores 1 for a same-mean pair without information
     (else 0); identical images score exactly 1."""
     h, w = x.shape[-2:]
