@@ -188,20 +188,26 @@ def patches_at(image: torch.Tensor, positions: list[tuple[int, int]]) -> torch.T
 
 RING = 2  # conv1 + conv2 (3×3, zero padding 1): the patch-border rows/columns where a patch's own padding matters
 STRIP = 2 * RING  # input rows (columns) a border strip needs for its RING exact output rows (columns)
-STEM_BUDGET = 128 * 2**20  # bytes of one shared conv2 map (distorted + reference) of a tile
+STEM_BUDGET = 128 * 2**20  # bytes of a tile's conv2 maps (distorted + reference: the tile and its border strips)
 
 
-def start_groups(starts: list[int], limit: int) -> list[list[int]]:
-    """Consecutive runs of ``starts`` whose patches span at most ``limit`` pixels (at least one start each)."""
-    groups, lo, hi = [], None, None
+def start_groups(starts: list[int], fits) -> list[list[int]]:
+    """Consecutive runs of ``starts`` (each with at least one start) for which ``fits(run, span)`` holds, where
+    ``span`` = max − min + 64 is the extent of the run's patches."""
+    groups = []
     for s in starts:
-        if groups and max(hi, s) - min(lo, s) + PATCH <= limit:
-            groups[-1].append(s)
-            lo, hi = min(lo, s), max(hi, s)
-        else:
-            groups.append([s])
-            lo = hi = s
+        if groups:
+            run = groups[-1] + [s]
+            if fits(run, max(run) - min(run) + PATCH):
+                groups[-1] = run
+                continue
+        groups.append([s])
     return groups
+
+
+def tile_pixels(n_rows: int, n_cols: int, height: int, width: int) -> int:
+    """Pixels of one image's stem maps for a tile: the tile itself and its 4-pixel border strips (two per start)."""
+    return height * width + 2 * STRIP * (n_rows * width + n_cols * height)
 
 
 def shared_stem_chunks(model: PieAPPNet, a: torch.Tensor, r: torch.Tensor, rows: list[int], cols: list[int],
@@ -210,61 +216,101 @@ def shared_stem_chunks(model: PieAPPNet, a: torch.Tensor, r: torch.Tensor, rows:
 
     Patches at stride < 64 overlap (each pixel is in ≈ (64/stride)² of them), and conv1 + conv2 — 36 % of the
     trunk's multiply-adds, at full resolution before the first pool — would be recomputed that many times per pixel.
-    Here the image is cut into tiles of whole patches (a group of consecutive row starts × a group of column starts,
-    the tile's conv2 map within ``budget`` bytes), the stem runs once on each tile of both images, and each patch
-    takes its first pooled map (32×32) from the tile's:
+    Here the image is cut into tiles of whole patches (a run of row starts × a run of column starts, whose stem maps
+    fit ``budget`` bytes), and each patch's first pooled map (32×32) is assembled from stem maps shared by a tile:
 
-    * pool cells 1…30 of each axis see patch pixels 2…61, whose stem values depend only on pixels inside the patch,
-      so they equal the tile's; they are read from the tile's map max-pooled on the patch's row/column parity;
-    * the border cells 0 and 31 see pixels 0, 1, 62, 63, where the patch's own zero padding differs from the
-      image: they are recomputed exactly by running the stem on the patch's four border strips (4 pixels wide:
-      the padding of the strip's three other sides is the patch's own) and pooling the strip's 2 exact lines.
+    * pool cells 1…30 of each axis see patch pixels 2…61, whose stem values depend only on pixels inside the patch:
+      read from the tile's stem map, max-pooled on the patch's row/column parity;
+    * the border cells of row 0 / 31 (columns 1…30) see patch rows 0–1 / 62–63, where the patch's zero padding above
+      / below replaces image pixels: the stem of the 4-row strip at the patch's top / bottom, across the whole tile
+      (its padding above and below is the patch's own), gives them for every patch starting at that row;
+    * the same for columns 0 / 31 with 4-column strips down the tile;
+    * the four corner cells, padded on two sides: the stem of each patch's 4×4 corner blocks.
 
-    The same products as the per-patch network up to float32 summation order (tests: ≤ 1e-5 relative). Stem work
-    per patch pair falls from 64×64 pixels to ≈ 64²/overlap + 4·4·64; memory is the tile's maps, not per patch."""
-    height, width = a.shape[-2:]
-    elem = a.element_size() * 2 * model.conv2.out_channels  # bytes per pixel of a tile's conv2 map (both images)
-    pixels = max(budget // elem, PATCH * PATCH)
-    for cgroup in start_groups(cols, max(PATCH, pixels // (2 * PATCH))):
+    The same products as the per-patch network (tests: equal to float32 rounding). Stem work per patch pair falls
+    from 2·64² pixels to ≈ 2·64²/overlap plus the strips; memory is the tile's maps (``budget``), not per patch."""
+    elem = a.element_size() * 2 * model.conv2.out_channels  # bytes per pixel of a conv2 map (both images)
+    pixels = max(budget // elem, tile_pixels(1, 1, PATCH, PATCH))
+    for cgroup in start_groups(cols, lambda run, w: tile_pixels(1, len(run), PATCH, w) <= pixels // 2):
         c0, c1 = min(cgroup), max(cgroup) + PATCH
-        for rgroup in start_groups(rows, max(PATCH, pixels // (c1 - c0))):
+        for rgroup in start_groups(rows, lambda run, h: tile_pixels(len(run), len(cgroup), h, c1 - c0) <= pixels):
             r0, r1 = min(rgroup), max(rgroup) + PATCH
-            tile = layout(torch.stack([a[:, r0:r1, c0:c1], r[:, r0:r1, c0:c1]]))
-            stem = model.stem(tile)
-            del tile
-            pooled = {}  # (row parity, column parity) → 2×H'×W'×64 (NHWC view of a channels_last map)
-            for pr in sorted({(s - r0) % 2 for s in rgroup}):
-                for pc in sorted({(s - c0) % 2 for s in cgroup}):
-                    pooled[pr, pc] = F.max_pool2d(stem[:, :, pr:, pc:], 2).permute(0, 2, 3, 1)
-            del stem
+            maps = TileMaps(model, a, r, rgroup, cgroup, r0, r1, c0, c1)
             positions = [(rr, cc) for rr in rgroup for cc in cgroup]
             for begin in range(0, len(positions), chunk_size):
-                chunk = positions[begin:begin + chunk_size]
-                yield model.errors_and_weights_pooled(
-                    pooled_patches(model, a, r, chunk, pooled, r0, c0))
+                yield model.errors_and_weights_pooled(maps.pooled_patches(positions[begin:begin + chunk_size]))
 
 
-def pooled_patches(model, a, r, chunk, pooled, r0, c0) -> torch.Tensor:
-    """2P×64×32×32 first-pool maps (P distorted, then P reference patches) of ``chunk``: the tile's pooled maps
-    inside, the border strips' at the ring (:func:`shared_stem_chunks`)."""
-    p = len(chunk)
-    views = []
-    for image in range(2):
-        for rr, cc in chunk:
-            lr, lc = rr - r0, cc - c0
-            k, m = lr // 2, lc // 2
-            views.append(pooled[lr % 2, lc % 2][image, k:k + PATCH // 2, m:m + PATCH // 2])
-    out = torch.stack(views).permute(0, 3, 1, 2)  # NHWC memory: channels_last 2P×64×32×32
-    patches = torch.cat([patches_at(a, chunk), patches_at(r, chunk)])
-    last = PATCH - STRIP
-    rows = model.stem(torch.cat([patches[:, :, :STRIP], patches[:, :, last:]]))
-    cols = model.stem(torch.cat([patches[:, :, :, :STRIP], patches[:, :, :, last:]]))
-    half = PATCH // 2
-    out[:, :, :1] = F.max_pool2d(rows[:2 * p, :, :RING], 2)
-    out[:, :, half - 1:] = F.max_pool2d(rows[2 * p:, :, STRIP - RING:], 2)
-    out[:, :, :, :1] = F.max_pool2d(cols[:2 * p, :, :, :RING], 2)
-    out[:, :, :, half - 1:] = F.max_pool2d(cols[2 * p:, :, :, STRIP - RING:], 2)
-    return out
+def pool_nhwc(stem: torch.Tensor, row_parity: int, col_parity: int) -> torch.Tensor:
+    """2×2 max-pool of a stem map from the given row/column offset, as an N×H′×W′×C view."""
+    return F.max_pool2d(stem[:, :, row_parity:, col_parity:], 2).permute(0, 2, 3, 1)
+
+
+class TileMaps:
+    """The shared stem maps of one tile (:func:`shared_stem_chunks`) and the assembly of its patches' pooled maps."""
+
+    def __init__(self, model, a, r, rgroup, cgroup, r0, r1, c0, c1):
+        self.model, self.a, self.r, self.r0, self.c0 = model, a, r, r0, c0
+        images = torch.stack([a[:, r0:r1, c0:c1], r[:, r0:r1, c0:c1]])  # 2×3×h×w
+        row_parities = sorted({(s - r0) % 2 for s in rgroup})
+        col_parities = sorted({(s - c0) % 2 for s in cgroup})
+        stem = model.stem(layout(images))
+        self.inner = {(pr, pc): pool_nhwc(stem, pr, pc) for pr in row_parities for pc in col_parities}
+        del stem
+        # 4-row strips at each distinct row start's top and bottom, across the tile: batch (image, side, start)
+        self.row_index = {s: i for i, s in enumerate(sorted(set(rgroup)))}
+        tops = [s - r0 for s in self.row_index]
+        strips = torch.stack([images[:, :, t + o:t + o + STRIP] for o in (0, PATCH - STRIP) for t in tops], 1)
+        n = len(tops)
+        stem = model.stem(layout(strips.flatten(0, 1))).view(2, 2, n, -1, STRIP, c1 - c0)
+        # rows 0–1 of top strips, rows 2–3 of bottom strips, pooled at each column parity
+        top_bottom = torch.stack([stem[:, 0, :, :, :RING], stem[:, 1, :, :, STRIP - RING:]], 1).flatten(0, 2)
+        self.row_edges = {pc: pool_nhwc(top_bottom, 0, pc).reshape(2, 2, n, -1, top_bottom.shape[1])
+                          for pc in col_parities}
+        del stem, top_bottom, strips
+        # 4-column strips at each distinct column start's left and right, down the tile
+        self.col_index = {s: i for i, s in enumerate(sorted(set(cgroup)))}
+        lefts = [s - c0 for s in self.col_index]
+        strips = torch.stack([images[..., t + o:t + o + STRIP] for o in (0, PATCH - STRIP) for t in lefts], 1)
+        m = len(lefts)
+        stem = model.stem(layout(strips.flatten(0, 1))).view(2, 2, m, -1, r1 - r0, STRIP)
+        left_right = torch.stack([stem[:, 0, ..., :RING], stem[:, 1, ..., STRIP - RING:]], 1).flatten(0, 2)
+        self.col_edges = {pr: pool_nhwc(left_right, pr, 0).reshape(2, 2, m, -1, left_right.shape[1])
+                          for pr in row_parities}
+
+    def pooled_patches(self, chunk: list[tuple[int, int]]) -> torch.Tensor:
+        """2P×64×32×32 first-pool maps (P distorted, then P reference patches) of ``chunk``, channels_last."""
+        half = PATCH // 2
+        views, tops, bottoms, lefts, rights = [], [], [], [], []
+        for image in range(2):
+            for rr, cc in chunk:
+                lr, lc = rr - self.r0, cc - self.c0
+                k, m = lr // 2, lc // 2
+                views.append(self.inner[lr % 2, lc % 2][image, k:k + half, m:m + half])
+                i, j = self.row_index[rr], self.col_index[cc]
+                tops.append(self.row_edges[lc % 2][image, 0, i, m:m + half])
+                bottoms.append(self.row_edges[lc % 2][image, 1, i, m:m + half])
+                lefts.append(self.col_edges[lr % 2][image, 0, j, k:k + half])
+                rights.append(self.col_edges[lr % 2][image, 1, j, k:k + half])
+        out = torch.stack(views)  # 2P×32×32×64: NHWC memory
+        out[:, 0] = torch.stack(tops)
+        out[:, -1] = torch.stack(bottoms)
+        out[:, :, 0] = torch.stack(lefts)
+        out[:, :, -1] = torch.stack(rights)
+        # corners: the stem of each patch's four 4×4 corner blocks, its 2×2 corner pixels max-pooled
+        last = PATCH - STRIP
+        blocks = []
+        for image in (self.a, self.r):
+            for rr, cc in chunk:
+                for dr in (0, last):
+                    for dc in (0, last):
+                        blocks.append(image[:, rr + dr:rr + dr + STRIP, cc + dc:cc + dc + STRIP])
+        stem = self.model.stem(layout(torch.stack(blocks))).view(2 * len(chunk), 2, 2, -1, STRIP, STRIP)
+        sides = ((0, slice(0, RING)), (-1, slice(STRIP - RING, STRIP)))  # (pool cell, corner pixels in a block)
+        for i, (row, rs) in enumerate(sides):
+            for j, (col, cs) in enumerate(sides):
+                out[:, row, col] = stem[:, i, j, :, rs, cs].amax((-2, -1))
+        return out.permute(0, 3, 1, 2)
 
 
 def resolve_stride(stride) -> int:
