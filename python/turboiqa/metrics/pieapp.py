@@ -188,7 +188,7 @@ def patches_at(image: torch.Tensor, positions: list[tuple[int, int]]) -> torch.T
 
 RING = 2  # conv1 + conv2 (3×3, zero padding 1): the patch-border rows/columns where a patch's own padding matters
 STRIP = 2 * RING  # input rows (columns) a border strip needs for its RING exact output rows (columns)
-STEM_BUDGET = 128 * 2**20  # bytes of a tile's conv2 maps (distorted + reference: the tile and its border strips)
+STEM_BUDGET = 256 * 2**20  # bytes of a tile's conv2 maps (distorted + reference: the tile and its border strips)
 
 
 def start_groups(starts: list[int], fits) -> list[list[int]]:
@@ -211,7 +211,7 @@ def tile_pixels(n_rows: int, n_cols: int, height: int, width: int) -> int:
 
 
 def shared_stem_chunks(model: PieAPPNet, a: torch.Tensor, r: torch.Tensor, rows: list[int], cols: list[int],
-                       chunk_size: int, budget: int = STEM_BUDGET):
+                       chunk_size: int, budget: int | None = None):
     """Per-chunk (error, weight) of every (row, column) patch pair, the stem shared between overlapping patches.
 
     Patches at stride < 64 overlap (each pixel is in ≈ (64/stride)² of them), and conv1 + conv2 — 36 % of the
@@ -229,6 +229,7 @@ def shared_stem_chunks(model: PieAPPNet, a: torch.Tensor, r: torch.Tensor, rows:
 
     The same products as the per-patch network (tests: equal to float32 rounding). Stem work per patch pair falls
     from 2·64² pixels to ≈ 2·64²/overlap plus the strips; memory is the tile's maps (``budget``), not per patch."""
+    budget = STEM_BUDGET if budget is None else budget
     elem = a.element_size() * 2 * model.conv2.out_channels  # bytes per pixel of a conv2 map (both images)
     pixels = max(budget // elem, tile_pixels(1, 1, PATCH, PATCH))
     for cgroup in start_groups(cols, lambda run, w: tile_pixels(1, len(run), PATCH, w) <= pixels // 2):
@@ -305,11 +306,11 @@ class TileMaps:
                 for dr in (0, last):
                     for dc in (0, last):
                         blocks.append(image[:, rr + dr:rr + dr + STRIP, cc + dc:cc + dc + STRIP])
-        stem = self.model.stem(layout(torch.stack(blocks))).view(2 * len(chunk), 2, 2, -1, STRIP, STRIP)
-        sides = ((0, slice(0, RING)), (-1, slice(STRIP - RING, STRIP)))  # (pool cell, corner pixels in a block)
-        for i, (row, rs) in enumerate(sides):
-            for j, (col, cs) in enumerate(sides):
-                out[:, row, col] = stem[:, i, j, :, rs, cs].amax((-2, -1))
+        # pooled 2×2: cell (i, j) of block (i, j) is its corner (RING = 2 pixels = one pool cell)
+        cells = pool_nhwc(self.model.stem(layout(torch.stack(blocks))), 0, 0).reshape(2 * len(chunk), 2, 2, 2, 2, -1)
+        for i, row in enumerate((0, -1)):
+            for j, col in enumerate((0, -1)):
+                out[:, row, col] = cells[:, i, j, i, j]
         return out.permute(0, 3, 1, 2)
 
 
