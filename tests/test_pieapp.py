@@ -8,6 +8,7 @@ import turboiqa
 from conftest import skip_missing
 from deep_common import tid_batch
 from peer_stubs import import_pyiqa_arch, install_torchvision_stub, patched_hub_load
+from turboiqa.metrics import pieapp as pieapp_module
 from turboiqa.metrics.pieapp import PieAPPNet, original_starts, patch_starts, resolve_stride
 from turboiqa.nets.weights import WeightsNotFoundError
 
@@ -151,6 +152,34 @@ def test_inference_path_equals_differentiable_path(checkpoint):
     with torch.no_grad():
         for a, b in zip(net.errors_and_weights(dist, ref), net.errors_and_weights_inference(dist, ref)):
             assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_shared_stem_equals_per_patch(checkpoint, monkeypatch, dtype):
+    """The no-grad default shares conv1–conv2 between overlapping patches (tiles, border strips, corner blocks):
+    the same scores as running every patch on its own, on each grid (the original's trailing start included),
+    odd sizes, batch > 1, stride 27 and 6, and tiles cut small enough to split the image both ways."""
+    model = PieAPPNet(weights=checkpoint).to(dtype)
+    calls = []
+    pooled = model.errors_and_weights_pooled
+    monkeypatch.setattr(model, "errors_and_weights_pooled", lambda x: calls.append(x.shape[0]) or pooled(x))
+    tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == torch.float32 else {"rtol": 1e-10, "atol": 1e-12}
+    cases = [((2, 3, 330, 95), 27, "original", None),  # columns 0 and the trailing W − 64 = 31
+             ((1, 3, 97, 120), "dense", "piq", None),
+             ((1, 3, 130, 101), 27, "pyiqa", 2**20),  # one patch per tile
+             ((1, 3, 131, 100), 6, "original", 2**22)]  # tiles of several row and column starts
+    assert patch_starts(330, 95, 27, "original")[1] == [0, 31]
+    default = pieapp_module.STEM_BUDGET
+    for seed, (shape, stride, convention, budget) in enumerate(cases):
+        monkeypatch.setattr(pieapp_module, "STEM_BUDGET", budget or default)
+        x, y = pair(shape, seed=seed, dtype=dtype)
+        kwargs = {"reduction": "none", "stride": stride, "convention": convention, "chunk_size": 16}
+        with torch.no_grad():
+            calls.clear()
+            shared = pieapp_module.pieapp_score(model, x, y, **kwargs)
+            assert calls, "the shared-stem path was not taken"
+            per_patch = pieapp_module.pieapp_score(model, x, y, shared_stem=False, **kwargs)
+        torch.testing.assert_close(shared, per_patch, **tol)
 
 
 def test_checkpoint_layouts_and_errors(checkpoint, tmp_path, monkeypatch):
