@@ -1,4 +1,4 @@
-"""ColorVideoVDP (images) — a visible-difference model of display light, reporting quality in JOD.
+"""ColorVideoVDP (images and video) — a visible-difference model of display light, reporting quality in JOD.
 
 Paper: R. K. Mantiuk, P. Hanji, M. Ashraf, Y. Asano, A. Chapiro, "ColorVideoVDP: A visual difference predictor for
 image, video and display distortions", ACM TOG 43(4), SIGGRAPH 2024. Reference code: github.com/gfxdisp/ColorVideoVDP,
@@ -28,6 +28,12 @@ Inputs: the display model interprets pixel values (``display='standard_4k'`` by 
 wrong JODs: [0, 1] images are sRGB frames of a 200 cd/m² office monitor unless told otherwise). An image smaller
 than the display is assumed to sit in its centre (no resizing: ppd is the display's). Displays with a 'linear' EOTF
 take absolute RGB in cd/m² (``data_range`` is then not used).
+
+Video (``fps=``, T×C×H×W or N×T×C×H×W): the DKL frames go through cvvdp's causal 250 ms temporal filters (built
+from sigma_tf / beta_tf by an inverse real FFT; the frames before the first are copies of it, cvvdp's 'replicate'
+padding) into the three sustained channels and a transient achromatic one, which gets the castleCSF at 5 Hz
+(``o5_c1``), ch_trans_w and the fourth baseband weight and 4×4 cross-channel masking; each frame is pooled over
+bands and channels, the frames by a normalised 2-norm (beta_t), without image_int. Frames stream in blocks.
 
 There is one convention (cvvdp 0.5.7's); 10 JOD = no visible difference, higher = better.
 """
