@@ -149,3 +149,99 @@ def test_bad_inputs():
         cvvdp(torch.rand(1, 2, 16, 16), torch.rand(1, 2, 16, 16))
     with pytest.raises(ValueError, match="same shape"):
         cvvdp(x, x[..., :8])
+
+
+# ------------------------------------------------------------------------------------------------------------ video
+def peer_video_jod(peer, display, x, y, fps):
+    """pycvvdp on a T×C×H×W clip (its dim_order 'FCHW')."""
+    return float(peer(display).predict(x, y, dim_order="FCHW", frames_per_second=fps)[0])
+
+
+def flicker_clip(seed=8, t=12, h=64, w=96):
+    """A still reference and a distorted copy with a temporal flicker and moving noise (the transient channel)."""
+    g = torch.Generator().manual_seed(seed)
+    ref = (torch.rand(1, 3, h, w, generator=g) * 0.8 + 0.1).expand(t, -1, -1, -1).contiguous()
+    flick = 0.05 * torch.sin(torch.arange(t, dtype=torch.float32) * 2.0).view(t, 1, 1, 1)
+    dist = (ref + flick + 0.03 * torch.randn(ref.shape, generator=g)).clamp(0, 1)
+    return dist, ref
+
+
+def read_clip(path, frames=10, crop=(48, 64)):
+    """The first ``frames`` RGB frames of a clip, centre-cropped: T×3×h×w float32 in [0, 1]."""
+    av = pytest.importorskip("av")
+    out = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            out.append(torch.from_numpy(frame.to_ndarray(format="rgb24")))
+            if len(out) == frames:
+                break
+    v = torch.stack(out).permute(0, 3, 1, 2)
+    top, left = (v.shape[-2] - crop[0]) // 2, (v.shape[-1] - crop[1]) // 2
+    return v[..., top:top + crop[0], left:left + crop[1]].float() / 255
+
+
+@pytest.mark.parametrize("fps", [30, 24])
+def test_video_flicker_equals_cvvdp(peer, fps):
+    dist, ref = flicker_clip()
+    want = peer_video_jod(peer, "standard_fhd", dist, ref, fps)
+    got32 = cvvdp(dist, ref, display="standard_fhd", fps=fps)
+    got64 = cvvdp(dist.double(), ref.double(), display="standard_fhd", fps=fps)
+    assert got32.dtype == torch.float32 and got64.dtype == torch.float64
+    assert abs(float(got32) - want) < 1e-3 and abs(float(got64) - want) < 1e-3, (fps, got32, got64, want)
+    # the temporal channels matter: the per-frame image scores pool to something else
+    assert abs(float(cvvdp(dist, ref, display="standard_fhd").mean()) - want) > 0.1
+
+
+def test_video_fps_matters_and_blocks_stream(peer):
+    from turboiqa.metrics.cvvdp import _video_q, temporal_filters
+    dist, ref = flicker_clip(seed=9, t=9)
+    a, b = cvvdp(dist, ref, display="standard_fhd", fps=30), cvvdp(dist, ref, display="standard_fhd", fps=60)
+    assert abs(float(a - b)) > 0.05
+    assert abs(float(b) - peer_video_jod(peer, "standard_fhd", dist, ref, 60)) < 1e-3
+    assert temporal_filters(30.0).shape == (9, 4) and temporal_filters(60.0).shape == (17, 4)
+    disp = resolve_display("standard_fhd")
+    whole = _video_q(dist[None], ref[None], 1.0, disp, 30.0)
+    streamed = _video_q(dist[None], ref[None], 1.0, disp, 30.0, block_pixels=2 * 64 * 96)  # blocks of 2 frames
+    assert torch.allclose(whole, streamed, rtol=1e-5, atol=1e-7)
+
+
+def test_video_real_clips_equal_cvvdp(peer):
+    from conftest import SHARED_DATA, skip_missing_shared_data
+    folder = SHARED_DATA / "video"
+    if not (folder / "carphone_pristine.mp4").exists():
+        skip_missing_shared_data(folder, "the shared video clips")
+    ref = read_clip(folder / "carphone_pristine.mp4")
+    dist = read_clip(folder / "carphone_distorted.mp4")
+    fps = 30000 / 1001
+    want = peer_video_jod(peer, "standard_fhd", dist, ref, fps)
+    got = cvvdp(dist, ref, display="standard_fhd", fps=fps)
+    assert abs(float(got) - want) < 1e-3, (got, want)
+    assert want < 9.9  # a real distortion
+    # batch of two videos == each alone (uint8 in too)
+    d2, r2 = flicker_clip(seed=10, t=10, h=48, w=64)
+    batch = cvvdp(torch.stack([dist, d2]), torch.stack([ref, r2]), reduction="none", display="standard_fhd", fps=fps)
+    each = torch.stack([got, cvvdp(d2, r2, display="standard_fhd", fps=fps)])
+    assert batch.shape == (2,) and torch.allclose(batch, each, atol=1e-5)
+    to8 = lambda v: (v * 255).round().to(torch.uint8)  # noqa: E731 — the frames were 8-bit
+    assert abs(float(cvvdp(to8(dist), to8(ref), 255, display="standard_fhd", fps=fps)) - float(got)) < 1e-4
+
+
+def test_video_identical_gradient_and_errors():
+    dist, ref = flicker_clip(seed=11, t=6, h=16, w=16)
+    assert abs(float(cvvdp(ref, ref, fps=30)) - 10) < 1e-5
+    x = dist.double().requires_grad_()
+    (10 - cvvdp(x, ref.double(), display="standard_fhd", fps=30)).backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    # one frame with fps is an image (as cvvdp); 4-D without fps stays a batch of images
+    assert torch.equal(cvvdp(dist[:1], ref[:1], fps=30), cvvdp(dist[:1], ref[:1]))
+    assert cvvdp(dist, ref, reduction="none").shape == (6,)
+    with pytest.raises(ValueError, match="fps"):
+        cvvdp(dist[None], ref[None])
+    with pytest.raises(ValueError, match="fps"):
+        cvvdp(dist, ref, fps=0)
+    with pytest.raises(ValueError, match="heatmap"):
+        cvvdp(dist, ref, fps=30, heatmap=True)
+    with pytest.raises(ValueError, match="same shape"):
+        cvvdp(dist, ref[:5], fps=30)
+    with pytest.raises(ValueError, match="video tensor"):
+        cvvdp(dist[0], ref[0], fps=30)

@@ -1,4 +1,4 @@
-"""ColorVideoVDP (images) — a visible-difference model of display light, reporting quality in JOD.
+"""ColorVideoVDP (images and video) — a visible-difference model of display light, reporting quality in JOD.
 
 Paper: R. K. Mantiuk, P. Hanji, M. Ashraf, Y. Asano, A. Chapiro, "ColorVideoVDP: A visual difference predictor for
 image, video and display distortions", ACM TOG 43(4), SIGGRAPH 2024. Reference code: github.com/gfxdisp/ColorVideoVDP,
@@ -28,6 +28,12 @@ Inputs: the display model interprets pixel values (``display='standard_4k'`` by 
 wrong JODs: [0, 1] images are sRGB frames of a 200 cd/m² office monitor unless told otherwise). An image smaller
 than the display is assumed to sit in its centre (no resizing: ppd is the display's). Displays with a 'linear' EOTF
 take absolute RGB in cd/m² (``data_range`` is then not used).
+
+Video (``fps=``, T×C×H×W or N×T×C×H×W): the DKL frames go through cvvdp's causal 250 ms temporal filters (built
+from sigma_tf / beta_tf by an inverse real FFT; the frames before the first are copies of it, cvvdp's 'replicate'
+padding) into the three sustained channels and a transient achromatic one, which gets the castleCSF at 5 Hz
+(``o5_c1``), ch_trans_w and the fourth baseband weight and 4×4 cross-channel masking; each frame is pooled over
+bands and channels, the frames by a normalised 2-norm (beta_t), without image_int. Frames stream in blocks.
 
 There is one convention (cvvdp 0.5.7's); 10 JOD = no visible difference, higher = better.
 """
@@ -62,17 +68,19 @@ def parameters() -> dict:
 
 @functools.lru_cache(maxsize=None)
 def _csf_tables():
-    """(log10 L grid, log10 rho grid, log S per sustained channel [3 × 32(L) × 32(rho)]) as float64 tensors."""
+    """(log10 L grid, log10 rho grid, log S [4 × 32(L) × 32(rho)]: the three sustained channels (0 Hz) and the
+    transient achromatic channel (5 Hz)) as float64 tensors."""
     lut = _display.load_json("csf_lut_weber_fixed_size.json")
     log_l = torch.log10(torch.tensor(lut["L_bkg"], dtype=torch.float64))
     log_rho = torch.log10(torch.tensor(lut["rho"], dtype=torch.float64))
-    log_s = torch.stack([torch.tensor(lut[f"o0_c{c}"], dtype=torch.float64) for c in (1, 2, 3)])
+    keys = ("o0_c1", "o0_c2", "o0_c3", "o5_c1")
+    log_s = torch.stack([torch.tensor(lut[k], dtype=torch.float64) for k in keys])
     return log_l, log_rho, log_s
 
 
 @functools.lru_cache(maxsize=None)
 def _csf_at_rho(rho: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """log S over the luminance grid at spatial frequency ``rho``: 3 × 32, linear in log10 rho (extrapolated at
+    """log S over the luminance grid at spatial frequency ``rho``: 4 × 32, linear in log10 rho (extrapolated at
     the ends)."""
     _, log_rho, log_s = _csf_tables()
     q = math.log10(rho)
@@ -83,11 +91,12 @@ def _csf_at_rho(rho: float, dtype: torch.dtype, device: torch.device) -> torch.T
     return out.to(dtype=dtype, device=device)
 
 
-def _sensitivity(rho: float, log_l: torch.Tensor, gain: float) -> torch.Tensor:
-    """castleCSF sensitivity of the three channels at frequency ``rho`` for background log10 luminance ``log_l``
-    (N×1×h×w): N×3×h×w. Uniform-grid linear interpolation over log10 L, clamped to the table."""
+def _sensitivity(rho: float, log_l: torch.Tensor, gain: float, channels: int = 3) -> torch.Tensor:
+    """castleCSF sensitivity of the channels (3 sustained, or with ``channels=4`` also the transient one) at
+    frequency ``rho`` for background log10 luminance ``log_l`` (N×1×h×w): N×channels×h×w. Uniform-grid linear
+    interpolation over log10 L, clamped to the table."""
     grid = _csf_tables()[0]
-    table = _csf_at_rho(rho, log_l.dtype, log_l.device)  # 3 × n
+    table = _csf_at_rho(rho, log_l.dtype, log_l.device)[:channels]  # C × n
     n = table.shape[1]
     lo, hi = float(grid[0]), float(grid[-1])
     pos = ((log_l - lo) * ((n - 1) / (hi - lo))).clamp(0, n - 1)
@@ -95,7 +104,7 @@ def _sensitivity(rho: float, log_l: torch.Tensor, gain: float) -> torch.Tensor:
     frac = pos - i0
     i1 = (i0 + 1).clamp(max=n - 1)
     i0, i1, frac = i0[:, 0], i1[:, 0], frac  # N×h×w indices
-    v0 = table[:, i0].movedim(0, 1)  # N×3×h×w
+    v0 = table[:, i0].movedim(0, 1)  # N×C×h×w
     v1 = table[:, i1].movedim(0, 1)
     return 10 ** (v0 + (v1 - v0) * frac) * gain
 
@@ -191,7 +200,7 @@ def _spow(x: torch.Tensor, p) -> torch.Tensor:
 
 
 def _masked_difference(t, r, s, consts):
-    """Per-pixel visible difference of a Laplacian band (N×3×h×w contrasts, sensitivity)."""
+    """Per-pixel visible difference of a Laplacian band (N×C×h×w contrasts, sensitivity; C = 3 or 4)."""
     gain, mask_q, xcm, mask_c, mask_p, d_max = consts
     sg = s * gain
     tp = t * sg
@@ -208,12 +217,13 @@ def _masked_difference(t, r, s, consts):
 
 
 @functools.lru_cache(maxsize=None)
-def _constants(dtype: torch.dtype, device: torch.device):
+def _constants(dtype: torch.dtype, device: torch.device, channels: int = 3):
     p = parameters()
     t = functools.partial(torch.tensor, dtype=dtype, device=device)
-    gain = t(_CH_GAIN).view(1, 3, 1, 1)
-    mask_q = t(p["mask_q"][:3]).view(1, 3, 1, 1)
-    xcm = (2 ** t(p["xcm_weights"]).view(4, 4))[:3, :3].T.contiguous()  # [to, from]
+    c = channels
+    gain = t((*_CH_GAIN, 1.0)[:c]).view(1, c, 1, 1)
+    mask_q = t(p["mask_q"][:c]).view(1, c, 1, 1)
+    xcm = (2 ** t(p["xcm_weights"]).view(4, 4))[:c, :c].T.contiguous()  # [to, from]
     return gain, mask_q, xcm, 10 ** p["mask_c"], p["mask_p"], 10 ** p["d_max"]
 
 
@@ -298,14 +308,21 @@ def cvvdp_per_band(x, y, data_range: float = 1.0, *, display="standard_4k", heat
         raise ValueError(f"cvvdp needs images of at least 4×4 pixels, got x of {h}×{w}")
     ppd = disp.geometry.ppd
     freqs = band_frequencies(h, w, ppd)
-    n_bands = len(freqs)
-    n = x.shape[0]
     both = torch.cat([_dkl(x, photo, data_range), _dkl(y, photo, data_range)])  # 2N×3×H×W
+    q, diff_map = _band_differences(both, freqs, heatmap)
+    return q, freqs, diff_map
+
+
+def _band_differences(both: torch.Tensor, freqs: list[float], heatmap: bool = False):
+    """The pyramid, masking and per-band pooling of 2N×C×H×W DKL stacks (test N first, then reference N; C = 3
+    sustained channels, or 4 with the transient achromatic channel last): N×C×bands, and the heat map (C = 3)."""
+    n, nch, h, w = both.shape[0] // 2, both.shape[1], both.shape[2], both.shape[3]
+    n_bands = len(freqs)
     dtype, device = both.dtype, both.device
-    consts = _constants(dtype, device)
+    consts = _constants(dtype, device, nch)
     gain = 10 ** (parameters()["sensitivity_correction"] / 20)
 
-    g = both.reshape(2 * n * 3, h, w)
+    g = both.reshape(2 * n * nch, h, w)
     out = []
     maps = []
     prm = parameters()
@@ -315,12 +332,12 @@ def cvvdp_per_band(x, y, data_range: float = 1.0, *, display="standard_4k", heat
         gh, gw = g.shape[-2:]
         last = b == n_bands - 1
         if last:
-            cur = g.view(2 * n, 3, gh, gw)
+            cur = g.view(2 * n, nch, gh, gw)
             bkg = cur[:, 0:1].clamp(min=0.01).mean((-2, -1), keepdim=True)  # 2N×1×1×1
             band = (cur / bkg).clamp(max=1000.0)
             log_bkg_ref = torch.log10(bkg[n:])
             t, r = band[:n], band[n:]
-            s = _sensitivity(0.1, log_bkg_ref, gain)
+            s = _sensitivity(0.1, log_bkg_ref, gain, nch)
             d = (t - r).abs() * s
             if heatmap:
                 bw = torch.tensor(prm["baseband_weight"][:3], dtype=dtype, device=device).view(1, 3, 1, 1)
@@ -328,12 +345,12 @@ def cvvdp_per_band(x, y, data_range: float = 1.0, *, display="standard_4k", heat
         else:
             nxt = _reduce(g)
             ex = _expand(nxt, gh, gw)
-            lap = (g - ex).view(2 * n, 3, gh, gw)
-            bkg = ex.view(2 * n, 3, gh, gw)[:, 0:1].clamp(min=0.01)
+            lap = (g - ex).view(2 * n, nch, gh, gw)
+            bkg = ex.view(2 * n, nch, gh, gw)[:, 0:1].clamp(min=0.01)
             band = (lap / bkg).clamp(max=1000.0)
             t, r = band[:n], band[n:]
             # the middle bands' contrast is doubled (cvvdp's get_band): folded into the sensitivity
-            s = _sensitivity(freqs[b], torch.log10(bkg[n:]), gain * (2.0 if b > 0 else 1.0))
+            s = _sensitivity(freqs[b], torch.log10(bkg[n:]), gain * (2.0 if b > 0 else 1.0), nch)
             d = _masked_difference(t, r, s, consts)
             if heatmap:
                 m = _pool(d * ch_w, prm["beta_tch"], 1, False).unsqueeze(1)
@@ -347,7 +364,67 @@ def cvvdp_per_band(x, y, data_range: float = 1.0, *, display="standard_4k", heat
             mh, mw = m.shape[-2:]
             img = _expand(img.reshape(-1, *img.shape[-2:]), mh, mw).view(m.shape) + m
         diff_map = 1 - met2jod(img) / 10
-    return torch.stack(out, -1), freqs, diff_map
+    return torch.stack(out, -1), diff_map
+
+
+# --------------------------------------------------------------------------------------------------- video
+@functools.lru_cache(maxsize=None)
+def temporal_filters(fps: float) -> torch.Tensor:
+    """cvvdp's temporal filters at ``fps`` frames/s: L × 4 float64 taps (columns: sustained achromatic, red–green,
+    yellow–violet, transient achromatic), L = 2·ceil(fps/8) + 1 (250 ms). Built as cvvdp does: the frequency
+    responses exp(-ω^β/σ) (sustained) and exp(-(ω^β - 5^β)²/σ) (transient, peaking at 5 Hz) sampled at
+    L//2 + 1 frequencies over [0, fps/2], inverse real FFT of length L, fftshift. Tap j weighs frame t - j (causal)."""
+    prm = parameters()
+    n = int(math.ceil(0.250 * fps / 2) * 2) + 1
+    omega = torch.linspace(0, fps / 2, n // 2 + 1, dtype=torch.float64)
+    sigma = torch.tensor(prm["sigma_tf"], dtype=torch.float64)
+    beta = torch.tensor(prm["beta_tf"], dtype=torch.float64)
+    resp = torch.empty(4, omega.numel(), dtype=torch.float64)
+    resp[:3] = torch.exp(-omega[None] ** beta[:3, None] / sigma[:3, None])
+    resp[3] = torch.exp(-(omega ** beta[3] - 5.0 ** beta[3]) ** 2 / sigma[3])
+    taps = torch.stack([torch.fft.fftshift(torch.fft.irfft(r, n=n)) for r in resp], 1)  # L × 4
+    return taps
+
+
+@functools.lru_cache(maxsize=None)
+def _temporal_taps(fps: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    return temporal_filters(fps).to(dtype=dtype, device=device)
+
+
+def _video_q(x, y, data_range, disp, fps: float, block_pixels: int = 1 << 21) -> torch.Tensor:
+    """Per-frame, per-channel, per-band pooled differences of N×T×C×H×W videos: N×T×4×bands.
+
+    Frames stream through in blocks (about ``block_pixels`` pixels per block and video): only the DKL frames of the
+    filter's window are kept between blocks. As cvvdp (temp_padding='replicate'), the frames before the first one
+    are copies of it."""
+    photo = disp.photometry
+    n, t = x.shape[:2]
+    h, w = x.shape[-2:]
+    freqs = band_frequencies(h, w, disp.geometry.ppd)
+    taps = None
+    hist = None  # 2N × (L-1) × 3 × H × W: the DKL frames before the block
+    block = max(1, min(t, block_pixels // (h * w)))
+    out = []
+    for t0 in range(0, t, block):
+        t1 = min(t, t0 + block)
+        k = t1 - t0
+        xb = x[:, t0:t1].reshape(n * k, *x.shape[2:])
+        yb = y[:, t0:t1].reshape(n * k, *y.shape[2:])
+        dkl = torch.cat([_dkl(xb, photo, data_range), _dkl(yb, photo, data_range)]).view(2 * n, k, 3, h, w)
+        if taps is None:
+            taps = _temporal_taps(float(fps), dkl.dtype, dkl.device)  # L × 4
+            hist = dkl[:, :1].expand(-1, taps.shape[0] - 1, -1, -1, -1)
+        win = torch.cat([hist, dkl], 1)  # 2N × (L-1+k) × 3 × H × W
+        ell = taps.shape[0]
+        src = win[:, :, (0, 1, 2, 0)]  # sustained Y, RG, YV; transient from Y
+        filt = src[:, ell - 1:ell - 1 + k] * taps[0].view(1, 1, 4, 1, 1)
+        for j in range(1, ell):  # frame t - j weighs taps[j]
+            filt = filt + src[:, ell - 1 - j:ell - 1 - j + k] * taps[j].view(1, 1, 4, 1, 1)
+        hist = win[:, win.shape[1] - (ell - 1):]
+        both = filt.reshape(2, n * k, 4, h, w).reshape(2 * n * k, 4, h, w)
+        q, _ = _band_differences(both, freqs)  # (N·k) × 4 × bands
+        out.append(q.view(n, k, 4, -1))
+    return torch.cat(out, 1)
 
 
 def cvvdp(
@@ -358,6 +435,7 @@ def cvvdp(
     *,
     display="standard_4k",
     heatmap: bool = False,
+    fps: float | None = None,
 ):
     """ColorVideoVDP quality in JOD (10 = no visible difference; higher = better): (N,) for reduction='none', else
     the mean (or sum). ``x`` distorted, ``y`` reference.
@@ -370,9 +448,18 @@ def cvvdp(
     Float64 input computes in float64, everything else in float32. Differentiable (usable as a loss: 10 - JOD).
     ``heatmap=True`` returns ``(jod, map)`` with the N×1×H×W per-pixel difference map (cvvdp's heatmap='raw':
     1 - JOD/10 of each pixel's pooled difference; 0 = invisible).
+
+    Video: with ``fps`` (frames per second, > 0), ``x`` and ``y`` are one video T×C×H×W or a batch N×T×C×H×W
+    (a 4-D tensor without ``fps`` stays a batch of images; a 5-D one needs ``fps``). As cvvdp for video: the DKL
+    frames go through its temporal filters (250 ms, causal, the frames before the first are copies of it) into
+    three sustained channels and a transient achromatic one (castleCSF at 5 Hz), each frame is scored per channel
+    and band, and the frames are pooled with a normalised 2-norm (no image_int). A 1-frame video is an image.
+    ``fps`` changes the filters and so the score. Frames are processed in blocks; ``heatmap`` is images only.
     """
     check_reduction(reduction)
     prm = parameters()
+    if fps is not None or (torch.is_tensor(x) and x.dim() == 5):
+        return _cvvdp_video(x, y, data_range, reduction, display, heatmap, fps)
     q, _, diff_map = cvvdp_per_band(x, y, data_range, display=display, heatmap=heatmap)
     band_w = torch.ones(q.shape[1:], dtype=q.dtype, device=q.device)
     band_w[:, -1] = torch.tensor(prm["baseband_weight"][:3], dtype=q.dtype, device=q.device)
@@ -399,3 +486,41 @@ class CVVDP(MetricModule):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         value = cvvdp(x, y, **self.kwargs)
         return 10 - value if self.jod_loss else value
+
+
+def _cvvdp_video(x, y, data_range, reduction, display, heatmap, fps):
+    if fps is None:
+        raise ValueError("cvvdp: a 5-D input (N×T×C×H×W video) needs fps= (frames per second)")
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
+        raise ValueError(f"cvvdp: fps must be a positive number of frames per second, got {fps!r}")
+    if heatmap:
+        raise ValueError("cvvdp: heatmap=True is for images only (not with fps=)")
+    for t, name in ((x, "x"), (y, "y")):
+        if not torch.is_tensor(t) or t.dim() not in (4, 5):
+            raise ValueError(f"cvvdp with fps=: {name} must be a T×C×H×W or N×T×C×H×W video tensor, got "
+                             f"{tuple(t.shape) if torch.is_tensor(t) else type(t).__name__}")
+    if x.dim() == 4:
+        x = x.unsqueeze(0)
+    if y.dim() == 4:
+        y = y.unsqueeze(0)
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    n, t = x.shape[:2]
+    if t == 1:  # cvvdp: a single frame is an image
+        return cvvdp(x[:, 0], y[:, 0], data_range, reduction, display=display)
+    disp = _display.resolve_display(display)
+    xf, yf = _check_inputs(x.reshape(n * t, *x.shape[2:]), y.reshape(n * t, *y.shape[2:]), data_range,
+                           disp.photometry)
+    h, w = xf.shape[-2:]
+    if min(h, w) < 4:
+        raise ValueError(f"cvvdp needs frames of at least 4×4 pixels, got x of {h}×{w}")
+    q = _video_q(xf.view(n, t, *xf.shape[1:]), yf.view(n, t, *yf.shape[1:]), data_range, disp, fps)
+    prm = parameters()
+    band_w = torch.ones(q.shape[2:], dtype=q.dtype, device=q.device)
+    band_w[:, -1] = torch.tensor(prm["baseband_weight"][:4], dtype=q.dtype, device=q.device)
+    chrom = prm["ch_chrom_w"]
+    ch_w = torch.tensor([1.0, chrom, chrom, prm["ch_trans_w"]], dtype=q.dtype, device=q.device).view(4, 1)
+    q_ch = _pool(q * ch_w * band_w, prm["beta_sch"], -1, False)  # N×T×4
+    q_frame = _pool(q_ch, prm["beta_tch"], -1, False)  # N×T
+    q_all = _pool(q_frame, prm["beta_t"], -1, True)  # N
+    return reduce(met2jod(q_all), reduction)
