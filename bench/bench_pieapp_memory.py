@@ -44,7 +44,7 @@ def main() -> int:
     total_patches = len(rows) * len(cols)
     before = peak_rss_mb()
     samples = []
-    call = model.errors_and_weights_inference  # the no-grad path pieapp_score takes
+    call = model.errors_and_weights_pooled  # the per-chunk call of the no-grad (shared-stem) path
     t0 = time.perf_counter()
 
     def counted(*a):
@@ -54,7 +54,7 @@ def main() -> int:
             raise Stop
         return out
 
-    model.errors_and_weights_inference = counted
+    model.errors_and_weights_pooled = counted
     try:
         with torch.no_grad():
             pieapp_score(model, x, y, stride="dense", chunk_size=args.chunk_size)

@@ -168,6 +168,8 @@ def test_shared_stem_equals_per_patch(checkpoint, monkeypatch, dtype):
              ((1, 3, 97, 120), "dense", "piq", None),
              ((1, 3, 130, 101), 27, "pyiqa", 2**20),  # one patch per tile
              ((1, 3, 131, 100), 6, "original", 2**22)]  # tiles of several row and column starts
+    if dtype == torch.float64:  # float64 convolutions are slow: one small case
+        cases = cases[2:3]
     assert patch_starts(330, 95, 27, "original")[1] == [0, 31]
     default = pieapp_module.STEM_BUDGET
     for seed, (shape, stride, convention, budget) in enumerate(cases):
