@@ -63,13 +63,14 @@ def import_pycvvdp():
         ops.MLP = _NoMLP
         sys.modules["torchvision.ops"] = ops
         sys.modules["torchvision"].ops = ops
-    for name in ("huggingface_hub",):  # cvvdp_ml_metric's model download, never reached by cvvdp
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            hub = types.ModuleType(name)
-            hub.hf_hub_download = _no_download
-            sys.modules[name] = hub
+    # cvvdp_ml_metric's model download, never reached by cvvdp. Another test's stand-in (peer_stubs, for pyiqa) may
+    # already be there without this function: add it to whichever module is found.
+    try:
+        hub = importlib.import_module("huggingface_hub")
+    except ImportError:  # the same kind of stand-in as pyiqa's, so that either import order works
+        hub = sys.modules["huggingface_hub"] = peer_stubs._stand_in("huggingface_hub")
+    if getattr(hub, "_turboiqa_stand_in", False) or not hasattr(hub, "hf_hub_download"):
+        hub.hf_hub_download = _no_download
     import pycvvdp
 
     return pycvvdp

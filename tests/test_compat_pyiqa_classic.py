@@ -129,6 +129,10 @@ def test_more_names_match_pyiqa(pyiqa, tid_unit, name):
         assert got.shape == want.shape and got.dtype == want.dtype, (got.shape, want.shape, got.dtype, want.dtype)
         assert float(want.max()) > 0  # real distortions: not only the degenerate 0 of MAD on noise
         atol, rtol = SLOW_NAMES[name]
+        if kw.get("test_y_channel") and name == "mad":
+            # pyiqa rounds a float32 luma to 8-bit levels, turboiqa a float64 one: a few near-half pixels land on
+            # the other level (9.3e-6 relative measured on these crops)
+            rtol = 2e-5
         torch.testing.assert_close(got, want, atol=atol, rtol=rtol)
 
 

@@ -58,6 +58,12 @@ VALID = {
     "laplacian_level": (t(2, 1, 9, 12, dtype=torch.float64), "matlab"),
     "iw_neighbour_covariance": (t(1, 2, 8, 9), t(1, 2, 4, 5), 3),
     "iw_pooled_cs": iw_args(),
+    "gradient_similarity": (t(2, 3, 9, 11), t(2, 3, 9, 11), [1.0, 1.0, 1.0], 1 / 3, 170.0, 0.0, 0.0, "zeros", "map"),
+    "vifp_stats": (t(2, 3, 12, 13), t(2, 3, 12, 13), W3, 2.0, 1e-10, 0.0, "valid"),
+    "_vifp_stats_backward": (t(2, 3, dtype=torch.float64), t(2, 3, dtype=torch.float64), t(2, 3, 12, 13),
+                             t(2, 3, 12, 13), W3, 2.0, 1e-10, 0.0, "valid"),
+    "decimate2": (t(2, 3, 12, 13), W3),
+    "_decimate2_backward": (t(2, 3, 5, 6), t(2, 3, 12, 13), W3),
 }
 
 # (op, what is wrong, arguments on the CPU, a piece of the expected message).
@@ -139,6 +145,24 @@ BAD = [
     ("iw_pooled_cs", "eigenvalues of the wrong shape", iw_args(eig_shape=(1, 9)), "eigenvalues must be"),
     ("iw_pooled_cs", "zero sigma_nsq", iw_args(sigma_nsq=0.0), "sigma_nsq must be positive"),
     ("iw_pooled_cs", "band under the window", iw_args(ref_shape=(1, 2, 16, 6)), "is smaller than the 7x7 window"),
+    ("gradient_similarity", "bogus padding", (t(1, 1, 8, 8), t(1, 1, 8, 8), [1.0] * 3, 1.0, 1.0, 0.0, 0.0, "bogus",
+                                              "map"), "padding must be"),
+    ("gradient_similarity", "two taps", (t(1, 1, 8, 8), t(1, 1, 8, 8), [1.0] * 2, 1.0, 1.0, 0.0, 0.0, "zeros", "map"),
+     "smooth must hold 3 taps"),
+    ("gradient_similarity", "bogus output", (t(1, 1, 8, 8), t(1, 1, 8, 8), [1.0] * 3, 1.0, 1.0, 0.0, 0.0, "zeros",
+                                             "bogus"), "output must be"),
+    ("vifp_stats", "zero sigma_nsq", (t(1, 1, 8, 8), t(1, 1, 8, 8), W3, 0.0, 1e-10, 0.0, "valid"),
+     "sigma_nsq must be > 0"),
+    ("vifp_stats", "negative floor_rel", (t(1, 1, 8, 8), t(1, 1, 8, 8), W3, 2.0, 1e-10, -1.0, "valid"),
+     "floor_rel must be >= 0"),
+    ("_vifp_stats_backward", "gradient of the wrong size", (t(2, dtype=torch.float64), t(2, dtype=torch.float64),
+                                                           t(1, 3, 8, 8), t(1, 3, 8, 8), W3, 2.0, 1e-10, 0.0,
+                                                           "valid"), "gradient values"),
+    ("decimate2", "even window", (t(1, 1, 8, 8), [0.5, 0.5]), "window length must be odd"),
+    ("decimate2", "float16 planes", (t(1, 1, 8, 8, dtype=torch.float16), W3), "float32 or float64"),
+    ("decimate2", "image under the window", (t(1, 1, 2, 8), W3), "is smaller than"),
+    ("_decimate2_backward", "gradient of the wrong shape", (t(1, 1, 4, 4), t(1, 1, 8, 8), W3),
+     "grad must have the output's shape"),
 ]
 
 
