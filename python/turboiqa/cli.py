@@ -13,7 +13,8 @@ from .rows import OutputError, RowWriter, open_output
 
 RAY_ERRORS = (ClusterUnreachable, RayNotInstalled)  # --ray: Ray missing, or the address does not answer
 
-IMAGE_SUFFIXES = {".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+IMAGE_SUFFIXES = {".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
+                  ".exr", ".hdr", ".pic"}  # the last three: linear-light HDR (turboiqa.hdr_images)
 
 # Exit codes of the jobs (README, "Command line"): 0 done, 1 some pairs or frames failed (recorded in the output),
 # 2 bad arguments or input, 3 the output file cannot be written.
@@ -38,20 +39,54 @@ def folder_pairs(ref_dir: Path, dist_dir: Path):
 
 
 def score_pair(ref_path: Path, dist_path: Path, metrics, device: str, data_range: float | None = None,
-               scales: int | None = None) -> dict:
+               scales: int | None = None, display=None) -> dict:
     """Scores of one pair; the peak is the images' bit depth's (255 or 65535) unless ``data_range`` is given;
-    ``scales`` goes to the multi-scale metrics."""
+    ``scales`` goes to the multi-scale metrics; ``display`` (None, a name or a :class:`turboiqa.display.Display`)
+    to the metrics that take a display model (cvvdp, pu21_*; None: their default).
+
+    Linear-light HDR files (.exr, .hdr) go to those metrics unchanged (absolute cd/m²) and need a display with a
+    linear EOTF; the rules are :func:`turboiqa.hdr_images.check_linear_pair`'s. 16-bit PNG/TIFF are read exactly
+    (display-encoded codes, e.g. PQ, with peak 65535)."""
     import turboiqa
+    from . import display as _display
+    from .hdr_images import check_linear_pair, display_metrics, is_hdr_file, read_hdr_pair
     from .images import metric_input, read_pair
 
-    dist_image, ref_image = read_pair(dist_path, ref_path)
-    peak = ref_image.peak if data_range is None else data_range
-    dist = metric_input(dist_image, peak).to(device)
-    ref = metric_input(ref_image, peak).to(device)
+    if isinstance(display, str):
+        display = _display.resolve_display(display)
+    hdr_metrics = display_metrics(turboiqa.METRICS)
     row = {"reference": str(ref_path), "distorted": str(dist_path)}
+    if is_hdr_file(ref_path) or is_hdr_file(dist_path):
+        check_linear_pair(ref_path, dist_path, metrics, hdr_metrics, display)
+        dist_image, ref_image = read_hdr_pair(dist_path, ref_path)
+        dist, ref = dist_image.pixels.to(device), ref_image.pixels.to(device)
+        peak = 1.0 if data_range is None else data_range  # not used by linear displays
+    else:
+        dist_image, ref_image = read_pair(dist_path, ref_path)
+        peak = ref_image.peak if data_range is None else data_range
+        dist = metric_input(dist_image, peak).to(device)
+        ref = metric_input(ref_image, peak).to(device)
     for name in metrics:
-        row[name] = float(turboiqa.METRICS[name](dist, ref, data_range=peak, **turboiqa.metric_options(name, scales)))
+        options = turboiqa.metric_options(name, scales)
+        if display is not None and name in hdr_metrics:
+            options["display"] = display
+        row[name] = float(turboiqa.METRICS[name](dist, ref, data_range=peak, **options))
     return row
+
+
+def resolve_display_argument(args, metrics, hdr_metrics, command: str):
+    """``--display`` and ``--display-param`` → a Display (or None); ValueError for bad values or a display no
+    metric would use."""
+    from . import display as _display
+
+    params = _display.parse_display_parameters(getattr(args, "display_param", None))
+    if args.display is None and not params:
+        return None
+    users = [m for m in metrics if m in hdr_metrics]
+    if not users:
+        raise ValueError(f"--display/--display-param are used only by {', '.join(sorted(hdr_metrics))}; none of "
+                         f"them is in --metric {','.join(metrics)}")
+    return _display.resolve_display(args.display or "standard_4k", **params)
 
 
 def ray_arguments(args, per_task: str) -> dict:
@@ -93,6 +128,19 @@ def cmd_score(args) -> int:
         if not pairs:
             print(f"turboiqa score: no image names shared by {ref} and {dist}", file=sys.stderr)
             return 2
+    import turboiqa.hdr_images as hdr
+
+    hdr_metrics = hdr.display_metrics(turboiqa.METRICS)
+    try:
+        display = resolve_display_argument(args, metrics, hdr_metrics, "score")
+        for ref_path, dist_path in pairs:  # the file kinds are known from the names: refuse before scoring
+            hdr.check_linear_pair(ref_path, dist_path, metrics, hdr_metrics, display)
+    except ValueError as exc:
+        print(f"turboiqa score: {exc}", file=sys.stderr)
+        return 2
+    if display is not None and args.ray is not None:
+        print("turboiqa score: --display is not available with --ray yet", file=sys.stderr)
+        return 2
     ray_options = {}
     if args.ray is not None:
         try:
@@ -132,7 +180,8 @@ def cmd_score(args) -> int:
                 iterator = tqdm(pairs, desc="scoring", unit="pair", file=sys.stderr, disable=None)
             for ref_path, dist_path in iterator:
                 try:
-                    row = score_pair(ref_path, dist_path, metrics, args.device, args.data_range, args.scales)
+                    row = score_pair(ref_path, dist_path, metrics, args.device, args.data_range, args.scales,
+                                     display)
                 except Exception as exc:  # noqa: BLE001 - one bad file must not end a folder run
                     failures += 1
                     row = {"reference": str(ref_path), "distorted": str(dist_path), "error": str(exc)}
@@ -277,6 +326,19 @@ def _cmd_evaluate(args) -> int:
     return 1 if failed else 0
 
 
+def add_display_arguments(parser, default_help: str = "each metric's default, standard_4k") -> None:
+    """``--display NAME`` and ``--display-param KEY=VALUE`` (viewing conditions) for cvvdp and pu21_*."""
+    parser.add_argument("--display", metavar="NAME",
+                        help="display model of cvvdp and pu21_* (names of cvvdp's display_models.json: standard_4k, "
+                             "standard_fhd, standard_hdr_pq, standard_hdr_hlg, standard_hdr_linear, ...; "
+                             f"default: {default_help}). Linear-light .exr/.hdr files need a linear EOTF "
+                             "(standard_hdr_linear: values in cd/m²)")
+    parser.add_argument("--display-param", action="append", metavar="KEY=VALUE",
+                        help="override one display parameter (repeatable): peak, contrast, ambient (lux), k_refl, "
+                             "exposure, colorspace, eotf (sRGB, PQ, HLG, linear, 2.2), resolution (WxH), "
+                             "diagonal_inches, distance_m, ppd")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="turboiqa", description="Full-reference image quality metrics.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -290,6 +352,7 @@ def main(argv=None) -> int:
     score.add_argument("--data-range", type=float, metavar="PEAK",
                        help="peak pixel value (default: from the bit depth, 255 for 8-bit and 65535 for 16-bit "
                        "files; e.g. 4095 for 12-bit data stored in 16-bit files)")
+    add_display_arguments(score)
     fmt = score.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="one JSON object per line")
     fmt.add_argument("--csv", action="store_true", help="CSV with a header row")

@@ -247,3 +247,38 @@ def resolve_display(display, **overrides) -> Display:
     geo = dataclasses.replace(base.geometry, **{geo_map[k]: v for k, v in overrides.items() if k in geo_map})
     name = base.name if base.name == "custom" else base.name + "+custom"
     return Display(name, photo, geo)
+
+
+_STRING_PARAMETERS = {"colorspace", "eotf"}
+
+
+def parse_display_parameters(items) -> dict:
+    """``["peak=1000", "ambient=5", "resolution=1920x1080", "eotf=PQ", ...]`` (the command line's
+    ``--display-param``) → keyword overrides for :func:`resolve_display`; ValueError naming a bad item."""
+    known = {f.name for f in dataclasses.fields(DisplayPhotometry)} | {"resolution", "diagonal_inches",
+                                                                         "distance_m", "ppd"}
+    out = {}
+    for item in items or ():
+        key, sep, text = str(item).partition("=")
+        key, text = key.strip(), text.strip()
+        if not sep or not key or not text:
+            raise ValueError(f"display parameter {item!r}: expected KEY=VALUE")
+        if key not in known:
+            raise ValueError(f"display parameter {item!r}: unknown key {key!r}; known: {sorted(known)}")
+        if key in _STRING_PARAMETERS:
+            out[key] = text
+        elif key == "resolution":
+            try:
+                w, h = (int(v) for v in text.lower().split("x"))
+            except ValueError:
+                raise ValueError(f"display parameter {item!r}: resolution must be WIDTHxHEIGHT") from None
+            out[key] = (w, h)
+        else:
+            try:
+                value = float(text)
+            except ValueError:
+                raise ValueError(f"display parameter {item!r}: {key} must be a number") from None
+            if not math.isfinite(value):
+                raise ValueError(f"display parameter {item!r}: {key} must be finite")
+            out[key] = value
+    return out

@@ -108,3 +108,70 @@ def _check_values(array: np.ndarray, path: Path) -> None:
     if (array < 0).any():
         raise HdrReadError(f"{path}: negative samples (smallest {float(array.min()):g}): out-of-gamut colour that "
                            "a metric would clip; convert the file to a wider gamut or clip it explicitly first")
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Scoring HDR files (``turboiqa score --display``)
+#
+# Two kinds of HDR input, told apart by the file itself:
+#
+# - linear light (.exr, .hdr, .pic): the values are absolute RGB (or Y) in cd/m², as ColorVideoVDP takes them. They
+#   are handed to the metrics unchanged and only a display whose EOTF is 'linear' can interpret them ('standard_hdr_
+#   linear', or any display with ``eotf=linear``); the display's ``exposure`` scales files stored in relative units.
+#   Only the metrics that take a display model (cvvdp, pu21_psnr, pu21_ssim: :func:`display_metrics`) can score
+#   them; an SDR metric has no peak to measure them against and is refused (:class:`HdrInputError`).
+# - display-encoded code values (16-bit PNG/TIFF, read exactly by :func:`turboiqa.images.read_image`, and every
+#   8-bit file): e.g. PQ or HLG codes of HDR10 stills. The display's EOTF turns them into light (data_range = the
+#   file's peak, 65535); SDR metrics score the code values themselves, as without ``--display``.
+
+
+class HdrInputError(ValueError):
+    """HDR input that the chosen metric or display cannot interpret; the message names the file, the metric or
+    display and what to do instead."""
+
+
+def display_metrics(metric_functions: dict) -> set[str]:
+    """The names (of a ``{name: function}`` dict such as ``turboiqa.METRICS``) whose function takes ``display=``:
+    the metrics that read absolute light through a display model."""
+    import inspect
+
+    names = set()
+    for name, fn in metric_functions.items():
+        try:
+            if "display" in inspect.signature(fn).parameters:
+                names.add(name)
+        except (TypeError, ValueError):
+            continue
+    return names
+
+
+def check_linear_pair(reference, distorted, metrics, hdr_metrics, display) -> None:
+    """Refuse (:class:`HdrInputError`) a pair with a linear-light file that ``metrics`` or ``display`` cannot
+    interpret: a display-encoded partner, a metric outside ``hdr_metrics``, no display or one without a linear EOTF.
+    ``display``: None or a :class:`turboiqa.display.Display`."""
+    ref_hdr, dist_hdr = is_hdr_file(reference), is_hdr_file(distorted)
+    if not (ref_hdr or dist_hdr):
+        return
+    hdr_path = Path(reference if ref_hdr else distorted)
+    if ref_hdr != dist_hdr:
+        other = distorted if ref_hdr else reference
+        raise HdrInputError(f"{hdr_path} holds linear light but its partner {other} holds display-encoded pixels; "
+                            "give both images in one form (both .exr/.hdr, or both PNG/TIFF)")
+    sdr = [m for m in metrics if m not in hdr_metrics]
+    if sdr:
+        raise HdrInputError(f"{hdr_path}: a linear-light HDR file cannot be scored by {', '.join(sdr)} (metrics of "
+                            f"display-encoded pixels, no peak for linear light); use {', '.join(sorted(hdr_metrics))}, "
+                            "or encode the file (e.g. PQ in a 16-bit PNG) first")
+    if display is None:
+        raise HdrInputError(f"{hdr_path}: a linear-light HDR file needs a display model with a linear EOTF: "
+                            "--display standard_hdr_linear (absolute cd/m²), or --display NAME --display-param "
+                            "eotf=linear")
+    if not display.photometry.is_linear:
+        raise HdrInputError(f"{hdr_path}: a linear-light HDR file needs a display with a linear EOTF, display "
+                            f"{display.name!r} has {display.photometry.transfer!r}: use --display "
+                            "standard_hdr_linear or add --display-param eotf=linear")
+
+
+def read_hdr_pair(distorted, reference) -> tuple[HdrImage, HdrImage]:
+    """Both files of a linear-light pair (distorted first, as the metrics take them)."""
+    return read_hdr_image(distorted), read_hdr_image(reference)
