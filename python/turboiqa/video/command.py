@@ -16,7 +16,8 @@ def add_video_parser(sub) -> None:
     p.add_argument("ref", help="reference video")
     p.add_argument("dist", help="distorted video")
     p.add_argument("--metric", default="psnr,ssim",
-                   help="comma-separated: psnr, ssim, ssim_libvmaf, ssim_ffmpeg, ms_ssim, iw_ssim, fsim, fsimc, … "
+                   help="comma-separated: psnr, ssim, ssim_libvmaf, ssim_ffmpeg, ms_ssim, iw_ssim, fsim, fsimc, "
+                        "pu21_psnr, …, and cvvdp (temporal: one JOD per clip, in the summary) "
                         "(default: %(default)s)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
     p.add_argument("--batch", type=int, default=8, help="frames per batch (default: %(default)s)")
@@ -41,6 +42,13 @@ def add_video_parser(sub) -> None:
                    help="cap PSNR (libvmaf uses 60); identical frames give inf otherwise")
     p.add_argument("--scales", type=int, metavar="N",
                    help="scales of ms_ssim and iw_ssim (default 5; 176×144 frames need --scales 4 or fewer)")
+    from ..cli import add_display_arguments
+
+    add_display_arguments(p, "from the streams' transfer tag: standard_hdr_pq for PQ, standard_hdr_hlg for HLG, "
+                             "else standard_4k")
+    p.add_argument("--transfer", choices=["pq", "hlg", "sdr"],
+                   help="how the videos are encoded, overriding their colour transfer tags (picks the default "
+                        "--display and must agree with its EOTF)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from ..distributed import DEFAULT_CHUNK_FRAMES, add_ray_arguments
 
@@ -62,6 +70,20 @@ def cmd_video(args) -> int:
                "scales": args.scales}
     from ..distributed import ClusterUnreachable, RayNotInstalled
 
+    try:
+        display = _display_option(args, metrics)
+    except ValueError as exc:
+        print(f"turboiqa video: {exc}", file=sys.stderr)
+        return 2
+    if display is not None:
+        options["display"] = display
+    if args.transfer is not None:
+        options["transfer"] = args.transfer
+    if getattr(args, "ray", None) is not None:
+        problem = _ray_problem(args, metrics, options)
+        if problem:
+            print(f"turboiqa video: {problem}", file=sys.stderr)
+            return 2
     try:
         if getattr(args, "ray", None) is not None:
             from ..distributed import ray_options, video
@@ -94,3 +116,39 @@ def cmd_video(args) -> int:
         return 3
     print(json.dumps(summary, indent=2), file=sys.stdout if args.out else sys.stderr)
     return 0
+
+
+def _display_option(args, metrics):
+    """--display/--display-param → a Display, or None (the streams decide)."""
+    import turboiqa
+
+    from .. import display as _display
+    from ..hdr_images import display_metrics
+
+    params = _display.parse_display_parameters(args.display_param)
+    if args.display is None and not params:
+        return None
+    hdr = display_metrics(turboiqa.METRICS)
+    if not any(m in hdr for m in metrics):
+        raise ValueError(f"--display/--display-param are used only by {', '.join(sorted(hdr))}; none of them is "
+                         f"in --metric {','.join(metrics)}")
+    return _display.resolve_display(args.display or "standard_4k", **params)
+
+
+def _ray_problem(args, metrics, options) -> str | None:
+    """What --ray cannot do yet: cvvdp (one pass per clip), display models, sources deeper than 8 bits."""
+    from .decode import probe
+    from .frame_metrics import CLIP_METRICS
+
+    clip = [m for m in metrics if m in CLIP_METRICS]
+    if clip:
+        return f"{clip[0]} is temporal (one JOD per clip, one pass over the frames): not with --ray"
+    if "display" in options or "transfer" in options:
+        return "--display/--transfer are not available with --ray yet"
+    try:
+        deep = [i for i in (probe(args.ref, "reference"), probe(args.dist, "distorted")) if i.bits > 8]
+    except Exception:  # noqa: BLE001 - the job itself reports unreadable files
+        return None
+    if deep:
+        return f"{deep[0].path} has {deep[0].bits}-bit samples: --ray scores 8-bit sources only for now"
+    return None

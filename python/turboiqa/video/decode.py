@@ -1,18 +1,27 @@
 """Decoding with PyAV: one video → indexed frames, a reference/distorted pair → frames in lockstep, and a
-background thread that turns selected pairs into uint8 batches (in pinned host memory when scoring on CUDA), so
+background thread that turns selected pairs into batches (in pinned host memory when scoring on CUDA), so
 decoding the next batch overlaps scoring this one.
 
 Frames are delivered as the metric needs them: the Y plane as stored (8-bit planar YUV, NV12 and grey are read
 without conversion; anything else goes through swscale to grey), or RGB converted by swscale with the YUV matrix and
 range of the stream's metadata (unspecified → BT.709 from 720 lines up, BT.601 below; limited range unless the pixel
-format is a full-range yuvj one), either of which can be overridden.
+format is a full-range yuvj one), either of which can be overridden. These 8-bit batches are uint8.
+
+Sources of more than 8 bits (HDR10's yuv420p10le, 12-bit, p010, ...) are never truncated: when either video of a
+pair has more than 8 bits, the pair is delivered at the higher depth D (an 8-bit partner is shifted up by D − 8 bits,
+as an 8→10-bit conversion does): the Y plane as float32 code values 0 … 2^D − 1 (data_range 2^D − 1), and RGB as
+float32 in [0, 1] computed here from the Y, Cb, Cr planes (limited range: Y' = (Y/2^(D−8) − 16)/219,
+C = (C/2^(D−8) − 128)/224; full range: Y/(2^D − 1), (C − 2^(D−1))/(2^D − 1); chroma upsampled bilinearly with
+centred samples, as ColorVideoVDP does; the matrix's Kr, Kb (BT.2020 non-constant luminance for HDR10) from the
+stream or the override; clipped to [0, 1]). The values stay display-encoded (PQ or HLG codes): the display model
+of the metric (cvvdp, pu21_*) turns them into light. :attr:`FrameBatch.data_range` holds each plane's peak.
 """
 from __future__ import annotations
 
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -31,6 +40,12 @@ COLORSPACES = {"bt709": "ITU709", "bt601": "ITU601", "smpte240m": "SMPTE240M", "
 AVCOL_SPC = {1: "bt709", 4: "fcc", 5: "bt601", 6: "bt601", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
 COLOR_RANGES = {"limited": "MPEG", "full": "JPEG"}
 AVCOL_RANGE = {1: "limited", 2: "full"}
+# (Kr, Kb) of each YUV matrix (BT.2020: the non-constant-luminance one of HDR10).
+KR_KB = {"bt709": (0.2126, 0.0722), "bt601": (0.299, 0.114), "smpte240m": (0.212, 0.087),
+         "bt2020": (0.2627, 0.0593), "fcc": (0.30, 0.11)}
+# AVColorTransferCharacteristic codes → the transfer a display model must have: PQ (SMPTE ST 2084), HLG
+# (ARIB STD-B67); the SDR ones (BT.709, sRGB, BT.601, gamma 2.2, BT.2020 10/12-bit) → 'sdr'.
+AVCOL_TRC = {16: "pq", 18: "hlg", 1: "sdr", 4: "sdr", 5: "sdr", 6: "sdr", 7: "sdr", 13: "sdr", 14: "sdr", 15: "sdr"}
 
 
 def require_av():
@@ -49,6 +64,8 @@ class StreamInfo:
     fps: Fraction | None
     frames: int | None  # as declared by the container; None when it does not say
     pix_fmt: str
+    bits: int = 8  # bits per sample of the pixel format
+    transfer: str | None = None  # 'pq' | 'hlg' | 'sdr' from the stream's colour transfer tag; None: untagged
 
 
 def open_video(path, what: str):
@@ -73,7 +90,17 @@ def stream_info(path, stream) -> StreamInfo:
     cc = stream.codec_context
     rate = stream.average_rate or stream.guessed_rate
     return StreamInfo(str(path), cc.width, cc.height, Fraction(rate) if rate else None, stream.frames or None,
-                      cc.pix_fmt or "")
+                      cc.pix_fmt or "", format_bits(cc.pix_fmt), AVCOL_TRC.get(int(cc.color_trc or 0)))
+
+
+def format_bits(pix_fmt) -> int:
+    """Bits per sample of a pixel format name (8 when unknown)."""
+    if not pix_fmt:
+        return 8
+    try:
+        return max(8, require_av().VideoFormat(pix_fmt).components[0].bits)
+    except Exception:  # noqa: BLE001 - an unknown name: the decoder will say more
+        return 8
 
 
 def probe(path, what: str = "video") -> StreamInfo:
@@ -134,6 +161,72 @@ def rgb_array(frame, colorspace: str | None, color_range: str | None) -> np.ndar
     rgb = frame.reformat(format="rgb24", src_colorspace=matrix, dst_colorspace=matrix,
                          src_color_range=COLOR_RANGES[yuv_range(frame, color_range)], dst_color_range="JPEG")
     return rgb.to_ndarray()
+
+
+def frame_bits(frame) -> int:
+    return max(8, frame.format.components[0].bits)
+
+
+def _planar(frame, bits: int):
+    """``frame`` in a planar layout whose planes hold the samples as they are (low bits of little-endian uint16
+    above 8 bits): planar YUV and grey as decoded, anything else (p010, NV12, RGB, ...) through swscale into 4:4:4
+    YUV of the same depth."""
+    name = frame.format.name
+    suffix = "p" if bits == 8 else f"p{bits}le"
+    if name.startswith(("yuv4", "yuvj4")) and name.endswith(suffix) and len(frame.planes) == 3:
+        return frame
+    if name == ("gray" if bits == 8 else f"gray{bits}le"):
+        return frame
+    target = "yuv444p" if bits == 8 else f"yuv444p{bits if bits in (9, 10, 12, 14, 16) else 16}le"
+    return frame.reformat(format=target)
+
+
+def _plane(frame, k: int, bits: int) -> np.ndarray:
+    plane = frame.planes[k]
+    dtype = np.uint8 if bits == 8 else np.dtype("<u2")
+    width = getattr(plane, "width", frame.width)
+    height = getattr(plane, "height", frame.height)
+    return np.frombuffer(plane, dtype).reshape(height, plane.line_size // dtype.itemsize)[:, :width]
+
+
+def luma_plane_deep(frame, bits: int) -> np.ndarray:
+    """The Y plane at ``bits`` (≥ the frame's depth) as H×W uint16 code values: a shallower frame is shifted up."""
+    own = frame_bits(frame)
+    if own > bits:
+        raise VideoDecodeError(f"a {own}-bit frame in a stream of {bits} bits")
+    y = _plane(_planar(frame, own), 0, own).astype(np.uint16)
+    return y << (bits - own) if bits > own else y
+
+
+def rgb_float(frame, colorspace: str | None, color_range: str | None) -> np.ndarray:
+    """3×H×W float32 RGB in [0, 1] (display-encoded) from the frame's Y, Cb, Cr at its own depth (module doc)."""
+    bits = frame_bits(frame)
+    full = yuv_range(frame, color_range) == "full"
+    kr, kb = KR_KB[yuv_matrix(frame, colorspace)]
+    planar = _planar(frame, bits)
+    planes = [_plane(planar, k, bits).astype(np.float32) for k in range(len(planar.planes))]
+    y = planes[0]
+    if full:
+        top = float((1 << bits) - 1)
+        y = y / top
+        chroma = [(c - (1 << (bits - 1))) / top for c in planes[1:3]]
+    else:
+        unit = float(1 << (bits - 8))
+        y = (y / unit - 16) / 219
+        chroma = [(c / unit - 128) / 224 for c in planes[1:3]]
+    h, w = y.shape
+    if not chroma:  # grey: no colour difference
+        rgb = np.repeat(y[None], 3, axis=0)
+        return np.clip(rgb, 0, 1, out=rgb)
+    cb, cr = chroma
+    if cb.shape != (h, w):
+        uv = torch.from_numpy(np.stack([cb, cr]))[None]
+        cb, cr = torch.nn.functional.interpolate(uv, size=(h, w), mode="bilinear", align_corners=False)[0].numpy()
+    rgb = np.empty((3, h, w), np.float32)
+    rgb[0] = y + (2 * (1 - kr)) * cr
+    rgb[2] = y + (2 * (1 - kb)) * cb
+    rgb[1] = (y - kr * rgb[0] - kb * rgb[2]) / (1 - kr - kb)
+    return np.clip(rgb, 0, 1, out=rgb)
 
 
 @dataclass(frozen=True)
@@ -217,8 +310,9 @@ def frame_pairs(ref_frames, dist_frames, sel: Selection, shortest: bool, paths):
 class FrameBatch:
     frames: list[int]
     pts: list[float | None]
-    ref: dict[str, torch.Tensor]  # plane ('y' | 'rgb') → B×C×H×W uint8
+    ref: dict[str, torch.Tensor]  # plane ('y' | 'rgb') → B×C×H×W: uint8, or float32 for deeper sources
     dist: dict[str, torch.Tensor]
+    data_range: dict[str, float] = field(default_factory=dict)  # plane → its peak (255 for uint8)
 
 
 class BatchReader:
@@ -254,6 +348,7 @@ class BatchReader:
             self.ref_info = stream_info(reference, ref_stream)
             self.dist_info = stream_info(distorted, dist_stream)
             check_pairable(self.ref_info, self.dist_info, scale, ignore_fps)
+            self.bits = max(self.ref_info.bits, self.dist_info.bits)  # > 8: delivered at this depth, as floats
         except BaseException:
             self.close()
             raise
@@ -274,31 +369,43 @@ class BatchReader:
             dist_frame = dist_frame.reformat(width=ref_frame.width, height=ref_frame.height,
                                              interpolation=self.interpolation)
         planes = {}
+        deep = self.bits > 8
+        if max(frame_bits(ref_frame), frame_bits(dist_frame)) > self.bits:
+            raise VideoDecodeError(f"frame {index}: {max(frame_bits(ref_frame), frame_bits(dist_frame))}-bit "
+                                   f"samples in a stream whose header declares {self.bits} bits", frame=index)
         if "y" in self.planes:
-            planes["y"] = (luma_plane(ref_frame), luma_plane(dist_frame))
+            planes["y"] = ((luma_plane_deep(ref_frame, self.bits), luma_plane_deep(dist_frame, self.bits)) if deep
+                           else (luma_plane(ref_frame), luma_plane(dist_frame)))
         if "rgb" in self.planes:
-            planes["rgb"] = (rgb_array(ref_frame, self.colorspace, self.color_range),
-                             rgb_array(dist_frame, self.colorspace, self.color_range))
+            convert = rgb_float if deep else rgb_array
+            planes["rgb"] = (convert(ref_frame, self.colorspace, self.color_range),
+                             convert(dist_frame, self.colorspace, self.color_range))
         return index, ref_frame.time, planes
 
     def _collate(self, items) -> FrameBatch:
-        ref, dist = {}, {}
+        ref, dist, data_range = {}, {}, {}
         for plane in items[0][2]:
             for side, target in ((0, ref), (1, dist)):
                 arrays = [item[2][plane][side] for item in items]
-                h, w = arrays[0].shape[:2]
+                deep = arrays[0].dtype != np.uint8  # uint16 Y codes, or float32 C×H×W RGB
+                h, w = arrays[0].shape[-2:] if deep and plane == "rgb" else arrays[0].shape[:2]
                 channels = 1 if plane == "y" else 3
                 # Pinned pages come from torch's caching host allocator, which does not hand a block out again
                 # until the non_blocking copy that reads it has completed, so no buffer is overwritten in flight.
-                out = torch.empty((len(arrays), channels, h, w), dtype=torch.uint8, pin_memory=self.pin_memory)
+                out = torch.empty((len(arrays), channels, h, w), dtype=torch.float32 if deep else torch.uint8,
+                                  pin_memory=self.pin_memory)
                 view = out.numpy()
                 for k, a in enumerate(arrays):
                     if channels == 1:
                         view[k, 0] = a
                     else:
-                        view[k] = a.transpose(2, 0, 1)
+                        view[k] = a if deep else a.transpose(2, 0, 1)
                 target[plane] = out
-        return FrameBatch([i[0] for i in items], [i[1] for i in items], ref, dist)
+                if not deep:
+                    data_range[plane] = 255.0
+                else:
+                    data_range[plane] = 1.0 if plane == "rgb" else float((1 << self.bits) - 1)
+        return FrameBatch([i[0] for i in items], [i[1] for i in items], ref, dist, data_range)
 
     def _put(self, item) -> bool:
         while not self._stop.is_set():

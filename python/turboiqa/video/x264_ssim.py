@@ -19,8 +19,10 @@ SSIM_C1 = 416  # (int)(.01*.01*255*255*64 + .5)
 SSIM_C2 = 235963  # (int)(.03*.03*255*255*64*63 + .5)
 
 
-def block_ssim(dist: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """ffmpeg ``ssim`` filter value of each N×1×H×W uint8 plane pair: (N,) float64."""
+def block_ssim(dist: torch.Tensor, ref: torch.Tensor, peak: float = 255) -> torch.Tensor:
+    """ffmpeg ``ssim`` filter value of each N×1×H×W plane pair (uint8, or code values of a deeper source with
+    ``peak`` = 2^depth − 1): (N,) float64. Above 8 bits ffmpeg uses the unrounded constants
+    c1 = .01²·peak²·64, c2 = .03²·peak²·64·63 (``ssim_endn_16bit``)."""
     if dist.shape != ref.shape or dist.dim() != 4 or dist.shape[1] != 1:
         raise ValueError(f"dist and ref must be N×1×H×W planes of one shape, got {tuple(dist.shape)} and "
                          f"{tuple(ref.shape)}")
@@ -41,6 +43,7 @@ def block_ssim(dist: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     ss, s12 = window_sums(block_sums(a * a + b * b)), window_sums(block_sums(a * b))
     variances = ss * 64 - s1 * s1 - s2 * s2
     covariance = s12 * 64 - s1 * s2
-    ssim_map = ((2 * s1 * s2 + SSIM_C1) * (2 * covariance + SSIM_C2)
-                / ((s1 * s1 + s2 * s2 + SSIM_C1) * (variances + SSIM_C2)))
+    c1, c2 = (SSIM_C1, SSIM_C2) if peak == 255 else (.01 * .01 * peak * peak * 64, .03 * .03 * peak * peak * 64 * 63)
+    ssim_map = ((2 * s1 * s2 + c1) * (2 * covariance + c2)
+                / ((s1 * s1 + s2 * s2 + c1) * (variances + c2)))
     return ssim_map.mean(dim=(1, 2))
