@@ -57,7 +57,12 @@ def read_image(path) -> DecodedImage:
         with Image.open(path) as im:
             _check_single_frame(im, path)
             bits = _bits_per_sample(im, path)
-            array = _decode_sixteen_bit(im, path) if bits == 16 else _decode_with_pillow(im, path)
+            try:
+                array = _decode_sixteen_bit(im, path) if bits == 16 else _decode_with_pillow(im, path)
+            except ImageReadError:
+                raise
+            except (OSError, ValueError, RuntimeError) as exc:  # truncated/corrupt data: libpng, libtiff, Pillow
+                raise ImageReadError(f"{path}: corrupt or truncated image data ({exc})") from exc
     except UnidentifiedImageError as exc:
         raise ImageReadError(f"{path}: not an image file Pillow recognises") from exc
     return DecodedImage(_to_tensor(array), bits, path)

@@ -183,7 +183,7 @@ def _planar(frame, bits: int):
 
 def _plane(frame, k: int, bits: int) -> np.ndarray:
     plane = frame.planes[k]
-    dtype = np.uint8 if bits == 8 else np.dtype("<u2")
+    dtype = np.dtype(np.uint8) if bits == 8 else np.dtype("<u2")
     width = getattr(plane, "width", frame.width)
     height = getattr(plane, "height", frame.height)
     return np.frombuffer(plane, dtype).reshape(height, plane.line_size // dtype.itemsize)[:, :width]

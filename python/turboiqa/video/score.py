@@ -128,6 +128,8 @@ def score(reference, distorted, metrics=("psnr", "ssim"), *, device="cpu", batch
     disp = video_display(display, transfer, ref_info, dist_info, any(m in hdr for m in metrics))
     frame_metrics = build_metrics(frame_names, ssim_convention=ssim_convention, psnr_max_db=psnr_max_db,
                                   scales=scales, display=disp, allow_empty=True)
+    if clip is not None and disp is not None:
+        clip["display"] = disp.name
     clip_metrics = []
     if clip_names:
         from .clip_metrics import TemporalCvvdp
@@ -269,6 +271,8 @@ def run(reference, distorted, metrics=("psnr", "ssim"), out=None, *, resume: boo
             "options": _json_options(options),
             "timing": {**asdict(timing), "scored_fps": timing.frames / timing.wall_s if timing.wall_s else None},
         }
+        if clip.get("display"):
+            summary["display"] = clip["display"]  # the display model of cvvdp / pu21_*
         for name in clip_names:  # one value per clip (None when the run stopped before the end)
             summary["metrics"][name] = {"jod": clip.get(name), "frames": clip.get("frames", 0),
                                         "display": clip.get("display"), "fps": clip.get("fps")}
