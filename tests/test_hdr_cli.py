@@ -357,3 +357,27 @@ def test_video_corrupt_10bit_clip(pq_clips, tmp_path, capsys):
     code = main(["video", str(pq_clips["ref"]), str(broken), "--metric", "psnr,cvvdp", "--no-progress"])
     assert code == 1
     assert "broken.mkv" in capsys.readouterr().err
+
+
+def test_video_cvvdp_8bit_streams_like_the_api(tmp_path):
+    """8-bit SDR clips (uint8 fast path): the clip JOD over several batches equals turboiqa.cvvdp(fps=) on the same
+    frames; a one-frame selection is scored as an image, as cvvdp does."""
+    video = import_or_skip("turboiqa.video")
+    from turboiqa.video.decode import BatchReader
+    from video_common import add_noise, smooth_frames, write_video
+
+    frames = smooth_frames(9, 32, 48)
+    ref = write_video(tmp_path / "ref.mkv", frames, pix_fmt="yuv420p")
+    dist = write_video(tmp_path / "dist.mkv", add_noise(frames, 6), pix_fmt="yuv420p")
+    with BatchReader(ref, dist, {"rgb"}, batch_size=16) as reader:
+        (batch,) = list(reader)
+    assert batch.ref["rgb"].dtype == torch.uint8
+    clip = {}
+    rows = list(video.score(ref, dist, ["psnr", "cvvdp"], batch_size=4, clip=clip))
+    assert len(rows) == 9 and clip["display"] == "standard_4k" and clip["frames"] == 9
+    expected = turboiqa.cvvdp(batch.dist["rgb"], batch.ref["rgb"], data_range=255, fps=25).item()
+    assert clip["cvvdp"] == pytest.approx(expected, abs=1e-4)
+    one = {}
+    list(video.score(ref, dist, ["cvvdp"], start=3, end=4, clip=one))
+    image = turboiqa.cvvdp(batch.dist["rgb"][3:4], batch.ref["rgb"][3:4], data_range=255).item()
+    assert one["cvvdp"] == pytest.approx(image, abs=1e-5)

@@ -74,7 +74,7 @@ def score_pair(ref_path: Path, dist_path: Path, metrics, device: str, data_range
     return row
 
 
-def resolve_display_argument(args, metrics, hdr_metrics, command: str):
+def resolve_display_argument(args, metrics, hdr_metrics):
     """``--display`` and ``--display-param`` → a Display (or None); ValueError for bad values or a display no
     metric would use."""
     from . import display as _display
@@ -132,7 +132,7 @@ def cmd_score(args) -> int:
 
     hdr_metrics = hdr.display_metrics(turboiqa.METRICS)
     try:
-        display = resolve_display_argument(args, metrics, hdr_metrics, "score")
+        display = resolve_display_argument(args, metrics, hdr_metrics)
         for ref_path, dist_path in pairs:  # the file kinds are known from the names: refuse before scoring
             hdr.check_linear_pair(ref_path, dist_path, metrics, hdr_metrics, display)
     except ValueError as exc:

@@ -123,6 +123,12 @@ def _check_values(array: np.ndarray, path: Path) -> None:
 # - display-encoded code values (16-bit PNG/TIFF, read exactly by :func:`turboiqa.images.read_image`, and every
 #   8-bit file): e.g. PQ or HLG codes of HDR10 stills. The display's EOTF turns them into light (data_range = the
 #   file's peak, 65535); SDR metrics score the code values themselves, as without ``--display``.
+#
+# Readers, and why: OpenEXR's own bindings for .exr (every compression, half exactly; OpenCV's wheels disable their
+# EXR codec unless an environment variable is set before import, imageio needs a FreeImage download); OpenCV for
+# Radiance (the maintained decoder; Pillow and imageio's plugins have none); 16-bit PNG/TIFF through imagecodecs
+# (libpng/libtiff, already the score reader's: Pillow keeps only the high byte of 16-bit colour, imageio reads
+# PNG through Pillow, and tifffile's compressed TIFF goes through the same imagecodecs codecs anyway).
 
 
 class HdrInputError(ValueError):
