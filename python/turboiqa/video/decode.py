@@ -90,7 +90,7 @@ def stream_info(path, stream) -> StreamInfo:
     cc = stream.codec_context
     rate = stream.average_rate or stream.guessed_rate
     return StreamInfo(str(path), cc.width, cc.height, Fraction(rate) if rate else None, stream.frames or None,
-                      cc.pix_fmt or "", format_bits(cc.pix_fmt), AVCOL_TRC.get(int(cc.color_trc or 0)))
+                      cc.pix_fmt or "", format_bits(cc.pix_fmt), AVCOL_TRC.get(int(getattr(cc, "color_trc", 0) or 0)))
 
 
 def format_bits(pix_fmt) -> int:

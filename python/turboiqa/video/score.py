@@ -66,8 +66,9 @@ def video_display(display, transfer, ref_info, dist_info, needed: bool):
     tags = {info.path: info.transfer for info in (ref_info, dist_info) if info.transfer is not None}
     if transfer is None:
         if len(set(tags.values())) > 1:
-            raise ValueError(f"the videos' colour transfer tags differ ({', '.join(f'{p}: {t}' for p, t in tags.items())}"
-                             "); pass transfer= (--transfer pq|hlg|sdr) to say how both are encoded")
+            listed = ", ".join(f"{p}: {t}" for p, t in tags.items())
+            raise ValueError(f"the videos' colour transfer tags differ ({listed}); pass transfer= "
+                             "(--transfer pq|hlg|sdr) to say how both are encoded")
         transfer = next(iter(tags.values()), None)
         source = f"{next(iter(tags))}'s colour transfer tag" if tags else None
     else:
