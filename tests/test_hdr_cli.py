@@ -381,3 +381,23 @@ def test_video_cvvdp_8bit_streams_like_the_api(tmp_path):
     list(video.score(ref, dist, ["cvvdp"], start=3, end=4, clip=one))
     image = turboiqa.cvvdp(batch.dist["rgb"][3:4], batch.ref["rgb"][3:4], data_range=255).item()
     assert one["cvvdp"] == pytest.approx(image, abs=1e-5)
+
+
+@pytest.mark.parametrize("h, w", [(8, 10), (7, 9), (6, 11)])
+def test_chroma_upsampling_is_centred_bilinear(h, w):
+    """4:2:0 chroma → luma size: torch's bilinear 2× (align_corners=False, as ColorVideoVDP), odd sizes cropped;
+    4:2:2 only horizontally."""
+    import_or_skip("av")
+    from turboiqa.video.decode import _chroma_to_luma_size
+
+    rng = np.random.default_rng(h * w)
+    c = rng.random(((h + 1) // 2, (w + 1) // 2)).astype(np.float32)
+    up = torch.nn.functional.interpolate(torch.from_numpy(c)[None, None], scale_factor=2, mode="bilinear",
+                                         align_corners=False)[0, 0, :h, :w]
+    cb, cr = _chroma_to_luma_size(c, c * 2, h, w)
+    assert torch.equal(torch.from_numpy(cb), up) and torch.equal(torch.from_numpy(cr), up * 2)
+    c422 = rng.random((h, (w + 1) // 2)).astype(np.float32)
+    cb, _ = _chroma_to_luma_size(c422, c422, h, w)
+    expected = torch.nn.functional.interpolate(torch.from_numpy(c422)[None, None], scale_factor=(1, 2),
+                                               mode="bilinear", align_corners=False)[0, 0, :, :w]
+    assert torch.equal(torch.from_numpy(cb), expected)

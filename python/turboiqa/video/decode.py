@@ -198,34 +198,60 @@ def luma_plane_deep(frame, bits: int) -> np.ndarray:
     return y << (bits - own) if bits > own else y
 
 
+def _chroma_to_luma_size(cb: np.ndarray, cr: np.ndarray, h: int, w: int):
+    """Cb, Cr upsampled to H×W: 2× (4:2:0, 4:2:2) by linear interpolation with centred samples — output 2i weighs
+    c[i − 1] and c[i] by 1/4 and 3/4, output 2i + 1 weighs c[i] and c[i + 1] by 3/4 and 1/4, edges replicated:
+    torch's bilinear ``interpolate(scale_factor=2, align_corners=False)``, ColorVideoVDP's chroma upsampling; the
+    extra row/column of an odd size is cropped. Other ratios (4:1:1, 4:1:0) are resampled to H×W bilinearly."""
+    ch, cw = cb.shape
+    if (ch, cw) == (h, w):
+        return cb, cr
+    uv = torch.from_numpy(np.stack([cb, cr]))[None]
+    fy = 2 if 2 * ch in (h, h + 1) else 1 if ch == h else 0
+    fx = 2 if 2 * cw in (w, w + 1) else 1 if cw == w else 0
+    if fy and fx:
+        uv = torch.nn.functional.interpolate(uv, scale_factor=(fy, fx), mode="bilinear", align_corners=False)
+        uv = uv[..., :h, :w]
+    else:
+        uv = torch.nn.functional.interpolate(uv, size=(h, w), mode="bilinear", align_corners=False)
+    out = uv[0].numpy()
+    return out[0], out[1]
+
+
 def rgb_float(frame, colorspace: str | None, color_range: str | None) -> np.ndarray:
     """3×H×W float32 RGB in [0, 1] (display-encoded) from the frame's Y, Cb, Cr at its own depth (module doc)."""
     bits = frame_bits(frame)
     full = yuv_range(frame, color_range) == "full"
     kr, kb = KR_KB[yuv_matrix(frame, colorspace)]
     planar = _planar(frame, bits)
-    planes = [_plane(planar, k, bits).astype(np.float32) for k in range(len(planar.planes))]
-    y = planes[0]
+    planes = [_plane(planar, k, bits) for k in range(len(planar.planes))]
     if full:
         top = float((1 << bits) - 1)
-        y = y / top
-        chroma = [(c - (1 << (bits - 1))) / top for c in planes[1:3]]
+        y_scale, y_offset = 1 / top, 0.0
+        c_scale, c_offset = 1 / top, -(1 << (bits - 1)) / top
     else:
         unit = float(1 << (bits - 8))
-        y = (y / unit - 16) / 219
-        chroma = [(c / unit - 128) / 224 for c in planes[1:3]]
+        y_scale, y_offset = 1 / (219 * unit), -16 / 219
+        c_scale, c_offset = 1 / (224 * unit), -128 / 224
+    y = planes[0].astype(np.float32)
+    y *= np.float32(y_scale)
+    y += np.float32(y_offset)
     h, w = y.shape
-    if not chroma:  # grey: no colour difference
-        rgb = np.repeat(y[None], 3, axis=0)
-        return np.clip(rgb, 0, 1, out=rgb)
-    cb, cr = chroma
-    if cb.shape != (h, w):
-        uv = torch.from_numpy(np.stack([cb, cr]))[None]
-        cb, cr = torch.nn.functional.interpolate(uv, size=(h, w), mode="bilinear", align_corners=False)[0].numpy()
     rgb = np.empty((3, h, w), np.float32)
-    rgb[0] = y + (2 * (1 - kr)) * cr
-    rgb[2] = y + (2 * (1 - kb)) * cb
-    rgb[1] = (y - kr * rgb[0] - kb * rgb[2]) / (1 - kr - kb)
+    if len(planes) < 3:  # grey: no colour difference
+        rgb[:] = y
+        return np.clip(rgb, 0, 1, out=rgb)
+    cb, cr = _chroma_to_luma_size(*(p.astype(np.float32) * np.float32(c_scale) + np.float32(c_offset)
+                                    for p in planes[1:3]), h, w)
+    kg = 1 - kr - kb
+    # R = Y' + 2(1 − Kr)·Cr, B = Y' + 2(1 − Kb)·Cb, G = (Y' − Kr·R − Kb·B)/Kg
+    np.multiply(cr, np.float32(2 * (1 - kr)), out=rgb[0])
+    rgb[0] += y
+    np.multiply(cb, np.float32(2 * (1 - kb)), out=rgb[2])
+    rgb[2] += y
+    np.multiply(cb, np.float32(-2 * (1 - kb) * kb / kg), out=rgb[1])
+    rgb[1] += y
+    rgb[1] -= np.float32(2 * (1 - kr) * kr / kg) * cr
     return np.clip(rgb, 0, 1, out=rgb)
 
 
