@@ -401,3 +401,17 @@ def test_chroma_upsampling_is_centred_bilinear(h, w):
     expected = torch.nn.functional.interpolate(torch.from_numpy(c422)[None, None], scale_factor=(1, 2),
                                                mode="bilinear", align_corners=False)[0, 0, :, :w]
     assert torch.equal(torch.from_numpy(cb), expected)
+
+
+def test_video_display_param_applies_to_the_streams_display(pq_clips, tmp_path):
+    import_or_skip("turboiqa.video")
+    out = tmp_path / "p.csv"
+    assert main(["video", str(pq_clips["ref"]), str(pq_clips["dist"]), "--metric", "pu21_psnr", "--out", str(out),
+                 "--display-param", "peak=600", "--no-progress"]) == 0
+    summary = json.loads((tmp_path / "p.summary.json").read_text())
+    assert summary["display"] == "standard_hdr_pq+custom" and summary["options"]["display"]["photometry"]["peak"] == 600
+    rows = [float(line.split(",")[2]) for line in out.read_text().splitlines()[1:]]
+    ref, dist = rgb_clip(pq_clips["planes"]), rgb_clip(pq_clips["dist_planes"])
+    disp = tdisplay.resolve_display(HDR_PQ, peak=600.0)
+    expected = turboiqa.pu21_psnr(dist, ref, display=disp, reduction="none")
+    np.testing.assert_allclose(rows, expected.numpy(), atol=1e-3)

@@ -326,16 +326,17 @@ def _cmd_evaluate(args) -> int:
     return 1 if failed else 0
 
 
-def add_display_arguments(parser, default_help: str = "each metric's default, standard_4k") -> None:
+def add_display_arguments(parser, default_help: str = "each metric's default, standard_4k",
+                          note: str = ". Linear-light .exr/.hdr files need a linear EOTF (standard_hdr_linear: "
+                                      "values in cd/m²)") -> None:
     """``--display NAME`` and ``--display-param KEY=VALUE`` (viewing conditions) for cvvdp and pu21_*."""
     parser.add_argument("--display", metavar="NAME",
                         help="display model of cvvdp and pu21_* (names of cvvdp's display_models.json: standard_4k, "
                              "standard_fhd, standard_hdr_pq, standard_hdr_hlg, standard_hdr_linear, ...; "
-                             f"default: {default_help}). Linear-light .exr/.hdr files need a linear EOTF "
-                             "(standard_hdr_linear: values in cd/m²)")
+                             f"default: {default_help}){note}")
     parser.add_argument("--display-param", action="append", metavar="KEY=VALUE",
-                        help="override one display parameter (repeatable): peak, contrast, ambient (lux), k_refl, "
-                             "exposure, colorspace, eotf (sRGB, PQ, HLG, linear, 2.2), resolution (WxH), "
+                        help="override one parameter of the display (repeatable): peak, contrast, ambient (lux), "
+                             "k_refl, exposure, colorspace, eotf (sRGB, PQ, HLG, linear, 2.2), resolution (WxH), "
                              "diagonal_inches, distance_m, ppd")
 
 

@@ -12,7 +12,8 @@ def add_video_parser(sub) -> None:
     p = sub.add_parser("video", help="score every frame of a distorted video against its reference",
                        description="Per-frame scores of DIST against REF (Y plane for luma metrics), streamed to "
                                    "--out as CSV or JSON lines, then a JSON summary (mean, harmonic mean, min, "
-                                   "percentiles) next to it and on stdout.")
+                                   "percentiles; cvvdp: one JOD per clip) next to it and on stdout. Sources of "
+                                   "more than 8 bits (HDR10) are scored at their depth.")
     p.add_argument("ref", help="reference video")
     p.add_argument("dist", help="distorted video")
     p.add_argument("--metric", default="psnr,ssim",
@@ -45,7 +46,7 @@ def add_video_parser(sub) -> None:
     from ..cli import add_display_arguments
 
     add_display_arguments(p, "from the streams' transfer tag: standard_hdr_pq for PQ, standard_hdr_hlg for HLG, "
-                             "else standard_4k")
+                             "else standard_4k", note="")
     p.add_argument("--transfer", choices=["pq", "hlg", "sdr"],
                    help="how the videos are encoded, overriding their colour transfer tags (picks the default "
                         "--display and must agree with its EOTF)")
@@ -72,7 +73,7 @@ def cmd_video(args) -> int:
 
     try:
         display = _display_option(args, metrics)
-    except ValueError as exc:
+    except (ValueError, FileNotFoundError, VideoError) as exc:
         print(f"turboiqa video: {exc}", file=sys.stderr)
         return 2
     if display is not None:
@@ -132,7 +133,14 @@ def _display_option(args, metrics):
     if not any(m in hdr for m in metrics):
         raise ValueError(f"--display/--display-param are used only by {', '.join(sorted(hdr))}; none of them is "
                          f"in --metric {','.join(metrics)}")
-    return _display.resolve_display(args.display or "standard_4k", **params)
+    name = args.display
+    if name is None:  # parameters of the display the streams' transfer picks
+        from .decode import probe
+        from .score import video_display
+
+        name = video_display(None, args.transfer, probe(args.ref, "reference"), probe(args.dist, "distorted"),
+                             True).name
+    return _display.resolve_display(name, **params)
 
 
 def _ray_problem(args, metrics, options) -> str | None:
