@@ -194,7 +194,7 @@ def luma_plane_deep(frame, bits: int) -> np.ndarray:
     own = frame_bits(frame)
     if own > bits:
         raise VideoDecodeError(f"a {own}-bit frame in a stream of {bits} bits")
-    y = _plane(_planar(frame, own), 0, own).astype(np.uint16)
+    y = (luma_plane(frame) if own == 8 else _plane(_planar(frame, own), 0, own)).astype(np.uint16)
     return y << (bits - own) if bits > own else y
 
 
