@@ -4,13 +4,21 @@ written here; the expected values come from the Python API on independently deco
 from __future__ import annotations
 
 import json
-from fractions import Fraction
-
 import numpy as np
 import pytest
 import torch
 import turboiqa
 from conftest import import_or_skip
+from hdr_common import (
+    hdr10_planes,
+    hdr_luminance,
+    make_hdr_files,
+    pq_codes,
+    write_exr,
+    write_png16,
+    write_tiff16,
+    write_yuv10,
+)
 from turboiqa import display as tdisplay
 from turboiqa.cli import main
 
@@ -18,37 +26,9 @@ HDR_PQ = "standard_hdr_pq"
 
 
 # ---------------------------------------------------------------------------------------------------- images
-def pq_codes(lum: np.ndarray) -> np.ndarray:
-    """Absolute luminance → 16-bit PQ code values (what an HDR10 still holds)."""
-    v = tdisplay.pq_inverse_eotf(torch.from_numpy(lum.astype(np.float64))).numpy()
-    return np.rint(v * 65535).astype(np.uint16)
-
-
 @pytest.fixture(scope="module")
 def luminance():
-    rng = np.random.default_rng(0)
-    ref = np.exp(rng.uniform(np.log(0.05), np.log(1200), (40, 56, 3))).astype(np.float32)  # cd/m²
-    dist = (ref * rng.uniform(0.85, 1.15, ref.shape)).astype(np.float32)
-    return ref, dist
-
-
-def write_png16(path, array):
-    imagecodecs = import_or_skip("imagecodecs")
-    path.write_bytes(imagecodecs.png_encode(array))
-    return path
-
-
-def write_tiff16(path, array):
-    tifffile = import_or_skip("tifffile")
-    tifffile.imwrite(path, array, photometric="rgb")
-    return path
-
-
-def write_exr(path, rgb):
-    OpenEXR = import_or_skip("OpenEXR")
-    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
-    OpenEXR.File(header, {c: np.ascontiguousarray(rgb[..., k]) for k, c in enumerate("RGB")}).write(str(path))
-    return path
+    return hdr_luminance()
 
 
 def as_tensor(array: np.ndarray) -> torch.Tensor:
@@ -173,31 +153,6 @@ def json_rows_from(text):
 
 
 # ---------------------------------------------------------------------------------------------------- video
-def write_yuv10(path, y, u, v, *, fps=25, codec="ffv1", pix_fmt="yuv444p10le", trc=16, matrix=9, options=None):
-    """Encode 10-bit planes (count×H×W each, chroma at the format's size) with the given colour tags (AVCOL codes:
-    transfer 16 = PQ, 18 = HLG; matrix 9 = BT.2020 NCL; limited range)."""
-    av = import_or_skip("av")
-    n, h, w = y.shape
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=Fraction(fps), options=options or {})
-        stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
-        cc = stream.codec_context
-        cc.color_trc, cc.colorspace, cc.color_primaries, cc.color_range = trc, matrix, 9, 1
-        for i in range(n):
-            frame = av.VideoFrame(w, h, pix_fmt)
-            for k, a in enumerate((y[i], u[i], v[i])):
-                plane = frame.planes[k]
-                buf = np.zeros((plane.height, plane.line_size // 2), np.uint16)
-                buf[:, : a.shape[1]] = a
-                plane.update(buf.tobytes())
-            frame.pts = i
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
-
-
 def expected_rgb(y, u, v) -> np.ndarray:
     """BT.2020 NCL limited-range 10-bit Y'CbCr (4:4:4) → display-encoded R'G'B' in [0, 1], float64, written out
     from BT.2020 Table 4 independently of the decoder."""
@@ -212,17 +167,7 @@ def expected_rgb(y, u, v) -> np.ndarray:
 @pytest.fixture(scope="module")
 def pq_clips(tmp_path_factory):
     root = tmp_path_factory.mktemp("hdr_clips")
-    rng = np.random.default_rng(3)
-    n, h, w = 8, 32, 48
-    yy, xx = np.mgrid[0:h, 0:w]
-    y = np.stack([(64 + (xx * 17 + yy * 5 + 9 * i) % 877) for i in range(n)]).astype(np.uint16)
-    u = np.stack([(300 + (xx * 7 + yy * 11 + i) % 424) for i in range(n)]).astype(np.uint16)
-    v = np.stack([(300 + (xx * 3 + yy * 13 + 2 * i) % 424) for i in range(n)]).astype(np.uint16)
-
-    def jitter(a, s):
-        return np.clip(a.astype(int) + rng.integers(-s, s + 1, a.shape), 64, 940).astype(np.uint16)
-
-    yd, ud, vd = jitter(y, 24), jitter(u, 12), jitter(v, 12)
+    (y, u, v), (yd, ud, vd) = hdr10_planes()
     return {"planes": (y, u, v), "dist_planes": (yd, ud, vd), "root": root,
             "ref": write_yuv10(root / "ref.mkv", y, u, v), "dist": write_yuv10(root / "dist.mkv", yd, ud, vd),
             "hlg": write_yuv10(root / "hlg.mkv", yd, ud, vd, trc=18)}
@@ -415,3 +360,19 @@ def test_video_display_param_applies_to_the_streams_display(pq_clips, tmp_path):
     disp = tdisplay.resolve_display(HDR_PQ, peak=600.0)
     expected = turboiqa.pu21_psnr(dist, ref, display=disp, reduction="none")
     np.testing.assert_allclose(rows, expected.numpy(), atol=1e-3)
+
+
+def test_readme_hdr_examples(tmp_path, monkeypatch, capsys):
+    """The README's HDR commands, on the files make_hdr_files writes (tests/test_readme.py can use it too)."""
+    import_or_skip("turboiqa.video")
+    make_hdr_files(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    for line in (
+        "score --demo --metric cvvdp,pu21_psnr --display standard_fhd --display-param ambient=50 "
+        "--display-param distance_m=1.2",
+        "score ref_pq.png dist_pq.png --metric cvvdp,pu21_psnr --display standard_hdr_pq",
+        "score ref.exr dist.exr --metric cvvdp,pu21_psnr,pu21_ssim --display standard_hdr_linear",
+        "video hdr10_ref.mkv hdr10_dist.mkv --metric psnr,pu21_psnr,cvvdp --out hdr10.csv --no-progress",
+    ):
+        assert main(line.split()) == 0, line
+    assert json.loads((tmp_path / "hdr10.summary.json").read_text())["display"] == HDR_PQ
