@@ -4,6 +4,7 @@ written here; the expected values come from the Python API on independently deco
 from __future__ import annotations
 
 import json
+
 import numpy as np
 import pytest
 import torch
