@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import SHARED_DATA, TID2013, TID_PAIRS
+from hdr_common import make_hdr_files
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -104,6 +105,7 @@ def test_readme_command_lines_run(snippet_folder, monkeypatch):
     assert any(line.startswith("turboiqa video") for line in lines) and len(lines) >= 8
     make_videos(snippet_folder)
     make_tid2013(snippet_folder)
+    make_hdr_files(snippet_folder)
     monkeypatch.setenv("TURBOIQA_WEIGHTS", str(SHARED_DATA / "weights"))
     for line in lines:
         args = shlex.split(on_this_machine(line))[1:]
