@@ -22,7 +22,7 @@ from turboiqa.cli import main
 
 VIDEO = SHARED_DATA / "video"
 METRICS = ["psnr", "ssim"]
-PYTHON_DIR = Path(distributed.__file__).resolve().parents[1]
+PYTHON_DIR = Path(distributed.__file__).resolve().parents[2]  # python/ (turboiqa/distributed/__init__.py)
 
 
 @pytest.fixture(scope="module")
