@@ -18,7 +18,6 @@ torch, turboiqa and PyAV: the warm-up, one dataset and one video job, is reporte
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shutil
@@ -33,22 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TURBOIQA_SHARED_DATA", ROOT.parent / "shared" / "data"))
 METRICS = ["psnr", "ssim"]
 
-
-def build_dataset(root: Path, per_reference: int) -> int:
-    tid = SHARED / "tid2013"
-    with open(tid / "mos.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    (root / "reference_images").mkdir(parents=True)
-    (root / "distorted_images").mkdir()
-    lines = []
-    for ref_id, row in enumerate(rows, 1):
-        (root / "reference_images" / f"I{ref_id:02d}.BMP").symlink_to(tid / "reference" / row["ref_img"])
-        for k in range(per_reference):
-            name = f"i{ref_id:02d}_{k // 5 + 1:02d}_{k % 5 + 1}.bmp"
-            (root / "distorted_images" / name).symlink_to(tid / "distorted" / row["dist_img"])
-            lines.append(f"{row['mos']} {name}\n")
-    (root / "mos_with_names.txt").write_text("".join(lines))
-    return len(lines)
+sys.path.insert(0, str(ROOT / "tests"))
+from dataset_folders import build_tid_folder  # noqa: E402 - the folder tests/test_distributed.py scores
 
 
 def encode(src: Path, dst: Path, crf: int, loops: int, gop: int = 25) -> Path:
@@ -105,7 +90,7 @@ def main(argv=None):
 
     work = Path(tempfile.mkdtemp(prefix="turboiqa-bench-ray-"))
     try:
-        n_pairs = build_dataset(work / "tid", args.per_reference)
+        n_pairs = build_tid_folder(work / "tid", SHARED / "tid2013", args.per_reference)
         dataset = TID2013(work / "tid")
         bbb = SHARED / "video" / "bigbuckbunny.mp4"
         ref = encode(bbb, work / "ref.mp4", 12, args.loops)

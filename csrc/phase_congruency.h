@@ -58,7 +58,9 @@ HOST_DEVICE_INLINE T pc_pixel(const T* re, const T* im, int64_t stride, const T*
     const T above = energy - threshold[o];
     energy_all += above > 0 ? above : T(0);
   }
-  return (energy_all + pc_eps) / (amplitude_all + pc_eps);
+  // No filter response at all (a flat image, pc_eps = 0): 0 rather than 0/0, as the twin.
+  const T den = amplitude_all + pc_eps;
+  return den > 0 ? (energy_all + pc_eps) / den : T(0);
 }
 
 }  // namespace turboiqa

@@ -16,13 +16,14 @@ from pathlib import Path
 
 import pytest
 from conftest import SHARED_DATA, TID2013, import_or_skip, skip_missing_shared_data
+from dataset_folders import build_tid_folder as build_tid_folder_from
 
 from turboiqa import distributed
 from turboiqa.cli import main
 
 VIDEO = SHARED_DATA / "video"
 METRICS = ["psnr", "ssim"]
-PYTHON_DIR = Path(distributed.__file__).resolve().parents[1]
+PYTHON_DIR = Path(distributed.__file__).resolve().parents[2]  # python/ (turboiqa/distributed/__init__.py)
 
 
 @pytest.fixture(scope="module")
@@ -40,23 +41,10 @@ def ray_cluster():
 
 
 def build_tid_folder(root: Path, per_reference: int = 12) -> int:
-    """A TID2013-layout folder of 6 references × ``per_reference`` renamed copies of the shared distorted images
-    (72 pairs by default; MOS made distinct so the correlation report has something to rank)."""
+    """dataset_folders.build_tid_folder over the shared TID2013 pairs (skips when they are missing)."""
     if not (TID2013 / "mos.csv").is_file():
         skip_missing_shared_data(TID2013 / "mos.csv")
-    with open(TID2013 / "mos.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    (root / "reference_images").mkdir(parents=True)
-    (root / "distorted_images").mkdir()
-    lines = []
-    for ref_id, row in enumerate(rows, 1):
-        (root / "reference_images" / f"I{ref_id:02d}.BMP").symlink_to(TID2013 / "reference" / row["ref_img"])
-        for k in range(per_reference):
-            name = f"i{ref_id:02d}_{k // 5 + 1:02d}_{k % 5 + 1}.bmp"
-            (root / "distorted_images" / name).symlink_to(TID2013 / "distorted" / row["dist_img"])
-            lines.append(f"{float(row['mos']) + (k * 7 % 12) / 10:.5f} {name}\n")
-    (root / "mos_with_names.txt").write_text("".join(lines))
-    return len(lines)
+    return build_tid_folder_from(root, TID2013, per_reference)
 
 
 @pytest.fixture(scope="module")

@@ -260,3 +260,71 @@ def test_bad_input():
         fsim(x, y.float())
     with pytest.raises(ValueError, match="noise_median"):
         phase_congruency(x[:, :1], noise_median="mean")
+
+
+# ---------------------------------------------------------------------------------------------- flat images
+
+def flat_gradient_similarity(a: float, b: float, h: int, w: int, dtype) -> torch.Tensor:
+    """Mean of S_GM for two constant 0–255 planes: zero-padded Scharr/16 ('same') only sees the image border."""
+    k = torch.tensor([[3.0, 0.0, -3.0], [10.0, 0.0, -10.0], [3.0, 0.0, -3.0]], dtype=torch.float64) / 16
+    kernels = torch.stack([k, k.t()])[:, None]
+    mags = [F.conv2d(torch.full((1, 1, h, w), v, dtype=torch.float64), kernels, padding=1).square().sum(1).sqrt()
+            for v in (a, b)]
+    return ((2 * mags[0] * mags[1] + 160) / (mags[0] ** 2 + mags[1] ** 2 + 160)).mean().to(dtype)
+
+
+@pytest.mark.parametrize("convention", ["matlab", "piq"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_flat_images_give_a_number(device, convention, dtype):
+    """FeatureSIM.m divides 0 by 0 on a flat image (phasecong2's EnergyAll / AnAll, then the PC-weighted mean when
+    neither image has any phase congruency): NaN. turboiqa gives PC 0 there and, with all weights 0, the equal-weight
+    mean: 1 for identical flat images, the mean gradient similarity (its border) for different ones — the value piq's
+    convention (PC = ε/ε = 1 on flat planes) gives too. Every backend, float32 and float64, sizes without and with
+    downsampling."""
+    atol = 1e-6 if dtype == torch.float32 else 1e-12
+    for h, w in ((64, 64), (77, 91), (400, 410)):
+        def flat(v, n=2):
+            return torch.full((n, 3, h, w), v, dtype=dtype, device=device)
+
+        small = min(h, w) < 384  # no downsampling: the border of the planes as given
+        for backend in BACKENDS:
+            for color in ("yiq", "yiq_chromatic") if small else ("yiq_chromatic",):
+                for v in (0.0, 0.6) if small else (0.6,):
+                    same = fsim(flat(v), flat(v), 1.0, "none", color=color, convention=convention, backend=backend)
+                    torch.testing.assert_close(same, torch.ones_like(same), rtol=0, atol=atol)
+            got = fsim(flat(0.3, 1), flat(0.7, 1), 1.0, "none", convention=convention, backend=backend)
+            if small:
+                want = flat_gradient_similarity(0.3 * 255, 0.7 * 255, h, w, dtype).to(device)
+                torch.testing.assert_close(got, want.reshape(1), rtol=0, atol=10 * atol)
+            assert torch.isfinite(got).all() and (got > 0.9).all() and (got < 1).all()
+
+
+def test_flat_against_textured_and_gradient(device):
+    """One flat image (PC 0 everywhere): a finite score, the same on every backend, and a finite gradient for both
+    images (FeatureSIM.m: NaN)."""
+    g = torch.Generator().manual_seed(5)
+    textured = torch.rand(2, 3, 40, 52, generator=g, dtype=torch.float64).to(device)
+    for v in (0.0, 0.4):
+        flat = torch.full_like(textured, v)
+        scores = []
+        for backend in BACKENDS:
+            a, b = flat.clone().requires_grad_(), textured.clone().requires_grad_()
+            s = fsim(a, b, 1.0, "none", color="yiq_chromatic", backend=backend)
+            s.sum().backward()
+            assert torch.isfinite(s).all() and ((s > 0) & (s <= 1)).all()
+            assert torch.isfinite(a.grad).all() and torch.isfinite(b.grad).all()
+            scores.append(s.detach())
+        for s in scores[1:]:
+            torch.testing.assert_close(s, scores[0], rtol=1e-10, atol=1e-12)
+    a = torch.full((1, 1, 24, 26), 0.5, dtype=torch.float64, device=device, requires_grad=True)
+    fsim(a, torch.full_like(a, 0.2)).backward()
+    assert torch.isfinite(a.grad).all()
+
+
+def test_flat_identical_matches_piq():
+    """piq gives exactly 1 for identical flat images (its ε/ε phase congruency), as turboiqa's piq convention does."""
+    piq_fsim = import_piq_module("fsim")
+    for v in (0.0, 0.5):
+        x = torch.full((1, 3, 64, 80), v)
+        want = piq_fsim.fsim(x, x.clone(), data_range=1.0, reduction="none", chromatic=True)
+        torch.testing.assert_close(fsim(x, x.clone(), 1.0, "none", color="yiq_chromatic", convention="piq"), want)

@@ -46,3 +46,24 @@ def test_errors():
         torch.ops.turboiqa.pc_energy(eo[..., 0], threshold, 1e-4, 0.0)
     with pytest.raises(RuntimeError, match="threshold must be N x C x O"):
         torch.ops.turboiqa.pc_energy(eo, threshold[:, :, :2], 1e-4, 0.0)
+
+
+@pytest.mark.parametrize("backend", ["native", "reference"])
+def test_no_response_gives_a_number(device, backend):
+    """Pixels without any filter response (a flat image): EnergyAll = AnAll = 0, where phasecong2 divides 0 by 0.
+    PC is 0 there without pc_eps (the limit of Kovesi's EnergyAll / (AnAll + ε)) and pc_eps / pc_eps = 1 with it;
+    the other pixels are untouched and the gradient stays finite."""
+    eo, threshold = responses((1, 2, 4, 3, 6, 7), torch.float64, device, seed=3)
+    eo[:, 0, :, :, 2:4, 3:5] = 0  # silent pixels in a plane that responds elsewhere
+    eo[:, 1] = 0  # a silent plane
+    silent = torch.zeros(1, 2, 6, 7, dtype=torch.bool, device=device)
+    silent[:, 0, 2:4, 3:5] = True
+    silent[:, 1] = True
+    for pc_eps, value in ((0.0, 0.0), (2.2e-16, 1.0)):
+        x = eo.clone().requires_grad_()
+        out = _ops.pc_energy(x, threshold, 1e-4, pc_eps, backend)
+        assert torch.isfinite(out).all()
+        assert (out[silent] == value).all()
+        torch.testing.assert_close(out[~silent], pc.pc_energy(eo, threshold, 1e-4, pc_eps)[~silent])
+        out.sum().backward()
+        assert torch.isfinite(x.grad).all()

@@ -58,7 +58,10 @@ inline void pc_chunk(const T* __restrict plane, int64_t pixels, int64_t first, i
       energy_all[p] += above > 0 ? above : T(0);
     }
   }
-  for (int64_t p = 0; p < count; ++p) out[p] = (energy_all[p] + pc_eps) / (amplitude_all[p] + pc_eps);
+  for (int64_t p = 0; p < count; ++p) {  // no response at all (a flat image): 0, not 0/0, as the twin
+    const T den = amplitude_all[p] + pc_eps;
+    out[p] = den > 0 ? (energy_all[p] + pc_eps) / den : T(0);
+  }
 }
 
 TURBOIQA_CLONES

@@ -15,6 +15,7 @@
 #include <tuple>
 
 #include "../feature_distance.h"
+#include "block_sum.cuh"
 #include "launch.h"
 
 namespace turboiqa::cuda {
@@ -31,18 +32,6 @@ int64_t blocks_per_image(int64_t positions) {
 
 unsigned grid_for(int64_t total) {
   return static_cast<unsigned>(std::min<int64_t>((total + kThreads - 1) / kThreads, 1 << 20));
-}
-
-// Fixed-order tree sum over the block (blockDim.x == kThreads); every thread gets the result.
-__device__ double block_sum(double v, double* shared) {
-  __syncthreads();  // the previous call's readers are done with shared[0]
-  shared[threadIdx.x] = v;
-  __syncthreads();
-  for (int s = kThreads / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) shared[threadIdx.x] += shared[threadIdx.x + s];
-    __syncthreads();
-  }
-  return shared[0];
 }
 
 // out[n] = sum of the image's partials in order, divided by `divisor`.
@@ -74,7 +63,7 @@ __global__ void lpips_kernel(const T* __restrict__ a, const T* __restrict__ b, c
     const T inv_b = T(1) / (channel_norm(bp, l.channel_stride, l.channels) + eps);
     acc += weighted_distance(ap, inv_a, bp, inv_b, l.channel_stride, w, l.channels);
   }
-  const double sum = block_sum(acc, shared);
+  const double sum = block_sum<kThreads>(acc, shared);
   if (threadIdx.x == 0) partial[n * gridDim.x + blockIdx.x] = sum;
 }
 
@@ -115,7 +104,7 @@ __global__ void dists_moments_kernel(const T* __restrict__ a, const T* __restric
   }
   double* out = partial + ((n * l.channels + c) * gridDim.x + chunk) * 5;
   for (int k = 0; k < 5; ++k) {
-    const double s = block_sum(m[k], shared);
+    const double s = block_sum<kThreads>(m[k], shared);
     if (threadIdx.x == 0) out[k] = s;
   }
 }
@@ -198,7 +187,7 @@ __global__ void swd_kernel(const T* __restrict__ a, const T* __restrict__ b, con
     acc += swd_position<T>(a + n * l.image_stride(), b + n * l.image_stride(), norm_a + n * positions,
                            norm_b + n * positions, l, p / l.width, p % l.width, radius, w, eps, &best);
   }
-  const double sum = block_sum(acc, shared);
+  const double sum = block_sum<kThreads>(acc, shared);
   if (threadIdx.x == 0) partial[n * gridDim.x + blockIdx.x] = sum;
 }
 

@@ -15,6 +15,7 @@
 #include <tuple>
 
 #include "../histogram.h"
+#include "block_sum.cuh"
 #include "launch.h"
 
 namespace turboiqa::cuda {
@@ -31,17 +32,6 @@ unsigned grid_for(int64_t total) {
   return static_cast<unsigned>(std::min<int64_t>((total + kThreads - 1) / kThreads, 1 << 20));
 }
 
-__device__ double block_sum(double v, double* shared) {
-  __syncthreads();
-  shared[threadIdx.x] = v;
-  __syncthreads();
-  for (int s = kThreads / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) shared[threadIdx.x] += shared[threadIdx.x + s];
-    __syncthreads();
-  }
-  return shared[0];
-}
-
 // Block (n, k, cell) of the finest level: sums[(n * side^2 + cell) * K + k] for x.
 template <typename T>
 __global__ void cell_sum_kernel(const T* __restrict__ x, PyramidShape s, double* __restrict__ sums) {
@@ -56,7 +46,7 @@ __global__ void cell_sum_kernel(const T* __restrict__ x, PyramidShape s, double*
   double acc = 0;
   for (int64_t t = threadIdx.x; t < count; t += kThreads)
     acc += static_cast<double>(plane[(i0 + t / cols) * s.width + j0 + t % cols]);
-  const double sum = block_sum(acc, shared);
+  const double sum = block_sum<kThreads>(acc, shared);
   if (threadIdx.x == 0) sums[(n * cells + cell) * s.channels + k] = sum;
 }
 

@@ -17,6 +17,11 @@ Reference code: Lin Zhang's MATLAB ``FeatureSIM.m`` (2010, automatic downsamplin
 (FSIM, like ssim/psnr/iw_ssim's ``color='yiq'``), 'yiq_chromatic' adds FeatureSIM.m's chromatic term on I and Q
 (FSIMc). The constants T1…T4 are in 0–255 units, so inputs are rescaled from ``data_range`` to 0–255 internally. For
 grayscale (C = 1) input FSIMc equals FSIM, as in FeatureSIM.m.
+
+Flat (constant) images: every log-Gabor response is 0, and FeatureSIM.m's phasecong2 divides 0 by 0 (NaN phase
+congruency, so NaN FSIM for any pair with a flat image). turboiqa takes the limits instead: phase congruency 0 on a
+flat plane (1 under convention='piq', whose ε/ε piq computes too), and when neither image has any phase congruency
+the PC-weighted mean becomes the plain mean of the local similarity: 1 for identical flat images.
 """
 from __future__ import annotations
 
@@ -160,11 +165,20 @@ def fsim(
     grad_x, grad_y = gradient_magnitude(luma).chunk(2)
 
     pc_max = torch.maximum(pc_x, pc_y)
-    score = similarity(grad_x, grad_y, T2) * similarity(pc_x, pc_y, T1) * pc_max
+    local = similarity(grad_x, grad_y, T2) * similarity(pc_x, pc_y, T1)
+    score = local * pc_max
     if chromatic:
         s_iq = similarity(x_yiq[:, 1:2], y_yiq[:, 1:2], T3) * similarity(x_yiq[:, 2:3], y_yiq[:, 2:3], T4)
-        score = score * chroma_factor(s_iq, conv.chroma_power)
-    return reduce(score.sum(dim=(1, 2, 3)) / pc_max.sum(dim=(1, 2, 3)), reduction)
+        chroma = chroma_factor(s_iq, conv.chroma_power)
+        score, local = score * chroma, local * chroma
+    # FSIM is the PC-weighted mean of the local similarity. Two images without any phase congruency (both flat, in
+    # the MATLAB convention) leave every weight 0 and FeatureSIM.m at 0/0 = NaN; with equal weights (their limit)
+    # it is the plain mean: 1 for identical flat images. The safe denominator keeps the gradient finite.
+    weight = pc_max.sum(dim=(1, 2, 3))
+    weighted = weight > 0
+    value = torch.where(weighted, score.sum(dim=(1, 2, 3)) / torch.where(weighted, weight, torch.ones_like(weight)),
+                        local.mean(dim=(1, 2, 3)))
+    return reduce(value, reduction)
 
 
 class FSIM(MetricModule):

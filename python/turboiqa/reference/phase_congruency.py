@@ -117,7 +117,8 @@ def phase_congruency(
     Defaults reproduce ``phasecong2``. piq's variant: ``epsilon=torch.finfo(dtype).eps``, ``noise_median='lower'``,
     ``pc_eps=torch.finfo(dtype).eps`` (added to both sums of the final ratio) and ``theta_axes='transposed'`` (its
     grid mirrors three of the four orientations, which only matters at the Nyquist row/column of even sizes).
-    MATLAB adds nothing to the final ratio, so a plane without any filter response (a constant image) gives NaN.
+    MATLAB adds nothing to the final ratio, so a plane without any filter response (a constant image) divides 0 by
+    0 there; turboiqa returns 0, the limit of Kovesi's EnergyAll / (AnAll + ε) (piq's convention gives 1).
     """
     if not y.dtype.is_floating_point or y.dim() != 4:
         raise ValueError(f"phase_congruency needs an N×C×H×W float tensor, got {tuple(y.shape)} {y.dtype}")
@@ -136,14 +137,23 @@ def phase_congruency(
     smallest = eo[:, :, :, 0]
     median_e2n = median_last((smallest.real.square() + smallest.imag.square()).flatten(-2), noise_median)  # (N,C,O)
     mean_e2n = -median_e2n / math.log(0.5)
-    tau = torch.sqrt(mean_e2n * noise_gain / 2)  # Rayleigh parameter of the noise energy
+    tau_sq = mean_e2n * noise_gain / 2
+    # τ = √(τ²), Rayleigh parameter of the noise energy; τ² is 0 on a flat plane, where √'s gradient is infinite:
+    # a safe argument keeps the gradient finite (the value is the same).
+    noisy = tau_sq > 0
+    tau = torch.where(noisy, torch.where(noisy, tau_sq, torch.ones_like(tau_sq)).sqrt(), torch.zeros_like(tau_sq))
     # sqrt((2 - π/2)·τ²) written as τ·sqrt(2 - π/2) (τ ≥ 0) so the gradient stays finite at τ = 0;
     # /1.7 is phasecong2's empirical rescaling of the PC_1 noise estimate to PC_2.
     threshold = (tau * math.sqrt(math.pi / 2) + k * math.sqrt(2 - math.pi / 2) * tau) / 1.7
     # The energy step reads the 16 complex response planes once in the native kernel (pc_energy).
     from .. import _ops  # late import: turboiqa._ops imports this package
 
-    return _ops.pc_energy(torch.view_as_real(eo), threshold, float(epsilon), float(pc_eps), backend)
+    pc = _ops.pc_energy(torch.view_as_real(eo), threshold, float(epsilon), float(pc_eps), backend)
+    # A constant plane: the filters have no DC term, so every response is 0 and PC is (0 + pc_eps) / (0 + pc_eps),
+    # 1 with piq's pc_eps and 0/0 → 0 without (pc_energy). FFT round-off leaves tiny responses whose ratio is noise
+    # (up to 0.1 in float32, and device-dependent), so the exact value is written instead.
+    lo, hi = torch.aminmax(y.flatten(-2), dim=-1)
+    return pc.masked_fill((lo == hi)[..., None, None], 1.0 if pc_eps > 0 else 0.0)
 
 
 def pc_energy(eo: torch.Tensor, threshold: torch.Tensor, epsilon: float, pc_eps: float) -> torch.Tensor:
@@ -157,4 +167,10 @@ def pc_energy(eo: torch.Tensor, threshold: torch.Tensor, epsilon: float, pc_eps:
     energy = (z.real - z.imag.abs()).sum(dim=3)  # (N, C, O, H, W)
 
     energy = torch.clamp(energy - threshold[..., None, None], min=0)
-    return (energy.sum(dim=2) + pc_eps) / (amplitude.sum(dim=(2, 3)) + pc_eps)  # EnergyAll / AnAll
+    num, den = energy.sum(dim=2) + pc_eps, amplitude.sum(dim=(2, 3)) + pc_eps  # EnergyAll, AnAll
+    # Where no filter responds at all (AnAll = 0: a flat image with pc_eps = 0) phasecong2 divides 0 by 0; the value
+    # there is 0 (EnergyAll is 0 too; the limit of Kovesi's EnergyAll / (AnAll + ε)). The safe denominator keeps the
+    # gradient finite.
+    has_response = den > 0
+    return torch.where(has_response, num / torch.where(has_response, den, torch.ones_like(den)),
+                       torch.zeros_like(num))

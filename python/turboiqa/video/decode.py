@@ -443,14 +443,19 @@ class BatchReader:
         return False
 
     def _produce(self):
+        (ref_container, dist_container), (ref_stream, dist_stream) = self._containers, self._streams
+        ref_frames = decoded_frames(ref_container, ref_stream, "reference", self.paths[0])
+        dist_frames = decoded_frames(dist_container, dist_stream, "distorted", self.paths[1])
+        self._produce_from(frame_pairs(ref_frames, dist_frames, self.selection, self.shortest, self.paths))
+
+    def _produce_from(self, pairs, restart: tuple = ()):
+        """The producer's loop over ``pairs`` ((index, ref_frame, dist_frame)): the selected frames converted and
+        queued in batches of ``batch_size``, then the end. An exception is queued after the batch of the frames
+        before it, which is dropped when the exception is one of ``restart`` (the caller decodes them again)."""
         pending = []
         busy_since = time.perf_counter()
         try:
-            (ref_container, dist_container), (ref_stream, dist_stream) = self._containers, self._streams
-            ref_frames = decoded_frames(ref_container, ref_stream, "reference", self.paths[0])
-            dist_frames = decoded_frames(dist_container, dist_stream, "distorted", self.paths[1])
-            for index, ref_frame, dist_frame in frame_pairs(ref_frames, dist_frames, self.selection, self.shortest,
-                                                            self.paths):
+            for index, ref_frame, dist_frame in pairs:
                 if self._stop.is_set():
                     return
                 if not self.selection.wants(index):
@@ -467,7 +472,7 @@ class BatchReader:
             self.decode_seconds += time.perf_counter() - busy_since
             self._put(("end", None))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
-            if pending:
+            if pending and not isinstance(exc, restart):
                 self._put(("batch", self._collate(pending)))
             self.decode_seconds += time.perf_counter() - busy_since
             self._put(("error", exc))
