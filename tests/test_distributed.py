@@ -96,6 +96,24 @@ def test_score_folders_on_ray_is_byte_identical(ray_cluster, tid_single, tmp_pat
     assert outputs[0].count(b"\n") == 16 and b"broken.png" in outputs[0]
 
 
+def test_score_with_a_display_on_ray_is_byte_identical(ray_cluster, tmp_path):
+    """--display reaches the workers: 16-bit PQ PNGs and EXRs scored by cvvdp and pu21_psnr as in one process."""
+    from hdr_common import make_hdr_files
+
+    make_hdr_files(tmp_path)
+    for ref, dist, display in (("ref_pq.png", "dist_pq.png", "standard_hdr_pq"),
+                               ("ref.exr", "dist.exr", "standard_hdr_linear")):
+        outputs = []
+        for extra in ([], ["--ray"]):
+            out = tmp_path / f"{display}{len(extra)}.csv"
+            assert main(["score", str(tmp_path / ref), str(tmp_path / dist), "--metric", "cvvdp,pu21_psnr",
+                         "--display", display, "--display-param", "ambient=20", "--csv", "--out", str(out),
+                         *extra]) == 0
+            outputs.append(out.read_bytes())
+        assert outputs[0] == outputs[1]
+        assert b"nan" not in outputs[0].lower()
+
+
 def reencode(src: Path, dst: Path, gop: int = 10, bframes: int = 2, preset: str = "medium",
              frames: int | None = None) -> Path:
     """H.264 copy of ``src`` (its first ``frames``) with a keyframe every ``gop`` frames and B-frames (so ranges

@@ -138,9 +138,6 @@ def cmd_score(args) -> int:
     except ValueError as exc:
         print(f"turboiqa score: {exc}", file=sys.stderr)
         return 2
-    if display is not None and args.ray is not None:
-        print("turboiqa score: --display is not available with --ray yet", file=sys.stderr)
-        return 2
     ray_options = {}
     if args.ray is not None:
         try:
@@ -169,7 +166,7 @@ def cmd_score(args) -> int:
 
             with distributed.cluster(args.ray or None) as ray:
                 for row in distributed.score_pairs(pairs, metrics, device=args.device, data_range=args.data_range,
-                                                   scales=args.scales, ray=ray, **ray_options):
+                                                   scales=args.scales, display=display, ray=ray, **ray_options):
                     failures += "error" in row
                     writer.write(row)
         else:

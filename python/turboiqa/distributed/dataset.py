@@ -99,27 +99,29 @@ def evaluate_dataset(dataset: str, root, metrics, out_dir, *, address: str | Non
 # ------------------------------------------------------------------------------------------------------------------
 # score: image pairs
 
-def _pairs_task(pairs, metrics, device, data_range, scales):
+def _pairs_task(pairs, metrics, device, data_range, scales, display=None):
     from ..cli import score_pair
 
     rows = []
     for ref_path, dist_path in pairs:
         try:
-            rows.append(score_pair(ref_path, dist_path, metrics, device, data_range, scales))
+            rows.append(score_pair(ref_path, dist_path, metrics, device, data_range, scales, display))
         except Exception as exc:  # noqa: BLE001 - as the single-process command: one bad file is one error row
             rows.append({"reference": str(ref_path), "distorted": str(dist_path), "error": str(exc)})
     return rows
 
 
-def score_pairs(pairs, metrics, *, device: str = "cpu", data_range=None, scales=None, pairs_per_task: int = 16,
+def score_pairs(pairs, metrics, *, device: str = "cpu", data_range=None, scales=None, display=None,
+                pairs_per_task: int = 16,
                 cpus_per_task: float = 1, gpus_per_task: float = 0, max_retries: int = DEFAULT_MAX_RETRIES,
                 progress: bool = True, ray=None):
-    """Rows of ``turboiqa score`` for ``pairs`` ((reference, distorted) paths), in order, scored on Ray."""
+    """Rows of ``turboiqa score`` for ``pairs`` ((reference, distorted) paths), in order, scored on Ray;
+    ``display`` goes to the metrics that take a display model, as in :func:`turboiqa.cli.score_pair`."""
     ray = ray or require_ray()
     device, cpus_per_task, gpus_per_task = _placement(device, cpus_per_task, gpus_per_task)
     remote = ray.remote(_pairs_task).options(**_task_options(cpus_per_task, gpus_per_task, max_retries))
     chunks = chunk(list(pairs), max(1, pairs_per_task))
-    jobs = [(c, list(metrics), device, data_range, scales) for c in chunks]
+    jobs = [(c, list(metrics), device, data_range, scales, display) for c in chunks]
     bar = _Progress(len(pairs), 0, "pair", progress and len(pairs) > 1)
     try:
         for k, result in ordered_results(ray, remote, jobs, slots=_slots(ray, cpus_per_task, gpus_per_task),
