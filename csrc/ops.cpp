@@ -107,4 +107,19 @@ TORCH_LIBRARY(turboiqa, m) {
   // N x C x ((H - K) / 2 + 1) x ((W - K) / 2 + 1). VIFp's decimation between scales (vifp_mscale.m). CPU only.
   m.def("decimate2(Tensor x, float[] window) -> Tensor");
   m.def("_decimate2_backward(Tensor grad, Tensor x, float[] window) -> Tensor");
+  // cvvdp_band_pool: one Laplacian band of ColorVideoVDP (cvvdp 0.5.7's 'mult-mutual' masking, csrc/cvvdp_band.h),
+  // test / ref band contrasts N x C x H x W (C <= 4), log_bkg the reference's log10 background luminance
+  // N x 1 x H x W, float32/float64. Per pixel and channel c: S = 10^(csf_c(log_bkg)) gain_c (csf: C x L log10
+  // sensitivities, linear over the uniform grid [log_l_lo, log_l_hi], clamped), T = test S, R = ref S,
+  // M_c = mask_c blur13(min(|T|, |R|)) (13-tap Gaussian, sigma 3, reflect borders; not blurred when H or W <= 6),
+  // masker_c = sum_k xcm[c, k] ((M_k + 1e-5)^mask_q_k - 1e-5^mask_q_k),
+  // u = ((|T - R| + 1e-5)^mask_p - 1e-5^mask_p) / (1 + masker_c), D = d_max u / (d_max + u).
+  // Output: N x C float64, sum over pixels of (D + 1e-5)^2 (cvvdp's lp_norm before its normalisation).
+  m.def(
+      "cvvdp_band_pool(Tensor test, Tensor ref, Tensor log_bkg, float[] csf, float log_l_lo, float log_l_hi, "
+      "float[] gain, float[] mask_q, float[] xcm, float mask_c, float mask_p, float d_max) -> Tensor");
+  m.def(
+      "_cvvdp_band_pool_backward(Tensor grad, Tensor test, Tensor ref, Tensor log_bkg, float[] csf, float log_l_lo, "
+      "float log_l_hi, float[] gain, float[] mask_q, float[] xcm, float mask_c, float mask_p, float d_max) "
+      "-> (Tensor, Tensor, Tensor)");
 }

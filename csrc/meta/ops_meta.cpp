@@ -24,6 +24,7 @@
 #include "../psnr.h"
 #include "../ssim_stats.h"
 #include "../vifp_stats.h"
+#include "../cvvdp_band.h"
 
 namespace turboiqa::meta {
 
@@ -235,6 +236,26 @@ at::Tensor decimate2_backward_meta(const at::Tensor& grad, const at::Tensor& x, 
   return at::empty_symint(x.sym_sizes(), x.options());
 }
 
+at::Tensor cvvdp_band_pool_meta(const at::Tensor& test, const at::Tensor& ref, const at::Tensor& log_bkg,
+                                at::ArrayRef<double> csf, double log_l_lo, double log_l_hi, at::ArrayRef<double> gain,
+                                at::ArrayRef<double> mask_q, at::ArrayRef<double> xcm, double mask_c, double mask_p,
+                                double d_max) {
+  check_all_meta("cvvdp_band_pool", {test, ref, log_bkg});
+  check_cvvdp_band_args(test, ref, log_bkg, csf, log_l_lo, log_l_hi, gain, mask_q, xcm, mask_c, mask_p, d_max);
+  return at::empty_symint({test.sym_size(0), test.sym_size(1)}, test.options().dtype(at::kDouble));
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> cvvdp_band_pool_backward_meta(
+    const at::Tensor& grad, const at::Tensor& test, const at::Tensor& ref, const at::Tensor& log_bkg,
+    at::ArrayRef<double> csf, double log_l_lo, double log_l_hi, at::ArrayRef<double> gain, at::ArrayRef<double> mask_q,
+    at::ArrayRef<double> xcm, double mask_c, double mask_p, double d_max) {
+  check_all_meta("_cvvdp_band_pool_backward", {grad, test, ref, log_bkg});
+  check_cvvdp_band_backward_args(grad, test, ref, log_bkg, csf, log_l_lo, log_l_hi, gain, mask_q, xcm, mask_c, mask_p,
+                                 d_max);
+  return {at::empty_symint(test.sym_sizes(), test.options()), at::empty_symint(ref.sym_sizes(), ref.options()),
+          at::empty_symint(log_bkg.sym_sizes(), log_bkg.options())};
+}
+
 }  // namespace
 
 // _parallel_chunks_probe has none: it tests the CPU work distribution and means nothing on another device.
@@ -262,6 +283,8 @@ TORCH_LIBRARY_IMPL(turboiqa, Meta, m) {
   m.impl("_vifp_stats_backward", &vifp_stats_backward_meta);
   m.impl("decimate2", &decimate2_meta);
   m.impl("_decimate2_backward", &decimate2_backward_meta);
+  m.impl("cvvdp_band_pool", &cvvdp_band_pool_meta);
+  m.impl("_cvvdp_band_pool_backward", &cvvdp_band_pool_backward_meta);
 }
 
 }  // namespace turboiqa::meta

@@ -45,9 +45,11 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .. import _ops
 from .. import display as _display
 from ..dtypes import compute_dtype
 from ..validate import check_reduction, reduce
+from ..reference import cvvdp_band as _band
 from .module import MetricModule
 from .pu21 import _check_inputs
 
@@ -170,61 +172,26 @@ def _expand(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------------------------------- masking
-@functools.lru_cache(maxsize=None)
-def _gauss13_weights() -> tuple:
-    t = torch.linspace(-6.0, 6.0, 13, dtype=torch.float64)
-    g = torch.exp(-0.5 * (t / 3.0) ** 2)
-    return tuple((g / g.sum()).tolist())
-
-
-def _blur(m: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-    """13-tap Gaussian (σ = 3) with reflect borders, separable, times ``scale``; B×C×h×w. Accumulated in place
-    over shifted views (3-5× faster on CPU than a 1-channel conv2d of the same taps)."""
-    b, c, h, w = m.shape
-    g = [v * scale for v in _gauss13_weights()]
-    p = F.pad(m.reshape(b * c, 1, h, w), (0, 0, 6, 6), mode="reflect")[:, 0]
-    acc = p[:, 0:h] * g[0]
-    for k in range(1, 13):
-        acc.add_(p[:, k:k + h], alpha=g[k])
-    p = F.pad(acc[:, None], (6, 6, 0, 0), mode="reflect")[:, 0]
-    g = _gauss13_weights()
-    acc = p[..., 0:w] * g[0]
-    for k in range(1, 13):
-        acc.add_(p[..., k:k + w], alpha=g[k])
-    return acc.view(b, c, h, w)
-
-
-def _spow(x: torch.Tensor, p) -> torch.Tensor:
-    """cvvdp's differentiable power: (x + 1e-5)^p − 1e-5^p."""
-    return (x + _EPS) ** p - _EPS ** p
-
-
-def _masked_difference(t, r, s, consts):
-    """Per-pixel visible difference of a Laplacian band (N×C×h×w contrasts, sensitivity; C = 3 or 4)."""
-    gain, mask_q, xcm, mask_c, mask_p, d_max = consts
-    sg = s * gain
-    tp = t * sg
-    rp = r * sg
-    mm = torch.minimum(tp.abs(), rp.abs())  # >= 0, and so is its blur: no abs() needed before the power
-    if mm.shape[-2] > 6 and mm.shape[-1] > 6:
-        mm = _blur(mm, mask_c)
-    else:
-        mm = mm * mask_c
-    mq = _spow(mm, mask_q)
-    masker = _mix(mq, xcm)  # cross-channel masking
-    du = _spow((tp - rp).abs(), mask_p) / (1 + masker)
-    return d_max * du / (d_max + du)
+_spow = _band.spow
 
 
 @functools.lru_cache(maxsize=None)
-def _constants(dtype: torch.dtype, device: torch.device, channels: int = 3):
+def _band_params(rho: float, channels: int) -> tuple:
+    """The per-band arguments of :func:`turboiqa._ops.cvvdp_band_pool` after the contrasts and log luminance:
+    the castleCSF table at ``rho`` (channels × 32, flat), the log10 L grid's ends, and the masking constants
+    (channel gains, mask_q, the cross-channel matrix [to, from], mask_c, mask_p, d_max), as float64 numbers."""
     p = parameters()
-    t = functools.partial(torch.tensor, dtype=dtype, device=device)
     c = channels
-    gain = t((*_CH_GAIN, 1.0)[:c]).view(1, c, 1, 1)
-    mask_q = t(p["mask_q"][:c]).view(1, c, 1, 1)
-    xcm = (2 ** t(p["xcm_weights"]).view(4, 4))[:c, :c].T.contiguous()  # [to, from]
-    return gain, mask_q, xcm, 10 ** p["mask_c"], p["mask_p"], 10 ** p["d_max"]
+    grid = _csf_tables()[0]
+    csf = tuple(_csf_at_rho(rho, torch.float64, torch.device("cpu"))[:c].flatten().tolist())
+    xcm = (2 ** torch.tensor(p["xcm_weights"], dtype=torch.float64).view(4, 4))[:c, :c].T.flatten().tolist()
+    return (csf, float(grid[0]), float(grid[-1]), (*_CH_GAIN, 1.0)[:c], tuple(p["mask_q"][:c]), tuple(xcm),
+            10 ** p["mask_c"], p["mask_p"], 10 ** p["d_max"])
+
+
+def _band_args(rho: float, channels: int, gain: float) -> tuple:
+    csf, lo, hi, ch_gain, mask_q, xcm, mask_c, mask_p, d_max = _band_params(rho, channels)
+    return csf, lo, hi, tuple(gain * g for g in ch_gain), mask_q, xcm, mask_c, mask_p, d_max
 
 
 @functools.lru_cache(maxsize=None)
@@ -319,7 +286,6 @@ def _band_differences(both: torch.Tensor, freqs: list[float], heatmap: bool = Fa
     n, nch, h, w = both.shape[0] // 2, both.shape[1], both.shape[2], both.shape[3]
     n_bands = len(freqs)
     dtype, device = both.dtype, both.device
-    consts = _constants(dtype, device, nch)
     gain = 10 ** (parameters()["sensitivity_correction"] / 20)
 
     g = both.reshape(2 * n * nch, h, w)
@@ -350,13 +316,20 @@ def _band_differences(both: torch.Tensor, freqs: list[float], heatmap: bool = Fa
             band = (lap / bkg).clamp(max=1000.0)
             t, r = band[:n], band[n:]
             # the middle bands' contrast is doubled (cvvdp's get_band): folded into the sensitivity
-            s = _sensitivity(freqs[b], torch.log10(bkg[n:]), gain * (2.0 if b > 0 else 1.0), nch)
-            d = _masked_difference(t, r, s, consts)
+            args = _band_args(freqs[b], nch, gain * (2.0 if b > 0 else 1.0))
+            log_bkg = torch.log10(bkg[n:])
             if heatmap:
+                d = _band.band_difference(t, r, log_bkg, *args)
                 m = _pool(d * ch_w, prm["beta_tch"], 1, False).unsqueeze(1)
                 maps.append(m / 2 if b > 0 else m)
+                out.append(_pool(d, 2, (-2, -1), True))
+            else:  # one fused pass: CSF, masking and the band's 2-norm (N×C sums of (D + eps)^2, float64)
+                sums = _ops.cvvdp_band_pool(t, r, log_bkg, *args)
+                count = gh * gw
+                out.append(_spow((sums - count * _EPS ** 2) / count, 0.5).to(dtype))
             g = nxt
-        out.append(_pool(d, 2, (-2, -1), True))  # N×3
+            continue
+        out.append(_pool(d, 2, (-2, -1), True))  # N×C
     diff_map = None
     if heatmap:  # collapse the difference pyramid (Laplacian reconstruction), then per-pixel JOD
         img = maps[-1]

@@ -1,0 +1,58 @@
+// Argument checks of the cvvdp_band_pool operator (CPU and Meta entries; there is no CUDA kernel, the Python side
+// runs the PyTorch twin, python/turboiqa/reference/cvvdp_band.py, on other devices): one Laplacian band of
+// ColorVideoVDP, test and reference contrasts N x C x H x W (C <= 4), the reference's log10 background luminance
+// N x 1 x H x W, all float32 or float64 on one device; the castleCSF table C x L over a uniform log10 L grid.
+#pragma once
+
+#include <ATen/ATen.h>
+
+namespace turboiqa {
+
+constexpr int64_t kCvvdpMaxChannels = 4;
+
+inline void check_cvvdp_band_args(const at::Tensor& test, const at::Tensor& ref, const at::Tensor& log_bkg,
+                                  at::ArrayRef<double> csf, double log_l_lo, double log_l_hi,
+                                  at::ArrayRef<double> gain, at::ArrayRef<double> mask_q, at::ArrayRef<double> xcm,
+                                  double mask_c, double mask_p, double d_max) {
+  TORCH_CHECK(test.dim() == 4, "cvvdp_band_pool: test must be N x C x H x W, got shape ", test.sym_sizes());
+  TORCH_CHECK(ref.sym_sizes() == test.sym_sizes(), "cvvdp_band_pool: ref must have the shape of test ",
+              test.sym_sizes(), ", got ", ref.sym_sizes());
+  TORCH_CHECK(test.scalar_type() == at::kFloat || test.scalar_type() == at::kDouble,
+              "cvvdp_band_pool: test must be float32 or float64, got ", test.scalar_type());
+  TORCH_CHECK(ref.scalar_type() == test.scalar_type() && log_bkg.scalar_type() == test.scalar_type(),
+              "cvvdp_band_pool: test, ref and log_bkg must have one dtype, got ", test.scalar_type(), ", ",
+              ref.scalar_type(), " and ", log_bkg.scalar_type());
+  TORCH_CHECK(ref.device() == test.device() && log_bkg.device() == test.device(),
+              "cvvdp_band_pool: test, ref and log_bkg must be on one device");
+  TORCH_CHECK(log_bkg.dim() == 4 && log_bkg.sym_size(0) == test.sym_size(0) && log_bkg.sym_size(1) == 1 &&
+                  log_bkg.sym_size(2) == test.sym_size(2) && log_bkg.sym_size(3) == test.sym_size(3),
+              "cvvdp_band_pool: log_bkg must be N x 1 x H x W of test's N, H, W, got ", log_bkg.sym_sizes());
+  const int64_t c = test.size(1);
+  TORCH_CHECK(c >= 1 && c <= kCvvdpMaxChannels, "cvvdp_band_pool: test must have 1 to ", kCvvdpMaxChannels,
+              " channels, got ", c);
+  TORCH_CHECK(csf.size() >= static_cast<size_t>(2 * c) && csf.size() % c == 0,
+              "cvvdp_band_pool: csf must hold C x L values (L >= 2) for C = ", c, ", got ", csf.size());
+  TORCH_CHECK(log_l_hi > log_l_lo, "cvvdp_band_pool: log_l_hi must be > log_l_lo, got ", log_l_lo, " and ",
+              log_l_hi);
+  TORCH_CHECK(static_cast<int64_t>(gain.size()) == c && static_cast<int64_t>(mask_q.size()) == c,
+              "cvvdp_band_pool: gain and mask_q must hold one value per channel (", c, "), got ", gain.size(),
+              " and ", mask_q.size());
+  TORCH_CHECK(static_cast<int64_t>(xcm.size()) == c * c, "cvvdp_band_pool: xcm must hold C x C = ", c * c,
+              " values, got ", xcm.size());
+  TORCH_CHECK(mask_c > 0 && mask_p > 0 && d_max > 0, "cvvdp_band_pool: mask_c, mask_p and d_max must be > 0, got ",
+              mask_c, ", ", mask_p, " and ", d_max);
+}
+
+inline void check_cvvdp_band_backward_args(const at::Tensor& grad, const at::Tensor& test, const at::Tensor& ref,
+                                           const at::Tensor& log_bkg, at::ArrayRef<double> csf, double log_l_lo,
+                                           double log_l_hi, at::ArrayRef<double> gain, at::ArrayRef<double> mask_q,
+                                           at::ArrayRef<double> xcm, double mask_c, double mask_p, double d_max) {
+  check_cvvdp_band_args(test, ref, log_bkg, csf, log_l_lo, log_l_hi, gain, mask_q, xcm, mask_c, mask_p, d_max);
+  TORCH_CHECK(grad.device() == test.device(), "cvvdp_band_pool backward: grad must be on the device of test (",
+              test.device(), "), got ", grad.device());
+  TORCH_CHECK(at::isFloatingType(grad.scalar_type()), "cvvdp_band_pool backward: grad must be floating point");
+  TORCH_CHECK(grad.sym_numel() == test.sym_size(0) * test.sym_size(1), "cvvdp_band_pool backward: expected ",
+              test.sym_size(0) * test.sym_size(1), " gradient values (N x C), got ", grad.sym_numel());
+}
+
+}  // namespace turboiqa
