@@ -6,7 +6,8 @@
 // Work is split into tasks (image, strip of kStripRows rows). A task computes the sensitivities, the scaled
 // contrasts and the mutual masker min(|T|, |R|) for its rows plus the blur's halo (6 rows each side; 12 for the
 // backward, whose transposed blur needs the masker's gradient 6 rows beyond the strip), then blurs and pools row by
-// row: the only buffers are the strip's (no image-sized temporaries). Each task writes its own float64 partial
+// row: the only buffers are the strip's (no image-sized temporaries). The pointwise row loops (exp/log heavy) are
+// compiled per instruction set (cvvdp_band_rows.cpp); the blurs and the bookkeeping are here. Each task writes its own float64 partial
 // sums, added in task order afterwards: the result does not depend on the thread count.
 #include <ATen/ATen.h>
 #include <torch/library.h>
@@ -17,6 +18,8 @@
 #include <vector>
 
 #include "../cvvdp_band.h"
+#include "cvvdp_band_rows.h"
+#include "dispatch.h"
 #include "parallel.h"
 
 namespace turboiqa::cpu {
@@ -42,6 +45,7 @@ struct Params {
   T p = 0, eps_p = 0, dmax = 0, eps = 0, mask_c = 0;
   T gv[kTaps], gh[kTaps];  // vertical taps carry mask_c
   bool blur = false;
+  CvvdpRowConsts<T> k{};
   // vertical transposed blur: for each row i, the (source row, weight) pairs
   std::vector<int64_t> vt_first, vt_row;
   std::vector<T> vt_weight;
@@ -83,6 +87,7 @@ Params<T> make_params(const at::Tensor& test, at::ArrayRef<double> csf, double l
     P.gh[k] = static_cast<T>(g[k] / sum);
   }
   P.blur = P.h > kRadius && P.w > kRadius;
+  P.k = CvvdpRowConsts<T>{P.lo, P.scale, P.top, P.eps, P.eps_p, P.p, P.dmax};
   if (P.blur && transposed) {
     std::vector<std::vector<std::pair<int64_t, T>>> lists(P.h);
     for (int64_t j = 0; j < P.h; ++j)
@@ -99,39 +104,56 @@ Params<T> make_params(const at::Tensor& test, at::ArrayRef<double> csf, double l
   return P;
 }
 
-// Sensitivity of channel k at log10 luminance l (gain included); with dlog, also d S / d l.
 template <typename T>
-inline T sensitivity(const Params<T>& P, int64_t k, T l, T* dlog) {
+struct RowFns {
+  void (*prepare)(const T*, const T*, const T*, int64_t, const T*, int64_t, const CvvdpRowConsts<T>&, T, T*, T*, T*,
+                  T*);
+  void (*spow)(const T*, int64_t, T, T, T, T*);
+  double (*pool)(const T*, int, const T*, const T*, const T*, int64_t, const CvvdpRowConsts<T>&, T*);
+  void (*grad)(const T*, int, const T*, const T*, const T*, int64_t, const CvvdpRowConsts<T>&, T, T*, T*);
+  void (*dpow)(const T*, const T*, int64_t, T, T, T*);
+};
+
+#define TURBOIQA_CVVDP_FNS(isa)                                                                              \
+  RowFns<T> {                                                                                                \
+    &cvvdp_prepare_row_##isa, &cvvdp_spow_row_##isa, &cvvdp_pool_row_##isa, &cvvdp_grad_row_##isa,          \
+        &cvvdp_dpow_row_##isa                                                                                \
+  }
+
+template <typename T>
+RowFns<T> row_fns() {
+  switch (selected_isa_enum()) {
+#ifdef TURBOIQA_HAVE_AVX512
+    case Isa::Avx512: return TURBOIQA_CVVDP_FNS(avx512);
+#endif
+#ifdef TURBOIQA_HAVE_AVX2
+    case Isa::Avx2: return TURBOIQA_CVVDP_FNS(avx2);
+#endif
+    default: return TURBOIQA_CVVDP_FNS(baseline);
+  }
+}
+
+// d S / d log10 L divided by S, for channel k at log10 luminance l (0 where the grid position is clamped).
+template <typename T>
+inline T dlog_sensitivity(const Params<T>& P, int64_t k, T l) {
   const T raw = (l - P.lo) * P.scale;
-  const T pos = std::min(std::max(raw, T(0)), P.top);
-  const int64_t i0 = static_cast<int64_t>(pos);
+  if (!(raw >= 0 && raw <= P.top)) return T(0);
+  const int64_t i0 = static_cast<int64_t>(raw);
   const int64_t i1 = std::min(i0 + 1, P.len - 1);
-  const T v0 = P.csf[k * P.len + i0], v1 = P.csf[k * P.len + i1];
-  const T s = std::exp((v0 + (v1 - v0) * (pos - static_cast<T>(i0))) * static_cast<T>(kLn10)) * P.gain[k];
-  if (dlog) *dlog = (raw >= 0 && raw <= P.top) ? s * static_cast<T>(kLn10) * (v1 - v0) * P.scale : T(0);
-  return s;
+  return static_cast<T>(kLn10) * (P.csf[k * P.len + i1] - P.csf[k * P.len + i0]) * P.scale;
 }
 
 // Rows [a0, a1) of image b: sensitivities, scaled contrasts and the mutual masker, stored [channel][row - a0][x].
 template <typename T>
-void prepare_rows(const Params<T>& P, const T* t, const T* r, const T* lb, int64_t b, int64_t a0, int64_t a1, T* s,
-                  T* tp, T* rp, T* mm) {
+void prepare_rows(const Params<T>& P, const RowFns<T>& F, const T* t, const T* r, const T* lb, int64_t b, int64_t a0,
+                  int64_t a1, T* s, T* tp, T* rp, T* mm) {
   const int64_t w = P.w, rows = a1 - a0;
-  for (int64_t k = 0; k < P.c; ++k) {
+  for (int64_t k = 0; k < P.c; ++k)
     for (int64_t i = a0; i < a1; ++i) {
-      const int64_t src = ((b * P.c + k) * P.h + i) * w;
-      const T* lrow = lb + (b * P.h + i) * w;
-      const int64_t dst = (k * rows + (i - a0)) * w;
-      for (int64_t x = 0; x < w; ++x) {
-        const T sg = sensitivity(P, k, lrow[x], static_cast<T*>(nullptr));
-        const T a = t[src + x] * sg, c = r[src + x] * sg;
-        s[dst + x] = sg;
-        tp[dst + x] = a;
-        rp[dst + x] = c;
-        mm[dst + x] = std::min(std::abs(a), std::abs(c));
-      }
+      const int64_t src = ((b * P.c + k) * P.h + i) * w, dst = (k * rows + (i - a0)) * w;
+      F.prepare(t + src, r + src, lb + (b * P.h + i) * w, w, P.csf.data() + k * P.len, P.len, P.k, P.gain[k],
+                s + dst, tp + dst, rp + dst, mm + dst);
     }
-  }
 }
 
 // The blurred masker (mask_c included) of row i, all channels, into m[channel][x]; mm holds rows from a0 (rows of
@@ -187,6 +209,7 @@ void forward(const Params<T>& P, const T* t, const T* r, const T* lb, double* ou
   const int64_t strips = strips_of(P.h), tasks = P.n * strips, C = P.c, w = P.w;
   std::vector<double> partial(tasks * C, 0.0);
   const int64_t halo = P.blur ? kRadius : 0;
+  const RowFns<T> F = row_fns<T>();
   parallel_chunks(tasks, 1, [&](int64_t begin, int64_t end) {
     Buffers<T>& B = thread_buffers<T>();
     for (int64_t task = begin; task < end; ++task) {
@@ -197,27 +220,16 @@ void forward(const Params<T>& P, const T* t, const T* r, const T* lb, double* ou
       B.pad.resize(C * (w + 2 * kRadius));
       B.m.resize(C * w);
       B.mq.resize(C * w);
-      prepare_rows(P, t, r, lb, b, a0, a1, B.s.data(), B.tp.data(), B.rp.data(), B.mm.data());
+      prepare_rows(P, F, t, r, lb, b, a0, a1, B.s.data(), B.tp.data(), B.rp.data(), B.mm.data());
       double acc[kCvvdpMaxChannels] = {0, 0, 0, 0};
       for (int64_t i = r0; i < r1; ++i) {
         masker_row(P, B.mm.data(), a0, rows, i, B.pad.data(), B.m.data());
+        for (int64_t k = 0; k < C; ++k)
+          F.spow(B.m.data() + k * w, w, P.q[k], P.eps, P.eps_q[k], B.mq.data() + k * w);
         for (int64_t k = 0; k < C; ++k) {
-          const T* __restrict m = B.m.data() + k * w;
-          T* __restrict mq = B.mq.data() + k * w;
-          for (int64_t x = 0; x < w; ++x) mq[x] = std::pow(m[x] + P.eps, P.q[k]) - P.eps_q[k];
-        }
-        for (int64_t k = 0; k < C; ++k) {
-          const T* tp = B.tp.data() + (k * rows + (i - a0)) * w;
-          const T* rp = B.rp.data() + (k * rows + (i - a0)) * w;
-          double sum = 0;
-          for (int64_t x = 0; x < w; ++x) {
-            T masker = 0;
-            for (int64_t j = 0; j < C; ++j) masker += P.xcm[k * C + j] * B.mq[j * w + x];
-            const T du = (std::pow(std::abs(tp[x] - rp[x]) + P.eps, P.p) - P.eps_p) / (1 + masker);
-            const T d = P.dmax * du / (P.dmax + du) + P.eps;
-            sum += static_cast<double>(d * d);
-          }
-          acc[k] += sum;
+          const int64_t off = (k * rows + (i - a0)) * w;
+          acc[k] += F.pool(B.mq.data(), static_cast<int>(C), P.xcm + k * C, B.tp.data() + off, B.rp.data() + off, w,
+                           P.k, B.pad.data());
         }
       }
       for (int64_t k = 0; k < C; ++k) partial[task * C + k] = acc[k];
@@ -240,6 +252,7 @@ template <typename T>
 void backward(const Params<T>& P, const double* grad, const T* t, const T* r, const T* lb, T* dt, T* dr, T* dl) {
   const int64_t strips = strips_of(P.h), tasks = P.n * strips, C = P.c, w = P.w, wp = w + 2 * kRadius;
   const int64_t halo = P.blur ? kRadius : 0;
+  const RowFns<T> F = row_fns<T>();
   parallel_chunks(tasks, 1, [&](int64_t begin, int64_t end) {
     Buffers<T>& B = thread_buffers<T>();
     for (int64_t task = begin; task < end; ++task) {
@@ -256,44 +269,30 @@ void backward(const Params<T>& P, const double* grad, const T* t, const T* r, co
       B.u.resize(C * wp);
       T go[kCvvdpMaxChannels];
       for (int64_t k = 0; k < C; ++k) go[k] = static_cast<T>(grad[b * C + k]);
-      prepare_rows(P, t, r, lb, b, a0, a1, B.s.data(), B.tp.data(), B.rp.data(), B.mm.data());
+      prepare_rows(P, F, t, r, lb, b, a0, a1, B.s.data(), B.tp.data(), B.rp.data(), B.mm.data());
       // d / d (blurred masker) and d / d |T - R| on the rows J = [j0, j1)
       for (int64_t j = j0; j < j1; ++j) {
         masker_row(P, B.mm.data(), a0, rows, j, B.pad.data(), B.m.data());
-        for (int64_t k = 0; k < C; ++k) {
-          const T* __restrict m = B.m.data() + k * w;
-          T* __restrict mq = B.mq.data() + k * w;
-          for (int64_t x = 0; x < w; ++x) mq[x] = std::pow(m[x] + P.eps, P.q[k]) - P.eps_q[k];
-        }
+        for (int64_t k = 0; k < C; ++k)
+          F.spow(B.m.data() + k * w, w, P.q[k], P.eps, P.eps_q[k], B.mq.data() + k * w);
         T* gmask = B.pad.data();  // C x w: d / d masker_k (the pad scratch is free again)
         for (int64_t k = 0; k < C; ++k) {
-          const T* tp = B.tp.data() + (k * rows + (j - a0)) * w;
-          const T* rp = B.rp.data() + (k * rows + (j - a0)) * w;
-          T* ge = B.ge.data() + (k * jrows + (j - j0)) * w;
-          for (int64_t x = 0; x < w; ++x) {
-            T masker = 0;
-            for (int64_t i = 0; i < C; ++i) masker += P.xcm[k * C + i] * B.mq[i * w + x];
-            const T e = std::abs(tp[x] - rp[x]) + P.eps;
-            const T pe = std::pow(e, P.p);
-            const T den = 1 / (1 + masker);
-            const T du = (pe - P.eps_p) * den;
-            const T dd = P.dmax + du;
-            const T d = P.dmax * du / dd;
-            const T gdu = go[k] * 2 * (d + P.eps) * (P.dmax * P.dmax) / (dd * dd);
-            ge[x] = gdu * P.p * pe / e * den;
-            gmask[k * w + x] = -gdu * du * den;
-          }
+          const int64_t off = (k * rows + (j - a0)) * w;
+          F.grad(B.mq.data(), static_cast<int>(C), P.xcm + k * C, B.tp.data() + off, B.rp.data() + off, w, P.k,
+                 go[k], B.ge.data() + (k * jrows + (j - j0)) * w, gmask + k * w);
         }
+        T* gsum = B.mq.data();  // the powers are spent: d / d (masker power)_k = sum_i xcm[i, k] gmask_i
         for (int64_t k = 0; k < C; ++k) {
-          const T* __restrict m = B.m.data() + k * w;
-          T* __restrict gm = B.gm.data() + (k * jrows + (j - j0)) * w;
-          for (int64_t x = 0; x < w; ++x) {
-            T g = 0;
-            for (int64_t i = 0; i < C; ++i) g += P.xcm[i * C + k] * gmask[i * w + x];
-            const T base = m[x] + P.eps;
-            gm[x] = g * P.q[k] * std::pow(base, P.q[k]) / base;
+          T* __restrict g = gsum + k * w;
+          for (int64_t x = 0; x < w; ++x) g[x] = P.xcm[k] * gmask[x];
+          for (int64_t i = 1; i < C; ++i) {
+            const T xik = P.xcm[i * C + k];
+            const T* __restrict src = gmask + i * w;
+            for (int64_t x = 0; x < w; ++x) g[x] += xik * src[x];
           }
         }
+        for (int64_t k = 0; k < C; ++k)
+          F.dpow(B.m.data() + k * w, gsum + k * w, w, P.q[k], P.eps, B.gm.data() + (k * jrows + (j - j0)) * w);
       }
       // transposed blur to d / d min(|T|, |R|), then the chain to the inputs, row by row over the strip
       for (int64_t i = r0; i < r1; ++i) {
@@ -344,9 +343,7 @@ void backward(const Params<T>& P, const double* grad, const T* t, const T* r, co
             const T grp = -gdiff + gc * sgn(rp[x]);
             dt[src + x] = gtp * sg[x];
             dr[src + x] = grp * sg[x];
-            T ds;
-            sensitivity(P, k, lrow[x], &ds);
-            dlrow[x] += (gtp * t[src + x] + grp * r[src + x]) * ds;
+            dlrow[x] += (gtp * t[src + x] + grp * r[src + x]) * sg[x] * dlog_sensitivity(P, k, lrow[x]);
           }
         }
       }
