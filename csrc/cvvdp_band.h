@@ -56,3 +56,34 @@ inline void check_cvvdp_band_backward_args(const at::Tensor& grad, const at::Ten
 }
 
 }  // namespace turboiqa
+
+namespace turboiqa {
+
+// cvvdp_pyramid_step: planes N x C x H x W (float32/float64, H, W >= 2).
+inline void check_cvvdp_pyramid_args(const at::Tensor& planes) {
+  TORCH_CHECK(planes.dim() == 4, "cvvdp_pyramid_step: planes must be N x C x H x W, got shape ", planes.sym_sizes());
+  TORCH_CHECK(planes.scalar_type() == at::kFloat || planes.scalar_type() == at::kDouble,
+              "cvvdp_pyramid_step: planes must be float32 or float64, got ", planes.scalar_type());
+  TORCH_CHECK(planes.sym_size(2) >= 2 && planes.sym_size(3) >= 2,
+              "cvvdp_pyramid_step: planes must be at least 2 x 2, got ", planes.sym_size(2), " x ", planes.sym_size(3));
+}
+
+inline void check_cvvdp_pyramid_backward_args(const at::Tensor& grad_reduced, const at::Tensor& grad_expanded,
+                                              const at::Tensor& planes) {
+  check_cvvdp_pyramid_args(planes);
+  const auto h = planes.sym_size(2), w = planes.sym_size(3);
+  TORCH_CHECK(grad_reduced.dim() == 4 && grad_reduced.sym_size(0) == planes.sym_size(0) &&
+                  grad_reduced.sym_size(1) == planes.sym_size(1) && grad_reduced.sym_size(2) == (h + 1) / 2 &&
+                  grad_reduced.sym_size(3) == (w + 1) / 2,
+              "cvvdp_pyramid_step backward: grad_reduced must have the reduced planes' shape, got ",
+              grad_reduced.sym_sizes());
+  TORCH_CHECK(grad_expanded.sym_sizes() == planes.sym_sizes(),
+              "cvvdp_pyramid_step backward: grad_expanded must have the planes' shape, got ",
+              grad_expanded.sym_sizes());
+  TORCH_CHECK(grad_reduced.scalar_type() == planes.scalar_type() &&
+                  grad_expanded.scalar_type() == planes.scalar_type() && grad_reduced.device() == planes.device() &&
+                  grad_expanded.device() == planes.device(),
+              "cvvdp_pyramid_step backward: gradients must match planes in dtype and device");
+}
+
+}  // namespace turboiqa

@@ -122,4 +122,11 @@ TORCH_LIBRARY(turboiqa, m) {
       "_cvvdp_band_pool_backward(Tensor grad, Tensor test, Tensor ref, Tensor log_bkg, float[] csf, float log_l_lo, "
       "float log_l_hi, float[] gain, float[] mask_q, float[] xcm, float mask_c, float mask_p, float d_max) "
       "-> (Tensor, Tensor, Tensor)");
+  // cvvdp_pyramid_step: one level of ColorVideoVDP's decimated Laplacian pyramid (cvvdp 0.5.7 lpyr_dec, 5-tap
+  // kernel a = 0.4), planes N x C x H x W (float32/float64, H, W >= 2): reduced = blur and keep every second row and
+  // column (symmetric edges; the horizontal pass zero-pads the right edge and corrects the last column by
+  // k3 x[-1] + k4 x[-2] for an odd H, k4 x[-1] for an even H, as cvvdp), N x C x ceil(H/2) x ceil(W/2); expanded =
+  // reduced upsampled x2 back to H x W (zero insertion, 2 x kernel, replicated ends).
+  m.def("cvvdp_pyramid_step(Tensor planes) -> (Tensor reduced, Tensor expanded)");
+  m.def("_cvvdp_pyramid_step_backward(Tensor grad_reduced, Tensor grad_expanded, Tensor planes) -> Tensor");
 }

@@ -256,6 +256,22 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> cvvdp_band_pool_backward_meta(
           at::empty_symint(log_bkg.sym_sizes(), log_bkg.options())};
 }
 
+std::tuple<at::Tensor, at::Tensor> cvvdp_pyramid_step_meta(const at::Tensor& planes) {
+  check_all_meta("cvvdp_pyramid_step", {planes});
+  check_cvvdp_pyramid_args(planes);
+  return {at::empty_symint({planes.sym_size(0), planes.sym_size(1), (planes.sym_size(2) + 1) / 2,
+                            (planes.sym_size(3) + 1) / 2},
+                           planes.options()),
+          at::empty_symint(planes.sym_sizes(), planes.options())};
+}
+
+at::Tensor cvvdp_pyramid_step_backward_meta(const at::Tensor& grad_reduced, const at::Tensor& grad_expanded,
+                                            const at::Tensor& planes) {
+  check_all_meta("_cvvdp_pyramid_step_backward", {grad_reduced, grad_expanded, planes});
+  check_cvvdp_pyramid_backward_args(grad_reduced, grad_expanded, planes);
+  return at::empty_symint(planes.sym_sizes(), planes.options());
+}
+
 }  // namespace
 
 // _parallel_chunks_probe has none: it tests the CPU work distribution and means nothing on another device.
@@ -285,6 +301,8 @@ TORCH_LIBRARY_IMPL(turboiqa, Meta, m) {
   m.impl("_decimate2_backward", &decimate2_backward_meta);
   m.impl("cvvdp_band_pool", &cvvdp_band_pool_meta);
   m.impl("_cvvdp_band_pool_backward", &cvvdp_band_pool_backward_meta);
+  m.impl("cvvdp_pyramid_step", &cvvdp_pyramid_step_meta);
+  m.impl("_cvvdp_pyramid_step_backward", &cvvdp_pyramid_step_backward_meta);
 }
 
 }  // namespace turboiqa::meta

@@ -531,3 +531,35 @@ def cvvdp_band_pool(test, ref, log_bkg, csf, log_l_lo, log_l_hi, gain, mask_q, x
     if backend == "native":
         raise RuntimeError("backend='native': cvvdp_band_pool has a kernel for CPU float32/float64 tensors only")
     return _reference_cvvdp_band.cvvdp_band_pool(test, ref, log_bkg, *args)
+
+
+if _has_op("cvvdp_pyramid_step"):
+
+    def _cvvdp_pyramid_step_setup_context(ctx, inputs, output):
+        (planes,) = inputs
+        ctx.save_for_backward(planes)
+
+    def _cvvdp_pyramid_step_backward(ctx, grad_reduced, grad_expanded):
+        (planes,) = ctx.saved_tensors
+        n, c, h, w = planes.shape
+        if grad_reduced is None:
+            grad_reduced = planes.new_zeros(n, c, (h + 1) // 2, (w + 1) // 2)
+        if grad_expanded is None:
+            grad_expanded = torch.zeros_like(planes)
+        return torch.ops.turboiqa._cvvdp_pyramid_step_backward(grad_reduced, grad_expanded, planes)
+
+    torch.library.register_autograd(
+        "turboiqa::cvvdp_pyramid_step", _cvvdp_pyramid_step_backward, setup_context=_cvvdp_pyramid_step_setup_context
+    )
+
+
+def cvvdp_pyramid_step(planes, backend="auto"):
+    """One level of ColorVideoVDP's decimated Laplacian pyramid of N×C×H×W planes: (reduced, expanded back to H×W),
+    see the schema in csrc/ops.cpp. Differentiable. The native kernel serves CPU float32/float64 tensors; other
+    devices run the PyTorch twin."""
+    if (use_native(backend) and _has_op("cvvdp_pyramid_step") and planes.device.type == "cpu"
+            and planes.dtype in (torch.float32, torch.float64)):
+        return torch.ops.turboiqa.cvvdp_pyramid_step(planes)
+    if backend == "native":
+        raise RuntimeError("backend='native': cvvdp_pyramid_step has a kernel for CPU float32/float64 tensors only")
+    return _reference_cvvdp_band.pyramid_step(planes)

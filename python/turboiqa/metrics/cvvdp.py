@@ -124,51 +124,8 @@ def band_frequencies(height: int, width: int, ppd: float) -> list[float]:
     return [f * ppd / 2 for f in [1.0] + [0.3228 * 2.0 ** -f for f in range(levels)]]
 
 
-def _reduce(x: torch.Tensor) -> torch.Tensor:
-    """Blur with the 5-tap kernel and keep every second row and column (B×H×W → B×ceil(H/2)×ceil(W/2)), symmetric
-    (edge-repeating) borders. The right-edge term of the horizontal pass follows the parity of H, as in cvvdp."""
-    k0, k1, k2, k3, k4 = _K
-    h, w = x.shape[-2:]
-    # vertical: rows −2, −1 ← 1, 0; below the last row ← last, last−1
-    top = x[:, 1:2] if h > 1 else x[:, 0:1]
-    xp = torch.cat([top, x[:, 0:1], x, x[:, -1:], x[:, -2:-1] if h > 1 else x[:, -1:]], 1)
-    ho = (h + 1) // 2
-    ya = xp[:, 2:2 * ho + 2:2] * k2
-    ya.add_(xp[:, 0:2 * ho:2] + xp[:, 4:2 * ho + 4:2], alpha=k0)  # k0 == k4
-    ya.add_(xp[:, 1:2 * ho + 1:2] + xp[:, 3:2 * ho + 3:2], alpha=k1)  # k1 == k3
-    # horizontal: left border symmetric; right border: zero pad, then cvvdp's correction
-    wo = (w + 1) // 2
-    left = ya[:, :, 1:2] if w > 1 else ya[:, :, 0:1]
-    yp = torch.cat([left, ya[:, :, 0:1], ya, torch.zeros_like(ya[:, :, :2])], 2)
-    y = yp[:, :, 2:2 * wo + 2:2] * k2
-    y.add_(yp[:, :, 0:2 * wo:2] + yp[:, :, 4:2 * wo + 4:2], alpha=k0)
-    y.add_(yp[:, :, 1:2 * wo + 1:2] + yp[:, :, 3:2 * wo + 3:2], alpha=k1)
-    if h % 2 == 1:
-        fix = ya[:, :, -1] * k3 + ya[:, :, -2] * k4
-    else:
-        fix = ya[:, :, -1] * k4
-    return torch.cat([y[:, :, :-1], (y[:, :, -1] + fix).unsqueeze(2)], 2)
-
-
-def _expand_dim(x: torch.Tensor, size: int, dim: int) -> torch.Tensor:
-    """Upsample ×2 along ``dim`` (zero insertion, 2×5-tap kernel, edge-replicated ends), cropped to ``size``."""
-    n = x.shape[dim]
-    first = x.narrow(dim, 0, 1)
-    last = x.narrow(dim, n - 1, 1)
-    xp = torch.cat([first, x, last], dim)
-    a, b, c = xp.narrow(dim, 0, n), xp.narrow(dim, 1, n), xp.narrow(dim, 2, n)
-    even = b * (2 * _K[2])  # 2·(K0·a + K2·b + K4·c), K0 == K4
-    even.add_(a + c, alpha=2 * _K[0])
-    odd = b + c  # 2·(K1·b + K3·c), K1 == K3
-    odd.mul_(2 * _K[1])
-    out = torch.stack([even, odd], dim + 1 if dim >= 0 else dim)
-    shape = list(x.shape)
-    shape[dim] = 2 * n
-    return out.reshape(shape).narrow(dim, 0, size)
-
-
-def _expand(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    return _expand_dim(_expand_dim(x, h, -2), w, -1)
+_reduce = _band.reduce
+_expand = _band.expand
 
 
 # --------------------------------------------------------------------------------------------------- masking
@@ -309,10 +266,10 @@ def _band_differences(both: torch.Tensor, freqs: list[float], heatmap: bool = Fa
                 bw = torch.tensor(prm["baseband_weight"][:3], dtype=dtype, device=device).view(1, 3, 1, 1)
                 maps.append(_pool(d * ch_w * bw, prm["beta_tch"], 1, False).unsqueeze(1))
         else:
-            nxt = _reduce(g)
-            ex = _expand(nxt, gh, gw)
-            lap = (g - ex).view(2 * n, nch, gh, gw)
-            bkg = ex.view(2 * n, nch, gh, gw)[:, 0:1].clamp(min=0.01)
+            nxt, ex = _ops.cvvdp_pyramid_step(g.view(2 * n, nch, gh, gw))  # reduce, expand back
+            nxt = nxt.view(2 * n * nch, *nxt.shape[-2:])
+            lap = g.view(2 * n, nch, gh, gw) - ex
+            bkg = ex[:, 0:1].clamp(min=0.01)
             band = (lap / bkg).clamp(max=1000.0)
             t, r = band[:n], band[n:]
             # the middle bands' contrast is doubled (cvvdp's get_band): folded into the sensitivity
