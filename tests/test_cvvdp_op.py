@@ -6,6 +6,7 @@ import torch
 from turboiqa import _ops
 from turboiqa.metrics import cvvdp as CV
 from turboiqa.reference.cvvdp_band import cvvdp_band_pool as reference
+from turboiqa.reference.cvvdp_band import pyramid_step as reference_pyramid
 
 pytestmark = pytest.mark.skipif(not _ops._has_op("cvvdp_band_pool"), reason="compiled cvvdp_band_pool not available")
 
@@ -162,6 +163,60 @@ def test_bad_arguments():
         _ops.cvvdp_band_pool(t.half(), r.half(), lb.half(), *args(3), backend="native")
     with pytest.raises(ValueError, match="backend must be one of"):
         _ops.cvvdp_band_pool(t, r, lb, *args(3), backend="fast")
+
+
+# ------------------------------------------------------------------------------------------- cvvdp_pyramid_step
+PYR_SHAPES = [(1, 1, 2, 2), (2, 3, 37, 29), (1, 2, 8, 9), (1, 3, 9, 8), (2, 1, 3, 5), (1, 3, 70, 131), (1, 4, 6, 2)]
+
+
+@pytest.mark.parametrize("shape", PYR_SHAPES)
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-14), (torch.float32, 1e-6)])
+def test_pyramid_step_matches_twin(shape, dtype, tol):
+    """Even/odd heights and widths (cvvdp's right-edge correction follows the parity of H), forward and backward."""
+    g = torch.Generator().manual_seed(10)
+    x = torch.rand(shape, generator=g, dtype=torch.float64).to(dtype)
+    got, want = _ops.cvvdp_pyramid_step(x), reference_pyramid(x)
+    n, c, h, w = shape
+    assert got[0].shape == (n, c, (h + 1) // 2, (w + 1) // 2) and got[1].shape == shape
+    for a, b in zip(got, want):
+        rel_close(a, b, tol)
+    gr = torch.randn(got[0].shape, generator=g, dtype=torch.float64).to(dtype)
+    ge = torch.randn(shape, generator=g, dtype=torch.float64).to(dtype)
+    grads = []
+    for fn in (_ops.cvvdp_pyramid_step, reference_pyramid):
+        xi = x.clone().requires_grad_()
+        red, ex = fn(xi)
+        grads.append(torch.autograd.grad((red * gr).sum() + (ex * ge).sum(), xi)[0])
+    rel_close(grads[0], grads[1], 10 * tol)
+
+
+def test_pyramid_step_registration_threads_and_errors():
+    x = torch.rand(2, 3, 11, 14, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a: _ops.cvvdp_pyramid_step(a), (x,))
+    assert torch.autograd.gradcheck(lambda a: _ops.cvvdp_pyramid_step(a)[1], (x,))  # one output used
+    torch.library.opcheck(torch.ops.turboiqa.cvvdp_pyramid_step.default, (x,))
+    fn = torch.compile(lambda a: _ops.cvvdp_pyramid_step(a)[1], fullgraph=True, backend="eager")
+    torch.testing.assert_close(fn(x.detach()), _ops.cvvdp_pyramid_step(x.detach())[1], atol=0, rtol=0)
+    big = torch.rand(3, 3, 130, 91)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = _ops.cvvdp_pyramid_step(big)
+        torch.set_num_threads(max(2, threads))
+        many = _ops.cvvdp_pyramid_step(big)
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(one, many):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+    with pytest.raises(RuntimeError, match="at least 2 x 2"):
+        torch.ops.turboiqa.cvvdp_pyramid_step(torch.rand(1, 1, 1, 5))
+    with pytest.raises(RuntimeError, match="planes must be N x C x H x W"):
+        torch.ops.turboiqa.cvvdp_pyramid_step(torch.rand(5, 5))
+    with pytest.raises(RuntimeError, match="grad_expanded must have"):
+        torch.ops.turboiqa._cvvdp_pyramid_step_backward(torch.rand(1, 1, 3, 3), torch.rand(1, 1, 5, 4),
+                                                        torch.rand(1, 1, 5, 5))
+    with pytest.raises(RuntimeError, match="CPU float32/float64"):
+        _ops.cvvdp_pyramid_step(torch.rand(1, 1, 4, 4).half(), backend="native")
 
 
 def _route(monkeypatch, native):

@@ -72,6 +72,8 @@ VALID = {
     "_decimate2_backward": (t(2, 3, 5, 6), t(2, 3, 12, 13), W3),
     "cvvdp_band_pool": cvvdp_band(),
     "_cvvdp_band_pool_backward": (t(2, 3, dtype=torch.float64), *cvvdp_band()),
+    "cvvdp_pyramid_step": (t(2, 3, 9, 12),),
+    "_cvvdp_pyramid_step_backward": (t(2, 3, 5, 6), t(2, 3, 9, 12), t(2, 3, 9, 12)),
 }
 
 # (op, what is wrong, arguments on the CPU, a piece of the expected message).
@@ -178,6 +180,10 @@ BAD = [
      "log_bkg must be N x 1 x H x W"),
     ("_cvvdp_band_pool_backward", "gradient of the wrong size", (t(3, dtype=torch.float64), *cvvdp_band()),
      "gradient values"),
+    ("cvvdp_pyramid_step", "one row", (t(1, 1, 1, 8),), "at least 2 x 2"),
+    ("cvvdp_pyramid_step", "uint8 planes", (t(1, 1, 4, 4, dtype=torch.uint8),), "float32 or float64"),
+    ("_cvvdp_pyramid_step_backward", "reduced gradient of the wrong shape", (t(1, 1, 4, 4), t(1, 1, 9, 9),
+                                                                            t(1, 1, 9, 9)), "grad_reduced must have"),
 ]
 
 
