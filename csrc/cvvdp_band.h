@@ -87,3 +87,27 @@ inline void check_cvvdp_pyramid_backward_args(const at::Tensor& grad_reduced, co
 }
 
 }  // namespace turboiqa
+
+namespace turboiqa {
+
+// cvvdp_srgb_to_dkl: x N x 3 x H x W float32/float64, a 3 x 3 matrix (9 values, row-major) and 3 biases.
+inline void check_cvvdp_srgb_args(const at::Tensor& x, at::ArrayRef<double> matrix, at::ArrayRef<double> bias,
+                                  double data_range) {
+  TORCH_CHECK(x.dim() == 4 && x.sym_size(1) == 3, "cvvdp_srgb_to_dkl: x must be N x 3 x H x W, got shape ",
+              x.sym_sizes());
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
+              "cvvdp_srgb_to_dkl: x must be float32 or float64, got ", x.scalar_type());
+  TORCH_CHECK(matrix.size() == 9 && bias.size() == 3, "cvvdp_srgb_to_dkl: matrix must hold 9 values and bias 3, got ",
+              matrix.size(), " and ", bias.size());
+  TORCH_CHECK(data_range > 0, "cvvdp_srgb_to_dkl: data_range must be > 0, got ", data_range);
+}
+
+inline void check_cvvdp_srgb_backward_args(const at::Tensor& grad, const at::Tensor& x, at::ArrayRef<double> matrix,
+                                           at::ArrayRef<double> bias, double data_range) {
+  check_cvvdp_srgb_args(x, matrix, bias, data_range);
+  TORCH_CHECK(grad.sym_sizes() == x.sym_sizes() && grad.scalar_type() == x.scalar_type() &&
+                  grad.device() == x.device(),
+              "cvvdp_srgb_to_dkl backward: grad must match x in shape, dtype and device, got ", grad.sym_sizes());
+}
+
+}  // namespace turboiqa

@@ -129,4 +129,9 @@ TORCH_LIBRARY(turboiqa, m) {
   // reduced upsampled x2 back to H x W (zero insertion, 2 x kernel, replicated ends).
   m.def("cvvdp_pyramid_step(Tensor planes) -> (Tensor reduced, Tensor expanded)");
   m.def("_cvvdp_pyramid_step_backward(Tensor grad_reduced, Tensor grad_expanded, Tensor planes) -> Tensor");
+  // cvvdp_srgb_to_dkl: display-encoded sRGB planes x (N x 3 x H x W, float32/float64) -> the display's light in
+  // DKL: out_c = sum_k matrix[3c + k] eotf(clamp(x_k / data_range, 0, 1)) + bias[c], eotf the sRGB (IEC 61966-2-1)
+  // curve; the matrix and bias carry the display model (peak, black, reflection) and RGB -> XYZ -> LMS -> DKL.
+  m.def("cvvdp_srgb_to_dkl(Tensor x, float[] matrix, float[] bias, float data_range) -> Tensor");
+  m.def("_cvvdp_srgb_to_dkl_backward(Tensor grad, Tensor x, float[] matrix, float[] bias, float data_range) -> Tensor");
 }

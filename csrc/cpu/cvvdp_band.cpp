@@ -112,12 +112,14 @@ struct RowFns {
   double (*pool)(const T*, int, const T*, const T*, const T*, int64_t, const CvvdpRowConsts<T>&, T*);
   void (*grad)(const T*, int, const T*, const T*, const T*, int64_t, const CvvdpRowConsts<T>&, T, T*, T*);
   void (*dpow)(const T*, const T*, int64_t, T, T, T*);
+  void (*srgb)(const T* const*, int64_t, const T*, const T*, T, T* const*);
+  void (*srgb_grad)(const T* const*, const T* const*, int64_t, const T*, T, T* const*);
 };
 
 #define TURBOIQA_CVVDP_FNS(isa)                                                                              \
   RowFns<T> {                                                                                                \
     &cvvdp_prepare_row_##isa, &cvvdp_spow_row_##isa, &cvvdp_pool_row_##isa, &cvvdp_grad_row_##isa,          \
-        &cvvdp_dpow_row_##isa                                                                                \
+        &cvvdp_dpow_row_##isa, &cvvdp_srgb_row_##isa, &cvvdp_srgb_grad_row_##isa                            \
   }
 
 template <typename T>
@@ -395,11 +397,88 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> cvvdp_band_pool_backward_cpu(
   return {dt, dr, dl};
 }
 
+// ------------------------------------------------------------------------------------- cvvdp_srgb_to_dkl
+constexpr int64_t kColourChunk = 16384;  // pixels per task
+
+at::Tensor cvvdp_srgb_to_dkl_cpu(const at::Tensor& x_in, at::ArrayRef<double> matrix, at::ArrayRef<double> bias,
+                                 double data_range) {
+  check_cvvdp_srgb_args(x_in, matrix, bias, data_range);
+  const at::Tensor x = x_in.contiguous();
+  at::Tensor out = at::empty_like(x);
+  const int64_t n = x.size(0), px = x.size(2) * x.size(3), chunks = (px + kColourChunk - 1) / kColourChunk;
+  if (out.numel() == 0) return out;
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    const RowFns<T> F = row_fns<T>();
+    T m[9], b[3];
+    for (int i = 0; i < 9; ++i) m[i] = static_cast<T>(matrix[i]);
+    for (int i = 0; i < 3; ++i) b[i] = static_cast<T>(bias[i]);
+    const T* xp = x.data_ptr<T>();
+    T* op = out.data_ptr<T>();
+    parallel_chunks(n * chunks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t task = begin; task < end; ++task) {
+        const int64_t img = task / chunks, p0 = (task % chunks) * kColourChunk, len = std::min(kColourChunk, px - p0);
+        const T* src[3];
+        T* dst[3];
+        for (int c = 0; c < 3; ++c) {
+          src[c] = xp + (img * 3 + c) * px + p0;
+          dst[c] = op + (img * 3 + c) * px + p0;
+        }
+        F.srgb(src, len, m, b, static_cast<T>(data_range), dst);
+      }
+    });
+  };
+  if (x.scalar_type() == at::kDouble)
+    run(double(0));
+  else
+    run(float(0));
+  return out;
+}
+
+at::Tensor cvvdp_srgb_to_dkl_backward_cpu(const at::Tensor& grad_in, const at::Tensor& x_in,
+                                          at::ArrayRef<double> matrix, at::ArrayRef<double> bias, double data_range) {
+  check_cvvdp_srgb_backward_args(grad_in, x_in, matrix, bias, data_range);
+  const at::Tensor x = x_in.contiguous(), grad = grad_in.contiguous();
+  at::Tensor dx = at::empty_like(x);
+  const int64_t n = x.size(0), px = x.size(2) * x.size(3), chunks = (px + kColourChunk - 1) / kColourChunk;
+  if (dx.numel() == 0) return dx;
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    const RowFns<T> F = row_fns<T>();
+    T m[9];
+    for (int i = 0; i < 9; ++i) m[i] = static_cast<T>(matrix[i]);
+    const T* xp = x.data_ptr<T>();
+    const T* gp = grad.data_ptr<T>();
+    T* dp = dx.data_ptr<T>();
+    parallel_chunks(n * chunks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t task = begin; task < end; ++task) {
+        const int64_t img = task / chunks, p0 = (task % chunks) * kColourChunk, len = std::min(kColourChunk, px - p0);
+        const T* src[3];
+        const T* g[3];
+        T* dst[3];
+        for (int c = 0; c < 3; ++c) {
+          src[c] = xp + (img * 3 + c) * px + p0;
+          g[c] = gp + (img * 3 + c) * px + p0;
+          dst[c] = dp + (img * 3 + c) * px + p0;
+        }
+        F.srgb_grad(g, src, len, m, static_cast<T>(data_range), dst);
+      }
+    });
+  };
+  if (x.scalar_type() == at::kDouble)
+    run(double(0));
+  else
+    run(float(0));
+  return dx;
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(turboiqa, CPU, m) {
   m.impl("cvvdp_band_pool", &cvvdp_band_pool_cpu);
   m.impl("_cvvdp_band_pool_backward", &cvvdp_band_pool_backward_cpu);
+  m.impl("cvvdp_srgb_to_dkl", &cvvdp_srgb_to_dkl_cpu);
+  m.impl("_cvvdp_srgb_to_dkl_backward", &cvvdp_srgb_to_dkl_backward_cpu);
 }
 
 }  // namespace turboiqa::cpu

@@ -159,6 +159,50 @@ void dpow_row(const T* __restrict m, const T* __restrict g, int64_t w, T q, T ep
   for (int64_t x = 0; x < w; ++x) out[x] = g[x] * q * exp_t((q - 1) * log_t(m[x] + eps));
 }
 
+template <typename T>
+void srgb_row(const T* const* xs, int64_t w, const T* m, const T* bias, T data_range, T* const* out) {
+  const T* __restrict x0 = xs[0];
+  const T* __restrict x1 = xs[1];
+  const T* __restrict x2 = xs[2];
+  T* __restrict o0 = out[0];
+  T* __restrict o1 = out[1];
+  T* __restrict o2 = out[2];
+  const T m0 = m[0], m1 = m[1], m2 = m[2], m3 = m[3], m4 = m[4], m5 = m[5], m6 = m[6], m7 = m[7], m8 = m[8];
+  const T b0 = bias[0], b1 = bias[1], b2 = bias[2];
+  auto eotf = [](T v) {
+    v = v > 0 ? v : T(0);
+    v = v < 1 ? v : T(1);
+    return v > T(0.04045) ? exp_t(T(2.4) * log_t((v + T(0.055)) / T(1.055))) : v / T(12.92);
+  };
+  for (int64_t x = 0; x < w; ++x) {
+    const T e0 = eotf(x0[x] / data_range), e1 = eotf(x1[x] / data_range), e2 = eotf(x2[x] / data_range);
+    o0[x] = m0 * e0 + m1 * e1 + m2 * e2 + b0;
+    o1[x] = m3 * e0 + m4 * e1 + m5 * e2 + b1;
+    o2[x] = m6 * e0 + m7 * e1 + m8 * e2 + b2;
+  }
+}
+
+template <typename T>
+void srgb_grad_row(const T* const* grad, const T* const* xs, int64_t w, const T* m, T data_range, T* const* out) {
+  for (int k = 0; k < 3; ++k) {
+    const T* __restrict g0 = grad[0];
+    const T* __restrict g1 = grad[1];
+    const T* __restrict g2 = grad[2];
+    const T* __restrict xk = xs[k];
+    T* __restrict o = out[k];
+    const T a = m[k], b = m[3 + k], c = m[6 + k];
+    for (int64_t x = 0; x < w; ++x) {
+      const T v = xk[x] / data_range;
+      const bool inside = v >= 0 && v <= 1;
+      const T vc = v > 0 ? (v < 1 ? v : T(1)) : T(0);
+      const T slope = vc > T(0.04045) ? T(2.4 / 1.055) * exp_t(T(1.4) * log_t((vc + T(0.055)) / T(1.055)))
+                                      : T(1) / T(12.92);
+      const T ge = a * g0[x] + b * g1[x] + c * g2[x];
+      o[x] = inside ? ge * slope / data_range : T(0);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace TURBOIQA_ISA_NS
 
@@ -181,6 +225,14 @@ void dpow_row(const T* __restrict m, const T* __restrict g, int64_t w, T q, T ep
   }                                                                                                                \
   void TURBOIQA_ISA_NAME(cvvdp_dpow_row)(const T* m, const T* g, int64_t w, T q, T eps, T* out) {                  \
     TURBOIQA_ISA_NS::dpow_row(m, g, w, q, eps, out);                                                               \
+  }                                                                                                                \
+  void TURBOIQA_ISA_NAME(cvvdp_srgb_row)(const T* const* x, int64_t w, const T* m, const T* bias, T data_range,    \
+                                         T* const* out) {                                                          \
+    TURBOIQA_ISA_NS::srgb_row(x, w, m, bias, data_range, out);                                                     \
+  }                                                                                                                \
+  void TURBOIQA_ISA_NAME(cvvdp_srgb_grad_row)(const T* const* grad, const T* const* x, int64_t w, const T* m,      \
+                                              T data_range, T* const* out) {                                       \
+    TURBOIQA_ISA_NS::srgb_grad_row(grad, x, w, m, data_range, out);                                                \
   }
 
 TURBOIQA_DEFINE_CVVDP_ROWS(float)

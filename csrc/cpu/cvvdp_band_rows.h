@@ -13,6 +13,8 @@ struct CvvdpRowConsts {
   T eps, eps_p, p, dmax;
 };
 
+// srgb: the three display-encoded planes x[0..2] (w samples) -> out[c] = sum_k m[3c + k] eotf(clamp(x_k / data_range,
+// 0, 1)) + bias[c] (sRGB EOTF); srgb_grad: d/dx of sum_c grad_c out_c.
 // One channel row: s = 10^(csf(l)) gain, tp = t s, rp = r s, mm = min(|tp|, |rp|); table: that channel's L values.
 #define TURBOIQA_DECLARE_CVVDP_ROWS(isa, T)                                                                          \
   void cvvdp_prepare_row_##isa(const T* t, const T* r, const T* l, int64_t w, const T* table, int64_t len,         \
@@ -22,7 +24,10 @@ struct CvvdpRowConsts {
                               const CvvdpRowConsts<T>& k, T* scratch);                                             \
   void cvvdp_grad_row_##isa(const T* mq, int c, const T* xrow, const T* tp, const T* rp, int64_t w,                \
                             const CvvdpRowConsts<T>& k, T go, T* ge, T* gmask);                                    \
-  void cvvdp_dpow_row_##isa(const T* m, const T* g, int64_t w, T q, T eps, T* out);
+  void cvvdp_dpow_row_##isa(const T* m, const T* g, int64_t w, T q, T eps, T* out);                             \
+  void cvvdp_srgb_row_##isa(const T* const* x, int64_t w, const T* m, const T* bias, T data_range, T* const* out);  \
+  void cvvdp_srgb_grad_row_##isa(const T* const* grad, const T* const* x, int64_t w, const T* m, T data_range,     \
+                                 T* const* out);
 
 TURBOIQA_DECLARE_CVVDP_ROWS(baseline, float)
 TURBOIQA_DECLARE_CVVDP_ROWS(baseline, double)

@@ -272,6 +272,20 @@ at::Tensor cvvdp_pyramid_step_backward_meta(const at::Tensor& grad_reduced, cons
   return at::empty_symint(planes.sym_sizes(), planes.options());
 }
 
+at::Tensor cvvdp_srgb_to_dkl_meta(const at::Tensor& x, at::ArrayRef<double> matrix, at::ArrayRef<double> bias,
+                                  double data_range) {
+  check_all_meta("cvvdp_srgb_to_dkl", {x});
+  check_cvvdp_srgb_args(x, matrix, bias, data_range);
+  return at::empty_symint(x.sym_sizes(), x.options().memory_format(at::MemoryFormat::Contiguous));
+}
+
+at::Tensor cvvdp_srgb_to_dkl_backward_meta(const at::Tensor& grad, const at::Tensor& x, at::ArrayRef<double> matrix,
+                                           at::ArrayRef<double> bias, double data_range) {
+  check_all_meta("_cvvdp_srgb_to_dkl_backward", {grad, x});
+  check_cvvdp_srgb_backward_args(grad, x, matrix, bias, data_range);
+  return at::empty_symint(x.sym_sizes(), x.options().memory_format(at::MemoryFormat::Contiguous));
+}
+
 }  // namespace
 
 // _parallel_chunks_probe has none: it tests the CPU work distribution and means nothing on another device.
@@ -303,6 +317,8 @@ TORCH_LIBRARY_IMPL(turboiqa, Meta, m) {
   m.impl("_cvvdp_band_pool_backward", &cvvdp_band_pool_backward_meta);
   m.impl("cvvdp_pyramid_step", &cvvdp_pyramid_step_meta);
   m.impl("_cvvdp_pyramid_step_backward", &cvvdp_pyramid_step_backward_meta);
+  m.impl("cvvdp_srgb_to_dkl", &cvvdp_srgb_to_dkl_meta);
+  m.impl("_cvvdp_srgb_to_dkl_backward", &cvvdp_srgb_to_dkl_backward_meta);
 }
 
 }  // namespace turboiqa::meta

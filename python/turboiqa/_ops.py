@@ -563,3 +563,33 @@ def cvvdp_pyramid_step(planes, backend="auto"):
     if backend == "native":
         raise RuntimeError("backend='native': cvvdp_pyramid_step has a kernel for CPU float32/float64 tensors only")
     return _reference_cvvdp_band.pyramid_step(planes)
+
+
+if _has_op("cvvdp_srgb_to_dkl"):
+
+    def _cvvdp_srgb_to_dkl_setup_context(ctx, inputs, output):
+        x, *params = inputs
+        ctx.save_for_backward(x)
+        ctx.params = tuple(params)
+
+    def _cvvdp_srgb_to_dkl_backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        dx = torch.ops.turboiqa._cvvdp_srgb_to_dkl_backward(grad.contiguous(), x, *ctx.params)
+        return dx, *([None] * len(ctx.params))
+
+    torch.library.register_autograd(
+        "turboiqa::cvvdp_srgb_to_dkl", _cvvdp_srgb_to_dkl_backward, setup_context=_cvvdp_srgb_to_dkl_setup_context
+    )
+
+
+def cvvdp_srgb_to_dkl(x, matrix, bias, data_range, backend="auto"):
+    """ColorVideoVDP's display model for sRGB displays: N×3×H×W display-encoded planes → absolute DKL,
+    Σ_k matrix[c, k] eotf(clamp(x_k / data_range, 0, 1)) + bias[c] (see the schema in csrc/ops.cpp). Differentiable.
+    The native kernel serves CPU float32/float64 tensors; other devices run the PyTorch twin."""
+    matrix, bias = [float(v) for v in matrix], [float(v) for v in bias]
+    if (use_native(backend) and _has_op("cvvdp_srgb_to_dkl") and x.device.type == "cpu"
+            and x.dtype in (torch.float32, torch.float64)):
+        return torch.ops.turboiqa.cvvdp_srgb_to_dkl(x, matrix, bias, float(data_range))
+    if backend == "native":
+        raise RuntimeError("backend='native': cvvdp_srgb_to_dkl has a kernel for CPU float32/float64 tensors only")
+    return _reference_cvvdp_band.srgb_to_dkl(x, matrix, bias, float(data_range))

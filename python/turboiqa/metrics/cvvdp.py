@@ -176,15 +176,22 @@ def _srgb_lut(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     return _display.srgb_eotf(torch.arange(256, dtype=torch.float64) / 255).to(dtype=dtype, device=device)
 
 
+@functools.lru_cache(maxsize=None)
+def _srgb_dkl_coefficients(photo: _display.DisplayPhotometry) -> tuple:
+    """(matrix, bias) of an sRGB display's relative linear RGB → absolute DKL, float64 numbers."""
+    m = _rgb_to_dkl(photo, torch.float64, torch.device("cpu"))
+    black = photo.black + photo.reflected
+    return tuple((m * (photo.peak - photo.black)).flatten().tolist()), tuple((m.sum(1) * black).tolist())
+
+
 def _dkl(x: torch.Tensor, photo: _display.DisplayPhotometry, data_range: float) -> torch.Tensor:
     """Display-encoded input → DKL (absolute). sRGB displays: EOTF, then the display's affine light model and the
     colour matrix as one 1×1 convolution with bias (8-bit input: the EOTF from a 256-entry table)."""
     dtype = compute_dtype(x.dtype)
     if x.shape[1] == 3 and photo.transfer == "sRGB" and photo.exposure == 1:
-        if x.dtype == torch.uint8 and data_range == 255:
-            rel = _srgb_lut(dtype, x.device)[x.long()]
-        else:
-            rel = _display.srgb_eotf((x.to(dtype) / data_range).clamp(0.0, 1.0))
+        if x.dtype != torch.uint8 or data_range != 255:  # one fused pass: EOTF, light model, colour matrix
+            return _ops.cvvdp_srgb_to_dkl(x.to(dtype), *_srgb_dkl_coefficients(photo), data_range)
+        rel = _srgb_lut(dtype, x.device)[x.long()]
         m = _rgb_to_dkl(photo, dtype, x.device)
         black = photo.black + photo.reflected
         return _mix(rel, m * (photo.peak - photo.black), m.sum(1) * black)

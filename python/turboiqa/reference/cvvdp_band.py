@@ -143,3 +143,16 @@ def pyramid_step(planes: torch.Tensor):
     n, c, h, w = planes.shape
     nxt = reduce(planes.reshape(n * c, h, w))
     return nxt.view(n, c, *nxt.shape[-2:]), expand(nxt, h, w).view(n, c, h, w)
+
+
+# --------------------------------------------------------------------------------------------------- colour
+def srgb_to_dkl(x: torch.Tensor, matrix, bias, data_range: float) -> torch.Tensor:
+    """Twin of ``turboiqa::cvvdp_srgb_to_dkl``: N×3×H×W display-encoded sRGB → Σ_k matrix[c, k] eotf(v_k) + bias[c],
+    v = clamp(x / data_range, 0, 1), eotf the sRGB curve; one batched GEMM with bias."""
+    dtype, device = x.dtype, x.device
+    v = (x / data_range).clamp(0.0, 1.0)
+    rel = torch.where(v > 0.04045, ((v + 0.055) / 1.055) ** 2.4, v / 12.92)
+    m = torch.tensor(matrix, dtype=dtype, device=device).view(3, 3)
+    b = torch.tensor(bias, dtype=dtype, device=device).view(1, 3, 1)
+    n, _, h, w = rel.shape
+    return torch.baddbmm(b.expand(n, -1, 1), m.expand(n, -1, -1), rel.reshape(n, 3, h * w)).view(n, 3, h, w)
