@@ -7,6 +7,7 @@ from turboiqa import _ops
 from turboiqa.metrics import cvvdp as CV
 from turboiqa.reference.cvvdp_band import cvvdp_band_pool as reference
 from turboiqa.reference.cvvdp_band import pyramid_step as reference_pyramid
+from turboiqa.reference.cvvdp_band import srgb_to_dkl as reference_srgb
 
 pytestmark = pytest.mark.skipif(not _ops._has_op("cvvdp_band_pool"), reason="compiled cvvdp_band_pool not available")
 
@@ -217,6 +218,58 @@ def test_pyramid_step_registration_threads_and_errors():
                                                         torch.rand(1, 1, 5, 5))
     with pytest.raises(RuntimeError, match="CPU float32/float64"):
         _ops.cvvdp_pyramid_step(torch.rand(1, 1, 4, 4).half(), backend="native")
+
+
+# ------------------------------------------------------------------------------------------- cvvdp_srgb_to_dkl
+def srgb_coefficients(display="standard_4k"):
+    from turboiqa import display as D
+
+    return CV._srgb_dkl_coefficients(D.resolve_display(display).photometry)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 1, 1), (2, 3, 33, 47), (1, 3, 130, 140)])
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-14), (torch.float32, 1e-6)])
+@pytest.mark.parametrize("data_range", [1.0, 255.0])
+def test_srgb_to_dkl_matches_twin(shape, dtype, tol, data_range):
+    """Values below 0, on the linear segment, on the power segment and above data_range (clamped: no gradient)."""
+    g = torch.Generator().manual_seed(11)
+    x = ((torch.rand(shape, generator=g, dtype=torch.float64) * 1.2 - 0.1) * data_range).to(dtype)
+    m, b = srgb_coefficients()
+    got, want = _ops.cvvdp_srgb_to_dkl(x, m, b, data_range), reference_srgb(x, m, b, data_range)
+    rel_close(got, want, tol)
+    grad = torch.randn(shape, generator=g, dtype=torch.float64).to(dtype)
+    grads = []
+    for fn in (_ops.cvvdp_srgb_to_dkl, reference_srgb):
+        xi = x.clone().requires_grad_()
+        grads.append(torch.autograd.grad(fn(xi, m, b, data_range), xi, grad)[0])
+    rel_close(grads[0], grads[1], 2 * tol)
+
+
+def test_srgb_to_dkl_registration_threads_and_errors():
+    m, b = srgb_coefficients("standard_fhd")
+    x = (torch.rand(2, 3, 6, 7, dtype=torch.float64) * 0.9 + 0.05).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a: _ops.cvvdp_srgb_to_dkl(a, m, b, 1.0), (x,))
+    torch.library.opcheck(torch.ops.turboiqa.cvvdp_srgb_to_dkl.default, (x, list(m), list(b), 1.0))
+    fn = torch.compile(lambda a: _ops.cvvdp_srgb_to_dkl(a, m, b, 1.0), fullgraph=True, backend="eager")
+    torch.testing.assert_close(fn(x.detach()), _ops.cvvdp_srgb_to_dkl(x.detach(), m, b, 1.0), atol=0, rtol=0)
+    big = torch.rand(2, 3, 200, 190)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = _ops.cvvdp_srgb_to_dkl(big, m, b, 1.0)
+        torch.set_num_threads(max(2, threads))
+        many = _ops.cvvdp_srgb_to_dkl(big, m, b, 1.0)
+    finally:
+        torch.set_num_threads(threads)
+    torch.testing.assert_close(one, many, atol=0, rtol=0)
+    with pytest.raises(RuntimeError, match="x must be N x 3 x H x W"):
+        torch.ops.turboiqa.cvvdp_srgb_to_dkl(torch.rand(1, 1, 4, 4), list(m), list(b), 1.0)
+    with pytest.raises(RuntimeError, match="data_range must be > 0"):
+        torch.ops.turboiqa.cvvdp_srgb_to_dkl(big, list(m), list(b), 0.0)
+    with pytest.raises(RuntimeError, match="x must be float32 or float64"):
+        torch.ops.turboiqa.cvvdp_srgb_to_dkl(big.half(), list(m), list(b), 1.0)
+    with pytest.raises(RuntimeError, match="CPU float32/float64"):
+        _ops.cvvdp_srgb_to_dkl(big.half(), m, b, 1.0, backend="native")
 
 
 def _route(monkeypatch, native):

@@ -74,6 +74,8 @@ VALID = {
     "_cvvdp_band_pool_backward": (t(2, 3, dtype=torch.float64), *cvvdp_band()),
     "cvvdp_pyramid_step": (t(2, 3, 9, 12),),
     "_cvvdp_pyramid_step_backward": (t(2, 3, 5, 6), t(2, 3, 9, 12), t(2, 3, 9, 12)),
+    "cvvdp_srgb_to_dkl": (t(2, 3, 5, 7), [0.5] * 9, [0.1] * 3, 1.0),
+    "_cvvdp_srgb_to_dkl_backward": (t(2, 3, 5, 7), t(2, 3, 5, 7), [0.5] * 9, [0.1] * 3, 1.0),
 }
 
 # (op, what is wrong, arguments on the CPU, a piece of the expected message).
@@ -184,6 +186,10 @@ BAD = [
     ("cvvdp_pyramid_step", "uint8 planes", (t(1, 1, 4, 4, dtype=torch.uint8),), "float32 or float64"),
     ("_cvvdp_pyramid_step_backward", "reduced gradient of the wrong shape", (t(1, 1, 4, 4), t(1, 1, 9, 9),
                                                                             t(1, 1, 9, 9)), "grad_reduced must have"),
+    ("cvvdp_srgb_to_dkl", "four channels", (t(1, 4, 5, 5), [0.5] * 9, [0.1] * 3, 1.0), "N x 3 x H x W"),
+    ("cvvdp_srgb_to_dkl", "short matrix", (t(1, 3, 5, 5), [0.5] * 8, [0.1] * 3, 1.0), "matrix must hold 9"),
+    ("_cvvdp_srgb_to_dkl_backward", "gradient of another shape", (t(1, 3, 5, 4), t(1, 3, 5, 5), [0.5] * 9,
+                                                                 [0.1] * 3, 1.0), "grad must match x"),
 ]
 
 
