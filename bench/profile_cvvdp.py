@@ -83,8 +83,7 @@ def main():
 
     import turboiqa.metrics.cvvdp as tc
     wrap(tc, "_dkl", "colour (display model + DKL)")
-    wrap(tc, "_reduce", "pyramid + Weber contrast")
-    wrap(tc, "_expand", "pyramid + Weber contrast")
+    wrap(tc._ops, "cvvdp_pyramid_step", "pyramid + Weber contrast")  # native reduce + expand
     wrap(tc, "_sensitivity", "CSF look-up/interpolation")
     wrap(tc._ops, "cvvdp_band_pool", "masking (incl. blur)")  # fused: CSF + masking + band pooling
     wrap(tc, "_pool", "pooling (p-norms)")

@@ -1,6 +1,8 @@
 // Compiled once per ISA (TURBOIQA_ISA = baseline | avx2 | avx512, with matching -m flags from CMake): the
 // per-row loops of cvvdp_band_pool (cvvdp_band_rows.h). Each loop is a plain loop over the row that GCC
 // vectorises; for float the exponentials and logarithms are inline polynomials (no libm calls in the loops).
+// Built with -fno-trapping-math (CMakeLists.txt): both sides of a select are computed, which is what lets the loops
+// with a branch (the EOTF's two segments) vectorise; the results are the same.
 #include <cstdint>
 #include <cstring>
 
@@ -160,22 +162,28 @@ void dpow_row(const T* __restrict m, const T* __restrict g, int64_t w, T q, T ep
 }
 
 template <typename T>
+inline T srgb_eotf(T v) {
+  v = v > 0 ? v : T(0);
+  v = v < 1 ? v : T(1);
+  const T curve = exp_t(T(2.4) * log_t((v + T(0.055)) / T(1.055)));
+  const T line = v / T(12.92);
+  return v > T(0.04045) ? curve : line;
+}
+
+template <typename T>
 void srgb_row(const T* const* xs, int64_t w, const T* m, const T* bias, T data_range, T* const* out) {
-  const T* __restrict x0 = xs[0];
-  const T* __restrict x1 = xs[1];
-  const T* __restrict x2 = xs[2];
+  for (int k = 0; k < 3; ++k) {  // the EOTF in place in the output rows, then the matrix
+    const T* __restrict src = xs[k];
+    T* __restrict dst = out[k];
+    for (int64_t x = 0; x < w; ++x) dst[x] = srgb_eotf(src[x] / data_range);
+  }
   T* __restrict o0 = out[0];
   T* __restrict o1 = out[1];
   T* __restrict o2 = out[2];
   const T m0 = m[0], m1 = m[1], m2 = m[2], m3 = m[3], m4 = m[4], m5 = m[5], m6 = m[6], m7 = m[7], m8 = m[8];
   const T b0 = bias[0], b1 = bias[1], b2 = bias[2];
-  auto eotf = [](T v) {
-    v = v > 0 ? v : T(0);
-    v = v < 1 ? v : T(1);
-    return v > T(0.04045) ? exp_t(T(2.4) * log_t((v + T(0.055)) / T(1.055))) : v / T(12.92);
-  };
   for (int64_t x = 0; x < w; ++x) {
-    const T e0 = eotf(x0[x] / data_range), e1 = eotf(x1[x] / data_range), e2 = eotf(x2[x] / data_range);
+    const T e0 = o0[x], e1 = o1[x], e2 = o2[x];
     o0[x] = m0 * e0 + m1 * e1 + m2 * e2 + b0;
     o1[x] = m3 * e0 + m4 * e1 + m5 * e2 + b1;
     o2[x] = m6 * e0 + m7 * e1 + m8 * e2 + b2;
