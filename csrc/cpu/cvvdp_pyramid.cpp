@@ -129,18 +129,44 @@ void apply_rows_t(const Taps<T>& tb, const T* in, int64_t w, int64_t rows_in, T*
   }
 }
 
-// Each of `rows` rows: out row (outputs) = table over in row (n samples).
+// Output o of a row through its table (the border outputs).
 template <typename T>
-void apply_cols(const Taps<T>& tb, const T* in, int64_t n, int64_t rows, T* out) {
+inline T tabled(const Taps<T>& tb, const T* s, int64_t o) {
+  T acc = 0;
+  for (int64_t e = tb.first[o]; e < tb.first[o + 1]; ++e) acc += tb.weight[e] * s[tb.src[e]];
+  return acc;
+}
+
+// Each of `rows` rows: out row (outputs) = table over in row (n samples). The interior outputs of the two table
+// kinds take a direct loop with the kernel's taps (the same products and order as the table entries).
+template <typename T>
+void apply_cols(const Taps<T>& tb, const T* in, int64_t n, int64_t rows, T* out, bool reducing) {
   const int64_t m = tb.outputs();
+  const T k0 = static_cast<T>(kK[0]), k1 = static_cast<T>(kK[1]), k2 = static_cast<T>(kK[2]);
+  const T e0 = static_cast<T>(2 * kK[0]), e1 = static_cast<T>(2 * kK[1]), e2 = static_cast<T>(2 * kK[2]);
   for (int64_t r = 0; r < rows; ++r) {
-    const T* s = in + r * n;
-    T* d = out + r * m;
-    for (int64_t o = 0; o < m; ++o) {
-      T acc = 0;
-      for (int64_t e = tb.first[o]; e < tb.first[o + 1]; ++e) acc += tb.weight[e] * s[tb.src[e]];
-      d[o] = acc;
+    const T* __restrict s = in + r * n;
+    T* __restrict d = out + r * m;
+    int64_t lo = 0, hi = 0;  // direct outputs [lo, hi)
+    if (reducing) {          // 2o - 2 >= 0, 2o + 2 <= n - 1, and not the corrected last output
+      lo = 1;
+      hi = std::min((n - 3) / 2 + 1, m - 1);
+      for (int64_t o = lo; o < hi; ++o) {
+        const T* c = s + 2 * o;
+        d[o] = k0 * c[-2] + k1 * c[-1] + k2 * c[0] + k1 * c[1] + k0 * c[2];
+      }
+    } else {  // outputs 2i, 2i + 1 with 1 <= i and i + 1 <= n - 1
+      lo = 2;
+      const int64_t last_i = std::min(n - 2, (m - 2) / 2);
+      hi = last_i >= 1 ? 2 * last_i + 2 : lo;
+      for (int64_t i = 1; i <= last_i; ++i) {
+        d[2 * i] = e0 * s[i - 1] + e2 * s[i] + e0 * s[i + 1];
+        d[2 * i + 1] = e1 * s[i] + e1 * s[i + 1];
+      }
     }
+    if (hi < lo) hi = lo;
+    for (int64_t o = 0; o < std::min(lo, m); ++o) d[o] = tabled(tb, s, o);
+    for (int64_t o = std::max(hi, lo); o < m; ++o) d[o] = tabled(tb, s, o);
   }
 }
 
@@ -180,9 +206,9 @@ void forward(const at::Tensor& x, at::Tensor& reduced, at::Tensor& expanded) {
     for (int64_t p = begin; p < end; ++p) {
       T* red = rp + p * tb.ho * tb.wo;
       apply_rows(tb.rv, xp + p * h * w, w, tmp.data());  // ho x w
-      apply_cols(tb.rh, tmp.data(), w, tb.ho, red);       // ho x wo
+      apply_cols(tb.rh, tmp.data(), w, tb.ho, red, true);       // ho x wo
       apply_rows(tb.ev, red, tb.wo, tmp.data());          // h x wo
-      apply_cols(tb.eh, tmp.data(), tb.wo, h, ep + p * h * w);
+      apply_cols(tb.eh, tmp.data(), tb.wo, h, ep + p * h * w, false);
     }
   });
 }
