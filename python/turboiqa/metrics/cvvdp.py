@@ -339,7 +339,7 @@ def _video_q(x, y, data_range, disp, fps: float, block_pixels: int = 1 << 21) ->
     h, w = x.shape[-2:]
     freqs = band_frequencies(h, w, disp.geometry.ppd)
     taps = None
-    hist = None  # 2N × (L-1) × 3 × H × W: the DKL frames before the block
+    hist = None  # the L - 1 DKL frames (2N × 3 × H × W each) before the block
     block = max(1, min(t, block_pixels // (h * w)))
     out = []
     for t0 in range(0, t, block):
@@ -350,14 +350,24 @@ def _video_q(x, y, data_range, disp, fps: float, block_pixels: int = 1 << 21) ->
         dkl = torch.cat([_dkl(xb, photo, data_range), _dkl(yb, photo, data_range)]).view(2 * n, k, 3, h, w)
         if taps is None:
             taps = _temporal_taps(float(fps), dkl.dtype, dkl.device)  # L × 4
-            hist = dkl[:, :1].expand(-1, taps.shape[0] - 1, -1, -1, -1)
-        win = torch.cat([hist, dkl], 1)  # 2N × (L-1+k) × 3 × H × W
-        ell = taps.shape[0]
-        src = win[:, :, (0, 1, 2, 0)]  # sustained Y, RG, YV; transient from Y
-        filt = src[:, ell - 1:ell - 1 + k] * taps[0].view(1, 1, 4, 1, 1)
-        for j in range(1, ell):  # frame t - j weighs taps[j]
-            filt = filt + src[:, ell - 1 - j:ell - 1 - j + k] * taps[j].view(1, 1, 4, 1, 1)
-        hist = win[:, win.shape[1] - (ell - 1):]
+            ell = taps.shape[0]
+            sustained = taps[:, :3].reshape(ell, 1, 3, 1, 1)
+            transient = taps[:, 3].reshape(ell, 1, 1, 1, 1)
+            hist = [dkl[:, 0]] * (ell - 1)
+        # frame t - j weighs taps[j]; the frames are summed in place, no window of frames is copied
+        frames = hist + [dkl[:, i] for i in range(k)]  # each 2N × 3 × H × W
+        outs = []
+        for i in range(k):
+            cur = ell - 1 + i
+            acc = frames[cur] * sustained[0]  # sustained Y, RG, YV
+            tr = frames[cur][:, 0:1] * transient[0]  # transient, from Y
+            for j in range(1, ell):
+                f = frames[cur - j]
+                acc.add_(f * sustained[j])
+                tr.add_(f[:, 0:1] * transient[j])
+            outs.append(torch.cat([acc, tr], 1))
+        filt = torch.stack(outs, 1)  # 2N × k × 4 × H × W
+        hist = frames[len(frames) - (ell - 1):]
         both = filt.reshape(2, n * k, 4, h, w).reshape(2 * n * k, 4, h, w)
         q, _ = _band_differences(both, freqs)  # (N·k) × 4 × bands
         out.append(q.view(n, k, 4, -1))
