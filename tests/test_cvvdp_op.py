@@ -308,3 +308,70 @@ def test_cvvdp_video_native_route_matches_pytorch_route(monkeypatch):
         _route(monkeypatch, native)
         out.append(CV.cvvdp(dist, ref, fps=30))
     torch.testing.assert_close(out[0], out[1], atol=2e-5, rtol=0)
+
+
+# ------------------------------------------------------------------------------------- instruction-set builds
+ISA_SCRIPT = """
+import json, sys, torch, turboiqa
+sys.path.insert(0, {tests!r})
+import test_cvvdp_op as T
+worst = {{}}
+for dtype, shape in ((torch.float32, (2, 3, 70, 131)), (torch.float64, (1, 4, 33, 20)), (torch.float32, (1, 3, 5, 9))):
+    t, r, lb = T.band(shape, dtype, seed=12)
+    a = T.args(shape[1])
+    inputs = [v.clone().requires_grad_() for v in (t, r, lb)]
+    got = T._ops.cvvdp_band_pool(*inputs, *a)
+    gg = torch.autograd.grad(got.sum(), inputs)
+    want = T.reference(t.double(), r.double(), lb.double(), *a)
+    ins = [v.double().requires_grad_() for v in (t, r, lb)]
+    gw = torch.autograd.grad(T.reference(*ins, *a).sum(), ins)
+    err = ((got - want).abs() / want.abs()).max().item()
+    err = max([err] + [((x.double() - y).abs().max() / y.abs().max()).item() for x, y in zip(gg, gw)])
+    worst[str(dtype)] = max(worst.get(str(dtype), 0.0), err)
+m, b = T.srgb_coefficients()
+x = torch.rand(2, 3, 37, 41, dtype=torch.float64) * 1.2 - 0.1
+got = T._ops.cvvdp_srgb_to_dkl(x.float(), m, b, 1.0).double()
+want = T.reference_srgb(x, m, b, 1.0)
+worst["srgb"] = ((got - want).abs().max() / want.abs().max()).item()
+print(json.dumps({{"isa": turboiqa.build_info()["cpu_isa_selected"], "worst": worst}}))
+"""
+
+
+def test_every_isa_build_matches_the_twin():
+    """cvvdp_band_rows.cpp is compiled per instruction set (float exp/log polynomials): each build the CPU runs."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import turboiqa
+
+    tests = str(Path(__file__).resolve().parent)
+    flags = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pytest.skip("no /proc/cpuinfo")
+    need = {"baseline": set(), "avx2": {"avx2", "fma"},
+            "avx512": {"avx512f", "avx512vl", "avx512bw", "avx512dq", "fma"}}
+    compiled = turboiqa.build_info()["cpu_isa_compiled"]
+    compiled = compiled.split(",") if isinstance(compiled, str) else list(compiled)
+    ran = []
+    for isa in [i for i in ("baseline", "avx2", "avx512") if i in compiled and need[i] <= flags]:
+        env = dict(os.environ, TURBOIQA_CPU_ISA=isa, OMP_NUM_THREADS="1")
+        env["PYTHONPATH"] = os.pathsep.join([str(Path(turboiqa.__file__).parents[1]), tests,
+                                             env.get("PYTHONPATH", "")])
+        out = subprocess.run([sys.executable, "-c", ISA_SCRIPT.format(tests=tests)], env=env, capture_output=True,
+                             text=True, timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        assert res["isa"] == isa
+        assert res["worst"]["torch.float64"] < 1e-11, res
+        assert res["worst"]["torch.float32"] < 2e-5, res
+        assert res["worst"]["srgb"] < 2e-6, res
+        ran.append(isa)
+    assert "baseline" in ran
