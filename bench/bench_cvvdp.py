@@ -1,17 +1,24 @@
 """ColorVideoVDP: turboiqa.cvvdp against the cvvdp 0.5.7 package on CPU, timed round-robin in one process.
 
 Inputs: one RGB float32 image pair in [0, 1] (a smoothed random reference and a noisy copy) at 512×384 and
-1920×1080, display 'standard_4k'. cvvdp runs ``cvvdp(display_name='standard_4k', device=cpu).predict(test, ref,
+1920×1080, display 'standard_4k'; and a 1920×1080 video pair of ``--frames`` frames (default 60) at 30 fps (the
+reference drifts by a pixel a frame, the test is a noisy copy), scored as video (temporal channels):
+``predict(test, ref, dim_order='FCHW', frames_per_second=30)`` against ``cvvdp(dist, ref, fps=30)``. The video case
+runs each side ``--video-repeats`` times (default 1), interleaved, after a 2-frame warm-up (cvvdp needs minutes per
+call); ``--frames 0`` skips it. cvvdp runs ``cvvdp(display_name='standard_4k', device=cpu).predict(test, ref,
 dim_order='BCHW')``; turboiqa runs ``turboiqa.metrics.cvvdp.cvvdp(dist, ref)``. ``ratio`` is cvvdp time /
 turboiqa time (> 1: turboiqa is faster); ``jod`` shows both give the same number.
 
-Run: python bench/bench_cvvdp.py [--repeats 3] [--json bench/results-cvvdp-cpu.json] [--busy N]
+Run: python bench/bench_cvvdp.py [--repeats 3] [--frames 60] [--video-repeats 1] [--sizes 512x384,1920x1080]
+[--json bench/results-cvvdp-cpu.json] [--busy N]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -30,10 +37,34 @@ def pair(h: int, w: int):
     return dist, ref
 
 
+def video(t: int, h: int, w: int):
+    g = torch.Generator().manual_seed(1)
+    base = torch.nn.functional.avg_pool2d(torch.rand(1, 3, h, w + t, generator=g), 5, 1, 2)[0]
+    ref = torch.stack([base[:, :, i:i + w] for i in range(t)])  # T×3×H×W, panning by a pixel a frame
+    dist = (ref + 0.03 * torch.randn(ref.shape, generator=g)).clamp(0, 1)
+    return dist, ref
+
+
+def time_video(cases: dict, repeats: int):
+    """Interleaved single calls (no warm-up of the full length): median ms and the last value of each case."""
+    times = {name: [] for name in cases}
+    values = {}
+    order = list(cases.items())
+    for r in range(repeats):
+        for name, f in order[r % len(order):] + order[:r % len(order)]:
+            t0 = time.perf_counter()
+            values[name] = float(f())
+            times[name].append((time.perf_counter() - t0) * 1e3)
+    return {name: statistics.median(v) for name, v in times.items()}, values
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--busy", type=int, default=0)
+    ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--video-repeats", type=int, default=1)
+    ap.add_argument("--sizes", default=",".join(SIZES))
     ap.add_argument("--json", default=str(Path(__file__).with_name("results-cvvdp-cpu.json")))
     args = ap.parse_args()
     from turboiqa.metrics.cvvdp import CVVDP_DATA_VERSION, cvvdp
@@ -44,7 +75,8 @@ def main():
         peer = pycvvdp.cvvdp(display_name="standard_4k", device=torch.device("cpu"), quiet=True)
     results = {"threads": torch.get_num_threads(), "torch": torch.__version__, "data": CVVDP_DATA_VERSION,
                "busy": args.busy, "sizes": {}}
-    for size, (h, w) in SIZES.items():
+    for size in [v for v in args.sizes.split(",") if v]:
+        h, w = SIZES[size]
         dist, ref = pair(h, w)
         cases = {"turboiqa": lambda: cvvdp(dist, ref)}
         if peer is not None:
@@ -56,6 +88,20 @@ def main():
             row["ratio"] = ms["cvvdp 0.5.7"] / ms["turboiqa"]
         results["sizes"][size] = row
         print(size, json.dumps(row))
+    if args.frames:
+        dist, ref = video(args.frames, 1080, 1920)
+        cases = {"turboiqa": lambda: cvvdp(dist, ref, fps=30)}
+        if peer is not None:
+            cases["cvvdp 0.5.7"] = lambda: peer.predict(dist, ref, dim_order="FCHW", frames_per_second=30)[0]
+        cvvdp(dist[:2], ref[:2], fps=30)  # warm-up on 2 frames
+        if peer is not None:
+            peer.predict(dist[:2], ref[:2], dim_order="FCHW", frames_per_second=30)
+        ms, jod = time_video(cases, args.video_repeats)
+        row = {"frames": args.frames, "fps": 30, "median_ms": ms, "jod": jod}
+        if peer is not None:
+            row["ratio"] = ms["cvvdp 0.5.7"] / ms["turboiqa"]
+        results["sizes"][f"video 1920x1080x{args.frames}"] = row
+        print("video", json.dumps(row))
     Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
 
 

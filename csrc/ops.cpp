@@ -107,4 +107,31 @@ TORCH_LIBRARY(turboiqa, m) {
   // N x C x ((H - K) / 2 + 1) x ((W - K) / 2 + 1). VIFp's decimation between scales (vifp_mscale.m). CPU only.
   m.def("decimate2(Tensor x, float[] window) -> Tensor");
   m.def("_decimate2_backward(Tensor grad, Tensor x, float[] window) -> Tensor");
+  // cvvdp_band_pool: one Laplacian band of ColorVideoVDP (cvvdp 0.5.7's 'mult-mutual' masking, csrc/cvvdp_band.h),
+  // test / ref band contrasts N x C x H x W (C <= 4), log_bkg the reference's log10 background luminance
+  // N x 1 x H x W, float32/float64. Per pixel and channel c: S = 10^(csf_c(log_bkg)) gain_c (csf: C x L log10
+  // sensitivities, linear over the uniform grid [log_l_lo, log_l_hi], clamped), T = test S, R = ref S,
+  // M_c = mask_c blur13(min(|T|, |R|)) (13-tap Gaussian, sigma 3, reflect borders; not blurred when H or W <= 6),
+  // masker_c = sum_k xcm[c, k] ((M_k + 1e-5)^mask_q_k - 1e-5^mask_q_k),
+  // u = ((|T - R| + 1e-5)^mask_p - 1e-5^mask_p) / (1 + masker_c), D = d_max u / (d_max + u).
+  // Output: N x C float64, sum over pixels of (D + 1e-5)^2 (cvvdp's lp_norm before its normalisation).
+  m.def(
+      "cvvdp_band_pool(Tensor test, Tensor ref, Tensor log_bkg, float[] csf, float log_l_lo, float log_l_hi, "
+      "float[] gain, float[] mask_q, float[] xcm, float mask_c, float mask_p, float d_max) -> Tensor");
+  m.def(
+      "_cvvdp_band_pool_backward(Tensor grad, Tensor test, Tensor ref, Tensor log_bkg, float[] csf, float log_l_lo, "
+      "float log_l_hi, float[] gain, float[] mask_q, float[] xcm, float mask_c, float mask_p, float d_max) "
+      "-> (Tensor, Tensor, Tensor)");
+  // cvvdp_pyramid_step: one level of ColorVideoVDP's decimated Laplacian pyramid (cvvdp 0.5.7 lpyr_dec, 5-tap
+  // kernel a = 0.4), planes N x C x H x W (float32/float64, H, W >= 2): reduced = blur and keep every second row and
+  // column (symmetric edges; the horizontal pass zero-pads the right edge and corrects the last column by
+  // k3 x[-1] + k4 x[-2] for an odd H, k4 x[-1] for an even H, as cvvdp), N x C x ceil(H/2) x ceil(W/2); expanded =
+  // reduced upsampled x2 back to H x W (zero insertion, 2 x kernel, replicated ends).
+  m.def("cvvdp_pyramid_step(Tensor planes) -> (Tensor reduced, Tensor expanded)");
+  m.def("_cvvdp_pyramid_step_backward(Tensor grad_reduced, Tensor grad_expanded, Tensor planes) -> Tensor");
+  // cvvdp_srgb_to_dkl: display-encoded sRGB planes x (N x 3 x H x W, float32/float64) -> the display's light in
+  // DKL: out_c = sum_k matrix[3c + k] eotf(clamp(x_k / data_range, 0, 1)) + bias[c], eotf the sRGB (IEC 61966-2-1)
+  // curve; the matrix and bias carry the display model (peak, black, reflection) and RGB -> XYZ -> LMS -> DKL.
+  m.def("cvvdp_srgb_to_dkl(Tensor x, float[] matrix, float[] bias, float data_range) -> Tensor");
+  m.def("_cvvdp_srgb_to_dkl_backward(Tensor grad, Tensor x, float[] matrix, float[] bias, float data_range) -> Tensor");
 }

@@ -37,6 +37,12 @@ def ssim_grads(x, planes=None):
     return t(planes, dtype=x.dtype), t(planes, dtype=x.dtype)
 
 
+def cvvdp_band(c=3, h=9, w=10, csf_len=4):
+    """(test, ref, log_bkg, csf, lo, hi, gain, mask_q, xcm, mask_c, mask_p, d_max) of a cvvdp_band_pool call."""
+    return (t(2, c, h, w), t(2, c, h, w), t(2, 1, h, w), [0.5] * (c * csf_len), -2.0, 4.0, [1.0] * c, [1.5] * c,
+            [1.0] * (c * c), 0.1, 2.0, 5.0)
+
+
 # (op, arguments on the CPU): a valid call of every operator, whose meta outputs must look like the CPU's.
 VALID = {
     "ssim_stats": (t(2, 3, 12, 13), t(2, 3, 12, 13), W3, 1e-4, 9e-4, "reflect", 1.0),
@@ -64,6 +70,12 @@ VALID = {
                              t(2, 3, 12, 13), W3, 2.0, 1e-10, 0.0, "valid"),
     "decimate2": (t(2, 3, 12, 13), W3),
     "_decimate2_backward": (t(2, 3, 5, 6), t(2, 3, 12, 13), W3),
+    "cvvdp_band_pool": cvvdp_band(),
+    "_cvvdp_band_pool_backward": (t(2, 3, dtype=torch.float64), *cvvdp_band()),
+    "cvvdp_pyramid_step": (t(2, 3, 9, 12),),
+    "_cvvdp_pyramid_step_backward": (t(2, 3, 5, 6), t(2, 3, 9, 12), t(2, 3, 9, 12)),
+    "cvvdp_srgb_to_dkl": (t(2, 3, 5, 7), [0.5] * 9, [0.1] * 3, 1.0),
+    "_cvvdp_srgb_to_dkl_backward": (t(2, 3, 5, 7), t(2, 3, 5, 7), [0.5] * 9, [0.1] * 3, 1.0),
 }
 
 # (op, what is wrong, arguments on the CPU, a piece of the expected message).
@@ -163,6 +175,21 @@ BAD = [
     ("decimate2", "image under the window", (t(1, 1, 2, 8), W3), "is smaller than"),
     ("_decimate2_backward", "gradient of the wrong shape", (t(1, 1, 4, 4), t(1, 1, 8, 8), W3),
      "grad must have the output's shape"),
+    ("cvvdp_band_pool", "float16 contrasts", tuple(a.half() if isinstance(a, torch.Tensor) else a
+                                                    for a in cvvdp_band()), "float32 or float64"),
+    ("cvvdp_band_pool", "five channels", cvvdp_band(c=5), "channels"),
+    ("cvvdp_band_pool", "log_bkg of another size", (*cvvdp_band()[:2], t(2, 1, 9, 9), *cvvdp_band()[3:]),
+     "log_bkg must be N x 1 x H x W"),
+    ("_cvvdp_band_pool_backward", "gradient of the wrong size", (t(3, dtype=torch.float64), *cvvdp_band()),
+     "gradient values"),
+    ("cvvdp_pyramid_step", "one row", (t(1, 1, 1, 8),), "at least 2 x 2"),
+    ("cvvdp_pyramid_step", "uint8 planes", (t(1, 1, 4, 4, dtype=torch.uint8),), "float32 or float64"),
+    ("_cvvdp_pyramid_step_backward", "reduced gradient of the wrong shape", (t(1, 1, 4, 4), t(1, 1, 9, 9),
+                                                                            t(1, 1, 9, 9)), "grad_reduced must have"),
+    ("cvvdp_srgb_to_dkl", "four channels", (t(1, 4, 5, 5), [0.5] * 9, [0.1] * 3, 1.0), "N x 3 x H x W"),
+    ("cvvdp_srgb_to_dkl", "short matrix", (t(1, 3, 5, 5), [0.5] * 8, [0.1] * 3, 1.0), "matrix must hold 9"),
+    ("_cvvdp_srgb_to_dkl_backward", "gradient of another shape", (t(1, 3, 5, 4), t(1, 3, 5, 5), [0.5] * 9,
+                                                                 [0.1] * 3, 1.0), "grad must match x"),
 ]
 
 

@@ -24,6 +24,7 @@
 #include "../psnr.h"
 #include "../ssim_stats.h"
 #include "../vifp_stats.h"
+#include "../cvvdp_band.h"
 
 namespace turboiqa::meta {
 
@@ -235,6 +236,56 @@ at::Tensor decimate2_backward_meta(const at::Tensor& grad, const at::Tensor& x, 
   return at::empty_symint(x.sym_sizes(), x.options());
 }
 
+at::Tensor cvvdp_band_pool_meta(const at::Tensor& test, const at::Tensor& ref, const at::Tensor& log_bkg,
+                                at::ArrayRef<double> csf, double log_l_lo, double log_l_hi, at::ArrayRef<double> gain,
+                                at::ArrayRef<double> mask_q, at::ArrayRef<double> xcm, double mask_c, double mask_p,
+                                double d_max) {
+  check_all_meta("cvvdp_band_pool", {test, ref, log_bkg});
+  check_cvvdp_band_args(test, ref, log_bkg, csf, log_l_lo, log_l_hi, gain, mask_q, xcm, mask_c, mask_p, d_max);
+  return at::empty_symint({test.sym_size(0), test.sym_size(1)}, test.options().dtype(at::kDouble));
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> cvvdp_band_pool_backward_meta(
+    const at::Tensor& grad, const at::Tensor& test, const at::Tensor& ref, const at::Tensor& log_bkg,
+    at::ArrayRef<double> csf, double log_l_lo, double log_l_hi, at::ArrayRef<double> gain, at::ArrayRef<double> mask_q,
+    at::ArrayRef<double> xcm, double mask_c, double mask_p, double d_max) {
+  check_all_meta("_cvvdp_band_pool_backward", {grad, test, ref, log_bkg});
+  check_cvvdp_band_backward_args(grad, test, ref, log_bkg, csf, log_l_lo, log_l_hi, gain, mask_q, xcm, mask_c, mask_p,
+                                 d_max);
+  return {at::empty_symint(test.sym_sizes(), test.options()), at::empty_symint(ref.sym_sizes(), ref.options()),
+          at::empty_symint(log_bkg.sym_sizes(), log_bkg.options())};
+}
+
+std::tuple<at::Tensor, at::Tensor> cvvdp_pyramid_step_meta(const at::Tensor& planes) {
+  check_all_meta("cvvdp_pyramid_step", {planes});
+  check_cvvdp_pyramid_args(planes);
+  return {at::empty_symint({planes.sym_size(0), planes.sym_size(1), (planes.sym_size(2) + 1) / 2,
+                            (planes.sym_size(3) + 1) / 2},
+                           planes.options()),
+          at::empty_symint(planes.sym_sizes(), planes.options())};
+}
+
+at::Tensor cvvdp_pyramid_step_backward_meta(const at::Tensor& grad_reduced, const at::Tensor& grad_expanded,
+                                            const at::Tensor& planes) {
+  check_all_meta("_cvvdp_pyramid_step_backward", {grad_reduced, grad_expanded, planes});
+  check_cvvdp_pyramid_backward_args(grad_reduced, grad_expanded, planes);
+  return at::empty_symint(planes.sym_sizes(), planes.options());
+}
+
+at::Tensor cvvdp_srgb_to_dkl_meta(const at::Tensor& x, at::ArrayRef<double> matrix, at::ArrayRef<double> bias,
+                                  double data_range) {
+  check_all_meta("cvvdp_srgb_to_dkl", {x});
+  check_cvvdp_srgb_args(x, matrix, bias, data_range);
+  return at::empty_symint(x.sym_sizes(), x.options().memory_format(at::MemoryFormat::Contiguous));
+}
+
+at::Tensor cvvdp_srgb_to_dkl_backward_meta(const at::Tensor& grad, const at::Tensor& x, at::ArrayRef<double> matrix,
+                                           at::ArrayRef<double> bias, double data_range) {
+  check_all_meta("_cvvdp_srgb_to_dkl_backward", {grad, x});
+  check_cvvdp_srgb_backward_args(grad, x, matrix, bias, data_range);
+  return at::empty_symint(x.sym_sizes(), x.options().memory_format(at::MemoryFormat::Contiguous));
+}
+
 }  // namespace
 
 // _parallel_chunks_probe has none: it tests the CPU work distribution and means nothing on another device.
@@ -262,6 +313,12 @@ TORCH_LIBRARY_IMPL(turboiqa, Meta, m) {
   m.impl("_vifp_stats_backward", &vifp_stats_backward_meta);
   m.impl("decimate2", &decimate2_meta);
   m.impl("_decimate2_backward", &decimate2_backward_meta);
+  m.impl("cvvdp_band_pool", &cvvdp_band_pool_meta);
+  m.impl("_cvvdp_band_pool_backward", &cvvdp_band_pool_backward_meta);
+  m.impl("cvvdp_pyramid_step", &cvvdp_pyramid_step_meta);
+  m.impl("_cvvdp_pyramid_step_backward", &cvvdp_pyramid_step_backward_meta);
+  m.impl("cvvdp_srgb_to_dkl", &cvvdp_srgb_to_dkl_meta);
+  m.impl("_cvvdp_srgb_to_dkl_backward", &cvvdp_srgb_to_dkl_backward_meta);
 }
 
 }  // namespace turboiqa::meta

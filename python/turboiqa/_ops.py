@@ -493,3 +493,103 @@ def decimate2(x, window, backend="auto"):
         raise RuntimeError("backend='native': decimate2 has a kernel for CPU float32/float64 tensors only")
     return _filters.correlate_axis(_filters.correlate_axis(x, window, -2, 2), window, -1, 2)
 
+
+
+# ColorVideoVDP's per-band CSF + masking + pooling (CPU kernel; the PyTorch twin elsewhere and as the reference).
+from .reference import cvvdp_band as _reference_cvvdp_band  # noqa: E402
+
+if _has_op("cvvdp_band_pool"):
+
+    def _cvvdp_band_pool_setup_context(ctx, inputs, output):
+        test, ref, log_bkg, *params = inputs
+        ctx.save_for_backward(test, ref, log_bkg)
+        ctx.params = tuple(params)
+
+    def _cvvdp_band_pool_backward(ctx, grad):
+        test, ref, log_bkg = ctx.saved_tensors
+        dt, dr, dl = torch.ops.turboiqa._cvvdp_band_pool_backward(grad, test, ref, log_bkg, *ctx.params)
+        needs = ctx.needs_input_grad
+        return (dt if needs[0] else None), (dr if needs[1] else None), (dl if needs[2] else None), \
+            *([None] * len(ctx.params))
+
+    torch.library.register_autograd(
+        "turboiqa::cvvdp_band_pool", _cvvdp_band_pool_backward, setup_context=_cvvdp_band_pool_setup_context
+    )
+
+
+def cvvdp_band_pool(test, ref, log_bkg, csf, log_l_lo, log_l_hi, gain, mask_q, xcm, mask_c, mask_p, d_max,
+                    backend="auto"):
+    """One ColorVideoVDP band: N×C float64 sums over pixels of (D + 1e-5)^2, D the masked visible difference of the
+    test and reference contrasts (N×C×H×W) under the castleCSF sensitivity at the reference's log10 background
+    luminance ``log_bkg`` (N×1×H×W); see the schema in csrc/ops.cpp. Differentiable in test, ref and log_bkg. The
+    native kernel serves CPU float32/float64 tensors; other devices run the PyTorch twin."""
+    args = ([float(v) for v in csf], float(log_l_lo), float(log_l_hi), [float(v) for v in gain],
+            [float(v) for v in mask_q], [float(v) for v in xcm], float(mask_c), float(mask_p), float(d_max))
+    if (use_native(backend) and _has_op("cvvdp_band_pool") and test.device.type == "cpu"
+            and test.dtype in (torch.float32, torch.float64)):
+        return torch.ops.turboiqa.cvvdp_band_pool(test, ref, log_bkg, *args)
+    if backend == "native":
+        raise RuntimeError("backend='native': cvvdp_band_pool has a kernel for CPU float32/float64 tensors only")
+    return _reference_cvvdp_band.cvvdp_band_pool(test, ref, log_bkg, *args)
+
+
+if _has_op("cvvdp_pyramid_step"):
+
+    def _cvvdp_pyramid_step_setup_context(ctx, inputs, output):
+        (planes,) = inputs
+        ctx.save_for_backward(planes)
+
+    def _cvvdp_pyramid_step_backward(ctx, grad_reduced, grad_expanded):
+        (planes,) = ctx.saved_tensors
+        n, c, h, w = planes.shape
+        if grad_reduced is None:
+            grad_reduced = planes.new_zeros(n, c, (h + 1) // 2, (w + 1) // 2)
+        if grad_expanded is None:
+            grad_expanded = torch.zeros_like(planes)
+        return torch.ops.turboiqa._cvvdp_pyramid_step_backward(grad_reduced, grad_expanded, planes)
+
+    torch.library.register_autograd(
+        "turboiqa::cvvdp_pyramid_step", _cvvdp_pyramid_step_backward, setup_context=_cvvdp_pyramid_step_setup_context
+    )
+
+
+def cvvdp_pyramid_step(planes, backend="auto"):
+    """One level of ColorVideoVDP's decimated Laplacian pyramid of N×C×H×W planes: (reduced, expanded back to H×W),
+    see the schema in csrc/ops.cpp. Differentiable. The native kernel serves CPU float32/float64 tensors; other
+    devices run the PyTorch twin."""
+    if (use_native(backend) and _has_op("cvvdp_pyramid_step") and planes.device.type == "cpu"
+            and planes.dtype in (torch.float32, torch.float64)):
+        return torch.ops.turboiqa.cvvdp_pyramid_step(planes)
+    if backend == "native":
+        raise RuntimeError("backend='native': cvvdp_pyramid_step has a kernel for CPU float32/float64 tensors only")
+    return _reference_cvvdp_band.pyramid_step(planes)
+
+
+if _has_op("cvvdp_srgb_to_dkl"):
+
+    def _cvvdp_srgb_to_dkl_setup_context(ctx, inputs, output):
+        x, *params = inputs
+        ctx.save_for_backward(x)
+        ctx.params = tuple(params)
+
+    def _cvvdp_srgb_to_dkl_backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        dx = torch.ops.turboiqa._cvvdp_srgb_to_dkl_backward(grad.contiguous(), x, *ctx.params)
+        return dx, *([None] * len(ctx.params))
+
+    torch.library.register_autograd(
+        "turboiqa::cvvdp_srgb_to_dkl", _cvvdp_srgb_to_dkl_backward, setup_context=_cvvdp_srgb_to_dkl_setup_context
+    )
+
+
+def cvvdp_srgb_to_dkl(x, matrix, bias, data_range, backend="auto"):
+    """ColorVideoVDP's display model for sRGB displays: N×3×H×W display-encoded planes → absolute DKL,
+    Σ_k matrix[c, k] eotf(clamp(x_k / data_range, 0, 1)) + bias[c] (see the schema in csrc/ops.cpp). Differentiable.
+    The native kernel serves CPU float32/float64 tensors; other devices run the PyTorch twin."""
+    matrix, bias = [float(v) for v in matrix], [float(v) for v in bias]
+    if (use_native(backend) and _has_op("cvvdp_srgb_to_dkl") and x.device.type == "cpu"
+            and x.dtype in (torch.float32, torch.float64)):
+        return torch.ops.turboiqa.cvvdp_srgb_to_dkl(x, matrix, bias, float(data_range))
+    if backend == "native":
+        raise RuntimeError("backend='native': cvvdp_srgb_to_dkl has a kernel for CPU float32/float64 tensors only")
+    return _reference_cvvdp_band.srgb_to_dkl(x, matrix, bias, float(data_range))

@@ -45,9 +45,11 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .. import _ops
 from .. import display as _display
 from ..dtypes import compute_dtype
 from ..validate import check_reduction, reduce
+from ..reference import cvvdp_band as _band
 from .module import MetricModule
 from .pu21 import _check_inputs
 
@@ -122,109 +124,31 @@ def band_frequencies(height: int, width: int, ppd: float) -> list[float]:
     return [f * ppd / 2 for f in [1.0] + [0.3228 * 2.0 ** -f for f in range(levels)]]
 
 
-def _reduce(x: torch.Tensor) -> torch.Tensor:
-    """Blur with the 5-tap kernel and keep every second row and column (B×H×W → B×ceil(H/2)×ceil(W/2)), symmetric
-    (edge-repeating) borders. The right-edge term of the horizontal pass follows the parity of H, as in cvvdp."""
-    k0, k1, k2, k3, k4 = _K
-    h, w = x.shape[-2:]
-    # vertical: rows −2, −1 ← 1, 0; below the last row ← last, last−1
-    top = x[:, 1:2] if h > 1 else x[:, 0:1]
-    xp = torch.cat([top, x[:, 0:1], x, x[:, -1:], x[:, -2:-1] if h > 1 else x[:, -1:]], 1)
-    ho = (h + 1) // 2
-    ya = xp[:, 2:2 * ho + 2:2] * k2
-    ya.add_(xp[:, 0:2 * ho:2] + xp[:, 4:2 * ho + 4:2], alpha=k0)  # k0 == k4
-    ya.add_(xp[:, 1:2 * ho + 1:2] + xp[:, 3:2 * ho + 3:2], alpha=k1)  # k1 == k3
-    # horizontal: left border symmetric; right border: zero pad, then cvvdp's correction
-    wo = (w + 1) // 2
-    left = ya[:, :, 1:2] if w > 1 else ya[:, :, 0:1]
-    yp = torch.cat([left, ya[:, :, 0:1], ya, torch.zeros_like(ya[:, :, :2])], 2)
-    y = yp[:, :, 2:2 * wo + 2:2] * k2
-    y.add_(yp[:, :, 0:2 * wo:2] + yp[:, :, 4:2 * wo + 4:2], alpha=k0)
-    y.add_(yp[:, :, 1:2 * wo + 1:2] + yp[:, :, 3:2 * wo + 3:2], alpha=k1)
-    if h % 2 == 1:
-        fix = ya[:, :, -1] * k3 + ya[:, :, -2] * k4
-    else:
-        fix = ya[:, :, -1] * k4
-    return torch.cat([y[:, :, :-1], (y[:, :, -1] + fix).unsqueeze(2)], 2)
-
-
-def _expand_dim(x: torch.Tensor, size: int, dim: int) -> torch.Tensor:
-    """Upsample ×2 along ``dim`` (zero insertion, 2×5-tap kernel, edge-replicated ends), cropped to ``size``."""
-    n = x.shape[dim]
-    first = x.narrow(dim, 0, 1)
-    last = x.narrow(dim, n - 1, 1)
-    xp = torch.cat([first, x, last], dim)
-    a, b, c = xp.narrow(dim, 0, n), xp.narrow(dim, 1, n), xp.narrow(dim, 2, n)
-    even = b * (2 * _K[2])  # 2·(K0·a + K2·b + K4·c), K0 == K4
-    even.add_(a + c, alpha=2 * _K[0])
-    odd = b + c  # 2·(K1·b + K3·c), K1 == K3
-    odd.mul_(2 * _K[1])
-    out = torch.stack([even, odd], dim + 1 if dim >= 0 else dim)
-    shape = list(x.shape)
-    shape[dim] = 2 * n
-    return out.reshape(shape).narrow(dim, 0, size)
-
-
-def _expand(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    return _expand_dim(_expand_dim(x, h, -2), w, -1)
+_reduce = _band.reduce
+_expand = _band.expand
 
 
 # --------------------------------------------------------------------------------------------------- masking
-@functools.lru_cache(maxsize=None)
-def _gauss13_weights() -> tuple:
-    t = torch.linspace(-6.0, 6.0, 13, dtype=torch.float64)
-    g = torch.exp(-0.5 * (t / 3.0) ** 2)
-    return tuple((g / g.sum()).tolist())
-
-
-def _blur(m: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-    """13-tap Gaussian (σ = 3) with reflect borders, separable, times ``scale``; B×C×h×w. Accumulated in place
-    over shifted views (3-5× faster on CPU than a 1-channel conv2d of the same taps)."""
-    b, c, h, w = m.shape
-    g = [v * scale for v in _gauss13_weights()]
-    p = F.pad(m.reshape(b * c, 1, h, w), (0, 0, 6, 6), mode="reflect")[:, 0]
-    acc = p[:, 0:h] * g[0]
-    for k in range(1, 13):
-        acc.add_(p[:, k:k + h], alpha=g[k])
-    p = F.pad(acc[:, None], (6, 6, 0, 0), mode="reflect")[:, 0]
-    g = _gauss13_weights()
-    acc = p[..., 0:w] * g[0]
-    for k in range(1, 13):
-        acc.add_(p[..., k:k + w], alpha=g[k])
-    return acc.view(b, c, h, w)
-
-
-def _spow(x: torch.Tensor, p) -> torch.Tensor:
-    """cvvdp's differentiable power: (x + 1e-5)^p − 1e-5^p."""
-    return (x + _EPS) ** p - _EPS ** p
-
-
-def _masked_difference(t, r, s, consts):
-    """Per-pixel visible difference of a Laplacian band (N×C×h×w contrasts, sensitivity; C = 3 or 4)."""
-    gain, mask_q, xcm, mask_c, mask_p, d_max = consts
-    sg = s * gain
-    tp = t * sg
-    rp = r * sg
-    mm = torch.minimum(tp.abs(), rp.abs())  # >= 0, and so is its blur: no abs() needed before the power
-    if mm.shape[-2] > 6 and mm.shape[-1] > 6:
-        mm = _blur(mm, mask_c)
-    else:
-        mm = mm * mask_c
-    mq = _spow(mm, mask_q)
-    masker = _mix(mq, xcm)  # cross-channel masking
-    du = _spow((tp - rp).abs(), mask_p) / (1 + masker)
-    return d_max * du / (d_max + du)
+_spow = _band.spow
 
 
 @functools.lru_cache(maxsize=None)
-def _constants(dtype: torch.dtype, device: torch.device, channels: int = 3):
+def _band_params(rho: float, channels: int) -> tuple:
+    """The per-band arguments of :func:`turboiqa._ops.cvvdp_band_pool` after the contrasts and log luminance:
+    the castleCSF table at ``rho`` (channels × 32, flat), the log10 L grid's ends, and the masking constants
+    (channel gains, mask_q, the cross-channel matrix [to, from], mask_c, mask_p, d_max), as float64 numbers."""
     p = parameters()
-    t = functools.partial(torch.tensor, dtype=dtype, device=device)
     c = channels
-    gain = t((*_CH_GAIN, 1.0)[:c]).view(1, c, 1, 1)
-    mask_q = t(p["mask_q"][:c]).view(1, c, 1, 1)
-    xcm = (2 ** t(p["xcm_weights"]).view(4, 4))[:c, :c].T.contiguous()  # [to, from]
-    return gain, mask_q, xcm, 10 ** p["mask_c"], p["mask_p"], 10 ** p["d_max"]
+    grid = _csf_tables()[0]
+    csf = tuple(_csf_at_rho(rho, torch.float64, torch.device("cpu"))[:c].flatten().tolist())
+    xcm = (2 ** torch.tensor(p["xcm_weights"], dtype=torch.float64).view(4, 4))[:c, :c].T.flatten().tolist()
+    return (csf, float(grid[0]), float(grid[-1]), (*_CH_GAIN, 1.0)[:c], tuple(p["mask_q"][:c]), tuple(xcm),
+            10 ** p["mask_c"], p["mask_p"], 10 ** p["d_max"])
+
+
+def _band_args(rho: float, channels: int, gain: float) -> tuple:
+    csf, lo, hi, ch_gain, mask_q, xcm, mask_c, mask_p, d_max = _band_params(rho, channels)
+    return csf, lo, hi, tuple(gain * g for g in ch_gain), mask_q, xcm, mask_c, mask_p, d_max
 
 
 @functools.lru_cache(maxsize=None)
@@ -252,15 +176,22 @@ def _srgb_lut(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     return _display.srgb_eotf(torch.arange(256, dtype=torch.float64) / 255).to(dtype=dtype, device=device)
 
 
+@functools.lru_cache(maxsize=None)
+def _srgb_dkl_coefficients(photo: _display.DisplayPhotometry) -> tuple:
+    """(matrix, bias) of an sRGB display's relative linear RGB → absolute DKL, float64 numbers."""
+    m = _rgb_to_dkl(photo, torch.float64, torch.device("cpu"))
+    black = photo.black + photo.reflected
+    return tuple((m * (photo.peak - photo.black)).flatten().tolist()), tuple((m.sum(1) * black).tolist())
+
+
 def _dkl(x: torch.Tensor, photo: _display.DisplayPhotometry, data_range: float) -> torch.Tensor:
     """Display-encoded input → DKL (absolute). sRGB displays: EOTF, then the display's affine light model and the
     colour matrix as one 1×1 convolution with bias (8-bit input: the EOTF from a 256-entry table)."""
     dtype = compute_dtype(x.dtype)
     if x.shape[1] == 3 and photo.transfer == "sRGB" and photo.exposure == 1:
-        if x.dtype == torch.uint8 and data_range == 255:
-            rel = _srgb_lut(dtype, x.device)[x.long()]
-        else:
-            rel = _display.srgb_eotf((x.to(dtype) / data_range).clamp(0.0, 1.0))
+        if x.dtype != torch.uint8 or data_range != 255:  # one fused pass: EOTF, light model, colour matrix
+            return _ops.cvvdp_srgb_to_dkl(x.to(dtype), *_srgb_dkl_coefficients(photo), data_range)
+        rel = _srgb_lut(dtype, x.device)[x.long()]
         m = _rgb_to_dkl(photo, dtype, x.device)
         black = photo.black + photo.reflected
         return _mix(rel, m * (photo.peak - photo.black), m.sum(1) * black)
@@ -319,7 +250,6 @@ def _band_differences(both: torch.Tensor, freqs: list[float], heatmap: bool = Fa
     n, nch, h, w = both.shape[0] // 2, both.shape[1], both.shape[2], both.shape[3]
     n_bands = len(freqs)
     dtype, device = both.dtype, both.device
-    consts = _constants(dtype, device, nch)
     gain = 10 ** (parameters()["sensitivity_correction"] / 20)
 
     g = both.reshape(2 * n * nch, h, w)
@@ -343,20 +273,27 @@ def _band_differences(both: torch.Tensor, freqs: list[float], heatmap: bool = Fa
                 bw = torch.tensor(prm["baseband_weight"][:3], dtype=dtype, device=device).view(1, 3, 1, 1)
                 maps.append(_pool(d * ch_w * bw, prm["beta_tch"], 1, False).unsqueeze(1))
         else:
-            nxt = _reduce(g)
-            ex = _expand(nxt, gh, gw)
-            lap = (g - ex).view(2 * n, nch, gh, gw)
-            bkg = ex.view(2 * n, nch, gh, gw)[:, 0:1].clamp(min=0.01)
+            nxt, ex = _ops.cvvdp_pyramid_step(g.view(2 * n, nch, gh, gw))  # reduce, expand back
+            nxt = nxt.view(2 * n * nch, *nxt.shape[-2:])
+            lap = g.view(2 * n, nch, gh, gw) - ex
+            bkg = ex[:, 0:1].clamp(min=0.01)
             band = (lap / bkg).clamp(max=1000.0)
             t, r = band[:n], band[n:]
             # the middle bands' contrast is doubled (cvvdp's get_band): folded into the sensitivity
-            s = _sensitivity(freqs[b], torch.log10(bkg[n:]), gain * (2.0 if b > 0 else 1.0), nch)
-            d = _masked_difference(t, r, s, consts)
+            args = _band_args(freqs[b], nch, gain * (2.0 if b > 0 else 1.0))
+            log_bkg = torch.log10(bkg[n:])
             if heatmap:
+                d = _band.band_difference(t, r, log_bkg, *args)
                 m = _pool(d * ch_w, prm["beta_tch"], 1, False).unsqueeze(1)
                 maps.append(m / 2 if b > 0 else m)
+                out.append(_pool(d, 2, (-2, -1), True))
+            else:  # one fused pass: CSF, masking and the band's 2-norm (N×C sums of (D + eps)^2, float64)
+                sums = _ops.cvvdp_band_pool(t, r, log_bkg, *args)
+                count = gh * gw
+                out.append(_spow((sums - count * _EPS ** 2) / count, 0.5).to(dtype))
             g = nxt
-        out.append(_pool(d, 2, (-2, -1), True))  # N×3
+            continue
+        out.append(_pool(d, 2, (-2, -1), True))  # N×C
     diff_map = None
     if heatmap:  # collapse the difference pyramid (Laplacian reconstruction), then per-pixel JOD
         img = maps[-1]
@@ -402,7 +339,7 @@ def _video_q(x, y, data_range, disp, fps: float, block_pixels: int = 1 << 21) ->
     h, w = x.shape[-2:]
     freqs = band_frequencies(h, w, disp.geometry.ppd)
     taps = None
-    hist = None  # 2N × (L-1) × 3 × H × W: the DKL frames before the block
+    hist = None  # the L - 1 DKL frames (2N × 3 × H × W each) before the block
     block = max(1, min(t, block_pixels // (h * w)))
     out = []
     for t0 in range(0, t, block):
@@ -413,14 +350,24 @@ def _video_q(x, y, data_range, disp, fps: float, block_pixels: int = 1 << 21) ->
         dkl = torch.cat([_dkl(xb, photo, data_range), _dkl(yb, photo, data_range)]).view(2 * n, k, 3, h, w)
         if taps is None:
             taps = _temporal_taps(float(fps), dkl.dtype, dkl.device)  # L × 4
-            hist = dkl[:, :1].expand(-1, taps.shape[0] - 1, -1, -1, -1)
-        win = torch.cat([hist, dkl], 1)  # 2N × (L-1+k) × 3 × H × W
-        ell = taps.shape[0]
-        src = win[:, :, (0, 1, 2, 0)]  # sustained Y, RG, YV; transient from Y
-        filt = src[:, ell - 1:ell - 1 + k] * taps[0].view(1, 1, 4, 1, 1)
-        for j in range(1, ell):  # frame t - j weighs taps[j]
-            filt = filt + src[:, ell - 1 - j:ell - 1 - j + k] * taps[j].view(1, 1, 4, 1, 1)
-        hist = win[:, win.shape[1] - (ell - 1):]
+            ell = taps.shape[0]
+            sustained = taps[:, :3].reshape(ell, 1, 3, 1, 1)
+            transient = taps[:, 3].reshape(ell, 1, 1, 1, 1)
+            hist = [dkl[:, 0]] * (ell - 1)
+        # frame t - j weighs taps[j]; the frames are summed in place, no window of frames is copied
+        frames = hist + [dkl[:, i] for i in range(k)]  # each 2N × 3 × H × W
+        outs = []
+        for i in range(k):
+            cur = ell - 1 + i
+            acc = frames[cur] * sustained[0]  # sustained Y, RG, YV
+            tr = frames[cur][:, 0:1] * transient[0]  # transient, from Y
+            for j in range(1, ell):
+                f = frames[cur - j]
+                acc.add_(f * sustained[j])
+                tr.add_(f[:, 0:1] * transient[j])
+            outs.append(torch.cat([acc, tr], 1))
+        filt = torch.stack(outs, 1)  # 2N × k × 4 × H × W
+        hist = frames[len(frames) - (ell - 1):]
         both = filt.reshape(2, n * k, 4, h, w).reshape(2 * n * k, 4, h, w)
         q, _ = _band_differences(both, freqs)  # (N·k) × 4 × bands
         out.append(q.view(n, k, 4, -1))

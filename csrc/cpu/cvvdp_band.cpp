@@ -1,0 +1,484 @@
+// CPU implementation of turboiqa::cvvdp_band_pool and its backward: one Laplacian band of ColorVideoVDP fused into
+// one pass (castleCSF look-up, contrast, 'mult-mutual' masking with the 13-tap blurred masker and the cross-channel
+// mix, the soft-clamped difference and its per-band pooling), schema in ops.cpp, PyTorch twin in
+// python/turboiqa/reference/cvvdp_band.py.
+//
+// Work is split into tasks (image, strip of kStripRows rows). A task computes the sensitivities, the scaled
+// contrasts and the mutual masker min(|T|, |R|) for its rows plus the blur's halo (6 rows each side; 12 for the
+// backward, whose transposed blur needs the masker's gradient 6 rows beyond the strip), then blurs and pools row by
+// row: the only buffers are the strip's (no image-sized temporaries). The pointwise row loops (exp/log heavy) are
+// compiled per instruction set (cvvdp_band_rows.cpp); the blurs and the bookkeeping are here. Each task writes its own float64 partial
+// sums, added in task order afterwards: the result does not depend on the thread count.
+#include <ATen/ATen.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+#include <vector>
+
+#include "../cvvdp_band.h"
+#include "cvvdp_band_rows.h"
+#include "dispatch.h"
+#include "parallel.h"
+
+namespace turboiqa::cpu {
+
+namespace {
+
+constexpr int64_t kStripRows = 64;
+constexpr int kRadius = 6;
+constexpr int kTaps = 2 * kRadius + 1;
+constexpr double kEps = 1e-5;
+constexpr double kLn10 = 2.302585092994045684;
+
+// F.pad 'reflect': mirror about the edge sample without repeating it (n > kRadius when the blur runs).
+inline int64_t reflect(int64_t i, int64_t n) { return i < 0 ? -i : (i >= n ? 2 * (n - 1) - i : i); }
+
+template <typename T>
+struct Params {
+  int64_t n = 0, c = 0, h = 0, w = 0, len = 0;
+  std::vector<T> csf;  // C x L, log10 sensitivity
+  T lo = 0, scale = 0, top = 0;
+  T gain[kCvvdpMaxChannels], q[kCvvdpMaxChannels], eps_q[kCvvdpMaxChannels];
+  T xcm[kCvvdpMaxChannels * kCvvdpMaxChannels];
+  T p = 0, eps_p = 0, dmax = 0, eps = 0, mask_c = 0;
+  T gv[kTaps], gh[kTaps];  // vertical taps carry mask_c
+  bool blur = false;
+  CvvdpRowConsts<T> k{};
+  // vertical transposed blur: for each row i, the (source row, weight) pairs
+  std::vector<int64_t> vt_first, vt_row;
+  std::vector<T> vt_weight;
+};
+
+template <typename T>
+Params<T> make_params(const at::Tensor& test, at::ArrayRef<double> csf, double lo, double hi,
+                      at::ArrayRef<double> gain, at::ArrayRef<double> mask_q, at::ArrayRef<double> xcm,
+                      double mask_c, double mask_p, double d_max, bool transposed) {
+  Params<T> P;
+  P.n = test.size(0);
+  P.c = test.size(1);
+  P.h = test.size(2);
+  P.w = test.size(3);
+  P.len = static_cast<int64_t>(csf.size()) / P.c;
+  P.csf.assign(csf.begin(), csf.end());
+  P.lo = static_cast<T>(lo);
+  P.scale = static_cast<T>((P.len - 1) / (hi - lo));
+  P.top = static_cast<T>(P.len - 1);
+  P.eps = static_cast<T>(kEps);
+  for (int64_t k = 0; k < P.c; ++k) {
+    P.gain[k] = static_cast<T>(gain[k]);
+    P.q[k] = static_cast<T>(mask_q[k]);
+    P.eps_q[k] = std::pow(P.eps, P.q[k]);
+  }
+  for (int64_t k = 0; k < P.c * P.c; ++k) P.xcm[k] = static_cast<T>(xcm[k]);
+  P.p = static_cast<T>(mask_p);
+  P.eps_p = static_cast<T>(std::pow(kEps, mask_p));
+  P.dmax = static_cast<T>(d_max);
+  P.mask_c = static_cast<T>(mask_c);
+  double g[kTaps], sum = 0;
+  for (int k = 0; k < kTaps; ++k) {
+    const double t = (k - kRadius) / 3.0;
+    g[k] = std::exp(-0.5 * t * t);
+    sum += g[k];
+  }
+  for (int k = 0; k < kTaps; ++k) {
+    P.gv[k] = static_cast<T>(g[k] / sum * mask_c);
+    P.gh[k] = static_cast<T>(g[k] / sum);
+  }
+  P.blur = P.h > kRadius && P.w > kRadius;
+  P.k = CvvdpRowConsts<T>{P.lo, P.scale, P.top, P.eps, P.eps_p, P.p, P.dmax};
+  if (P.blur && transposed) {
+    std::vector<std::vector<std::pair<int64_t, T>>> lists(P.h);
+    for (int64_t j = 0; j < P.h; ++j)
+      for (int k = 0; k < kTaps; ++k) lists[reflect(j + k - kRadius, P.h)].emplace_back(j, P.gv[k]);
+    for (int64_t i = 0; i < P.h; ++i) {
+      P.vt_first.push_back(static_cast<int64_t>(P.vt_row.size()));
+      for (const auto& [j, wgt] : lists[i]) {
+        P.vt_row.push_back(j);
+        P.vt_weight.push_back(wgt);
+      }
+    }
+    P.vt_first.push_back(static_cast<int64_t>(P.vt_row.size()));
+  }
+  return P;
+}
+
+template <typename T>
+struct RowFns {
+  void (*prepare)(const T*, const T*, const T*, int64_t, const T*, int64_t, const CvvdpRowConsts<T>&, T, T*, T*, T*,
+                  T*);
+  void (*spow)(const T*, int64_t, T, T, T, T*);
+  double (*pool)(const T*, int, const T*, const T*, const T*, int64_t, const CvvdpRowConsts<T>&, T*);
+  void (*grad)(const T*, int, const T*, const T*, const T*, int64_t, const CvvdpRowConsts<T>&, T, T*, T*);
+  void (*dpow)(const T*, const T*, int64_t, T, T, T*);
+  void (*srgb)(const T* const*, int64_t, const T*, const T*, T, T* const*);
+  void (*srgb_grad)(const T* const*, const T* const*, int64_t, const T*, T, T* const*);
+};
+
+#define TURBOIQA_CVVDP_FNS(isa)                                                                              \
+  RowFns<T> {                                                                                                \
+    &cvvdp_prepare_row_##isa, &cvvdp_spow_row_##isa, &cvvdp_pool_row_##isa, &cvvdp_grad_row_##isa,          \
+        &cvvdp_dpow_row_##isa, &cvvdp_srgb_row_##isa, &cvvdp_srgb_grad_row_##isa                            \
+  }
+
+template <typename T>
+RowFns<T> row_fns() {
+  switch (selected_isa_enum()) {
+#ifdef TURBOIQA_HAVE_AVX512
+    case Isa::Avx512: return TURBOIQA_CVVDP_FNS(avx512);
+#endif
+#ifdef TURBOIQA_HAVE_AVX2
+    case Isa::Avx2: return TURBOIQA_CVVDP_FNS(avx2);
+#endif
+    default: return TURBOIQA_CVVDP_FNS(baseline);
+  }
+}
+
+// d S / d log10 L divided by S, for channel k at log10 luminance l (0 where the grid position is clamped).
+template <typename T>
+inline T dlog_sensitivity(const Params<T>& P, int64_t k, T l) {
+  const T raw = (l - P.lo) * P.scale;
+  if (!(raw >= 0 && raw <= P.top)) return T(0);
+  const int64_t i0 = static_cast<int64_t>(raw);
+  const int64_t i1 = std::min(i0 + 1, P.len - 1);
+  return static_cast<T>(kLn10) * (P.csf[k * P.len + i1] - P.csf[k * P.len + i0]) * P.scale;
+}
+
+// Rows [a0, a1) of image b: sensitivities, scaled contrasts and the mutual masker, stored [channel][row - a0][x].
+template <typename T>
+void prepare_rows(const Params<T>& P, const RowFns<T>& F, const T* t, const T* r, const T* lb, int64_t b, int64_t a0,
+                  int64_t a1, T* s, T* tp, T* rp, T* mm) {
+  const int64_t w = P.w, rows = a1 - a0;
+  for (int64_t k = 0; k < P.c; ++k)
+    for (int64_t i = a0; i < a1; ++i) {
+      const int64_t src = ((b * P.c + k) * P.h + i) * w, dst = (k * rows + (i - a0)) * w;
+      F.prepare(t + src, r + src, lb + (b * P.h + i) * w, w, P.csf.data() + k * P.len, P.len, P.k, P.gain[k],
+                s + dst, tp + dst, rp + dst, mm + dst);
+    }
+}
+
+// The blurred masker (mask_c included) of row i, all channels, into m[channel][x]; mm holds rows from a0 (rows of
+// them per channel). pad: C x (w + 2 kRadius) scratch.
+template <typename T>
+void masker_row(const Params<T>& P, const T* mm, int64_t a0, int64_t rows, int64_t i, T* pad, T* m) {
+  const int64_t w = P.w, wp = w + 2 * kRadius;
+  for (int64_t k = 0; k < P.c; ++k) {
+    T* __restrict out = m + k * w;
+    if (!P.blur) {
+      const T* src = mm + (k * rows + (i - a0)) * w;
+      for (int64_t x = 0; x < w; ++x) out[x] = src[x] * P.mask_c;
+      continue;
+    }
+    T* __restrict v = pad + k * wp + kRadius;
+    {
+      const T* __restrict src = mm + (k * rows + (reflect(i - kRadius, P.h) - a0)) * w;
+      for (int64_t x = 0; x < w; ++x) v[x] = P.gv[0] * src[x];
+    }
+    for (int t = 1; t < kTaps; ++t) {
+      const T* __restrict src = mm + (k * rows + (reflect(i + t - kRadius, P.h) - a0)) * w;
+      const T g = P.gv[t];
+      for (int64_t x = 0; x < w; ++x) v[x] += g * src[x];
+    }
+    for (int d = 1; d <= kRadius; ++d) {
+      v[-d] = v[d];
+      v[w - 1 + d] = v[w - 1 - d];
+    }
+    const T* __restrict vp = v - kRadius;
+    for (int64_t x = 0; x < w; ++x) out[x] = P.gh[0] * vp[x];
+    for (int t = 1; t < kTaps; ++t) {
+      const T g = P.gh[t];
+      for (int64_t x = 0; x < w; ++x) out[x] += g * vp[x + t];
+    }
+  }
+}
+
+template <typename T>
+struct Buffers {
+  std::vector<T> s, tp, rp, mm, pad, m, mq, gm, ge, u;
+};
+
+template <typename T>
+Buffers<T>& thread_buffers() {
+  thread_local Buffers<T> b;
+  return b;
+}
+
+inline int64_t strips_of(int64_t h) { return (h + kStripRows - 1) / kStripRows; }
+
+template <typename T>
+void forward(const Params<T>& P, const T* t, const T* r, const T* lb, double* out) {
+  const int64_t strips = strips_of(P.h), tasks = P.n * strips, C = P.c, w = P.w;
+  std::vector<double> partial(tasks * C, 0.0);
+  const int64_t halo = P.blur ? kRadius : 0;
+  const RowFns<T> F = row_fns<T>();
+  parallel_chunks(tasks, 1, [&](int64_t begin, int64_t end) {
+    Buffers<T>& B = thread_buffers<T>();
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t b = task / strips, r0 = (task % strips) * kStripRows, r1 = std::min(P.h, r0 + kStripRows);
+      const int64_t a0 = std::max<int64_t>(0, r0 - halo), a1 = std::min(P.h, r1 + halo), rows = a1 - a0;
+      const size_t size = static_cast<size_t>(C * rows * w);
+      for (auto* v : {&B.s, &B.tp, &B.rp, &B.mm}) v->resize(size);
+      B.pad.resize(C * (w + 2 * kRadius));
+      B.m.resize(C * w);
+      B.mq.resize(C * w);
+      prepare_rows(P, F, t, r, lb, b, a0, a1, B.s.data(), B.tp.data(), B.rp.data(), B.mm.data());
+      double acc[kCvvdpMaxChannels] = {0, 0, 0, 0};
+      for (int64_t i = r0; i < r1; ++i) {
+        masker_row(P, B.mm.data(), a0, rows, i, B.pad.data(), B.m.data());
+        for (int64_t k = 0; k < C; ++k)
+          F.spow(B.m.data() + k * w, w, P.q[k], P.eps, P.eps_q[k], B.mq.data() + k * w);
+        for (int64_t k = 0; k < C; ++k) {
+          const int64_t off = (k * rows + (i - a0)) * w;
+          acc[k] += F.pool(B.mq.data(), static_cast<int>(C), P.xcm + k * C, B.tp.data() + off, B.rp.data() + off, w,
+                           P.k, B.pad.data());
+        }
+      }
+      for (int64_t k = 0; k < C; ++k) partial[task * C + k] = acc[k];
+    }
+  });
+  for (int64_t b = 0; b < P.n; ++b)
+    for (int64_t k = 0; k < C; ++k) {
+      double s = 0;
+      for (int64_t st = 0; st < strips; ++st) s += partial[(b * strips + st) * C + k];
+      out[b * C + k] = s;
+    }
+}
+
+template <typename T>
+inline T sgn(T v) {
+  return static_cast<T>((v > 0) - (v < 0));
+}
+
+template <typename T>
+void backward(const Params<T>& P, const double* grad, const T* t, const T* r, const T* lb, T* dt, T* dr, T* dl) {
+  const int64_t strips = strips_of(P.h), tasks = P.n * strips, C = P.c, w = P.w, wp = w + 2 * kRadius;
+  const int64_t halo = P.blur ? kRadius : 0;
+  const RowFns<T> F = row_fns<T>();
+  parallel_chunks(tasks, 1, [&](int64_t begin, int64_t end) {
+    Buffers<T>& B = thread_buffers<T>();
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t b = task / strips, r0 = (task % strips) * kStripRows, r1 = std::min(P.h, r0 + kStripRows);
+      const int64_t j0 = std::max<int64_t>(0, r0 - halo), j1 = std::min(P.h, r1 + halo), jrows = j1 - j0;
+      const int64_t a0 = std::max<int64_t>(0, j0 - halo), a1 = std::min(P.h, j1 + halo), rows = a1 - a0;
+      const size_t size = static_cast<size_t>(C * rows * w);
+      for (auto* v : {&B.s, &B.tp, &B.rp, &B.mm}) v->resize(size);
+      B.pad.resize(C * wp);
+      B.m.resize(C * w);
+      B.mq.resize(C * w);
+      B.gm.resize(C * jrows * w);
+      B.ge.resize(C * jrows * w);
+      B.u.resize(C * wp);
+      T go[kCvvdpMaxChannels];
+      for (int64_t k = 0; k < C; ++k) go[k] = static_cast<T>(grad[b * C + k]);
+      prepare_rows(P, F, t, r, lb, b, a0, a1, B.s.data(), B.tp.data(), B.rp.data(), B.mm.data());
+      // d / d (blurred masker) and d / d |T - R| on the rows J = [j0, j1)
+      for (int64_t j = j0; j < j1; ++j) {
+        masker_row(P, B.mm.data(), a0, rows, j, B.pad.data(), B.m.data());
+        for (int64_t k = 0; k < C; ++k)
+          F.spow(B.m.data() + k * w, w, P.q[k], P.eps, P.eps_q[k], B.mq.data() + k * w);
+        T* gmask = B.pad.data();  // C x w: d / d masker_k (the pad scratch is free again)
+        for (int64_t k = 0; k < C; ++k) {
+          const int64_t off = (k * rows + (j - a0)) * w;
+          F.grad(B.mq.data(), static_cast<int>(C), P.xcm + k * C, B.tp.data() + off, B.rp.data() + off, w, P.k,
+                 go[k], B.ge.data() + (k * jrows + (j - j0)) * w, gmask + k * w);
+        }
+        T* gsum = B.mq.data();  // the powers are spent: d / d (masker power)_k = sum_i xcm[i, k] gmask_i
+        for (int64_t k = 0; k < C; ++k) {
+          T* __restrict g = gsum + k * w;
+          for (int64_t x = 0; x < w; ++x) g[x] = P.xcm[k] * gmask[x];
+          for (int64_t i = 1; i < C; ++i) {
+            const T xik = P.xcm[i * C + k];
+            const T* __restrict src = gmask + i * w;
+            for (int64_t x = 0; x < w; ++x) g[x] += xik * src[x];
+          }
+        }
+        for (int64_t k = 0; k < C; ++k)
+          F.dpow(B.m.data() + k * w, gsum + k * w, w, P.q[k], P.eps, B.gm.data() + (k * jrows + (j - j0)) * w);
+      }
+      // transposed blur to d / d min(|T|, |R|), then the chain to the inputs, row by row over the strip
+      for (int64_t i = r0; i < r1; ++i) {
+        for (int64_t k = 0; k < C; ++k) {
+          T* __restrict g = B.m.data() + k * w;  // d / d mm of row i
+          if (!P.blur) {
+            const T* src = B.gm.data() + (k * jrows + (i - j0)) * w;
+            for (int64_t x = 0; x < w; ++x) g[x] = src[x] * P.mask_c;
+            continue;
+          }
+          T* __restrict u = B.u.data() + k * wp;
+          for (int64_t x = 0; x < w; ++x) u[x] = 0;
+          for (int64_t e = P.vt_first[i]; e < P.vt_first[i + 1]; ++e) {
+            const T* __restrict src = B.gm.data() + (k * jrows + (P.vt_row[e] - j0)) * w;
+            const T wgt = P.vt_weight[e];
+            for (int64_t x = 0; x < w; ++x) u[x] += wgt * src[x];
+          }
+          T* __restrict pad = B.pad.data() + k * wp;
+          for (int64_t x = 0; x < wp; ++x) pad[x] = 0;
+          for (int tap = 0; tap < kTaps; ++tap) {
+            const T gw = P.gh[tap];
+            for (int64_t x = 0; x < w; ++x) pad[x + tap] += gw * u[x];
+          }
+          for (int64_t x = 0; x < w; ++x) g[x] = pad[x + kRadius];
+          for (int d = 1; d <= kRadius; ++d) {
+            g[d] += pad[kRadius - d];
+            g[w - 1 - d] += pad[w - 1 + kRadius + d];
+          }
+        }
+        const T* lrow = lb + (b * P.h + i) * w;
+        T* dlrow = dl + (b * P.h + i) * w;
+        for (int64_t x = 0; x < w; ++x) dlrow[x] = 0;
+        for (int64_t k = 0; k < C; ++k) {
+          const int64_t off = (k * rows + (i - a0)) * w;
+          const T* tp = B.tp.data() + off;
+          const T* rp = B.rp.data() + off;
+          const T* sg = B.s.data() + off;
+          const T* gmm = B.m.data() + k * w;
+          const T* ge = B.ge.data() + (k * jrows + (i - j0)) * w;
+          const int64_t src = ((b * C + k) * P.h + i) * w;
+          for (int64_t x = 0; x < w; ++x) {
+            const T a = std::abs(tp[x]), c = std::abs(rp[x]);
+            const T gmin = gmm[x];
+            const T ga = a < c ? gmin : (a == c ? gmin / 2 : T(0));
+            const T gc = c < a ? gmin : (a == c ? gmin / 2 : T(0));
+            const T gdiff = ge[x] * sgn(tp[x] - rp[x]);
+            const T gtp = gdiff + ga * sgn(tp[x]);
+            const T grp = -gdiff + gc * sgn(rp[x]);
+            dt[src + x] = gtp * sg[x];
+            dr[src + x] = grp * sg[x];
+            dlrow[x] += (gtp * t[src + x] + grp * r[src + x]) * sg[x] * dlog_sensitivity(P, k, lrow[x]);
+          }
+        }
+      }
+    }
+  });
+}
+
+at::Tensor cvvdp_band_pool_cpu(const at::Tensor& test_in, const at::Tensor& ref_in, const at::Tensor& log_bkg_in,
+                               at::ArrayRef<double> csf, double log_l_lo, double log_l_hi, at::ArrayRef<double> gain,
+                               at::ArrayRef<double> mask_q, at::ArrayRef<double> xcm, double mask_c, double mask_p,
+                               double d_max) {
+  check_cvvdp_band_args(test_in, ref_in, log_bkg_in, csf, log_l_lo, log_l_hi, gain, mask_q, xcm, mask_c, mask_p,
+                        d_max);
+  const at::Tensor test = test_in.contiguous(), ref = ref_in.contiguous(), lb = log_bkg_in.contiguous();
+  at::Tensor out = at::zeros({test.size(0), test.size(1)}, test.options().dtype(at::kDouble));
+  if (test.numel() == 0) return out;
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    const Params<T> P = make_params<T>(test, csf, log_l_lo, log_l_hi, gain, mask_q, xcm, mask_c, mask_p, d_max, false);
+    forward<T>(P, test.data_ptr<T>(), ref.data_ptr<T>(), lb.data_ptr<T>(), out.data_ptr<double>());
+  };
+  if (test.scalar_type() == at::kDouble)
+    run(double(0));
+  else
+    run(float(0));
+  return out;
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> cvvdp_band_pool_backward_cpu(
+    const at::Tensor& grad_in, const at::Tensor& test_in, const at::Tensor& ref_in, const at::Tensor& log_bkg_in,
+    at::ArrayRef<double> csf, double log_l_lo, double log_l_hi, at::ArrayRef<double> gain, at::ArrayRef<double> mask_q,
+    at::ArrayRef<double> xcm, double mask_c, double mask_p, double d_max) {
+  check_cvvdp_band_backward_args(grad_in, test_in, ref_in, log_bkg_in, csf, log_l_lo, log_l_hi, gain, mask_q, xcm,
+                                 mask_c, mask_p, d_max);
+  const at::Tensor test = test_in.contiguous(), ref = ref_in.contiguous(), lb = log_bkg_in.contiguous();
+  const at::Tensor grad = grad_in.to(at::kDouble).contiguous();
+  at::Tensor dt = at::empty_like(test), dr = at::empty_like(ref), dl = at::empty_like(lb);
+  if (test.numel() == 0) return {dt, dr, dl.zero_()};
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    const Params<T> P = make_params<T>(test, csf, log_l_lo, log_l_hi, gain, mask_q, xcm, mask_c, mask_p, d_max, true);
+    backward<T>(P, grad.data_ptr<double>(), test.data_ptr<T>(), ref.data_ptr<T>(), lb.data_ptr<T>(),
+                dt.data_ptr<T>(), dr.data_ptr<T>(), dl.data_ptr<T>());
+  };
+  if (test.scalar_type() == at::kDouble)
+    run(double(0));
+  else
+    run(float(0));
+  return {dt, dr, dl};
+}
+
+// ------------------------------------------------------------------------------------- cvvdp_srgb_to_dkl
+constexpr int64_t kColourChunk = 16384;  // pixels per task
+
+at::Tensor cvvdp_srgb_to_dkl_cpu(const at::Tensor& x_in, at::ArrayRef<double> matrix, at::ArrayRef<double> bias,
+                                 double data_range) {
+  check_cvvdp_srgb_args(x_in, matrix, bias, data_range);
+  const at::Tensor x = x_in.contiguous();
+  at::Tensor out = at::empty_like(x);
+  const int64_t n = x.size(0), px = x.size(2) * x.size(3), chunks = (px + kColourChunk - 1) / kColourChunk;
+  if (out.numel() == 0) return out;
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    const RowFns<T> F = row_fns<T>();
+    T m[9], b[3];
+    for (int i = 0; i < 9; ++i) m[i] = static_cast<T>(matrix[i]);
+    for (int i = 0; i < 3; ++i) b[i] = static_cast<T>(bias[i]);
+    const T* xp = x.data_ptr<T>();
+    T* op = out.data_ptr<T>();
+    parallel_chunks(n * chunks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t task = begin; task < end; ++task) {
+        const int64_t img = task / chunks, p0 = (task % chunks) * kColourChunk, len = std::min(kColourChunk, px - p0);
+        const T* src[3];
+        T* dst[3];
+        for (int c = 0; c < 3; ++c) {
+          src[c] = xp + (img * 3 + c) * px + p0;
+          dst[c] = op + (img * 3 + c) * px + p0;
+        }
+        F.srgb(src, len, m, b, static_cast<T>(data_range), dst);
+      }
+    });
+  };
+  if (x.scalar_type() == at::kDouble)
+    run(double(0));
+  else
+    run(float(0));
+  return out;
+}
+
+at::Tensor cvvdp_srgb_to_dkl_backward_cpu(const at::Tensor& grad_in, const at::Tensor& x_in,
+                                          at::ArrayRef<double> matrix, at::ArrayRef<double> bias, double data_range) {
+  check_cvvdp_srgb_backward_args(grad_in, x_in, matrix, bias, data_range);
+  const at::Tensor x = x_in.contiguous(), grad = grad_in.contiguous();
+  at::Tensor dx = at::empty_like(x);
+  const int64_t n = x.size(0), px = x.size(2) * x.size(3), chunks = (px + kColourChunk - 1) / kColourChunk;
+  if (dx.numel() == 0) return dx;
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    const RowFns<T> F = row_fns<T>();
+    T m[9];
+    for (int i = 0; i < 9; ++i) m[i] = static_cast<T>(matrix[i]);
+    const T* xp = x.data_ptr<T>();
+    const T* gp = grad.data_ptr<T>();
+    T* dp = dx.data_ptr<T>();
+    parallel_chunks(n * chunks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t task = begin; task < end; ++task) {
+        const int64_t img = task / chunks, p0 = (task % chunks) * kColourChunk, len = std::min(kColourChunk, px - p0);
+        const T* src[3];
+        const T* g[3];
+        T* dst[3];
+        for (int c = 0; c < 3; ++c) {
+          src[c] = xp + (img * 3 + c) * px + p0;
+          g[c] = gp + (img * 3 + c) * px + p0;
+          dst[c] = dp + (img * 3 + c) * px + p0;
+        }
+        F.srgb_grad(g, src, len, m, static_cast<T>(data_range), dst);
+      }
+    });
+  };
+  if (x.scalar_type() == at::kDouble)
+    run(double(0));
+  else
+    run(float(0));
+  return dx;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(turboiqa, CPU, m) {
+  m.impl("cvvdp_band_pool", &cvvdp_band_pool_cpu);
+  m.impl("_cvvdp_band_pool_backward", &cvvdp_band_pool_backward_cpu);
+  m.impl("cvvdp_srgb_to_dkl", &cvvdp_srgb_to_dkl_cpu);
+  m.impl("_cvvdp_srgb_to_dkl_backward", &cvvdp_srgb_to_dkl_backward_cpu);
+}
+
+}  // namespace turboiqa::cpu
