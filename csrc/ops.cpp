@@ -104,7 +104,12 @@ TORCH_LIBRARY(turboiqa, m) {
       "float eps, float floor_rel, str padding) -> (Tensor, Tensor)");
   // 'valid' separable correlation of planes N x C x H x W (float32/float64) with the 1-D `window` (used as given,
   // not normalised) along both axes, keeping every second sample: out[i, j] = Σ_a Σ_b w[a] w[b] x[2i + a, 2j + b],
-  // N x C x ((H - K) / 2 + 1) x ((W - K) / 2 + 1). VIFp's decimation between scales (vifp_mscale.m). CPU only.
+  // N x C x ((H - K) / 2 + 1) x ((W - K) / 2 + 1). VIFp's decimation between scales (vifp_mscale.m).
   m.def("decimate2(Tensor x, float[] window) -> Tensor");
   m.def("_decimate2_backward(Tensor grad, Tensor x, float[] window) -> Tensor");
+  // Backward of gradient_similarity: grad of the map (N x C x Ho x Wo) or of the moments ((N, C, 2), float64);
+  // returns (dx, dy) in x's dtype (float32 for uint8 x).
+  m.def(
+      "_gradient_similarity_backward(Tensor grad, Tensor x, Tensor y, float[] smooth, float scale, float c, "
+      "float alpha, float eps, str padding, str output) -> (Tensor, Tensor)");
 }

@@ -64,6 +64,9 @@ VALID = {
                              t(2, 3, 12, 13), W3, 2.0, 1e-10, 0.0, "valid"),
     "decimate2": (t(2, 3, 12, 13), W3),
     "_decimate2_backward": (t(2, 3, 5, 6), t(2, 3, 12, 13), W3),
+    "_gradient_similarity_backward": (t(2, 3, 2, dtype=torch.float64), t(2, 3, 9, 11, dtype=torch.uint8),
+                                      t(2, 3, 9, 11, dtype=torch.uint8), [1.0, 2.0, 1.0], 1 / 4, 170.0, 0.5, 0.0,
+                                      "valid", "moments"),
 }
 
 # (op, what is wrong, arguments on the CPU, a piece of the expected message).
@@ -163,6 +166,15 @@ BAD = [
     ("decimate2", "image under the window", (t(1, 1, 2, 8), W3), "is smaller than"),
     ("_decimate2_backward", "gradient of the wrong shape", (t(1, 1, 4, 4), t(1, 1, 8, 8), W3),
      "grad must have the output's shape"),
+    ("_gradient_similarity_backward", "map gradient of the wrong shape",
+     (t(1, 1, 8, 8), t(1, 1, 8, 8), t(1, 1, 8, 8), [1.0] * 3, 1.0, 1.0, 0.0, 0.0, "valid", "map"),
+     "grad must have the output's shape"),
+    ("_gradient_similarity_backward", "integer gradient",
+     (t(1, 1, 8, 8, dtype=torch.int32), t(1, 1, 8, 8), t(1, 1, 8, 8), [1.0] * 3, 1.0, 1.0, 0.0, 0.0, "zeros",
+      "map"), "grad must be floating point"),
+    ("_gradient_similarity_backward", "bogus output",
+     (t(1, 1, 8, 8), t(1, 1, 8, 8), t(1, 1, 8, 8), [1.0] * 3, 1.0, 1.0, 0.0, 0.0, "zeros", "bogus"),
+     "output must be"),
 ]
 
 

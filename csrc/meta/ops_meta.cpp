@@ -235,6 +235,15 @@ at::Tensor decimate2_backward_meta(const at::Tensor& grad, const at::Tensor& x, 
   return at::empty_symint(x.sym_sizes(), x.options());
 }
 
+std::tuple<at::Tensor, at::Tensor> gradient_similarity_backward_meta(
+    const at::Tensor& grad, const at::Tensor& x, const at::Tensor& y, at::ArrayRef<double> smooth, double scale,
+    double c, double alpha, double eps, c10::string_view padding, c10::string_view output) {
+  check_all_meta("_gradient_similarity_backward", {grad, x, y});
+  check_grad_sim_backward_args(grad, x, y, smooth, scale, c, alpha, eps, std::string(padding), std::string(output));
+  const auto options = x.options().dtype(grad_sim_grad_type(x.scalar_type()));
+  return {at::empty_symint(x.sym_sizes(), options), at::empty_symint(x.sym_sizes(), options)};
+}
+
 }  // namespace
 
 // _parallel_chunks_probe has none: it tests the CPU work distribution and means nothing on another device.
@@ -262,6 +271,7 @@ TORCH_LIBRARY_IMPL(turboiqa, Meta, m) {
   m.impl("_vifp_stats_backward", &vifp_stats_backward_meta);
   m.impl("decimate2", &decimate2_meta);
   m.impl("_decimate2_backward", &decimate2_backward_meta);
+  m.impl("_gradient_similarity_backward", &gradient_similarity_backward_meta);
 }
 
 }  // namespace turboiqa::meta
