@@ -6,6 +6,7 @@
 // gy = s0·D(j−1) + s1·D(j) + s2·D(j+1) and the similarity of the two planes' magnitudes, written as a map row or
 // summed (Σq, Σq² in float64) on the fly. Nothing image-sized is written in the moments mode.
 #include <cstring>
+#include <limits>
 
 #include "gradient_similarity_rows.h"
 #include "isa_vec.h"
@@ -112,43 +113,54 @@ struct WeightRows {
   T* wy2;
 };
 
-template <typename T>
-inline void weight_row(const GradSimBackRowsArgs<T>& a, int t, T* __restrict vx, T* __restrict dx,
-                       T* __restrict vy, T* __restrict dy, const T* zeros, const WeightRows<T>& w) {
-  const int width = a.width, height = a.height, off = a.valid ? 1 : 0;
-  const int out_width = width - 2 * off;
-  T* __restrict wx1 = w.wx1;
-  T* __restrict wy1 = w.wy1;
-  T* __restrict wx2 = w.wx2;
-  T* __restrict wy2 = w.wy2;
-  for (int k = 0; k < width + 2; ++k) wx1[k] = wy1[k] = wx2[k] = wy2[k] = T(0);
-  if (t < off || t >= height - off) return;
-  auto row = [&](const T* plane, int r) {
-    return r < 0 || r >= height ? zeros : plane + static_cast<std::size_t>(r) * width;
-  };
-  vertical_rows(row(a.x, t - 1), row(a.x, t), row(a.x, t + 1), width, a.s0, a.s1, a.s2, vx, dx);
-  vertical_rows(row(a.y, t - 1), row(a.y, t), row(a.y, t + 1), width, a.s0, a.s1, a.s2, vy, dy);
-  const T s0 = a.s0, s1 = a.s1, s2 = a.s2, c = a.c, alpha = a.alpha, eps = a.eps, two = T(2) - alpha;
-  const T* g = a.grad_map ? a.grad_map + static_cast<std::size_t>(t - off) * out_width : nullptr;
-  const T g_sum = a.g_sum, g_sumsq2 = T(2) * a.g_sumsq;
-  for (int j = 0; j < out_width; ++j) {
-    const int e = 1 + off + j;
+// The centre loop, branch-free so that it vectorises: kMap selects the upstream gradient; ∂P/∂M1 = P / (2·M1)
+// is evaluated as P / (2·max(M1, tiny)), which is the twin's 0 where M1 = 0 (then P = 0 too).
+template <typename T, bool kMap>
+inline void weight_centres(const T* __restrict vx, const T* __restrict dx, const T* __restrict vy,
+                           const T* __restrict dy, const T* __restrict g, T g_sum, T g_sumsq2, int first, int count,
+                           T s0, T s1, T s2, T c, T alpha, T eps, T* __restrict wx1, T* __restrict wy1,
+                           T* __restrict wx2, T* __restrict wy2) {
+  const T two = T(2) - alpha, tiny = std::numeric_limits<T>::min();
+  for (int j = 0; j < count; ++j) {
+    const int e = first + j;
     const T gx1 = vx[e + 1] - vx[e - 1], gy1 = s0 * dx[e - 1] + s1 * dx[e] + s2 * dx[e + 1];
     const T gx2 = vy[e + 1] - vy[e - 1], gy2 = s0 * dy[e - 1] + s1 * dy[e] + s2 * dy[e + 1];
     const T m1 = gx1 * gx1 + gy1 * gy1 + eps, m2 = gx2 * gx2 + gy2 * gy2 + eps;
     const T prod = __builtin_sqrt(m1 * m2);
     const T inv = T(1) / (m1 + m2 - alpha * prod + c);
     const T q = (two * prod + c) * inv;
-    const T grad = g ? g[j] : g_sum + g_sumsq2 * q;
-    const T dp1 = m1 > T(0) ? prod / (T(2) * m1) : T(0);
-    const T dp2 = m2 > T(0) ? prod / (T(2) * m2) : T(0);
-    const T a1 = T(2) * grad * (two * dp1 - q * (T(1) - alpha * dp1)) * inv;
-    const T a2 = T(2) * grad * (two * dp2 - q * (T(1) - alpha * dp2)) * inv;
+    const T grad = kMap ? g[j] : g_sum + g_sumsq2 * q;
+    const T half_prod = T(0.5) * prod;
+    const T dp1 = half_prod / (m1 > tiny ? m1 : tiny);
+    const T dp2 = half_prod / (m2 > tiny ? m2 : tiny);
+    const T scale = T(2) * grad * inv;
+    const T a1 = scale * (two * dp1 - q * (T(1) - alpha * dp1));
+    const T a2 = scale * (two * dp2 - q * (T(1) - alpha * dp2));
     wx1[e] = a1 * gx1;
     wy1[e] = a1 * gy1;
     wx2[e] = a2 * gx2;
     wy2[e] = a2 * gy2;
   }
+}
+
+template <typename T>
+inline void weight_row(const GradSimBackRowsArgs<T>& a, int t, T* __restrict vx, T* __restrict dx,
+                       T* __restrict vy, T* __restrict dy, const T* zeros, const WeightRows<T>& w) {
+  const int width = a.width, height = a.height, off = a.valid ? 1 : 0;
+  const int out_width = width - 2 * off;
+  for (int k = 0; k < width + 2; ++k) w.wx1[k] = w.wy1[k] = w.wx2[k] = w.wy2[k] = T(0);
+  if (t < off || t >= height - off) return;
+  auto row = [&](const T* plane, int r) {
+    return r < 0 || r >= height ? zeros : plane + static_cast<std::size_t>(r) * width;
+  };
+  vertical_rows(row(a.x, t - 1), row(a.x, t), row(a.x, t + 1), width, a.s0, a.s1, a.s2, vx, dx);
+  vertical_rows(row(a.y, t - 1), row(a.y, t), row(a.y, t + 1), width, a.s0, a.s1, a.s2, vy, dy);
+  if (a.grad_map)
+    weight_centres<T, true>(vx, dx, vy, dy, a.grad_map + static_cast<std::size_t>(t - off) * out_width, T(0), T(0),
+                            1 + off, out_width, a.s0, a.s1, a.s2, a.c, a.alpha, a.eps, w.wx1, w.wy1, w.wx2, w.wy2);
+  else
+    weight_centres<T, false>(vx, dx, vy, dy, nullptr, a.g_sum, T(2) * a.g_sumsq, 1 + off, out_width, a.s0, a.s1,
+                             a.s2, a.c, a.alpha, a.eps, w.wx1, w.wy1, w.wx2, w.wy2);
 }
 
 // One input row of one plane's gradient from the weights of centre rows r − 1 (m), r (z), r + 1 (p):
