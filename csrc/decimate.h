@@ -1,5 +1,5 @@
-// Argument checks of the decimate2 operator (CPU and Meta entries; there is no CUDA kernel, the Python side uses
-// the torch route there): planes N x C x H x W, float32/float64, a window of odd length <= kMaxWindow that fits.
+// Argument checks of the decimate2 operator (CPU, CUDA and Meta entries): planes N x C x H x W, float32/float64,
+// a window of odd length <= kMaxWindow that fits.
 #pragma once
 
 #include <ATen/ATen.h>

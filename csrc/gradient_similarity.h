@@ -57,4 +57,22 @@ inline std::vector<c10::SymInt> grad_sim_output_shape(const at::Tensor& x, const
   return {x.sym_size(0), x.sym_size(1), x.sym_size(2) - trim, x.sym_size(3) - trim};
 }
 
+// The backward's extra checks: grad has the forward output's shape ((N, C, 2) for the moments), on x's device.
+inline void check_grad_sim_backward_args(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& y,
+                                         at::ArrayRef<double> smooth, double scale, double c, double alpha, double eps,
+                                         const std::string& padding, const std::string& output) {
+  check_grad_sim_args(x, y, smooth, scale, c, alpha, eps, padding, output);
+  const auto shape = grad_sim_output_shape(x, padding, output);
+  TORCH_CHECK(grad.sym_sizes() == c10::SymIntArrayRef(shape), "gradient_similarity backward: grad must have the ",
+              "output's shape ", c10::SymIntArrayRef(shape), ", got ", grad.sym_sizes());
+  TORCH_CHECK(at::isFloatingType(grad.scalar_type()), "gradient_similarity backward: grad must be floating point, got ",
+              grad.scalar_type());
+  TORCH_CHECK(grad.device() == x.device(), "gradient_similarity backward: grad must be on x's device");
+}
+
+// dtype of the backward's gradients: x's when floating point, else the compute dtype (float32).
+inline at::ScalarType grad_sim_grad_type(at::ScalarType input) {
+  return at::isFloatingType(input) ? input : at::kFloat;
+}
+
 }  // namespace turboiqa

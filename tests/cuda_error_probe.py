@@ -21,6 +21,17 @@ def cases(dev):
     yield "luma channels", lambda: ops.luma(img[:, :2], [0.3, 0.6, 0.1], 0.0, False)
     eo = torch.rand(1, 1, 2, 2, 4, 4, 2, device=dev)
     yield "pc_energy threshold", lambda: ops.pc_energy(eo, torch.rand(1, 1, 3, device=dev), 1e-4, 1e-4)
+    taps = [1.0, 1.0, 1.0]
+    yield "gradient_similarity padding", lambda: ops.gradient_similarity(x, x, taps, 1.0, 1.0, 0.0, 0.0, "bogus", "map")
+    yield "gradient_similarity too small", lambda: ops.gradient_similarity(x[..., :2, :], x[..., :2, :], taps, 1.0,
+                                                                           1.0, 0.0, 0.0, "valid", "map")
+    yield "gradient_similarity backward grad", lambda: ops._gradient_similarity_backward(
+        x[..., :3], x, x, taps, 1.0, 1.0, 0.0, 0.0, "zeros", "map")
+    yield "gradient_similarity devices", lambda: ops.gradient_similarity(x, x.cpu(), taps, 1.0, 1.0, 0.0, 0.0,
+                                                                         "zeros", "map")
+    yield "decimate2 window", lambda: ops.decimate2(x, [0.5, 0.5])
+    yield "decimate2 dtype", lambda: ops.decimate2(x.half(), [0.25, 0.5, 0.25])
+    yield "decimate2 backward grad", lambda: ops._decimate2_backward(x, x, [0.25, 0.5, 0.25])
 
 
 def main(dev="cuda"):

@@ -76,6 +76,9 @@ VALID = {
     "_cvvdp_pyramid_step_backward": (t(2, 3, 5, 6), t(2, 3, 9, 12), t(2, 3, 9, 12)),
     "cvvdp_srgb_to_dkl": (t(2, 3, 5, 7), [0.5] * 9, [0.1] * 3, 1.0),
     "_cvvdp_srgb_to_dkl_backward": (t(2, 3, 5, 7), t(2, 3, 5, 7), [0.5] * 9, [0.1] * 3, 1.0),
+    "_gradient_similarity_backward": (t(2, 3, 2, dtype=torch.float64), t(2, 3, 9, 11, dtype=torch.uint8),
+                                      t(2, 3, 9, 11, dtype=torch.uint8), [1.0, 2.0, 1.0], 1 / 4, 170.0, 0.5, 0.0,
+                                      "valid", "moments"),
 }
 
 # (op, what is wrong, arguments on the CPU, a piece of the expected message).
@@ -190,6 +193,15 @@ BAD = [
     ("cvvdp_srgb_to_dkl", "short matrix", (t(1, 3, 5, 5), [0.5] * 8, [0.1] * 3, 1.0), "matrix must hold 9"),
     ("_cvvdp_srgb_to_dkl_backward", "gradient of another shape", (t(1, 3, 5, 4), t(1, 3, 5, 5), [0.5] * 9,
                                                                  [0.1] * 3, 1.0), "grad must match x"),
+    ("_gradient_similarity_backward", "map gradient of the wrong shape",
+     (t(1, 1, 8, 8), t(1, 1, 8, 8), t(1, 1, 8, 8), [1.0] * 3, 1.0, 1.0, 0.0, 0.0, "valid", "map"),
+     "grad must have the output's shape"),
+    ("_gradient_similarity_backward", "integer gradient",
+     (t(1, 1, 8, 8, dtype=torch.int32), t(1, 1, 8, 8), t(1, 1, 8, 8), [1.0] * 3, 1.0, 1.0, 0.0, 0.0, "zeros",
+      "map"), "grad must be floating point"),
+    ("_gradient_similarity_backward", "bogus output",
+     (t(1, 1, 8, 8), t(1, 1, 8, 8), t(1, 1, 8, 8), [1.0] * 3, 1.0, 1.0, 0.0, 0.0, "zeros", "bogus"),
+     "output must be"),
 ]
 
 

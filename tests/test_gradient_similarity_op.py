@@ -1,6 +1,7 @@
 """The fused gradient-similarity operator (csrc/gradient_similarity.h) against its PyTorch twin
 (turboiqa.reference.gradient_similarity): forward and backward, both paddings and outputs, Prewitt/Scharr/Sobel
-taps, odd sizes, batches, dtypes, thread counts, opcheck, gradcheck, torch.compile and argument errors."""
+taps, odd sizes, batches, dtypes, thread counts, opcheck, gradcheck, torch.compile and argument errors; the native
+backward (_gradient_similarity_backward) against the twin's vjp; the CUDA kernels against the CPU (GPU only)."""
 import pytest
 import torch
 from turboiqa import _ops
@@ -137,6 +138,124 @@ def test_gradcheck(padding, output):
     assert torch.autograd.gradcheck(lambda p, q: native(p, q, *a), (x, y))
 
 
+@pytest.mark.parametrize("padding", ["zeros", "valid"])
+@pytest.mark.parametrize("output", ["map", "moments"])
+def test_gradcheck_alpha_zero_no_eps(padding, output):
+    """GMSD's own setting (α = 0, eps = 0) on non-flat planes: every M > 0, the plain √ branch."""
+    x, y = pair((2, 1, 6, 7), torch.float64, seed=3)
+    x, y = x.requires_grad_(), y.requires_grad_()
+    a = args_for(PREWITT, 170.0, 0.0, 0.0, padding, output)
+    assert torch.autograd.gradcheck(lambda p, q: native(p, q, *a), (x, y))
+
+
+def twin_vjp(x, y, a, grad):
+    leaves = [t.detach().clone().requires_grad_() for t in (x, y)]
+    return torch.autograd.grad(reference(*leaves, *a), leaves, grad)
+
+
+def backward_op(grad, x, y, a):
+    taps, scale, *rest = a
+    return torch.ops.turboiqa._gradient_similarity_backward(grad, x, y, list(taps), scale, *rest)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("padding", ["zeros", "valid"])
+@pytest.mark.parametrize("output", ["map", "moments"])
+@pytest.mark.parametrize("taps,alpha,eps", [(PREWITT, 0.0, 0.0), (SCHARR, 0.5, 1e-3), (SOBEL, 0.9, 0.0)])
+@pytest.mark.parametrize("shape", [(2, 3, 17, 23), (3, 1, 70, 41), (1, 2, 3, 5)])
+def test_native_backward_matches_twin_vjp(dtype, padding, output, taps, alpha, eps, shape):
+    """The backward operator = the twin's vjp: odd sizes, batches, several strips (70 rows), both paddings and
+    outputs, α = 0 and α > 0, with and without eps."""
+    x, y = pair(shape, dtype, seed=1)
+    a = args_for(taps, 170.0, alpha, eps, padding, output)
+    out = reference(x, y, *a)
+    grad = torch.randn(out.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64).to(out.dtype)
+    got = backward_op(grad, x, y, a)
+    want = twin_vjp(x.double(), y.double(), a, grad.double())
+    # float32: against the float64 twin, to 3e-5 of the largest gradient (the float32 twin's own error there is up
+    # to 1.7e-5 of it; the native backward's 1.3e-5)
+    rtol, atol = (1e-10, 1e-10) if dtype == torch.float64 else (1e-5, 3e-5)
+    for g, w in zip(got, want):
+        assert g.dtype == dtype and g.shape == x.shape
+        torch.testing.assert_close(g.double(), w, rtol=rtol, atol=atol * w.abs().max().item())
+
+
+def test_native_backward_on_real_images(tid_pairs):
+    from turboiqa.colour import BT601
+
+    # eps = 0 makes ∂q/∂(gx, gy) ∝ (gx, gy)/|g| discontinuous at g = 0: where a float luma is flat up to rounding
+    # (|g| ~ 1e-14) both sides give the direction of a rounding residue. So: integer lumas (rgb2gray_uint8-like:
+    # Prewitt responses exact, flat is exactly 0) with eps = 0, and the float lumas with a tiny eps.
+    d, r = tid_pairs[0]
+    x, y = (sum(c * t[:, k:k + 1].double() for k, c in enumerate(BT601)) for t in (d, r))
+    for output, eps, (x, y) in (("map", 0.0, (x.round(), y.round())), ("moments", 0.0, (x.round(), y.round())),
+                                ("map", 1e-6, (x, y)), ("moments", 1e-6, (x, y))):
+        a = args_for(PREWITT, eps=eps, output=output)
+        grad = torch.ones(reference(x, y, *a).shape, dtype=torch.float64)
+        for g, w in zip(backward_op(grad, x, y, a), twin_vjp(x, y, a, grad)):
+            torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-10 * w.abs().max().item())
+
+
+def test_autograd_uses_native_backward(monkeypatch):
+    """The autograd of the native operator calls _gradient_similarity_backward, not the twin."""
+    import turboiqa.reference.gradient_similarity as twin
+
+    x, y = pair((1, 1, 12, 10), torch.float64)
+    x.requires_grad_()
+    out = native(x, y, *args_for(PREWITT, output="moments"))
+    monkeypatch.setattr(twin, "gradient_similarity", lambda *a, **k: pytest.fail("twin called in backward"))
+    (dx,) = torch.autograd.grad(out.sum(), (x,))
+    assert torch.isfinite(dx).all() and dx.abs().sum() > 0
+
+
+def test_backward_independent_of_thread_count():
+    x, y = pair((2, 1, 300, 131), torch.float32)  # several strips and tasks
+    results = {}
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            for output in ("map", "moments"):
+                a = args_for(SCHARR, 225.0, 0.5, 0.0, "valid", output)
+                grad = torch.rand(reference(x, y, *a).shape, generator=torch.Generator().manual_seed(5),
+                                  dtype=torch.float64).to(torch.float64 if output == "moments" else torch.float32)
+                results[n, output] = backward_op(grad, x, y, a)
+    finally:
+        torch.set_num_threads(threads)
+    for output in ("map", "moments"):
+        for a, b in zip(results[1, output], results[2, output]):
+            assert torch.equal(a, b)
+
+
+def test_backward_uint8_half_and_noncontiguous():
+    x, y = pair((1, 2, 12, 13), torch.float64)
+    a = args_for(PREWITT)
+    grad = torch.rand(1, 2, 12, 13)
+    dx, dy = backward_op(grad, x.round().to(torch.uint8), y.round().to(torch.uint8), a)
+    assert dx.dtype == torch.float32  # uint8: the compute dtype
+    want = twin_vjp(x.round(), y.round(), a, grad.double())
+    torch.testing.assert_close(dx.double(), want[0], rtol=1e-5, atol=1e-5 * want[0].abs().max().item())
+    assert backward_op(grad, x.half(), y.half(), a)[0].dtype == torch.float16
+    xt, yt = x.transpose(-1, -2), y.transpose(-1, -2)
+    gt = torch.rand(1, 2, 13, 12, dtype=torch.float64)
+    for g, w in zip(backward_op(gt, xt, yt, a), backward_op(gt, xt.contiguous(), yt.contiguous(), a)):
+        assert torch.equal(g, w)
+
+
+def test_backward_op_errors():
+    x = torch.rand(1, 1, 8, 8)
+    good = ([1.0, 1.0, 1.0], 1 / 3, 170.0, 0.0, 0.0, "zeros", "map")
+    op = torch.ops.turboiqa._gradient_similarity_backward
+    with pytest.raises(RuntimeError, match="grad must have the output's shape"):
+        op(torch.rand(1, 1, 6, 6), x, x, *good)
+    with pytest.raises(RuntimeError, match="grad must have the output's shape"):
+        op(torch.rand(1, 1, 8, 8, dtype=torch.float64), x, x, *good[:6], "moments")
+    with pytest.raises(RuntimeError, match="padding must be"):
+        op(torch.rand(1, 1, 8, 8), x, x, *good[:5], "reflect", "map")
+    with pytest.raises(RuntimeError, match="grad must be floating point"):
+        op(torch.ones(1, 1, 8, 8, dtype=torch.int32), x, x, *good)
+
+
 @pytest.mark.parametrize("requires_grad", [False, True])
 def test_opcheck(requires_grad):
     x, y = pair((2, 2, 9, 11), torch.float64)
@@ -144,6 +263,15 @@ def test_opcheck(requires_grad):
     op = torch.ops.turboiqa.gradient_similarity.default
     torch.library.opcheck(op, (x, y, [1.0, 1.0, 1.0], 1 / 3, 170.0, 0.0, 0.0, "zeros", "map"))
     torch.library.opcheck(op, (x, y, [3.0, 10.0, 3.0], 1 / 16, 225.0, 0.5, 1e-3, "valid", "moments"))
+
+
+def test_opcheck_backward_op():
+    x, y = pair((2, 2, 9, 11), torch.float64)
+    op = torch.ops.turboiqa._gradient_similarity_backward.default
+    torch.library.opcheck(op, (torch.rand(2, 2, 9, 11, dtype=torch.float64), x, y, [1.0, 1.0, 1.0], 1 / 3, 170.0,
+                               0.0, 0.0, "zeros", "map"))
+    torch.library.opcheck(op, (torch.rand(2, 2, 2, dtype=torch.float64), x.float(), y.float(), [3.0, 10.0, 3.0],
+                               1 / 16, 225.0, 0.5, 1e-3, "valid", "moments"))
 
 
 def test_torch_compile_fullgraph():
@@ -183,3 +311,83 @@ def test_meta_shapes():
                                                   "map").shape == (2, 3, 8, 10)
     m = torch.ops.turboiqa.gradient_similarity(x, x, [1.0, 1.0, 1.0], 1.0, 1.0, 0.0, 0.0, "zeros", "moments")
     assert m.shape == (2, 3, 2) and m.dtype == torch.float64
+
+
+# ------------------------------------------------------------------------------------------- CUDA (GPU only)
+
+needs_cuda = pytest.mark.skipif(
+    not (torch.cuda.is_available() and _ops._has_op("_gradient_similarity_backward")
+         and torch._C._dispatch_has_kernel_for_dispatch_key("turboiqa::_gradient_similarity_backward", "CUDA")),
+    reason="needs a GPU and a CUDA build")
+
+
+@needs_cuda
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float16, torch.float32, torch.float64])
+@pytest.mark.parametrize("padding", ["zeros", "valid"])
+@pytest.mark.parametrize("output", ["map", "moments"])
+@pytest.mark.parametrize("shape", [(1, 1, 1, 4), (2, 3, 17, 23), (1, 2, 70, 300)])
+def test_cuda_forward_equals_cpu(dtype, padding, output, shape):
+    if padding == "valid" and min(shape[-2:]) < 3:
+        pytest.skip("'valid' needs 3×3")
+    x, y = pair(shape, torch.float64)
+    if dtype == torch.uint8:
+        x, y = x.round().to(dtype), y.round().to(dtype)
+    else:
+        x, y = x.to(dtype), y.to(dtype)
+    for taps, alpha, eps in ((PREWITT, 0.0, 0.0), (SCHARR, 0.5, 1e-3)):
+        a = args_for(taps, 170.0, alpha, eps, padding, output)
+        want = native(x, y, *a)
+        got = native(x.cuda(), y.cuda(), *a)
+        assert got.is_cuda and got.dtype == want.dtype and got.shape == want.shape
+        tol = 1e-12 if dtype == torch.float64 else 1e-5
+        torch.testing.assert_close(got.cpu(), want, rtol=tol, atol=tol * (want.abs().max().item()
+                                                                          if output == "moments" else 1.0))
+
+
+@needs_cuda
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("padding", ["zeros", "valid"])
+@pytest.mark.parametrize("output", ["map", "moments"])
+@pytest.mark.parametrize("alpha", [0.0, 0.5])
+def test_cuda_backward_equals_cpu_and_twin(dtype, padding, output, alpha):
+    x, y = pair((2, 3, 41, 37), dtype, seed=4)
+    a = args_for(SOBEL, 170.0, alpha, 0.0, padding, output)
+    out = native(x, y, *a)
+    grad = torch.randn(out.shape, generator=torch.Generator().manual_seed(6), dtype=torch.float64).to(out.dtype)
+    want = backward_op(grad, x, y, a)
+    got = backward_op(grad.cuda(), x.cuda(), y.cuda(), a)
+    twin = twin_vjp(x.double(), y.double(), a, grad.double())
+    tol = 1e-10 if dtype == torch.float64 else 1e-5
+    for g, w, t in zip(got, want, twin):
+        assert g.is_cuda and g.dtype == dtype
+        torch.testing.assert_close(g.cpu(), w, rtol=tol, atol=tol * w.abs().max().item())
+        torch.testing.assert_close(g.cpu().double(), t, rtol=tol, atol=tol * t.abs().max().item())
+    # through autograd, and deterministic
+    xs, ys = x.cuda().requires_grad_(), y.cuda().requires_grad_()
+    g1 = torch.autograd.grad(native(xs, ys, *a), (xs, ys), grad.cuda())
+    g2 = torch.autograd.grad(native(xs, ys, *a), (xs, ys), grad.cuda())
+    for p, q, w in zip(g1, g2, want):
+        assert torch.equal(p, q)
+        torch.testing.assert_close(p.cpu(), w, rtol=tol, atol=tol * w.abs().max().item())
+
+
+@needs_cuda
+@pytest.mark.cuda
+def test_cuda_gradcheck_opcheck_and_errors():
+    x, y = (t.cuda() for t in pair((1, 2, 7, 8), torch.float64))
+    a = args_for(SOBEL, 170.0, 0.5, 1.0, "zeros", "moments")
+    assert torch.autograd.gradcheck(lambda p, q: native(p, q, *a), (x.requires_grad_(), y.requires_grad_()))
+    torch.library.opcheck(torch.ops.turboiqa.gradient_similarity.default,
+                          (x.detach(), y.detach(), [1.0, 1.0, 1.0], 1 / 3, 170.0, 0.0, 0.0, "valid", "map"))
+    torch.library.opcheck(torch.ops.turboiqa._gradient_similarity_backward.default,
+                          (torch.rand(1, 2, 7, 8, dtype=torch.float64, device="cuda"), x.detach(), y.detach(),
+                           [1.0, 1.0, 1.0], 1 / 3, 170.0, 0.0, 0.0, "zeros", "map"))
+    with pytest.raises(RuntimeError, match="padding must be"):
+        torch.ops.turboiqa.gradient_similarity(x, y, [1.0] * 3, 1.0, 1.0, 0.0, 0.0, "bogus", "map")
+    with pytest.raises(RuntimeError, match="grad must have the output's shape"):
+        torch.ops.turboiqa._gradient_similarity_backward(x[..., :4], x, y, [1.0] * 3, 1.0, 1.0, 0.0, 0.0, "zeros",
+                                                          "map")
+    with pytest.raises(RuntimeError, match="same device"):
+        torch.ops.turboiqa.gradient_similarity(x, y.cpu(), [1.0] * 3, 1.0, 1.0, 0.0, 0.0, "zeros", "map")

@@ -234,6 +234,32 @@ def test_decimate2_backward_and_registration():
         torch.ops.turboiqa._decimate2_backward(torch.ones(1, 1, 3, 3), big, list(taps(9)))
 
 
+@pytest.mark.cuda
+@pytest.mark.skipif(not (torch.cuda.is_available() and _ops._has_op("decimate2")
+                         and torch._C._dispatch_has_kernel_for_dispatch_key("turboiqa::decimate2", "CUDA")),
+                    reason="needs a GPU and a CUDA build")
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("shape", [(1, 1, 9, 9), (2, 3, 40, 57), (1, 2, 100, 77)])
+def test_decimate2_cuda_equals_cpu(dtype, shape):
+    x, _ = pair(shape, dtype, seed=11)
+    tol = 1e-12 if dtype == torch.float64 else 1e-4
+    for n in (9, 5, 3):
+        want = _ops.decimate2(x, taps(n))
+        got = _ops.decimate2(x.cuda(), taps(n), backend="native")
+        assert got.is_cuda and got.dtype == want.dtype
+        torch.testing.assert_close(got.cpu(), want, atol=tol, rtol=0)
+        grad = torch.rand(want.shape, dtype=dtype)
+        gw = torch.ops.turboiqa._decimate2_backward(grad, x, list(taps(n)))
+        gg = torch.ops.turboiqa._decimate2_backward(grad.cuda(), x.cuda(), list(taps(n)))
+        torch.testing.assert_close(gg.cpu(), gw, atol=tol, rtol=0)
+    xc = x.cuda().double().requires_grad_()
+    assert torch.autograd.gradcheck(lambda a: _ops.decimate2(a, taps(5)), (xc[:1, :1, :13, :12].detach()
+                                                                            .requires_grad_(),))
+    torch.library.opcheck(torch.ops.turboiqa.decimate2.default, (xc.detach(), list(taps(5))))
+    with pytest.raises(RuntimeError, match="window length must be odd"):
+        torch.ops.turboiqa.decimate2(xc.detach(), [0.5, 0.5])
+
+
 # ------------------------------------------------------------------------------------- vif_p: native vs torch
 
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "../dtypes.h"
@@ -120,8 +121,92 @@ at::Tensor gradient_similarity_cpu(const at::Tensor& x_in, const at::Tensor& y_i
   return out;
 }
 
+template <typename T>
+void run_backward_rows(const GradSimBackRowsArgs<T>& args) {
+  switch (selected_isa_enum()) {
+#ifdef TURBOIQA_HAVE_AVX512
+    case Isa::Avx512: return grad_sim_backward_rows_avx512(args);
+#endif
+#ifdef TURBOIQA_HAVE_AVX2
+    case Isa::Avx2: return grad_sim_backward_rows_avx2(args);
+#endif
+    default: return grad_sim_backward_rows_baseline(args);
+  }
+}
+
+// Tasks are (plane, strip of kStripRows input rows); each recomputes the weights of its strip's centre rows plus
+// one row on each side, so every gradient row is written by one task and never summed across tasks.
+template <typename T>
+void similarity_backward_planes(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& y, bool valid,
+                                const Constants& k, bool moments, at::Tensor& dx, at::Tensor& dy) {
+  const int64_t planes = x.size(0) * x.size(1), height = x.size(2), width = x.size(3);
+  const int64_t out_height = valid ? height - 2 : height, out_width = valid ? width - 2 : width;
+  const int64_t strips = (height + kStripRows - 1) / kStripRows;
+  const T* xp = x.data_ptr<T>();
+  const T* yp = y.data_ptr<T>();
+  const T* gmap = moments ? nullptr : grad.data_ptr<T>();
+  const double* gmom = moments ? grad.data_ptr<double>() : nullptr;
+  T* dxp = dx.data_ptr<T>();
+  T* dyp = dy.data_ptr<T>();
+  const std::size_t scratch_elems = grad_sim_backward_scratch_size(static_cast<int>(width));
+  const int64_t grain = std::max<int64_t>(1, 65536 / (kStripRows * std::max<int64_t>(width, 1)) / 4);
+  parallel_chunks(planes * strips, grain, [&](int64_t begin, int64_t end) {
+    T* scratch = thread_scratch<T>(scratch_elems);
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t p = task / strips, strip = task % strips;
+      GradSimBackRowsArgs<T> a;
+      a.x = xp + p * height * width;
+      a.y = yp + p * height * width;
+      a.height = static_cast<int>(height);
+      a.width = static_cast<int>(width);
+      a.valid = valid;
+      a.s0 = static_cast<T>(k.s0);
+      a.s1 = static_cast<T>(k.s1);
+      a.s2 = static_cast<T>(k.s2);
+      a.c = static_cast<T>(k.c);
+      a.alpha = static_cast<T>(k.alpha);
+      a.eps = static_cast<T>(k.eps);
+      a.row_begin = static_cast<int>(strip * kStripRows);
+      a.row_end = static_cast<int>(std::min<int64_t>(height, (strip + 1) * kStripRows));
+      a.scratch = scratch;
+      a.grad_map = moments ? nullptr : gmap + p * out_height * out_width;
+      a.g_sum = moments ? static_cast<T>(gmom[2 * p]) : T(0);
+      a.g_sumsq = moments ? static_cast<T>(gmom[2 * p + 1]) : T(0);
+      a.dx = dxp + p * height * width;
+      a.dy = dyp + p * height * width;
+      run_backward_rows(a);
+    }
+  });
+}
+
+std::tuple<at::Tensor, at::Tensor> gradient_similarity_backward_cpu(
+    const at::Tensor& grad_in, const at::Tensor& x_in, const at::Tensor& y_in, at::ArrayRef<double> smooth,
+    double scale, double c, double alpha, double eps, c10::string_view padding_name, c10::string_view output_name) {
+  const std::string padding(padding_name), output(output_name);
+  check_grad_sim_backward_args(grad_in, x_in, y_in, smooth, scale, c, alpha, eps, padding, output);
+  const bool valid = grad_sim_valid(padding);
+  const bool moments = grad_sim_output(output) == GradSimOutput::Moments;
+  const auto dt = compute_type(x_in.scalar_type());
+  const at::Tensor x = x_in.to(dt).contiguous(), y = y_in.to(dt).contiguous();
+  const at::Tensor grad = grad_in.to(moments ? at::kDouble : dt).contiguous();
+  at::Tensor dx = at::empty(x.sizes(), x.options()), dy = at::empty(x.sizes(), x.options());
+  if (x.numel() > 0) {
+    const double s2 = scale * scale;
+    const Constants k{smooth[0], smooth[1], smooth[2], c / s2, alpha, eps / s2};
+    if (dt == at::kDouble)
+      similarity_backward_planes<double>(grad, x, y, valid, k, moments, dx, dy);
+    else
+      similarity_backward_planes<float>(grad, x, y, valid, k, moments, dx, dy);
+  }
+  const auto gt = grad_sim_grad_type(x_in.scalar_type());
+  return {dx.to(gt), dy.to(gt)};
+}
+
 }  // namespace
 
-TORCH_LIBRARY_IMPL(turboiqa, CPU, m) { m.impl("gradient_similarity", &gradient_similarity_cpu); }
+TORCH_LIBRARY_IMPL(turboiqa, CPU, m) {
+  m.impl("gradient_similarity", &gradient_similarity_cpu);
+  m.impl("_gradient_similarity_backward", &gradient_similarity_backward_cpu);
+}
 
 }  // namespace turboiqa::cpu

@@ -23,9 +23,32 @@ struct GradSimRowsArgs {
 
 std::size_t grad_sim_scratch_size(int width);
 
+// The backward over a strip of INPUT rows of one plane pair: dx, dy (H x W) = the stencil's adjoint applied to the
+// per-centre weights 2·G·∂q/∂M·(gx, gy), G the upstream gradient of q (the map's, or g_sum + 2·q·g_sumsq for the
+// moments). The weights of the three centre rows around each input row live in a ring of row buffers in scratch.
+template <typename T>
+struct GradSimBackRowsArgs {
+  const T* x;  // plane, H x W, contiguous
+  const T* y;
+  int height, width;
+  bool valid;
+  T s0, s1, s2;
+  T c, alpha, eps;         // unnormalised, as GradSimRowsArgs
+  int row_begin, row_end;  // input rows of this strip
+  T* scratch;              // grad_sim_backward_scratch_size(width) elements
+  const T* grad_map;       // upstream gradient of the map (out_height x out_width); nullptr: moments
+  T g_sum, g_sumsq;        // upstream gradients of Σq, Σq² of this plane (moments)
+  T* dx;                   // plane gradients, H x W
+  T* dy;
+};
+
+std::size_t grad_sim_backward_scratch_size(int width);
+
 #define TURBOIQA_DECLARE_GRAD_SIM_ROWS(isa)                          \
   void grad_sim_rows_##isa(const GradSimRowsArgs<float>& args);    \
-  void grad_sim_rows_##isa(const GradSimRowsArgs<double>& args);
+  void grad_sim_rows_##isa(const GradSimRowsArgs<double>& args);    \
+  void grad_sim_backward_rows_##isa(const GradSimBackRowsArgs<float>& args); \
+  void grad_sim_backward_rows_##isa(const GradSimBackRowsArgs<double>& args);
 
 TURBOIQA_DECLARE_GRAD_SIM_ROWS(baseline)
 TURBOIQA_DECLARE_GRAD_SIM_ROWS(avx2)

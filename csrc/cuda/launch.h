@@ -54,4 +54,17 @@ std::tuple<at::Tensor, at::Tensor> vifp_stats_backward_launch(const at::Tensor& 
                                                               const SsimGeometry& g, at::ArrayRef<double> window,
                                                               double sigma_nsq, double eps, double floor_rel);
 
+// Gradient similarity (gradient_similarity.cu): x, y contiguous in the compute dtype, checked; out (the map, or the
+// (N, C, 2) float64 moments) and dx, dy (compute dtype, x's shape) allocated by the caller.
+void gradient_similarity_launch(const at::Tensor& x, const at::Tensor& y, bool valid, bool moments,
+                                at::ArrayRef<double> smooth, double scale, double c, double alpha, double eps,
+                                at::Tensor& out);
+void gradient_similarity_backward_launch(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& y, bool valid,
+                                         bool moments, at::ArrayRef<double> smooth, double scale, double c,
+                                         double alpha, double eps, at::Tensor& dx, at::Tensor& dy);
+// decimate2 (decimate.cu): x (and grad) contiguous float32/float64, checked; out / dx allocated by the caller.
+void decimate2_launch(const at::Tensor& x, at::ArrayRef<double> window, at::Tensor& out);
+void decimate2_backward_launch(const at::Tensor& grad, const at::Tensor& x, at::ArrayRef<double> window,
+                               at::Tensor& dx);
+
 }  // namespace turboiqa::cuda

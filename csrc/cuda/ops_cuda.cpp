@@ -10,7 +10,10 @@
 #include <limits>
 #include <string>
 #include <tuple>
+#include <vector>
 
+#include "../decimate.h"
+#include "../dtypes.h"
 #include "../gradient_similarity.h"
 #include "../histogram.h"
 #include "../image_ops.h"
@@ -165,13 +168,72 @@ std::tuple<at::Tensor, at::Tensor> histogram_intersection_backward_cuda(const at
   return {gradient_like_input(fd, gd), gradient_like_input(fr, gr)};
 }
 
-// No CUDA kernel yet: the arguments are checked, then a clear error (turboiqa._ops runs the PyTorch twin on CUDA).
-at::Tensor gradient_similarity_cuda(const at::Tensor& x, const at::Tensor& y, at::ArrayRef<double> smooth,
-                                   double scale, double c, double alpha, double eps, c10::string_view padding,
-                                   c10::string_view output) {
-  check_grad_sim_args(x, y, smooth, scale, c, alpha, eps, std::string(padding), std::string(output));
-  TORCH_CHECK(false, "gradient_similarity: not implemented on CUDA; use backend='reference' (turboiqa's metrics "
-              "do so automatically on CUDA tensors)");
+// Gradient similarity: the shared checks, then contiguous compute-dtype planes for the kernels.
+void check_grad_sim_cuda(const at::Tensor& x, const char* op) {
+  check_cuda(x, op);
+  TORCH_CHECK(x.size(2) < INT_MAX / 4 && x.size(3) < INT_MAX / 4 && x.size(2) * x.size(3) < INT_MAX / 2, op,
+              ": spatial dims too large for the CUDA kernel, got ", x.sizes());
+}
+
+at::Tensor gradient_similarity_cuda(const at::Tensor& x_in, const at::Tensor& y_in, at::ArrayRef<double> smooth,
+                                   double scale, double c, double alpha, double eps, c10::string_view padding_name,
+                                   c10::string_view output_name) {
+  const std::string padding(padding_name), output(output_name);
+  check_grad_sim_args(x_in, y_in, smooth, scale, c, alpha, eps, padding, output);
+  check_grad_sim_cuda(x_in, "gradient_similarity");
+  const bool valid = grad_sim_valid(padding);
+  const bool moments = grad_sim_output(output) == GradSimOutput::Moments;
+  const auto dt = compute_type(x_in.scalar_type());
+  const at::Tensor x = x_in.to(dt).contiguous(), y = y_in.to(dt).contiguous();
+  std::vector<int64_t> shape;
+  for (const auto& s : grad_sim_output_shape(x_in, padding, output)) shape.push_back(s.expect_int());
+  at::Tensor out = at::empty(shape, x.options().dtype(moments ? at::kDouble : dt));
+  if (x.numel() == 0) return out.zero_();
+  gradient_similarity_launch(x, y, valid, moments, smooth, scale, c, alpha, eps, out);
+  return out;
+}
+
+std::tuple<at::Tensor, at::Tensor> gradient_similarity_backward_cuda(
+    const at::Tensor& grad_in, const at::Tensor& x_in, const at::Tensor& y_in, at::ArrayRef<double> smooth,
+    double scale, double c, double alpha, double eps, c10::string_view padding_name, c10::string_view output_name) {
+  const std::string padding(padding_name), output(output_name);
+  check_grad_sim_backward_args(grad_in, x_in, y_in, smooth, scale, c, alpha, eps, padding, output);
+  check_grad_sim_cuda(x_in, "_gradient_similarity_backward");
+  const bool valid = grad_sim_valid(padding);
+  const bool moments = grad_sim_output(output) == GradSimOutput::Moments;
+  const auto dt = compute_type(x_in.scalar_type());
+  const at::Tensor x = x_in.to(dt).contiguous(), y = y_in.to(dt).contiguous();
+  const at::Tensor grad = grad_in.to(moments ? at::kDouble : dt).contiguous();
+  at::Tensor dx = at::empty(x.sizes(), x.options()), dy = at::empty(x.sizes(), x.options());
+  if (x.numel() > 0) gradient_similarity_backward_launch(grad, x, y, valid, moments, smooth, scale, c, alpha, eps, dx, dy);
+  const auto gt = grad_sim_grad_type(x_in.scalar_type());
+  return {dx.to(gt), dy.to(gt)};
+}
+
+// decimate2: the shared checks, then contiguous planes.
+at::Tensor decimate2_cuda(const at::Tensor& x_in, at::ArrayRef<double> window) {
+  check_decimate_args(x_in, window);
+  check_cuda(x_in, "decimate2");
+  TORCH_CHECK(x_in.size(2) * x_in.size(3) < INT_MAX / 2, "decimate2: spatial dims too large for the CUDA kernel, got ",
+              x_in.sizes());
+  const int64_t k = static_cast<int64_t>(window.size());
+  const at::Tensor x = x_in.contiguous();
+  at::Tensor out = at::empty({x.size(0), x.size(1), (x.size(2) - k) / 2 + 1, (x.size(3) - k) / 2 + 1}, x.options());
+  if (out.numel() > 0) decimate2_launch(x, window, out);
+  return out;
+}
+
+at::Tensor decimate2_backward_cuda(const at::Tensor& grad_in, const at::Tensor& x, at::ArrayRef<double> window) {
+  check_decimate_backward_args(grad_in, x, window);
+  check_cuda(x, "_decimate2_backward");
+  TORCH_CHECK(x.size(2) * x.size(3) < INT_MAX / 2, "_decimate2_backward: spatial dims too large for the CUDA kernel, "
+              "got ", x.sizes());
+  const at::Tensor grad = grad_in.contiguous();
+  at::Tensor dx = at::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::Contiguous));
+  if (dx.numel() == 0) return dx;
+  if (grad.numel() == 0) return dx.zero_();
+  decimate2_backward_launch(grad, x, window, dx);
+  return dx;
 }
 
 std::tuple<at::Tensor, at::Tensor> vifp_stats_cuda(const at::Tensor& x, const at::Tensor& y,
@@ -216,6 +278,9 @@ TORCH_LIBRARY_IMPL(turboiqa, CUDA, m) {
   m.impl("gradient_similarity", &gradient_similarity_cuda);
   m.impl("vifp_stats", &vifp_stats_cuda);
   m.impl("_vifp_stats_backward", &vifp_stats_backward_cuda);
+  m.impl("_gradient_similarity_backward", &gradient_similarity_backward_cuda);
+  m.impl("decimate2", &decimate2_cuda);
+  m.impl("_decimate2_backward", &decimate2_backward_cuda);
 }
 
 }  // namespace turboiqa::cuda

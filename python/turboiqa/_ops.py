@@ -394,9 +394,18 @@ def histogram_intersection(fd, fr, levels, backend="auto"):
     return reference_histogram_intersection(fd, fr, int(levels))
 
 
-# Gradient similarity (GMSD, MS-GMSD, SR-SIM; csrc/gradient_similarity.h). The native operator is CPU-only and its
-# backward is the twin's vjp (a per-pixel formula over a 3×3 stencil: autograd through the twin is cheap next to
-# the training step that needs it).
+# Gradient similarity (GMSD, MS-GMSD, SR-SIM; csrc/gradient_similarity.h): native forward and backward on CPU and
+# (with a CUDA build) CUDA; the twin (reference/gradient_similarity.py) elsewhere and as the reference backend.
+def _native_device(x, op: str) -> bool:
+    """True where the loaded extension has a kernel of ``op`` for x's device (CPU always; CUDA with a CUDA build)."""
+    if x.device.type == "cpu":
+        return True
+    try:
+        return torch._C._dispatch_has_kernel_for_dispatch_key(f"turboiqa::{op}", x.device.type.upper())
+    except RuntimeError:  # pragma: no cover - unknown dispatch key
+        return False
+
+
 if _has_op("gradient_similarity"):
 
     def _gradient_similarity_setup(ctx, inputs, output):
@@ -404,12 +413,15 @@ if _has_op("gradient_similarity"):
         ctx.params = inputs[2:]
 
     def _gradient_similarity_backward(ctx, grad):
-        from .reference.gradient_similarity import gradient_similarity as reference
-
         x, y = ctx.saved_tensors
-        gx, gy = _reference_vjp(lambda a, b: reference(a, b, *ctx.params), [x, y], list(ctx.needs_input_grad[:2]),
-                                grad)
-        return gx, gy, *([None] * len(ctx.params))
+        needs_x, needs_y = ctx.needs_input_grad[:2]
+        if _has_op("_gradient_similarity_backward"):
+            dx, dy = torch.ops.turboiqa._gradient_similarity_backward(grad.contiguous(), x, y, *ctx.params)
+        else:  # pragma: no cover - an extension built before the native backward
+            from .reference.gradient_similarity import gradient_similarity as reference
+
+            dx, dy = _reference_vjp(lambda a, b: reference(a, b, *ctx.params), [x, y], [needs_x, needs_y], grad)
+        return (dx if needs_x else None), (dy if needs_y else None), *([None] * len(ctx.params))
 
     torch.library.register_autograd("turboiqa::gradient_similarity", _gradient_similarity_backward,
                                     setup_context=_gradient_similarity_setup)
@@ -419,10 +431,11 @@ def gradient_similarity(x, y, smooth, scale, c, alpha=0.0, eps=0.0, padding="zer
     """Gradient similarity of the planes of ``x`` and ``y`` (N×C×H×W): ``output='map'`` the map q (N×C×Ho×Wo),
     ``'moments'`` (Σq, Σq²) per plane, (N, C, 2) float64. q = ((2 − α)·m1·m2 + c) / (m1² + m2² − α·m1·m2 + c),
     m² = scale²·(gx² + gy²) + eps, gx/gy the responses of ``smooth`` ⊗ [−1, 0, 1] with a zero border
-    (``padding='zeros'``) or 'valid'. Differentiable. The native operator serves CPU tensors; CUDA runs the twin."""
+    (``padding='zeros'``) or 'valid'. Differentiable (native backward ``_gradient_similarity_backward``). The native
+    operator serves CPU tensors and, in a CUDA build, CUDA tensors; the twin runs elsewhere."""
     smooth = [float(v) for v in smooth]
     args = (smooth, float(scale), float(c), float(alpha), float(eps), str(padding), str(output))
-    if use_native(backend) and _has_op("gradient_similarity") and x.device.type == "cpu":
+    if use_native(backend) and _has_op("gradient_similarity") and _native_device(x, "gradient_similarity"):
         if needs_grad(x, y):
             return torch.ops.turboiqa.gradient_similarity(x, y, *args)
         with below_autograd():
@@ -484,13 +497,15 @@ if _has_op("decimate2"):
 
 def decimate2(x, window, backend="auto"):
     """'valid' separable correlation of N x C x H x W planes with ``window`` along both axes, every second sample
-    kept (see the schema in csrc/ops.cpp). The native kernel serves CPU float32/float64 tensors."""
+    kept (see the schema in csrc/ops.cpp). The native kernel serves CPU (and, in a CUDA build, CUDA) float32/float64
+    tensors."""
     window = [float(w) for w in window]
-    if use_native(backend) and _has_op("decimate2") and x.device.type == "cpu" and x.dtype in (torch.float32,
-                                                                                                torch.float64):
+    if (use_native(backend) and _has_op("decimate2") and _native_device(x, "decimate2")
+            and x.dtype in (torch.float32, torch.float64)):
         return torch.ops.turboiqa.decimate2(x, window)
     if backend == "native":
-        raise RuntimeError("backend='native': decimate2 has a kernel for CPU float32/float64 tensors only")
+        raise RuntimeError("backend='native': decimate2 has a kernel for float32/float64 tensors on CPU (and CUDA "
+                           "in a CUDA build) only")
     return _filters.correlate_axis(_filters.correlate_axis(x, window, -2, 2), window, -1, 2)
 
 
