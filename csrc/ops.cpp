@@ -107,7 +107,6 @@ TORCH_LIBRARY(turboiqa, m) {
   // N x C x ((H - K) / 2 + 1) x ((W - K) / 2 + 1). VIFp's decimation between scales (vifp_mscale.m).
   m.def("decimate2(Tensor x, float[] window) -> Tensor");
   m.def("_decimate2_backward(Tensor grad, Tensor x, float[] window) -> Tensor");
-<<<<<<< HEAD
   // cvvdp_band_pool: one Laplacian band of ColorVideoVDP (cvvdp 0.5.7's 'mult-mutual' masking, csrc/cvvdp_band.h),
   // test / ref band contrasts N x C x H x W (C <= 4), log_bkg the reference's log10 background luminance
   // N x 1 x H x W, float32/float64. Per pixel and channel c: S = 10^(csf_c(log_bkg)) gain_c (csf: C x L log10
@@ -135,11 +134,9 @@ TORCH_LIBRARY(turboiqa, m) {
   // curve; the matrix and bias carry the display model (peak, black, reflection) and RGB -> XYZ -> LMS -> DKL.
   m.def("cvvdp_srgb_to_dkl(Tensor x, float[] matrix, float[] bias, float data_range) -> Tensor");
   m.def("_cvvdp_srgb_to_dkl_backward(Tensor grad, Tensor x, float[] matrix, float[] bias, float data_range) -> Tensor");
-=======
   // Backward of gradient_similarity: grad of the map (N x C x Ho x Wo) or of the moments ((N, C, 2), float64);
   // returns (dx, dy) in x's dtype (float32 for uint8 x).
   m.def(
       "_gradient_similarity_backward(Tensor grad, Tensor x, Tensor y, float[] smooth, float scale, float c, "
       "float alpha, float eps, str padding, str output) -> (Tensor, Tensor)");
->>>>>>> gscuda
 }

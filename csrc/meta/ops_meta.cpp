@@ -236,7 +236,6 @@ at::Tensor decimate2_backward_meta(const at::Tensor& grad, const at::Tensor& x, 
   return at::empty_symint(x.sym_sizes(), x.options());
 }
 
-<<<<<<< HEAD
 at::Tensor cvvdp_band_pool_meta(const at::Tensor& test, const at::Tensor& ref, const at::Tensor& log_bkg,
                                 at::ArrayRef<double> csf, double log_l_lo, double log_l_hi, at::ArrayRef<double> gain,
                                 at::ArrayRef<double> mask_q, at::ArrayRef<double> xcm, double mask_c, double mask_p,
@@ -285,7 +284,8 @@ at::Tensor cvvdp_srgb_to_dkl_backward_meta(const at::Tensor& grad, const at::Ten
   check_all_meta("_cvvdp_srgb_to_dkl_backward", {grad, x});
   check_cvvdp_srgb_backward_args(grad, x, matrix, bias, data_range);
   return at::empty_symint(x.sym_sizes(), x.options().memory_format(at::MemoryFormat::Contiguous));
-=======
+}
+
 std::tuple<at::Tensor, at::Tensor> gradient_similarity_backward_meta(
     const at::Tensor& grad, const at::Tensor& x, const at::Tensor& y, at::ArrayRef<double> smooth, double scale,
     double c, double alpha, double eps, c10::string_view padding, c10::string_view output) {
@@ -293,7 +293,6 @@ std::tuple<at::Tensor, at::Tensor> gradient_similarity_backward_meta(
   check_grad_sim_backward_args(grad, x, y, smooth, scale, c, alpha, eps, std::string(padding), std::string(output));
   const auto options = x.options().dtype(grad_sim_grad_type(x.scalar_type()));
   return {at::empty_symint(x.sym_sizes(), options), at::empty_symint(x.sym_sizes(), options)};
->>>>>>> gscuda
 }
 
 }  // namespace
@@ -323,16 +322,13 @@ TORCH_LIBRARY_IMPL(turboiqa, Meta, m) {
   m.impl("_vifp_stats_backward", &vifp_stats_backward_meta);
   m.impl("decimate2", &decimate2_meta);
   m.impl("_decimate2_backward", &decimate2_backward_meta);
-<<<<<<< HEAD
   m.impl("cvvdp_band_pool", &cvvdp_band_pool_meta);
   m.impl("_cvvdp_band_pool_backward", &cvvdp_band_pool_backward_meta);
   m.impl("cvvdp_pyramid_step", &cvvdp_pyramid_step_meta);
   m.impl("_cvvdp_pyramid_step_backward", &cvvdp_pyramid_step_backward_meta);
   m.impl("cvvdp_srgb_to_dkl", &cvvdp_srgb_to_dkl_meta);
   m.impl("_cvvdp_srgb_to_dkl_backward", &cvvdp_srgb_to_dkl_backward_meta);
-=======
   m.impl("_gradient_similarity_backward", &gradient_similarity_backward_meta);
->>>>>>> gscuda
 }
 
 }  // namespace turboiqa::meta
