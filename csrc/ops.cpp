@@ -107,4 +107,12 @@ TORCH_LIBRARY(turboiqa, m) {
   // N x C x ((H - K) / 2 + 1) x ((W - K) / 2 + 1). VIFp's decimation between scales (vifp_mscale.m). CPU only.
   m.def("decimate2(Tensor x, float[] window) -> Tensor");
   m.def("_decimate2_backward(Tensor grad, Tensor x, float[] window) -> Tensor");
+  // grey_planes (csrc/grey_planes.h): the metrics' front end in one read of x (N x C x H x W, uint8/float):
+  // R = len(coeffs) / C weighted channel sums (coeffs empty: the channels as given), times scale, rounded
+  // ('none' | 'half_away' | 'half_even'), then box_downsample's f x f mean with a zeros border; and the (N, 2)
+  // float64 extrema of the input (NaN for an image holding NaN/Inf; uint8: 0, 255) for the range/NaN checks.
+  // Linear (the rounding passes the gradient straight through): the backward is a composite in _ops.py.
+  m.def(
+      "grey_planes(Tensor x, float[] coeffs, float scale, str rounding, int factor, int pad_top, int pad_left, "
+      "int out_height, int out_width) -> (Tensor planes, Tensor extrema)");
 }
