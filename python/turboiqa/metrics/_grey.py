@@ -64,3 +64,57 @@ def grey255(x: torch.Tensor, data_range: float, coeffs: str | None, rounding: st
     else:
         raise ValueError(f"unknown rounding {rounding!r}")
     return luma.to(dt)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The fused front end: luma/grey planes, their rounding, the 2×2 (F×F) box mean and the input checks in one read of
+# each image (the native grey_planes operator; its twin without the extension).
+
+# color → (coefficients, whether the 0–255 scale is folded into them, rounding) for 3-channel input
+LUMA_SPECS = {
+    "yiq": ("yiq", True, "none"),
+    "rgb2gray_uint8": ("rgb2gray", True, "half_away"),  # MATLAB rgb2gray of the 8-bit image
+    "yiq_uint8": ("yiq_f32", False, "half_even"),  # pyiqa: float32 matrix, scaled after, torch.round
+}
+
+
+def luma_spec(color: str | None, channels: int, scale: float):
+    """(coeffs, scale, rounding) of grey_planes for ``color`` ('yiq', 'rgb2gray_uint8', 'yiq_uint8', or None /
+    'per_channel': every channel as given, times ``scale``). Gray (1-channel) input is taken as luma, unrounded."""
+    if color in (None, "per_channel") or channels == 1:
+        return (), scale, "none"
+    if channels != 3:
+        raise ValueError(f"color={color!r} needs 1 (gray) or 3 (RGB) channels, got {channels}")
+    name, folded, rounding = LUMA_SPECS[color]
+    coeffs = GREY_COEFFS[name]
+    return ([c * scale for c in coeffs], 1.0, rounding) if folded else (list(coeffs), scale, rounding)
+
+
+def pool_geometry(h: int, w: int, pool: str | None, factor: int = 2):
+    """(factor, pad_top, pad_left, out_h, out_w) of grey_planes' box mean: None (no averaging); 'zeros'
+    (``conv2(·, ones(F)/F², 'same')`` sampled at (1:F:end): ⌈F/2⌉ − 1 zeros before, ⌈H/F⌉ outputs); 'floor'
+    (avg_pool2d: an odd last row/column dropped); 'piq' (piq's halving: a zero row and column when either side is
+    odd)."""
+    if pool is None or factor == 1 and pool != "floor":
+        return 1, 0, 0, h, w
+    if pool == "zeros":
+        pad = -(-factor // 2) - 1
+        return factor, pad, pad, -(-h // factor), -(-w // factor)
+    if pool == "floor":
+        return factor, 0, 0, h // factor, w // factor
+    if pool == "piq":
+        pad = max(h % 2, w % 2)
+        return 2, 0, 0, (h + pad) // 2, (w + pad) // 2
+    raise ValueError(f"unknown pool {pool!r}")
+
+
+def grey_pair(x: torch.Tensor, y: torch.Tensor, data_range: float, coeffs, scale: float, rounding: str, geometry,
+              backend: str = "auto", names=("x", "y")):
+    """The planes of ``x`` and ``y`` (grey_planes, one read each) and validate's range/NaN/Inf checks from the
+    extrema the same pass returns (pair checked by ``check_pair(..., check_values=False)`` first)."""
+    from ..validate import check_extrema
+
+    px, ex = _ops.grey_planes(x, coeffs, scale, rounding, *geometry, backend=backend)
+    py, ey = _ops.grey_planes(y, coeffs, scale, rounding, *geometry, backend=backend)
+    check_extrema(x, y, torch.cat([ex, ey], 1), None, data_range, names)
+    return px, py
