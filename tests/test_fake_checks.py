@@ -64,6 +64,7 @@ VALID = {
                              t(2, 3, 12, 13), W3, 2.0, 1e-10, 0.0, "valid"),
     "decimate2": (t(2, 3, 12, 13), W3),
     "_decimate2_backward": (t(2, 3, 5, 6), t(2, 3, 12, 13), W3),
+    "grey_planes": (t(2, 3, 9, 11), [0.299, 0.587, 0.114], 255.0, "half_away", 2, 0, 0, 5, 6),
 }
 
 # (op, what is wrong, arguments on the CPU, a piece of the expected message).
@@ -163,6 +164,10 @@ BAD = [
     ("decimate2", "image under the window", (t(1, 1, 2, 8), W3), "is smaller than"),
     ("_decimate2_backward", "gradient of the wrong shape", (t(1, 1, 4, 4), t(1, 1, 8, 8), W3),
      "grad must have the output's shape"),
+    ("grey_planes", "bogus rounding", (t(1, 3, 8, 8), [], 1.0, "bogus", 1, 0, 0, 8, 8), "rounding must be"),
+    ("grey_planes", "coefficients not R x C", (t(1, 3, 8, 8), [1.0, 1.0], 1.0, "none", 1, 0, 0, 8, 8),
+     "coeffs must hold R x C"),
+    ("grey_planes", "output past the image", (t(1, 1, 8, 8), [], 1.0, "none", 2, 0, 0, 5, 4), "reads past"),
 ]
 
 
