@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "../gradient_similarity.h"
+#include "../grey_planes.h"
 #include "../histogram.h"
 #include "../image_ops.h"
 #include "../psnr.h"
@@ -217,5 +218,25 @@ TORCH_LIBRARY_IMPL(turboiqa, CUDA, m) {
   m.impl("vifp_stats", &vifp_stats_cuda);
   m.impl("_vifp_stats_backward", &vifp_stats_backward_cuda);
 }
+
+// grey_planes (appended block): checks here, the kernel in grey_planes.cu.
+std::tuple<at::Tensor, at::Tensor> grey_planes_launch(const at::Tensor& x, at::ArrayRef<double> coeffs, double scale,
+                                                      GreyRounding mode, int64_t factor, int64_t pad_top,
+                                                      int64_t pad_left, int64_t out_h, int64_t out_w);
+
+namespace {
+
+std::tuple<at::Tensor, at::Tensor> grey_planes_cuda(const at::Tensor& x, at::ArrayRef<double> coeffs, double scale,
+                                                    c10::string_view rounding, int64_t factor, int64_t pad_top,
+                                                    int64_t pad_left, int64_t out_h, int64_t out_w) {
+  const GreyRounding mode =
+      check_grey_planes(x, coeffs, scale, std::string(rounding), factor, pad_top, pad_left, out_h, out_w);
+  check_cuda(x, "grey_planes");
+  return grey_planes_launch(x, coeffs, scale, mode, factor, pad_top, pad_left, out_h, out_w);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(turboiqa, CUDA, m) { m.impl("grey_planes", &grey_planes_cuda); }
 
 }  // namespace turboiqa::cuda

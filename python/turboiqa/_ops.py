@@ -535,6 +535,12 @@ def _grey_planes_adjoint(grad, shape, dtype, coeffs, scale, factor, pad_top, pad
     return g.to(dtype) if dtype.is_floating_point else None
 
 
+def _grey_planes_kernel_for(device_type: str) -> bool:
+    """Whether the loaded extension has a grey_planes kernel for this device (a CPU-only build has no CUDA one)."""
+    key = {"cuda": "CUDA"}.get(device_type)
+    return key is not None and torch._C._dispatch_has_kernel_for_dispatch_key("turboiqa::grey_planes", key)
+
+
 def grey_planes(x, coeffs=(), scale=1.0, rounding="none", factor=1, pad_top=0, pad_left=0, out_height=None,
                 out_width=None, backend="auto"):
     """Grey/luma planes of ``x`` (N×C×H×W) in one read, and the input's (N, 2) extrema: R = len(coeffs) / C
@@ -546,7 +552,8 @@ def grey_planes(x, coeffs=(), scale=1.0, rounding="none", factor=1, pad_top=0, p
     out_height = h if out_height is None else int(out_height)
     out_width = w if out_width is None else int(out_width)
     args = (coeffs, float(scale), str(rounding), int(factor), int(pad_top), int(pad_left), out_height, out_width)
-    if use_native(backend) and _has_op("grey_planes"):
+    if use_native(backend) and _has_op("grey_planes") and (x.device.type in ("cpu", "meta") or
+                                                          _grey_planes_kernel_for(x.device.type)):
         if needs_grad(x):
             return torch.ops.turboiqa.grey_planes(x, *args)
         with below_autograd():
