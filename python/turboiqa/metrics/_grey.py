@@ -26,44 +26,38 @@ def _straight_through(t: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     return t + (r - t).detach() if t.requires_grad else r
 
 
-def grey255(x: torch.Tensor, data_range: float, coeffs: str | None, rounding: str | None) -> torch.Tensor:
-    """N×C×H×W in [0, data_range] → grey N×1×H×W in 0–255 (compute dtype). C = 1 is taken as grey already (no
-    rounding); ``coeffs`` None keeps every channel. ``rounding``: None (unrounded luma), 'matlab', 'matlab_exact'
-    or 'pyiqa'."""
+def grey255(x: torch.Tensor, data_range: float, coeffs: str | None, rounding: str | None, *,
+            fold_scale: bool = False, backend: str = "auto") -> torch.Tensor:
+    """N×C×H×W in [0, data_range] → grey N×1×H×W in 0–255 (compute dtype), through the grey_planes operator (the
+    one luma implementation of the library; its rounding passes the gradient straight through). C = 1 is taken as
+    grey already (no rounding); ``coeffs`` None keeps every channel. ``rounding``: None (unrounded luma: the
+    weighted sum times 255/data_range, or with ``fold_scale`` the scale folded into the coefficients), 'matlab',
+    'matlab_exact' or 'pyiqa'."""
     dt = compute_dtype(x.dtype)
     scale = 255.0 / float(data_range)
-    if coeffs is None or x.shape[1] != 3 or rounding is None:
-        t = x.to(dt) * scale if scale != 1 else x.to(dt)
-        if coeffs is not None and t.shape[1] == 3:
-            r, g, b = GREY_COEFFS[coeffs]
-            t = r * t[:, 0:1] + g * t[:, 1:2] + b * t[:, 2:3]
-        return t
+    if coeffs is None or x.shape[1] != 3:
+        t = x.to(dt)
+        return t * scale if scale != 1 else t
+    c = GREY_COEFFS[coeffs]
+    if rounding is None:
+        if fold_scale:
+            return _ops.grey_planes(x, [k * scale for k in c], 1.0, "none", backend=backend)[0]
+        return _ops.grey_planes(x, c, scale, "none", backend=backend)[0]
     if rounding == "matlab":
-        # MATLAB rgb2gray of an 8-bit image: the native luma op (uint8 → uint8 with MATLAB rounding; float → the
-        # luma in the compute dtype, rounded here). Near-ties of float32 input may round either way (rgb2gray's
-        # coefficients make exact ties of 8-bit values practically impossible).
-        if x.dtype == torch.uint8:
-            return _ops.luma(x, GREY_COEFFS[coeffs], 0.0, round_to_uint8=True).to(dt)
-        luma = _ops.luma(x.to(dt), GREY_COEFFS[coeffs], 0.0, round_to_uint8=False)
-        luma = luma * scale if scale != 1 else luma
-        return _straight_through(luma, torch.floor(luma + 0.5))
+        # MATLAB rgb2gray of an 8-bit image: uint8 input rounded in double (rgb2gray exactly); float input: the luma
+        # in the compute dtype, scaled, rounded half up. Near-ties of float32 input may round either way
+        # (rgb2gray's coefficients make exact ties of 8-bit values practically impossible).
+        return _ops.grey_planes(x, c, 1.0 if x.dtype == torch.uint8 else scale, "half_away", backend=backend)[0]
     if rounding == "matlab_exact":
-        if x.dtype == torch.uint8:  # integers already
-            t = x.to(torch.float64)
-        else:  # snap in the input's precision (the snapped values are integers: exact), sum in float64
-            t = x.to(dt) * scale if scale != 1 else x.to(dt)
-            t = _straight_through(t, torch.where((t - t.round()).abs() < SNAP, t.round(), t)).to(torch.float64)
-        r, g, b = GREY_COEFFS[coeffs]
-        luma = r * t[:, 0:1] + g * t[:, 1:2] + b * t[:, 2:3]
-        luma = _straight_through(luma, torch.floor(luma + 0.5))
-    elif rounding == "pyiqa":
-        t = x.to(torch.float64)
-        r, g, b = GREY_COEFFS[coeffs]
-        luma = (r * t[:, 0:1] + g * t[:, 1:2] + b * t[:, 2:3]) * scale
-        luma = _straight_through(luma, torch.round(luma))
-    else:
-        raise ValueError(f"unknown rounding {rounding!r}")
-    return luma.to(dt)
+        if x.dtype == torch.uint8:  # integers already: the sum in double, rounded there
+            return _ops.grey_planes(x, c, 1.0, "half_away", backend=backend)[0]
+        # snap in the input's precision (the snapped values are integers: exact), sum in float64
+        t = x.to(dt) * scale if scale != 1 else x.to(dt)
+        t = _straight_through(t, torch.where((t - t.round()).abs() < SNAP, t.round(), t)).to(torch.float64)
+        return _ops.grey_planes(t, c, 1.0, "half_away", backend=backend)[0].to(dt)
+    if rounding == "pyiqa":  # float64 arithmetic, torch.round (half to even)
+        return _ops.grey_planes(x.to(torch.float64), c, scale, "half_even", backend=backend)[0].to(dt)
+    raise ValueError(f"unknown rounding {rounding!r}")
 
 
 # ------------------------------------------------------------------------------------------------------------------
