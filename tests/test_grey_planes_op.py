@@ -217,3 +217,20 @@ def test_meta_shapes():
     assert ext.shape == (2, 2) and ext.dtype == torch.float64
     planes, _ = torch.ops.turboiqa.grey_planes(x.double(), [], 1.0, "none", 1, 0, 0, 10, 12)
     assert planes.shape == (2, 3, 10, 12) and planes.dtype == torch.float64
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_matches_cpu():
+    """The CUDA kernel: the CPU's planes (same order of additions, no FMA: rounded levels equal) and extrema."""
+    for dtype in (torch.uint8, torch.float32, torch.float64):
+        x = image((2, 3, 37, 41), dtype)
+        for spec in SPECS:
+            for pool in POOLS:
+                want, want_ext = call(x, spec, pool)
+                got, got_ext = call(x.cuda(), spec, pool)
+                torch.testing.assert_close(got.cpu(), want, rtol=0, atol=tolerance(dtype) * max(1.0, want.abs().max().item()))
+                assert torch.equal(got_ext.cpu(), want_ext)
+    z = image((2, 3, 8, 8), torch.float32)
+    z[1, 0, 3, 3] = math.nan
+    _, ext = _ops.grey_planes(z.cuda(), BT601, 1.0, "none")
+    assert ext[1].isnan().all() and torch.isfinite(ext[0]).all()

@@ -160,7 +160,7 @@ void run(const at::Tensor& x, const std::vector<double>& coeffs, double scale, G
   parallel_chunks(g.n * g.out_h, grain, [&](int64_t begin, int64_t end) {
     std::vector<T> buf(g.f * g.planes * g.w);
     std::vector<Acc> acc(kU8 && !identity ? g.w : 0);
-    std::vector<const T*> rows(g.f);
+    std::vector<const T*> rows(g.f), plane_rows(g.f);
     for (int64_t t = begin; t < end; ++t) {
       const int64_t img = t / g.out_h, i = t % g.out_h;
       const In* image = xp + img * g.channels * hw;
@@ -198,7 +198,6 @@ void run(const at::Tensor& x, const std::vector<double>& coeffs, double scale, G
         }
       }
       for (int64_t p = 0; p < g.planes; ++p) {
-        std::vector<const T*> plane_rows(g.f);
         for (int64_t a = 0; a < g.f; ++a) plane_rows[a] = rows[a] ? rows[a] + p * g.w : nullptr;
         box_row<T>(plane_rows.data(), g.f, g.w, g.pad_left, g.out_w, op + ((img * g.planes + p) * g.out_h + i) * g.out_w);
       }
