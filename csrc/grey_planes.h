@@ -9,8 +9,8 @@
 // j f - pad_left), samples outside the image counted as zeros, always divided by f^2 (box_downsample's 'zeros'
 // border, same order of additions). Outputs: planes N x R x out_height x out_width in the compute dtype; extrema
 // (N, 2) float64 = (min, max) of each image's input samples, all of them (also those no box reads), NaN for an
-// image holding a NaN or an infinity, and (0, 255) unread for uint8 (the dtype's bounds). The extrema replace the metrics' separate
-// range/NaN pass (validate.check_extrema).
+// image holding a NaN or an infinity, and (0, 255) unread for uint8 (the dtype's bounds). The extrema replace the
+// metrics' separate range/NaN pass (validate.check_extrema).
 #pragma once
 
 #include <ATen/ATen.h>

@@ -78,7 +78,9 @@ inline void weigh_span(const In* __restrict src, T c, bool first, int64_t n, T* 
     for (int64_t j = 0; j < n; ++j) dst[j] += c * static_cast<T>(src[j]);
 }
 
-TURBOIQA_GREY_CLONES void weigh(const std::uint8_t* s, double c, bool f, int64_t n, double* d) { weigh_span(s, c, f, n, d); }
+TURBOIQA_GREY_CLONES void weigh(const std::uint8_t* s, double c, bool f, int64_t n, double* d) {
+  weigh_span(s, c, f, n, d);
+}
 TURBOIQA_GREY_CLONES void weigh(const float* s, float c, bool f, int64_t n, float* d) { weigh_span(s, c, f, n, d); }
 TURBOIQA_GREY_CLONES void weigh(const double* s, double c, bool f, int64_t n, double* d) { weigh_span(s, c, f, n, d); }
 
@@ -199,7 +201,8 @@ void run(const at::Tensor& x, const std::vector<double>& coeffs, double scale, G
       }
       for (int64_t p = 0; p < g.planes; ++p) {
         for (int64_t a = 0; a < g.f; ++a) plane_rows[a] = rows[a] ? rows[a] + p * g.w : nullptr;
-        box_row<T>(plane_rows.data(), g.f, g.w, g.pad_left, g.out_w, op + ((img * g.planes + p) * g.out_h + i) * g.out_w);
+        T* out_row = op + ((img * g.planes + p) * g.out_h + i) * g.out_w;
+        box_row<T>(plane_rows.data(), g.f, g.w, g.pad_left, g.out_w, out_row);
       }
       if constexpr (!kU8) {
         // the extrema of every input row of this item; the last item of an image also takes the rows no box reads
