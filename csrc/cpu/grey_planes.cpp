@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <type_traits>
@@ -34,31 +35,31 @@ struct Extrema {
   bool bad;
 };
 
-// Min, max and a non-finite flag (v * 0 is NaN for NaN and +-Inf) in 16 independent lanes: vectorisable without
-// reassociation flags.
+// Min, max and a non-finite flag (v * 0 is NaN for NaN and +-Inf) over 64-byte vectors (GCC vector extensions:
+// the lane-array form of the same loop was left scalar by the vectoriser).
 template <typename T>
 inline Extrema span_extrema(const T* __restrict x, int64_t n) {
-  T lo[16], hi[16], z[16];
-  for (int l = 0; l < 16; ++l) {
-    lo[l] = hi[l] = x[0];
-    z[l] = T(0);
-  }
+  constexpr int kLanes = 64 / sizeof(T);
+  typedef T V __attribute__((vector_size(64)));
+  V lo, hi, z = {};
+  for (int l = 0; l < kLanes; ++l) lo[l] = hi[l] = x[0];
+  const V zero = {};
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int l = 0; l < 16; ++l) {
-      const T a = x[i + l];
-      lo[l] = a < lo[l] ? a : lo[l];
-      hi[l] = a > hi[l] ? a : hi[l];
-      z[l] += a * T(0);
-    }
+  for (; i + kLanes <= n; i += kLanes) {
+    V a;
+    std::memcpy(&a, x + i, sizeof(V));
+    lo = a < lo ? a : lo;
+    hi = a > hi ? a : hi;
+    z += a * zero;
+  }
+  Extrema e{static_cast<double>(x[0]), static_cast<double>(x[0]), false};
   for (; i < n; ++i) {
     const T a = x[i];
-    lo[0] = a < lo[0] ? a : lo[0];
-    hi[0] = a > hi[0] ? a : hi[0];
-    z[0] += a * T(0);
+    e.low = a < e.low ? a : e.low;
+    e.high = a > e.high ? a : e.high;
+    e.bad = e.bad || a * T(0) != T(0);
   }
-  Extrema e{static_cast<double>(lo[0]), static_cast<double>(hi[0]), false};
-  for (int l = 0; l < 16; ++l) {
+  for (int l = 0; l < kLanes; ++l) {
     e.low = std::min(e.low, static_cast<double>(lo[l]));
     e.high = std::max(e.high, static_cast<double>(hi[l]));
     e.bad = e.bad || z[l] != z[l];
@@ -84,6 +85,22 @@ TURBOIQA_GREY_CLONES void weigh(const std::uint8_t* s, double c, bool f, int64_t
 TURBOIQA_GREY_CLONES void weigh(const float* s, float c, bool f, int64_t n, float* d) { weigh_span(s, c, f, n, d); }
 TURBOIQA_GREY_CLONES void weigh(const double* s, double c, bool f, int64_t n, double* d) { weigh_span(s, c, f, n, d); }
 
+// Three channels in one pass: (c0 x0 + c1 x1) + c2 x2, the order of weigh's three calls.
+template <typename T>
+inline void weigh3_span(const T* __restrict a, const T* __restrict b, const T* __restrict c, T c0, T c1, T c2,
+                        int64_t n, T* __restrict dst) {
+  for (int64_t j = 0; j < n; ++j) dst[j] = (c0 * a[j] + c1 * b[j]) + c2 * c[j];
+}
+
+TURBOIQA_GREY_CLONES void weigh3(const float* a, const float* b, const float* c, float c0, float c1, float c2,
+                                 int64_t n, float* d) {
+  weigh3_span(a, b, c, c0, c1, c2, n, d);
+}
+TURBOIQA_GREY_CLONES void weigh3(const double* a, const double* b, const double* c, double c0, double c1, double c2,
+                                 int64_t n, double* d) {
+  weigh3_span(a, b, c, c0, c1, c2, n, d);
+}
+
 // Scale and rounding of a formed span, in place.
 template <typename T>
 inline void finish_span(T* __restrict v, int64_t n, T scale, GreyRounding mode) {
@@ -105,11 +122,16 @@ inline void cast_span(const In* __restrict src, int64_t n, T* __restrict dst) {
 
 // One output row of one plane from the formed rows (nullptr: the row lies outside the image, a zero row).
 template <typename T>
-void box_row(const T* const* rows, int64_t f, int64_t w, int64_t pad_left, int64_t out_w,
+inline void box_row_impl(const T* const* rows, int64_t f, int64_t w, int64_t pad_left, int64_t out_w,
                                   T* __restrict out) {
   const int64_t j_lo = std::min(out_w, (pad_left + f - 1) / f);                  // first box starting inside
   const int64_t j_hi = std::max(j_lo, std::min(out_w, (w + pad_left) / f));      // first box ending outside
   const T inv = T(1) / static_cast<T>(f * f);
+  if (f == 1) {  // pad_left = 0: a copy (times 1)
+    const T* __restrict r0 = rows[0];
+    for (int64_t j = 0; j < out_w; ++j) out[j] = r0[j] * inv;
+    return;
+  }
   if (f == 2 && rows[0] && rows[1]) {  // the common case: box_downsample's two-row pass, same additions
     const T* __restrict r0 = rows[0] - pad_left;
     const T* __restrict r1 = rows[1] - pad_left;
@@ -145,6 +167,19 @@ void box_row(const T* const* rows, int64_t f, int64_t w, int64_t pad_left, int64
   }
 }
 
+TURBOIQA_GREY_CLONES void box_row(const float* const* rows, int64_t f, int64_t w, int64_t pad_left, int64_t out_w,
+                                  float* out) {
+  box_row_impl(rows, f, w, pad_left, out_w, out);
+}
+TURBOIQA_GREY_CLONES void box_row(const double* const* rows, int64_t f, int64_t w, int64_t pad_left, int64_t out_w,
+                                  double* out) {
+  box_row_impl(rows, f, w, pad_left, out_w, out);
+}
+TURBOIQA_GREY_CLONES void cast_row(const std::uint8_t* s, int64_t n, float* d) { cast_span(s, n, d); }
+TURBOIQA_GREY_CLONES void cast_row(const float* s, int64_t n, float* d) { cast_span(s, n, d); }
+TURBOIQA_GREY_CLONES void cast_row(const double* s, int64_t n, double* d) { cast_span(s, n, d); }
+TURBOIQA_GREY_CLONES void cast_row(const double* s, int64_t n, float* d) { cast_span(s, n, d); }
+
 struct Geometry {
   int64_t n, channels, planes, h, w, f, pad_top, pad_left, out_h, out_w;
 };
@@ -178,7 +213,7 @@ void run(const at::Tensor& x, const std::vector<double>& coeffs, double scale, G
         for (int64_t p = 0; p < g.planes; ++p) {
           T* dst = formed + p * g.w;
           if (identity) {
-            cast_span<In, T>(image + p * hw + r * g.w, g.w, dst);
+            cast_row(image + p * hw + r * g.w, g.w, dst);
             finish(dst, g.w, static_cast<T>(scale), mode);
             continue;
           }
@@ -187,11 +222,16 @@ void run(const at::Tensor& x, const std::vector<double>& coeffs, double scale, G
               weigh(image + c * hw + r * g.w, coeffs[p * g.channels + c], c == 0, g.w, acc.data());
             if (mode == GreyRounding::HalfAway) {  // MATLAB rgb2gray of uint8: rounded in double
               finish(acc.data(), g.w, scale, mode);
-              cast_span<double, T>(acc.data(), g.w, dst);
+              cast_row(acc.data(), g.w, dst);
             } else {
-              cast_span<double, T>(acc.data(), g.w, dst);
+              cast_row(acc.data(), g.w, dst);
               finish(dst, g.w, static_cast<T>(scale), mode);
             }
+          } else if (g.channels == 3) {
+            const In* src = image + r * g.w;
+            weigh3(src, src + hw, src + 2 * hw, static_cast<T>(coeffs[p * 3]), static_cast<T>(coeffs[p * 3 + 1]),
+                   static_cast<T>(coeffs[p * 3 + 2]), g.w, dst);
+            finish(dst, g.w, static_cast<T>(scale), mode);
           } else {
             for (int64_t c = 0; c < g.channels; ++c)
               weigh(image + c * hw + r * g.w, static_cast<T>(coeffs[p * g.channels + c]), c == 0, g.w, dst);
@@ -202,7 +242,7 @@ void run(const at::Tensor& x, const std::vector<double>& coeffs, double scale, G
       for (int64_t p = 0; p < g.planes; ++p) {
         for (int64_t a = 0; a < g.f; ++a) plane_rows[a] = rows[a] ? rows[a] + p * g.w : nullptr;
         T* out_row = op + ((img * g.planes + p) * g.out_h + i) * g.out_w;
-        box_row<T>(plane_rows.data(), g.f, g.w, g.pad_left, g.out_w, out_row);
+        box_row(plane_rows.data(), g.f, g.w, g.pad_left, g.out_w, out_row);
       }
       if constexpr (!kU8) {
         // the extrema of every input row of this item; the last item of an image also takes the rows no box reads
