@@ -139,4 +139,12 @@ TORCH_LIBRARY(turboiqa, m) {
   m.def(
       "_gradient_similarity_backward(Tensor grad, Tensor x, Tensor y, float[] smooth, float scale, float c, "
       "float alpha, float eps, str padding, str output) -> (Tensor, Tensor)");
+  // grey_planes (csrc/grey_planes.h): the metrics' front end in one read of x (N x C x H x W, uint8/float):
+  // R = len(coeffs) / C weighted channel sums (coeffs empty: the channels as given), times scale, rounded
+  // ('none' | 'half_away' | 'half_even'), then box_downsample's f x f mean with a zeros border; and the (N, 2)
+  // float64 extrema of the input (NaN for an image holding NaN/Inf; uint8: 0, 255) for the range/NaN checks.
+  // Linear (the rounding passes the gradient straight through): the backward is a composite in _ops.py.
+  m.def(
+      "grey_planes(Tensor x, float[] coeffs, float scale, str rounding, int factor, int pad_top, int pad_left, "
+      "int out_height, int out_width) -> (Tensor planes, Tensor extrema)");
 }

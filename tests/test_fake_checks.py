@@ -79,6 +79,7 @@ VALID = {
     "_gradient_similarity_backward": (t(2, 3, 2, dtype=torch.float64), t(2, 3, 9, 11, dtype=torch.uint8),
                                       t(2, 3, 9, 11, dtype=torch.uint8), [1.0, 2.0, 1.0], 1 / 4, 170.0, 0.5, 0.0,
                                       "valid", "moments"),
+    "grey_planes": (t(2, 3, 9, 11), [0.299, 0.587, 0.114], 255.0, "half_away", 2, 0, 0, 5, 6),
 }
 
 # (op, what is wrong, arguments on the CPU, a piece of the expected message).
@@ -202,6 +203,10 @@ BAD = [
     ("_gradient_similarity_backward", "bogus output",
      (t(1, 1, 8, 8), t(1, 1, 8, 8), t(1, 1, 8, 8), [1.0] * 3, 1.0, 1.0, 0.0, 0.0, "zeros", "bogus"),
      "output must be"),
+    ("grey_planes", "bogus rounding", (t(1, 3, 8, 8), [], 1.0, "bogus", 1, 0, 0, 8, 8), "rounding must be"),
+    ("grey_planes", "coefficients not R x C", (t(1, 3, 8, 8), [1.0, 1.0], 1.0, "none", 1, 0, 0, 8, 8),
+     "coeffs must hold R x C"),
+    ("grey_planes", "output past the image", (t(1, 1, 8, 8), [], 1.0, "none", 2, 0, 0, 5, 4), "reads past"),
 ]
 
 

@@ -15,6 +15,7 @@
 #include "../decimate.h"
 #include "../dtypes.h"
 #include "../gradient_similarity.h"
+#include "../grey_planes.h"
 #include "../histogram.h"
 #include "../image_ops.h"
 #include "../psnr.h"
@@ -282,5 +283,25 @@ TORCH_LIBRARY_IMPL(turboiqa, CUDA, m) {
   m.impl("decimate2", &decimate2_cuda);
   m.impl("_decimate2_backward", &decimate2_backward_cuda);
 }
+
+// grey_planes (appended block): checks here, the kernel in grey_planes.cu.
+std::tuple<at::Tensor, at::Tensor> grey_planes_launch(const at::Tensor& x, at::ArrayRef<double> coeffs, double scale,
+                                                      GreyRounding mode, int64_t factor, int64_t pad_top,
+                                                      int64_t pad_left, int64_t out_h, int64_t out_w);
+
+namespace {
+
+std::tuple<at::Tensor, at::Tensor> grey_planes_cuda(const at::Tensor& x, at::ArrayRef<double> coeffs, double scale,
+                                                    c10::string_view rounding, int64_t factor, int64_t pad_top,
+                                                    int64_t pad_left, int64_t out_h, int64_t out_w) {
+  const GreyRounding mode =
+      check_grey_planes(x, coeffs, scale, std::string(rounding), factor, pad_top, pad_left, out_h, out_w);
+  check_cuda(x, "grey_planes");
+  return grey_planes_launch(x, coeffs, scale, mode, factor, pad_top, pad_left, out_h, out_w);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(turboiqa, CUDA, m) { m.impl("grey_planes", &grey_planes_cuda); }
 
 }  // namespace turboiqa::cuda

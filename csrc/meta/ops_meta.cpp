@@ -17,6 +17,7 @@
 #include "../dtypes.h"
 #include "../feature_distance.h"
 #include "../gradient_similarity.h"
+#include "../grey_planes.h"
 #include "../histogram.h"
 #include "../image_ops.h"
 #include "../iw_ssim.h"
@@ -330,5 +331,22 @@ TORCH_LIBRARY_IMPL(turboiqa, Meta, m) {
   m.impl("_cvvdp_srgb_to_dkl_backward", &cvvdp_srgb_to_dkl_backward_meta);
   m.impl("_gradient_similarity_backward", &gradient_similarity_backward_meta);
 }
+
+// grey_planes (appended block)
+namespace {
+
+std::tuple<at::Tensor, at::Tensor> grey_planes_meta(const at::Tensor& x, at::ArrayRef<double> coeffs, double scale,
+                                                    c10::string_view rounding, int64_t factor, int64_t pad_top,
+                                                    int64_t pad_left, int64_t out_h, int64_t out_w) {
+  check_all_meta("grey_planes", {x});
+  check_grey_planes(x, coeffs, scale, std::string(rounding), factor, pad_top, pad_left, out_h, out_w);
+  at::Tensor planes = at::empty_symint({x.sym_size(0), grey_planes_count(x, coeffs), c10::SymInt(out_h),
+                                        c10::SymInt(out_w)}, compute_options(x));
+  return {planes, at::empty_symint({x.sym_size(0), c10::SymInt(2)}, x.options().dtype(at::kDouble))};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(turboiqa, Meta, m) { m.impl("grey_planes", &grey_planes_meta); }
 
 }  // namespace turboiqa::meta

@@ -608,3 +608,71 @@ def cvvdp_srgb_to_dkl(x, matrix, bias, data_range, backend="auto"):
     if backend == "native":
         raise RuntimeError("backend='native': cvvdp_srgb_to_dkl has a kernel for CPU float32/float64 tensors only")
     return _reference_cvvdp_band.srgb_to_dkl(x, matrix, bias, float(data_range))
+# grey_planes (csrc/grey_planes.h): the metrics' front end in one read of the image. Linear (the rounding passes
+# the gradient straight through), so the backward is the box mean's adjoint and the coefficients' transpose.
+if _has_op("grey_planes"):
+
+    def _grey_planes_setup(ctx, inputs, output):
+        x, *params = inputs
+        ctx.shape, ctx.dtype = x.shape, x.dtype
+        ctx.params = params
+        ctx.mark_non_differentiable(output[1])
+
+    def _grey_planes_backward(ctx, grad, _grad_extrema):
+        coeffs, scale, _rounding, factor, pad_top, pad_left, out_h, out_w = ctx.params
+        return (_grey_planes_adjoint(grad, ctx.shape, ctx.dtype, coeffs, scale, factor, pad_top, pad_left, out_h,
+                                     out_w), *([None] * len(ctx.params)))
+
+    torch.library.register_autograd("turboiqa::grey_planes", _grey_planes_backward, setup_context=_grey_planes_setup)
+
+
+def _grey_planes_adjoint(grad, shape, dtype, coeffs, scale, factor, pad_top, pad_left, out_h, out_w):
+    """The gradient of grey_planes' planes with respect to x (N×C×H×W) for the planes' gradient ``grad``."""
+    n, c, h, w = shape
+    g = grad
+    if factor > 1 or (out_h, out_w) != (h, w):
+        # the box mean's adjoint: each output's gradient / f² spread over its box, the parts outside the image cut
+        bottom = max(0, out_h * factor - pad_top - h)
+        right = max(0, out_w * factor - pad_left - w)
+        spread = (g / (factor * factor))[..., :, None, :, None].expand(*g.shape[:2], out_h, factor, out_w, factor)
+        spread = spread.reshape(*g.shape[:2], out_h * factor, out_w * factor)
+        full = torch.zeros((*g.shape[:2], pad_top + h + bottom, pad_left + w + right), dtype=g.dtype,
+                           device=g.device)
+        full[..., : out_h * factor, : out_w * factor] = spread
+        g = full[..., pad_top:pad_top + h, pad_left:pad_left + w]
+    if coeffs:
+        m = torch.tensor(coeffs, dtype=g.dtype, device=g.device).view(-1, c)  # R×C
+        g = torch.einsum("nrhw,rc->nchw", g, m)
+    if scale != 1:
+        g = g * scale
+    return g.to(dtype) if dtype.is_floating_point else None
+
+
+def _grey_planes_kernel_for(device_type: str) -> bool:
+    """Whether the loaded extension has a grey_planes kernel for this device (a CPU-only build has no CUDA one)."""
+    key = {"cuda": "CUDA"}.get(device_type)
+    return key is not None and torch._C._dispatch_has_kernel_for_dispatch_key("turboiqa::grey_planes", key)
+
+
+def grey_planes(x, coeffs=(), scale=1.0, rounding="none", factor=1, pad_top=0, pad_left=0, out_height=None,
+                out_width=None, backend="auto"):
+    """Grey/luma planes of ``x`` (N×C×H×W) in one read, and the input's (N, 2) extrema: R = len(coeffs) / C
+    weighted channel sums (``coeffs`` empty: the channels as given) × ``scale``, rounded ('none' | 'half_away' |
+    'half_even'; straight-through gradient), then the ``factor``×``factor`` box mean with a zeros border (see the
+    schema in csrc/ops.cpp). Extrema: (min, max) per image, NaN where it holds NaN/Inf, (0, 255) for uint8."""
+    coeffs = [float(v) for v in coeffs]
+    h, w = x.shape[-2:]
+    out_height = h if out_height is None else int(out_height)
+    out_width = w if out_width is None else int(out_width)
+    args = (coeffs, float(scale), str(rounding), int(factor), int(pad_top), int(pad_left), out_height, out_width)
+    if use_native(backend) and _has_op("grey_planes") and (x.device.type in ("cpu", "meta") or
+                                                          _grey_planes_kernel_for(x.device.type)):
+        if needs_grad(x):
+            return torch.ops.turboiqa.grey_planes(x, *args)
+        with below_autograd():
+            return torch.ops.turboiqa.grey_planes(x, *args)
+    if backend == "native":
+        raise RuntimeError("backend='native' but the loaded extension has no grey_planes kernel")
+    from .reference.grey_planes import grey_planes as reference
+
+    return reference(x, *args)

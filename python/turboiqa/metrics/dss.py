@@ -30,11 +30,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..colour import to_luma
 from ..dtypes import compute_dtype
 from ..filters import correlate_axis
 from ..resample import matlab_round
 from ..validate import LAYOUT_HINT, check_pair, check_reduction, reduce
+from ._grey import grey255
 from .module import MetricModule
 
 DCT_SIZE = 8
@@ -150,15 +150,13 @@ def dss(
                          f"blocks (e.g. 16×40 or 32×24){LAYOUT_HINT}")
     n = x.shape[0]
     dtype = compute_dtype(x.dtype)
-    scale = 1.0 if data_range == 255 else 255.0 / float(data_range)
 
     lumas = []
     for t in (x, y):
         t = t[..., :h, :w]  # dss_index.m crops before its (per-pixel) colour step; the same pixels either way
-        if t.shape[1] == 3:
-            t = to_luma(t, color, data_range, backend)
-        t = t.to(dtype)
-        lumas.append(t if scale == 1.0 else t * scale)
+        # 0–255 luma (rgb2gray of uint8 rounded as MATLAB's, float input unrounded), gray input as it is
+        rounding = "matlab" if color == "rgb2gray" and t.dtype == torch.uint8 else None
+        lumas.append(grey255(t, data_range, color, rounding, backend=backend).to(dtype))
     kept, weights = subband_weights(float(sigma_weight))
     k = len(kept)
     bands = subbands(torch.cat(lumas), kept)  # (2N, K, h/8, w/8)

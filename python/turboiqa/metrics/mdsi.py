@@ -34,6 +34,7 @@ from ..dtypes import compute_dtype
 from ..resample import auto_downsample_factor
 from ..validate import check_pair, check_reduction, reduce
 from .gmsd import PREWITT, _safe_sqrt
+from ._grey import grey_pair, pool_geometry
 from .module import MetricModule
 
 LHM = ((0.2989, 0.587, 0.114), (0.30, 0.04, -0.35), (0.34, -0.60, 0.17))  # MDSI.m
@@ -84,7 +85,7 @@ def mdsi(
     'mult'. ``c1``, ``c2``, ``c3`` are in 0–255 units. The image must be at least 2×2 after the F×F averaging.
     """
     check_reduction(reduction)
-    x, y = check_pair(x, y, data_range)
+    x, y = check_pair(x, y, data_range, check_values=False)  # range/NaN/Inf: from the front end's extrema
     if convention not in MDSI_CONVENTIONS:
         raise ValueError(f"convention must be one of {sorted(MDSI_CONVENTIONS)}, got {convention!r}")
     if combination not in MDSI_COMBINATIONS:
@@ -103,14 +104,13 @@ def mdsi(
     scale = 255.0 / float(data_range)
     differentiable = _ops.needs_grad(x, y)
 
-    if f > 1:  # conv2(·, ones(F)/F², 'same') sampled at (1:F:end): zero padding, ⌈F/2⌉−1 samples before
-        pad = math.ceil(f / 2) - 1
-        x, y = (_ops.box_downsample(t, f, pad, pad, math.ceil(h / f), math.ceil(w / f), "zeros", backend)
-                for t in (x, y))
-    both = torch.cat([x, y])  # after the averaging: no full-resolution copy
-    if both.shape[1] == 1:
-        both = both.expand(-1, 3, -1, -1)
-    lum, hue, sat = (_ops.luma(both, [c * scale for c in row], 0.0, backend=backend).to(dtype) for row in LHM)
+    # One read of each image: the L, H, M planes (0–255 rows) of the F×F box mean (conv2(·, ones(F)/F², 'same')
+    # sampled at (1:F:end): zero padding, ⌈F/2⌉−1 samples before; the planes are linear, so they commute with it)
+    # and the input checks. Gray input is R = G = B: each row's coefficients summed.
+    rows = LHM if x.shape[1] == 3 else tuple((sum(row),) for row in LHM)
+    coeffs = [c * scale for row in rows for c in row]
+    px, py = grey_pair(x, y, data_range, coeffs, 1.0, "none", pool_geometry(h, w, "zeros", f), backend)
+    lum, hue, sat = (torch.cat([px[:, k:k + 1], py[:, k:k + 1]]).to(dtype) for k in range(3))
 
     # The three gradient similarities by the fused operator: the fused image's gradient is the gradient of the mean
     # luma (Prewitt is linear), and (2·m1·m2 + c) / (m1² + m2² + c) of magnitudes is the operator's α = 0 form.

@@ -45,6 +45,7 @@ from ..padding import border_index
 from ..resample import auto_downsample_factor
 from ..validate import check_pair, check_reduction, reduce
 from .gmsd import PIQ_YIQ, SCHARR
+from ._grey import grey_pair, pool_geometry
 from .module import MetricModule
 
 SRSIM_CONVENTIONS = {
@@ -165,10 +166,11 @@ def srsim(
     The downsampled image times ``scale`` must be at least ``gaussian_size`` and ``kernel_size`` on each side.
     """
     check_reduction(reduction)
-    x, y = check_pair(x, y, data_range)
+    x, y = check_pair(x, y, data_range, check_values=False)  # range/NaN/Inf: from the front end's extrema
     if convention not in SRSIM_CONVENTIONS:
         raise ValueError(f"convention must be one of {sorted(SRSIM_CONVENTIONS)}, got {convention!r}")
     if convention == "frame_analytics":
+        check_pair(x, y, data_range)
         return reduce(_srsim_frame_analytics(x, y, data_range, chromatic, gaussian_size, sigma, scale, kernel_size,
                                              backend), reduction)
     if x.shape[1] not in (1, 3):
@@ -191,16 +193,14 @@ def srsim(
     dtype = compute_dtype(x.dtype)
     to255 = 255.0 / float(data_range)
 
-    if f > 1:  # conv2(·, ones(F)/F², 'same') sampled at (1:F:end)
-        pad = math.ceil(f / 2) - 1
-        x, y = (_ops.box_downsample(t, f, pad, pad, hd, wd, "zeros", backend) for t in (x, y))
-    both = torch.cat([x, y])  # after the averaging: no full-resolution copy
-    if both.shape[1] == 3:
-        rows = PIQ_YIQ if chromatic else (BT601,)
-        planes = torch.cat([_ops.luma(both, [c * to255 for c in row], 0.0, backend=backend).to(dtype)
-                            for row in rows], 1)
+    # One read of each image: the 0–255 luma (and I, Q for SR-SIMc) of the F×F box mean (conv2(·, ones(F)/F²,
+    # 'same') sampled at (1:F:end); linear, so it commutes with the colour rows) and the input checks.
+    if x.shape[1] == 3:
+        coeffs = [c * to255 for row in (PIQ_YIQ if chromatic else (BT601,)) for c in row]
+        px, py = grey_pair(x, y, data_range, coeffs, 1.0, "none", pool_geometry(h, w, "zeros", f), backend)
     else:
-        planes = both.to(dtype) * to255
+        px, py = grey_pair(x, y, data_range, (), to255, "none", pool_geometry(h, w, "zeros", f), backend)
+    planes = torch.cat([px, py]).to(dtype)
     lum = planes[:, :1]
 
     vs = saliency(lum, scale, kernel_size, sigma, gaussian_size, piq=convention == "piq")

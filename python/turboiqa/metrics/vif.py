@@ -73,6 +73,7 @@ from ..colour import BT601
 from ..dtypes import compute_dtype
 from ..filters import correlate_axis
 from ..validate import LAYOUT_HINT, check_pair, check_reduction, reduce
+from ._grey import grey255
 from .module import MetricModule
 
 # ---------------------------------------------------------------------------------------------------- shared
@@ -80,11 +81,8 @@ from .module import MetricModule
 
 def luma_255(t: torch.Tensor, data_range: float, dtype: torch.dtype, color: str = "yiq") -> torch.Tensor:
     """N×C×H×W → the planes VIF works on, in 0–255 units and ``dtype``: the YIQ luma of RGB input, else as is."""
-    t = t.to(dtype)
-    scale = 255.0 / data_range
-    if color == "yiq" and t.shape[1] == 3:  # the scale folded into the coefficients: one pass
-        return _ops.luma(t, [k * scale for k in BT601], 0.0, round_to_uint8=False)
-    return t * scale if data_range != 255 else t
+    # the scale folded into the coefficients (one pass); the library's one luma implementation (_grey.grey255)
+    return grey255(t.to(dtype), data_range, "yiq" if color == "yiq" else None, None, fold_scale=True)
 
 
 def rounded(t: torch.Tensor) -> torch.Tensor:
@@ -508,7 +506,7 @@ def vif_luma(t: torch.Tensor, data_range: float, dtype: torch.dtype, conv: VifCo
             levels = torch.floor((299 * r + 587 * g + 114 * b + 500) / 1000)[:, None]
     if not scaled.requires_grad:
         return levels
-    smooth = _ops.luma(scaled, BT601, 0.0, round_to_uint8=False) if scaled.shape[1] == 3 else scaled
+    smooth = grey255(scaled, 255.0, "yiq", None)  # the unrounded luma (gray: the plane itself)
     return levels + (smooth - smooth.detach())  # straight-through gradient of the rounding
 
 

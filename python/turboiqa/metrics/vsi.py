@@ -49,6 +49,7 @@ from .. import _ops
 from ..dtypes import compute_dtype
 from ..resample import auto_downsample_factor
 from ..validate import LAYOUT_HINT, check_pair, check_reduction, reduce
+from ._grey import grey_pair, pool_geometry
 from .module import MetricModule
 
 C1, C2, C3, ALPHA, BETA = 1.27, 386.0, 130.0, 0.40, 0.02  # VSI.m, for 0–255 images
@@ -307,6 +308,13 @@ def downsample(t: torch.Tensor, conv: VsiConvention, backend: str) -> torch.Tens
     return _ops.box_downsample(t, f, pad, pad, math.ceil(h / f), math.ceil(w / f), "zeros", backend)
 
 
+def front_geometry(h: int, w: int, conv: VsiConvention):
+    """grey_planes' box geometry of :func:`downsample`'s zero-bordered modes ('avgpool', 'conv2_same')."""
+    if conv.downsample == "avgpool":
+        return pool_geometry(h, w, "floor", auto_downsample_factor(h, w, rounding="python"))
+    return pool_geometry(h, w, "zeros", auto_downsample_factor(h, w, rounding="matlab"))
+
+
 def similarity(a: torch.Tensor, b: torch.Tensor, c: float) -> torch.Tensor:
     return (2 * a * b + c) / (a * a + b * b + c)
 
@@ -331,10 +339,12 @@ def vsi(
     to the native downsampling op.
     """
     check_reduction(reduction)
-    x, y = check_pair(x, y, data_range)
     if convention not in VSI_CONVENTIONS:
         raise ValueError(f"convention must be one of {sorted(VSI_CONVENTIONS)}, got {convention!r}")
     conv = VSI_CONVENTIONS[convention]
+    # zero-bordered box means in the compute dtype: the fused front end gives LMN and the input checks in one read
+    front = conv.downsample != "replicate_avgpool" and not conv.float64
+    x, y = check_pair(x, y, data_range, check_values=not front)
     if x.shape[1] not in (1, 3):
         raise ValueError(f"VSI needs 3 (RGB) or 1 (gray) channels, got {x.shape[1]}")
     if min(x.shape[-2:]) < MIN_SIZE:
@@ -342,6 +352,11 @@ def vsi(
     n = x.shape[0]
     dtype = torch.float64 if conv.float64 else compute_dtype(x.dtype)
     scale = 255.0 / float(data_range)
+    if front:
+        coeffs = [c * scale for row in LMN for c in row]
+        geometry = front_geometry(*x.shape[-2:], conv)
+        lmn = torch.cat(grey_pair(*(t if t.shape[1] == 3 else t.expand(-1, 3, -1, -1) for t in (x, y)), data_range,
+                                  coeffs, 1.0, "none", geometry, backend))
     images = []
     for t in (x, y):  # one image at a time: the full-resolution pair is never stacked or rescaled
         t = t.to(dtype)
@@ -350,11 +365,11 @@ def vsi(
         saliency = torch.cat([iqa_optimization_saliency(t, conv, scale) for t in images])
     else:
         saliency = sdsp(images, conv, scale)
-    # The box filter and LMN are linear: filter RGB, then convert and rescale (a third of the work).
-    small = [downsample(t.contiguous(), conv, backend) for t in images]
     saliency = downsample(saliency, conv, backend)  # (2N, 1, h, w)
-    lmn_matrix = torch.tensor(LMN, dtype=torch.float32 if conv.matrices_float32 else torch.float64)
-    lmn = torch.einsum("kc,nchw->nkhw", lmn_matrix.to(dtype=dtype, device=x.device) * scale, torch.cat(small))
+    if not front:  # the box filter and LMN are linear: filter RGB, then convert and rescale (a third of the work)
+        small = [downsample(t.contiguous(), conv, backend) for t in images]
+        lmn_matrix = torch.tensor(LMN, dtype=torch.float32 if conv.matrices_float32 else torch.float64)
+        lmn = torch.einsum("kc,nchw->nkhw", lmn_matrix.to(dtype=dtype, device=x.device) * scale, torch.cat(small))
     if conv.pyiqa_eps:  # pyiqa's own similarity form (eps in numerator and denominator)
         grad = torch.sqrt(scharr_magnitude(lmn[:, :1]) ** 2 + torch.finfo(dtype).eps)
         sim = functools.partial(similarity_eps, eps=torch.finfo(torch.float32).eps)
