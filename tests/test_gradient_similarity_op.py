@@ -12,6 +12,7 @@ pytestmark = pytest.mark.skipif(not _ops.HAVE_NATIVE, reason="compiled extension
 PREWITT = ((1.0, 1.0, 1.0), 1 / 3)
 SCHARR = ((3.0, 10.0, 3.0), 1 / 16)
 SOBEL = ((1.0, 2.0, 1.0), 1 / 4)
+ASYM = ((1.0, 2.0, 4.0), 0.2)  # no real filter: an asymmetric smoothing catches a tap taken from the wrong side
 
 
 def native(x, y, *args):
@@ -40,7 +41,7 @@ def test_forward_matches_twin(dtype, padding, output, shape):
     if padding == "valid" and min(shape[-2:]) < 3:
         pytest.skip("'valid' needs 3×3")
     x, y = pair(shape, dtype)
-    for taps, alpha, eps in ((PREWITT, 0.0, 0.0), (SCHARR, 0.0, 1e-3), (SOBEL, 0.5, 0.0)):
+    for taps, alpha, eps in ((PREWITT, 0.0, 0.0), (SCHARR, 0.0, 1e-3), (SOBEL, 0.5, 0.0), (ASYM, 0.5, 1e-3)):
         a = args_for(taps, 170.0, alpha, eps, padding, output)
         got, want = native(x, y, *a), reference(x, y, *a)
         assert got.dtype == want.dtype and got.shape == want.shape
@@ -161,7 +162,8 @@ def backward_op(grad, x, y, a):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("padding", ["zeros", "valid"])
 @pytest.mark.parametrize("output", ["map", "moments"])
-@pytest.mark.parametrize("taps,alpha,eps", [(PREWITT, 0.0, 0.0), (SCHARR, 0.5, 1e-3), (SOBEL, 0.9, 0.0)])
+@pytest.mark.parametrize("taps,alpha,eps", [(PREWITT, 0.0, 0.0), (SCHARR, 0.5, 1e-3), (SOBEL, 0.9, 0.0),
+                                            (ASYM, 0.5, 1e-3)])
 @pytest.mark.parametrize("shape", [(2, 3, 17, 23), (3, 1, 70, 41), (1, 2, 3, 5)])
 def test_native_backward_matches_twin_vjp(dtype, padding, output, taps, alpha, eps, shape):
     """The backward operator = the twin's vjp: odd sizes, batches, several strips (70 rows), both paddings and
@@ -335,7 +337,7 @@ def test_cuda_forward_equals_cpu(dtype, padding, output, shape):
         x, y = x.round().to(dtype), y.round().to(dtype)
     else:
         x, y = x.to(dtype), y.to(dtype)
-    for taps, alpha, eps in ((PREWITT, 0.0, 0.0), (SCHARR, 0.5, 1e-3)):
+    for taps, alpha, eps in ((PREWITT, 0.0, 0.0), (SCHARR, 0.5, 1e-3), (ASYM, 0.5, 1e-3)):
         a = args_for(taps, 170.0, alpha, eps, padding, output)
         want = native(x, y, *a)
         got = native(x.cuda(), y.cuda(), *a)
@@ -351,9 +353,10 @@ def test_cuda_forward_equals_cpu(dtype, padding, output, shape):
 @pytest.mark.parametrize("padding", ["zeros", "valid"])
 @pytest.mark.parametrize("output", ["map", "moments"])
 @pytest.mark.parametrize("alpha", [0.0, 0.5])
-def test_cuda_backward_equals_cpu_and_twin(dtype, padding, output, alpha):
+@pytest.mark.parametrize("taps", [SOBEL, ASYM])
+def test_cuda_backward_equals_cpu_and_twin(dtype, padding, output, alpha, taps):
     x, y = pair((2, 3, 41, 37), dtype, seed=4)
-    a = args_for(SOBEL, 170.0, alpha, 0.0, padding, output)
+    a = args_for(taps, 170.0, alpha, 0.0, padding, output)
     out = native(x, y, *a)
     grad = torch.randn(out.shape, generator=torch.Generator().manual_seed(6), dtype=torch.float64).to(out.dtype)
     want = backward_op(grad, x, y, a)

@@ -163,9 +163,9 @@ __global__ void __launch_bounds__(kThreads)
     for (int b = -1; b <= 1; ++b) {
       if (a == 0 && b == 0) continue;  // the centre pixel itself does not enter its own gradients
       // x[r][c] enters gx of centre (r + a, c + b) with s[1 − a]·(b == −1 ? +1 : b == 1 ? −1 : 0) and gy with
-      // (a == −1 ? +1 : a == 1 ? −1 : 0)·s[1 + b].
+      // (a == −1 ? +1 : a == 1 ? −1 : 0)·s[1 − b] (its offset from that centre is (−a, −b)).
       const T cx = b == 0 ? T(0) : (b < 0 ? s[1 - a] : -s[1 - a]);
-      const T cy = a == 0 ? T(0) : (a < 0 ? s[1 + b] : -s[1 + b]);
+      const T cy = a == 0 ? T(0) : (a < 0 ? s[1 - b] : -s[1 - b]);
       T wx1, wy1, wx2, wy2;
       centre_weights<T, kMoments>(xp, yp, gp, g_sum, g_sumsq, r + a, c + b, k, wx1, wy1, wx2, wy2);
       acc1 += cx * wx1 + cy * wy1;

@@ -135,7 +135,7 @@ std::tuple<at::Tensor, at::Tensor> grey_planes_launch(const at::Tensor& x_in, at
     extrema.select(1, 0).fill_(0.0);
     extrema.select(1, 1).fill_(255.0);
   } else {
-    const at::Tensor flat = x.reshape({g.n, -1});
+    const at::Tensor flat = x.reshape({g.n, x.numel() / std::max<int64_t>(g.n, 1)});  // -1 fails when N = 0
     auto [low, high] = at::aminmax(flat, 1);
     extrema = at::stack({low, high}, 1).to(at::kDouble);
     const at::Tensor finite = at::isfinite(flat).all(1, true);

@@ -43,7 +43,6 @@ import functools
 import math
 
 import torch
-import torch.nn.functional as F
 
 from .. import _ops
 from .. import display as _display
@@ -56,8 +55,6 @@ from .pu21 import _check_inputs
 CVVDP_DATA_VERSION = "cvvdp 0.5.7 (parameters calibrated 10/01/2024, cvvdp_mult_mutual)"
 CVVDP_CONVENTIONS = {"cvvdp": "cvvdp 0.5.7, pycvvdp.cvvdp(display_name=...).predict(test, ref) — JOD"}
 
-_KERNEL_A = 0.4
-_K = (0.25 - _KERNEL_A / 2, 0.25, _KERNEL_A, 0.25, 0.25 - _KERNEL_A / 2)
 _CH_GAIN = (1.0, 1.45, 1.0)
 _EPS = 1e-5
 _MIN_FREQ = 0.2
@@ -328,6 +325,31 @@ def _temporal_taps(fps: float, dtype: torch.dtype, device: torch.device) -> torc
     return temporal_filters(fps).to(dtype=dtype, device=device)
 
 
+def _temporal_filter(hist, dkl: torch.Tensor, taps: torch.Tensor):
+    """cvvdp's temporal channels of one block of frames: ``dkl`` B×k×3×H×W DKL frames, ``hist`` the list of the
+    L − 1 frames (B×3×H×W each) before the block (None for the first block: copies of its first frame, as cvvdp's
+    temp_padding='replicate'), ``taps`` L×4 (:func:`_temporal_taps`). Returns (B×k×4×H×W: sustained Y, RG, YV and
+    the transient from Y; the history for the next block)."""
+    ell, k = taps.shape[0], dkl.shape[1]
+    sustained = taps[:, :3].reshape(ell, 1, 3, 1, 1)
+    transient = taps[:, 3].reshape(ell, 1, 1, 1, 1)
+    if hist is None:
+        hist = [dkl[:, 0]] * (ell - 1)
+    # frame t - j weighs taps[j]; the frames are summed in place, no window of frames is copied
+    frames = list(hist) + [dkl[:, i] for i in range(k)]
+    outs = []
+    for i in range(k):
+        cur = ell - 1 + i
+        acc = frames[cur] * sustained[0]
+        tr = frames[cur][:, 0:1] * transient[0]
+        for j in range(1, ell):
+            f = frames[cur - j]
+            acc.add_(f * sustained[j])
+            tr.add_(f[:, 0:1] * transient[j])
+        outs.append(torch.cat([acc, tr], 1))
+    return torch.stack(outs, 1), frames[len(frames) - (ell - 1):]
+
+
 def _video_q(x, y, data_range, disp, fps: float, block_pixels: int = 1 << 21) -> torch.Tensor:
     """Per-frame, per-channel, per-band pooled differences of N×T×C×H×W videos: N×T×4×bands.
 
@@ -350,24 +372,7 @@ def _video_q(x, y, data_range, disp, fps: float, block_pixels: int = 1 << 21) ->
         dkl = torch.cat([_dkl(xb, photo, data_range), _dkl(yb, photo, data_range)]).view(2 * n, k, 3, h, w)
         if taps is None:
             taps = _temporal_taps(float(fps), dkl.dtype, dkl.device)  # L × 4
-            ell = taps.shape[0]
-            sustained = taps[:, :3].reshape(ell, 1, 3, 1, 1)
-            transient = taps[:, 3].reshape(ell, 1, 1, 1, 1)
-            hist = [dkl[:, 0]] * (ell - 1)
-        # frame t - j weighs taps[j]; the frames are summed in place, no window of frames is copied
-        frames = hist + [dkl[:, i] for i in range(k)]  # each 2N × 3 × H × W
-        outs = []
-        for i in range(k):
-            cur = ell - 1 + i
-            acc = frames[cur] * sustained[0]  # sustained Y, RG, YV
-            tr = frames[cur][:, 0:1] * transient[0]  # transient, from Y
-            for j in range(1, ell):
-                f = frames[cur - j]
-                acc.add_(f * sustained[j])
-                tr.add_(f[:, 0:1] * transient[j])
-            outs.append(torch.cat([acc, tr], 1))
-        filt = torch.stack(outs, 1)  # 2N × k × 4 × H × W
-        hist = frames[len(frames) - (ell - 1):]
+        filt, hist = _temporal_filter(hist, dkl, taps)  # 2N × k × 4 × H × W
         both = filt.reshape(2, n * k, 4, h, w).reshape(2 * n * k, 4, h, w)
         q, _ = _band_differences(both, freqs)  # (N·k) × 4 × bands
         out.append(q.view(n, k, 4, -1))

@@ -28,7 +28,7 @@ class TemporalCvvdp:
         self.display = _display.resolve_display(display)
         self.fps = float(fps)
         self._taps = None
-        self._hist = None  # 2 × (L−1) × 3 × H × W: the DKL frames before the next batch (test, reference)
+        self._hist = None  # the L − 1 DKL frames (2 × 3 × H × W each: test, reference) before the next batch
         self._q_frame = []
         self._first = None
 
@@ -49,14 +49,7 @@ class TemporalCvvdp:
         if self._taps is None:
             self._first = (dist[:1], ref[:1], data_range)  # a one-frame clip is scored as an image (as cvvdp)
             self._taps = _c._temporal_taps(self.fps, dkl.dtype, dkl.device)  # L × 4
-            self._hist = dkl[:, :1].expand(-1, self._taps.shape[0] - 1, -1, -1, -1)
-        taps, ell = self._taps, self._taps.shape[0]
-        win = torch.cat([self._hist, dkl], 1)  # 2 × (L−1+k) × 3 × H × W
-        src = win[:, :, (0, 1, 2, 0)]  # sustained Y, RG, YV; transient from Y
-        filt = src[:, ell - 1:ell - 1 + k] * taps[0].view(1, 1, 4, 1, 1)
-        for j in range(1, ell):  # frame t − j weighs taps[j]
-            filt = filt + src[:, ell - 1 - j:ell - 1 - j + k] * taps[j].view(1, 1, 4, 1, 1)
-        self._hist = win[:, win.shape[1] - (ell - 1):]
+        filt, self._hist = _c._temporal_filter(self._hist, dkl, self._taps)  # 2 × k × 4 × H × W
         freqs = _c.band_frequencies(h, w, self.display.geometry.ppd)
         q, _ = _c._band_differences(filt.reshape(2 * k, 4, h, w), freqs)  # k × 4 × bands
         prm = _c.parameters()
