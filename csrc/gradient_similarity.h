@@ -8,6 +8,9 @@
 #include <ATen/ATen.h>
 
 #include <string>
+#include <tuple>
+
+#include "dtypes.h"
 
 namespace turboiqa {
 
@@ -73,6 +76,28 @@ inline void check_grad_sim_backward_args(const at::Tensor& grad, const at::Tenso
 // dtype of the backward's gradients: x's when floating point, else the compute dtype (float32).
 inline at::ScalarType grad_sim_grad_type(at::ScalarType input) {
   return at::isFloatingType(input) ? input : at::kFloat;
+}
+
+// The backward entry point of every device: the checks (then check_device(x), which raises before anything runs),
+// compute-dtype contiguous x, y and grad (float64 for the moments), the gradient buffers, run(grad, x, y, valid,
+// moments, dx, dy) unless the planes are empty, and the gradients cast back to grad_sim_grad_type.
+template <typename CheckDevice, typename Run>
+std::tuple<at::Tensor, at::Tensor> grad_sim_backward(const at::Tensor& grad_in, const at::Tensor& x_in,
+                                                     const at::Tensor& y_in, at::ArrayRef<double> smooth, double scale,
+                                                     double c, double alpha, double eps, const std::string& padding,
+                                                     const std::string& output, const CheckDevice& check_device,
+                                                     const Run& run) {
+  check_grad_sim_backward_args(grad_in, x_in, y_in, smooth, scale, c, alpha, eps, padding, output);
+  check_device(x_in);
+  const bool valid = grad_sim_valid(padding);
+  const bool moments = grad_sim_output(output) == GradSimOutput::Moments;
+  const auto dt = compute_type(x_in.scalar_type());
+  const at::Tensor x = x_in.to(dt).contiguous(), y = y_in.to(dt).contiguous();
+  const at::Tensor grad = grad_in.to(moments ? at::kDouble : dt).contiguous();
+  at::Tensor dx = at::empty(x.sizes(), x.options()), dy = at::empty(x.sizes(), x.options());
+  if (x.numel() > 0) run(grad, x, y, valid, moments, dx, dy);
+  const auto gt = grad_sim_grad_type(x_in.scalar_type());
+  return {dx.to(gt), dy.to(gt)};
 }
 
 }  // namespace turboiqa

@@ -46,6 +46,27 @@ struct Constants {
   double s0, s1, s2, c, alpha, eps;
 };
 
+// The shared fields of a task's row arguments: plane p of x and y, strip `strip` of kStripRows rows out of `rows`
+// (output rows for the forward, input rows for the backward).
+template <typename T>
+void fill_plane_args(GradSimPlaneArgs<T>& a, const T* xp, const T* yp, int64_t p, int64_t height, int64_t width,
+                     bool valid, const Constants& k, int64_t strip, int64_t rows, T* scratch) {
+  a.x = xp + p * height * width;
+  a.y = yp + p * height * width;
+  a.height = static_cast<int>(height);
+  a.width = static_cast<int>(width);
+  a.valid = valid;
+  a.s0 = static_cast<T>(k.s0);
+  a.s1 = static_cast<T>(k.s1);
+  a.s2 = static_cast<T>(k.s2);
+  a.c = static_cast<T>(k.c);
+  a.alpha = static_cast<T>(k.alpha);
+  a.eps = static_cast<T>(k.eps);
+  a.row_begin = static_cast<int>(strip * kStripRows);
+  a.row_end = static_cast<int>(std::min<int64_t>(rows, (strip + 1) * kStripRows));
+  a.scratch = scratch;
+}
+
 template <typename T>
 void similarity_planes(const at::Tensor& x, const at::Tensor& y, bool valid, const Constants& k, at::Tensor& out,
                        bool moments) {
@@ -64,20 +85,7 @@ void similarity_planes(const at::Tensor& x, const at::Tensor& y, bool valid, con
     for (int64_t task = begin; task < end; ++task) {
       const int64_t p = task / strips, strip = task % strips;
       GradSimRowsArgs<T> a;
-      a.x = xp + p * height * width;
-      a.y = yp + p * height * width;
-      a.height = static_cast<int>(height);
-      a.width = static_cast<int>(width);
-      a.valid = valid;
-      a.s0 = static_cast<T>(k.s0);
-      a.s1 = static_cast<T>(k.s1);
-      a.s2 = static_cast<T>(k.s2);
-      a.c = static_cast<T>(k.c);
-      a.alpha = static_cast<T>(k.alpha);
-      a.eps = static_cast<T>(k.eps);
-      a.row_begin = static_cast<int>(strip * kStripRows);
-      a.row_end = static_cast<int>(std::min<int64_t>(out_height, (strip + 1) * kStripRows));
-      a.scratch = scratch;
+      fill_plane_args(a, xp, yp, p, height, width, valid, k, strip, out_height, scratch);
       a.map = moments ? nullptr : map + p * out_height * out_width;
       a.row_sum = moments ? row_sum.data() + p * out_height : nullptr;
       a.row_sumsq = moments ? row_sumsq.data() + p * out_height : nullptr;
@@ -155,20 +163,7 @@ void similarity_backward_planes(const at::Tensor& grad, const at::Tensor& x, con
     for (int64_t task = begin; task < end; ++task) {
       const int64_t p = task / strips, strip = task % strips;
       GradSimBackRowsArgs<T> a;
-      a.x = xp + p * height * width;
-      a.y = yp + p * height * width;
-      a.height = static_cast<int>(height);
-      a.width = static_cast<int>(width);
-      a.valid = valid;
-      a.s0 = static_cast<T>(k.s0);
-      a.s1 = static_cast<T>(k.s1);
-      a.s2 = static_cast<T>(k.s2);
-      a.c = static_cast<T>(k.c);
-      a.alpha = static_cast<T>(k.alpha);
-      a.eps = static_cast<T>(k.eps);
-      a.row_begin = static_cast<int>(strip * kStripRows);
-      a.row_end = static_cast<int>(std::min<int64_t>(height, (strip + 1) * kStripRows));
-      a.scratch = scratch;
+      fill_plane_args(a, xp, yp, p, height, width, valid, k, strip, height, scratch);
       a.grad_map = moments ? nullptr : gmap + p * out_height * out_width;
       a.g_sum = moments ? static_cast<T>(gmom[2 * p]) : T(0);
       a.g_sumsq = moments ? static_cast<T>(gmom[2 * p + 1]) : T(0);
@@ -182,24 +177,18 @@ void similarity_backward_planes(const at::Tensor& grad, const at::Tensor& x, con
 std::tuple<at::Tensor, at::Tensor> gradient_similarity_backward_cpu(
     const at::Tensor& grad_in, const at::Tensor& x_in, const at::Tensor& y_in, at::ArrayRef<double> smooth,
     double scale, double c, double alpha, double eps, c10::string_view padding_name, c10::string_view output_name) {
-  const std::string padding(padding_name), output(output_name);
-  check_grad_sim_backward_args(grad_in, x_in, y_in, smooth, scale, c, alpha, eps, padding, output);
-  const bool valid = grad_sim_valid(padding);
-  const bool moments = grad_sim_output(output) == GradSimOutput::Moments;
-  const auto dt = compute_type(x_in.scalar_type());
-  const at::Tensor x = x_in.to(dt).contiguous(), y = y_in.to(dt).contiguous();
-  const at::Tensor grad = grad_in.to(moments ? at::kDouble : dt).contiguous();
-  at::Tensor dx = at::empty(x.sizes(), x.options()), dy = at::empty(x.sizes(), x.options());
-  if (x.numel() > 0) {
-    const double s2 = scale * scale;
-    const Constants k{smooth[0], smooth[1], smooth[2], c / s2, alpha, eps / s2};
-    if (dt == at::kDouble)
-      similarity_backward_planes<double>(grad, x, y, valid, k, moments, dx, dy);
-    else
-      similarity_backward_planes<float>(grad, x, y, valid, k, moments, dx, dy);
-  }
-  const auto gt = grad_sim_grad_type(x_in.scalar_type());
-  return {dx.to(gt), dy.to(gt)};
+  return grad_sim_backward(
+      grad_in, x_in, y_in, smooth, scale, c, alpha, eps, std::string(padding_name), std::string(output_name),
+      [](const at::Tensor&) {},
+      [&](const at::Tensor& grad, const at::Tensor& x, const at::Tensor& y, bool valid, bool moments, at::Tensor& dx,
+          at::Tensor& dy) {
+        const double s2 = scale * scale;
+        const Constants k{smooth[0], smooth[1], smooth[2], c / s2, alpha, eps / s2};
+        if (x.scalar_type() == at::kDouble)
+          similarity_backward_planes<double>(grad, x, y, valid, k, moments, dx, dy);
+        else
+          similarity_backward_planes<float>(grad, x, y, valid, k, moments, dx, dy);
+      });
 }
 
 }  // namespace

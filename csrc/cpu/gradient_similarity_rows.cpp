@@ -54,26 +54,36 @@ inline void similarity_row(const T* __restrict vx, const T* __restrict dx, const
   }
 }
 
-// Σq and Σq² of a row in float64, over 8 fixed lanes (vectorisable, and the order never depends on threads).
+// Σq and Σq² of a row in float64, in explicit vectors of the ISA's full width (GCC does not vectorise the widening
+// conversion of a scalar loop: it stayed one cvtss2sd + add + fma per pixel): q is loaded kD values at a time (kD
+// the doubles in a register), widened, and summed in two accumulators per moment; then the lanes in a fixed order
+// and the tail. The order depends only on the row width, never on threads.
 template <typename T>
 inline void row_moments(const T* __restrict q, int count, double* sum, double* sumsq) {
-  double s[8] = {}, s2[8] = {};
+  constexpr int kD = TURBOIQA_VEC_BYTES / static_cast<int>(sizeof(double));
+  typedef double DV __attribute__((vector_size(TURBOIQA_VEC_BYTES)));
+  typedef T TV __attribute__((vector_size(kD * sizeof(T))));
+  DV s0 = {}, s1 = {}, q0 = {}, q1 = {};
   int j = 0;
-  for (; j + 8 <= count; j += 8)
-    for (int l = 0; l < 8; ++l) {
-      const double v = static_cast<double>(q[j + l]);
-      s[l] += v;
-      s2[l] += v * v;
-    }
+  for (; j + 2 * kD <= count; j += 2 * kD) {
+    const DV a = __builtin_convertvector(load<TV>(q + j), DV);
+    const DV b = __builtin_convertvector(load<TV>(q + j + kD), DV);
+    s0 += a;
+    q0 += a * a;
+    s1 += b;
+    q1 += b * b;
+  }
+  s0 += s1;
+  q0 += q1;
+  double ts = 0, ts2 = 0;
+  for (int l = 0; l < kD; ++l) {
+    ts += s0[l];
+    ts2 += q0[l];
+  }
   for (; j < count; ++j) {
     const double v = static_cast<double>(q[j]);
-    s[0] += v;
-    s2[0] += v * v;
-  }
-  double ts = 0, ts2 = 0;
-  for (int l = 0; l < 8; ++l) {
-    ts += s[l];
-    ts2 += s2[l];
+    ts += v;
+    ts2 += v * v;
   }
   *sum = ts;
   *sumsq = ts2;

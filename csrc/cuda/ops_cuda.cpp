@@ -197,18 +197,13 @@ at::Tensor gradient_similarity_cuda(const at::Tensor& x_in, const at::Tensor& y_
 std::tuple<at::Tensor, at::Tensor> gradient_similarity_backward_cuda(
     const at::Tensor& grad_in, const at::Tensor& x_in, const at::Tensor& y_in, at::ArrayRef<double> smooth,
     double scale, double c, double alpha, double eps, c10::string_view padding_name, c10::string_view output_name) {
-  const std::string padding(padding_name), output(output_name);
-  check_grad_sim_backward_args(grad_in, x_in, y_in, smooth, scale, c, alpha, eps, padding, output);
-  check_grad_sim_cuda(x_in, "_gradient_similarity_backward");
-  const bool valid = grad_sim_valid(padding);
-  const bool moments = grad_sim_output(output) == GradSimOutput::Moments;
-  const auto dt = compute_type(x_in.scalar_type());
-  const at::Tensor x = x_in.to(dt).contiguous(), y = y_in.to(dt).contiguous();
-  const at::Tensor grad = grad_in.to(moments ? at::kDouble : dt).contiguous();
-  at::Tensor dx = at::empty(x.sizes(), x.options()), dy = at::empty(x.sizes(), x.options());
-  if (x.numel() > 0) gradient_similarity_backward_launch(grad, x, y, valid, moments, smooth, scale, c, alpha, eps, dx, dy);
-  const auto gt = grad_sim_grad_type(x_in.scalar_type());
-  return {dx.to(gt), dy.to(gt)};
+  return grad_sim_backward(
+      grad_in, x_in, y_in, smooth, scale, c, alpha, eps, std::string(padding_name), std::string(output_name),
+      [](const at::Tensor& x) { check_grad_sim_cuda(x, "_gradient_similarity_backward"); },
+      [&](const at::Tensor& grad, const at::Tensor& x, const at::Tensor& y, bool valid, bool moments, at::Tensor& dx,
+          at::Tensor& dy) {
+        gradient_similarity_backward_launch(grad, x, y, valid, moments, smooth, scale, c, alpha, eps, dx, dy);
+      });
 }
 
 // decimate2: the shared checks, then contiguous planes.
