@@ -50,6 +50,19 @@ def test_forward_matches_twin(dtype, padding, output, shape):
                                                                    else 1.0))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_wide_rows_moments(dtype):
+    """Rows wider than the vector loops of the float64 row sums (two accumulators of full-width vectors), with a
+    tail of every length 0..17, and planes taller than the prefetch distance: the moments against the twin."""
+    for width in range(240, 258):
+        x, y = pair((1, 2, 37, width), dtype, seed=width)
+        for padding in ("zeros", "valid"):
+            a = args_for(PREWITT, 170.0, 0.0, 0.065, padding, "moments")
+            got, want = native(x, y, *a), reference(x, y, *a)
+            tol = 1e-13 if dtype == torch.float64 else 2e-6
+            torch.testing.assert_close(got, want, rtol=tol, atol=tol * want.abs().max().item())
+
+
 def test_flat_planes_and_identical_images():
     x = torch.full((1, 1, 9, 11), 128.0)
     torch.testing.assert_close(native(x, x, *args_for(PREWITT)), torch.ones_like(x))  # c / c where both are flat

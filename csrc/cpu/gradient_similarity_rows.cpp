@@ -32,6 +32,13 @@ inline void vertical_rows(const T* __restrict up, const T* __restrict mid, const
   }
 }
 
+template <typename T>
+inline void prefetch_row(const T* p, int width) {
+  const char* b = reinterpret_cast<const char*>(p);
+  const std::size_t bytes = sizeof(T) * static_cast<std::size_t>(width);
+  for (std::size_t o = 0; o < bytes; o += 64) __builtin_prefetch(b + o, 0, 3);
+}
+
 // Squared magnitude (unnormalised) at extended column e of the rows v, d.
 template <typename T>
 inline T magnitude_sq(const T* __restrict v, const T* __restrict d, int e, T s0, T s1, T s2, T eps) {
@@ -104,6 +111,12 @@ void grad_sim_rows_impl(const GradSimRowsArgs<T>& a) {
   auto row = [&](const T* plane, int r) { return r < 0 || r >= height ? zeros : plane + static_cast<std::size_t>(r) * width; };
   for (int i = a.row_begin; i < a.row_end; ++i) {
     const int r = i + off;
+    // Large planes stream from memory: ask for the rows two steps ahead now, so that their loads overlap this
+    // row's arithmetic (one new row of each plane per output row).
+    if (r + 3 < height) {
+      prefetch_row(a.x + static_cast<std::size_t>(r + 3) * width, width);
+      prefetch_row(a.y + static_cast<std::size_t>(r + 3) * width, width);
+    }
     vertical_rows(row(a.x, r - 1), row(a.x, r), row(a.x, r + 1), width, a.s0, a.s1, a.s2, vx, dx);
     vertical_rows(row(a.y, r - 1), row(a.y, r), row(a.y, r + 1), width, a.s0, a.s1, a.s2, vy, dy);
     T* q = a.map ? a.map + static_cast<std::size_t>(i) * out_width : qrow;
