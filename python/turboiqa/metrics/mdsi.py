@@ -110,22 +110,32 @@ def mdsi(
     rows = LHM if x.shape[1] == 3 else tuple((sum(row),) for row in LHM)
     coeffs = [c * scale for row in rows for c in row]
     px, py = grey_pair(x, y, data_range, coeffs, 1.0, "none", pool_geometry(h, w, "zeros", f), backend)
-    lum, hue, sat = (torch.cat([px[:, k:k + 1], py[:, k:k + 1]]).to(dtype) for k in range(3))
+    px, py = px.to(dtype), py.to(dtype)
+    # (the planes stay in the front end's N×3×h×w buffers: channel views, no per-plane copies)
+    ld, lr = px[:, :1], py[:, :1]
 
     # The three gradient similarities by the fused operator: the fused image's gradient is the gradient of the mean
     # luma (Prewitt is linear), and (2·m1·m2 + c) / (m1² + m2² + c) of magnitudes is the operator's α = 0 form.
-    ld, lr = lum[:n], lum[n:]
-    lf = (ld + lr) * 0.5
+    lf = (ld + lr) * 0.5 if differentiable else torch.add(ld, lr).mul_(0.5)
     sim = functools.partial(_ops.gradient_similarity, smooth=PREWITT[0], scale=PREWITT[1], alpha=0.0, eps=0.0,
                             padding="zeros", output="map", backend=backend)
-    to_fused = sim(torch.cat([ld, lr]), torch.cat([lf, lf]), c=c2)
-    gs = sim(ld, lr, c=c1) + to_fused[:n] - to_fused[n:]
-    hd, hr, sd, sr = hue[:n], hue[n:], sat[:n], sat[n:]
-    cs = (2 * (hd * hr + sd * sr) + c3) / (hd * hd + hr * hr + sd * sd + sr * sr + c3)
+    to_fused = sim(torch.cat([ld, lr]), lf.repeat(2, 1, 1, 1), c=c2)
+    gs = sim(ld, lr, c=c1)
+    gs = gs + to_fused[:n] - to_fused[n:] if differentiable else gs.add_(to_fused[:n]).sub_(to_fused[n:])
+    # CS = (2(H1H2 + M1M2) + C3) / (H1² + H2² + M1² + M2² + C3) = P / (P + |d|²), P the numerator, d the (H, M)
+    # difference: both chroma channels at once, no squares of the four planes
+    cx, cy = px[:, 1:], py[:, 1:]
+    num = (cx * cy).sum(1, keepdim=True).mul_(2).add_(c3)
+    cs = num / (cx * cx + cy * cy).sum(1, keepdim=True).add_(c3)
 
+    im = None
     if combination == "sum":
-        gcs = alpha * gs + (1 - alpha) * cs
-        modulus, argument = _polar_power(gcs, q)
+        gcs = alpha * gs + (1 - alpha) * cs if differentiable else gs.mul_(alpha).add_(cs, alpha=1 - alpha)
+        neg = gcs < 0
+        re = gcs.abs().pow(q) if differentiable else gcs.abs_().pow_(q)
+        if bool(neg.any()):  # complex powers of the negative values (principal branch: argument πq)
+            im = torch.where(neg, re * math.sin(math.pi * q), 0.0)
+            re = torch.where(neg, re * math.cos(math.pi * q), re)
     else:
         ra, pa = _polar_power(gs, gamma)
         rb, pb = _polar_power(cs, beta)
@@ -138,12 +148,18 @@ def mdsi(
             if abs(gamma) + abs(beta) > 1:  # back to the principal branch (−π, π]
                 argument = torch.atan2(torch.sin(argument), torch.cos(argument))
         modulus, argument = modulus.pow(q), argument * q
-    re = modulus * torch.cos(argument)
-    im = modulus * torch.sin(argument)
-    # deviation from the mean, in float64 per image (the mean of a 10⁵-pixel map)
-    re64, im64 = re.flatten(1).double(), im.flatten(1).double()
-    dr, di = re64 - re64.mean(1, keepdim=True), im64 - im64.mean(1, keepdim=True)
-    dev = _safe_sqrt(dr * dr + di * di) if differentiable else torch.hypot(dr, di)
+        re = modulus * torch.cos(argument)
+        im = modulus * torch.sin(argument)
+    # deviation from the mean, in float64 per image (the mean of a 10⁵-pixel map); a real map (no negative GCS in
+    # 'sum') has no imaginary part to carry
+    re64 = re.flatten(1).double()
+    dr = re64 - re64.mean(1, keepdim=True)
+    if im is None:
+        dev = dr.abs() if differentiable else dr.abs_()
+    else:
+        im64 = im.flatten(1).double()
+        di = im64 - im64.mean(1, keepdim=True)
+        dev = _safe_sqrt(dr * dr + di * di) if differentiable else torch.hypot(dr, di)
     score = (dev if rho == 1 else dev.pow(rho)).mean(1).pow(o / rho)
     return reduce(score.to(dtype), reduction)
 
