@@ -59,6 +59,14 @@ def _polar_power(v: torch.Tensor, p: float):
     return v.abs().pow(p), (v < 0).to(v.dtype) * (math.pi * p)
 
 
+def _abs_power(v: torch.Tensor, p: float, differentiable: bool) -> torch.Tensor:
+    """|v|^p; p = 1/4 (MDSI's q) as two square roots: torch's generic scalar pow is ~10× slower than sqrt."""
+    a = v.abs() if differentiable else v.abs_()
+    if p == 0.25:
+        return a.sqrt().sqrt() if differentiable else a.sqrt_().sqrt_()
+    return a.pow(p) if differentiable else a.pow_(p)
+
+
 def mdsi(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -119,7 +127,7 @@ def mdsi(
     lf = (ld + lr) * 0.5 if differentiable else torch.add(ld, lr).mul_(0.5)
     sim = functools.partial(_ops.gradient_similarity, smooth=PREWITT[0], scale=PREWITT[1], alpha=0.0, eps=0.0,
                             padding="zeros", output="map", backend=backend)
-    to_fused = sim(torch.cat([ld, lr]), lf.repeat(2, 1, 1, 1), c=c2)
+    to_fused = sim(torch.cat([ld, lr]), torch.cat([lf, lf]), c=c2)
     gs = sim(ld, lr, c=c1)
     gs = gs + to_fused[:n] - to_fused[n:] if differentiable else gs.add_(to_fused[:n]).sub_(to_fused[n:])
     # CS = (2(H1H2 + M1M2) + C3) / (H1² + H2² + M1² + M2² + C3) = P / (P + |d|²), P the numerator, d the (H, M)
@@ -132,7 +140,7 @@ def mdsi(
     if combination == "sum":
         gcs = alpha * gs + (1 - alpha) * cs if differentiable else gs.mul_(alpha).add_(cs, alpha=1 - alpha)
         neg = gcs < 0
-        re = gcs.abs().pow(q) if differentiable else gcs.abs_().pow_(q)
+        re = _abs_power(gcs, q, differentiable)
         if bool(neg.any()):  # complex powers of the negative values (principal branch: argument πq)
             im = torch.where(neg, re * math.sin(math.pi * q), 0.0)
             re = torch.where(neg, re * math.cos(math.pi * q), re)
