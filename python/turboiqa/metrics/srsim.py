@@ -95,7 +95,10 @@ def imresize(t: torch.Tensor, out_h: int, out_w: int, scale_h: float, scale_w: f
     work = torch.float32 if float32 else t.dtype
     mh = resize_matrix(t.shape[-2], out_h, scale_h, work, t.device)
     mw = resize_matrix(t.shape[-1], out_w, scale_w, work, t.device)
-    return (mh @ t.to(work) @ mw.t()).to(t.dtype)
+    h, w = t.shape[-2:]
+    if out_h * w * (h + out_w) <= h * out_w * (w + out_h):  # the order with fewer products (rows first shrinking)
+        return torch.matmul(mh, t.to(work)).matmul(mw.t()).to(t.dtype)
+    return torch.matmul(mh, t.to(work) @ mw.t()).to(t.dtype)
 
 
 @functools.lru_cache(maxsize=None)
@@ -114,21 +117,25 @@ def saliency(lum: torch.Tensor, scale: float, kernel_size: int, sigma: float, ga
     small = imresize(lum, hs, ws, scale, scale, float32=piq)
     spectrum = torch.fft.fft2(small)
     eps = torch.finfo(lum.dtype).eps
-    amplitude = spectrum.abs()
     if piq:
+        amplitude = spectrum.abs()
         log_amp = torch.log(amplitude + eps)
-    else:  # log|A| (a floor of eps·max|A| only keeps a flat image, whose spectrum is 0 off DC, finite)
-        log_amp = torch.log(torch.maximum(amplitude, amplitude.amax(dim=(-2, -1), keepdim=True) * eps))
+        half = 1.0
+    else:  # log|A| = ½·log|A|² (no complex abs: a root per sample); a floor of eps·max|A| only keeps a flat
+        # image, whose spectrum is 0 off DC, finite. The ½ goes into the mean's matrix.
+        power = _abs_square(spectrum)
+        log_amp = torch.log(torch.maximum(power, power.amax(dim=(-2, -1), keepdim=True) * (eps * eps)))
+        half = 0.5
     # the k×k mean with a 'replicate' border as two small banded matrices (the spectrum is ~50×60: a product costs
     # less than padding and pooling)
-    local = _separable(log_amp, _mean_matrix(hs, kernel_size, log_amp.dtype, log_amp.device),
+    local = _separable(log_amp, _mean_matrix(hs, kernel_size, log_amp.dtype, log_amp.device, half),
                        _mean_matrix(ws, kernel_size, log_amp.dtype, log_amp.device))
     # exp(log|A| − mean + i·phase) = A·exp(−mean)·(exp(log|A|)/|A|): the phase without atan2/cos/sin
     if piq:
         residual = spectrum * (torch.exp(log_amp - local) / amplitude.clamp_min(torch.finfo(lum.dtype).tiny))
     else:
         residual = spectrum * torch.exp(-local)
-    sal = torch.fft.ifft2(residual).abs().square()
+    sal = _abs_square(torch.fft.ifft2(residual))
     # imfilter(·, fspecial('gaussian', size, σ)): zero border, an even kernel centred at ⌊(size+1)/2⌋; the same
     # banded-matrix form
     sal = _separable(sal, _blur_matrix(hs, gaussian_size, sigma, sal.dtype, sal.device),
@@ -140,19 +147,24 @@ def saliency(lum: torch.Tensor, scale: float, kernel_size: int, sigma: float, ga
     return imresize(sal, h, w, h / hs, w / ws, float32=piq)
 
 
+def _abs_square(z: torch.Tensor) -> torch.Tensor:
+    """|z|² of a complex tensor as re² + im² (no root, and no square of it)."""
+    return torch.view_as_real(z).square().sum(-1)
+
+
 def _separable(t: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
     """rows @ t @ colsᵀ of N×C×H×W planes (the column product first: one folded matrix product)."""
     return torch.matmul(rows, t @ cols.t())
 
 
 @functools.lru_cache(maxsize=64)
-def _mean_matrix(n: int, size: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def _mean_matrix(n: int, size: int, dtype: torch.dtype, device: torch.device, gain: float = 1.0) -> torch.Tensor:
     """(n, n) matrix of a ``size``-tap mean along one axis with a 'replicate' border (``avg_pool2d`` of the
-    replicate-padded axis: ⌊(size − 1)/2⌋ samples before)."""
+    replicate-padded axis: ⌊(size − 1)/2⌋ samples before), times ``gain``."""
     before = (size - 1) // 2
     cols = (torch.arange(n)[:, None] + torch.arange(size) - before).clamp(0, n - 1)
     m = torch.zeros(n, n, dtype=torch.float64)
-    m.scatter_add_(1, cols, torch.full((n, size), 1.0 / size, dtype=torch.float64))
+    m.scatter_add_(1, cols, torch.full((n, size), gain / size, dtype=torch.float64))
     return m.to(dtype=dtype, device=device)
 
 
