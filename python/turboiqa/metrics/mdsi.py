@@ -139,9 +139,9 @@ def mdsi(
     im = None
     if combination == "sum":
         gcs = alpha * gs + (1 - alpha) * cs if differentiable else gs.mul_(alpha).add_(cs, alpha=1 - alpha)
-        neg = gcs < 0
+        neg = gcs < 0 if bool(gcs.amin() < 0) else None  # (a mask only where it is needed)
         re = _abs_power(gcs, q, differentiable)
-        if bool(neg.any()):  # complex powers of the negative values (principal branch: argument πq)
+        if neg is not None:  # complex powers of the negative values (principal branch: argument πq)
             im = torch.where(neg, re * math.sin(math.pi * q), 0.0)
             re = torch.where(neg, re * math.cos(math.pi * q), re)
     else:
