@@ -127,14 +127,16 @@ def mdsi(
     lf = (ld + lr) * 0.5 if differentiable else torch.add(ld, lr).mul_(0.5)
     sim = functools.partial(_ops.gradient_similarity, smooth=PREWITT[0], scale=PREWITT[1], alpha=0.0, eps=0.0,
                             padding="zeros", output="map", backend=backend)
-    to_fused = sim(torch.cat([ld, lr]), torch.cat([lf, lf]), c=c2)
-    gs = sim(ld, lr, c=c1)
-    gs = gs + to_fused[:n] - to_fused[n:] if differentiable else gs.add_(to_fused[:n]).sub_(to_fused[n:])
-    # CS = (2(H1H2 + M1M2) + C3) / (H1² + H2² + M1² + M2² + C3) = P / (P + |d|²), P the numerator, d the (H, M)
-    # difference: both chroma channels at once, no squares of the four planes
-    cx, cy = px[:, 1:], py[:, 1:]
-    num = (cx * cy).sum(1, keepdim=True).mul_(2).add_(c3)
-    cs = num / (cx * cx + cy * cy).sum(1, keepdim=True).add_(c3)
+    # (three calls on the planes as they are rather than two on concatenated copies)
+    gs, to_dist, to_ref = sim(ld, lr, c=c1), sim(ld, lf, c=c2), sim(lr, lf, c=c2)
+    gs = gs + to_dist - to_ref if differentiable else gs.add_(to_dist).sub_(to_ref)
+    # CS = (2(H1H2 + M1M2) + C3) / (H1² + H2² + M1² + M2² + C3), accumulated plane by plane in place
+    hd, sd, hr, sr = px[:, 1:2], px[:, 2:3], py[:, 1:2], py[:, 2:3]
+    if differentiable:
+        cs = (2 * (hd * hr + sd * sr) + c3) / (hd * hd + hr * hr + sd * sd + sr * sr + c3)
+    else:
+        num = torch.mul(hd, hr).addcmul_(sd, sr).mul_(2).add_(c3)
+        cs = num.div_(torch.mul(hd, hd).addcmul_(hr, hr).addcmul_(sd, sd).addcmul_(sr, sr).add_(c3))
 
     im = None
     if combination == "sum":
