@@ -246,9 +246,23 @@ def gmsd(
     gain = scale if not coeffs else 1.0
     px, py = grey_pair(x, y, data_range, coeffs, 1.0 if not coeffs else front_scale, rounding,
                        pool_geometry(h, w, conv.pool), backend)
-    moments = gms_moments(px, py, float(t), 0.0, conv.padding, conv.eps, _prewitt_norm(conv.float32_taps), backend,
-                          gain)
-    return reduce(deviation(moments, conv.correction).to(px.dtype), reduction)
+    m = _ops.gradient_similarity(px, py, PREWITT[0], _prewitt_norm(conv.float32_taps) * gain, float(t), 0.0, conv.eps,
+                                 "zeros" if conv.padding else "valid", "moments", backend)
+    return reduce(_moments_deviation(m, px.shape, conv.padding, conv.correction, _ops.needs_grad(x, y))
+                  .to(px.dtype), reduction)
+
+
+def _moments_deviation(m: torch.Tensor, shape, padding: int, correction: int, differentiable: bool) -> torch.Tensor:
+    """:func:`deviation` straight from the operator's (N, C, 2) moments in a handful of small ops (GMSD's tail
+    is per-call overhead at small sizes): (Σq² − (Σq)²/N) / (N − correction), its root."""
+    trim = 0 if padding else 2
+    count = shape[1] * (shape[-2] - trim) * (shape[-1] - trim)
+    s = m.sum(1) if m.shape[1] > 1 else m.select(1, 0)
+    total = s.select(1, 0)
+    var = torch.addcmul(s.select(1, 1), total, total, value=-1.0 / count)
+    if differentiable:
+        return _safe_sqrt(var / (count - correction))
+    return var.mul_(1.0 / (count - correction)).clamp_min_(0).sqrt_()
 
 
 def ms_gmsd(

@@ -95,7 +95,10 @@ def imresize(t: torch.Tensor, out_h: int, out_w: int, scale_h: float, scale_w: f
     work = torch.float32 if float32 else t.dtype
     mh = resize_matrix(t.shape[-2], out_h, scale_h, work, t.device)
     mw = resize_matrix(t.shape[-1], out_w, scale_w, work, t.device)
-    return (mh @ t.to(work) @ mw.t()).to(t.dtype)
+    h, w = t.shape[-2:]
+    if out_h * w * (h + out_w) <= h * out_w * (w + out_h):  # the order with fewer products (rows first shrinking)
+        return torch.matmul(mh, t.to(work)).matmul(mw.t()).to(t.dtype)
+    return torch.matmul(mh, t.to(work) @ mw.t()).to(t.dtype)
 
 
 @functools.lru_cache(maxsize=None)
@@ -114,30 +117,68 @@ def saliency(lum: torch.Tensor, scale: float, kernel_size: int, sigma: float, ga
     small = imresize(lum, hs, ws, scale, scale, float32=piq)
     spectrum = torch.fft.fft2(small)
     eps = torch.finfo(lum.dtype).eps
-    amplitude = spectrum.abs()
     if piq:
+        amplitude = spectrum.abs()
         log_amp = torch.log(amplitude + eps)
-    else:  # log|A| (a floor of eps·max|A| only keeps a flat image, whose spectrum is 0 off DC, finite)
-        log_amp = torch.log(torch.maximum(amplitude, amplitude.amax(dim=(-2, -1), keepdim=True) * eps))
-    lo, hi = (kernel_size - 1) // 2, kernel_size // 2
-    local = F.avg_pool2d(F.pad(log_amp, (lo, hi, lo, hi), mode="replicate"), kernel_size, stride=1)
+        half = 1.0
+    else:  # log|A| = ½·log|A|² (no complex abs: a root per sample); a floor of eps·max|A| only keeps a flat
+        # image, whose spectrum is 0 off DC, finite. The ½ goes into the mean's matrix.
+        power = _abs_square(spectrum)
+        log_amp = torch.log(torch.maximum(power, power.amax(dim=(-2, -1), keepdim=True) * (eps * eps)))
+        half = 0.5
+    # the k×k mean with a 'replicate' border as two small banded matrices (the spectrum is ~50×60: a product costs
+    # less than padding and pooling)
+    local = _separable(log_amp, _mean_matrix(hs, kernel_size, log_amp.dtype, log_amp.device, half),
+                       _mean_matrix(ws, kernel_size, log_amp.dtype, log_amp.device))
     # exp(log|A| − mean + i·phase) = A·exp(−mean)·(exp(log|A|)/|A|): the phase without atan2/cos/sin
     if piq:
         residual = spectrum * (torch.exp(log_amp - local) / amplitude.clamp_min(torch.finfo(lum.dtype).tiny))
     else:
         residual = spectrum * torch.exp(-local)
-    sal = torch.fft.ifft2(residual).abs().square()
-    # imfilter(·, fspecial('gaussian', size, σ)): zero border, an even kernel centred at ⌊(size+1)/2⌋
-    g = gaussian_taps(gaussian_size, sigma, sal.dtype, sal.device)
-    before = (gaussian_size - 1) // 2
-    after = gaussian_size - 1 - before
-    sal = F.pad(sal, (before, after, before, after))
-    sal = F.conv2d(F.conv2d(sal, g.view(1, 1, -1, 1)), g.view(1, 1, 1, -1))
+    sal = _abs_square(torch.fft.ifft2(residual))
+    # imfilter(·, fspecial('gaussian', size, σ)): zero border, an even kernel centred at ⌊(size+1)/2⌋; the same
+    # banded-matrix form
+    sal = _separable(sal, _blur_matrix(hs, gaussian_size, sigma, sal.dtype, sal.device),
+                     _blur_matrix(ws, gaussian_size, sigma, sal.dtype, sal.device))
     low = sal.amin(dim=(-2, -1), keepdim=True)
     high = sal.amax(dim=(-2, -1), keepdim=True)
     span = high - low + eps if piq else (high - low).clamp_min(torch.finfo(lum.dtype).tiny)
     sal = (sal - low) / span
     return imresize(sal, h, w, h / hs, w / ws, float32=piq)
+
+
+def _abs_square(z: torch.Tensor) -> torch.Tensor:
+    """|z|² of a complex tensor as re² + im² (no root, and no square of it)."""
+    return torch.view_as_real(z).square().sum(-1)
+
+
+def _separable(t: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """rows @ t @ colsᵀ of N×C×H×W planes (the column product first: one folded matrix product)."""
+    return torch.matmul(rows, t @ cols.t())
+
+
+@functools.lru_cache(maxsize=64)
+def _mean_matrix(n: int, size: int, dtype: torch.dtype, device: torch.device, gain: float = 1.0) -> torch.Tensor:
+    """(n, n) matrix of a ``size``-tap mean along one axis with a 'replicate' border (``avg_pool2d`` of the
+    replicate-padded axis: ⌊(size − 1)/2⌋ samples before), times ``gain``."""
+    before = (size - 1) // 2
+    cols = (torch.arange(n)[:, None] + torch.arange(size) - before).clamp(0, n - 1)
+    m = torch.zeros(n, n, dtype=torch.float64)
+    m.scatter_add_(1, cols, torch.full((n, size), gain / size, dtype=torch.float64))
+    return m.to(dtype=dtype, device=device)
+
+
+@functools.lru_cache(maxsize=64)
+def _blur_matrix(n: int, size: int, sigma: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(n, n) matrix of the ``size``-tap Gaussian along one axis with a zero border, centred as MATLAB's imfilter
+    (⌊(size − 1)/2⌋ taps before the sample)."""
+    g = gaussian_taps(size, sigma, torch.float64, torch.device("cpu"))
+    before = (size - 1) // 2
+    cols = torch.arange(n)[:, None] + torch.arange(size) - before
+    inside = (cols >= 0) & (cols < n)
+    m = torch.zeros(n, n, dtype=torch.float64)
+    m.scatter_add_(1, cols.clamp(0, n - 1), torch.where(inside, g.expand(n, size), 0.0))
+    return m.to(dtype=dtype, device=device)
 
 
 def _similarity(a, b, c):
@@ -208,7 +249,11 @@ def srsim(
     s_g = _ops.gradient_similarity(lum[:n], lum[n:], SCHARR[0], SCHARR[1], C2, 0.0, 0.0, "zeros", "map", backend)
     vs1, vs2 = vs[:n], vs[n:]
     weight = torch.maximum(vs1, vs2)
-    score = _similarity(vs1, vs2, C1) * s_g.sqrt() * weight  # s_g > 0 (c > 0): a plain root
+    if _ops.needs_grad(x, y):
+        score = _similarity(vs1, vs2, C1) * s_g.sqrt() * weight  # s_g > 0 (c > 0): a plain root
+    else:  # the same product in place, fewer passes: S_VS = P / (P + (VS1 − VS2)²), P = 2·VS1·VS2 + C1
+        prod = torch.mul(vs1, vs2).mul_(2).add_(C1)
+        score = prod.div_(torch.sub(vs1, vs2).square_().add_(prod)).mul_(s_g.sqrt_()).mul_(weight)
     if chromatic:
         s_iq = _similarity(planes[:n, 1:2], planes[n:, 1:2], T3) * _similarity(planes[:n, 2:3], planes[n:, 2:3], T4)
         score = score * s_iq.abs().pow(LAMBDA)
