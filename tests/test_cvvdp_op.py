@@ -428,18 +428,20 @@ def test_cuda_band_pool_matches_cpu_and_twin(shape, dtype, tol):
     a = args(shape[1])
     grad = torch.rand(shape[:2], generator=torch.Generator().manual_seed(21), dtype=torch.float64) + 0.5
     cpu, cpu_g = _grads(lambda *x: _ops.cvvdp_band_pool(*x, *a, backend="native"), (t, r, lb), grad)
-    twin, twin_g = _grads(lambda *x: reference(*x, *a), (t.double(), r.double(), lb.double()), grad)
+    twin, twin_g = _grads(lambda *x: reference(*x, *a), (t, r, lb), grad)
+    truth = reference(t.double(), r.double(), lb.double(), *a)
     runs = [_grads(lambda *x: _ops.cvvdp_band_pool(*x, *a, backend="native"), _cuda((t, r, lb)), grad.cuda())
             for _ in range(2)]
     got, got_g = runs[0]
     assert got.is_cuda and got.dtype == torch.float64 and got.shape == shape[:2]
     rel_close(got.cpu(), cpu, tol)
     rel_close(got.cpu(), twin, tol)
+    rel_close(got.cpu(), truth, tol)
     gtol = 1e-11 if dtype == torch.float64 else 1e-5
     for g, c, w in zip(got_g, cpu_g, twin_g):
         assert g.is_cuda and g.dtype == dtype and g.shape == c.shape
         rel_close(g.cpu(), c, gtol)
-        rel_close(g.cpu().double(), w, gtol)
+        rel_close(g.cpu(), w, gtol)
     assert torch.equal(runs[0][0], runs[1][0])
     for p, q in zip(runs[0][1], runs[1][1]):
         assert torch.equal(p, q)
