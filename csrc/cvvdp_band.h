@@ -1,5 +1,5 @@
-// Argument checks of the cvvdp_band_pool operator (CPU and Meta entries; there is no CUDA kernel, the Python side
-// runs the PyTorch twin, python/turboiqa/reference/cvvdp_band.py, on other devices): one Laplacian band of
+// Argument checks of the cvvdp operators (CPU, CUDA and Meta entries; the PyTorch twins are
+// python/turboiqa/reference/cvvdp_band.py). cvvdp_band_pool: one Laplacian band of
 // ColorVideoVDP, test and reference contrasts N x C x H x W (C <= 4), the reference's log10 background luminance
 // N x 1 x H x W, all float32 or float64 on one device; the castleCSF table C x L over a uniform log10 L grid.
 #pragma once
@@ -27,9 +27,12 @@ inline void check_cvvdp_band_args(const at::Tensor& test, const at::Tensor& ref,
   TORCH_CHECK(log_bkg.dim() == 4 && log_bkg.sym_size(0) == test.sym_size(0) && log_bkg.sym_size(1) == 1 &&
                   log_bkg.sym_size(2) == test.sym_size(2) && log_bkg.sym_size(3) == test.sym_size(3),
               "cvvdp_band_pool: log_bkg must be N x 1 x H x W of test's N, H, W, got ", log_bkg.sym_sizes());
-  const int64_t c = test.size(1);
-  TORCH_CHECK(c >= 1 && c <= kCvvdpMaxChannels, "cvvdp_band_pool: test must have 1 to ", kCvvdpMaxChannels,
-              " channels, got ", c);
+  // The channel count sizes the per-channel argument lists, so a symbolic one (torch.compile(dynamic=True)) is
+  // specialised here (a guard) rather than read with size(1).
+  const c10::SymInt c_sym = test.sym_size(1);
+  TORCH_CHECK(c_sym >= 1 && c_sym <= kCvvdpMaxChannels, "cvvdp_band_pool: test must have 1 to ", kCvvdpMaxChannels,
+              " channels, got ", c_sym);
+  const int64_t c = c_sym.guard_int(__FILE__, __LINE__);
   TORCH_CHECK(csf.size() >= static_cast<size_t>(2 * c) && csf.size() % c == 0,
               "cvvdp_band_pool: csf must hold C x L values (L >= 2) for C = ", c, ", got ", csf.size());
   TORCH_CHECK(log_l_hi > log_l_lo, "cvvdp_band_pool: log_l_hi must be > log_l_lo, got ", log_l_lo, " and ",

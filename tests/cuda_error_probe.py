@@ -32,6 +32,22 @@ def cases(dev):
     yield "decimate2 window", lambda: ops.decimate2(x, [0.5, 0.5])
     yield "decimate2 dtype", lambda: ops.decimate2(x.half(), [0.25, 0.5, 0.25])
     yield "decimate2 backward grad", lambda: ops._decimate2_backward(x, x, [0.25, 0.5, 0.25])
+    # cvvdp: 7 channels, a CSF table beyond the CUDA parameter table, mixed devices, bad pyramid / sRGB shapes
+    lb = x[:, :1]
+    x7 = x.repeat(1, 4, 1, 1)[:, :7]
+    yield "cvvdp_band_pool channels", lambda: ops.cvvdp_band_pool(x7, x7, lb, [0.0] * 14, -2.0, 4.0, [1.0] * 7,
+                                                                  [1.0] * 7, [1.0] * 49, 1.0, 2.0, 1.0)
+    yield "cvvdp_band_pool csf", lambda: ops.cvvdp_band_pool(x, x, lb, [0.0] * 600, -2.0, 4.0, [1.0] * 2, [1.0] * 2,
+                                                             [1.0] * 4, 1.0, 2.0, 1.0)
+    yield "cvvdp_band_pool devices", lambda: ops.cvvdp_band_pool(x, x.cpu(), lb, [0.0] * 4, -2.0, 4.0, [1.0] * 2,
+                                                                 [1.0] * 2, [1.0] * 4, 1.0, 2.0, 1.0)
+    yield "cvvdp_band_pool backward grad", lambda: ops._cvvdp_band_pool_backward(
+        x[0, 0, 0], x, x, lb, [0.0] * 4, -2.0, 4.0, [1.0] * 2, [1.0] * 2, [1.0] * 4, 1.0, 2.0, 1.0)
+    yield "cvvdp_pyramid_step size", lambda: ops.cvvdp_pyramid_step(x[..., :1, :])
+    yield "cvvdp_pyramid_step backward grad", lambda: ops._cvvdp_pyramid_step_backward(x, x, x)
+    yield "cvvdp_srgb_to_dkl channels", lambda: ops.cvvdp_srgb_to_dkl(x, [1.0] * 9, [0.0] * 3, 1.0)
+    yield "cvvdp_srgb_to_dkl backward grad", lambda: ops._cvvdp_srgb_to_dkl_backward(
+        img[..., :4], img, [1.0] * 9, [0.0] * 3, 1.0)
 
 
 def main(dev="cuda"):

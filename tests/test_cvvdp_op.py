@@ -375,3 +375,186 @@ def test_every_isa_build_matches_the_twin():
         assert res["worst"]["srgb"] < 2e-6, res
         ran.append(isa)
     assert "baseline" in ran
+
+
+# ------------------------------------------------------------------------------------------- dynamic shapes
+def test_torch_compile_dynamic_shapes():
+    """Under torch.compile(dynamic=True) the checks (csrc/cvvdp_band.h) see symbolic sizes: the channel count is
+    specialised (it sizes the per-channel lists) without an error; N, H and W stay symbolic (a second size runs the
+    same graph) and both sizes match eager."""
+    from torch._dynamo.testing import CompileCounter
+
+    torch._dynamo.reset()
+    a = args(3)
+    counter = CompileCounter()
+    fn = torch.compile(lambda x, y, z: _ops.cvvdp_band_pool(x, y, z, *a), fullgraph=True, backend=counter,
+                       dynamic=True)
+    for shape in ((2, 3, 24, 30), (3, 3, 17, 41)):
+        t, r, lb = band(shape, torch.float32, seed=13)
+        torch.testing.assert_close(fn(t, r, lb), _ops.cvvdp_band_pool(t, r, lb, *a), atol=0, rtol=0)
+    assert counter.frame_count == 1
+
+
+# ------------------------------------------------------------------------------------------- CUDA (GPU only)
+CUDA_OPS = ("cvvdp_band_pool", "_cvvdp_band_pool_backward", "cvvdp_pyramid_step", "_cvvdp_pyramid_step_backward",
+            "cvvdp_srgb_to_dkl", "_cvvdp_srgb_to_dkl_backward")
+
+needs_cuda = pytest.mark.skipif(
+    not (torch.cuda.is_available() and all(_ops._has_op(op) for op in CUDA_OPS)
+         and all(torch._C._dispatch_has_kernel_for_dispatch_key(f"turboiqa::{op}", "CUDA") for op in CUDA_OPS)),
+    reason="needs a GPU and a CUDA build")
+
+
+def _grads(fn, inputs, grad):
+    """Gradients of fn(*inputs) (one output, or a tuple with one gradient each) w.r.t. every input."""
+    leaves = [v.detach().clone().requires_grad_() for v in inputs]
+    out = fn(*leaves)
+    outs, grads = (out, grad) if isinstance(out, tuple) else ((out,), (grad,))
+    return out, torch.autograd.grad(outs, leaves, grads)
+
+
+def _cuda(values):
+    return [v.cuda() if isinstance(v, torch.Tensor) else v for v in values]
+
+
+@needs_cuda
+@pytest.mark.cuda
+@pytest.mark.parametrize("shape", SHAPES + [(3, 2, 33, 7)])
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 3e-6)])
+def test_cuda_band_pool_matches_cpu_and_twin(shape, dtype, tol):
+    """Forward and backward (test, ref, log_bkg) of the CUDA kernel against the CPU kernel and the twin: blurred and
+    unblurred bands, 1, 2, 3 and 4 channels, odd sizes, batch > 1; deterministic (two runs bitwise equal)."""
+    t, r, lb = band(shape, dtype, seed=20)
+    a = args(shape[1])
+    grad = torch.rand(shape[:2], generator=torch.Generator().manual_seed(21), dtype=torch.float64) + 0.5
+    cpu, cpu_g = _grads(lambda *x: _ops.cvvdp_band_pool(*x, *a, backend="native"), (t, r, lb), grad)
+    twin, twin_g = _grads(lambda *x: reference(*x, *a), (t, r, lb), grad)
+    truth = reference(t.double(), r.double(), lb.double(), *a)
+    runs = [_grads(lambda *x: _ops.cvvdp_band_pool(*x, *a, backend="native"), _cuda((t, r, lb)), grad.cuda())
+            for _ in range(2)]
+    got, got_g = runs[0]
+    assert got.is_cuda and got.dtype == torch.float64 and got.shape == shape[:2]
+    rel_close(got.cpu(), cpu, tol)
+    rel_close(got.cpu(), twin, tol)
+    rel_close(got.cpu(), truth, tol)
+    gtol = 1e-11 if dtype == torch.float64 else 1e-5
+    for g, c, w in zip(got_g, cpu_g, twin_g):
+        assert g.is_cuda and g.dtype == dtype and g.shape == c.shape
+        rel_close(g.cpu(), c, gtol)
+        rel_close(g.cpu(), w, gtol)
+    assert torch.equal(runs[0][0], runs[1][0])
+    for p, q in zip(runs[0][1], runs[1][1]):
+        assert torch.equal(p, q)
+
+
+@needs_cuda
+@pytest.mark.cuda
+@pytest.mark.parametrize("shape", PYR_SHAPES + [(3, 2, 41, 23)])
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-14), (torch.float32, 1e-6)])
+def test_cuda_pyramid_step_matches_cpu_and_twin(shape, dtype, tol):
+    g = torch.Generator().manual_seed(22)
+    x = torch.rand(shape, generator=g, dtype=torch.float64).to(dtype)
+    n, c, h, w = shape
+    gr = torch.randn((n, c, (h + 1) // 2, (w + 1) // 2), generator=g, dtype=torch.float64).to(dtype)
+    ge = torch.randn(shape, generator=g, dtype=torch.float64).to(dtype)
+    cpu, (cpu_g,) = _grads(lambda v: _ops.cvvdp_pyramid_step(v, backend="native"), (x,), (gr, ge))
+    twin, (twin_g,) = _grads(reference_pyramid, (x,), (gr, ge))
+    got, (got_g,) = _grads(lambda v: _ops.cvvdp_pyramid_step(v, backend="native"), (x.cuda(),),
+                           (gr.cuda(), ge.cuda()))
+    for a, b, t in zip(got, cpu, twin):
+        assert a.is_cuda and a.dtype == dtype and a.shape == b.shape
+        rel_close(a.cpu(), b, tol)
+        rel_close(a.cpu(), t, tol)
+    assert got_g.is_cuda and got_g.dtype == dtype
+    rel_close(got_g.cpu(), cpu_g, 10 * tol)
+    rel_close(got_g.cpu(), twin_g, 10 * tol)
+    # only one output used: the other gradient arrives as None (zeros)
+    xs = x.cuda().requires_grad_()
+    (only,) = torch.autograd.grad((_ops.cvvdp_pyramid_step(xs, backend="native")[1] * ge.cuda()).sum(), xs)
+    xc = x.clone().requires_grad_()
+    (want,) = torch.autograd.grad((_ops.cvvdp_pyramid_step(xc, backend="native")[1] * ge).sum(), xc)
+    rel_close(only.cpu(), want, 10 * tol)
+
+
+@needs_cuda
+@pytest.mark.cuda
+@pytest.mark.parametrize("shape", [(1, 3, 1, 1), (2, 3, 33, 47), (3, 3, 130, 141)])
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-14), (torch.float32, 1e-6)])
+@pytest.mark.parametrize("data_range", [1.0, 255.0])
+def test_cuda_srgb_to_dkl_matches_cpu_and_twin(shape, dtype, tol, data_range):
+    g = torch.Generator().manual_seed(23)
+    x = ((torch.rand(shape, generator=g, dtype=torch.float64) * 1.2 - 0.1) * data_range).to(dtype)
+    grad = torch.randn(shape, generator=g, dtype=torch.float64).to(dtype)
+    m, b = srgb_coefficients()
+    cpu, (cpu_g,) = _grads(lambda v: _ops.cvvdp_srgb_to_dkl(v, m, b, data_range, backend="native"), (x,), grad)
+    twin, (twin_g,) = _grads(lambda v: reference_srgb(v, m, b, data_range), (x,), grad)
+    got, (got_g,) = _grads(lambda v: _ops.cvvdp_srgb_to_dkl(v, m, b, data_range, backend="native"), (x.cuda(),),
+                           grad.cuda())
+    assert got.is_cuda and got.dtype == dtype and got_g.dtype == dtype
+    rel_close(got.cpu(), cpu, tol)
+    rel_close(got.cpu(), twin, tol)
+    rel_close(got_g.cpu(), cpu_g, 2 * tol)
+    rel_close(got_g.cpu(), twin_g, 2 * tol)
+
+
+@needs_cuda
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 2e-5)])
+def test_cuda_cvvdp_jod_matches_cpu(dtype, tol):
+    """The metric end to end (sRGB -> DKL, pyramid, bands, pooling, JOD) and its gradient, CUDA against CPU."""
+    dist, ref = _images(dtype, seed=24)
+    out = []
+    for device in ("cpu", "cuda"):
+        x = dist.to(device).requires_grad_()
+        jod = CV.cvvdp(x, ref.to(device), reduction="none")
+        out.append((jod.detach().cpu(), torch.autograd.grad(jod.sum(), x)[0].cpu()))
+    (j1, g1), (j2, g2) = out
+    torch.testing.assert_close(j2, j1, atol=tol, rtol=0)
+    rel_close(g2, g1, 50 * tol)
+    video_dist, video_ref = _images(torch.float32, seed=25, shape=(5, 3, 40, 52))
+    torch.testing.assert_close(CV.cvvdp(video_dist.cuda(), video_ref.cuda(), fps=30).cpu(),
+                               CV.cvvdp(video_dist, video_ref, fps=30), atol=2e-5, rtol=0)
+
+
+@needs_cuda
+@pytest.mark.cuda
+def test_cuda_gradcheck_opcheck_and_errors():
+    t, r, lb = (v.cuda() for v in band((1, 3, 9, 10), torch.float64, seed=26))
+    a = args(3)
+    inputs = [v.clone().requires_grad_() for v in (t, r, lb)]
+    assert torch.autograd.gradcheck(lambda *x: _ops.cvvdp_band_pool(*x, *a, backend="native"), inputs)
+    la = list(a)
+    la[0], la[3], la[4], la[5] = list(la[0]), list(la[3]), list(la[4]), list(la[5])
+    torch.library.opcheck(torch.ops.turboiqa.cvvdp_band_pool.default, (t, r, lb, *la))
+    x = torch.rand(2, 3, 11, 14, dtype=torch.float64, device="cuda", requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v: _ops.cvvdp_pyramid_step(v, backend="native"), (x,))
+    torch.library.opcheck(torch.ops.turboiqa.cvvdp_pyramid_step.default, (x,))
+    m, b = srgb_coefficients("standard_fhd")
+    xs = (torch.rand(2, 3, 6, 7, dtype=torch.float64, device="cuda") * 0.9 + 0.05).requires_grad_()
+    assert torch.autograd.gradcheck(lambda v: _ops.cvvdp_srgb_to_dkl(v, m, b, 1.0, backend="native"), (xs,))
+    torch.library.opcheck(torch.ops.turboiqa.cvvdp_srgb_to_dkl.default, (xs, list(m), list(b), 1.0))
+    op = torch.ops.turboiqa
+    with pytest.raises(RuntimeError, match="must have 1 to 4 channels"):
+        op.cvvdp_band_pool(t.repeat(1, 2, 1, 1), r.repeat(1, 2, 1, 1), lb, *la)
+    with pytest.raises(RuntimeError, match="one device"):
+        op.cvvdp_band_pool(t, r.cpu(), lb, *la)
+    long_csf = [0.0] * (3 * 100)  # C x L = 300 values: beyond the CUDA kernel's parameter table
+    with pytest.raises(RuntimeError, match="at most 256 csf values"):
+        op.cvvdp_band_pool(t, r, lb, long_csf, *la[1:])
+    with pytest.raises(RuntimeError, match="gradient values"):
+        op._cvvdp_band_pool_backward(torch.ones(5, dtype=torch.float64, device="cuda"), t, r, lb, *la)
+    with pytest.raises(RuntimeError, match="at least 2 x 2"):
+        op.cvvdp_pyramid_step(torch.rand(1, 1, 1, 5, device="cuda"))
+    with pytest.raises(RuntimeError, match="grad_expanded must have"):
+        op._cvvdp_pyramid_step_backward(torch.rand(1, 1, 3, 3, device="cuda"), torch.rand(1, 1, 5, 4, device="cuda"),
+                                        torch.rand(1, 1, 5, 5, device="cuda"))
+    with pytest.raises(RuntimeError, match="x must be N x 3 x H x W"):
+        op.cvvdp_srgb_to_dkl(torch.rand(1, 1, 4, 4, device="cuda"), list(m), list(b), 1.0)
+    with pytest.raises(RuntimeError, match="grad must match x"):
+        op._cvvdp_srgb_to_dkl_backward(torch.rand(1, 3, 4, 5, device="cuda"), torch.rand(1, 3, 4, 4, device="cuda"),
+                                       list(m), list(b), 1.0)
+    # the wrappers route CUDA float16 to the twin under 'auto' and refuse it under 'native'
+    with pytest.raises(RuntimeError, match="CPU float32/float64"):
+        _ops.cvvdp_pyramid_step(torch.rand(1, 1, 4, 4, device="cuda").half(), backend="native")
+    empty = op.cvvdp_band_pool(t[:0], r[:0], lb[:0], *la)
+    assert empty.shape == (0, 3) and empty.is_cuda

@@ -8,7 +8,6 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
-#include <algorithm>
 #include <cstdint>
 
 #include "launch.h"
@@ -18,7 +17,6 @@ namespace turboiqa::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int64_t kMaxGridY = 65535;
 
 template <typename T>
 struct DecimateArgs {
@@ -90,12 +88,12 @@ void forward_typed(const at::Tensor& x, at::ArrayRef<double> window, at::Tensor&
   const int64_t planes = x.size(0) * x.size(1);
   const int64_t blocks = (static_cast<int64_t>(d.out_h) * d.out_w + kThreads - 1) / kThreads;
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  for (int64_t first = 0; first < planes; first += kMaxGridY) {
+  for_plane_batches(planes, [&](int64_t first, unsigned count) {
     d.plane_offset = first;
-    const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(std::min(kMaxGridY, planes - first)));
-    decimate2_forward_kernel<T><<<grid, kThreads, 0, stream>>>(x.data_ptr<T>(), d, out.data_ptr<T>());
+    decimate2_forward_kernel<T><<<dim3(static_cast<unsigned>(blocks), count), kThreads, 0, stream>>>(
+        x.data_ptr<T>(), d, out.data_ptr<T>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
-  }
+  });
 }
 
 template <typename T>
@@ -104,12 +102,12 @@ void backward_typed(const at::Tensor& grad, const at::Tensor& x, at::ArrayRef<do
   const int64_t planes = x.size(0) * x.size(1);
   const int64_t blocks = (static_cast<int64_t>(d.height) * d.width + kThreads - 1) / kThreads;
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  for (int64_t first = 0; first < planes; first += kMaxGridY) {
+  for_plane_batches(planes, [&](int64_t first, unsigned count) {
     d.plane_offset = first;
-    const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(std::min(kMaxGridY, planes - first)));
-    decimate2_backward_kernel<T><<<grid, kThreads, 0, stream>>>(grad.data_ptr<T>(), d, dx.data_ptr<T>());
+    decimate2_backward_kernel<T><<<dim3(static_cast<unsigned>(blocks), count), kThreads, 0, stream>>>(
+        grad.data_ptr<T>(), d, dx.data_ptr<T>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
-  }
+  });
 }
 
 }  // namespace

@@ -6,10 +6,13 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <tuple>
 
 #include "../border.h"
 #include "../feature_distance.h"
+#include "../grey_planes.h"
 #include "../phase_congruency.h"
 #include "../ssim_stats.h"
 
@@ -66,5 +69,41 @@ void gradient_similarity_backward_launch(const at::Tensor& grad, const at::Tenso
 void decimate2_launch(const at::Tensor& x, at::ArrayRef<double> window, at::Tensor& out);
 void decimate2_backward_launch(const at::Tensor& grad, const at::Tensor& x, at::ArrayRef<double> window,
                                at::Tensor& dx);
+
+// grey_planes (grey_planes.cu): x checked by check_grey_planes; returns (planes, per-image extrema).
+std::tuple<at::Tensor, at::Tensor> grey_planes_launch(const at::Tensor& x, at::ArrayRef<double> coeffs, double scale,
+                                                      GreyRounding mode, int64_t factor, int64_t pad_top,
+                                                      int64_t pad_left, int64_t out_h, int64_t out_w);
+
+// The kernels that put one plane (or image) per grid row launch in batches of at most kMaxPlaneBatch planes
+// (grid.y's limit): fn(first, count) launches planes [first, first + count), count <= kMaxPlaneBatch; the kernel
+// adds `first` to blockIdx.y. Host code only (the launch and its C10_CUDA_KERNEL_LAUNCH_CHECK go in fn).
+constexpr int64_t kMaxPlaneBatch = 65535;
+
+template <typename Fn>
+inline void for_plane_batches(int64_t planes, Fn&& fn) {
+  for (int64_t first = 0; first < planes; first += kMaxPlaneBatch)
+    fn(first, static_cast<unsigned>(std::min(kMaxPlaneBatch, planes - first)));
+}
+
+// cvvdp (cvvdp_band.cu, cvvdp_pyramid.cu): tensors contiguous, float32/float64, checked (ops_cuda.cpp); outputs
+// allocated here. cvvdp_band_pool_launch returns N x C float64; the backward (dtest, dref, dlog_bkg).
+at::Tensor cvvdp_band_pool_launch(const at::Tensor& test, const at::Tensor& ref, const at::Tensor& log_bkg,
+                                  at::ArrayRef<double> csf, double log_l_lo, double log_l_hi,
+                                  at::ArrayRef<double> gain, at::ArrayRef<double> mask_q, at::ArrayRef<double> xcm,
+                                  double mask_c, double mask_p, double d_max);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> cvvdp_band_pool_backward_launch(
+    const at::Tensor& grad, const at::Tensor& test, const at::Tensor& ref, const at::Tensor& log_bkg,
+    at::ArrayRef<double> csf, double log_l_lo, double log_l_hi, at::ArrayRef<double> gain, at::ArrayRef<double> mask_q,
+    at::ArrayRef<double> xcm, double mask_c, double mask_p, double d_max);
+at::Tensor cvvdp_srgb_to_dkl_launch(const at::Tensor& x, at::ArrayRef<double> matrix, at::ArrayRef<double> bias,
+                                    double data_range);
+at::Tensor cvvdp_srgb_to_dkl_backward_launch(const at::Tensor& grad, const at::Tensor& x, at::ArrayRef<double> matrix,
+                                             double data_range);
+std::tuple<at::Tensor, at::Tensor> cvvdp_pyramid_step_launch(const at::Tensor& planes);
+at::Tensor cvvdp_pyramid_step_backward_launch(const at::Tensor& grad_reduced, const at::Tensor& grad_expanded,
+                                              const at::Tensor& planes);
+// At most this many CSF table values (C x L) on CUDA: the table travels in the kernel's parameters.
+constexpr int64_t kCvvdpCudaMaxCsf = 256;
 
 }  // namespace turboiqa::cuda

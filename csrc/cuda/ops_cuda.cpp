@@ -12,6 +12,7 @@
 #include <tuple>
 #include <vector>
 
+#include "../cvvdp_band.h"
 #include "../decimate.h"
 #include "../dtypes.h"
 #include "../gradient_similarity.h"
@@ -279,11 +280,7 @@ TORCH_LIBRARY_IMPL(turboiqa, CUDA, m) {
   m.impl("_decimate2_backward", &decimate2_backward_cuda);
 }
 
-// grey_planes (appended block): checks here, the kernel in grey_planes.cu.
-std::tuple<at::Tensor, at::Tensor> grey_planes_launch(const at::Tensor& x, at::ArrayRef<double> coeffs, double scale,
-                                                      GreyRounding mode, int64_t factor, int64_t pad_top,
-                                                      int64_t pad_left, int64_t out_h, int64_t out_w);
-
+// grey_planes (appended block): checks here, the kernel in grey_planes.cu (launcher declared in launch.h).
 namespace {
 
 std::tuple<at::Tensor, at::Tensor> grey_planes_cuda(const at::Tensor& x, at::ArrayRef<double> coeffs, double scale,
@@ -298,5 +295,82 @@ std::tuple<at::Tensor, at::Tensor> grey_planes_cuda(const at::Tensor& x, at::Arr
 }  // namespace
 
 TORCH_LIBRARY_IMPL(turboiqa, CUDA, m) { m.impl("grey_planes", &grey_planes_cuda); }
+
+// cvvdp (appended block): the shared checks (cvvdp_band.h), then contiguous tensors for the kernels in
+// cvvdp_band.cu (band pool, sRGB -> DKL) and cvvdp_pyramid.cu.
+namespace {
+
+void check_cvvdp_cuda(const at::Tensor& x, const char* op) {
+  check_cuda(x, op);
+  TORCH_CHECK(x.size(2) < INT_MAX / 4 && x.size(3) < INT_MAX / 4, op,
+              ": spatial dims too large for the CUDA kernel, got ", x.sizes());
+}
+
+void check_cvvdp_csf_cuda(at::ArrayRef<double> csf, const char* op) {
+  TORCH_CHECK(static_cast<int64_t>(csf.size()) <= kCvvdpCudaMaxCsf, op, ": the CUDA kernel takes at most ",
+              kCvvdpCudaMaxCsf, " csf values (C x L), got ", csf.size());
+}
+
+at::Tensor cvvdp_band_pool_cuda(const at::Tensor& test, const at::Tensor& ref, const at::Tensor& log_bkg,
+                                at::ArrayRef<double> csf, double log_l_lo, double log_l_hi, at::ArrayRef<double> gain,
+                                at::ArrayRef<double> mask_q, at::ArrayRef<double> xcm, double mask_c, double mask_p,
+                                double d_max) {
+  check_cvvdp_band_args(test, ref, log_bkg, csf, log_l_lo, log_l_hi, gain, mask_q, xcm, mask_c, mask_p, d_max);
+  check_cvvdp_cuda(test, "cvvdp_band_pool");
+  check_cvvdp_csf_cuda(csf, "cvvdp_band_pool");
+  return cvvdp_band_pool_launch(test.contiguous(), ref.contiguous(), log_bkg.contiguous(), csf, log_l_lo, log_l_hi,
+                                gain, mask_q, xcm, mask_c, mask_p, d_max);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> cvvdp_band_pool_backward_cuda(
+    const at::Tensor& grad, const at::Tensor& test, const at::Tensor& ref, const at::Tensor& log_bkg,
+    at::ArrayRef<double> csf, double log_l_lo, double log_l_hi, at::ArrayRef<double> gain, at::ArrayRef<double> mask_q,
+    at::ArrayRef<double> xcm, double mask_c, double mask_p, double d_max) {
+  check_cvvdp_band_backward_args(grad, test, ref, log_bkg, csf, log_l_lo, log_l_hi, gain, mask_q, xcm, mask_c, mask_p,
+                                 d_max);
+  check_cvvdp_cuda(test, "_cvvdp_band_pool_backward");
+  check_cvvdp_csf_cuda(csf, "_cvvdp_band_pool_backward");
+  return cvvdp_band_pool_backward_launch(grad.to(at::kDouble).contiguous(), test.contiguous(), ref.contiguous(),
+                                         log_bkg.contiguous(), csf, log_l_lo, log_l_hi, gain, mask_q, xcm, mask_c,
+                                         mask_p, d_max);
+}
+
+std::tuple<at::Tensor, at::Tensor> cvvdp_pyramid_step_cuda(const at::Tensor& planes) {
+  check_cvvdp_pyramid_args(planes);
+  check_cvvdp_cuda(planes, "cvvdp_pyramid_step");
+  return cvvdp_pyramid_step_launch(planes.contiguous());
+}
+
+at::Tensor cvvdp_pyramid_step_backward_cuda(const at::Tensor& grad_reduced, const at::Tensor& grad_expanded,
+                                            const at::Tensor& planes) {
+  check_cvvdp_pyramid_backward_args(grad_reduced, grad_expanded, planes);
+  check_cvvdp_cuda(planes, "_cvvdp_pyramid_step_backward");
+  return cvvdp_pyramid_step_backward_launch(grad_reduced.contiguous(), grad_expanded.contiguous(), planes);
+}
+
+at::Tensor cvvdp_srgb_to_dkl_cuda(const at::Tensor& x, at::ArrayRef<double> matrix, at::ArrayRef<double> bias,
+                                  double data_range) {
+  check_cvvdp_srgb_args(x, matrix, bias, data_range);
+  check_cvvdp_cuda(x, "cvvdp_srgb_to_dkl");
+  return cvvdp_srgb_to_dkl_launch(x.contiguous(), matrix, bias, data_range);
+}
+
+at::Tensor cvvdp_srgb_to_dkl_backward_cuda(const at::Tensor& grad, const at::Tensor& x, at::ArrayRef<double> matrix,
+                                           at::ArrayRef<double> bias, double data_range) {
+  check_cvvdp_srgb_backward_args(grad, x, matrix, bias, data_range);
+  check_cvvdp_cuda(x, "_cvvdp_srgb_to_dkl_backward");
+  return cvvdp_srgb_to_dkl_backward_launch(grad.contiguous(), x.contiguous(), matrix, data_range);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(turboiqa, CUDA, m) {
+  m.impl("cvvdp_band_pool", &cvvdp_band_pool_cuda);
+  m.impl("_cvvdp_band_pool_backward", &cvvdp_band_pool_backward_cuda);
+  m.impl("cvvdp_pyramid_step", &cvvdp_pyramid_step_cuda);
+  m.impl("_cvvdp_pyramid_step_backward", &cvvdp_pyramid_step_backward_cuda);
+  m.impl("cvvdp_srgb_to_dkl", &cvvdp_srgb_to_dkl_cuda);
+  m.impl("_cvvdp_srgb_to_dkl_backward", &cvvdp_srgb_to_dkl_backward_cuda);
+}
 
 }  // namespace turboiqa::cuda

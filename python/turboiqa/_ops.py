@@ -510,7 +510,9 @@ def decimate2(x, window, backend="auto"):
 
 
 
-# ColorVideoVDP's per-band CSF + masking + pooling (CPU kernel; the PyTorch twin elsewhere and as the reference).
+# ColorVideoVDP's per-band CSF + masking + pooling, pyramid step and sRGB -> DKL: native kernels on CPU and (with a
+# CUDA build) CUDA, chosen per device like gradient_similarity (_native_device); the PyTorch twins elsewhere and as
+# the reference backend.
 from .reference import cvvdp_band as _reference_cvvdp_band  # noqa: E402
 
 if _has_op("cvvdp_band_pool"):
@@ -537,14 +539,16 @@ def cvvdp_band_pool(test, ref, log_bkg, csf, log_l_lo, log_l_hi, gain, mask_q, x
     """One ColorVideoVDP band: N×C float64 sums over pixels of (D + 1e-5)^2, D the masked visible difference of the
     test and reference contrasts (N×C×H×W) under the castleCSF sensitivity at the reference's log10 background
     luminance ``log_bkg`` (N×1×H×W); see the schema in csrc/ops.cpp. Differentiable in test, ref and log_bkg. The
-    native kernel serves CPU float32/float64 tensors; other devices run the PyTorch twin."""
+    native kernel serves CPU (and, in a CUDA build, CUDA) float32/float64 tensors; other devices run the PyTorch
+    twin."""
     args = ([float(v) for v in csf], float(log_l_lo), float(log_l_hi), [float(v) for v in gain],
             [float(v) for v in mask_q], [float(v) for v in xcm], float(mask_c), float(mask_p), float(d_max))
-    if (use_native(backend) and _has_op("cvvdp_band_pool") and test.device.type == "cpu"
+    if (use_native(backend) and _has_op("cvvdp_band_pool") and _native_device(test, "cvvdp_band_pool")
             and test.dtype in (torch.float32, torch.float64)):
         return torch.ops.turboiqa.cvvdp_band_pool(test, ref, log_bkg, *args)
     if backend == "native":
-        raise RuntimeError("backend='native': cvvdp_band_pool has a kernel for CPU float32/float64 tensors only")
+        raise RuntimeError("backend='native': cvvdp_band_pool has a kernel for CPU float32/float64 tensors (and CUDA "
+                           "ones in a CUDA build) only")
     return _reference_cvvdp_band.cvvdp_band_pool(test, ref, log_bkg, *args)
 
 
@@ -570,13 +574,14 @@ if _has_op("cvvdp_pyramid_step"):
 
 def cvvdp_pyramid_step(planes, backend="auto"):
     """One level of ColorVideoVDP's decimated Laplacian pyramid of N×C×H×W planes: (reduced, expanded back to H×W),
-    see the schema in csrc/ops.cpp. Differentiable. The native kernel serves CPU float32/float64 tensors; other
-    devices run the PyTorch twin."""
-    if (use_native(backend) and _has_op("cvvdp_pyramid_step") and planes.device.type == "cpu"
+    see the schema in csrc/ops.cpp. Differentiable. The native kernel serves CPU (and, in a CUDA build, CUDA)
+    float32/float64 tensors; other devices run the PyTorch twin."""
+    if (use_native(backend) and _has_op("cvvdp_pyramid_step") and _native_device(planes, "cvvdp_pyramid_step")
             and planes.dtype in (torch.float32, torch.float64)):
         return torch.ops.turboiqa.cvvdp_pyramid_step(planes)
     if backend == "native":
-        raise RuntimeError("backend='native': cvvdp_pyramid_step has a kernel for CPU float32/float64 tensors only")
+        raise RuntimeError("backend='native': cvvdp_pyramid_step has a kernel for CPU float32/float64 tensors "
+                           "(and CUDA ones in a CUDA build) only")
     return _reference_cvvdp_band.pyramid_step(planes)
 
 
@@ -600,13 +605,15 @@ if _has_op("cvvdp_srgb_to_dkl"):
 def cvvdp_srgb_to_dkl(x, matrix, bias, data_range, backend="auto"):
     """ColorVideoVDP's display model for sRGB displays: N×3×H×W display-encoded planes → absolute DKL,
     Σ_k matrix[c, k] eotf(clamp(x_k / data_range, 0, 1)) + bias[c] (see the schema in csrc/ops.cpp). Differentiable.
-    The native kernel serves CPU float32/float64 tensors; other devices run the PyTorch twin."""
+    The native kernel serves CPU (and, in a CUDA build, CUDA) float32/float64 tensors; other devices run the
+    PyTorch twin."""
     matrix, bias = [float(v) for v in matrix], [float(v) for v in bias]
-    if (use_native(backend) and _has_op("cvvdp_srgb_to_dkl") and x.device.type == "cpu"
+    if (use_native(backend) and _has_op("cvvdp_srgb_to_dkl") and _native_device(x, "cvvdp_srgb_to_dkl")
             and x.dtype in (torch.float32, torch.float64)):
         return torch.ops.turboiqa.cvvdp_srgb_to_dkl(x, matrix, bias, float(data_range))
     if backend == "native":
-        raise RuntimeError("backend='native': cvvdp_srgb_to_dkl has a kernel for CPU float32/float64 tensors only")
+        raise RuntimeError("backend='native': cvvdp_srgb_to_dkl has a kernel for CPU float32/float64 tensors "
+                           "(and CUDA ones in a CUDA build) only")
     return _reference_cvvdp_band.srgb_to_dkl(x, matrix, bias, float(data_range))
 # grey_planes (csrc/grey_planes.h): the metrics' front end in one read of the image. Linear (the rounding passes
 # the gradient straight through), so the backward is the box mean's adjoint and the coefficients' transpose.
