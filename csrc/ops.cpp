@@ -134,6 +134,11 @@ TORCH_LIBRARY(turboiqa, m) {
   // curve; the matrix and bias carry the display model (peak, black, reflection) and RGB -> XYZ -> LMS -> DKL.
   m.def("cvvdp_srgb_to_dkl(Tensor x, float[] matrix, float[] bias, float data_range) -> Tensor");
   m.def("_cvvdp_srgb_to_dkl_backward(Tensor grad, Tensor x, float[] matrix, float[] bias, float data_range) -> Tensor");
+  // cvvdp_band_difference: cvvdp_band_pool's per-pixel visible difference D itself (N x C x H x W, test's dtype; the
+  // heat map's input), same arguments; no autograd (the Python side takes the PyTorch twin when a gradient is needed).
+  m.def(
+      "cvvdp_band_difference(Tensor test, Tensor ref, Tensor log_bkg, float[] csf, float log_l_lo, float log_l_hi, "
+      "float[] gain, float[] mask_q, float[] xcm, float mask_c, float mask_p, float d_max) -> Tensor");
   // Backward of gradient_similarity: grad of the map (N x C x Ho x Wo) or of the moments ((N, C, 2), float64);
   // returns (dx, dy) in x's dtype (float32 for uint8 x).
   m.def(

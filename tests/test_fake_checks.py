@@ -76,6 +76,7 @@ VALID = {
     "_cvvdp_pyramid_step_backward": (t(2, 3, 5, 6), t(2, 3, 9, 12), t(2, 3, 9, 12)),
     "cvvdp_srgb_to_dkl": (t(2, 3, 5, 7), [0.5] * 9, [0.1] * 3, 1.0),
     "_cvvdp_srgb_to_dkl_backward": (t(2, 3, 5, 7), t(2, 3, 5, 7), [0.5] * 9, [0.1] * 3, 1.0),
+    "cvvdp_band_difference": cvvdp_band(),
     "_gradient_similarity_backward": (t(2, 3, 2, dtype=torch.float64), t(2, 3, 9, 11, dtype=torch.uint8),
                                       t(2, 3, 9, 11, dtype=torch.uint8), [1.0, 2.0, 1.0], 1 / 4, 170.0, 0.5, 0.0,
                                       "valid", "moments"),

@@ -246,6 +246,15 @@ at::Tensor cvvdp_band_pool_meta(const at::Tensor& test, const at::Tensor& ref, c
   return at::empty_symint({test.sym_size(0), test.sym_size(1)}, test.options().dtype(at::kDouble));
 }
 
+at::Tensor cvvdp_band_difference_meta(const at::Tensor& test, const at::Tensor& ref, const at::Tensor& log_bkg,
+                                      at::ArrayRef<double> csf, double log_l_lo, double log_l_hi,
+                                      at::ArrayRef<double> gain, at::ArrayRef<double> mask_q,
+                                      at::ArrayRef<double> xcm, double mask_c, double mask_p, double d_max) {
+  check_all_meta("cvvdp_band_difference", {test, ref, log_bkg});
+  check_cvvdp_band_args(test, ref, log_bkg, csf, log_l_lo, log_l_hi, gain, mask_q, xcm, mask_c, mask_p, d_max);
+  return at::empty_symint(test.sym_sizes(), test.options().memory_format(at::MemoryFormat::Contiguous));
+}
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor> cvvdp_band_pool_backward_meta(
     const at::Tensor& grad, const at::Tensor& test, const at::Tensor& ref, const at::Tensor& log_bkg,
     at::ArrayRef<double> csf, double log_l_lo, double log_l_hi, at::ArrayRef<double> gain, at::ArrayRef<double> mask_q,
@@ -329,6 +338,7 @@ TORCH_LIBRARY_IMPL(turboiqa, Meta, m) {
   m.impl("_cvvdp_pyramid_step_backward", &cvvdp_pyramid_step_backward_meta);
   m.impl("cvvdp_srgb_to_dkl", &cvvdp_srgb_to_dkl_meta);
   m.impl("_cvvdp_srgb_to_dkl_backward", &cvvdp_srgb_to_dkl_backward_meta);
+  m.impl("cvvdp_band_difference", &cvvdp_band_difference_meta);
   m.impl("_gradient_similarity_backward", &gradient_similarity_backward_meta);
 }
 

@@ -608,6 +608,23 @@ def cvvdp_srgb_to_dkl(x, matrix, bias, data_range, backend="auto"):
     if backend == "native":
         raise RuntimeError("backend='native': cvvdp_srgb_to_dkl has a kernel for CPU float32/float64 tensors only")
     return _reference_cvvdp_band.srgb_to_dkl(x, matrix, bias, float(data_range))
+
+
+def cvvdp_band_difference(test, ref, log_bkg, csf, log_l_lo, log_l_hi, gain, mask_q, xcm, mask_c, mask_p, d_max,
+                          backend="auto"):
+    """The per-pixel visible difference D (N×C×H×W) of one ColorVideoVDP band, the quantity
+    :func:`cvvdp_band_pool` pools (cvvdp's heat map is built from it); same arguments. The native kernel serves CPU
+    float32/float64 tensors when no gradient is needed (it has no backward); otherwise the PyTorch twin runs."""
+    args = ([float(v) for v in csf], float(log_l_lo), float(log_l_hi), [float(v) for v in gain],
+            [float(v) for v in mask_q], [float(v) for v in xcm], float(mask_c), float(mask_p), float(d_max))
+    grad = torch.is_grad_enabled() and any(v.requires_grad for v in (test, ref, log_bkg))
+    if (use_native(backend) and _has_op("cvvdp_band_difference") and test.device.type == "cpu"
+            and test.dtype in (torch.float32, torch.float64) and not grad):
+        return torch.ops.turboiqa.cvvdp_band_difference(test, ref, log_bkg, *args)
+    if backend == "native":
+        raise RuntimeError("backend='native': cvvdp_band_difference has a kernel for CPU float32/float64 tensors "
+                           "without autograd only")
+    return _reference_cvvdp_band.band_difference(test, ref, log_bkg, *args)
 # grey_planes (csrc/grey_planes.h): the metrics' front end in one read of the image. Linear (the rounding passes
 # the gradient straight through), so the backward is the box mean's adjoint and the coefficients' transpose.
 if _has_op("grey_planes"):

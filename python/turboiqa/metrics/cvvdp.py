@@ -280,7 +280,7 @@ def _band_differences(both: torch.Tensor, freqs: list[float], heatmap: bool = Fa
             args = _band_args(freqs[b], nch, gain * (2.0 if b > 0 else 1.0))
             log_bkg = torch.log10(bkg[n:])
             if heatmap:
-                d = _band.band_difference(t, r, log_bkg, *args)
+                d = _ops.cvvdp_band_difference(t, r, log_bkg, *args)  # native unless a gradient is needed
                 m = _pool(d * ch_w, prm["beta_tch"], 1, False).unsqueeze(1)
                 maps.append(m / 2 if b > 0 else m)
                 out.append(_pool(d, 2, (-2, -1), True))
