@@ -189,32 +189,24 @@ void mix_t_row(const T* gmask, int c, const T* xcm, int64_t w, T* __restrict gsu
   }
 }
 
+// sign(v) as T, branch-free (so that the loop below vectorises).
 template <typename T>
 inline T sgn_t(T v) {
-  return v > 0 ? T(1) : (v < 0 ? T(-1) : T(0));
+  return static_cast<T>(v > 0) - static_cast<T>(v < 0);
 }
 
-template <typename T>
-void chain_row(const T* __restrict tp, const T* __restrict rp, const T* __restrict sg, const T* __restrict t,
-               const T* __restrict r, const T* __restrict gmin, const T* __restrict ge, const T* __restrict l,
-               const T* __restrict table, int64_t len, const CvvdpRowConsts<T>& k, int64_t w, T* __restrict dt,
-               T* __restrict dr, T* __restrict dl, bool first, T* __restrict ds) {
-  const T ln10 = static_cast<T>(kLn10);
-  for (int64_t x = 0; x < w; ++x) {  // d S / d log10 L over S (0 where the grid position is clamped): a gather
-    const T raw = (l[x] - k.lo) * k.scale;
-    T v = 0;
-    if (raw >= 0 && raw <= k.top) {
-      const int64_t i0 = static_cast<int64_t>(raw);
-      const int64_t i1 = i0 + 1 < len ? i0 + 1 : len - 1;
-      v = ln10 * (table[i1] - table[i0]) * k.scale;
-    }
-    ds[x] = v;
-  }
+// The chain's pixels; `first`: dl = the term (channel 0), else dl += the term. min(|tp|, |rp|)'s gradient goes to the
+// smaller magnitude, split in halves on a tie (torch.minimum's rule): weights 1, 1/2 or 0 as products, no branches.
+template <bool First, typename T>
+void chain_pixels(const T* __restrict tp, const T* __restrict rp, const T* __restrict sg, const T* __restrict t,
+                  const T* __restrict r, const T* __restrict gmin, const T* __restrict ge, const T* __restrict ds,
+                  int64_t w, T* __restrict dt, T* __restrict dr, T* __restrict dl) {
   for (int64_t x = 0; x < w; ++x) {
     const T a = abs_t(tp[x]), c = abs_t(rp[x]);
-    const T g = gmin[x], half = g / 2;
-    const T ga = a < c ? g : (a == c ? half : T(0));
-    const T gc = c < a ? g : (a == c ? half : T(0));
+    const T g = gmin[x];
+    const T tie = static_cast<T>(a == c) * T(0.5);
+    const T ga = g * (static_cast<T>(a < c) + tie);
+    const T gc = g * (static_cast<T>(c < a) + tie);
     const T gdiff = ge[x] * sgn_t(tp[x] - rp[x]);
     const T gtp = gdiff + ga * sgn_t(tp[x]);
     const T grp = -gdiff + gc * sgn_t(rp[x]);
@@ -222,8 +214,30 @@ void chain_row(const T* __restrict tp, const T* __restrict rp, const T* __restri
     dt[x] = gtp * s;
     dr[x] = grp * s;
     const T term = (gtp * t[x] + grp * r[x]) * s * ds[x];
-    dl[x] = first ? term : dl[x] + term;
+    if (First)
+      dl[x] = term;
+    else
+      dl[x] += term;
   }
+}
+
+template <typename T>
+void chain_row(const T* tp, const T* rp, const T* sg, const T* t, const T* r, const T* gmin, const T* ge,
+               const T* __restrict l, const T* __restrict table, int64_t len, const CvvdpRowConsts<T>& k, int64_t w,
+               T* dt, T* dr, T* dl, bool first, T* __restrict ds) {
+  const T ln10 = static_cast<T>(kLn10);
+  for (int64_t x = 0; x < w; ++x) {  // d S / d log10 L over S (0 where the grid position is clamped): a gather
+    const T raw = (l[x] - k.lo) * k.scale;
+    const bool inside = raw >= 0 && raw <= k.top;  // selects, no branch: the data decide it pixel by pixel
+    const int64_t i0 = static_cast<int64_t>(inside ? raw : T(0));
+    const int64_t i1 = i0 + 1 < len ? i0 + 1 : len - 1;
+    const T v = ln10 * (table[i1] - table[i0]) * k.scale;
+    ds[x] = inside ? v : T(0);
+  }
+  if (first)
+    chain_pixels<true>(tp, rp, sg, t, r, gmin, ge, ds, w, dt, dr, dl);
+  else
+    chain_pixels<false>(tp, rp, sg, t, r, gmin, ge, ds, w, dt, dr, dl);
 }
 
 template <typename T>
