@@ -5,6 +5,7 @@ import pytest
 import torch
 from turboiqa import _ops
 from turboiqa.metrics import cvvdp as CV
+from turboiqa.reference.cvvdp_band import band_difference as reference_difference
 from turboiqa.reference.cvvdp_band import cvvdp_band_pool as reference
 from turboiqa.reference.cvvdp_band import pyramid_step as reference_pyramid
 from turboiqa.reference.cvvdp_band import srgb_to_dkl as reference_srgb
@@ -164,6 +165,51 @@ def test_bad_arguments():
         _ops.cvvdp_band_pool(t.half(), r.half(), lb.half(), *args(3), backend="native")
     with pytest.raises(ValueError, match="backend must be one of"):
         _ops.cvvdp_band_pool(t, r, lb, *args(3), backend="fast")
+
+
+# ---------------------------------------------------------------------------------------- cvvdp_band_difference
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 3e-6)])
+def test_band_difference_matches_twin(shape, dtype, tol):
+    """The per-pixel D of the heat map: blurred and unblurred bands, 3 and 4 channels, against the twin (float32 also
+    against the float64 truth)."""
+    t, r, lb = band(shape, dtype, seed=13)
+    a = args(shape[1])
+    got = _ops.cvvdp_band_difference(t, r, lb, *a)
+    assert got.shape == shape and got.dtype == dtype and got.is_contiguous()
+    rel_close(got, reference_difference(t, r, lb, *a), tol)
+    if dtype == torch.float32:
+        rel_close(got, reference_difference(t.double(), r.double(), lb.double(), *a), tol)
+    # and the pooled op's sums are its pixels' (D + 1e-5)^2
+    rel_close(((got.double() + 1e-5) ** 2).sum((-2, -1)), _ops.cvvdp_band_pool(t, r, lb, *a), 10 * tol)
+
+
+def test_band_difference_registration_threads_and_fallback():
+    t, r, lb = band((2, 3, 12, 11), torch.float64, seed=14)
+    a = list(args(3))
+    a[0], a[3], a[4], a[5] = list(a[0]), list(a[3]), list(a[4]), list(a[5])
+    torch.library.opcheck(torch.ops.turboiqa.cvvdp_band_difference.default, (t, r, lb, *a))
+    fn = torch.compile(lambda x, y, z: _ops.cvvdp_band_difference(x, y, z, *a), fullgraph=True, backend="eager")
+    torch.testing.assert_close(fn(t, r, lb), _ops.cvvdp_band_difference(t, r, lb, *a), atol=0, rtol=0)
+    big = band((2, 3, 150, 97), torch.float32, seed=15)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = _ops.cvvdp_band_difference(*big, *a)
+        torch.set_num_threads(max(2, threads))
+        many = _ops.cvvdp_band_difference(*big, *a)
+    finally:
+        torch.set_num_threads(threads)
+    torch.testing.assert_close(one, many, atol=0, rtol=0)
+    # a gradient is needed: the twin runs (the op has no backward) and the map is differentiable
+    x = t.clone().requires_grad_()
+    d = _ops.cvvdp_band_difference(x, r, lb, *a)
+    assert d.grad_fn is not None
+    rel_close(d.detach(), _ops.cvvdp_band_difference(t, r, lb, *a), 1e-12)
+    with pytest.raises(RuntimeError, match="without autograd"):
+        _ops.cvvdp_band_difference(x, r, lb, *a, backend="native")
+    with pytest.raises(RuntimeError, match="must have 1 to 4 channels"):
+        torch.ops.turboiqa.cvvdp_band_difference(t.repeat(1, 2, 1, 1), r.repeat(1, 2, 1, 1), lb, *a)
 
 
 # ------------------------------------------------------------------------------------------- cvvdp_pyramid_step

@@ -191,6 +191,7 @@ BAD = [
     ("cvvdp_pyramid_step", "uint8 planes", (t(1, 1, 4, 4, dtype=torch.uint8),), "float32 or float64"),
     ("_cvvdp_pyramid_step_backward", "reduced gradient of the wrong shape", (t(1, 1, 4, 4), t(1, 1, 9, 9),
                                                                             t(1, 1, 9, 9)), "grad_reduced must have"),
+    ("cvvdp_band_difference", "five channels", cvvdp_band(c=5), "channels"),
     ("cvvdp_srgb_to_dkl", "four channels", (t(1, 4, 5, 5), [0.5] * 9, [0.1] * 3, 1.0), "N x 3 x H x W"),
     ("cvvdp_srgb_to_dkl", "short matrix", (t(1, 3, 5, 5), [0.5] * 8, [0.1] * 3, 1.0), "matrix must hold 9"),
     ("_cvvdp_srgb_to_dkl_backward", "gradient of another shape", (t(1, 3, 5, 4), t(1, 3, 5, 5), [0.5] * 9,
