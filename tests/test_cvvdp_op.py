@@ -9,6 +9,7 @@ from turboiqa.reference.cvvdp_band import band_difference as reference_differenc
 from turboiqa.reference.cvvdp_band import cvvdp_band_pool as reference
 from turboiqa.reference.cvvdp_band import pyramid_step as reference_pyramid
 from turboiqa.reference.cvvdp_band import srgb_to_dkl as reference_srgb
+from turboiqa.reference.cvvdp_band import weber_contrast as reference_weber
 
 pytestmark = pytest.mark.skipif(not _ops._has_op("cvvdp_band_pool"), reason="compiled cvvdp_band_pool not available")
 
@@ -210,6 +211,72 @@ def test_band_difference_registration_threads_and_fallback():
         _ops.cvvdp_band_difference(x, r, lb, *a, backend="native")
     with pytest.raises(RuntimeError, match="must have 1 to 4 channels"):
         torch.ops.turboiqa.cvvdp_band_difference(t.repeat(1, 2, 1, 1), r.repeat(1, 2, 1, 1), lb, *a)
+
+
+# ----------------------------------------------------------------------------------------- cvvdp_weber_contrast
+def weber_inputs(shape, dtype, seed=16):
+    """Planes and an expanded level whose first channel dips below the 0.01 floor in places, with contrasts beyond
+    the 1000 cap."""
+    g = torch.Generator().manual_seed(seed)
+    ex = torch.rand(shape, generator=g, dtype=torch.float64) * 2 - 0.2
+    ex[:, 0, ::3] = 0.005  # under the floor: the background's gradient stops there
+    planes = ex + torch.randn(shape, generator=g, dtype=torch.float64) * 0.5
+    planes[:, :, 1, :2] += 50.0  # contrast over 1000 where the background is floored: clamped, no gradient
+    return planes.to(dtype), ex.to(dtype)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 37, 29), (4, 4, 9, 8), (2, 1, 2, 3)])
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-13), (torch.float32, 2e-6)])
+def test_weber_contrast_matches_twin(shape, dtype, tol):
+    planes, ex = weber_inputs(shape, dtype)
+    got, want = _ops.cvvdp_weber_contrast(planes, ex), reference_weber(planes, ex)
+    n = shape[0] // 2
+    assert [v.shape for v in got] == [(n, *shape[1:]), (n, *shape[1:]), (n, 1, *shape[2:])]
+    for a, b in zip(got, want):
+        rel_close(a, b, tol)
+    g = torch.Generator().manual_seed(17)
+    cot = [torch.randn(v.shape, generator=g, dtype=torch.float64).to(dtype) for v in got]
+    grads = []
+    for fn in (_ops.cvvdp_weber_contrast, reference_weber):
+        ins = [planes.clone().requires_grad_(), ex.clone().requires_grad_()]
+        outs = fn(*ins)
+        grads.append(torch.autograd.grad(sum((o * c).sum() for o, c in zip(outs, cot)), ins))
+    for a, b in zip(*grads):
+        rel_close(a, b, 10 * tol)
+    # one output used (the others' gradients are None)
+    ins = [planes.clone().requires_grad_(), ex.clone().requires_grad_()]
+    ga = torch.autograd.grad(_ops.cvvdp_weber_contrast(*ins)[2].sum(), ins, allow_unused=True)
+    ins2 = [planes.clone().requires_grad_(), ex.clone().requires_grad_()]
+    gb = torch.autograd.grad(reference_weber(*ins2)[2].sum(), ins2, allow_unused=True)
+    rel_close(ga[1], gb[1], 10 * tol)
+
+
+def test_weber_contrast_registration_threads_and_errors():
+    planes, ex = weber_inputs((2, 3, 11, 14), torch.float64, seed=18)
+    x = [planes.clone().requires_grad_(), ex.clone().requires_grad_()]
+    assert torch.autograd.gradcheck(lambda a, b: _ops.cvvdp_weber_contrast(a, b), x)
+    torch.library.opcheck(torch.ops.turboiqa.cvvdp_weber_contrast.default, (planes, ex))
+    fn = torch.compile(lambda a, b: _ops.cvvdp_weber_contrast(a, b)[0], fullgraph=True, backend="eager")
+    torch.testing.assert_close(fn(planes, ex), _ops.cvvdp_weber_contrast(planes, ex)[0], atol=0, rtol=0)
+    big = weber_inputs((4, 3, 130, 91), torch.float32, seed=19)
+    threads = torch.get_num_threads()
+    out = []
+    try:
+        for k in (1, max(2, threads)):
+            torch.set_num_threads(k)
+            ins = [v.clone().requires_grad_() for v in big]
+            res = _ops.cvvdp_weber_contrast(*ins)
+            out.append((*res, *torch.autograd.grad(sum(v.sum() for v in res), ins)))
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(*out):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+    with pytest.raises(RuntimeError, match="2N images"):
+        torch.ops.turboiqa.cvvdp_weber_contrast(planes[:1], ex[:1])
+    with pytest.raises(RuntimeError, match="expanded must match planes"):
+        torch.ops.turboiqa.cvvdp_weber_contrast(planes, ex.float())
+    with pytest.raises(RuntimeError, match="CPU float32/float64"):
+        _ops.cvvdp_weber_contrast(planes.half(), ex.half(), backend="native")
 
 
 # ------------------------------------------------------------------------------------------- cvvdp_pyramid_step

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "../cvvdp_band.h"
+#include "../cvvdp_weber.h"
 #include "cvvdp_band_rows.h"
 #include "dispatch.h"
 #include "parallel.h"
@@ -461,6 +462,114 @@ at::Tensor cvvdp_srgb_to_dkl_backward_cpu(const at::Tensor& grad_in, const at::T
   return dx;
 }
 
+// ------------------------------------------------------------------------------------- cvvdp_weber_contrast
+// Tasks are rows (image, row); each writes its own outputs (the backward's channel sum is per pixel, in channel
+// order): thread-count independent. Same operations as the twin: (g - e) / max(e_0, 0.01), clamped at 1000.
+constexpr double kWeberFloor = 0.01, kWeberCap = 1000.0;
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> cvvdp_weber_contrast_cpu(const at::Tensor& planes_in,
+                                                                      const at::Tensor& expanded_in) {
+  check_cvvdp_weber_args(planes_in, expanded_in);
+  const at::Tensor g = planes_in.contiguous(), e = expanded_in.contiguous();
+  const int64_t n2 = g.size(0), n = n2 / 2, C = g.size(1), h = g.size(2), w = g.size(3);
+  at::Tensor test = at::empty({n, C, h, w}, g.options()), ref = at::empty({n, C, h, w}, g.options());
+  at::Tensor lb = at::empty({n, 1, h, w}, g.options());
+  if (g.numel() == 0) return {test, ref, lb};
+  by_float_type(g, [&](auto zero) {
+    using T = decltype(zero);
+    const T* gp = g.data_ptr<T>();
+    const T* ep = e.data_ptr<T>();
+    T* tp = test.data_ptr<T>();
+    T* rp = ref.data_ptr<T>();
+    T* lp = lb.data_ptr<T>();
+    const T floor = static_cast<T>(kWeberFloor), cap = static_cast<T>(kWeberCap);
+    parallel_chunks(n2 * h, 16, [&](int64_t begin, int64_t end) {
+      std::vector<T> bk(w);
+      for (int64_t task = begin; task < end; ++task) {
+        const int64_t b = task / h, i = task % h;
+        const T* e0 = ep + (b * C * h + i) * w;
+        for (int64_t x = 0; x < w; ++x) bk[x] = e0[x] < floor ? floor : e0[x];
+        T* out = b < n ? tp + (b * C * h + i) * w : rp + ((b - n) * C * h + i) * w;
+        for (int64_t c = 0; c < C; ++c) {
+          const T* __restrict gr = gp + ((b * C + c) * h + i) * w;
+          const T* __restrict er = ep + ((b * C + c) * h + i) * w;
+          T* __restrict o = out + c * h * w;
+          const T* __restrict k = bk.data();
+          for (int64_t x = 0; x < w; ++x) {
+            const T v = (gr[x] - er[x]) / k[x];
+            o[x] = v > cap ? cap : v;
+          }
+        }
+        if (b >= n) {
+          T* l = lp + ((b - n) * h + i) * w;
+          for (int64_t x = 0; x < w; ++x) l[x] = std::log10(bk[x]);
+        }
+      }
+    });
+  });
+  return {test, ref, lb};
+}
+
+std::tuple<at::Tensor, at::Tensor> cvvdp_weber_contrast_backward_cpu(const at::Tensor& grad_test_in,
+                                                                     const at::Tensor& grad_ref_in,
+                                                                     const at::Tensor& grad_lb_in,
+                                                                     const at::Tensor& planes_in,
+                                                                     const at::Tensor& expanded_in) {
+  check_cvvdp_weber_backward_args(grad_test_in, grad_ref_in, grad_lb_in, planes_in, expanded_in);
+  const at::Tensor g = planes_in.contiguous(), e = expanded_in.contiguous();
+  const at::Tensor gt = grad_test_in.contiguous(), gr = grad_ref_in.contiguous(), gl = grad_lb_in.contiguous();
+  const int64_t n2 = g.size(0), n = n2 / 2, C = g.size(1), h = g.size(2), w = g.size(3);
+  at::Tensor dg = at::empty_like(g), de = at::empty_like(e);
+  if (g.numel() == 0) return {dg, de};
+  by_float_type(g, [&](auto zero) {
+    using T = decltype(zero);
+    const T* gp = g.data_ptr<T>();
+    const T* ep = e.data_ptr<T>();
+    const T* gtp = gt.data_ptr<T>();
+    const T* grp = gr.data_ptr<T>();
+    const T* glp = gl.data_ptr<T>();
+    T* dgp = dg.data_ptr<T>();
+    T* dep = de.data_ptr<T>();
+    const T floor = static_cast<T>(kWeberFloor), cap = static_cast<T>(kWeberCap), ln10 = static_cast<T>(kLn10);
+    parallel_chunks(n2 * h, 16, [&](int64_t begin, int64_t end) {
+      std::vector<T> bk(w), gb(w);
+      for (int64_t task = begin; task < end; ++task) {
+        const int64_t b = task / h, i = task % h;
+        const T* e0 = ep + (b * C * h + i) * w;
+        for (int64_t x = 0; x < w; ++x) bk[x] = e0[x] < floor ? floor : e0[x];
+        if (b >= n) {  // log10's gradient
+          const T* l = glp + ((b - n) * h + i) * w;
+          for (int64_t x = 0; x < w; ++x) gb[x] = l[x] / (bk[x] * ln10);
+        } else {
+          std::fill(gb.begin(), gb.end(), T(0));
+        }
+        const T* go = b < n ? gtp + (b * C * h + i) * w : grp + ((b - n) * C * h + i) * w;
+        for (int64_t c = 0; c < C; ++c) {
+          const int64_t off = ((b * C + c) * h + i) * w;
+          const T* __restrict gg = gp + off;
+          const T* __restrict ee = ep + off;
+          const T* __restrict o = go + c * h * w;
+          const T* __restrict k = bk.data();
+          T* __restrict sb = gb.data();
+          T* __restrict dgr = dgp + off;
+          T* __restrict der = dep + off;
+          for (int64_t x = 0; x < w; ++x) {
+            const T lap = gg[x] - ee[x];
+            const T gv = lap / k[x] <= cap ? o[x] : T(0);  // clamp(max)'s gradient mask
+            const T q = gv / k[x];
+            dgr[x] = q;
+            der[x] = -q;
+            sb[x] -= gv * lap / (k[x] * k[x]);
+          }
+        }
+        T* d0 = dep + (b * C * h + i) * w;
+        for (int64_t x = 0; x < w; ++x) d0[x] += e0[x] >= floor ? gb[x] : T(0);  // clamp(min)'s mask
+      }
+    });
+  });
+  return {dg, de};
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(turboiqa, CPU, m) {
@@ -469,6 +578,8 @@ TORCH_LIBRARY_IMPL(turboiqa, CPU, m) {
   m.impl("cvvdp_srgb_to_dkl", &cvvdp_srgb_to_dkl_cpu);
   m.impl("_cvvdp_srgb_to_dkl_backward", &cvvdp_srgb_to_dkl_backward_cpu);
   m.impl("cvvdp_band_difference", &cvvdp_band_difference_cpu);
+  m.impl("cvvdp_weber_contrast", &cvvdp_weber_contrast_cpu);
+  m.impl("_cvvdp_weber_contrast_backward", &cvvdp_weber_contrast_backward_cpu);
 }
 
 }  // namespace turboiqa::cpu

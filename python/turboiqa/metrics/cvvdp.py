@@ -250,7 +250,6 @@ def _band_differences(both: torch.Tensor, freqs: list[float], heatmap: bool = Fa
     gain = 10 ** (parameters()["sensitivity_correction"] / 20)
 
     g = both.reshape(2 * n * nch, h, w)
-    grad = torch.is_grad_enabled() and both.requires_grad
     out = []
     maps = []
     prm = parameters()
@@ -274,16 +273,10 @@ def _band_differences(both: torch.Tensor, freqs: list[float], heatmap: bool = Fa
             g4 = g.view(2 * n, nch, gh, gw)
             nxt, ex = _ops.cvvdp_pyramid_step(g4)  # reduce, expand back
             nxt = nxt.view(2 * n * nch, *nxt.shape[-2:])
-            bkg = ex[:, 0:1].clamp(min=0.01)
-            if grad:
-                band = ((g4 - ex) / bkg).clamp(max=1000.0)
-                t, r = band.chunk(2)  # one SplitBackward (a cat) instead of two zero-filled SliceBackwards
-            else:  # Weber contrast in place in the expanded planes (no autograd: they are ours to overwrite)
-                band = torch.sub(g4, ex, out=ex).div_(bkg).clamp_(max=1000.0)
-                t, r = band[:n], band[n:]
+            # Weber contrast against the expanded level (one fused pass and its native backward)
+            t, r, log_bkg = _ops.cvvdp_weber_contrast(g4, ex)
             # the middle bands' contrast is doubled (cvvdp's get_band): folded into the sensitivity
             args = _band_args(freqs[b], nch, gain * (2.0 if b > 0 else 1.0))
-            log_bkg = torch.log10(bkg[n:])
             if heatmap:
                 d = _ops.cvvdp_band_difference(t, r, log_bkg, *args)  # native unless a gradient is needed
                 m = _pool(d * ch_w, prm["beta_tch"], 1, False).unsqueeze(1)
