@@ -9,8 +9,12 @@ call); ``--frames 0`` skips it. cvvdp runs ``cvvdp(display_name='standard_4k', d
 dim_order='BCHW')``; turboiqa runs ``turboiqa.metrics.cvvdp.cvvdp(dist, ref)``. ``ratio`` is cvvdp time /
 turboiqa time (> 1: turboiqa is faster); ``jod`` shows both give the same number.
 
+``--loss``: cvvdp as a training loss instead, forward + backward of 10 - JOD with respect to the distorted image
+(turboiqa: ``(10 - cvvdp(dist, ref)).backward()``; cvvdp 0.5.7: ``loss(dist, ref, dim_order='BCHW').backward()``),
+and turboiqa's forward alone for scale; the images only (no video), JSON default bench/results-cvvdp-loss-cpu.json.
+
 Run: python bench/bench_cvvdp.py [--repeats 3] [--frames 60] [--video-repeats 1] [--sizes 512x384,1920x1080]
-[--json bench/results-cvvdp-cpu.json] [--busy N]
+[--json bench/results-cvvdp-cpu.json] [--busy N] [--loss] [--no-peer]
 """
 from __future__ import annotations
 
@@ -58,6 +62,30 @@ def time_video(cases: dict, repeats: int):
     return {name: statistics.median(v) for name, v in times.items()}, values
 
 
+def loss_cases(dist, ref, cvvdp, peer):
+    """Forward + backward of the loss 10 - JOD (gradient with respect to the distorted image)."""
+    a = dist.clone().requires_grad_()
+
+    def ours():
+        a.grad = None
+        loss = 10 - cvvdp(a, ref)
+        loss.backward()
+        return 10 - float(loss.detach())
+
+    cases = {"turboiqa loss": ours, "turboiqa forward": lambda: float(cvvdp(dist, ref))}
+    if peer is not None:
+        b = dist.clone().requires_grad_()
+
+        def theirs():
+            b.grad = None
+            loss = peer.loss(b, ref, dim_order="BCHW")
+            loss.backward()
+            return 10 - float(loss.detach())
+
+        cases["cvvdp 0.5.7 loss"] = theirs
+    return cases
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
@@ -65,19 +93,36 @@ def main():
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--video-repeats", type=int, default=1)
     ap.add_argument("--sizes", default=",".join(SIZES))
-    ap.add_argument("--json", default=str(Path(__file__).with_name("results-cvvdp-cpu.json")))
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--loss", action="store_true", help="forward + backward of the loss (images only)")
+    ap.add_argument("--no-peer", action="store_true", help="turboiqa only")
     args = ap.parse_args()
+    if args.json is None:
+        args.json = str(Path(__file__).with_name("results-cvvdp-loss-cpu.json" if args.loss
+                                                 else "results-cvvdp-cpu.json"))
     from turboiqa.metrics.cvvdp import CVVDP_DATA_VERSION, cvvdp
 
-    pycvvdp = cvvdp_peer.import_pycvvdp()
+    pycvvdp = None if args.no_peer else cvvdp_peer.import_pycvvdp()
     peer = None
     if pycvvdp is not None:
         peer = pycvvdp.cvvdp(display_name="standard_4k", device=torch.device("cpu"), quiet=True)
     results = {"threads": torch.get_num_threads(), "torch": torch.__version__, "data": CVVDP_DATA_VERSION,
                "busy": args.busy, "sizes": {}}
+    if args.loss:
+        results["mode"] = "loss: forward + backward of 10 - JOD"
     for size in [v for v in args.sizes.split(",") if v]:
         h, w = SIZES[size]
         dist, ref = pair(h, w)
+        if args.loss:
+            cases = loss_cases(dist, ref, cvvdp, peer)
+            jod = {name: float(f()) for name, f in cases.items()}
+            ms = timed(cases, args.repeats, args.busy)
+            row = {"median_ms": ms, "jod": jod}
+            if peer is not None:
+                row["ratio"] = ms["cvvdp 0.5.7 loss"] / ms["turboiqa loss"]
+            results["sizes"][size] = row
+            print(size, json.dumps(row))
+            continue
         cases = {"turboiqa": lambda: cvvdp(dist, ref)}
         if peer is not None:
             cases["cvvdp 0.5.7"] = lambda: peer.predict(dist, ref, dim_order="BCHW")[0]
@@ -88,7 +133,7 @@ def main():
             row["ratio"] = ms["cvvdp 0.5.7"] / ms["turboiqa"]
         results["sizes"][size] = row
         print(size, json.dumps(row))
-    if args.frames:
+    if args.frames and not args.loss:
         dist, ref = video(args.frames, 1080, 1920)
         cases = {"turboiqa": lambda: cvvdp(dist, ref, fps=30)}
         if peer is not None:

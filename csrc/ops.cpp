@@ -134,6 +134,19 @@ TORCH_LIBRARY(turboiqa, m) {
   // curve; the matrix and bias carry the display model (peak, black, reflection) and RGB -> XYZ -> LMS -> DKL.
   m.def("cvvdp_srgb_to_dkl(Tensor x, float[] matrix, float[] bias, float data_range) -> Tensor");
   m.def("_cvvdp_srgb_to_dkl_backward(Tensor grad, Tensor x, float[] matrix, float[] bias, float data_range) -> Tensor");
+  // cvvdp_band_difference: cvvdp_band_pool's per-pixel visible difference D itself (N x C x H x W, test's dtype; the
+  // heat map's input), same arguments; no autograd (the Python side takes the PyTorch twin when a gradient is needed).
+  m.def(
+      "cvvdp_band_difference(Tensor test, Tensor ref, Tensor log_bkg, float[] csf, float log_l_lo, float log_l_hi, "
+      "float[] gain, float[] mask_q, float[] xcm, float mask_c, float mask_p, float d_max) -> Tensor");
+  // cvvdp_weber_contrast: ColorVideoVDP's Weber contrast of a pyramid band (csrc/cvvdp_weber.h): planes and their
+  // expanded coarser level, 2N x C x H x W (test images, then references), float32/float64. contrast =
+  // min((planes - expanded) / max(expanded[:, 0], 0.01), 1000) split into test (first N) and ref (last N), and the
+  // references' log10 background luminance log10(max(expanded[N:, 0], 0.01)), N x 1 x H x W.
+  m.def("cvvdp_weber_contrast(Tensor planes, Tensor expanded) -> (Tensor test, Tensor ref, Tensor log_bkg)");
+  m.def(
+      "_cvvdp_weber_contrast_backward(Tensor grad_test, Tensor grad_ref, Tensor grad_log_bkg, Tensor planes, "
+      "Tensor expanded) -> (Tensor, Tensor)");
   // Backward of gradient_similarity: grad of the map (N x C x Ho x Wo) or of the moments ((N, C, 2), float64);
   // returns (dx, dy) in x's dtype (float32 for uint8 x).
   m.def(

@@ -5,9 +5,11 @@ import pytest
 import torch
 from turboiqa import _ops
 from turboiqa.metrics import cvvdp as CV
+from turboiqa.reference.cvvdp_band import band_difference as reference_difference
 from turboiqa.reference.cvvdp_band import cvvdp_band_pool as reference
 from turboiqa.reference.cvvdp_band import pyramid_step as reference_pyramid
 from turboiqa.reference.cvvdp_band import srgb_to_dkl as reference_srgb
+from turboiqa.reference.cvvdp_band import weber_contrast as reference_weber
 
 pytestmark = pytest.mark.skipif(not _ops._has_op("cvvdp_band_pool"), reason="compiled cvvdp_band_pool not available")
 
@@ -164,6 +166,117 @@ def test_bad_arguments():
         _ops.cvvdp_band_pool(t.half(), r.half(), lb.half(), *args(3), backend="native")
     with pytest.raises(ValueError, match="backend must be one of"):
         _ops.cvvdp_band_pool(t, r, lb, *args(3), backend="fast")
+
+
+# ---------------------------------------------------------------------------------------- cvvdp_band_difference
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 3e-6)])
+def test_band_difference_matches_twin(shape, dtype, tol):
+    """The per-pixel D of the heat map: blurred and unblurred bands, 3 and 4 channels, against the twin (float32 also
+    against the float64 truth)."""
+    t, r, lb = band(shape, dtype, seed=13)
+    a = args(shape[1])
+    got = _ops.cvvdp_band_difference(t, r, lb, *a)
+    assert got.shape == shape and got.dtype == dtype and got.is_contiguous()
+    rel_close(got, reference_difference(t, r, lb, *a), tol)
+    if dtype == torch.float32:
+        rel_close(got, reference_difference(t.double(), r.double(), lb.double(), *a), tol)
+    # and the pooled op's sums are its pixels' (D + 1e-5)^2
+    rel_close(((got.double() + 1e-5) ** 2).sum((-2, -1)), _ops.cvvdp_band_pool(t, r, lb, *a), 10 * tol)
+
+
+def test_band_difference_registration_threads_and_fallback():
+    t, r, lb = band((2, 3, 12, 11), torch.float64, seed=14)
+    a = list(args(3))
+    a[0], a[3], a[4], a[5] = list(a[0]), list(a[3]), list(a[4]), list(a[5])
+    torch.library.opcheck(torch.ops.turboiqa.cvvdp_band_difference.default, (t, r, lb, *a))
+    fn = torch.compile(lambda x, y, z: _ops.cvvdp_band_difference(x, y, z, *a), fullgraph=True, backend="eager")
+    torch.testing.assert_close(fn(t, r, lb), _ops.cvvdp_band_difference(t, r, lb, *a), atol=0, rtol=0)
+    big = band((2, 3, 150, 97), torch.float32, seed=15)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = _ops.cvvdp_band_difference(*big, *a)
+        torch.set_num_threads(max(2, threads))
+        many = _ops.cvvdp_band_difference(*big, *a)
+    finally:
+        torch.set_num_threads(threads)
+    torch.testing.assert_close(one, many, atol=0, rtol=0)
+    # a gradient is needed: the twin runs (the op has no backward) and the map is differentiable
+    x = t.clone().requires_grad_()
+    d = _ops.cvvdp_band_difference(x, r, lb, *a)
+    assert d.grad_fn is not None
+    rel_close(d.detach(), _ops.cvvdp_band_difference(t, r, lb, *a), 1e-12)
+    with pytest.raises(RuntimeError, match="without autograd"):
+        _ops.cvvdp_band_difference(x, r, lb, *a, backend="native")
+    with pytest.raises(RuntimeError, match="must have 1 to 4 channels"):
+        torch.ops.turboiqa.cvvdp_band_difference(t.repeat(1, 2, 1, 1), r.repeat(1, 2, 1, 1), lb, *a)
+
+
+# ----------------------------------------------------------------------------------------- cvvdp_weber_contrast
+def weber_inputs(shape, dtype, seed=16):
+    """Planes and an expanded level whose first channel dips below the 0.01 floor in places, with contrasts beyond
+    the 1000 cap."""
+    g = torch.Generator().manual_seed(seed)
+    ex = torch.rand(shape, generator=g, dtype=torch.float64) * 2 - 0.2
+    ex[:, 0, ::3] = 0.005  # under the floor: the background's gradient stops there
+    planes = ex + torch.randn(shape, generator=g, dtype=torch.float64) * 0.5
+    planes[:, :, 1, :2] += 50.0  # contrast over 1000 where the background is floored: clamped, no gradient
+    return planes.to(dtype), ex.to(dtype)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 37, 29), (4, 4, 9, 8), (2, 1, 2, 3)])
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-13), (torch.float32, 2e-6)])
+def test_weber_contrast_matches_twin(shape, dtype, tol):
+    planes, ex = weber_inputs(shape, dtype)
+    got, want = _ops.cvvdp_weber_contrast(planes, ex), reference_weber(planes, ex)
+    n = shape[0] // 2
+    assert [v.shape for v in got] == [(n, *shape[1:]), (n, *shape[1:]), (n, 1, *shape[2:])]
+    for a, b in zip(got, want):
+        rel_close(a, b, tol)
+    g = torch.Generator().manual_seed(17)
+    cot = [torch.randn(v.shape, generator=g, dtype=torch.float64).to(dtype) for v in got]
+    grads = []
+    for fn in (_ops.cvvdp_weber_contrast, reference_weber):
+        ins = [planes.clone().requires_grad_(), ex.clone().requires_grad_()]
+        outs = fn(*ins)
+        grads.append(torch.autograd.grad(sum((o * c).sum() for o, c in zip(outs, cot)), ins))
+    for a, b in zip(*grads):
+        rel_close(a, b, 10 * tol)
+    # one output used (the others' gradients are None)
+    ins = [planes.clone().requires_grad_(), ex.clone().requires_grad_()]
+    ga = torch.autograd.grad(_ops.cvvdp_weber_contrast(*ins)[2].sum(), ins, allow_unused=True)
+    ins2 = [planes.clone().requires_grad_(), ex.clone().requires_grad_()]
+    gb = torch.autograd.grad(reference_weber(*ins2)[2].sum(), ins2, allow_unused=True)
+    rel_close(ga[1], gb[1], 10 * tol)
+
+
+def test_weber_contrast_registration_threads_and_errors():
+    planes, ex = weber_inputs((2, 3, 11, 14), torch.float64, seed=18)
+    x = [planes.clone().requires_grad_(), ex.clone().requires_grad_()]
+    assert torch.autograd.gradcheck(lambda a, b: _ops.cvvdp_weber_contrast(a, b), x)
+    torch.library.opcheck(torch.ops.turboiqa.cvvdp_weber_contrast.default, (planes, ex))
+    fn = torch.compile(lambda a, b: _ops.cvvdp_weber_contrast(a, b)[0], fullgraph=True, backend="eager")
+    torch.testing.assert_close(fn(planes, ex), _ops.cvvdp_weber_contrast(planes, ex)[0], atol=0, rtol=0)
+    big = weber_inputs((4, 3, 130, 91), torch.float32, seed=19)
+    threads = torch.get_num_threads()
+    out = []
+    try:
+        for k in (1, max(2, threads)):
+            torch.set_num_threads(k)
+            ins = [v.clone().requires_grad_() for v in big]
+            res = _ops.cvvdp_weber_contrast(*ins)
+            out.append((*res, *torch.autograd.grad(sum(v.sum() for v in res), ins)))
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(*out):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+    with pytest.raises(RuntimeError, match="2N images"):
+        torch.ops.turboiqa.cvvdp_weber_contrast(planes[:1], ex[:1])
+    with pytest.raises(RuntimeError, match="expanded must match planes"):
+        torch.ops.turboiqa.cvvdp_weber_contrast(planes, ex.float())
+    with pytest.raises(RuntimeError, match="CPU float32/float64"):
+        _ops.cvvdp_weber_contrast(planes.half(), ex.half(), backend="native")
 
 
 # ------------------------------------------------------------------------------------------- cvvdp_pyramid_step

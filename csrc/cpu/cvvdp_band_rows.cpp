@@ -157,6 +157,90 @@ void grad_row(const T* mq, int c, const T* xrow, const T* __restrict tp, const T
 }
 
 template <typename T>
+void diff_row(const T* mq, int c, const T* xrow, const T* __restrict tp, const T* __restrict rp, int64_t w,
+              const CvvdpRowConsts<T>& k, T* __restrict out) {
+  masker_row(mq, c, xrow, w, out);
+  for (int64_t x = 0; x < w; ++x) {
+    const T du = (exp_t(k.p * log_t(abs_t(tp[x] - rp[x]) + k.eps)) - k.eps_p) / (1 + out[x]);
+    out[x] = k.dmax * du / (k.dmax + du);
+  }
+}
+
+template <typename T>
+void axpy_row(const T* __restrict src, int64_t w, T a, T* __restrict dst, bool assign) {
+  if (assign)
+    for (int64_t x = 0; x < w; ++x) dst[x] = a * src[x];
+  else
+    for (int64_t x = 0; x < w; ++x) dst[x] += a * src[x];
+}
+
+template <typename T>
+void mix_t_row(const T* gmask, int c, const T* xcm, int64_t w, T* __restrict gsum) {
+  for (int k = 0; k < c; ++k) {
+    T* __restrict g = gsum + k * w;
+    const T x0 = xcm[k];
+    const T* __restrict g0 = gmask;
+    for (int64_t x = 0; x < w; ++x) g[x] = x0 * g0[x];
+    for (int i = 1; i < c; ++i) {
+      const T xik = xcm[i * c + k];
+      const T* __restrict src = gmask + i * w;
+      for (int64_t x = 0; x < w; ++x) g[x] += xik * src[x];
+    }
+  }
+}
+
+// sign(v) as T, branch-free (so that the loop below vectorises).
+template <typename T>
+inline T sgn_t(T v) {
+  return static_cast<T>(v > 0) - static_cast<T>(v < 0);
+}
+
+// The chain's pixels; `first`: dl = the term (channel 0), else dl += the term. min(|tp|, |rp|)'s gradient goes to the
+// smaller magnitude, split in halves on a tie (torch.minimum's rule): weights 1, 1/2 or 0 as products, no branches.
+template <bool First, typename T>
+void chain_pixels(const T* __restrict tp, const T* __restrict rp, const T* __restrict sg, const T* __restrict t,
+                  const T* __restrict r, const T* __restrict gmin, const T* __restrict ge, const T* __restrict ds,
+                  int64_t w, T* __restrict dt, T* __restrict dr, T* __restrict dl) {
+  for (int64_t x = 0; x < w; ++x) {
+    const T a = abs_t(tp[x]), c = abs_t(rp[x]);
+    const T g = gmin[x];
+    const T tie = static_cast<T>(a == c) * T(0.5);
+    const T ga = g * (static_cast<T>(a < c) + tie);
+    const T gc = g * (static_cast<T>(c < a) + tie);
+    const T gdiff = ge[x] * sgn_t(tp[x] - rp[x]);
+    const T gtp = gdiff + ga * sgn_t(tp[x]);
+    const T grp = -gdiff + gc * sgn_t(rp[x]);
+    const T s = sg[x];
+    dt[x] = gtp * s;
+    dr[x] = grp * s;
+    const T term = (gtp * t[x] + grp * r[x]) * s * ds[x];
+    if (First)
+      dl[x] = term;
+    else
+      dl[x] += term;
+  }
+}
+
+template <typename T>
+void chain_row(const T* tp, const T* rp, const T* sg, const T* t, const T* r, const T* gmin, const T* ge,
+               const T* __restrict l, const T* __restrict table, int64_t len, const CvvdpRowConsts<T>& k, int64_t w,
+               T* dt, T* dr, T* dl, bool first, T* __restrict ds) {
+  const T ln10 = static_cast<T>(kLn10);
+  for (int64_t x = 0; x < w; ++x) {  // d S / d log10 L over S (0 where the grid position is clamped): a gather
+    const T raw = (l[x] - k.lo) * k.scale;
+    const bool inside = raw >= 0 && raw <= k.top;  // selects, no branch: the data decide it pixel by pixel
+    const int64_t i0 = static_cast<int64_t>(inside ? raw : T(0));
+    const int64_t i1 = i0 + 1 < len ? i0 + 1 : len - 1;
+    const T v = ln10 * (table[i1] - table[i0]) * k.scale;
+    ds[x] = inside ? v : T(0);
+  }
+  if (first)
+    chain_pixels<true>(tp, rp, sg, t, r, gmin, ge, ds, w, dt, dr, dl);
+  else
+    chain_pixels<false>(tp, rp, sg, t, r, gmin, ge, ds, w, dt, dr, dl);
+}
+
+template <typename T>
 void dpow_row(const T* __restrict m, const T* __restrict g, int64_t w, T q, T eps, T* __restrict out) {
   for (int64_t x = 0; x < w; ++x) out[x] = g[x] * q * exp_t((q - 1) * log_t(m[x] + eps));
 }
@@ -241,6 +325,22 @@ void srgb_grad_row(const T* const* grad, const T* const* xs, int64_t w, const T*
   void TURBOIQA_ISA_NAME(cvvdp_srgb_grad_row)(const T* const* grad, const T* const* x, int64_t w, const T* m,      \
                                               T data_range, T* const* out) {                                       \
     TURBOIQA_ISA_NS::srgb_grad_row(grad, x, w, m, data_range, out);                                                \
+  }                                                                                                                \
+  void TURBOIQA_ISA_NAME(cvvdp_axpy_row)(const T* src, int64_t w, T a, T* dst, bool assign) {                      \
+    TURBOIQA_ISA_NS::axpy_row(src, w, a, dst, assign);                                                             \
+  }                                                                                                                \
+  void TURBOIQA_ISA_NAME(cvvdp_diff_row)(const T* mq, int c, const T* xrow, const T* tp, const T* rp, int64_t w,   \
+                                         const CvvdpRowConsts<T>& k, T* out) {                                     \
+    TURBOIQA_ISA_NS::diff_row(mq, c, xrow, tp, rp, w, k, out);                                                     \
+  }                                                                                                                \
+  void TURBOIQA_ISA_NAME(cvvdp_mix_t_row)(const T* gmask, int c, const T* xcm, int64_t w, T* gsum) {               \
+    TURBOIQA_ISA_NS::mix_t_row(gmask, c, xcm, w, gsum);                                                            \
+  }                                                                                                                \
+  void TURBOIQA_ISA_NAME(cvvdp_chain_row)(const T* tp, const T* rp, const T* sg, const T* t, const T* r,           \
+                                          const T* gmin, const T* ge, const T* l, const T* table, int64_t len,     \
+                                          const CvvdpRowConsts<T>& k, int64_t w, T* dt, T* dr, T* dl, bool first, \
+                                          T* ds) {                                                                 \
+    TURBOIQA_ISA_NS::chain_row(tp, rp, sg, t, r, gmin, ge, l, table, len, k, w, dt, dr, dl, first, ds);            \
   }
 
 TURBOIQA_DEFINE_CVVDP_ROWS(float)

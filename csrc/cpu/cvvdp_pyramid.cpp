@@ -8,6 +8,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "../cvvdp_band.h"
@@ -170,27 +171,106 @@ void apply_cols(const Taps<T>& tb, const T* in, int64_t n, int64_t rows, T* out,
   }
 }
 
+// The transpose of a column table in gather form: for each input sample i, its (output, weight) pairs in output
+// order (the order in which the scatter added them), and [lo, hi), the inputs whose pairs are the kernel's own
+// pattern, which take a direct loop: the 5-tap stride-2 sum for a transposed expansion, the pair / triple of the
+// expansion for a transposed reduction (the same products and order as the table entries).
 template <typename T>
-void apply_cols_t(const Taps<T>& tb, const T* in, int64_t n, int64_t rows, T* out) {
-  const int64_t m = tb.outputs();
+struct GatherCols {
+  Taps<T> tb;
+  int64_t m = 0;  // the forward's outputs: the samples of an input row here
+  int64_t lo = 0, hi = 0;
+  bool of_expand = false;
+};
+
+template <typename T>
+GatherCols<T> transpose_cols(const Taps<T>& fw, int64_t n, bool of_expand) {
+  std::vector<std::vector<std::pair<int64_t, T>>> lists(n);
+  for (int64_t o = 0; o < fw.outputs(); ++o)
+    for (int64_t e = fw.first[o]; e < fw.first[o + 1]; ++e) lists[fw.src[e]].emplace_back(o, fw.weight[e]);
+  GatherCols<T> g;
+  g.of_expand = of_expand;
+  g.m = fw.outputs();
+  for (int64_t i = 0; i < n; ++i) {
+    g.tb.open();
+    for (const auto& [o, wt] : lists[i]) {
+      g.tb.src.push_back(o);
+      g.tb.weight.push_back(wt);
+    }
+  }
+  g.tb.open();
+  const T k0 = static_cast<T>(kK[0]), k1 = static_cast<T>(kK[1]), k2 = static_cast<T>(kK[2]);
+  const T e0 = static_cast<T>(2 * kK[0]), e1 = static_cast<T>(2 * kK[1]), e2 = static_cast<T>(2 * kK[2]);
+  const int64_t m = fw.outputs();
+  auto direct = [&](int64_t i) {
+    std::vector<std::pair<int64_t, T>> want;
+    if (of_expand)
+      want = {{2 * i - 2, e0}, {2 * i - 1, e1}, {2 * i, e2}, {2 * i + 1, e1}, {2 * i + 2, e0}};
+    else if (i % 2 == 0)
+      want = {{i / 2 - 1, k0}, {i / 2, k2}, {i / 2 + 1, k0}};
+    else
+      want = {{i / 2, k1}, {i / 2 + 1, k1}};
+    for (const auto& [o, wt] : want)
+      if (o < 0 || o >= m) return false;
+    return lists[i] == want;
+  };
+  int64_t lo = 0;
+  while (lo < n && !direct(lo)) ++lo;
+  int64_t hi = lo;
+  while (hi < n && direct(hi)) ++hi;
+  if (!of_expand && lo < hi && lo % 2 == 1) ++lo;  // the direct loop takes (even, odd) pairs
+  if (!of_expand && hi - lo >= 0 && (hi - lo) % 2 == 1) --hi;
+  g.lo = lo;
+  g.hi = std::max(lo, hi);
+  return g;
+}
+
+template <typename T>
+inline T gathered(const Taps<T>& tb, const T* s, int64_t i) {
+  T acc = 0;
+  for (int64_t e = tb.first[i]; e < tb.first[i + 1]; ++e) acc += tb.weight[e] * s[tb.src[e]];
+  return acc;
+}
+
+// Each of `rows` rows: out row (n samples) = the transpose of a column table over in row (m samples).
+template <typename T>
+void apply_cols_t(const GatherCols<T>& g, const T* in, int64_t n, int64_t rows, T* out) {
+  const T k0 = static_cast<T>(kK[0]), k1 = static_cast<T>(kK[1]), k2 = static_cast<T>(kK[2]);
+  const T e0 = static_cast<T>(2 * kK[0]), e1 = static_cast<T>(2 * kK[1]), e2 = static_cast<T>(2 * kK[2]);
   for (int64_t r = 0; r < rows; ++r) {
-    const T* s = in + r * m;
-    T* d = out + r * n;
-    std::fill(d, d + n, T(0));
-    for (int64_t o = 0; o < m; ++o)
-      for (int64_t e = tb.first[o]; e < tb.first[o + 1]; ++e) d[tb.src[e]] += tb.weight[e] * s[o];
+    const T* __restrict s = in + r * g.m;
+    T* __restrict d = out + r * n;
+    for (int64_t i = 0; i < g.lo; ++i) d[i] = gathered(g.tb, s, i);
+    if (g.of_expand) {
+      for (int64_t i = g.lo; i < g.hi; ++i) {
+        const T* c = s + 2 * i;
+        d[i] = e0 * c[-2] + e1 * c[-1] + e2 * c[0] + e1 * c[1] + e0 * c[2];
+      }
+    } else {
+      for (int64_t j = g.lo / 2; j < g.hi / 2; ++j) {
+        d[2 * j] = k0 * s[j - 1] + k2 * s[j] + k0 * s[j + 1];
+        d[2 * j + 1] = k1 * s[j] + k1 * s[j + 1];
+      }
+    }
+    for (int64_t i = g.hi; i < n; ++i) d[i] = gathered(g.tb, s, i);
   }
 }
 
 template <typename T>
 struct Tables {
   Taps<T> rv, rh, ev, eh;
+  GatherCols<T> rh_t, eh_t;  // the backward's column passes
   int64_t h, w, ho, wo;
-  Tables(int64_t h_, int64_t w_) : h(h_), w(w_), ho((h_ + 1) / 2), wo((w_ + 1) / 2) {
+  Tables(int64_t h_, int64_t w_, bool transposed = false)
+      : h(h_), w(w_), ho((h_ + 1) / 2), wo((w_ + 1) / 2) {
     rv = reduce_rows<T>(h);
     rh = reduce_cols<T>(w, h % 2 == 1);
     ev = expand_taps<T>(ho, h);
     eh = expand_taps<T>(wo, w);
+    if (transposed) {
+      rh_t = transpose_cols(rh, w, false);
+      eh_t = transpose_cols(eh, wo, true);
+    }
   }
 };
 
@@ -216,18 +296,18 @@ void forward(const at::Tensor& x, at::Tensor& reduced, at::Tensor& expanded) {
 template <typename T>
 void backward(const at::Tensor& g_red, const at::Tensor& g_exp, at::Tensor& dx) {
   const int64_t planes = dx.size(0) * dx.size(1), h = dx.size(2), w = dx.size(3);
-  const Tables<T> tb(h, w);
+  const Tables<T> tb(h, w, true);
   const T* gr = g_red.data_ptr<T>();
   const T* ge = g_exp.data_ptr<T>();
   T* dp = dx.data_ptr<T>();
   parallel_chunks(planes, 1, [&](int64_t begin, int64_t end) {
     std::vector<T> tmp(std::max(tb.ho * w, h * tb.wo)), gn(tb.ho * tb.wo);
     for (int64_t p = begin; p < end; ++p) {
-      apply_cols_t(tb.eh, ge + p * h * w, tb.wo, h, tmp.data());  // h x wo
+      apply_cols_t(tb.eh_t, ge + p * h * w, tb.wo, h, tmp.data());  // h x wo
       apply_rows_t(tb.ev, tmp.data(), tb.wo, tb.ho, gn.data());    // ho x wo
       const T* g = gr + p * tb.ho * tb.wo;
       for (int64_t i = 0; i < tb.ho * tb.wo; ++i) gn[i] += g[i];
-      apply_cols_t(tb.rh, gn.data(), w, tb.ho, tmp.data());        // ho x w
+      apply_cols_t(tb.rh_t, gn.data(), w, tb.ho, tmp.data());        // ho x w
       apply_rows_t(tb.rv, tmp.data(), w, h, dp + p * h * w);
     }
   });

@@ -26,6 +26,7 @@
 #include "../ssim_stats.h"
 #include "../vifp_stats.h"
 #include "../cvvdp_band.h"
+#include "../cvvdp_weber.h"
 
 namespace turboiqa::meta {
 
@@ -246,6 +247,37 @@ at::Tensor cvvdp_band_pool_meta(const at::Tensor& test, const at::Tensor& ref, c
   return at::empty_symint({test.sym_size(0), test.sym_size(1)}, test.options().dtype(at::kDouble));
 }
 
+at::Tensor cvvdp_band_difference_meta(const at::Tensor& test, const at::Tensor& ref, const at::Tensor& log_bkg,
+                                      at::ArrayRef<double> csf, double log_l_lo, double log_l_hi,
+                                      at::ArrayRef<double> gain, at::ArrayRef<double> mask_q,
+                                      at::ArrayRef<double> xcm, double mask_c, double mask_p, double d_max) {
+  check_all_meta("cvvdp_band_difference", {test, ref, log_bkg});
+  check_cvvdp_band_args(test, ref, log_bkg, csf, log_l_lo, log_l_hi, gain, mask_q, xcm, mask_c, mask_p, d_max);
+  return at::empty_symint(test.sym_sizes(), test.options().memory_format(at::MemoryFormat::Contiguous));
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> cvvdp_weber_contrast_meta(const at::Tensor& planes,
+                                                                       const at::Tensor& expanded) {
+  check_all_meta("cvvdp_weber_contrast", {planes, expanded});
+  check_cvvdp_weber_args(planes, expanded);
+  const auto n = planes.sym_size(0) / 2;
+  const auto o = planes.options().memory_format(at::MemoryFormat::Contiguous);
+  return {at::empty_symint({n, planes.sym_size(1), planes.sym_size(2), planes.sym_size(3)}, o),
+          at::empty_symint({n, planes.sym_size(1), planes.sym_size(2), planes.sym_size(3)}, o),
+          at::empty_symint({n, 1, planes.sym_size(2), planes.sym_size(3)}, o)};
+}
+
+std::tuple<at::Tensor, at::Tensor> cvvdp_weber_contrast_backward_meta(const at::Tensor& grad_test,
+                                                                      const at::Tensor& grad_ref,
+                                                                      const at::Tensor& grad_log_bkg,
+                                                                      const at::Tensor& planes,
+                                                                      const at::Tensor& expanded) {
+  check_all_meta("_cvvdp_weber_contrast_backward", {grad_test, grad_ref, grad_log_bkg, planes, expanded});
+  check_cvvdp_weber_backward_args(grad_test, grad_ref, grad_log_bkg, planes, expanded);
+  const auto o = planes.options().memory_format(at::MemoryFormat::Contiguous);
+  return {at::empty_symint(planes.sym_sizes(), o), at::empty_symint(planes.sym_sizes(), o)};
+}
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor> cvvdp_band_pool_backward_meta(
     const at::Tensor& grad, const at::Tensor& test, const at::Tensor& ref, const at::Tensor& log_bkg,
     at::ArrayRef<double> csf, double log_l_lo, double log_l_hi, at::ArrayRef<double> gain, at::ArrayRef<double> mask_q,
@@ -329,6 +361,9 @@ TORCH_LIBRARY_IMPL(turboiqa, Meta, m) {
   m.impl("_cvvdp_pyramid_step_backward", &cvvdp_pyramid_step_backward_meta);
   m.impl("cvvdp_srgb_to_dkl", &cvvdp_srgb_to_dkl_meta);
   m.impl("_cvvdp_srgb_to_dkl_backward", &cvvdp_srgb_to_dkl_backward_meta);
+  m.impl("cvvdp_band_difference", &cvvdp_band_difference_meta);
+  m.impl("cvvdp_weber_contrast", &cvvdp_weber_contrast_meta);
+  m.impl("_cvvdp_weber_contrast_backward", &cvvdp_weber_contrast_backward_meta);
   m.impl("_gradient_similarity_backward", &gradient_similarity_backward_meta);
 }
 

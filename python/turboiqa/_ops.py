@@ -615,6 +615,58 @@ def cvvdp_srgb_to_dkl(x, matrix, bias, data_range, backend="auto"):
         raise RuntimeError("backend='native': cvvdp_srgb_to_dkl has a kernel for CPU float32/float64 tensors "
                            "(and CUDA ones in a CUDA build) only")
     return _reference_cvvdp_band.srgb_to_dkl(x, matrix, bias, float(data_range))
+
+
+def cvvdp_band_difference(test, ref, log_bkg, csf, log_l_lo, log_l_hi, gain, mask_q, xcm, mask_c, mask_p, d_max,
+                          backend="auto"):
+    """The per-pixel visible difference D (N×C×H×W) of one ColorVideoVDP band, the quantity
+    :func:`cvvdp_band_pool` pools (cvvdp's heat map is built from it); same arguments. The native kernel serves CPU
+    float32/float64 tensors when no gradient is needed (it has no backward); otherwise the PyTorch twin runs."""
+    args = ([float(v) for v in csf], float(log_l_lo), float(log_l_hi), [float(v) for v in gain],
+            [float(v) for v in mask_q], [float(v) for v in xcm], float(mask_c), float(mask_p), float(d_max))
+    grad = torch.is_grad_enabled() and any(v.requires_grad for v in (test, ref, log_bkg))
+    if (use_native(backend) and _has_op("cvvdp_band_difference") and test.device.type == "cpu"
+            and test.dtype in (torch.float32, torch.float64) and not grad):
+        return torch.ops.turboiqa.cvvdp_band_difference(test, ref, log_bkg, *args)
+    if backend == "native":
+        raise RuntimeError("backend='native': cvvdp_band_difference has a kernel for CPU float32/float64 tensors "
+                           "without autograd only")
+    return _reference_cvvdp_band.band_difference(test, ref, log_bkg, *args)
+
+
+if _has_op("cvvdp_weber_contrast"):
+
+    def _cvvdp_weber_contrast_setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+
+    def _cvvdp_weber_contrast_backward(ctx, grad_test, grad_ref, grad_log_bkg):
+        planes, expanded = ctx.saved_tensors
+        n, c, h, w = planes.shape[0] // 2, *planes.shape[1:]
+        if grad_test is None:
+            grad_test = planes.new_zeros(n, c, h, w)
+        if grad_ref is None:
+            grad_ref = planes.new_zeros(n, c, h, w)
+        if grad_log_bkg is None:
+            grad_log_bkg = planes.new_zeros(n, 1, h, w)
+        return torch.ops.turboiqa._cvvdp_weber_contrast_backward(grad_test, grad_ref, grad_log_bkg, planes, expanded)
+
+    torch.library.register_autograd(
+        "turboiqa::cvvdp_weber_contrast", _cvvdp_weber_contrast_backward,
+        setup_context=_cvvdp_weber_contrast_setup_context
+    )
+
+
+def cvvdp_weber_contrast(planes, expanded, backend="auto"):
+    """ColorVideoVDP's Weber contrast of a pyramid band: 2N×C×H×W planes (test images, then references) and their
+    expanded coarser level → (test contrast N×C×H×W, reference contrast, the references' log10 background luminance
+    N×1×H×W); see the schema in csrc/ops.cpp. Differentiable. The native kernel serves CPU float32/float64 tensors;
+    other devices run the PyTorch twin."""
+    if (use_native(backend) and _has_op("cvvdp_weber_contrast") and planes.device.type == "cpu"
+            and planes.dtype in (torch.float32, torch.float64)):
+        return torch.ops.turboiqa.cvvdp_weber_contrast(planes, expanded)
+    if backend == "native":
+        raise RuntimeError("backend='native': cvvdp_weber_contrast has a kernel for CPU float32/float64 tensors only")
+    return _reference_cvvdp_band.weber_contrast(planes, expanded)
 # grey_planes (csrc/grey_planes.h): the metrics' front end in one read of the image. Linear (the rounding passes
 # the gradient straight through), so the backward is the box mean's adjoint and the coefficients' transpose.
 if _has_op("grey_planes"):

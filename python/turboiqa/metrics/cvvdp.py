@@ -270,17 +270,15 @@ def _band_differences(both: torch.Tensor, freqs: list[float], heatmap: bool = Fa
                 bw = torch.tensor(prm["baseband_weight"][:3], dtype=dtype, device=device).view(1, 3, 1, 1)
                 maps.append(_pool(d * ch_w * bw, prm["beta_tch"], 1, False).unsqueeze(1))
         else:
-            nxt, ex = _ops.cvvdp_pyramid_step(g.view(2 * n, nch, gh, gw))  # reduce, expand back
+            g4 = g.view(2 * n, nch, gh, gw)
+            nxt, ex = _ops.cvvdp_pyramid_step(g4)  # reduce, expand back
             nxt = nxt.view(2 * n * nch, *nxt.shape[-2:])
-            lap = g.view(2 * n, nch, gh, gw) - ex
-            bkg = ex[:, 0:1].clamp(min=0.01)
-            band = (lap / bkg).clamp(max=1000.0)
-            t, r = band[:n], band[n:]
+            # Weber contrast against the expanded level (one fused pass and its native backward)
+            t, r, log_bkg = _ops.cvvdp_weber_contrast(g4, ex)
             # the middle bands' contrast is doubled (cvvdp's get_band): folded into the sensitivity
             args = _band_args(freqs[b], nch, gain * (2.0 if b > 0 else 1.0))
-            log_bkg = torch.log10(bkg[n:])
             if heatmap:
-                d = _band.band_difference(t, r, log_bkg, *args)
+                d = _ops.cvvdp_band_difference(t, r, log_bkg, *args)  # native unless a gradient is needed
                 m = _pool(d * ch_w, prm["beta_tch"], 1, False).unsqueeze(1)
                 maps.append(m / 2 if b > 0 else m)
                 out.append(_pool(d, 2, (-2, -1), True))

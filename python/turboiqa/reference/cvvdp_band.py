@@ -156,3 +156,15 @@ def srgb_to_dkl(x: torch.Tensor, matrix, bias, data_range: float) -> torch.Tenso
     b = torch.tensor(bias, dtype=dtype, device=device).view(1, 3, 1)
     n, _, h, w = rel.shape
     return torch.baddbmm(b.expand(n, -1, 1), m.expand(n, -1, -1), rel.reshape(n, 3, h * w)).view(n, 3, h, w)
+
+
+# --------------------------------------------------------------------------------------------------- Weber contrast
+def weber_contrast(planes: torch.Tensor, expanded: torch.Tensor):
+    """Twin of ``turboiqa::cvvdp_weber_contrast``: 2N×C×H×W planes (test images, then references) and their expanded
+    coarser level → (test contrast N×C×H×W, reference contrast, the references' log10 background N×1×H×W);
+    contrast = min((planes − expanded) / max(expanded[:, 0], 0.01), 1000) (cvvdp's 'weber_g1')."""
+    n = planes.shape[0] // 2
+    bkg = expanded[:, 0:1].clamp(min=0.01)
+    band = ((planes - expanded) / bkg).clamp(max=1000.0)
+    t, r = band.chunk(2)
+    return t, r, torch.log10(bkg[n:])
