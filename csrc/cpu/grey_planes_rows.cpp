@@ -49,9 +49,7 @@ struct IntVec<double> {
 
 template <typename T>
 inline VecT<T> splat(T s) {
-  VecT<T> v;
-  for (int l = 0; l < Vec<T>::lanes; ++l) v[l] = s;  // (not 0 + s: a -0.0 stays -0.0)
-  return v;
+  return s - VecT<T>{};  // a broadcast (s - +0 is s, -0.0 included; 0 + s would turn -0.0 into +0.0)
 }
 
 // nearbyint in the default rounding mode without a rounding instruction: |v| < 2^(mantissa bits) rounds to an
@@ -125,6 +123,55 @@ inline T round_scalar(T v) {
   return v;
 }
 
+// Consecutive uint8 samples as a float vector (Vec<float>::lanes of them) or a double vector (Vec<double>::lanes):
+// GCC 12's __builtin_convertvector widens uint8 lane by lane, so the widening instructions are named here.
+#if defined(__AVX512F__) && defined(__AVX2__) && TURBOIQA_VEC_BYTES == 64
+inline VecT<float> u8_to_float(const std::uint8_t* p) {
+  // (the zero-masked forms with every lane set: the plain ones read an undefined source GCC 12 warns about)
+  const __m512i wide = _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return (VecT<float>)_mm512_maskz_cvtepi32_ps(0xFFFF, wide);
+}
+inline VecT<double> u8_to_double(const std::uint8_t* p) {
+  return (VecT<double>)_mm512_maskz_cvtepi32_pd(0xFF,
+                                                _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
+#elif defined(__AVX2__) && TURBOIQA_VEC_BYTES == 32
+inline VecT<float> u8_to_float(const std::uint8_t* p) {
+  return (VecT<float>)_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
+inline VecT<double> u8_to_double(const std::uint8_t* p) {
+  std::int32_t four;
+  std::memcpy(&four, p, sizeof(four));
+  return (VecT<double>)_mm256_cvtepi32_pd(_mm_cvtepu8_epi32(_mm_cvtsi32_si128(four)));
+}
+#elif defined(__SSE2__) && TURBOIQA_VEC_BYTES == 16
+inline __m128i u8_widen32(std::int32_t bytes) {
+  const __m128i zero = _mm_setzero_si128();
+  return _mm_unpacklo_epi16(_mm_unpacklo_epi8(_mm_cvtsi32_si128(bytes), zero), zero);
+}
+inline VecT<float> u8_to_float(const std::uint8_t* p) {
+  std::int32_t four;
+  std::memcpy(&four, p, sizeof(four));
+  return (VecT<float>)_mm_cvtepi32_ps(u8_widen32(four));
+}
+inline VecT<double> u8_to_double(const std::uint8_t* p) {
+  std::uint16_t two;
+  std::memcpy(&two, p, sizeof(two));
+  return (VecT<double>)_mm_cvtepi32_pd(u8_widen32(two));
+}
+#else
+inline VecT<float> u8_to_float(const std::uint8_t* p) {
+  VecT<float> v;
+  for (int l = 0; l < Vec<float>::lanes; ++l) v[l] = static_cast<float>(p[l]);
+  return v;
+}
+inline VecT<double> u8_to_double(const std::uint8_t* p) {
+  VecT<double> v;
+  for (int l = 0; l < Vec<double>::lanes; ++l) v[l] = static_cast<double>(p[l]);
+  return v;
+}
+#endif
+
 // Extrema of one item: exact min/max; `suspect` when a fused pass saw a non-finite (or overflowing) sum.
 struct ItemExtrema {
   double low = std::numeric_limits<double>::infinity();
@@ -133,12 +180,18 @@ struct ItemExtrema {
   bool suspect = false;
 };
 
+// Lane-wise min/max and the lanes' sums of the fused passes over an item's rows, folded once per item.
 template <typename T>
 struct LaneExtrema {
   VecT<T> lo, hi, z;
-  T slo, shi;  // the scalar tail's
+  T slo, shi;  // the scalar tails'
   bool sbad = false;
-  explicit LaneExtrema(T first) : lo(splat(first)), hi(splat(first)), z(splat(T(0))), slo(first), shi(first) {}
+  LaneExtrema()
+      : lo(splat(std::numeric_limits<T>::infinity())),
+        hi(splat(-std::numeric_limits<T>::infinity())),
+        z(splat(T(0))),
+        slo(std::numeric_limits<T>::infinity()),
+        shi(-std::numeric_limits<T>::infinity()) {}
   inline void take(VecT<T> a) {
     lo = a < lo ? a : lo;
     hi = a > hi ? a : hi;
@@ -148,7 +201,7 @@ struct LaneExtrema {
     shi = a > shi ? a : shi;
     sbad = sbad || a * T(0) != T(0);
   }
-  // Folds into e; the non-finite test of the lanes' sums only marks the item suspect.
+  // Folds into e; a non-finite lane sum only marks the item suspect.
   inline void fold(ItemExtrema& e) const {
     double low = slo, high = shi;
     bool suspect = sbad;
@@ -168,7 +221,7 @@ template <typename T>
 inline void exact_extrema(const T* __restrict x, int64_t n, ItemExtrema& e) {
   using V = VecT<T>;
   constexpr int L = Vec<T>::lanes;
-  LaneExtrema<T> s(x[0]);
+  LaneExtrema<T> s;
   const V zero = splat(T(0));
   int64_t i = 0;
   for (; i + L <= n; i += L) {
@@ -189,15 +242,28 @@ inline void exact_extrema(const T* __restrict x, int64_t n, ItemExtrema& e) {
   e.bad = e.bad || bad;
 }
 
+// Min and max of n samples with the cheap non-finite test of the fused passes (lane sums: suspect, not bad).
+template <typename T>
+inline void scan_extrema(const T* __restrict x, int64_t n, LaneExtrema<T>& s) {
+  using V = VecT<T>;
+  constexpr int L = Vec<T>::lanes;
+  int64_t i = 0;
+  for (; i + L <= n; i += L) {
+    const V a = load<V>(x + i);
+    s.take(a);
+    s.z += a;
+  }
+  for (; i < n; ++i) s.take_scalar(x[i]);
+}
+
 // ---- forming the planes of one input row ----
 
 // Three float/double channels, R planes (R1: R == 1): v_p = ((c0 a + c1 b) + c2 c) [* scale], rounded.
 template <typename T, int M, bool S, bool R1>
 void form3(const T* __restrict a, const T* __restrict b, const T* __restrict c, int64_t w, const T* cf, int64_t R,
-           T scale, T* const* dst, ItemExtrema& e) {
+           T scale, T* const* dst, LaneExtrema<T>& s) {
   using V = VecT<T>;
   constexpr int L = Vec<T>::lanes;
-  LaneExtrema<T> s(a[0]);
   const V vs = splat(scale);
   const V k0 = splat(cf[0]), k1 = splat(cf[1]), k2 = splat(cf[2]);
   T* __restrict d0 = dst[0];
@@ -230,15 +296,13 @@ void form3(const T* __restrict a, const T* __restrict b, const T* __restrict c, 
       dst[p][j] = round_scalar<M, T>(u);
     }
   }
-  s.fold(e);
 }
 
 // One float/double channel as given: v = x * scale, rounded (x * 1 is x: the old kernel's copy).
 template <typename T, int M>
-void form_identity(const T* __restrict x, int64_t w, T scale, T* __restrict dst, ItemExtrema& e) {
+void form_identity(const T* __restrict x, int64_t w, T scale, T* __restrict dst, LaneExtrema<T>& s) {
   using V = VecT<T>;
   constexpr int L = Vec<T>::lanes;
-  LaneExtrema<T> s(x[0]);
   const V vs = splat(scale);
   int64_t j = 0;
   for (; j + L <= w; j += L) {
@@ -252,7 +316,6 @@ void form_identity(const T* __restrict x, int64_t w, T scale, T* __restrict dst,
     s.take_scalar(x[j]);
     dst[j] = round_scalar<M, T>(x[j] * scale);
   }
-  s.fold(e);
 }
 
 // Two half-width float vectors side by side.
@@ -273,7 +336,6 @@ void form3_u8(const std::uint8_t* __restrict a, const std::uint8_t* __restrict b
   using VD = VecT<double>;
   using VF = VecT<float>;
   constexpr int LF = Vec<float>::lanes, LD = Vec<double>::lanes;
-  typedef std::uint8_t U8 __attribute__((vector_size(LD)));
   typedef float FH __attribute__((vector_size(LD * sizeof(float))));
   constexpr bool kRoundInDouble = M == kGreyRoundHalfAway;
   const VD ds = splat(scale);
@@ -281,9 +343,9 @@ void form3_u8(const std::uint8_t* __restrict a, const std::uint8_t* __restrict b
   const int64_t planes = R1 ? 1 : R;
   int64_t j = 0;
   for (; j + LF <= w; j += LF) {
-    const VD a0 = __builtin_convertvector(load<U8>(a + j), VD), a1 = __builtin_convertvector(load<U8>(a + j + LD), VD);
-    const VD b0 = __builtin_convertvector(load<U8>(b + j), VD), b1 = __builtin_convertvector(load<U8>(b + j + LD), VD);
-    const VD c0 = __builtin_convertvector(load<U8>(c + j), VD), c1 = __builtin_convertvector(load<U8>(c + j + LD), VD);
+    const VD a0 = u8_to_double(a + j), a1 = u8_to_double(a + j + LD);
+    const VD b0 = u8_to_double(b + j), b1 = u8_to_double(b + j + LD);
+    const VD c0 = u8_to_double(c + j), c1 = u8_to_double(c + j + LD);
     for (int64_t p = 0; p < planes; ++p) {
       const VD k0 = splat(cf[3 * p]), k1 = splat(cf[3 * p + 1]), k2 = splat(cf[3 * p + 2]);
       VD v0 = (k0 * a0 + k1 * b0) + k2 * c0;
@@ -325,11 +387,10 @@ template <int M, bool S>
 void form_identity_u8(const std::uint8_t* __restrict x, int64_t w, float scale, float* __restrict dst) {
   using VF = VecT<float>;
   constexpr int L = Vec<float>::lanes;
-  typedef std::uint8_t U8 __attribute__((vector_size(L)));
   const VF vs = splat(scale);
   int64_t j = 0;
   for (; j + L <= w; j += L) {
-    VF v = __builtin_convertvector(load<U8>(x + j), VF);
+    VF v = u8_to_float(x + j);
     if constexpr (S) v = v * vs;
     store(dst + j, round_vec<M, float>(v));
   }
@@ -460,8 +521,22 @@ struct Former {
   double* acc;    // one double row (uint8 input, general channel counts)
   bool scaled;
 
+  // Channels as given: plane p of input row r into dst; extrema of that channel row into e.
+  void form_plane(const In* image, int64_t r, int64_t p, T* dst, LaneExtrema<T>& e) const {
+    const In* src = image + p * g.h * g.w + r * g.w;
+    if constexpr (kU8) {
+      (void)e;
+      if (scaled)
+        form_identity_u8<M, true>(src, g.w, static_cast<float>(g.scale), dst);
+      else
+        form_identity_u8<M, false>(src, g.w, static_cast<float>(g.scale), dst);
+    } else {
+      form_identity<T, M>(src, g.w, static_cast<T>(g.scale), dst, e);
+    }
+  }
+
   // Forms the planes of input row r of image `image` into dst[0 .. R); extrema of the channel rows into e.
-  void form(const In* image, int64_t r, T* const* dst, ItemExtrema& e) const {
+  void form(const In* image, int64_t r, T* const* dst, LaneExtrema<T>& e) const {
     const int64_t w = g.w, hw = g.h * g.w;
     const In* src = image + r * w;
     if constexpr (kU8) {
@@ -511,7 +586,7 @@ struct Former {
             weigh_span(src + ch * hw, cf[p * g.channels + ch], ch == 0, w, dst[p]);
           finish_any<M, T>(dst[p], w, s);
         }
-        for (int64_t ch = 0; ch < g.channels; ++ch) exact_extrema(src + ch * hw, w, e);
+        for (int64_t ch = 0; ch < g.channels; ++ch) scan_extrema(src + ch * hw, w, e);
       }
     }
   }
@@ -538,47 +613,66 @@ void rows_impl(const GreyPlanesArgs<In, T>& g, int64_t begin, int64_t end, void*
   // Per channel as given, unscaled and unrounded: the box reads the input rows themselves (x * 1 is x).
   const bool direct = !kU8 && !g.coeffs && g.scale == 1.0 && M == kGreyRoundNone;
   const bool into_out = !direct && f == 1 && g.out_w == w;  // f = 1: the formed row is the output row (times 1)
+  const bool per_plane = !g.coeffs;
 
   for (int64_t t = begin; t < end; ++t) {
     const int64_t img = t / g.out_h, i = t % g.out_h;
     const In* image = g.x + img * g.channels * hw;
     T* out_base = g.out + (img * R * g.out_h + i) * g.out_w;  // plane p at + p * out_h * out_w
     const int64_t first = i * f - g.pad_top;
-    ItemExtrema e;
-    for (int64_t a = 0; a < f; ++a) {
-      const int64_t r = first + a;
-      if (r < 0 || r >= g.h) {
-        for (int64_t p = 0; p < R; ++p) rows[a * R + p] = nullptr;
-        continue;
-      }
-      if (direct) {
+    LaneExtrema<T> lanes;
+    const int64_t lo = std::max<int64_t>(0, first);
+    const int64_t formed_hi = std::min(g.h, first + f);
+    if (per_plane) {
+      // channels as given: plane by plane, each box right after its f rows are formed (they stay in L1)
+      for (int64_t p = 0; p < R; ++p) {
         if constexpr (!kU8)
-          for (int64_t p = 0; p < R; ++p) rows[a * R + p] = image + p * hw + r * w;
-        continue;
+          if (direct) scan_extrema(reinterpret_cast<const T*>(image) + p * hw + lo * w, (formed_hi - lo) * w, lanes);
+        for (int64_t a = 0; a < f; ++a) {
+          const int64_t r = first + a;
+          if (r < 0 || r >= g.h) {
+            plane_rows[a] = nullptr;
+          } else if (direct) {
+            plane_rows[a] = reinterpret_cast<const T*>(image + p * hw + r * w);  // In = T here
+          } else {
+            T* d = into_out ? out_base + p * g.out_h * g.out_w : buf + a * stride;
+            former.form_plane(image, r, p, d, lanes);
+            plane_rows[a] = d;
+          }
+        }
+        if (!into_out) box_row(plane_rows, f, w, g.pad_left, g.out_w, out_base + p * g.out_h * g.out_w);
       }
-      for (int64_t p = 0; p < R; ++p) {
-        dst[p] = into_out ? out_base + p * g.out_h * g.out_w : buf + (a * R + p) * stride;
-        rows[a * R + p] = dst[p];
+    } else {
+      for (int64_t a = 0; a < f; ++a) {
+        const int64_t r = first + a;
+        if (r < 0 || r >= g.h) {
+          for (int64_t p = 0; p < R; ++p) rows[a * R + p] = nullptr;
+          continue;
+        }
+        for (int64_t p = 0; p < R; ++p) {
+          dst[p] = into_out ? out_base + p * g.out_h * g.out_w : buf + (a * R + p) * stride;
+          rows[a * R + p] = dst[p];
+        }
+        former.form(image, r, dst, lanes);
       }
-      former.form(image, r, dst, e);
-    }
-    if (!into_out) {
-      for (int64_t p = 0; p < R; ++p) {
-        for (int64_t a = 0; a < f; ++a) plane_rows[a] = rows[a * R + p];
-        box_row(plane_rows, f, w, g.pad_left, g.out_w, out_base + p * g.out_h * g.out_w);
+      if (!into_out) {
+        for (int64_t p = 0; p < R; ++p) {
+          for (int64_t a = 0; a < f; ++a) plane_rows[a] = rows[a * R + p];
+          box_row(plane_rows, f, w, g.pad_left, g.out_w, out_base + p * g.out_h * g.out_w);
+        }
       }
     }
     if constexpr (!kU8) {
-      // the extrema of every input row of this item; the last item of an image also takes the rows no box reads
-      const int64_t lo = std::max<int64_t>(0, first);
-      const int64_t formed_hi = std::min(g.h, first + f);
+      // the last item of an image also takes the rows no box reads
       const int64_t hi = i == g.out_h - 1 ? g.h : formed_hi;
-      if (direct || e.suspect) {
+      if (hi > formed_hi)
+        for (int64_t ch = 0; ch < g.channels; ++ch)
+          scan_extrema(image + ch * hw + formed_hi * w, (hi - formed_hi) * w, lanes);
+      ItemExtrema e;
+      lanes.fold(e);
+      if (e.suspect) {  // a non-finite sample, or only an overflowing lane sum: the exact check decides
         e = ItemExtrema{};
-        for (int64_t ch = 0; ch < g.channels && hi > lo; ++ch) exact_extrema(image + ch * hw + lo * w, (hi - lo) * w, e);
-      } else if (hi > formed_hi) {
-        const int64_t from = std::max(lo, formed_hi);
-        for (int64_t ch = 0; ch < g.channels; ++ch) exact_extrema(image + ch * hw + from * w, (hi - from) * w, e);
+        for (int64_t ch = 0; ch < g.channels; ++ch) exact_extrema(image + ch * hw + lo * w, (hi - lo) * w, e);
       }
       g.ext[t] = GreyExtrema{e.low, e.high, e.bad};
     }
