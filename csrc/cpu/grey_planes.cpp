@@ -67,7 +67,7 @@ void run(const at::Tensor& x, const std::vector<double>& coeffs, double scale, G
   a.rounding = mode == GreyRounding::HalfAway   ? kGreyRoundHalfAway
                : mode == GreyRounding::HalfEven ? kGreyRoundHalfEven
                                                 : kGreyRoundNone;
-  const std::size_t bytes = grey_scratch_bytes(a.f, a.planes, a.w);
+  const std::size_t bytes = grey_scratch_bytes(a.f, a.h, a.planes, a.w);
   // Items (image, output row), about 32K input samples per chunk.
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, a.w * a.f * a.channels));
   parallel_chunks(x.size(0) * a.out_h, grain,

@@ -596,9 +596,9 @@ template <typename In, typename T, int M>
 void rows_impl(const GreyPlanesArgs<In, T>& g, int64_t begin, int64_t end, void* scratch) {
   constexpr bool kU8 = std::is_same_v<In, std::uint8_t>;
   const int64_t f = g.f, R = g.planes, w = g.w, hw = g.h * g.w, stride = grey_row_stride(w);
-  // scratch: f x R formed rows, one double row, then the row pointers
+  // scratch: min(f, h) x R formed rows (slot r - lo: only rows inside the image), one double row, row pointers
   T* buf = static_cast<T*>(scratch);
-  double* acc = reinterpret_cast<double*>(buf + f * R * stride);
+  double* acc = reinterpret_cast<double*>(buf + std::min(f, g.h) * R * stride);
   void** slots = reinterpret_cast<void**>(acc + stride);
   const void** cslots = const_cast<const void**>(slots);
   const T** rows = reinterpret_cast<const T**>(cslots);                  // [a * R + p]
@@ -635,7 +635,7 @@ void rows_impl(const GreyPlanesArgs<In, T>& g, int64_t begin, int64_t end, void*
           } else if (direct) {
             plane_rows[a] = reinterpret_cast<const T*>(image + p * hw + r * w);  // In = T here
           } else {
-            T* d = into_out ? out_base + p * g.out_h * g.out_w : buf + a * stride;
+            T* d = into_out ? out_base + p * g.out_h * g.out_w : buf + (r - lo) * stride;
             former.form_plane(image, r, p, d, lanes);
             plane_rows[a] = d;
           }
@@ -650,7 +650,7 @@ void rows_impl(const GreyPlanesArgs<In, T>& g, int64_t begin, int64_t end, void*
           continue;
         }
         for (int64_t p = 0; p < R; ++p) {
-          dst[p] = into_out ? out_base + p * g.out_h * g.out_w : buf + (a * R + p) * stride;
+          dst[p] = into_out ? out_base + p * g.out_h * g.out_w : buf + ((r - lo) * R + p) * stride;
           rows[a * R + p] = dst[p];
         }
         former.form(image, r, dst, lanes);

@@ -29,10 +29,12 @@ struct GreyPlanesArgs {
 // Row stride (elements) of the formed rows: room for a whole vector past the last column.
 inline int64_t grey_row_stride(int64_t w) { return (w + 64 + 15) / 16 * 16; }
 
-// Scratch bytes one worker needs: formed rows of f x R planes, one double accumulator row, row pointers.
-inline std::size_t grey_scratch_bytes(int64_t f, int64_t planes, int64_t w) {
+// Scratch bytes one worker needs: formed rows (min(f, h) x R planes: only rows inside the image are formed), one
+// double accumulator row, row pointers.
+inline std::size_t grey_scratch_bytes(int64_t f, int64_t h, int64_t planes, int64_t w) {
   const std::size_t stride = static_cast<std::size_t>(grey_row_stride(w));
-  return (static_cast<std::size_t>(f * planes) + 1) * stride * sizeof(double) +
+  const int64_t formed = f < h ? f : h;
+  return (static_cast<std::size_t>(formed * planes) + 1) * stride * sizeof(double) +
          static_cast<std::size_t>(f * planes + planes + f) * sizeof(void*) + 64;
 }
 
