@@ -451,10 +451,23 @@ inline V odd_lanes(V a, V b, std::index_sequence<I...>) {
   return __builtin_shufflevector(a, b, (2 * I + 1)...);
 }
 
+// Box sums of one row, hs[j] = ((0 + r[jF]) + r[jF + 1]) + ... (a compile-time F: the compiler vectorises it with
+// lane permutes).
+template <int F, typename T>
+void hsum_row(const T* __restrict r, int64_t j_lo, int64_t j_hi, T* __restrict hs) {
+  for (int64_t j = j_lo; j < j_hi; ++j) {
+    const T* b = r + j * F;
+    T s = T(0);
+    for (int k = 0; k < F; ++k) s += b[k];
+    hs[j] = s;
+  }
+}
+
 // One output row of one plane from its f formed rows (nullptr: the row lies outside the image, a zero row); the
 // additions of box_downsample's 'zeros' border.
 template <typename T>
-void box_row(const T* const* rows, int64_t f, int64_t w, int64_t pad_left, int64_t out_w, T* __restrict out) {
+void box_row(const T* const* rows, int64_t f, int64_t w, int64_t pad_left, int64_t out_w, T* __restrict out,
+             T* __restrict tmp) {
   using V = VecT<T>;
   constexpr int L = Vec<T>::lanes;
   const int64_t j_lo = std::min(out_w, (pad_left + f - 1) / f);              // first box starting inside
@@ -481,6 +494,17 @@ void box_row(const T* const* rows, int64_t f, int64_t w, int64_t pad_left, int64
       store(out + j, (sa + sb) * vinv);
     }
     for (; j < j_hi; ++j) out[j] = ((r0[2 * j] + r0[2 * j + 1]) + (r1[2 * j] + r1[2 * j + 1])) * inv;
+  } else if (f == 3 || f == 4) {  // MDSI / SR-SIM / VSI at 1080p: row sums by row, accumulated in order in out
+    for (int64_t j = j_lo; j < j_hi; ++j) out[j] = T(0);
+    for (int64_t a = 0; a < f; ++a) {
+      if (!rows[a]) continue;
+      if (f == 3)
+        hsum_row<3>(rows[a] - pad_left, j_lo, j_hi, tmp);
+      else
+        hsum_row<4>(rows[a] - pad_left, j_lo, j_hi, tmp);
+      for (int64_t j = j_lo; j < j_hi; ++j) out[j] += tmp[j];
+    }
+    for (int64_t j = j_lo; j < j_hi; ++j) out[j] *= inv;
   } else {
     for (int64_t j = j_lo; j < j_hi; ++j) {
       T acc = T(0);
@@ -640,7 +664,7 @@ void rows_impl(const GreyPlanesArgs<In, T>& g, int64_t begin, int64_t end, void*
             plane_rows[a] = d;
           }
         }
-        if (!into_out) box_row(plane_rows, f, w, g.pad_left, g.out_w, out_base + p * g.out_h * g.out_w);
+        if (!into_out) box_row(plane_rows, f, w, g.pad_left, g.out_w, out_base + p * g.out_h * g.out_w, reinterpret_cast<T*>(acc));
       }
     } else {
       for (int64_t a = 0; a < f; ++a) {
@@ -658,7 +682,7 @@ void rows_impl(const GreyPlanesArgs<In, T>& g, int64_t begin, int64_t end, void*
       if (!into_out) {
         for (int64_t p = 0; p < R; ++p) {
           for (int64_t a = 0; a < f; ++a) plane_rows[a] = rows[a * R + p];
-          box_row(plane_rows, f, w, g.pad_left, g.out_w, out_base + p * g.out_h * g.out_w);
+          box_row(plane_rows, f, w, g.pad_left, g.out_w, out_base + p * g.out_h * g.out_w, reinterpret_cast<T*>(acc));
         }
       }
     }
