@@ -235,3 +235,104 @@ def test_cuda_matches_cpu():
     z[1, 0, 3, 3] = math.nan
     _, ext = _ops.grey_planes(z.cuda(), BT601, 1.0, "none")
     assert ext[1].isnan().all() and torch.isfinite(ext[0]).all()
+
+
+# ---- the per-ISA row kernel (csrc/cpu/grey_planes_rows.cpp): vector bodies, scalar tails, fused extrema ----
+
+EDGE_SPECS = SPECS + [((), 3.7, "half_even"), ((0.5, -0.25, 0.75), 255.0, "half_away")]
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64])
+@pytest.mark.parametrize("width", [1, 7, 15, 16, 17, 31, 33, 64, 67])
+def test_widths_around_the_vector_length(dtype, width):
+    """Widths below, at and past one or two vectors (16 floats, 8 doubles on AVX-512): vector body and scalar tail
+    of the fused passes and of the 2x2 box, every pad and factor 1/2/3."""
+    x = image((2, 3, 6, width), dtype, seed=width)
+    for spec in EDGE_SPECS:
+        coeffs, scale, rounding = spec
+        if dtype == torch.uint8:
+            scale = 1.0
+        for f, pad in ((1, 0), (2, 0), (2, 1), (3, 1)):
+            for rows in (6, 6 + pad):
+                oh, ow = -(-rows // f), -(-(width + pad) // f)
+                if (oh - 1) * f - pad >= 6 or (ow - 1) * f - pad >= width or ow < 1:
+                    continue
+                args = (coeffs, scale, rounding, f, pad, pad, oh, ow)
+                got, got_ext = _ops.grey_planes(x, *args, backend="native")
+                want, want_ext = _ops.grey_planes(x, *args, backend="reference")
+                tol = tolerance(dtype) * max(1.0, want.abs().max().item())
+                torch.testing.assert_close(got, want, rtol=0, atol=tol)
+                assert torch.equal(got_ext, want_ext)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_non_finite_anywhere_and_overflowing_sums(dtype):
+    """NaN/Inf in the last column, the vector body, a row no box reads; finite samples whose weighted sums overflow
+    (the fused passes' cheap test fires, the exact check must clear it)."""
+    x = image((1, 3, 11, 37), dtype)
+    for spec in (SPECS[0], SPECS[2], SPECS[5]):
+        for where in ((0, 10, 36), (2, 4, 36), (1, 3, 5), (2, 10, 0), (0, 0, 0)):
+            for bad in (math.nan, math.inf, -math.inf):
+                z = x.clone()
+                z[(0, *where)] = bad
+                for pool in (("floor", 2), ("zeros", 2), (None, 2)):
+                    _, ext = call(z, spec, pool)
+                    assert ext.isnan().all(), (spec, where, bad, pool)
+    huge = torch.finfo(dtype).max / 4
+    y = x.clone()
+    y[0, :, 5, 20] = huge
+    y[0, 1, 5, 21] = -huge
+    for spec in SPECS:
+        _, ext = call(y, spec, ("zeros", 2))
+        assert ext.tolist() == [[-huge, huge]]
+
+
+ISA_SCRIPT = """
+import sys, torch, turboiqa
+from turboiqa import _ops
+g = torch.Generator().manual_seed(3)
+out = []
+for dtype in (torch.uint8, torch.float32, torch.float64):
+    for shape in ((2, 3, 9, 37), (1, 3, 8, 64), (1, 2, 5, 19)):
+        if dtype == torch.uint8:
+            x = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
+        else:
+            x = (torch.rand(shape, generator=g, dtype=torch.float64) * 255).round().div(255).to(dtype)
+            x[0, 0, -1, -1] = float("nan") if shape[-1] == 64 else x[0, 0, -1, -1]
+        c = shape[1]
+        for coeffs, scale, rounding in (((), 1.0, "none"), ((), 255.0, "half_even"), ((0.299, 0.587, 0.114) * (c == 3), 255.0, "half_away"),
+                                        ((0.3, 0.6, 0.1, 0.5, -0.2, -0.3) * (c == 3), 255.0, "none")):
+            for f, pad in ((1, 0), (2, 0), (2, 1), (4, 1)):
+                h, w = shape[-2:]
+                out.append(_ops.grey_planes(x, coeffs, 1.0 if dtype == torch.uint8 else scale, rounding, f, pad, pad,
+                                            -(-h // f), -(-w // f), backend="native"))
+torch.save({"isa": turboiqa.build_info()["cpu_isa_selected"], "out": out}, sys.argv[1])
+"""
+
+
+def test_every_isa_build_gives_the_same_bits(tmp_path):
+    """baseline (SSE2: emulated floor/nearbyint), AVX2 and AVX-512 rows: bit for bit the same planes and extrema."""
+    import os
+    import subprocess
+    import sys
+
+    import turboiqa
+
+    compiled = turboiqa.build_info()["cpu_isa_compiled"].split(",")
+    results = {}
+    for isa in ("baseline", "avx2", "avx512"):
+        if isa not in compiled:
+            continue
+        path = tmp_path / f"{isa}.pt"
+        env = dict(os.environ, TURBOIQA_CPU_ISA=isa, OMP_NUM_THREADS="1")
+        subprocess.run([sys.executable, "-c", ISA_SCRIPT, str(path)], env=env, check=True)
+        got = torch.load(path)
+        if got["isa"] != isa:  # this CPU lacks it: the dispatcher fell back to a lower build
+            continue
+        results[isa] = got["out"]
+    assert "baseline" in results
+    base = results["baseline"]
+    for isa, outs in results.items():
+        for got, want in zip(outs, base):
+            for a, b in zip(got, want):  # planes, extrema (NaN where the image holds one)
+                assert torch.equal(a.isnan(), b.isnan()) and torch.equal(a.nan_to_num(), b.nan_to_num()), isa
