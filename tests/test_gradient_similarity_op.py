@@ -407,3 +407,43 @@ def test_cuda_gradcheck_opcheck_and_errors():
                                                           "map")
     with pytest.raises(RuntimeError, match="same device"):
         torch.ops.turboiqa.gradient_similarity(x, y.cpu(), [1.0] * 3, 1.0, 1.0, 0.0, 0.0, "zeros", "map")
+
+
+MOMENTS_SCRIPT = """
+import sys, torch, turboiqa
+g = torch.Generator().manual_seed(3)
+out = []
+for dtype in (torch.float32, torch.float64):
+    for w in (7, 16, 31, 301):
+        x, y = (torch.rand(2, 3, 23, w, generator=g, dtype=torch.float64).to(dtype) for _ in range(2))
+        for padding in ("zeros", "valid"):
+            out.append(torch.ops.turboiqa.gradient_similarity(x, y, [1 / 3, 1 / 3, 1 / 3], 1.0, 0.0026, 0.0, 0.0,
+                                                              padding, "moments"))
+torch.save({"isa": turboiqa.build_info()["cpu_isa_selected"], "out": out}, sys.argv[1])
+"""
+
+
+@pytest.mark.skipif(not _ops._has_op("gradient_similarity"), reason="compiled op not available")
+def test_moments_same_bits_on_avx2_and_avx512(tmp_path):
+    """The float64 row sums use 8 lanes on every ISA: a machine's AVX2 and AVX-512 builds give the same moments
+    (the baseline build has no FMA, so it rounds differently, as in the map)."""
+    import os
+    import subprocess
+    import sys
+
+    import turboiqa
+
+    compiled = turboiqa.build_info()["cpu_isa_compiled"].split(",")
+    results = {}
+    for isa in ("avx2", "avx512"):
+        if isa not in compiled:
+            pytest.skip(f"{isa} not compiled here")
+        path = tmp_path / f"{isa}.pt"
+        env = dict(os.environ, TURBOIQA_CPU_ISA=isa, OMP_NUM_THREADS="1")
+        subprocess.run([sys.executable, "-c", MOMENTS_SCRIPT, str(path)], env=env, check=True)
+        got = torch.load(path)
+        if got["isa"] != isa:
+            pytest.skip(f"this CPU cannot run the {isa} build")
+        results[isa] = got["out"]
+    for a, b in zip(results["avx2"], results["avx512"]):
+        assert torch.equal(a, b)

@@ -61,20 +61,21 @@ inline void similarity_row(const T* __restrict vx, const T* __restrict dx, const
   }
 }
 
-// Σq and Σq² of a row in float64, in explicit vectors of the ISA's full width (GCC does not vectorise the widening
-// conversion of a scalar loop: it stayed one cvtss2sd + add + fma per pixel): q is loaded kD values at a time (kD
-// the doubles in a register), widened, and summed in two accumulators per moment; then the lanes in a fixed order
-// and the tail. The order depends only on the row width, never on threads.
+// Σq and Σq² of a row in float64, in explicit vectors (GCC does not vectorise the widening conversion of a scalar
+// loop: it stayed one cvtss2sd + add + fma per pixel). The lanes are 8 doubles on every ISA (GCC splits the 64-byte
+// vector into the ISA's registers) and two accumulators per moment, folded in a fixed order, then the tail: the
+// order of additions depends only on the row width, never on the threads, and AVX2 and AVX-512 give the same bits
+// (the baseline build, without FMA, rounds a·a + q separately, as it does in the map).
 template <typename T>
 inline void row_moments(const T* __restrict q, int count, double* sum, double* sumsq) {
-  constexpr int kD = TURBOIQA_VEC_BYTES / static_cast<int>(sizeof(double));
-  typedef double DV __attribute__((vector_size(TURBOIQA_VEC_BYTES)));
-  typedef T TV __attribute__((vector_size(kD * sizeof(T))));
+  constexpr int kLanes = 8;
+  typedef double DV __attribute__((vector_size(kLanes * sizeof(double))));
+  typedef T TV __attribute__((vector_size(kLanes * sizeof(T))));
   DV s0 = {}, s1 = {}, q0 = {}, q1 = {};
   int j = 0;
-  for (; j + 2 * kD <= count; j += 2 * kD) {
+  for (; j + 2 * kLanes <= count; j += 2 * kLanes) {
     const DV a = __builtin_convertvector(load<TV>(q + j), DV);
-    const DV b = __builtin_convertvector(load<TV>(q + j + kD), DV);
+    const DV b = __builtin_convertvector(load<TV>(q + j + kLanes), DV);
     s0 += a;
     q0 += a * a;
     s1 += b;
@@ -83,7 +84,7 @@ inline void row_moments(const T* __restrict q, int count, double* sum, double* s
   s0 += s1;
   q0 += q1;
   double ts = 0, ts2 = 0;
-  for (int l = 0; l < kD; ++l) {
+  for (int l = 0; l < kLanes; ++l) {
     ts += s0[l];
     ts2 += q0[l];
   }

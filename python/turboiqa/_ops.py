@@ -543,8 +543,9 @@ def cvvdp_band_pool(test, ref, log_bkg, csf, log_l_lo, log_l_hi, gain, mask_q, x
     twin."""
     args = ([float(v) for v in csf], float(log_l_lo), float(log_l_hi), [float(v) for v in gain],
             [float(v) for v in mask_q], [float(v) for v in xcm], float(mask_c), float(mask_p), float(d_max))
+    # (the CUDA kernel passes the CSF table as a kernel parameter: at most 256 values, cvvdp's are C × 32)
     if (use_native(backend) and _has_op("cvvdp_band_pool") and _native_device(test, "cvvdp_band_pool")
-            and test.dtype in (torch.float32, torch.float64)):
+            and test.dtype in (torch.float32, torch.float64) and (test.device.type != "cuda" or len(csf) <= 256)):
         return torch.ops.turboiqa.cvvdp_band_pool(test, ref, log_bkg, *args)
     if backend == "native":
         raise RuntimeError("backend='native': cvvdp_band_pool has a kernel for CPU float32/float64 tensors (and CUDA "

@@ -119,7 +119,8 @@ def mdsi(
     coeffs = [c * scale for row in rows for c in row]
     px, py = grey_pair(x, y, data_range, coeffs, 1.0, "none", pool_geometry(h, w, "zeros", f), backend)
     px, py = px.to(dtype), py.to(dtype)
-    # (the planes stay in the front end's N×3×h×w buffers: channel views, no per-plane copies)
+    # (the planes stay in the front end's N×3×h×w buffers as channel views: no copies for N = 1, the operator
+    # makes the strided views contiguous for N > 1)
     ld, lr = px[:, :1], py[:, :1]
 
     # The three gradient similarities by the fused operator: the fused image's gradient is the gradient of the mean
@@ -141,7 +142,8 @@ def mdsi(
     im = None
     if combination == "sum":
         gcs = alpha * gs + (1 - alpha) * cs if differentiable else gs.mul_(alpha).add_(cs, alpha=1 - alpha)
-        neg = gcs < 0 if bool(gcs.amin() < 0) else None  # (a mask only where it is needed)
+        # on the CPU the complex part only when some value is negative (a host test); elsewhere always, no sync
+        neg = gcs < 0 if gcs.device.type != "cpu" or bool(gcs.amin() < 0) else None
         re = _abs_power(gcs, q, differentiable)
         if neg is not None:  # complex powers of the negative values (principal branch: argument πq)
             im = torch.where(neg, re * math.sin(math.pi * q), 0.0)
