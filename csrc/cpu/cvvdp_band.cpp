@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "../cvvdp_band.h"
+#include "../cvvdp_tables.h"
 #include "../cvvdp_weber.h"
 #include "cvvdp_band_rows.h"
 #include "dispatch.h"
@@ -31,9 +32,8 @@ constexpr int64_t kStripRows = 64;
 // The backward's strips are taller: it recomputes a 12-row halo each side (24 rows of the prepare step, 12 of the
 // gradient rows), 1.75x and 1.4x the strip's own rows at 64, 1.2x and 1.1x at 128.
 constexpr int64_t kBackwardStripRows = 128;
-constexpr int kRadius = 6;
-constexpr int kTaps = 2 * kRadius + 1;
-constexpr double kEps = 1e-5;
+constexpr int kRadius = cvvdp::kBlurRadius;
+constexpr int kTaps = cvvdp::kBlurTaps;
 constexpr double kLn10 = 2.302585092994045684;
 
 // F.pad 'reflect': mirror about the edge sample without repeating it (n > kRadius when the blur runs).
@@ -60,37 +60,9 @@ Params<T> make_params(const at::Tensor& test, at::ArrayRef<double> csf, double l
                       at::ArrayRef<double> gain, at::ArrayRef<double> mask_q, at::ArrayRef<double> xcm,
                       double mask_c, double mask_p, double d_max, bool transposed) {
   Params<T> P;
-  P.n = test.size(0);
-  P.c = test.size(1);
-  P.h = test.size(2);
-  P.w = test.size(3);
-  P.len = static_cast<int64_t>(csf.size()) / P.c;
+  cvvdp::fill_band_constants<T>(P, test, static_cast<int64_t>(csf.size()), lo, hi, gain, mask_q, xcm, mask_c, mask_p,
+                                d_max);
   P.csf.assign(csf.begin(), csf.end());
-  P.lo = static_cast<T>(lo);
-  P.scale = static_cast<T>((P.len - 1) / (hi - lo));
-  P.top = static_cast<T>(P.len - 1);
-  P.eps = static_cast<T>(kEps);
-  for (int64_t k = 0; k < P.c; ++k) {
-    P.gain[k] = static_cast<T>(gain[k]);
-    P.q[k] = static_cast<T>(mask_q[k]);
-    P.eps_q[k] = std::pow(P.eps, P.q[k]);
-  }
-  for (int64_t k = 0; k < P.c * P.c; ++k) P.xcm[k] = static_cast<T>(xcm[k]);
-  P.p = static_cast<T>(mask_p);
-  P.eps_p = static_cast<T>(std::pow(kEps, mask_p));
-  P.dmax = static_cast<T>(d_max);
-  P.mask_c = static_cast<T>(mask_c);
-  double g[kTaps], sum = 0;
-  for (int k = 0; k < kTaps; ++k) {
-    const double t = (k - kRadius) / 3.0;
-    g[k] = std::exp(-0.5 * t * t);
-    sum += g[k];
-  }
-  for (int k = 0; k < kTaps; ++k) {
-    P.gv[k] = static_cast<T>(g[k] / sum * mask_c);
-    P.gh[k] = static_cast<T>(g[k] / sum);
-  }
-  P.blur = P.h > kRadius && P.w > kRadius;
   P.k = CvvdpRowConsts<T>{P.lo, P.scale, P.top, P.eps, P.eps_p, P.p, P.dmax};
   if (P.blur && transposed) {
     std::vector<std::vector<std::pair<int64_t, T>>> lists(P.h);

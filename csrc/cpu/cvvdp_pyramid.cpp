@@ -12,14 +12,12 @@
 #include <vector>
 
 #include "../cvvdp_band.h"
+#include "../cvvdp_tables.h"
 #include "parallel.h"
 
 namespace turboiqa::cpu {
 
 namespace {
-
-constexpr double kA = 0.4;
-const double kK[5] = {0.25 - kA / 2, 0.25, kA, 0.25, 0.25 - kA / 2};
 
 template <typename T>
 struct Taps {
@@ -33,69 +31,7 @@ struct Taps {
   }
 };
 
-inline int64_t clamp_index(int64_t i, int64_t n) { return std::min(std::max<int64_t>(i, 0), n - 1); }
-
-// Vertical reduce: symmetric edges (x[-1] = x[0], x[-2] = x[1], x[n] = x[n-1], x[n+1] = x[n-2]).
-template <typename T>
-Taps<T> reduce_rows(int64_t n) {
-  Taps<T> a;
-  for (int64_t o = 0; o < (n + 1) / 2; ++o) {
-    a.open();
-    for (int t = 0; t < 5; ++t) {
-      int64_t i = 2 * o + t - 2;
-      i = i < 0 ? -i - 1 : (i >= n ? 2 * n - 1 - i : i);
-      a.add(clamp_index(i, n), kK[t]);
-    }
-  }
-  a.open();
-  return a;
-}
-
-// Horizontal reduce: symmetric left edge, zeros beyond the right edge, then cvvdp's correction of the last output
-// (+ k3 x[n-1] + k4 x[n-2] when the plane has an odd number of rows, else + k4 x[n-1]).
-template <typename T>
-Taps<T> reduce_cols(int64_t n, bool odd_rows) {
-  Taps<T> a;
-  const int64_t outs = (n + 1) / 2;
-  for (int64_t o = 0; o < outs; ++o) {
-    a.open();
-    for (int t = 0; t < 5; ++t) {
-      const int64_t i = 2 * o + t - 2;
-      if (i >= n) continue;
-      a.add(clamp_index(i < 0 ? -i - 1 : i, n), kK[t]);
-    }
-    if (o == outs - 1) {
-      if (odd_rows) {
-        a.add(n - 1, kK[3]);
-        a.add(clamp_index(n - 2, n), kK[4]);
-      } else {
-        a.add(n - 1, kK[4]);
-      }
-    }
-  }
-  a.open();
-  return a;
-}
-
-// Expand n samples to `size` (<= 2n): zero insertion and the 5-tap kernel x2, ends replicated.
-template <typename T>
-Taps<T> expand_taps(int64_t n, int64_t size) {
-  Taps<T> a;
-  for (int64_t o = 0; o < size; ++o) {
-    a.open();
-    const int64_t i = o / 2;
-    if (o % 2 == 0) {
-      a.add(clamp_index(i - 1, n), 2 * kK[0]);
-      a.add(i, 2 * kK[2]);
-      a.add(clamp_index(i + 1, n), 2 * kK[4]);
-    } else {
-      a.add(i, 2 * kK[1]);
-      a.add(clamp_index(i + 1, n), 2 * kK[3]);
-    }
-  }
-  a.open();
-  return a;
-}
+constexpr auto& kK = cvvdp::kPyramidK;  // the 5-tap kernel, for the direct loops below
 
 // out (rows_out x w) = table over rows of in (x w).
 template <typename T>
@@ -263,10 +199,10 @@ struct Tables {
   int64_t h, w, ho, wo;
   Tables(int64_t h_, int64_t w_, bool transposed = false)
       : h(h_), w(w_), ho((h_ + 1) / 2), wo((w_ + 1) / 2) {
-    rv = reduce_rows<T>(h);
-    rh = reduce_cols<T>(w, h % 2 == 1);
-    ev = expand_taps<T>(ho, h);
-    eh = expand_taps<T>(wo, w);
+    rv = cvvdp::reduce_rows<Taps<T>>(h);
+    rh = cvvdp::reduce_cols<Taps<T>>(w, h % 2 == 1);
+    ev = cvvdp::expand_taps<Taps<T>>(ho, h);
+    eh = cvvdp::expand_taps<Taps<T>>(wo, w);
     if (transposed) {
       rh_t = transpose_cols(rh, w, false);
       eh_t = transpose_cols(eh, wo, true);

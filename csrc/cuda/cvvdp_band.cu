@@ -34,6 +34,7 @@
 #include <tuple>
 
 #include "../cvvdp_band.h"
+#include "../cvvdp_tables.h"
 #include "block_sum.cuh"
 #include "launch.h"
 
@@ -42,10 +43,9 @@ namespace turboiqa::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kRadius = 6;
-constexpr int kTaps = 2 * kRadius + 1;
+constexpr int kRadius = cvvdp::kBlurRadius;
+constexpr int kTaps = cvvdp::kBlurTaps;
 constexpr int kMaxC = static_cast<int>(kCvvdpMaxChannels);
-constexpr double kEps = 1e-5;
 constexpr double kLn10 = 2.302585092994045684;
 
 __device__ __forceinline__ float exp_t(float x) { return expf(x); }
@@ -317,37 +317,9 @@ BandParams<T> band_params(const at::Tensor& test, at::ArrayRef<double> csf, doub
                           at::ArrayRef<double> gain, at::ArrayRef<double> mask_q, at::ArrayRef<double> xcm,
                           double mask_c, double mask_p, double d_max) {
   BandParams<T> P{};
-  P.n = test.size(0);
-  P.c = static_cast<int>(test.size(1));
-  P.h = test.size(2);
-  P.w = test.size(3);
-  P.len = static_cast<int>(csf.size()) / P.c;
+  cvvdp::fill_band_constants<T>(P, test, static_cast<int64_t>(csf.size()), lo, hi, gain, mask_q, xcm, mask_c,
+                                mask_p, d_max);
   for (size_t i = 0; i < csf.size(); ++i) P.csf[i] = static_cast<T>(csf[i]);
-  P.lo = static_cast<T>(lo);
-  P.scale = static_cast<T>((P.len - 1) / (hi - lo));
-  P.top = static_cast<T>(P.len - 1);
-  P.eps = static_cast<T>(kEps);
-  for (int k = 0; k < P.c; ++k) {
-    P.gain[k] = static_cast<T>(gain[k]);
-    P.q[k] = static_cast<T>(mask_q[k]);
-    P.eps_q[k] = std::pow(P.eps, P.q[k]);
-  }
-  for (int k = 0; k < P.c * P.c; ++k) P.xcm[k] = static_cast<T>(xcm[k]);
-  P.p = static_cast<T>(mask_p);
-  P.eps_p = static_cast<T>(std::pow(kEps, mask_p));
-  P.dmax = static_cast<T>(d_max);
-  P.mask_c = static_cast<T>(mask_c);
-  double g[kTaps], sum = 0;
-  for (int k = 0; k < kTaps; ++k) {
-    const double x = (k - kRadius) / 3.0;
-    g[k] = std::exp(-0.5 * x * x);
-    sum += g[k];
-  }
-  for (int k = 0; k < kTaps; ++k) {
-    P.gv[k] = static_cast<T>(g[k] / sum * mask_c);
-    P.gh[k] = static_cast<T>(g[k] / sum);
-  }
-  P.blur = P.h > kRadius && P.w > kRadius ? 1 : 0;
   return P;
 }
 

@@ -24,6 +24,7 @@
 #include <tuple>
 #include <vector>
 
+#include "../cvvdp_tables.h"
 #include "launch.h"
 
 namespace turboiqa::cuda {
@@ -31,8 +32,6 @@ namespace turboiqa::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr double kA = 0.4;
-const double kK[5] = {0.25 - kA / 2, 0.25, kA, 0.25, 0.25 - kA / 2};
 
 struct Taps {
   std::vector<int32_t> first, src;
@@ -44,64 +43,6 @@ struct Taps {
     weight.push_back(wt);
   }
 };
-
-inline int64_t clamp_index(int64_t i, int64_t n) { return std::min(std::max<int64_t>(i, 0), n - 1); }
-
-// The CPU's tables (cpu/cvvdp_pyramid.cpp: reduce_rows, reduce_cols, expand_taps), entry for entry.
-Taps reduce_rows(int64_t n) {
-  Taps a;
-  for (int64_t o = 0; o < (n + 1) / 2; ++o) {
-    a.open();
-    for (int t = 0; t < 5; ++t) {
-      int64_t i = 2 * o + t - 2;
-      i = i < 0 ? -i - 1 : (i >= n ? 2 * n - 1 - i : i);
-      a.add(clamp_index(i, n), kK[t]);
-    }
-  }
-  a.open();
-  return a;
-}
-
-Taps reduce_cols(int64_t n, bool odd_rows) {
-  Taps a;
-  const int64_t outs = (n + 1) / 2;
-  for (int64_t o = 0; o < outs; ++o) {
-    a.open();
-    for (int t = 0; t < 5; ++t) {
-      const int64_t i = 2 * o + t - 2;
-      if (i >= n) continue;
-      a.add(clamp_index(i < 0 ? -i - 1 : i, n), kK[t]);
-    }
-    if (o == outs - 1) {
-      if (odd_rows) {
-        a.add(n - 1, kK[3]);
-        a.add(clamp_index(n - 2, n), kK[4]);
-      } else {
-        a.add(n - 1, kK[4]);
-      }
-    }
-  }
-  a.open();
-  return a;
-}
-
-Taps expand_taps(int64_t n, int64_t size) {
-  Taps a;
-  for (int64_t o = 0; o < size; ++o) {
-    a.open();
-    const int64_t i = o / 2;
-    if (o % 2 == 0) {
-      a.add(clamp_index(i - 1, n), 2 * kK[0]);
-      a.add(i, 2 * kK[2]);
-      a.add(clamp_index(i + 1, n), 2 * kK[4]);
-    } else {
-      a.add(i, 2 * kK[1]);
-      a.add(clamp_index(i + 1, n), 2 * kK[3]);
-    }
-  }
-  a.open();
-  return a;
-}
 
 // The transpose of a table over `inputs` sources: for each source, its (output, weight) entries in (output, entry)
 // order (the CPU scatter's order of additions).
@@ -218,7 +159,8 @@ void cols_pass(const at::Tensor& in, const TableView& tb, int64_t rows, int64_t 
 template <typename T>
 void forward_typed(const at::Tensor& x, at::Tensor& reduced, at::Tensor& expanded) {
   const int64_t planes = x.size(0) * x.size(1), h = x.size(2), w = x.size(3), ho = (h + 1) / 2, wo = (w + 1) / 2;
-  const Taps rv = reduce_rows(h), rh = reduce_cols(w, h % 2 == 1), ev = expand_taps(ho, h), eh = expand_taps(wo, w);
+  const Taps rv = cvvdp::reduce_rows<Taps>(h), rh = cvvdp::reduce_cols<Taps>(w, h % 2 == 1),
+             ev = cvvdp::expand_taps<Taps>(ho, h), eh = cvvdp::expand_taps<Taps>(wo, w);
   const DeviceTables dt({&rv, &rh, &ev, &eh}, x.device());
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   at::Tensor tmp = at::empty({planes, ho, w}, x.options());
@@ -232,7 +174,8 @@ void forward_typed(const at::Tensor& x, at::Tensor& reduced, at::Tensor& expande
 template <typename T>
 void backward_typed(const at::Tensor& g_red, const at::Tensor& g_exp, at::Tensor& dx) {
   const int64_t planes = dx.size(0) * dx.size(1), h = dx.size(2), w = dx.size(3), ho = (h + 1) / 2, wo = (w + 1) / 2;
-  const Taps rv = reduce_rows(h), rh = reduce_cols(w, h % 2 == 1), ev = expand_taps(ho, h), eh = expand_taps(wo, w);
+  const Taps rv = cvvdp::reduce_rows<Taps>(h), rh = cvvdp::reduce_cols<Taps>(w, h % 2 == 1),
+             ev = cvvdp::expand_taps<Taps>(ho, h), eh = cvvdp::expand_taps<Taps>(wo, w);
   const Taps rvt = transpose(rv, h), rht = transpose(rh, w), evt = transpose(ev, ho), eht = transpose(eh, wo);
   const DeviceTables dt({&eht, &evt, &rht, &rvt}, dx.device());
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
