@@ -114,23 +114,16 @@ def main():
         h, w = SIZES[size]
         dist, ref = pair(h, w)
         if args.loss:
-            cases = loss_cases(dist, ref, cvvdp, peer)
-            jod = {name: float(f()) for name, f in cases.items()}
-            ms = timed(cases, args.repeats, args.busy)
-            row = {"median_ms": ms, "jod": jod}
+            cases, ours, theirs = loss_cases(dist, ref, cvvdp, peer), "turboiqa loss", "cvvdp 0.5.7 loss"
+        else:
+            cases, ours, theirs = {"turboiqa": lambda: cvvdp(dist, ref)}, "turboiqa", "cvvdp 0.5.7"
             if peer is not None:
-                row["ratio"] = ms["cvvdp 0.5.7 loss"] / ms["turboiqa loss"]
-            results["sizes"][size] = row
-            print(size, json.dumps(row))
-            continue
-        cases = {"turboiqa": lambda: cvvdp(dist, ref)}
-        if peer is not None:
-            cases["cvvdp 0.5.7"] = lambda: peer.predict(dist, ref, dim_order="BCHW")[0]
+                cases[theirs] = lambda: peer.predict(dist, ref, dim_order="BCHW")[0]
         jod = {name: float(f()) for name, f in cases.items()}
         ms = timed(cases, args.repeats, args.busy)
         row = {"median_ms": ms, "jod": jod}
         if peer is not None:
-            row["ratio"] = ms["cvvdp 0.5.7"] / ms["turboiqa"]
+            row["ratio"] = ms[theirs] / ms[ours]
         results["sizes"][size] = row
         print(size, json.dumps(row))
     if args.frames and not args.loss:

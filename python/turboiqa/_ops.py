@@ -534,6 +534,12 @@ if _has_op("cvvdp_band_pool"):
     )
 
 
+def _band_args(csf, log_l_lo, log_l_hi, gain, mask_q, xcm, mask_c, mask_p, d_max):
+    """The band operators' scalar and list arguments as the schema's floats."""
+    return ([float(v) for v in csf], float(log_l_lo), float(log_l_hi), [float(v) for v in gain],
+            [float(v) for v in mask_q], [float(v) for v in xcm], float(mask_c), float(mask_p), float(d_max))
+
+
 def cvvdp_band_pool(test, ref, log_bkg, csf, log_l_lo, log_l_hi, gain, mask_q, xcm, mask_c, mask_p, d_max,
                     backend="auto"):
     """One ColorVideoVDP band: N×C float64 sums over pixels of (D + 1e-5)^2, D the masked visible difference of the
@@ -541,8 +547,7 @@ def cvvdp_band_pool(test, ref, log_bkg, csf, log_l_lo, log_l_hi, gain, mask_q, x
     luminance ``log_bkg`` (N×1×H×W); see the schema in csrc/ops.cpp. Differentiable in test, ref and log_bkg. The
     native kernel serves CPU (and, in a CUDA build, CUDA) float32/float64 tensors; other devices run the PyTorch
     twin."""
-    args = ([float(v) for v in csf], float(log_l_lo), float(log_l_hi), [float(v) for v in gain],
-            [float(v) for v in mask_q], [float(v) for v in xcm], float(mask_c), float(mask_p), float(d_max))
+    args = _band_args(csf, log_l_lo, log_l_hi, gain, mask_q, xcm, mask_c, mask_p, d_max)
     # (the CUDA kernel passes the CSF table as a kernel parameter: at most 256 values, cvvdp's are C × 32)
     if (use_native(backend) and _has_op("cvvdp_band_pool") and _native_device(test, "cvvdp_band_pool")
             and test.dtype in (torch.float32, torch.float64) and (test.device.type != "cuda" or len(csf) <= 256)):
@@ -623,11 +628,9 @@ def cvvdp_band_difference(test, ref, log_bkg, csf, log_l_lo, log_l_hi, gain, mas
     """The per-pixel visible difference D (N×C×H×W) of one ColorVideoVDP band, the quantity
     :func:`cvvdp_band_pool` pools (cvvdp's heat map is built from it); same arguments. The native kernel serves CPU
     float32/float64 tensors when no gradient is needed (it has no backward); otherwise the PyTorch twin runs."""
-    args = ([float(v) for v in csf], float(log_l_lo), float(log_l_hi), [float(v) for v in gain],
-            [float(v) for v in mask_q], [float(v) for v in xcm], float(mask_c), float(mask_p), float(d_max))
-    grad = torch.is_grad_enabled() and any(v.requires_grad for v in (test, ref, log_bkg))
+    args = _band_args(csf, log_l_lo, log_l_hi, gain, mask_q, xcm, mask_c, mask_p, d_max)
     if (use_native(backend) and _has_op("cvvdp_band_difference") and test.device.type == "cpu"
-            and test.dtype in (torch.float32, torch.float64) and not grad):
+            and test.dtype in (torch.float32, torch.float64) and not needs_grad(test, ref, log_bkg)):
         return torch.ops.turboiqa.cvvdp_band_difference(test, ref, log_bkg, *args)
     if backend == "native":
         raise RuntimeError("backend='native': cvvdp_band_difference has a kernel for CPU float32/float64 tensors "
