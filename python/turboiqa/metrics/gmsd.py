@@ -177,29 +177,27 @@ def gms_map(mx: torch.Tensor, my: torch.Tensor, t: float, alpha: float = 0.0, di
     return prod.mul_(2 - alpha).add_(t).div_(den)
 
 
-def gms_moments(px: torch.Tensor, py: torch.Tensor, t: float, alpha: float, padding: int, eps: float,
-                norm: float = 1 / 3, backend: str = "auto", gain: float = 1.0) -> torch.Tensor:
-    """(Σq, Σq², count) per image of the GMS map of two N×C×H×W stacks of planes (0–255 once multiplied by
-    ``gain``: the operator applies it with the Prewitt norm, sparing a pass over the planes), all channels pooled
-    together, (N, 3) float64: the fused gradient-similarity operator's moments, no image-sized buffer."""
+def gms_variance(px: torch.Tensor, py: torch.Tensor, t: float, alpha: float, padding: int, eps: float,
+                 norm: float = 1 / 3, backend: str = "auto", gain: float = 1.0, correction: int = 0) -> torch.Tensor:
+    """(N,) float64 variance (N − correction) of the GMS map of two N×C×H×W stacks of planes (0–255 once multiplied
+    by ``gain``: the operator applies it with the Prewitt norm, sparing a pass over the planes), all channels pooled
+    together: Σq² − (Σq)²/N from the fused operator's moments, no image-sized buffer (q ∈ (0, 1], so the float64 sums
+    keep ~12 significant digits of it), in a handful of small ops (per-call overhead at small sizes)."""
     m = _ops.gradient_similarity(px, py, PREWITT[0], norm * gain, t, alpha, eps, "zeros" if padding else "valid",
                                  "moments", backend)
     trim = 0 if padding else 2
     count = px.shape[1] * (px.shape[-2] - trim) * (px.shape[-1] - trim)
-    s = m.sum(1)
-    return torch.cat([s, torch.full_like(s[:, :1], float(count))], 1)
+    s = m.sum(1) if m.shape[1] > 1 else m.select(1, 0)
+    total = s.select(1, 0)
+    var = torch.addcmul(s.select(1, 1), total, total, value=-1.0 / count)
+    if _ops.needs_grad(var):
+        return (var / (count - correction)).clamp_min(0)
+    return var.mul_(1.0 / (count - correction)).clamp_min_(0)
 
 
-def variance(moments: torch.Tensor, correction: int) -> torch.Tensor:
-    """Variance (N − correction) from ``gms_moments``, float64 (Σq² − (Σq)²/N: q ∈ (0, 1], so the float64 sums
-    keep ~12 significant digits of it)."""
-    s, s2, count = moments.unbind(1)
-    return ((s2 - s * s / count) / (count - correction)).clamp_min(0)
-
-
-def deviation(moments: torch.Tensor, correction: int) -> torch.Tensor:
-    """Standard deviation from ``gms_moments``; a zero-gradient root at 0 (identical images)."""
-    return _safe_sqrt(variance(moments, correction))
+def deviation(variance: torch.Tensor) -> torch.Tensor:
+    """Standard deviation from :func:`gms_variance`; a zero-gradient root at 0 (identical images) under autograd."""
+    return _safe_sqrt(variance) if _ops.needs_grad(variance) else variance.sqrt()
 
 
 def _safe_sqrt(v: torch.Tensor) -> torch.Tensor:
@@ -246,23 +244,9 @@ def gmsd(
     gain = scale if not coeffs else 1.0
     px, py = grey_pair(x, y, data_range, coeffs, 1.0 if not coeffs else front_scale, rounding,
                        pool_geometry(h, w, conv.pool), backend)
-    m = _ops.gradient_similarity(px, py, PREWITT[0], _prewitt_norm(conv.float32_taps) * gain, float(t), 0.0, conv.eps,
-                                 "zeros" if conv.padding else "valid", "moments", backend)
-    return reduce(_moments_deviation(m, px.shape, conv.padding, conv.correction, _ops.needs_grad(x, y))
-                  .to(px.dtype), reduction)
-
-
-def _moments_deviation(m: torch.Tensor, shape, padding: int, correction: int, differentiable: bool) -> torch.Tensor:
-    """:func:`deviation` straight from the operator's (N, C, 2) moments in a handful of small ops (GMSD's tail
-    is per-call overhead at small sizes): (Σq² − (Σq)²/N) / (N − correction), its root."""
-    trim = 0 if padding else 2
-    count = shape[1] * (shape[-2] - trim) * (shape[-1] - trim)
-    s = m.sum(1) if m.shape[1] > 1 else m.select(1, 0)
-    total = s.select(1, 0)
-    var = torch.addcmul(s.select(1, 1), total, total, value=-1.0 / count)
-    if differentiable:
-        return _safe_sqrt(var / (count - correction))
-    return var.mul_(1.0 / (count - correction)).clamp_min_(0).sqrt_()
+    variance = gms_variance(px, py, float(t), 0.0, conv.padding, conv.eps, _prewitt_norm(conv.float32_taps), backend,
+                            gain, conv.correction)
+    return reduce(deviation(variance).to(px.dtype), reduction)
 
 
 def ms_gmsd(
@@ -317,8 +301,8 @@ def ms_gmsd(
         for i in range(scales):
             if i:
                 px, py = halve(px, "floor", backend), halve(py, "floor", backend)
-            moments = gms_moments(px, py, float(t), 0.0, 0, (1e-6 * 255) ** 2, backend=backend, gain=scale)
-            variances.append(variance(moments, 0).to(dtype))
+            variances.append(gms_variance(px, py, float(t), 0.0, 0, (1e-6 * 255) ** 2, backend=backend,
+                                          gain=scale).to(dtype))
         # frame_analytics normalises its raw weights itself: the normalised ones give the same value
         return reduce(_safe_sqrt((torch.stack(variances, 1) * weights).sum(1)), reduction)
 
@@ -335,7 +319,7 @@ def ms_gmsd(
     for i in range(scales):
         if i:
             lx, ly = _halve_piq(lx, backend), _halve_piq(ly, backend)
-        deviations.append(deviation(gms_moments(lx, ly, float(t), float(alpha), 1, 0.0, backend=backend), 0).to(dtype))
+        deviations.append(deviation(gms_variance(lx, ly, float(t), float(alpha), 1, 0.0, backend=backend)).to(dtype))
     value = (torch.stack(deviations, 1).square() * weights).sum(1).sqrt()
     if chromatic:
         # piq takes I and Q at the coarsest scale; halving is linear and per channel, so RGB is halved first and
