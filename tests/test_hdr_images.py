@@ -7,9 +7,9 @@ from conftest import import_or_skip
 from turboiqa.hdr_images import HdrReadError, is_hdr_file, read_hdr_image
 
 
-def write_exr(path, channels):
+def write_exr(path, channels, **attributes):
     OpenEXR = import_or_skip("OpenEXR")
-    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage, **attributes}
     # contiguous copies: the bindings write a strided view (rgb[..., 0]) as if it were contiguous
     OpenEXR.File(header, {k: np.ascontiguousarray(v) for k, v in channels.items()}).write(str(path))
 
@@ -51,6 +51,57 @@ def test_exr_refused(tmp_path, case, match):
     with pytest.raises(HdrReadError, match=match) as error:
         read_hdr_image(path)
     assert str(path) in str(error.value)
+
+
+# ITU-R BT.2087-0, equation (4): linear BT.2020 RGB → linear BT.709 RGB, the published 4-decimal matrix
+BT2020_TO_BT709 = np.array([[1.6605, -0.5876, -0.0728], [-0.1246, 1.1329, -0.0083], [-0.0182, -0.1006, 1.1187]])
+REC709 = (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290)
+REC2020 = (0.708, 0.292, 0.170, 0.797, 0.131, 0.046, 0.3127, 0.3290)
+
+
+def rgb_channels(rgb):
+    return {c: rgb[..., k] for k, c in enumerate("RGB")}
+
+
+def test_exr_rec2020_converted_to_rec709(tmp_path):
+    """Rec. 2020 primaries (the chromaticities attribute) → Rec. 709 by the published BT.2087 matrix (its 4
+    decimals: 5e-5 per entry); D65 white (R = G = B) stays where it is; Rec. 709 colours round-trip."""
+    rng = np.random.default_rng(1)
+    rec709 = (0.2 + rng.random((5, 6, 3)) * 100).astype(np.float64)  # well inside the gamut
+    rec2020 = np.linalg.solve(BT2020_TO_BT709, rec709.reshape(-1, 3).T).T.reshape(rec709.shape).astype(np.float32)
+    write_exr(tmp_path / "a.exr", rgb_channels(rec2020), chromaticities=REC2020)
+    got = read_hdr_image(tmp_path / "a.exr").pixels[0].permute(1, 2, 0).double().numpy()
+    bound = 5e-5 * np.abs(rec2020.astype(np.float64)).sum(-1, keepdims=True) + 1e-5 * rec709  # matrix rounding
+    assert (np.abs(got - rec709) <= bound).all(), float((np.abs(got - rec709) / bound).max())
+    grey = np.full((3, 4, 3), 37.5, np.float32)
+    write_exr(tmp_path / "grey.exr", rgb_channels(grey), chromaticities=REC2020)
+    np.testing.assert_allclose(read_hdr_image(tmp_path / "grey.exr").pixels.numpy(), 37.5, rtol=1e-6)
+
+
+def test_exr_rec709_and_interop_id(tmp_path):
+    """Rec. 709 chromaticities: the samples untouched (bit for bit); a linear colorInteropID is honoured like the
+    chromaticities it stands for."""
+    rgb = (np.random.default_rng(2).random((4, 5, 3)) * 50).astype(np.float32)
+    write_exr(tmp_path / "709.exr", rgb_channels(rgb), chromaticities=REC709)
+    assert torch.equal(read_hdr_image(tmp_path / "709.exr").pixels[0].permute(1, 2, 0), torch.from_numpy(rgb))
+    grey_ish = np.full((2, 3, 3), 10.0, np.float32) + np.array([0.0, 0.5, 1.0], np.float32)
+    write_exr(tmp_path / "id.exr", rgb_channels(grey_ish), colorInteropID="lin_rec2020_scene")
+    write_exr(tmp_path / "chroma.exr", rgb_channels(grey_ish), chromaticities=REC2020)
+    by_id, by_chroma = (read_hdr_image(tmp_path / f).pixels for f in ("id.exr", "chroma.exr"))
+    assert torch.equal(by_id, by_chroma) and not torch.equal(by_id[0].permute(1, 2, 0), torch.from_numpy(grey_ish))
+
+
+@pytest.mark.parametrize("case, match", [("white", "white point"), ("gamut", "Rec. 709 gamut")])
+def test_exr_primaries_refused(tmp_path, case, match):
+    rgb = np.ones((3, 3, 3), np.float32)
+    if case == "white":  # D50 white: converting would need a chromatic adaptation the file does not specify
+        attributes = {"chromaticities": REC709[:6] + (0.3457, 0.3585)}
+    else:  # pure Rec. 2020 green lies outside Rec. 709
+        rgb[..., 0] = rgb[..., 2] = 0
+        attributes = {"chromaticities": REC2020}
+    write_exr(tmp_path / "a.exr", rgb_channels(rgb), **attributes)
+    with pytest.raises(HdrReadError, match=match):
+        read_hdr_image(tmp_path / "a.exr")
 
 
 def test_radiance_rgbe_decoded(tmp_path):

@@ -2,6 +2,8 @@
 
 - OpenEXR (``.exr``) through the Academy Software Foundation's own ``OpenEXR`` bindings: half and float channels
   come back exactly (half → float32 is exact); R, G, B (colour) or Y (grey) channels, fully opaque alpha dropped.
+  RGB whose header names other primaries (the ``chromaticities`` attribute, or a linear ``colorInteropID``) is
+  converted to linear Rec. 709/sRGB primaries, the metrics' colour space; Rec. 709 files come back untouched.
 - Radiance RGBE (``.hdr``, ``.pic``) through OpenCV's decoder (``opencv-python-headless``), the maintained reader
   of that format in Python (Pillow and imageio's built-in plugins cannot read it; OpenCV's pip wheels cannot read
   EXR, hence two libraries).
@@ -10,7 +12,8 @@ Both are in the ``hdr`` extra: ``pip install "turboiqa[hdr]"``. The values are w
 display-referred linear light in the file's own units (often relative, sometimes cd/m²); turning them into absolute
 luminance is the display model's job. Files the metrics could only misread raise :class:`HdrReadError` naming the
 file and why: NaN or infinite samples, negative samples (out-of-gamut colour a metric would silently clip),
-partial transparency, several parts or layers, channels other than RGB(A)/Y(A).
+partial transparency, several parts or layers, channels other than RGB(A)/Y(A), a white point other than D65,
+colours outside the Rec. 709 gamut.
 """
 from __future__ import annotations
 
@@ -74,6 +77,7 @@ def _read_exr(path: Path) -> np.ndarray:
             if len(exr.parts) != 1:
                 raise HdrReadError(f"{path}: {len(exr.parts)} parts; only single-part EXR files are read")
             channels = {name: np.asarray(c.pixels) for name, c in exr.channels().items()}
+            primaries = _exr_primaries(exr.header(), OpenEXR)
     except HdrReadError:
         raise
     except Exception as error:  # the bindings raise RuntimeError/OSError with the library's message
@@ -81,6 +85,8 @@ def _read_exr(path: Path) -> np.ndarray:
     names = set(channels)
     if names in ({"R", "G", "B"}, {"R", "G", "B", "A"}):
         planes = [channels[c] for c in "RGB"]
+        if primaries is not None and not np.allclose(primaries, REC709_PRIMARIES, atol=PRIMARIES_ATOL):
+            planes = _to_rec709(planes, primaries, path)
     elif names in ({"Y"}, {"Y", "A"}):
         planes = [channels["Y"]]
     else:
@@ -89,6 +95,41 @@ def _read_exr(path: Path) -> np.ndarray:
         raise HdrReadError(f"{path}: the alpha channel has transparent pixels; the score would depend on the "
                            "background they are composited onto")
     return np.stack([p.astype(np.float32) for p in planes], axis=-1)
+
+
+# (red x, y, green x, y, blue x, y, white x, y): the EXR ``chromaticities`` layout; Rec. 709 = sRGB primaries, D65
+REC709_PRIMARIES = (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290)
+PRIMARIES_ATOL = 1e-4  # the attribute is stored in float32
+
+
+def _exr_primaries(header: dict, openexr) -> tuple | None:
+    """The file's primaries and white: the ``chromaticities`` attribute, else those of a linear ``colorInteropID``
+    (None: neither, or an ID with no primaries such as 'data', taken as Rec. 709 like every EXR reader does)."""
+    if header.get("chromaticities") is not None:
+        return tuple(float(v) for v in header["chromaticities"])
+    interop = header.get("colorInteropID")
+    if interop:
+        found = openexr.colorInteropIDToChromaticities(str(interop))
+        return None if found is None else tuple(float(v) for v in found)
+    return None
+
+
+def _rgb_to_xyz(primaries) -> np.ndarray:
+    """3×3 RGB → XYZ matrix of linear RGB with these primaries (white at Y = 1)."""
+    xy = np.asarray(primaries, dtype=np.float64).reshape(4, 2)
+    xyz = np.stack([xy[:, 0] / xy[:, 1], np.ones(4), (1 - xy[:, 0] - xy[:, 1]) / xy[:, 1]], axis=1)  # per row
+    gains = np.linalg.solve(xyz[:3].T, xyz[3])
+    return xyz[:3].T * gains
+
+
+def _to_rec709(planes, primaries, path: Path):
+    """Linear RGB in the file's primaries → linear Rec. 709 RGB, in float64 (same D65 white: no adaptation)."""
+    if not np.allclose(primaries[6:], REC709_PRIMARIES[6:], atol=PRIMARIES_ATOL):
+        raise HdrReadError(f"{path}: white point (x, y) = ({primaries[6]:.4f}, {primaries[7]:.4f}) is not D65; "
+                           "convert the file to D65 primaries (e.g. linear Rec. 709 or Rec. 2020) first")
+    matrix = np.linalg.solve(_rgb_to_xyz(REC709_PRIMARIES), _rgb_to_xyz(primaries))
+    rgb = np.stack([p.astype(np.float64) for p in planes], axis=-1) @ matrix.T
+    return [rgb[..., k] for k in range(3)]
 
 
 def _read_radiance(path: Path) -> np.ndarray:
@@ -106,8 +147,9 @@ def _check_values(array: np.ndarray, path: Path) -> None:
     if not np.isfinite(array).all():
         raise HdrReadError(f"{path}: NaN or infinite samples")
     if (array < 0).any():
-        raise HdrReadError(f"{path}: negative samples (smallest {float(array.min()):g}): out-of-gamut colour that "
-                           "a metric would clip; convert the file to a wider gamut or clip it explicitly first")
+        raise HdrReadError(f"{path}: negative samples (smallest {float(array.min()):g}, in Rec. 709 primaries): "
+                           "out-of-gamut colour that a metric would clip; map the file into the Rec. 709 gamut or "
+                           "clip it explicitly first")
 
 
 # ------------------------------------------------------------------------------------------------------------------
