@@ -91,7 +91,7 @@ def test_exr_rec709_and_interop_id(tmp_path):
     assert torch.equal(by_id, by_chroma) and not torch.equal(by_id[0].permute(1, 2, 0), torch.from_numpy(grey_ish))
 
 
-@pytest.mark.parametrize("case, match", [("white", "white point"), ("gamut", "Rec. 709 gamut")])
+@pytest.mark.parametrize("case, match", [("white", "white point"), ("gamut", "colorspace=BT.2020-linear")])
 def test_exr_primaries_refused(tmp_path, case, match):
     rgb = np.ones((3, 3, 3), np.float32)
     if case == "white":  # D50 white: converting would need a chromatic adaptation the file does not specify
@@ -102,6 +102,27 @@ def test_exr_primaries_refused(tmp_path, case, match):
     write_exr(tmp_path / "a.exr", rgb_channels(rgb), **attributes)
     with pytest.raises(HdrReadError, match=match):
         read_hdr_image(tmp_path / "a.exr")
+
+
+def test_exr_read_in_the_display_colour_space(tmp_path):
+    """turboiqa score --display: a Rec. 2020 file on a BT.2020-linear display comes back untouched (also its
+    out-of-Rec. 709-gamut green), a Rec. 709 file on that display is converted by the inverse BT.2087 matrix."""
+    from turboiqa.display import resolve_display
+    from turboiqa.hdr_images import read_hdr_pair
+
+    wide = resolve_display("standard_hdr_linear", colorspace="BT.2020-linear")
+    green = np.zeros((3, 4, 3), np.float32)
+    green[..., 1] = 80.0
+    write_exr(tmp_path / "2020.exr", rgb_channels(green), chromaticities=REC2020)
+    dist, ref = read_hdr_pair(tmp_path / "2020.exr", tmp_path / "2020.exr", wide)
+    assert torch.equal(dist.pixels[0].permute(1, 2, 0), torch.from_numpy(green)) and dist.primaries is not None
+    rgb = (1 + np.random.default_rng(3).random((2, 3, 3)) * 10).astype(np.float32)
+    write_exr(tmp_path / "709.exr", rgb_channels(rgb), chromaticities=REC709)
+    got = read_hdr_pair(tmp_path / "709.exr", tmp_path / "709.exr", wide)[0].pixels[0].permute(1, 2, 0).numpy()
+    want = np.linalg.solve(BT2020_TO_BT709, rgb.reshape(-1, 3).T.astype(np.float64)).T.reshape(rgb.shape)
+    np.testing.assert_allclose(got, want, rtol=2e-3)
+    assert torch.equal(read_hdr_pair(tmp_path / "709.exr", tmp_path / "709.exr")[0].pixels[0].permute(1, 2, 0),
+                       torch.from_numpy(rgb))
 
 
 def test_radiance_rgbe_decoded(tmp_path):

@@ -58,7 +58,7 @@ def score_pair(ref_path: Path, dist_path: Path, metrics, device: str, data_range
     row = {"reference": str(ref_path), "distorted": str(dist_path)}
     if is_hdr_file(ref_path) or is_hdr_file(dist_path):
         check_linear_pair(ref_path, dist_path, metrics, hdr_metrics, display)
-        dist_image, ref_image = read_hdr_pair(dist_path, ref_path)
+        dist_image, ref_image = read_hdr_pair(dist_path, ref_path, display)
         dist, ref = dist_image.pixels.to(device), ref_image.pixels.to(device)
         peak = 1.0 if data_range is None else data_range  # not used by linear displays
     else:

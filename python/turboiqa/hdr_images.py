@@ -2,8 +2,9 @@
 
 - OpenEXR (``.exr``) through the Academy Software Foundation's own ``OpenEXR`` bindings: half and float channels
   come back exactly (half → float32 is exact); R, G, B (colour) or Y (grey) channels, fully opaque alpha dropped.
-  RGB whose header names other primaries (the ``chromaticities`` attribute, or a linear ``colorInteropID``) is
-  converted to linear Rec. 709/sRGB primaries, the metrics' colour space; Rec. 709 files come back untouched.
+  RGB whose header names its primaries (the ``chromaticities`` attribute, or a linear ``colorInteropID``) is
+  converted to the target primaries when they differ: the display's colour space for ``turboiqa score --display``,
+  else linear Rec. 709/sRGB; files already in the target primaries (or naming none) come back untouched.
 - Radiance RGBE (``.hdr``, ``.pic``) through OpenCV's decoder (``opencv-python-headless``), the maintained reader
   of that format in Python (Pillow and imageio's built-in plugins cannot read it; OpenCV's pip wheels cannot read
   EXR, hence two libraries).
@@ -39,6 +40,7 @@ class HdrImage:
     pixels: torch.Tensor
     path: Path
     format: str  # 'exr' | 'radiance'
+    primaries: tuple | None = None  # the file's declared (red, green, blue, white) x, y; None: not declared
 
     @property
     def peak(self) -> float:
@@ -50,24 +52,26 @@ def is_hdr_file(path) -> bool:
     return Path(path).suffix.lower() in HDR_SUFFIXES
 
 
-def read_hdr_image(path) -> HdrImage:
+def read_hdr_image(path, rgb_to_xyz=None) -> HdrImage:
+    """``rgb_to_xyz``: the 3×3 RGB → XYZ matrix (rows X, Y, Z) of the colour space the pixels are wanted in (a
+    display's :meth:`~turboiqa.display.DisplayPhotometry.rgb_to_xyz`); None: linear Rec. 709."""
     path = Path(path)
     kind = HDR_SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise HdrReadError(f"{path}: not an HDR image file (expected one of {sorted(HDR_SUFFIXES)})")
     if not path.is_file():
         raise HdrReadError(f"{path}: no such file")
-    array = _read_exr(path) if kind == "exr" else _read_radiance(path)
+    array, primaries = _read_exr(path, rgb_to_xyz) if kind == "exr" else (_read_radiance(path), None)
     _check_values(array, path)
     pixels = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))[None]
-    return HdrImage(pixels=pixels, path=path, format=kind)
+    return HdrImage(pixels=pixels, path=path, format=kind, primaries=primaries)
 
 
 def _missing(package: str, path: Path) -> HdrReadError:
     return HdrReadError(f"{path}: reading it needs the '{package}' package: pip install \"turboiqa[hdr]\"")
 
 
-def _read_exr(path: Path) -> np.ndarray:
+def _read_exr(path: Path, rgb_to_xyz) -> tuple[np.ndarray, tuple | None]:
     try:
         import OpenEXR
     except ImportError:
@@ -85,8 +89,8 @@ def _read_exr(path: Path) -> np.ndarray:
     names = set(channels)
     if names in ({"R", "G", "B"}, {"R", "G", "B", "A"}):
         planes = [channels[c] for c in "RGB"]
-        if primaries is not None and not np.allclose(primaries, REC709_PRIMARIES, atol=PRIMARIES_ATOL):
-            planes = _to_rec709(planes, primaries, path)
+        if primaries is not None:
+            planes = _to_target(planes, primaries, rgb_to_xyz, path)
     elif names in ({"Y"}, {"Y", "A"}):
         planes = [channels["Y"]]
     else:
@@ -94,12 +98,13 @@ def _read_exr(path: Path) -> np.ndarray:
     if "A" in names and not np.all(channels["A"] == 1):
         raise HdrReadError(f"{path}: the alpha channel has transparent pixels; the score would depend on the "
                            "background they are composited onto")
-    return np.stack([p.astype(np.float32) for p in planes], axis=-1)
+    return np.stack([p.astype(np.float32) for p in planes], axis=-1), primaries
 
 
 # (red x, y, green x, y, blue x, y, white x, y): the EXR ``chromaticities`` layout; Rec. 709 = sRGB primaries, D65
 REC709_PRIMARIES = (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290)
-PRIMARIES_ATOL = 1e-4  # the attribute is stored in float32
+# Two RGB → XYZ matrices this close are one colour space (cvvdp's tables round the standards' matrices differently)
+SAME_SPACE_ATOL = 1e-3
 
 
 def _exr_primaries(header: dict, openexr) -> tuple | None:
@@ -122,12 +127,23 @@ def _rgb_to_xyz(primaries) -> np.ndarray:
     return xyz[:3].T * gains
 
 
-def _to_rec709(planes, primaries, path: Path):
-    """Linear RGB in the file's primaries → linear Rec. 709 RGB, in float64 (same D65 white: no adaptation)."""
-    if not np.allclose(primaries[6:], REC709_PRIMARIES[6:], atol=PRIMARIES_ATOL):
-        raise HdrReadError(f"{path}: white point (x, y) = ({primaries[6]:.4f}, {primaries[7]:.4f}) is not D65; "
-                           "convert the file to D65 primaries (e.g. linear Rec. 709 or Rec. 2020) first")
-    matrix = np.linalg.solve(_rgb_to_xyz(REC709_PRIMARIES), _rgb_to_xyz(primaries))
+def _white_xy(rgb_to_xyz: np.ndarray) -> np.ndarray:
+    white = rgb_to_xyz.sum(1)
+    return white[:2] / white.sum()
+
+
+def _to_target(planes, primaries, rgb_to_xyz, path: Path):
+    """Linear RGB in the file's primaries → linear RGB of the target matrix (Rec. 709 when None), in float64; the
+    planes untouched when both name one colour space. The whites must agree (no chromatic adaptation is guessed)."""
+    source = _rgb_to_xyz(primaries)
+    target = _rgb_to_xyz(REC709_PRIMARIES) if rgb_to_xyz is None else np.asarray(rgb_to_xyz, dtype=np.float64)
+    if np.allclose(source, target, atol=SAME_SPACE_ATOL):
+        return planes
+    if not np.allclose(_white_xy(source), _white_xy(target), atol=SAME_SPACE_ATOL):
+        want = _white_xy(target)
+        raise HdrReadError(f"{path}: white point (x, y) = ({primaries[6]:.4f}, {primaries[7]:.4f}), the target "
+                           f"colour space's is ({want[0]:.4f}, {want[1]:.4f}); convert the file to that white first")
+    matrix = np.linalg.solve(target, source)
     rgb = np.stack([p.astype(np.float64) for p in planes], axis=-1) @ matrix.T
     return [rgb[..., k] for k in range(3)]
 
@@ -147,9 +163,9 @@ def _check_values(array: np.ndarray, path: Path) -> None:
     if not np.isfinite(array).all():
         raise HdrReadError(f"{path}: NaN or infinite samples")
     if (array < 0).any():
-        raise HdrReadError(f"{path}: negative samples (smallest {float(array.min()):g}, in Rec. 709 primaries): "
-                           "out-of-gamut colour that a metric would clip; map the file into the Rec. 709 gamut or "
-                           "clip it explicitly first")
+        raise HdrReadError(f"{path}: negative samples (smallest {float(array.min()):g}, in the target primaries): "
+                           "out-of-gamut colour that a metric would clip; score it on a display of a wider colour "
+                           "space (e.g. --display-param colorspace=BT.2020-linear), or clip it explicitly first")
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -220,6 +236,16 @@ def check_linear_pair(reference, distorted, metrics, hdr_metrics, display) -> No
                             "standard_hdr_linear or add --display-param eotf=linear")
 
 
-def read_hdr_pair(distorted, reference) -> tuple[HdrImage, HdrImage]:
-    """Both files of a linear-light pair (distorted first, as the metrics take them)."""
-    return read_hdr_image(distorted), read_hdr_image(reference)
+def read_hdr_pair(distorted, reference, display=None) -> tuple[HdrImage, HdrImage]:
+    """Both files of a linear-light pair (distorted first, as the metrics take them), in the primaries of
+    ``display``'s colour space (a :class:`turboiqa.display.Display`; Rec. 709 when None or luminance only)."""
+    target = None
+    if display is not None and "RGB2X" in _colour_space(display.photometry.colorspace):
+        target = display.photometry.rgb_to_xyz()
+    return read_hdr_image(distorted, target), read_hdr_image(reference, target)
+
+
+def _colour_space(name: str) -> dict:
+    from .display import load_json
+
+    return load_json("color_spaces.json")[name]
