@@ -274,14 +274,15 @@ def _check_extrema_pair(x: torch.Tensor, ex: torch.Tensor, ey: torch.Tensor, dat
     image holds NaN/Inf), read with one small host copy each and no concatenation."""
     if x.dtype == torch.uint8:
         return
-    vx, vy = ex.flatten().tolist(), ey.flatten().tolist()
-    if not all(map(math.isfinite, vx)):
+    vx, vy = ex.tolist(), ey.tolist()  # [[low, high], ...]: NaN for an image holding NaN/Inf
+    x_low, x_high = min(v[0] for v in vx), max(v[1] for v in vx)
+    y_low, y_high = min(v[0] for v in vy), max(v[1] for v in vy)
+    if not all(math.isfinite(a) and math.isfinite(b) for a, b in vx):
         raise ValueError("x contains NaN or Inf")
-    if not all(map(math.isfinite, vy)):
+    if not all(math.isfinite(a) and math.isfinite(b) for a, b in vy):
         raise ValueError("y contains NaN or Inf")
-    x_high, y_high = max(vx[1::2]), max(vy[1::2])
-    check_range(min(vx[0::2]), x_high, data_range, "x")
-    check_range(min(vy[0::2]), y_high, data_range, "y")
+    check_range(x_low, x_high, data_range, "x")
+    check_range(y_low, y_high, data_range, "y")
     warn_if_range_unused(max(x_high, y_high), data_range)
 
 
