@@ -110,6 +110,14 @@ def test_strip_boundaries_of_taller_images(dtype):
             same(OP(x, y, *front, *tail), composed(x, y, front, tail))
 
 
+def test_tall_images_take_longer_strips():
+    """Over 256 output rows the strips grow (an eighth of the map, up to ~256 KiB of planes): same bits."""
+    for h, w, channels in ((1100, 40, 3), (1031, 23, 1), (2200, 9, 3)):
+        x, y = images((1, channels, h, w), torch.float32, seed=h)
+        for front, tail in cases(h, w, channels, torch.float32, h):
+            same(OP(x, y, *front, *tail), composed(x, y, front, tail))
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_non_finite_samples_anywhere(dtype):
     """NaN/Inf in x or y: in a strip's first/last row, a halo row, a row or column no box reads, the last image of a
@@ -264,7 +272,7 @@ ok = True
 g = torch.Generator().manual_seed(5)
 op = torch.ops.turboiqa
 for dtype in (torch.uint8, torch.float32, torch.float64):
-    for shape in ((2, 3, 9, 37), (1, 3, 70, 67), (1, 1, 133, 19)):
+    for shape in ((2, 3, 9, 37), (1, 3, 70, 67), (1, 1, 133, 19), (1, 3, 1100, 21)):
         if dtype == torch.uint8:
             x = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
             y = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)

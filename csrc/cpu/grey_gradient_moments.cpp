@@ -1,6 +1,6 @@
 // CPU kernel of grey_gradient_moments (csrc/grey_gradient_moments.h): grey_planes of x and y and the moments of their
-// gradient similarity without the image-sized planes. Tasks are (image, strip of kStripRows output rows of the
-// similarity map); a task forms the pooled rows its strip reads (the strip, plus one row above and below for the
+// gradient similarity without the image-sized planes. Tasks are (image, strip of output rows of the similarity
+// map); a task forms the pooled rows its strip reads (the strip, plus one row above and below for the
 // 'zeros' border, two below for 'valid') of x and of y into a per-thread buffer with grey_planes' row kernel (run on
 // the image with a shifted pad_top, so that its items are the buffer's rows), then runs gradient_similarity's row
 // kernel on the buffer with the strip's rows; the buffer's first/last row is the image's only where the strip
@@ -29,7 +29,12 @@ namespace turboiqa::cpu {
 
 namespace {
 
-constexpr int64_t kStripRows = 32;  // output rows per task (any split gives the same bits)
+// Output rows per task (any split gives the same bits): at least 32, about an eighth of the map (fewer halo rows
+// formed twice on large images: 2 per strip), while a strip's buffers stay within ~256 KiB per image (in L2).
+int64_t strip_rows(int64_t rows, int64_t planes, int64_t width, std::size_t elem) {
+  const int64_t fit = static_cast<int64_t>((256 << 10) / (static_cast<std::size_t>(planes * width) * elem));
+  return std::max<int64_t>(32, std::min((rows + 7) / 8, fit));
+}
 
 template <typename In, typename T>
 void grey_rows(const GreyPlanesArgs<In, T>& args, int64_t begin, int64_t end, void* scratch) {
@@ -83,8 +88,9 @@ void run(const at::Tensor& x, const at::Tensor& y, const Params& p, int64_t plan
   const int64_t n = x.size(0), channels = x.size(1), h = x.size(2), w = x.size(3);
   const int64_t ho = p.out_h, wo = p.out_w, off = p.valid ? 1 : 0;
   const int64_t rows = ho - 2 * off;  // output rows of the similarity map
-  const int64_t strips = (rows + kStripRows - 1) / kStripRows;
-  const int64_t buf_rows = kStripRows + 3;  // strip + halo, + 1: a non-final buffer is never the image's last rows
+  const int64_t strip = strip_rows(rows, planes, wo, sizeof(T));
+  const int64_t strips = (rows + strip - 1) / strip;
+  const int64_t buf_rows = strip + 3;  // strip + halo, + 1: a non-final buffer is never the image's last rows
   // scratch: grey_planes' row scratch, the x and y buffers (R planes x buf_rows x wo), the similarity's rows, the
   // buffer items' extrema
   const std::size_t grey_bytes = align_up(grey_scratch_bytes(p.factor, h, planes, w));
@@ -109,7 +115,7 @@ void run(const at::Tensor& x, const at::Tensor& y, const Params& p, int64_t plan
   const int64_t image = channels * h * w;
 
   // ~64K input samples of each image per chunk of tasks: small images stay on one thread
-  const int64_t task_samples = std::max<int64_t>(1, kStripRows * p.factor * channels * w);
+  const int64_t task_samples = std::max<int64_t>(1, strip * p.factor * channels * w);
   const int64_t grain = std::max<int64_t>(1, 65536 / task_samples);
   parallel_chunks(n * strips, grain, [&](int64_t begin, int64_t end) {
     char* s = static_cast<char*>(thread_scratch(bytes));
@@ -119,14 +125,14 @@ void run(const at::Tensor& x, const at::Tensor& y, const Params& p, int64_t plan
     T* sim_scratch = reinterpret_cast<T*>(s + grey_bytes + 2 * buf_bytes);
     GreyExtrema* local_ext = reinterpret_cast<GreyExtrema*>(s + grey_bytes + 2 * buf_bytes + sim_bytes);
     for (int64_t task = begin; task < end; ++task) {
-      const int64_t img = task / strips, strip = task % strips;
-      const int64_t a = strip * kStripRows, b = std::min(rows, a + kStripRows);  // output rows
-      // pooled rows read: [lo, hi); owned (their extrema recorded): [a + off·0, ...) see below
+      const int64_t img = task / strips, k = task % strips;
+      const int64_t a = k * strip, b = std::min(rows, a + strip);  // output rows
+      // pooled rows read: [lo, hi)
       const int64_t lo = p.valid ? a : std::max<int64_t>(0, a - 1);
       const int64_t hi = p.valid ? b + 2 : std::min(ho, b + 1);
       const int64_t nb = hi - lo;
       // the pooled rows whose extrema this task records: [a, b), and the rest of the image for the last strip
-      const int64_t own_lo = a, own_hi = strip == strips - 1 ? ho : b;
+      const int64_t own_lo = a, own_hi = k == strips - 1 ? ho : b;
       // grey_planes' items 0 .. nb-1 are the pooled rows lo .. hi-1; only when the buffer ends at the image's last
       // pooled row does its last item also take the input rows no box reads (out_h = nb there, nb + 1 elsewhere)
       GreyPlanesArgs<In, T> g = base;
