@@ -160,4 +160,13 @@ TORCH_LIBRARY(turboiqa, m) {
   m.def(
       "grey_planes(Tensor x, float[] coeffs, float scale, str rounding, int factor, int pad_top, int pad_left, "
       "int out_height, int out_width) -> (Tensor planes, Tensor extrema)");
+  // grey_gradient_moments (csrc/grey_gradient_moments.h): grey_planes of x and of y (the first nine arguments), then
+  // gradient_similarity(px, py, smooth, grad_scale, c, alpha, eps, padding, 'moments') of the two stacks, fused: one
+  // read of each image, no planes written; the same bits as the two operators. Returns the moments (N, R, 2) float64
+  // and the extrema of x and of y ((N, 2) float64 each, as grey_planes). CPU only, no autograd (the Python side
+  // composes the two operators when a gradient is needed or on other devices).
+  m.def(
+      "grey_gradient_moments(Tensor x, Tensor y, float[] coeffs, float scale, str rounding, int factor, int pad_top, "
+      "int pad_left, int out_height, int out_width, float[] smooth, float grad_scale, float c, float alpha, float eps, "
+      "str padding) -> (Tensor, Tensor, Tensor)");
 }

@@ -83,6 +83,8 @@ VALID = {
                                       t(2, 3, 9, 11, dtype=torch.uint8), [1.0, 2.0, 1.0], 1 / 4, 170.0, 0.5, 0.0,
                                       "valid", "moments"),
     "grey_planes": (t(2, 3, 9, 11), [0.299, 0.587, 0.114], 255.0, "half_away", 2, 0, 0, 5, 6),
+    "grey_gradient_moments": (t(2, 3, 9, 11), t(2, 3, 9, 11), [0.299, 0.587, 0.114], 255.0, "none", 2, 0, 0, 5, 6,
+                              [1.0, 1.0, 1.0], 1 / 3, 170.0, 0.0, 0.0, "zeros"),
 }
 
 # (op, what is wrong, arguments on the CPU, a piece of the expected message).
@@ -214,6 +216,15 @@ BAD = [
     ("grey_planes", "coefficients not R x C", (t(1, 3, 8, 8), [1.0, 1.0], 1.0, "none", 1, 0, 0, 8, 8),
      "coeffs must hold R x C"),
     ("grey_planes", "output past the image", (t(1, 1, 8, 8), [], 1.0, "none", 2, 0, 0, 5, 4), "reads past"),
+    ("grey_gradient_moments", "bogus rounding", (t(1, 3, 8, 8), t(1, 3, 8, 8), [], 1.0, "bogus", 2, 0, 0, 4, 4,
+                                                 [1.0] * 3, 1 / 3, 170.0, 0.0, 0.0, "zeros"), "rounding must be"),
+    ("grey_gradient_moments", "y of another shape", (t(1, 3, 8, 8), t(1, 3, 8, 9), [], 1.0, "none", 2, 0, 0, 4, 4,
+                                                     [1.0] * 3, 1 / 3, 170.0, 0.0, 0.0, "zeros"), "same shape"),
+    ("grey_gradient_moments", "planes too small for 'valid'", (t(1, 1, 8, 8), t(1, 1, 8, 8), [], 1.0, "none", 4, 0,
+                                                               0, 2, 2, [1.0] * 3, 1 / 3, 170.0, 0.0, 0.0, "valid"),
+     "at least 3x3"),
+    ("grey_gradient_moments", "two taps", (t(1, 1, 8, 8), t(1, 1, 8, 8), [], 1.0, "none", 1, 0, 0, 8, 8, [1.0] * 2,
+                                           1 / 3, 170.0, 0.0, 0.0, "zeros"), "smooth must hold 3 taps"),
 ]
 
 

