@@ -208,16 +208,52 @@ def test_cli(tmp_path, capsys):
 
     ref, dist = carphone()
     out = tmp_path / "cli.jsonl"
-    assert main(["video", str(ref), str(dist), "--metric", "psnr,ssim_ffmpeg", "--end", "10", "--batch", "4",
+    assert main(["video", str(dist), str(ref), "--metric", "psnr,ssim_ffmpeg", "--end", "10", "--batch", "4",
                  "--out", str(out), "--no-progress"]) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert frames_of(rows) == list(range(10)) and set(rows[0]) == {"frame", "pts", "psnr", "ssim_ffmpeg"}
     assert json.loads(capsys.readouterr().out)["frames"] == 10
-    assert main(["video", str(ref), str(dist), "--end", "2", "--no-progress"]) == 0
+    assert main(["video", str(dist), str(ref), "--end", "2", "--no-progress"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == "frame,pts,psnr,ssim"
     if not torch.cuda.is_available():
-        assert main(["video", str(ref), str(dist), "--device", "cuda", "--no-progress"]) == 2
+        assert main(["video", str(dist), str(ref), "--device", "cuda", "--no-progress"]) == 2
         assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_cli_takes_distorted_first(clips, tmp_path, capsys):
+    """``turboiqa video A B``: A is the distorted video, B the reference (the metrics' order). --dist-delay is the
+    distorted side's delay, so only that order aligns 'late' (two black frames, then ref's frames) exactly; and an
+    asymmetric metric (VIFp) gives the Python API's values for distorted=A, reference=B, not the swapped ones."""
+    from turboiqa.cli import main
+
+    ref, late = clips["ref"], clips["late"]
+    common = ["--metric", "psnr", "--psnr-max-db", "60", "--dist-delay", "2", "--shortest", "--no-progress"]
+    out = tmp_path / "aligned.csv"
+    assert main(["video", str(late), str(ref), *common, "--out", str(out)]) == 0
+    rows = out.read_text().splitlines()[1:]
+    assert len(rows) == 12 and all(float(r.split(",")[2]) == 60 for r in rows)  # lossless copy, aligned
+    summary = json.loads((tmp_path / "aligned.summary.json").read_text())
+    assert (summary["distorted"], summary["reference"]) == (str(late), str(ref))
+    capsys.readouterr()
+    assert main(["video", str(ref), str(late), *common, "--out", str(tmp_path / "swapped.csv")]) == 0
+    rows = (tmp_path / "swapped.csv").read_text().splitlines()[1:]
+    assert rows and all(float(r.split(",")[2]) < 30 for r in rows)
+    summary = json.loads((tmp_path / "swapped.summary.json").read_text())
+    assert (summary["distorted"], summary["reference"]) == (str(ref), str(late))
+
+    frames = smooth_frames(3, 48, 64, seed=5)
+    box = np.ones(7, np.float32) / 7
+    blurred = frames.astype(np.float32)
+    for axis in (1, 2):
+        blurred = np.apply_along_axis(lambda v: np.convolve(v, box, mode="same"), axis, blurred)
+    sharp = write_video(tmp_path / "sharp.mkv", frames)
+    blur = write_video(tmp_path / "blur.mkv", np.clip(np.rint(blurred), 0, 255).astype(np.uint8))
+    want = [r["vif_p"] for r in video.score(distorted=blur, reference=sharp, metrics=["vif_p"])]
+    swapped = [r["vif_p"] for r in video.score(distorted=sharp, reference=blur, metrics=["vif_p"])]
+    assert all(abs(w - s) > 0.05 * abs(w) for w, s in zip(want, swapped))  # the orders are told apart
+    out = tmp_path / "vif.jsonl"
+    assert main(["video", str(blur), str(sharp), "--metric", "vif_p", "--out", str(out), "--no-progress"]) == 0
+    assert [json.loads(line)["vif_p"] for line in out.read_text().splitlines()] == pytest.approx(want, rel=1e-6)
 
 
 def luma_planes(path, count: int) -> torch.Tensor:
@@ -241,7 +277,7 @@ def test_cli_scales_and_output_errors(tmp_path, capsys):
     from turboiqa.cli import main
 
     ref, dist = carphone()
-    args = ["video", str(ref), str(dist), "--metric", "ms_ssim", "--end", "2", "--no-progress"]
+    args = ["video", str(dist), str(ref), "--metric", "ms_ssim", "--end", "2", "--no-progress"]
     assert main(args) == 1
     assert "--scales 4" in capsys.readouterr().err
     out = tmp_path / "ms.jsonl"
@@ -251,7 +287,7 @@ def test_cli_scales_and_output_errors(tmp_path, capsys):
     want = turboiqa.ms_ssim(dist_y, ref_y, 255, reduction="none", scales=3)
     assert [r["ms_ssim"] for r in rows] == pytest.approx(want.tolist(), abs=1e-6)
     assert main([*args, "--scales", "0"]) == 2
-    assert main(["video", str(ref), str(dist), "--end", "1", "--out", str(tmp_path / "missing" / "o.csv")]) == 3
+    assert main(["video", str(dist), str(ref), "--end", "1", "--out", str(tmp_path / "missing" / "o.csv")]) == 3
     assert "cannot write --out" in capsys.readouterr().err
 
 

@@ -14,8 +14,8 @@ from ..rows import OutputError
 def add_video_parser(sub) -> None:
     p = sub.add_parser("video", help="score every frame of a distorted video against its reference: DIST first, "
                                      "REF second",
-                       description="Per-frame scores of DIST (first) against REF (second), as the Python API "
-                                   "orders them (Y plane for luma metrics), streamed to "
+                       description="Per-frame scores of DIST (first) against REF (second), the order of "
+                                   "`turboiqa score` and of the metric functions (Y plane for luma metrics), streamed to "
                                    "--out as CSV or JSON lines, then a JSON summary (mean, harmonic mean, min, "
                                    "percentiles; cvvdp: one JOD per clip) next to it and on stdout. Sources of "
                                    "more than 8 bits (HDR10) are scored at their depth.")
