@@ -149,7 +149,8 @@ def test_score_takes_distorted_first(tmp_path, capsys):
     assert main(["score", str(dists), str(refs), "--metric", "vif_p", "--csv", "--out", str(out)]) == 0
     with open(out, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert [(r["distorted"], r["reference"]) for r in rows] == [(str(dists / n), str(refs / n)) for n in ("a.png", "b.png")]
+    names = ("a.png", "b.png")
+    assert [(r["distorted"], r["reference"]) for r in rows] == [(str(dists / n), str(refs / n)) for n in names]
     assert [float(r["vif_p"]) for r in rows] == pytest.approx([want, want], rel=1e-6)
 
 

@@ -45,9 +45,10 @@ def folder_pairs(dist_dir: Path, ref_dir: Path):
 
 def score_pair(dist_path: Path, ref_path: Path, metrics, device: str, data_range: float | None = None,
                scales: int | None = None, display=None) -> dict:
-    """Scores of one pair (distorted first, as the metrics take it); the peak is the images' bit depth's (255 or 65535) unless ``data_range`` is given;
-    ``scales`` goes to the multi-scale metrics; ``display`` (None, a name or a :class:`turboiqa.display.Display`)
-    to the metrics that take a display model (cvvdp, pu21_*; None: their default).
+    """Scores of one pair (distorted first, as the metrics take it); the peak is the images' bit depth's (255 or
+    65535) unless ``data_range`` is given; ``scales`` goes to the multi-scale metrics; ``display`` (None, a name or
+    a :class:`turboiqa.display.Display`) to the metrics that take a display model (cvvdp, pu21_*; None: their
+    default).
 
     Linear-light HDR files (.exr, .hdr) go to those metrics unchanged (absolute cd/m²) and need a display with a
     linear EOTF; the rules are :func:`turboiqa.hdr_images.check_linear_pair`'s. 16-bit PNG/TIFF are read exactly

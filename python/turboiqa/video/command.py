@@ -15,10 +15,10 @@ def add_video_parser(sub) -> None:
     p = sub.add_parser("video", help="score every frame of a distorted video against its reference: DIST first, "
                                      "REF second",
                        description="Per-frame scores of DIST (first) against REF (second), the order of "
-                                   "`turboiqa score` and of the metric functions (Y plane for luma metrics), streamed to "
-                                   "--out as CSV or JSON lines, then a JSON summary (mean, harmonic mean, min, "
-                                   "percentiles; cvvdp: one JOD per clip) next to it and on stdout. Sources of "
-                                   "more than 8 bits (HDR10) are scored at their depth.")
+                                   "`turboiqa score` and of the metric functions (Y plane for luma metrics), "
+                                   "streamed to --out as CSV or JSON lines, then a JSON summary (mean, harmonic "
+                                   "mean, min, percentiles; cvvdp: one JOD per clip) next to it and on stdout. "
+                                   "Sources of more than 8 bits (HDR10) are scored at their depth.")
     p.add_argument("dist", metavar="DIST", help="distorted video (first)")
     p.add_argument("ref", metavar="REF", help="reference video (second)")
     p.add_argument("--metric", default="psnr,ssim",
@@ -94,14 +94,14 @@ def cmd_video(args) -> int:
         if getattr(args, "ray", None) is not None:
             from ..distributed import ray_options, video
 
-            summary = video(distorted=args.dist, reference=args.ref, metrics=metrics, out=args.out, address=args.ray or None,
-                            resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress,
-                            plot=args.plot, echo=None if args.out else sys.stdout,
+            summary = video(distorted=args.dist, reference=args.ref, metrics=metrics, out=args.out,
+                            address=args.ray or None, resume=args.resume, overwrite=args.overwrite,
+                            progress=not args.no_progress, plot=args.plot, echo=None if args.out else sys.stdout,
                             **ray_options(args, "frames"), **options)
         else:
-            summary = run(distorted=args.dist, reference=args.ref, metrics=metrics, out=args.out, resume=args.resume, overwrite=args.overwrite,
-                          progress=not args.no_progress, plot=args.plot, echo=None if args.out else sys.stdout,
-                          **options)
+            summary = run(distorted=args.dist, reference=args.ref, metrics=metrics, out=args.out,
+                          resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress,
+                          plot=args.plot, echo=None if args.out else sys.stdout, **options)
     except (ClusterUnreachable, RayNotInstalled) as exc:
         print(f"turboiqa video: {exc}", file=sys.stderr)
         return 2
