@@ -177,9 +177,13 @@ def test_range_seeks_to_a_keyframe_with_the_frames_of_one_pass(clips):
     ref, dist = clips["gop"]
     index = distributed.frame_index(ref)
     assert index["seekable"] and index["keyframes"][:3] == [0, 10, 20]
-    rows, error, timing = distributed.score_range(ref, dist, ["psnr"], 37, 53, index, distributed.frame_index(dist))
+    # distorted first (index_dist before index_ref), as turboiqa.video.score; VIFp is asymmetric
+    rows, error, timing = distributed.score_range(dist, ref, ["psnr", "vif_p"], 37, 53, distributed.frame_index(dist),
+                                                  index)
     assert error is None and timing["keyframes_back"] == 0
-    assert rows == list(score(ref, dist, ["psnr"], start=37, end=53))
+    assert rows == list(score(distorted=dist, reference=ref, metrics=["psnr", "vif_p"], start=37, end=53))
+    swapped = list(score(distorted=ref, reference=dist, metrics=["vif_p"], start=37, end=53))
+    assert all(abs(a["vif_p"] - b["vif_p"]) > 0.01 for a, b in zip(rows, swapped))
 
 
 def ray_worker_pids(task_name: str) -> list[int]:
@@ -324,9 +328,9 @@ def test_range_steps_back_a_keyframe_when_the_seek_hides_frames(clips):
     ref, dist = clips["gop"]
     index = distributed.frame_index(ref)
     doctored = {**index, "pts": index["pts"] + 1, "keyframes": [0, 20]}
-    rows, error, timing = distributed.score_range(ref, dist, ["psnr"], 25, 40, doctored, doctored)
+    rows, error, timing = distributed.score_range(dist, ref, ["psnr"], 25, 40, doctored, doctored)
     assert error is None and timing["keyframes_back"] == 1
-    assert rows == list(score(ref, dist, ["psnr"], start=25, end=40))
+    assert rows == list(score(dist, ref, ["psnr"], start=25, end=40))
 
 
 def test_video_catalogue_shares_the_cluster(ray_cluster, clips, tmp_path):
@@ -337,10 +341,10 @@ def test_video_catalogue_shares_the_cluster(ray_cluster, clips, tmp_path):
     (ref, dist), (gref, gdist) = clips["shared"], clips["gop"]
     expected = {}
     for r, d in ((ref, dist), (gref, gdist)):
-        run(r, d, METRICS, out=tmp_path / f"single_{d.stem}.csv", progress=False, batch_size=4)
+        run(d, r, METRICS, out=tmp_path / f"single_{d.stem}.csv", progress=False, batch_size=4)
         expected[d.stem] = (tmp_path / f"single_{d.stem}.csv").read_bytes()
     short = reencode(dist, tmp_path / "short.mp4", frames=50)  # 50 frames against 120: a length mismatch
-    pairs = [(ref, dist), (gref, short), (gref, gdist)]
+    pairs = [(dist, ref), (short, gref), (gdist, gref)]  # (distorted, reference), as score_pairs
     summaries = distributed.run_videos(pairs, tmp_path / "out", METRICS, frames_per_task=48, batch_size=4,
                                        progress=False, ray=ray_cluster)
     for name, data in expected.items():

@@ -247,7 +247,7 @@ def test_video_10bit_luma_metrics_match_ffmpeg(pq_clips, tmp_path):
     from video_common import ffmpeg_oracle
 
     oracle = ffmpeg_oracle(pq_clips["ref"], pq_clips["dist"], tmp_path)
-    rows = list(video.score(pq_clips["ref"], pq_clips["dist"], ["psnr", "ssim_ffmpeg", "ssim_libvmaf"]))
+    rows = list(video.score(pq_clips["dist"], pq_clips["ref"], ["psnr", "ssim_ffmpeg", "ssim_libvmaf"]))
     np.testing.assert_allclose([r["psnr"] for r in rows], oracle["psnr_y"], atol=1e-4)
     np.testing.assert_allclose([r["ssim_ffmpeg"] for r in rows], oracle["ssim_y"], atol=2e-6)
     np.testing.assert_allclose([r["ssim_libvmaf"] for r in rows], oracle["vmaf_float_ssim"], atol=1e-5)
@@ -262,7 +262,7 @@ def test_video_transfer_and_display_rules(pq_clips, tmp_path, capsys):
     assert main(["video", hlg, ref, "--metric", "pu21_psnr", "--no-progress"]) == 2
     assert "transfer tags differ" in capsys.readouterr().err
     clip = {}
-    rows = list(video.score(ref, hlg, ["pu21_psnr"], transfer="hlg", clip=clip))
+    rows = list(video.score(hlg, ref, ["pu21_psnr"], transfer="hlg", clip=clip))
     assert clip["display"] == "standard_hdr_hlg" and len(rows) == 8
     # cvvdp is one JOD per clip: no sparse frames, no resume, no --ray
     assert main(["video", dist, ref, "--metric", "cvvdp", "--every", "2", "--no-progress"]) == 2
@@ -285,7 +285,7 @@ def test_video_mixed_depth_and_8bit_fast_path(pq_clips, tmp_path):
     y = pq_clips["planes"][0]
     y8 = (y >> 2).astype(np.uint8)
     eight = write_video(tmp_path / "eight.mkv", y8, pix_fmt="yuv444p")
-    with BatchReader(pq_clips["ref"], eight, {"y"}, batch_size=8) as reader:
+    with BatchReader(eight, pq_clips["ref"], {"y"}, batch_size=8) as reader:
         (batch,) = list(reader)
     assert batch.data_range["y"] == 1023.0
     assert torch.equal(batch.dist["y"][:, 0], torch.from_numpy(y8.astype(np.float32) * 4))
@@ -315,16 +315,16 @@ def test_video_cvvdp_8bit_streams_like_the_api(tmp_path):
     frames = smooth_frames(9, 32, 48)
     ref = write_video(tmp_path / "ref.mkv", frames, pix_fmt="yuv420p")
     dist = write_video(tmp_path / "dist.mkv", add_noise(frames, 6), pix_fmt="yuv420p")
-    with BatchReader(ref, dist, {"rgb"}, batch_size=16) as reader:
+    with BatchReader(dist, ref, {"rgb"}, batch_size=16) as reader:
         (batch,) = list(reader)
     assert batch.ref["rgb"].dtype == torch.uint8
     clip = {}
-    rows = list(video.score(ref, dist, ["psnr", "cvvdp"], batch_size=4, clip=clip))
+    rows = list(video.score(dist, ref, ["psnr", "cvvdp"], batch_size=4, clip=clip))
     assert len(rows) == 9 and clip["display"] == "standard_4k" and clip["frames"] == 9
     expected = turboiqa.cvvdp(batch.dist["rgb"], batch.ref["rgb"], data_range=255, fps=25).item()
     assert clip["cvvdp"] == pytest.approx(expected, abs=1e-4)
     one = {}
-    list(video.score(ref, dist, ["cvvdp"], start=3, end=4, clip=one))
+    list(video.score(dist, ref, ["cvvdp"], start=3, end=4, clip=one))
     image = turboiqa.cvvdp(batch.dist["rgb"][3:4], batch.ref["rgb"][3:4], data_range=255).item()
     assert one["cvvdp"] == pytest.approx(image, abs=1e-5)
 
