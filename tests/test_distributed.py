@@ -183,7 +183,7 @@ def test_range_seeks_to_a_keyframe_with_the_frames_of_one_pass(clips):
     assert error is None and timing["keyframes_back"] == 0
     assert rows == list(score(distorted=dist, reference=ref, metrics=["psnr", "vif_p"], start=37, end=53))
     swapped = list(score(distorted=ref, reference=dist, metrics=["vif_p"], start=37, end=53))
-    assert all(abs(a["vif_p"] - b["vif_p"]) > 0.01 for a, b in zip(rows, swapped))
+    assert all(abs(a["vif_p"] - b["vif_p"]) > 1e-3 for a, b in zip(rows, swapped))  # the orders are told apart
 
 
 def ray_worker_pids(task_name: str) -> list[int]:
