@@ -117,7 +117,8 @@ def main(argv=None):
             torch.set_num_threads(threads)
             d, dt = timed(lambda: dataset_job(lambda p: score_dataset(dataset, METRICS, p, progress=False)),
                           args.repeat)
-            v, vt = timed(lambda: video_job(lambda p: run(ref, dist, METRICS, out=p, progress=False)), args.repeat)
+            v, vt = timed(lambda: video_job(lambda p: run(distorted=dist, reference=ref, metrics=METRICS, out=p,
+                                                          progress=False)), args.repeat)
             results["runs"].append({"mode": f"single process, torch {threads} thread(s)", "pairs_per_s": n_pairs / d,
                                     "frames_per_s": n_frames / v, "dataset_s": dt, "video_s": vt})
             print(results["runs"][-1], flush=True)
@@ -133,8 +134,8 @@ def main(argv=None):
                                               ray=ray)
 
                 def ray_video(p, ray=ray):
-                    distributed.run_video(ref, dist, METRICS, out=p, frames_per_task=args.frames_per_task,
-                                          progress=False, ray=ray)
+                    distributed.run_video(distorted=dist, reference=ref, metrics=METRICS, out=p,
+                                          frames_per_task=args.frames_per_task, progress=False, ray=ray)
 
                 first, _ = timed(lambda: (dataset_job(ray_dataset), video_job(ray_video)), 1)  # warm-up
                 d, dt = timed(lambda: dataset_job(ray_dataset), args.repeat)

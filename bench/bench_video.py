@@ -107,7 +107,8 @@ def time_turboiqa_pipeline(ref, dist, device, batch):
     import turboiqa.video as tv
 
     timing = tv.ScoreTiming()
-    for _ in tv.score(ref, dist, ["psnr", "ssim"], device=device, batch_size=batch, timing=timing):
+    for _ in tv.score(distorted=dist, reference=ref, metrics=["psnr", "ssim"], device=device, batch_size=batch,
+                      timing=timing):
         pass
     return {"total": timing.wall_s, "decode": timing.decode_s, "scoring": timing.score_s}
 
@@ -115,7 +116,7 @@ def time_turboiqa_pipeline(ref, dist, device, batch):
 def decoded_y_batches(ref, dist, batch):
     from turboiqa.video.decode import BatchReader
 
-    with BatchReader(ref, dist, {"y"}, batch_size=batch) as reader:
+    with BatchReader(distorted=dist, reference=ref, planes={"y"}, batch_size=batch) as reader:
         return [(b.ref["y"], b.dist["y"]) for b in reader]
 
 

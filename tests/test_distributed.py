@@ -89,11 +89,14 @@ def test_score_folders_on_ray_is_byte_identical(ray_cluster, tid_single, tmp_pat
     outputs = []
     for extra in ([], ["--ray", "--pairs-per-task", "3"]):
         out = tmp_path / f"scores{len(extra)}.csv"
-        assert main(["score", str(refs), str(dists), "--metric", "psnr,ssim", "--csv", "--out", str(out),
+        assert main(["score", str(dists), str(refs), "--metric", "psnr,ssim", "--csv", "--out", str(out),
                      *extra]) == 1  # exit 1: the broken pair
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
     assert outputs[0].count(b"\n") == 16 and b"broken.png" in outputs[0]
+    with open(tmp_path / "scores3.csv", newline="") as f:  # the Ray rows: DIST (first argument) is 'distorted'
+        rows = list(csv.DictReader(f))
+    assert all(Path(r["distorted"]).parent == dists and Path(r["reference"]).parent == refs for r in rows)
 
 
 def test_score_with_a_display_on_ray_is_byte_identical(ray_cluster, tmp_path):
@@ -106,7 +109,7 @@ def test_score_with_a_display_on_ray_is_byte_identical(ray_cluster, tmp_path):
         outputs = []
         for extra in ([], ["--ray"]):
             out = tmp_path / f"{display}{len(extra)}.csv"
-            assert main(["score", str(tmp_path / ref), str(tmp_path / dist), "--metric", "cvvdp,pu21_psnr",
+            assert main(["score", str(tmp_path / dist), str(tmp_path / ref), "--metric", "cvvdp,pu21_psnr",
                          "--display", display, "--display-param", "ambient=20", "--csv", "--out", str(out),
                          *extra]) == 0
             outputs.append(out.read_bytes())
@@ -157,13 +160,14 @@ def clips(tmp_path_factory):
 ])
 def test_video_frame_ranges_are_byte_identical(ray_cluster, clips, tmp_path, kind, suffix, extra):
     ref, dist = clips[kind]
-    args = ["video", str(ref), str(dist), "--metric", "psnr,ssim", "--no-progress", "--batch", "4", *extra]
+    args = ["video", str(dist), str(ref), "--metric", "psnr,ssim", "--no-progress", "--batch", "4", *extra]
     single, on_ray = tmp_path / f"single{suffix}", tmp_path / f"ray{suffix}"
     assert main([*args, "--out", str(single)]) == 0
     assert main([*args, "--out", str(on_ray), "--ray", "--frames-per-task", "12"]) == 0
     assert on_ray.read_bytes() == single.read_bytes()
     summary = json.loads(on_ray.with_name("ray.summary.json").read_text())
     assert summary["ray"]["tasks"] >= 8
+    assert (summary["distorted"], summary["reference"]) == (str(dist), str(ref))  # DIST first on Ray too
     assert summary["metrics"] == json.loads(single.with_name("single.summary.json").read_text())["metrics"]
 
 
@@ -173,9 +177,13 @@ def test_range_seeks_to_a_keyframe_with_the_frames_of_one_pass(clips):
     ref, dist = clips["gop"]
     index = distributed.frame_index(ref)
     assert index["seekable"] and index["keyframes"][:3] == [0, 10, 20]
-    rows, error, timing = distributed.score_range(ref, dist, ["psnr"], 37, 53, index, distributed.frame_index(dist))
+    # distorted first (index_dist before index_ref), as turboiqa.video.score; VIFp is asymmetric
+    rows, error, timing = distributed.score_range(dist, ref, ["psnr", "vif_p"], 37, 53, distributed.frame_index(dist),
+                                                  index)
     assert error is None and timing["keyframes_back"] == 0
-    assert rows == list(score(ref, dist, ["psnr"], start=37, end=53))
+    assert rows == list(score(distorted=dist, reference=ref, metrics=["psnr", "vif_p"], start=37, end=53))
+    swapped = list(score(distorted=ref, reference=dist, metrics=["vif_p"], start=37, end=53))
+    assert all(abs(a["vif_p"] - b["vif_p"]) > 1e-3 for a, b in zip(rows, swapped))  # the orders are told apart
 
 
 def ray_worker_pids(task_name: str) -> list[int]:
@@ -233,7 +241,7 @@ def test_worker_killed_mid_job_loses_and_duplicates_nothing(ray_cluster, tid_sin
     assert out.read_bytes() == (single / "tid2013_scores.csv").read_bytes()
 
     ref, dist = clips["gop"]
-    args = ["video", str(ref), str(dist), "--metric", "psnr,ms_ssim", "--scales", "3", "--no-progress", "--batch", "2"]
+    args = ["video", str(dist), str(ref), "--metric", "psnr,ms_ssim", "--scales", "3", "--no-progress", "--batch", "2"]
     assert main([*args, "--out", str(tmp_path / "single.csv")]) == 0
     with WorkerKiller("_video_task", count=1) as killer:
         assert main([*args, "--out", str(tmp_path / "ray.csv"), "--ray", "--frames-per-task", "4",
@@ -280,7 +288,7 @@ def test_driver_killed_then_resumed_gives_the_same_file(ray_cluster, tid_single,
     root, single, n = tid_single
     out = tmp_path / "eval"
     ref, dist = clips["gop"]
-    args = ["video", str(ref), str(dist), "--metric", "psnr,ssim,ms_ssim", "--scales", "3", "--no-progress",
+    args = ["video", str(dist), str(ref), "--metric", "psnr,ssim,ms_ssim", "--scales", "3", "--no-progress",
             "--batch", "2"]
     on_ray = tmp_path / "ray.csv"
     jobs = [(driver(evaluate_args(root, out, "--pairs-per-task", "4"), address), out / "tid2013_scores.csv", 9),
@@ -320,9 +328,9 @@ def test_range_steps_back_a_keyframe_when_the_seek_hides_frames(clips):
     ref, dist = clips["gop"]
     index = distributed.frame_index(ref)
     doctored = {**index, "pts": index["pts"] + 1, "keyframes": [0, 20]}
-    rows, error, timing = distributed.score_range(ref, dist, ["psnr"], 25, 40, doctored, doctored)
+    rows, error, timing = distributed.score_range(dist, ref, ["psnr"], 25, 40, doctored, doctored)
     assert error is None and timing["keyframes_back"] == 1
-    assert rows == list(score(ref, dist, ["psnr"], start=25, end=40))
+    assert rows == list(score(dist, ref, ["psnr"], start=25, end=40))
 
 
 def test_video_catalogue_shares_the_cluster(ray_cluster, clips, tmp_path):
@@ -333,10 +341,10 @@ def test_video_catalogue_shares_the_cluster(ray_cluster, clips, tmp_path):
     (ref, dist), (gref, gdist) = clips["shared"], clips["gop"]
     expected = {}
     for r, d in ((ref, dist), (gref, gdist)):
-        run(r, d, METRICS, out=tmp_path / f"single_{d.stem}.csv", progress=False, batch_size=4)
+        run(d, r, METRICS, out=tmp_path / f"single_{d.stem}.csv", progress=False, batch_size=4)
         expected[d.stem] = (tmp_path / f"single_{d.stem}.csv").read_bytes()
     short = reencode(dist, tmp_path / "short.mp4", frames=50)  # 50 frames against 120: a length mismatch
-    pairs = [(ref, dist), (gref, short), (gref, gdist)]
+    pairs = [(dist, ref), (short, gref), (gdist, gref)]  # (distorted, reference), as score_pairs
     summaries = distributed.run_videos(pairs, tmp_path / "out", METRICS, frames_per_task=48, batch_size=4,
                                        progress=False, ray=ray_cluster)
     for name, data in expected.items():

@@ -46,7 +46,7 @@ def test_score_16bit_pq_equals_api(tmp_path, capsys, luminance, writer):
     ref_codes, dist_codes = pq_codes(ref_lum), pq_codes(dist_lum)
     suffix = ".png" if writer is write_png16 else ".tif"
     ref, dist = writer(tmp_path / f"ref{suffix}", ref_codes), writer(tmp_path / f"dist{suffix}", dist_codes)
-    assert main(["score", str(ref), str(dist), "--metric", "cvvdp,pu21_psnr", "--display", HDR_PQ, "--json"]) == 0
+    assert main(["score", str(dist), str(ref), "--metric", "cvvdp,pu21_psnr", "--display", HDR_PQ, "--json"]) == 0
     (row,) = json_rows(capsys)
     r, d = as_tensor(ref_codes), as_tensor(dist_codes)
     jod = turboiqa.cvvdp(d, r, data_range=65535, display=HDR_PQ).item()
@@ -62,7 +62,7 @@ def test_score_16bit_pq_equals_api(tmp_path, capsys, luminance, writer):
 def test_score_exr_linear_equals_api(tmp_path, capsys, luminance):
     ref_lum, dist_lum = luminance
     ref, dist = write_exr(tmp_path / "ref.exr", ref_lum), write_exr(tmp_path / "dist.exr", dist_lum)
-    assert main(["score", str(ref), str(dist), "--metric", "cvvdp,pu21_psnr,pu21_ssim", "--display",
+    assert main(["score", str(dist), str(ref), "--metric", "cvvdp,pu21_psnr,pu21_ssim", "--display",
                  "standard_hdr_linear", "--json"]) == 0
     (row,) = json_rows(capsys)
     r, d = as_tensor(ref_lum), as_tensor(dist_lum)
@@ -75,7 +75,7 @@ def test_score_display_parameters(tmp_path, capsys, luminance):
     """--display-param overrides the named display's viewing conditions (the API's resolve_display overrides)."""
     ref_lum, dist_lum = luminance
     ref, dist = write_exr(tmp_path / "ref.exr", ref_lum), write_exr(tmp_path / "dist.exr", dist_lum)
-    args = ["score", str(ref), str(dist), "--metric", "cvvdp", "--json", "--display", HDR_PQ]
+    args = ["score", str(dist), str(ref), "--metric", "cvvdp", "--json", "--display", HDR_PQ]
     assert main(args + ["--display-param", "eotf=linear", "--display-param", "ambient=200",
                         "--display-param", "distance_m=2"]) == 0
     (row,) = json_rows(capsys)
@@ -95,7 +95,7 @@ def test_score_radiance_and_folders(tmp_path, capsys, luminance):
     for side, lum in (("r", ref_lum), ("d", dist_lum)):
         assert cv2.imwrite(str(tmp_path / side / "a.hdr"), np.ascontiguousarray(lum[..., ::-1]))
         write_exr(tmp_path / side / "b.exr", lum)
-    assert main(["score", str(tmp_path / "r"), str(tmp_path / "d"), "--metric", "pu21_psnr", "--display",
+    assert main(["score", str(tmp_path / "d"), str(tmp_path / "r"), "--metric", "pu21_psnr", "--display",
                  "standard_hdr_linear", "--json"]) == 0
     rows = json_rows(capsys)
     assert [r["distorted"].rsplit("/", 1)[1] for r in rows] == ["a.hdr", "b.exr"]
@@ -115,7 +115,7 @@ def test_score_radiance_and_folders(tmp_path, capsys, luminance):
 ])
 def test_score_hdr_refusals(tmp_path, capsys, luminance, args, message):
     ref, dist = write_exr(tmp_path / "ref.exr", luminance[0]), write_exr(tmp_path / "dist.exr", luminance[1])
-    assert main(["score", str(ref), str(dist), *args]) == 2
+    assert main(["score", str(dist), str(ref), *args]) == 2
     err = capsys.readouterr().err
     assert message in err
     if "EOTF" in message or "scored by" in message:
@@ -125,7 +125,7 @@ def test_score_hdr_refusals(tmp_path, capsys, luminance, args, message):
 def test_score_mixed_pair_and_sdr_only_display(tmp_path, capsys, luminance):
     exr = write_exr(tmp_path / "ref.exr", luminance[0])
     png = write_png16(tmp_path / "dist.png", pq_codes(luminance[1]))
-    assert main(["score", str(exr), str(png), "--metric", "cvvdp", "--display", "standard_hdr_linear"]) == 2
+    assert main(["score", str(png), str(exr), "--metric", "cvvdp", "--display", "standard_hdr_linear"]) == 2
     assert "display-encoded" in capsys.readouterr().err
     assert main(["score", str(png), str(png), "--metric", "psnr", "--display", HDR_PQ]) == 2
     assert "used only by" in capsys.readouterr().err
@@ -143,7 +143,7 @@ def test_score_corrupt_hdr_file(tmp_path, capsys, luminance, kind):
         bad = tmp_path / "dist.png"
         bad.write_bytes(ref.read_bytes()[:300])
         args = ["--metric", "cvvdp", "--display", HDR_PQ]
-    assert main(["score", str(ref), str(bad), *args, "--json"]) == 1
+    assert main(["score", str(bad), str(ref), *args, "--json"]) == 1
     captured = capsys.readouterr()
     (row,) = json_rows_from(captured.out)
     assert str(bad) in row["error"] and "cvvdp" not in row
@@ -224,7 +224,7 @@ def rgb_clip(planes) -> torch.Tensor:
 def test_video_hdr_metrics_equal_api(pq_clips, tmp_path):
     import_or_skip("turboiqa.video")
     out = tmp_path / "rows.jsonl"
-    assert main(["video", str(pq_clips["ref"]), str(pq_clips["dist"]), "--metric", "psnr,pu21_psnr,cvvdp",
+    assert main(["video", str(pq_clips["dist"]), str(pq_clips["ref"]), "--metric", "psnr,pu21_psnr,cvvdp",
                  "--out", str(out), "--batch", "3", "--no-progress"]) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     summary = json.loads((tmp_path / "rows.summary.json").read_text())
@@ -247,7 +247,7 @@ def test_video_10bit_luma_metrics_match_ffmpeg(pq_clips, tmp_path):
     from video_common import ffmpeg_oracle
 
     oracle = ffmpeg_oracle(pq_clips["ref"], pq_clips["dist"], tmp_path)
-    rows = list(video.score(pq_clips["ref"], pq_clips["dist"], ["psnr", "ssim_ffmpeg", "ssim_libvmaf"]))
+    rows = list(video.score(pq_clips["dist"], pq_clips["ref"], ["psnr", "ssim_ffmpeg", "ssim_libvmaf"]))
     np.testing.assert_allclose([r["psnr"] for r in rows], oracle["psnr_y"], atol=1e-4)
     np.testing.assert_allclose([r["ssim_ffmpeg"] for r in rows], oracle["ssim_y"], atol=2e-6)
     np.testing.assert_allclose([r["ssim_libvmaf"] for r in rows], oracle["vmaf_float_ssim"], atol=1e-5)
@@ -257,22 +257,22 @@ def test_video_transfer_and_display_rules(pq_clips, tmp_path, capsys):
     video = import_or_skip("turboiqa.video")
     ref, dist, hlg = (str(pq_clips[k]) for k in ("ref", "dist", "hlg"))
     # a PQ stream with an SDR display, or tags that disagree: refused before anything is scored
-    assert main(["video", ref, dist, "--metric", "pu21_psnr", "--display", "standard_4k", "--no-progress"]) == 2
+    assert main(["video", dist, ref, "--metric", "pu21_psnr", "--display", "standard_4k", "--no-progress"]) == 2
     assert "says PQ" in capsys.readouterr().err
-    assert main(["video", ref, hlg, "--metric", "pu21_psnr", "--no-progress"]) == 2
+    assert main(["video", hlg, ref, "--metric", "pu21_psnr", "--no-progress"]) == 2
     assert "transfer tags differ" in capsys.readouterr().err
     clip = {}
-    rows = list(video.score(ref, hlg, ["pu21_psnr"], transfer="hlg", clip=clip))
+    rows = list(video.score(hlg, ref, ["pu21_psnr"], transfer="hlg", clip=clip))
     assert clip["display"] == "standard_hdr_hlg" and len(rows) == 8
     # cvvdp is one JOD per clip: no sparse frames, no resume, no --ray
-    assert main(["video", ref, dist, "--metric", "cvvdp", "--every", "2", "--no-progress"]) == 2
+    assert main(["video", dist, ref, "--metric", "cvvdp", "--every", "2", "--no-progress"]) == 2
     assert "every must be 1" in capsys.readouterr().err
     out = tmp_path / "r.csv"
-    assert main(["video", ref, dist, "--metric", "psnr,cvvdp", "--out", str(out), "--no-progress"]) == 0
+    assert main(["video", dist, ref, "--metric", "psnr,cvvdp", "--out", str(out), "--no-progress"]) == 0
     assert out.read_text().splitlines()[0] == "frame,pts,psnr"
-    assert main(["video", ref, dist, "--metric", "psnr,cvvdp", "--out", str(out), "--resume", "--no-progress"]) == 2
+    assert main(["video", dist, ref, "--metric", "psnr,cvvdp", "--out", str(out), "--resume", "--no-progress"]) == 2
     assert "cannot be resumed" in capsys.readouterr().err
-    assert main(["video", ref, dist, "--metric", "cvvdp", "--ray", "--no-progress"]) == 2
+    assert main(["video", dist, ref, "--metric", "cvvdp", "--ray", "--no-progress"]) == 2
     assert "temporal" in capsys.readouterr().err
 
 
@@ -285,7 +285,7 @@ def test_video_mixed_depth_and_8bit_fast_path(pq_clips, tmp_path):
     y = pq_clips["planes"][0]
     y8 = (y >> 2).astype(np.uint8)
     eight = write_video(tmp_path / "eight.mkv", y8, pix_fmt="yuv444p")
-    with BatchReader(pq_clips["ref"], eight, {"y"}, batch_size=8) as reader:
+    with BatchReader(eight, pq_clips["ref"], {"y"}, batch_size=8) as reader:
         (batch,) = list(reader)
     assert batch.data_range["y"] == 1023.0
     assert torch.equal(batch.dist["y"][:, 0], torch.from_numpy(y8.astype(np.float32) * 4))
@@ -300,7 +300,7 @@ def test_video_corrupt_10bit_clip(pq_clips, tmp_path, capsys):
     data = pq_clips["dist"].read_bytes()
     broken = tmp_path / "broken.mkv"
     broken.write_bytes(data[: len(data) // 2])
-    code = main(["video", str(pq_clips["ref"]), str(broken), "--metric", "psnr,cvvdp", "--no-progress"])
+    code = main(["video", str(broken), str(pq_clips["ref"]), "--metric", "psnr,cvvdp", "--no-progress"])
     assert code == 1
     assert "broken.mkv" in capsys.readouterr().err
 
@@ -315,16 +315,16 @@ def test_video_cvvdp_8bit_streams_like_the_api(tmp_path):
     frames = smooth_frames(9, 32, 48)
     ref = write_video(tmp_path / "ref.mkv", frames, pix_fmt="yuv420p")
     dist = write_video(tmp_path / "dist.mkv", add_noise(frames, 6), pix_fmt="yuv420p")
-    with BatchReader(ref, dist, {"rgb"}, batch_size=16) as reader:
+    with BatchReader(dist, ref, {"rgb"}, batch_size=16) as reader:
         (batch,) = list(reader)
     assert batch.ref["rgb"].dtype == torch.uint8
     clip = {}
-    rows = list(video.score(ref, dist, ["psnr", "cvvdp"], batch_size=4, clip=clip))
+    rows = list(video.score(dist, ref, ["psnr", "cvvdp"], batch_size=4, clip=clip))
     assert len(rows) == 9 and clip["display"] == "standard_4k" and clip["frames"] == 9
     expected = turboiqa.cvvdp(batch.dist["rgb"], batch.ref["rgb"], data_range=255, fps=25).item()
     assert clip["cvvdp"] == pytest.approx(expected, abs=1e-4)
     one = {}
-    list(video.score(ref, dist, ["cvvdp"], start=3, end=4, clip=one))
+    list(video.score(dist, ref, ["cvvdp"], start=3, end=4, clip=one))
     image = turboiqa.cvvdp(batch.dist["rgb"][3:4], batch.ref["rgb"][3:4], data_range=255).item()
     assert one["cvvdp"] == pytest.approx(image, abs=1e-5)
 
@@ -352,7 +352,7 @@ def test_chroma_upsampling_is_centred_bilinear(h, w):
 def test_video_display_param_applies_to_the_streams_display(pq_clips, tmp_path):
     import_or_skip("turboiqa.video")
     out = tmp_path / "p.csv"
-    assert main(["video", str(pq_clips["ref"]), str(pq_clips["dist"]), "--metric", "pu21_psnr", "--out", str(out),
+    assert main(["video", str(pq_clips["dist"]), str(pq_clips["ref"]), "--metric", "pu21_psnr", "--out", str(out),
                  "--display-param", "peak=600", "--no-progress"]) == 0
     summary = json.loads((tmp_path / "p.summary.json").read_text())
     assert summary["display"] == "standard_hdr_pq+custom" and summary["options"]["display"]["photometry"]["peak"] == 600
@@ -371,9 +371,9 @@ def test_readme_hdr_examples(tmp_path, monkeypatch, capsys):
     for line in (
         "score --demo --metric cvvdp,pu21_psnr --display standard_fhd --display-param ambient=50 "
         "--display-param distance_m=1.2",
-        "score ref_pq.png dist_pq.png --metric cvvdp,pu21_psnr --display standard_hdr_pq",
-        "score ref.exr dist.exr --metric cvvdp,pu21_psnr,pu21_ssim --display standard_hdr_linear",
-        "video hdr10_ref.mkv hdr10_dist.mkv --metric psnr,pu21_psnr,cvvdp --out hdr10.csv --no-progress",
+        "score dist_pq.png ref_pq.png --metric cvvdp,pu21_psnr --display standard_hdr_pq",
+        "score dist.exr ref.exr --metric cvvdp,pu21_psnr,pu21_ssim --display standard_hdr_linear",
+        "video hdr10_dist.mkv hdr10_ref.mkv --metric psnr,pu21_psnr,cvvdp --out hdr10.csv --no-progress",
     ):
         assert main(line.split()) == 0, line
     assert json.loads((tmp_path / "hdr10.summary.json").read_text())["display"] == HDR_PQ

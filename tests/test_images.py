@@ -157,7 +157,7 @@ def test_sixteen_bit_pair_scored_with_peak_65535(tmp_path, capsys):
     distorted = np.clip(reference.astype(np.int64) + noise, 0, 65535).astype(np.uint16)
     write_png(tmp_path / "ref.png", reference, 16)
     write_png(tmp_path / "dist.png", distorted, 16)
-    row = score_json(capsys, tmp_path / "ref.png", tmp_path / "dist.png")
+    row = score_json(capsys, tmp_path / "dist.png", tmp_path / "ref.png")
     assert row["psnr"] == pytest.approx(psnr_by_hand(distorted, reference, 65535), abs=1e-5)
 
 
@@ -167,13 +167,13 @@ def test_data_range_option_replaces_the_peak(tmp_path, capsys):
     distorted = np.clip(reference.astype(np.int64) + RNG.integers(-60, 60, (H, W)), 0, 4095).astype(np.uint16)
     write_png(tmp_path / "ref.png", reference, 16)
     write_png(tmp_path / "dist.png", distorted, 16)
-    row = score_json(capsys, tmp_path / "ref.png", tmp_path / "dist.png", "--data-range", "4095")
+    row = score_json(capsys, tmp_path / "dist.png", tmp_path / "ref.png", "--data-range", "4095")
     assert row["psnr"] == pytest.approx(psnr_by_hand(distorted, reference, 4095), abs=1e-5)
     # 8-bit files with another peak: uint8 must become float for the metric to accept it
     reference8, distorted8 = (RNG.integers(0, 256, (H, W), dtype=np.uint8) for _ in range(2))
     Image.fromarray(reference8).save(tmp_path / "ref8.png")
     Image.fromarray(distorted8).save(tmp_path / "dist8.png")
-    row = score_json(capsys, tmp_path / "ref8.png", tmp_path / "dist8.png", "--data-range", "510")
+    row = score_json(capsys, tmp_path / "dist8.png", tmp_path / "ref8.png", "--data-range", "510")
     assert row["psnr"] == pytest.approx(psnr_by_hand(distorted8, reference8, 510), abs=1e-5)
 
 
@@ -189,7 +189,7 @@ def test_pair_of_different_bit_depths_names_both_files(tmp_path, capsys):
     Image.fromarray(RNG.integers(0, 256, (H, W), dtype=np.uint8)).save(tmp_path / "dist8.png")
     with pytest.raises(ImageReadError, match=r"dist8\.png is 8-bit.*ref16\.png is 16-bit"):
         read_pair(tmp_path / "dist8.png", tmp_path / "ref16.png")
-    assert main(["score", str(tmp_path / "ref16.png"), str(tmp_path / "dist8.png"), "--metric", "psnr"]) == 1
+    assert main(["score", str(tmp_path / "dist8.png"), str(tmp_path / "ref16.png"), "--metric", "psnr"]) == 1
     out = capsys.readouterr().out
     assert "ERROR" in out and "ref16.png" in out and "dist8.png" in out
 

@@ -43,10 +43,10 @@ def snippet_folder(tmp_path, monkeypatch):
     """cwd and HOME with the files the README's examples name."""
     from turboiqa.cli import demo_pairs
 
-    (ref, dist), *others = demo_pairs()
+    (dist, ref), *others = demo_pairs()
     shutil.copy(ref, tmp_path / "REF.png")
     shutil.copy(dist, tmp_path / "DIST.png")
-    for folder, index in (("refs", 0), ("dists", 1)):
+    for folder, index in (("dists", 0), ("refs", 1)):
         (tmp_path / folder).mkdir()
         for k, pair in enumerate(demo_pairs()):
             shutil.copy(pair[index], tmp_path / folder / f"img{k}.png")

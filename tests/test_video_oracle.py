@@ -23,10 +23,10 @@ from video_common import add_noise, carphone, ffmpeg_oracle, smooth_frames, writ
 METRICS = ["psnr", "ssim", "ssim_libvmaf", "ssim_ffmpeg"]
 
 
-def scores(reference, distorted, **kwargs):
+def scores(distorted, reference, **kwargs):
     from turboiqa.video import score
 
-    rows = list(score(reference, distorted, METRICS, **kwargs))
+    rows = list(score(distorted, reference, METRICS, **kwargs))
     return {m: np.array([r[m] for r in rows]) for m in METRICS}, rows
 
 
@@ -34,7 +34,7 @@ def scores(reference, distorted, **kwargs):
 def carphone_scores(tmp_path_factory):
     ref, dist = carphone()
     oracle = ffmpeg_oracle(ref, dist, tmp_path_factory.mktemp("oracle"))
-    ours, rows = scores(ref, dist)
+    ours, rows = scores(dist, ref)
     return ours, oracle, rows
 
 
@@ -70,7 +70,7 @@ def test_native_ssim_residual_is_libvmafs_tap_rounding(carphone_scores):
     residual = np.abs(ours["ssim"] - oracle["vmaf_float_ssim"])
     assert residual.max() < 3e-4
     ref, dist = carphone()
-    with BatchReader(ref, dist, {"y"}, batch_size=16) as reader:
+    with BatchReader(dist, ref, {"y"}, batch_size=16) as reader:
         batch = next(iter(reader))
     exact = float_ssim(batch.dist["y"], batch.ref["y"], taps=gaussian_window(11, 1.5), clamp=False).numpy()
     np.testing.assert_allclose(ours["ssim"][:16], exact, atol=2e-6, rtol=0)
@@ -84,7 +84,7 @@ def test_libvmaf_decimation_at_larger_sizes(tmp_path, size):
     ref = write_video(tmp_path / "ref.mkv", frames)
     dist = write_video(tmp_path / "dist.mkv", add_noise(frames, 20))
     oracle = ffmpeg_oracle(ref, dist, tmp_path)
-    ours, _ = scores(ref, dist)
+    ours, _ = scores(dist, ref)
     np.testing.assert_allclose(ours["ssim_libvmaf"], oracle["vmaf_float_ssim"], atol=2e-5, rtol=0)
     np.testing.assert_allclose(ours["ssim"], oracle["vmaf_float_ssim"], atol=3e-4, rtol=0)
     np.testing.assert_allclose(ours["ssim_ffmpeg"], oracle["ssim_y"], atol=2e-6, rtol=0)

@@ -253,7 +253,7 @@ def test_network_layout():
 
 def test_score_command(official, tmp_path, monkeypatch, capsys):
     """`turboiqa score --metric wadiqam_fr` finds the official file name in TURBOIQA_WEIGHTS and gives the
-    functional's value (the CLI takes the reference first)."""
+    functional's value (the CLI takes the distorted image first, as the functional)."""
     import json
 
     from PIL import Image
@@ -268,7 +268,7 @@ def test_score_command(official, tmp_path, monkeypatch, capsys):
     dist = (ref.float() + 20 * torch.randn(ref.shape, generator=g)).clamp(0, 255).to(torch.uint8)
     Image.fromarray(hwc(ref)).save(tmp_path / "ref.png")
     Image.fromarray(hwc(dist)).save(tmp_path / "dist.png")
-    assert cli_main(["score", str(tmp_path / "ref.png"), str(tmp_path / "dist.png"), "--metric", "wadiqam_fr",
+    assert cli_main(["score", str(tmp_path / "dist.png"), str(tmp_path / "ref.png"), "--metric", "wadiqam_fr",
                      "--json"]) == 0
     row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     want = official_score(arrays, hwc(dist).astype(np.float64), hwc(ref).astype(np.float64))

@@ -1,5 +1,8 @@
 """Command line: ``turboiqa score`` (two images, two folders, or the bundled demo), ``info``, ``weights``,
-``evaluate``, ``train`` and ``video``."""
+``evaluate``, ``train`` and ``video``.
+
+Like the Python API, the commands take the distorted input first and the reference second
+(``turboiqa score DIST REF``, ``turboiqa video DIST REF``); pairs here are (distorted, reference) too."""
 from __future__ import annotations
 
 import argparse
@@ -22,27 +25,30 @@ EXIT_FAILED_PAIRS, EXIT_OUTPUT = 1, 3
 
 
 def demo_pairs():
+    """(distorted, reference) paths of the bundled sample images."""
     root = resources.files("turboiqa") / "data" / "demo"
     ref = Path(str(root / "astronaut.png"))
-    return [(ref, Path(str(root / f"astronaut_{kind}.png"))) for kind in ("jpeg", "noise", "blur")]
+    return [(Path(str(root / f"astronaut_{kind}.png")), ref) for kind in ("jpeg", "noise", "blur")]
 
 
-def folder_pairs(ref_dir: Path, dist_dir: Path):
-    """Pairs by file name; names present on one side only are reported, not silently dropped."""
+def folder_pairs(dist_dir: Path, ref_dir: Path):
+    """(distorted, reference) pairs by file name; names present on one side only are reported, not silently
+    dropped."""
     refs = {p.name: p for p in ref_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
     dists = {p.name: p for p in dist_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
     missing = sorted(set(refs) ^ set(dists))
     if missing:
         print(f"turboiqa: {len(missing)} file(s) without a partner, skipped: {', '.join(missing[:5])}"
               + (" …" if len(missing) > 5 else ""), file=sys.stderr)
-    return [(refs[name], dists[name]) for name in sorted(set(refs) & set(dists))]
+    return [(dists[name], refs[name]) for name in sorted(set(refs) & set(dists))]
 
 
-def score_pair(ref_path: Path, dist_path: Path, metrics, device: str, data_range: float | None = None,
+def score_pair(dist_path: Path, ref_path: Path, metrics, device: str, data_range: float | None = None,
                scales: int | None = None, display=None) -> dict:
-    """Scores of one pair; the peak is the images' bit depth's (255 or 65535) unless ``data_range`` is given;
-    ``scales`` goes to the multi-scale metrics; ``display`` (None, a name or a :class:`turboiqa.display.Display`)
-    to the metrics that take a display model (cvvdp, pu21_*; None: their default).
+    """Scores of one pair (distorted first, as the metrics take it); the peak is the images' bit depth's (255 or
+    65535) unless ``data_range`` is given; ``scales`` goes to the multi-scale metrics; ``display`` (None, a name or
+    a :class:`turboiqa.display.Display`) to the metrics that take a display model (cvvdp, pu21_*; None: their
+    default).
 
     Linear-light HDR files (.exr, .hdr) go to those metrics unchanged (absolute cd/m²) and need a display with a
     linear EOTF; the rules are :func:`turboiqa.hdr_images.check_linear_pair`'s. 16-bit PNG/TIFF are read exactly
@@ -57,7 +63,8 @@ def score_pair(ref_path: Path, dist_path: Path, metrics, device: str, data_range
     hdr_metrics = display_metrics(turboiqa.METRICS)
     row = {"reference": str(ref_path), "distorted": str(dist_path)}
     if is_hdr_file(ref_path) or is_hdr_file(dist_path):
-        check_linear_pair(ref_path, dist_path, metrics, hdr_metrics, display)
+        check_linear_pair(reference=ref_path, distorted=dist_path, metrics=metrics, hdr_metrics=hdr_metrics,
+                          display=display)
         dist_image, ref_image = read_hdr_pair(dist_path, ref_path, display)
         dist, ref = dist_image.pixels.to(device), ref_image.pixels.to(device)
         peak = 1.0 if data_range is None else data_range  # not used by linear displays
@@ -112,29 +119,31 @@ def cmd_score(args) -> int:
         return 2
     if args.demo:
         pairs = demo_pairs()
-    elif args.ref is None or args.dist is None:
-        print("turboiqa score: give REF and DIST (two images or two folders), or --demo", file=sys.stderr)
+    elif args.dist is None or args.ref is None:
+        print("turboiqa score: give DIST and REF (two images or two folders, distorted first), or --demo",
+              file=sys.stderr)
         return 2
     else:
-        ref, dist = Path(args.ref), Path(args.dist)
-        for p in (ref, dist):
+        dist, ref = Path(args.dist), Path(args.ref)
+        for p in (dist, ref):
             if not p.exists():
                 print(f"turboiqa score: {p} does not exist", file=sys.stderr)
                 return 2
-        if ref.is_dir() != dist.is_dir():
-            print("turboiqa score: REF and DIST must both be images or both be folders", file=sys.stderr)
+        if dist.is_dir() != ref.is_dir():
+            print("turboiqa score: DIST and REF must both be images or both be folders", file=sys.stderr)
             return 2
-        pairs = folder_pairs(ref, dist) if ref.is_dir() else [(ref, dist)]
+        pairs = folder_pairs(dist, ref) if dist.is_dir() else [(dist, ref)]
         if not pairs:
-            print(f"turboiqa score: no image names shared by {ref} and {dist}", file=sys.stderr)
+            print(f"turboiqa score: no image names shared by {dist} and {ref}", file=sys.stderr)
             return 2
     import turboiqa.hdr_images as hdr
 
     hdr_metrics = hdr.display_metrics(turboiqa.METRICS)
     try:
         display = resolve_display_argument(args, metrics, hdr_metrics)
-        for ref_path, dist_path in pairs:  # the file kinds are known from the names: refuse before scoring
-            hdr.check_linear_pair(ref_path, dist_path, metrics, hdr_metrics, display)
+        for dist_path, ref_path in pairs:  # the file kinds are known from the names: refuse before scoring
+            hdr.check_linear_pair(reference=ref_path, distorted=dist_path, metrics=metrics, hdr_metrics=hdr_metrics,
+                                  display=display)
     except ValueError as exc:
         print(f"turboiqa score: {exc}", file=sys.stderr)
         return 2
@@ -175,9 +184,9 @@ def cmd_score(args) -> int:
                 from tqdm import tqdm
 
                 iterator = tqdm(pairs, desc="scoring", unit="pair", file=sys.stderr, disable=None)
-            for ref_path, dist_path in iterator:
+            for dist_path, ref_path in iterator:
                 try:
-                    row = score_pair(ref_path, dist_path, metrics, args.device, args.data_range, args.scales,
+                    row = score_pair(dist_path, ref_path, metrics, args.device, args.data_range, args.scales,
                                      display)
                 except Exception as exc:  # noqa: BLE001 - one bad file must not end a folder run
                     failures += 1
@@ -340,9 +349,13 @@ def add_display_arguments(parser, default_help: str = "each metric's default, st
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="turboiqa", description="Full-reference image quality metrics.")
     sub = parser.add_subparsers(dest="command", required=True)
-    score = sub.add_parser("score", help="score distorted image(s) against reference(s)")
-    score.add_argument("ref", nargs="?", help="reference image or folder")
-    score.add_argument("dist", nargs="?", help="distorted image or folder (paired by file name)")
+    score = sub.add_parser("score", help="score distorted image(s) against reference(s): DIST first, REF second",
+                           description="Scores of DIST against REF: two images, or two folders paired by file "
+                                       "name. Like the Python API, the distorted input comes first and the "
+                                       "reference second.")
+    score.add_argument("dist", nargs="?", metavar="DIST", help="distorted image or folder (first)")
+    score.add_argument("ref", nargs="?", metavar="REF",
+                       help="reference image or folder (second; folders are paired by file name)")
     score.add_argument("--metric", default="psnr,ssim,ms_ssim", help="comma-separated metrics (default: %(default)s)")
     score.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     score.add_argument("--scales", type=int, metavar="N",

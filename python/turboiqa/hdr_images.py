@@ -209,8 +209,8 @@ def display_metrics(metric_functions: dict) -> set[str]:
     return names
 
 
-def check_linear_pair(reference, distorted, metrics, hdr_metrics, display) -> None:
-    """Refuse (:class:`HdrInputError`) a pair with a linear-light file that ``metrics`` or ``display`` cannot
+def check_linear_pair(distorted, reference, metrics, hdr_metrics, display) -> None:
+    """Refuse (:class:`HdrInputError`) a pair (distorted first) with a linear-light file that ``metrics`` or ``display`` cannot
     interpret: a display-encoded partner, a metric outside ``hdr_metrics``, no display or one without a linear EOTF.
     ``display``: None or a :class:`turboiqa.display.Display`."""
     ref_hdr, dist_hdr = is_hdr_file(reference), is_hdr_file(distorted)

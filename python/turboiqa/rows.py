@@ -41,8 +41,8 @@ class RowWriter:
         else:
             values = "  ".join(f"{k}={row[k]:.6f}" for k in self.fields[2:-1] if k in row)
             name = Path(row["distorted"]).name
-            if "error" in row:  # either file may be the bad one: name both
-                name = f"{Path(row['reference']).name} vs {name}"
+            if "error" in row:  # either file may be the bad one: name both, in the command's order (DIST REF)
+                name = f"{name} vs {Path(row['reference']).name}"
             self.out.write(f"{name}: {values}" if "error" not in row else f"{name}: ERROR {row['error']}")
             self.out.write("\n")
         self.out.flush()

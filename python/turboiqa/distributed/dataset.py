@@ -103,9 +103,9 @@ def _pairs_task(pairs, metrics, device, data_range, scales, display=None):
     from ..cli import score_pair
 
     rows = []
-    for ref_path, dist_path in pairs:
+    for dist_path, ref_path in pairs:
         try:
-            rows.append(score_pair(ref_path, dist_path, metrics, device, data_range, scales, display))
+            rows.append(score_pair(dist_path, ref_path, metrics, device, data_range, scales, display))
         except Exception as exc:  # noqa: BLE001 - as the single-process command: one bad file is one error row
             rows.append({"reference": str(ref_path), "distorted": str(dist_path), "error": str(exc)})
     return rows
@@ -115,7 +115,8 @@ def score_pairs(pairs, metrics, *, device: str = "cpu", data_range=None, scales=
                 pairs_per_task: int = 16,
                 cpus_per_task: float = 1, gpus_per_task: float = 0, max_retries: int = DEFAULT_MAX_RETRIES,
                 progress: bool = True, ray=None):
-    """Rows of ``turboiqa score`` for ``pairs`` ((reference, distorted) paths), in order, scored on Ray;
+    """Rows of ``turboiqa score`` for ``pairs`` ((distorted, reference) paths, as
+    :func:`turboiqa.cli.folder_pairs` gives them), in order, scored on Ray;
     ``display`` goes to the metrics that take a display model, as in :func:`turboiqa.cli.score_pair`."""
     ray = ray or require_ray()
     device, cpus_per_task, gpus_per_task = _placement(device, cpus_per_task, gpus_per_task)
@@ -128,7 +129,7 @@ def score_pairs(pairs, metrics, *, device: str = "cpu", data_range=None, scales=
                                          progress=bar):
             if isinstance(result, Exception):
                 result = [{"reference": str(r), "distorted": str(d), "error": f"ray task failed: {result}"}
-                          for r, d in chunks[k]]
+                          for d, r in chunks[k]]
             yield from result
             bar.update(len(result))
     finally:

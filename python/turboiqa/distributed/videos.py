@@ -99,7 +99,7 @@ class _Hidden(Exception):
     """A seek did not deliver the wanted frame first: decode from an earlier keyframe."""
 
 
-def _range_batches(reference, distorted, planes, first, end, index_ref, index_dist, options, back):
+def _range_batches(distorted, reference, planes, first, end, index_dist, index_ref, options, back):
     """A BatchReader over reference frames [first, end) that seeks both videos (``back`` keyframes earlier)."""
     from ..video.decode import BatchReader, Selection, frame_pairs
 
@@ -118,7 +118,8 @@ def _range_batches(reference, distorted, planes, first, end, index_ref, index_di
             self._produce_from(frame_pairs(ref_frames, dist_frames, self.selection, shortest, self.paths),
                                restart=(_Hidden,))
 
-    reader = RangeReader(reference, distorted, planes, batch_size=options.get("batch_size", 8), selection=selection,
+    reader = RangeReader(distorted=distorted, reference=reference, planes=planes,
+                         batch_size=options.get("batch_size", 8), selection=selection,
                          scale=options.get("scale", False), shortest=shortest,
                          ignore_fps=options.get("ignore_fps", False), colorspace=options.get("colorspace"),
                          color_range=options.get("color_range"), prefetch=options.get("prefetch", 2))
@@ -129,11 +130,12 @@ def _range_batches(reference, distorted, planes, first, end, index_ref, index_di
     return reader
 
 
-def score_range(reference, distorted, metrics, first: int, stop: int | None, index_ref: dict, index_dist: dict,
+def score_range(distorted, reference, metrics, first: int, stop: int | None, index_dist: dict, index_ref: dict,
                 **options) -> tuple[list, Exception | None, dict]:
-    """Rows of reference frames ``first`` ≤ i < ``stop`` (None: to the end; as :func:`turboiqa.video.score` gives
-    them in one pass),
-    the :class:`~turboiqa.video.VideoError` that stopped it (rows before it are kept) or None, and timings."""
+    """Rows of reference frames ``first`` ≤ i < ``stop`` (None: to the end) of ``distorted`` scored against
+    ``reference`` (distorted first, as :func:`turboiqa.video.score`, which gives the same rows in one pass; the
+    :func:`frame_index` of each follows in the same order), the :class:`~turboiqa.video.VideoError` that stopped
+    it (rows before it are kept) or None, and timings."""
     import torch
 
     from ..video.errors import VideoError
@@ -147,7 +149,8 @@ def score_range(reference, distorted, metrics, first: int, stop: int | None, ind
     began = time.perf_counter()
     for back in range(64):
         rows, error = [], None
-        reader = _range_batches(reference, distorted, planes, first, stop, index_ref, index_dist, options, back)
+        reader = _range_batches(distorted=distorted, reference=reference, planes=planes, first=first, end=stop,
+                                index_dist=index_dist, index_ref=index_ref, options=options, back=back)
         try:
             for batch in reader:
                 ref = {p: t.to(device) for p, t in batch.ref.items()}
@@ -176,8 +179,9 @@ def score_range(reference, distorted, metrics, first: int, stop: int | None, ind
     raise RuntimeError("no keyframe delivers the frames of this range")  # pragma: no cover
 
 
-def _video_task(reference, distorted, metrics, first, stop, index_ref, index_dist, options):
-    return score_range(reference, distorted, metrics, first, stop, index_ref, index_dist, **options)
+def _video_task(distorted, reference, metrics, first, stop, index_dist, index_ref, options):
+    return score_range(distorted=distorted, reference=reference, metrics=metrics, first=first, stop=stop,
+                       index_dist=index_dist, index_ref=index_ref, **options)
 
 
 def plan_ranges(first: int, stop: int, frames_per_task: int, batch_size: int, every: int, start: int) -> list:
@@ -195,11 +199,11 @@ def plan_ranges(first: int, stop: int, frames_per_task: int, batch_size: int, ev
 
 
 class _VideoJob:
-    """One reference/distorted pair of a video job on Ray: checks and resume state (:meth:`__init__`), the range
+    """One distorted/reference pair of a video job on Ray: checks and resume state (:meth:`__init__`), the range
     tasks (``jobs``), the rows of each finished range written in order (:meth:`take`), the summary (:meth:`finish`).
     Nothing is written before every check passed."""
 
-    def __init__(self, ray, reference, distorted, metrics, out, *, resume, overwrite, echo, frames_per_task,
+    def __init__(self, ray, distorted, reference, metrics, out, *, resume, overwrite, echo, frames_per_task,
                  cpus_per_task, gpus_per_task, options):
         from ..rows import RowWriter, open_output
         from ..video.decode import Selection, probe
@@ -249,8 +253,8 @@ class _VideoJob:
                       f"{len(ranges)} ranges decodes it from the start (exact, but decoding grows with the square "
                       f"of the length); --frames-per-task ≥ its length makes it one task", file=sys.stderr)
         ref_ix, dist_ix = ray.put(index_ref), ray.put(index_dist)
-        self.jobs = [(str(reference), str(distorted), self.metrics, a, b, ref_ix, dist_ix, task_options)
-                     for a, b in ranges]
+        self.jobs = [(str(distorted), str(reference), self.metrics, a, b, dist_ix, ref_ix, task_options)
+                     for a, b in ranges]  # _video_task's arguments
         self.total = selection.count(info.frames)
         if self.out is not None:
             handle = open_output(self.out, "a" if self.done else "w")
@@ -317,17 +321,18 @@ class _VideoJob:
         return summary
 
 
-def run_video(reference, distorted, metrics=("psnr", "ssim"), out=None, *, resume: bool = False,
+def run_video(distorted, reference, metrics=("psnr", "ssim"), out=None, *, resume: bool = False,
               overwrite: bool = False, progress: bool = True, plot=None, echo=None,
               frames_per_task: int = DEFAULT_CHUNK_FRAMES, cpus_per_task: float = 1, gpus_per_task: float = 0,
               max_retries: int = DEFAULT_MAX_RETRIES, ray=None, **options) -> dict:
-    """:func:`turboiqa.video.run` on Ray (initialised, see :func:`cluster`): same rows file (byte-identical), same
-    resume, same summary (computed once at the end; ``timing`` holds the tasks' sums and the wall time).
-    The reference is cut into frame ranges of ``frames_per_task`` frames (one task when it is not longer)."""
+    """:func:`turboiqa.video.run` on Ray (initialised, see :func:`cluster`), ``distorted`` first as there: same
+    rows file (byte-identical), same resume, same summary (computed once at the end; ``timing`` holds the tasks'
+    sums and the wall time). The reference is cut into frame ranges of ``frames_per_task`` frames (one task when
+    it is not longer)."""
     ray = ray or require_ray()
-    job = _VideoJob(ray, reference, distorted, metrics, out, resume=resume, overwrite=overwrite, echo=echo,
-                    frames_per_task=frames_per_task, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task,
-                    options=options)
+    job = _VideoJob(ray, distorted=distorted, reference=reference, metrics=metrics, out=out, resume=resume,
+                    overwrite=overwrite, echo=echo, frames_per_task=frames_per_task, cpus_per_task=cpus_per_task,
+                    gpus_per_task=gpus_per_task, options=options)
     remote = ray.remote(_video_task).options(**_task_options(job.cpus, job.gpus, max_retries))
     bar = _Progress(job.total, len(job.done), "frame", progress)
     try:
@@ -348,22 +353,23 @@ def run_videos(pairs, out_dir, metrics=("psnr", "ssim"), *, fmt: str = "csv", re
                overwrite: bool = False, progress: bool = True, frames_per_task: int = DEFAULT_CHUNK_FRAMES,
                cpus_per_task: float = 1, gpus_per_task: float = 0, max_retries: int = DEFAULT_MAX_RETRIES,
                ray=None, **options) -> list[dict]:
-    """A catalogue: every (reference, distorted) of ``pairs`` scored as :func:`run_video` would, into
+    """A catalogue: every (distorted, reference) of ``pairs`` scored as :func:`run_video` would, into
     ``out_dir/<distorted stem>.<fmt>`` (+ ``.summary.json``), all videos' tasks sharing the cluster (a video up to
     ``frames_per_task`` frames is one task). A video that fails (decoding, pairing) keeps the rows before the error
     and its summary says so (``error``); the others go on. Returns the summaries, in the order of ``pairs``."""
     ray = ray or require_ray()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    pairs = [(Path(r), Path(d)) for r, d in pairs]
-    names = [d.stem for _, d in pairs]
+    pairs = [(Path(d), Path(r)) for d, r in pairs]
+    names = [d.stem for d, _ in pairs]
     if len(set(names)) != len(names):
         raise ValueError("run_videos: the distorted videos' file names must differ (they name the output files)")
     videos = []
     try:
-        for r, d in pairs:
-            videos.append(_VideoJob(ray, r, d, metrics, out_dir / f"{d.stem}.{'jsonl' if fmt == 'json' else fmt}",
-                                    resume=resume, overwrite=overwrite, echo=None, frames_per_task=frames_per_task,
+        for d, r in pairs:
+            videos.append(_VideoJob(ray, distorted=d, reference=r, metrics=metrics,
+                                    out=out_dir / f"{d.stem}.{'jsonl' if fmt == 'json' else fmt}", resume=resume,
+                                    overwrite=overwrite, echo=None, frames_per_task=frames_per_task,
                                     cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task, options=options))
     except BaseException:
         for v in videos:
@@ -385,8 +391,8 @@ def run_videos(pairs, out_dir, metrics=("psnr", "ssim"), *, fmt: str = "csv", re
     return summaries
 
 
-def video(reference, distorted, metrics=("psnr", "ssim"), out=None, *, address: str | None = None,
+def video(distorted, reference, metrics=("psnr", "ssim"), out=None, *, address: str | None = None,
           num_cpus: int | None = None, **kwargs) -> dict:
-    """:func:`run_video` in its own cluster context (``address`` as :func:`cluster`)."""
+    """:func:`run_video` (``distorted`` first) in its own cluster context (``address`` as :func:`cluster`)."""
     with cluster(address, num_cpus=num_cpus) as ray:
-        return run_video(reference, distorted, metrics, out, ray=ray, **kwargs)
+        return run_video(distorted=distorted, reference=reference, metrics=metrics, out=out, ray=ray, **kwargs)

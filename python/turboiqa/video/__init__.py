@@ -1,7 +1,8 @@
 """Frame-by-frame scoring of a distorted video against its reference.
 
-``turboiqa.video.score(ref, dist, metrics)`` yields one record per frame (notebooks); ``turboiqa.video.run`` is the
-job behind ``turboiqa video`` (streamed CSV / JSON lines, resume, summary, plot). Needs PyAV
+``turboiqa.video.score(dist, ref, metrics)`` yields one record per frame (notebooks); ``turboiqa.video.run(dist, ref,
+...)`` is the job behind ``turboiqa video DIST REF`` (streamed CSV / JSON lines, resume, summary, plot). Distorted
+first, reference second, as every turboiqa metric; ``distorted=`` / ``reference=`` keywords work too. Needs PyAV
 (``pip install 'turboiqa[video]'``).
 """
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""``turboiqa video REF DIST``: the command-line face of :func:`turboiqa.video.run`."""
+"""``turboiqa video DIST REF``: the command-line face of :func:`turboiqa.video.run`.
+
+Like the Python metrics (and ``turboiqa score``), the command takes the distorted video first and the reference
+second; :func:`turboiqa.video.run` is called with both by keyword."""
 from __future__ import annotations
 
 import json
@@ -9,13 +12,15 @@ from ..rows import OutputError
 
 
 def add_video_parser(sub) -> None:
-    p = sub.add_parser("video", help="score every frame of a distorted video against its reference",
-                       description="Per-frame scores of DIST against REF (Y plane for luma metrics), streamed to "
-                                   "--out as CSV or JSON lines, then a JSON summary (mean, harmonic mean, min, "
-                                   "percentiles; cvvdp: one JOD per clip) next to it and on stdout. Sources of "
-                                   "more than 8 bits (HDR10) are scored at their depth.")
-    p.add_argument("ref", help="reference video")
-    p.add_argument("dist", help="distorted video")
+    p = sub.add_parser("video", help="score every frame of a distorted video against its reference: DIST first, "
+                                     "REF second",
+                       description="Per-frame scores of DIST (first) against REF (second), the order of "
+                                   "`turboiqa score` and of the metric functions (Y plane for luma metrics), "
+                                   "streamed to --out as CSV or JSON lines, then a JSON summary (mean, harmonic "
+                                   "mean, min, percentiles; cvvdp: one JOD per clip) next to it and on stdout. "
+                                   "Sources of more than 8 bits (HDR10) are scored at their depth.")
+    p.add_argument("dist", metavar="DIST", help="distorted video (first)")
+    p.add_argument("ref", metavar="REF", help="reference video (second)")
     p.add_argument("--metric", default="psnr,ssim",
                    help="comma-separated: psnr, ssim, ssim_libvmaf, ssim_ffmpeg, ms_ssim, iw_ssim, fsim, fsimc, "
                         "pu21_psnr, …, and cvvdp (temporal: one JOD per clip, in the summary) "
@@ -89,14 +94,14 @@ def cmd_video(args) -> int:
         if getattr(args, "ray", None) is not None:
             from ..distributed import ray_options, video
 
-            summary = video(args.ref, args.dist, metrics, out=args.out, address=args.ray or None,
-                            resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress,
-                            plot=args.plot, echo=None if args.out else sys.stdout,
+            summary = video(distorted=args.dist, reference=args.ref, metrics=metrics, out=args.out,
+                            address=args.ray or None, resume=args.resume, overwrite=args.overwrite,
+                            progress=not args.no_progress, plot=args.plot, echo=None if args.out else sys.stdout,
                             **ray_options(args, "frames"), **options)
         else:
-            summary = run(args.ref, args.dist, metrics, out=args.out, resume=args.resume, overwrite=args.overwrite,
-                          progress=not args.no_progress, plot=args.plot, echo=None if args.out else sys.stdout,
-                          **options)
+            summary = run(distorted=args.dist, reference=args.ref, metrics=metrics, out=args.out,
+                          resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress,
+                          plot=args.plot, echo=None if args.out else sys.stdout, **options)
     except (ClusterUnreachable, RayNotInstalled) as exc:
         print(f"turboiqa video: {exc}", file=sys.stderr)
         return 2
@@ -138,8 +143,8 @@ def _display_option(args, metrics):
         from .decode import probe
         from .score import video_display
 
-        name = video_display(None, args.transfer, probe(args.ref, "reference"), probe(args.dist, "distorted"),
-                             True).name
+        name = video_display(None, args.transfer, ref_info=probe(args.ref, "reference"),
+                             dist_info=probe(args.dist, "distorted"), needed=True).name
     return _display.resolve_display(name, **params)
 
 
@@ -154,7 +159,7 @@ def _ray_problem(args, metrics, options) -> str | None:
     if "display" in options or "transfer" in options:
         return "--display/--transfer are not available with --ray yet"
     try:
-        deep = [i for i in (probe(args.ref, "reference"), probe(args.dist, "distorted")) if i.bits > 8]
+        deep = [i for i in (probe(args.dist, "distorted"), probe(args.ref, "reference")) if i.bits > 8]
     except Exception:  # noqa: BLE001 - the job itself reports unreadable files
         return None
     if deep:

@@ -342,14 +342,15 @@ class FrameBatch:
 
 
 class BatchReader:
-    """Decodes a reference/distorted pair in a background thread into FrameBatch objects.
+    """Decodes a distorted/reference pair (``distorted`` first, as :func:`turboiqa.video.score`; keywords work too)
+    in a background thread into FrameBatch objects.
 
     Opening and the size/frame-rate checks happen in the constructor (errors surface at once, in the caller's
     thread); iteration yields batches and then re-raises a decoding error after every batch decoded before it.
     ``decode_seconds`` is the producer's busy time (decoding, conversion, batching), not its waits on the queue.
     """
 
-    def __init__(self, reference, distorted, planes, batch_size: int = 8, selection: Selection = Selection(),
+    def __init__(self, distorted, reference, planes, batch_size: int = 8, selection: Selection = Selection(),
                  scale: bool = False, shortest: bool = False, ignore_fps: bool = False,
                  colorspace: str | None = None, color_range: str | None = None, pin_memory: bool = False,
                  prefetch: int = 2, interpolation: str = "BICUBIC"):
@@ -359,7 +360,7 @@ class BatchReader:
             raise ValueError(f"colorspace must be one of {sorted(COLORSPACES)} or None, got {colorspace!r}")
         if color_range is not None and color_range not in COLOR_RANGES:
             raise ValueError(f"color_range must be one of {sorted(COLOR_RANGES)} or None, got {color_range!r}")
-        self.paths = (str(reference), str(distorted))
+        self.paths = (str(reference), str(distorted))  # internal order: reference, distorted (as _streams)
         self.planes = set(planes)
         self.batch_size, self.selection, self.scale, self.shortest = batch_size, selection, scale, shortest
         self.colorspace, self.color_range, self.pin_memory = colorspace, color_range, pin_memory

@@ -70,18 +70,28 @@ def read_rows(path, metrics) -> list[dict]:
     return rows
 
 
+def harmonic_mean(v: np.ndarray) -> float | None:
+    """n / Σ 1/v; None unless every value is > 0. An infinite value (PSNR of identical frames) adds 0 to the
+    denominator; when every value is infinite the denominator is 0 and the harmonic mean is inf (the limit of
+    n / Σ 1/v as the values grow), returned as such rather than through a 1/0 division."""
+    if not np.all(v > 0):
+        return None
+    denominator = float(np.sum(1.0 / v))  # 1/inf is 0.0, no warning
+    return float(v.size / denominator) if denominator > 0 else float("inf")
+
+
 def summarize(rows, metrics) -> dict:
     """Per metric: mean, harmonic mean (None unless every value is > 0), min, max and percentiles (linear
     interpolation). Infinite PSNR (identical frames) is counted as such: it makes the mean infinite and adds 0
-    to the harmonic mean's denominator, so cap it with psnr_max_db for finite means."""
+    to the harmonic mean's denominator (all frames infinite: the harmonic mean is inf too), so cap it with
+    psnr_max_db for finite means."""
     stats = {}
     for m in metrics:
         v = np.array([r[m] for r in rows], dtype=np.float64)
         if v.size == 0:
             stats[m] = None
             continue
-        entry = {"mean": float(v.mean()),
-                 "harmonic_mean": float(v.size / np.sum(1.0 / v)) if np.all(v > 0) else None,
+        entry = {"mean": float(v.mean()), "harmonic_mean": harmonic_mean(v),
                  "min": float(v.min()), "max": float(v.max())}
         finite = v[np.isfinite(v)]
         for p in PERCENTILES:

@@ -89,7 +89,7 @@ def video_display(display, transfer, ref_info, dist_info, needed: bool):
     return disp
 
 
-def score(reference, distorted, metrics=("psnr", "ssim"), *, device="cpu", batch_size: int = 8, start: int = 0,
+def score(distorted, reference, metrics=("psnr", "ssim"), *, device="cpu", batch_size: int = 8, start: int = 0,
           end: int | None = None, every: int = 1, dist_delay: int = 0, scale: bool = False, shortest: bool = False,
           ignore_fps: bool = False, colorspace: str | None = None, color_range: str | None = None,
           ssim_convention: str = "libvmaf", psnr_max_db: float | None = None, scales: int | None = None,
@@ -97,14 +97,17 @@ def score(reference, distorted, metrics=("psnr", "ssim"), *, device="cpu", batch
           skip_through: int = -1, timing: ScoreTiming | None = None):
     """Yield ``{"frame": i, "pts": seconds, <metric>: value, ...}`` for each scored reference frame i, in order.
 
+    ``distorted`` first, ``reference`` second (video paths): the order of every turboiqa metric and of
+    ``turboiqa video DIST REF``; both may also be given by keyword (``score(distorted=..., reference=...)``).
+
     Reference frame i is paired with distorted frame i + ``dist_delay``; frames ``start`` ≤ i < ``end`` are scored,
     every ``every``-th one. ``scale`` resizes distorted frames to the reference size (bicubic) instead of refusing
     a size mismatch; ``shortest`` stops at the shorter video instead of treating unequal lengths as truncation.
     ``colorspace`` ('bt709', 'bt601', …) and ``color_range`` ('limited', 'full') override the stream metadata for
-    the metrics that read RGB; ``scales`` is passed to ms_ssim and iw_ssim (small frames). Decoding runs in a background thread, ``prefetch`` batches ahead; on CUDA the
-    batches are pinned and copied asynchronously. A corrupt or truncated stream raises
-    :class:`~turboiqa.video.VideoDecodeError` (its ``frame`` is the first frame not scored) after every frame
-    before it was yielded. ``skip_through`` skips frames up to that index (resume).
+    the metrics that read RGB; ``scales`` is passed to ms_ssim and iw_ssim (small frames). Decoding runs in a
+    background thread, ``prefetch`` batches ahead; on CUDA the batches are pinned and copied asynchronously. A
+    corrupt or truncated stream raises :class:`~turboiqa.video.VideoDecodeError` (its ``frame`` is the first frame
+    not scored) after every frame before it was yielded. ``skip_through`` skips frames up to that index (resume).
 
     HDR: sources of more than 8 bits are scored at their depth (turboiqa.video.decode). ``display`` (a name, dict
     or :class:`turboiqa.display.Display`) is the display model of cvvdp and pu21_*; by default it follows the
@@ -139,11 +142,11 @@ def score(reference, distorted, metrics=("psnr", "ssim"), *, device="cpu", batch
     selection = Selection(start=start, end=end, every=every, dist_delay=dist_delay, skip_through=skip_through)
     timing = timing if timing is not None else ScoreTiming()
     began = time.perf_counter()
-    reader = BatchReader(reference, distorted, {m.plane for m in frame_metrics} | ({"rgb"} if clip_metrics else set()),
-                         batch_size=batch_size,
-                         selection=selection, scale=scale, shortest=shortest, ignore_fps=ignore_fps,
-                         colorspace=colorspace, color_range=color_range, pin_memory=device.type == "cuda",
-                         prefetch=prefetch)
+    reader = BatchReader(distorted=distorted, reference=reference,
+                         planes={m.plane for m in frame_metrics} | ({"rgb"} if clip_metrics else set()),
+                         batch_size=batch_size, selection=selection, scale=scale, shortest=shortest,
+                         ignore_fps=ignore_fps, colorspace=colorspace, color_range=color_range,
+                         pin_memory=device.type == "cuda", prefetch=prefetch)
     try:
         for batch in reader:
             t0 = time.perf_counter()
@@ -185,10 +188,11 @@ def score(reference, distorted, metrics=("psnr", "ssim"), *, device="cpu", batch
         timing.wall_s = time.perf_counter() - began
 
 
-def run(reference, distorted, metrics=("psnr", "ssim"), out=None, *, resume: bool = False, overwrite: bool = False,
+def run(distorted, reference, metrics=("psnr", "ssim"), out=None, *, resume: bool = False, overwrite: bool = False,
         progress: bool = True, plot=None, echo=None, **options) -> dict:
-    """Score a pair, streaming rows to ``out`` (.csv or .jsonl) as they are produced, then write the summary to
-    ``<out stem>.summary.json`` and return it. With ``resume`` an existing ``out`` is continued after its last
+    """Score ``distorted`` against ``reference`` (distorted first, as :func:`score`; keywords work too), streaming
+    rows to ``out`` (.csv or .jsonl) as they are produced, then write the summary to ``<out stem>.summary.json``
+    and return it. With ``resume`` an existing ``out`` is continued after its last
     complete row (a killed run loses at most the row being written); the finished file equals an uninterrupted
     run's. ``plot`` (a path, or True for ``<out stem>.png``) draws the per-frame curves. ``echo`` (a text stream)
     also receives the rows, for runs without ``out``. Options are those of :func:`score`.
@@ -248,8 +252,8 @@ def run(reference, distorted, metrics=("psnr", "ssim"), out=None, *, resume: boo
                        dynamic_ncols=True)
         skip_through = done[-1]["frame"] if done else -1
         # closing(): an interrupt stops the decoding thread at once instead of whenever the generator is collected.
-        with closing(score(reference, distorted, metrics + clip_names, skip_through=skip_through, timing=timing,
-                           clip=clip, **options)) as records:
+        with closing(score(distorted=distorted, reference=reference, metrics=metrics + clip_names,
+                           skip_through=skip_through, timing=timing, clip=clip, **options)) as records:
             for row in records:
                 if writer:
                     writer.write(row)
