@@ -196,14 +196,16 @@ def haarpsi(
             q = torch.mul(ia, ib).abs_().add_(8 * c).div_(torch.mul(ia, ia).addcmul_(ib, ib).add_(16 * c))
             torch.add(q[:, :1], q[:, 1:], out=local[2])
             torch.add(weight[0], weight[1], out=weight[2]).mul_(0.5)
-    # The logit at the end magnifies rounding in the pooled ratio: accumulate it in float64.
-    f64 = torch.float64
-    dims = (0, 2, 3, 4)
+    # The logit at the end magnifies rounding in the pooled ratio: the row sums (≤ W/2 values, torch's cascade
+    # sum) in the compute dtype, their total in float64 (sum(dtype=float64) would first copy the maps to float64).
+    def pooled(t: torch.Tensor) -> torch.Tensor:
+        return t.sum(dim=-1).double().sum(dim=(0, 2, 3))
+
     if differentiable:
-        num = (torch.sigmoid(alpha * local) * weight).sum(dim=dims, dtype=f64)
+        num = pooled(torch.sigmoid(alpha * local) * weight)
     else:
-        num = local.mul_(alpha).sigmoid_().mul_(weight).sum(dim=dims, dtype=f64)
-    den = weight.sum(dim=dims, dtype=f64)
+        num = pooled(local.mul_(alpha).sigmoid_().mul_(weight))
+    den = pooled(weight)
     if conv.eps:  # (8·num + 8ε) / (8·den + 8ε): the weights are 8 times HaarPSI.m's
         eps = 8 * torch.finfo(dtype).eps
         num, den = num + eps, den + eps
