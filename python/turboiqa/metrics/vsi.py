@@ -31,8 +31,8 @@ reproduces one original or peer:
 
 Constants (0–255 units): C1 = 1.27 (saliency), C2 = 386 (gradient), C3 = 130 (chroma), α = 0.40, β = 0.02;
 SDSP: ω0 = 0.021, σF = 1.34, σD = 145, σC = 0.001. Inputs are rescaled from ``data_range`` to 0–255 internally.
-VSI is defined on RGB images; gray (C = 1) input is repeated to three channels, as piq and pyiqa do. A uniform
-image gives NaN under 'matlab' and 'matlab_imresize', as in SDSP.m, whose min-max normalisations divide by
+VSI is defined on RGB images; gray (C = 1) input is scored as R = G = B, as piq and pyiqa do (they repeat it;
+here the rows of the colour matrices are summed instead, and the plane is read once). A uniform image gives NaN under 'matlab' and 'matlab_imresize', as in SDSP.m, whose min-max normalisations divide by
 max - min = 0 (piq and pyiqa add machine epsilon there).
 """
 from __future__ import annotations
@@ -171,12 +171,20 @@ def centre_prior(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     return torch.exp(-(c[:, None] ** 2 + c[None] ** 2) / SIGMA_D**2).to(dtype=dtype, device=device)
 
 
+def channel_mix(matrix: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """The K×3 ``matrix`` applied to the channels of N×C×H×W ``t``; gray ``t`` (C = 1, i.e. R = G = B) through the
+    row sums of the matrix, without repeating the plane."""
+    if t.shape[1] == 1:
+        return t * matrix.sum(dim=1).view(1, -1, 1, 1)
+    return torch.einsum("kc,nchw->nkhw", matrix, t)
+
+
 def rgb_to_lab(t: torch.Tensor, conv: VsiConvention) -> torch.Tensor:
     """SDSP.m's RGB2Lab of 0–255 RGB: sRGB decoding, XYZ, CIE Lab (ε = 0.008856, κ = 903.3)."""
     t = t / 255
     lin = torch.where(t <= 0.04045, t / 12.92, ((t.clamp(min=0) + 0.055) / 1.055) ** 2.4)
     matrix = torch.tensor(RGB2XYZ, dtype=torch.float32 if conv.matrices_float32 else torch.float64)
-    xyz = torch.einsum("kc,nchw->nkhw", matrix.to(dtype=t.dtype, device=t.device), lin)
+    xyz = channel_mix(matrix.to(dtype=t.dtype, device=t.device), lin)
     r = xyz / torch.tensor(conv.white, dtype=t.dtype, device=t.device).view(1, 3, 1, 1)
     cube = (r + torch.finfo(r.dtype).eps if conv.pyiqa_eps else r).clamp(min=0)
     f = torch.where(r > 0.008856, cube ** (1 / 3), (903.3 * r + 16) / 116)
@@ -272,7 +280,7 @@ def iqa_optimization_saliency(rgb: torch.Tensor, conv: VsiConvention, scale: flo
     h, w = rgb.shape[-2:]
     t = (rgb * (scale / 255)).clamp(0, 1)
     lin = torch.where(t <= 0.04045, t / 12.92, ((t + 0.055) / 1.055) ** 2.4)
-    xyz = torch.einsum("kc,nchw->nkhw", torch.tensor(IQA_OPT_RGB2XYZ, dtype=t.dtype, device=t.device), lin)
+    xyz = channel_mix(torch.tensor(IQA_OPT_RGB2XYZ, dtype=t.dtype, device=t.device), lin)
     xyz = xyz * torch.tensor(conv.white, dtype=t.dtype, device=t.device).view(1, 3, 1, 1)
     e = 6 / 29
     f = torch.where(xyz <= e**3, xyz / (3 * e * e) + 4 / 29, xyz.clamp(min=IQA_OPT_EPS) ** (1 / 3))
@@ -353,14 +361,14 @@ def vsi(
     dtype = torch.float64 if conv.float64 else compute_dtype(x.dtype)
     scale = 255.0 / float(data_range)
     if front:
-        coeffs = [c * scale for row in LMN for c in row]
+        # gray input (R = G = B): each row's coefficients summed, one plane read instead of three
+        coeffs = ([c * scale for row in LMN for c in row] if x.shape[1] == 3 else
+                  [sum(c * scale for c in row) for row in LMN])
         geometry = front_geometry(*x.shape[-2:], conv)
-        lmn = torch.cat(grey_pair(*(t if t.shape[1] == 3 else t.expand(-1, 3, -1, -1) for t in (x, y)), data_range,
-                                  coeffs, 1.0, "none", geometry, backend))
-    images = []
-    for t in (x, y):  # one image at a time: the full-resolution pair is never stacked or rescaled
-        t = t.to(dtype)
-        images.append(t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t)
+        lmn = torch.cat(grey_pair(x, y, data_range, coeffs, 1.0, "none", geometry, backend))
+    # one image at a time: the full-resolution pair is never stacked or rescaled; gray images stay one plane (every
+    # step before Lab and LMN is per channel, and those take the row sums of their matrices)
+    images = [t.to(dtype) for t in (x, y)]
     if conv.iqa_optimization:
         saliency = torch.cat([iqa_optimization_saliency(t, conv, scale) for t in images])
     else:
@@ -369,7 +377,7 @@ def vsi(
     if not front:  # the box filter and LMN are linear: filter RGB, then convert and rescale (a third of the work)
         small = [downsample(t.contiguous(), conv, backend) for t in images]
         lmn_matrix = torch.tensor(LMN, dtype=torch.float32 if conv.matrices_float32 else torch.float64)
-        lmn = torch.einsum("kc,nchw->nkhw", lmn_matrix.to(dtype=dtype, device=x.device) * scale, torch.cat(small))
+        lmn = channel_mix(lmn_matrix.to(dtype=dtype, device=x.device) * scale, torch.cat(small))
     if conv.pyiqa_eps:  # pyiqa's own similarity form (eps in numerator and denominator)
         grad = torch.sqrt(scharr_magnitude(lmn[:, :1]) ** 2 + torch.finfo(dtype).eps)
         sim = functools.partial(similarity_eps, eps=torch.finfo(torch.float32).eps)
