@@ -179,16 +179,33 @@ def channel_mix(matrix: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return torch.einsum("kc,nchw->nkhw", matrix, t)
 
 
-def rgb_to_lab(t: torch.Tensor, conv: VsiConvention) -> torch.Tensor:
-    """SDSP.m's RGB2Lab of 0–255 RGB: sRGB decoding, XYZ, CIE Lab (ε = 0.008856, κ = 903.3)."""
-    t = t / 255
-    lin = torch.where(t <= 0.04045, t / 12.92, ((t.clamp(min=0) + 0.055) / 1.055) ** 2.4)
+def rgb_to_lab(t: torch.Tensor, conv: VsiConvention, scale: float = 1.0) -> torch.Tensor:
+    """SDSP.m's RGB2Lab of RGB in 0–255 units after multiplying by ``scale``: sRGB decoding, XYZ, CIE Lab
+    (ε = 0.008856, κ = 903.3). Gray ``t`` (one plane) is R = G = B."""
     matrix = torch.tensor(RGB2XYZ, dtype=torch.float32 if conv.matrices_float32 else torch.float64)
-    xyz = channel_mix(matrix.to(dtype=t.dtype, device=t.device), lin)
-    r = xyz / torch.tensor(conv.white, dtype=t.dtype, device=t.device).view(1, 3, 1, 1)
-    cube = (r + torch.finfo(r.dtype).eps if conv.pyiqa_eps else r).clamp(min=0)
-    f = torch.where(r > 0.008856, cube ** (1 / 3), (903.3 * r + 16) / 116)
-    return torch.cat([116 * f[:, 1:2] - 16, 500 * (f[:, :1] - f[:, 1:2]), 200 * (f[:, 1:2] - f[:, 2:])], dim=1)
+    if _ops.needs_grad(t):
+        t = (t * scale if scale != 1.0 else t) / 255
+        lin = torch.where(t <= 0.04045, t / 12.92, ((t.clamp(min=0) + 0.055) / 1.055) ** 2.4)
+        xyz = channel_mix(matrix.to(dtype=t.dtype, device=t.device), lin)
+        r = xyz / torch.tensor(conv.white, dtype=t.dtype, device=t.device).view(1, 3, 1, 1)
+        cube = (r + torch.finfo(r.dtype).eps if conv.pyiqa_eps else r).clamp(min=0)
+        f = torch.where(r > 0.008856, cube ** (1 / 3), (903.3 * r + 16) / 116)
+        return torch.cat([116 * f[:, 1:2] - 16, 500 * (f[:, :1] - f[:, 1:2]), 200 * (f[:, 1:2] - f[:, 2:])], dim=1)
+    # the same steps in place, the reference white folded into the matrix rows (no autograd)
+    u = t * (scale / 255)
+    lin = u.clamp(min=0).add_(0.055).div_(1.055).pow_(2.4)
+    lin = torch.where(u <= 0.04045, u.div_(12.92), lin, out=lin)
+    white = torch.tensor(conv.white, dtype=torch.float64)
+    r = channel_mix((matrix.to(torch.float64) / white[:, None]).to(dtype=t.dtype, device=t.device), lin)
+    above = r > 0.008856
+    linear = torch.mul(r, 903.3).add_(16).div_(116)
+    cube = (r.add_(torch.finfo(r.dtype).eps) if conv.pyiqa_eps else r).clamp_(min=0).pow_(1 / 3)
+    f = torch.where(above, cube, linear, out=cube)
+    lab = torch.empty_like(f)
+    torch.mul(f[:, 1:2], 116, out=lab[:, :1]).sub_(16)
+    torch.sub(f[:, :1], f[:, 1:2], out=lab[:, 1:2]).mul_(500)
+    torch.sub(f[:, 1:2], f[:, 2:], out=lab[:, 2:]).mul_(200)
+    return lab
 
 
 def min_max(t: torch.Tensor, eps: float) -> torch.Tensor:
@@ -208,7 +225,7 @@ def sdsp(images: list, conv: VsiConvention, scale: float = 1.0) -> torch.Tensor:
     else:
         corners = conv.resize == "corners"
         small = torch.cat([F.interpolate(t, size=size, mode="bilinear", align_corners=corners) for t in images])
-    lab = rgb_to_lab(small if scale == 1.0 else small * scale, conv)  # the resize is linear: scale after it
+    lab = rgb_to_lab(small, conv, scale)  # the resize is linear: scale after it
     eps = torch.finfo(lab.dtype).eps if conv.eps else 0.0
     lg = log_gabor(lab.dtype, lab.device, torch.float32 if conv.filter_float32 else lab.dtype)
     if conv.resize != "torch":
