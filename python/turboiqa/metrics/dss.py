@@ -93,14 +93,23 @@ def local_taps() -> tuple:
     return tuple(v / sum(g) for v in g)
 
 
+@functools.lru_cache(maxsize=16)
+def subband_basis(kept: tuple, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(K, 64): row i holds the 2-D DCT basis of kept subband (m, n), D[m, a]·D[n, b] at a·8 + b."""
+    d = dct_matrix(torch.float64, torch.device("cpu"))
+    basis = torch.stack([torch.outer(d[m], d[k]).reshape(-1) for m, k in kept])
+    return basis.to(dtype=dtype, device=device)
+
+
 def subbands(luma: torch.Tensor, kept: tuple) -> torch.Tensor:
-    """N×1×H×W (H, W multiples of 8) → N×K×H/8×W/8: DCT coefficient (m, n) of every 8×8 block, kept subbands."""
+    """N×1×H×W (H, W multiples of 8) → N×K×H/8×W/8: DCT coefficient (m, n) of every 8×8 block, kept subbands.
+
+    One matrix product of the kept subbands' 2-D basis (K×64) with the blocks laid out as columns (64 × blocks):
+    the output is already in subband layout, and only the kept subbands are computed."""
     n, _, h, w = luma.shape
-    d = dct_matrix(luma.dtype, luma.device)
-    blocks = luma.reshape(n, h // DCT_SIZE, DCT_SIZE, w // DCT_SIZE, DCT_SIZE)
-    coeffs = torch.einsum("ua,nhawb,vb->nuvhw", d, blocks, d)  # D · block · Dᵀ
-    index = torch.tensor([m * DCT_SIZE + k for m, k in kept], device=luma.device)
-    return coeffs.reshape(n, DCT_SIZE * DCT_SIZE, h // DCT_SIZE, w // DCT_SIZE).index_select(1, index)
+    hb, wb = h // DCT_SIZE, w // DCT_SIZE
+    blocks = luma.reshape(n, hb, DCT_SIZE, wb, DCT_SIZE).permute(0, 2, 4, 1, 3).reshape(n, DCT_SIZE**2, hb * wb)
+    return torch.matmul(subband_basis(kept, luma.dtype, luma.device), blocks).view(n, len(kept), hb, wb)
 
 
 def local_mean(planes: torch.Tensor) -> torch.Tensor:
