@@ -104,12 +104,14 @@ def subband_basis(kept: tuple, dtype: torch.dtype, device: torch.device) -> torc
 def subbands(luma: torch.Tensor, kept: tuple) -> torch.Tensor:
     """N×1×H×W (H, W multiples of 8) → N×K×H/8×W/8: DCT coefficient (m, n) of every 8×8 block, kept subbands.
 
-    One matrix product of the kept subbands' 2-D basis (K×64) with the blocks laid out as columns (64 × blocks):
+    One matrix product of the kept subbands' 2-D basis (K×64) with the blocks as columns (64 × blocks):
     the output is already in subband layout, and only the kept subbands are computed."""
     n, _, h, w = luma.shape
     hb, wb = h // DCT_SIZE, w // DCT_SIZE
-    blocks = luma.reshape(n, hb, DCT_SIZE, wb, DCT_SIZE).permute(0, 2, 4, 1, 3).reshape(n, DCT_SIZE**2, hb * wb)
-    return torch.matmul(subband_basis(kept, luma.dtype, luma.device), blocks).view(n, len(kept), hb, wb)
+    # blocks as rows (runs of 8 contiguous values copied), handed to the product transposed (no second copy)
+    blocks = luma.reshape(n, hb, DCT_SIZE, wb, DCT_SIZE).permute(0, 1, 3, 2, 4).reshape(n, hb * wb, DCT_SIZE**2)
+    basis = subband_basis(kept, luma.dtype, luma.device)
+    return torch.matmul(basis, blocks.transpose(1, 2)).view(n, len(kept), hb, wb)
 
 
 def local_mean(planes: torch.Tensor) -> torch.Tensor:
