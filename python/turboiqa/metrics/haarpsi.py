@@ -19,9 +19,11 @@ frame-analytics' haarpsi follows HaarPSI.m (it clamps the score to [0, 1]): comp
 image. The constant C = 30 is in 0–255 units, so inputs are rescaled from ``data_range`` to 0–255 internally. A pair
 without any coarse-scale Haar response (two all-black images) has no weight: NaN, as in HaarPSI.m.
 
-Implementation: both images are subsampled, then stacked; the six Haar responses (3 scales × 2 orientations) of the
-stack come from shared box sums (pair sums 2 → 4 → 8 along each axis, one padded plane for all scales), about 20
-plane additions in all, instead of six 2^k×2^k convolutions per image.
+Implementation: one read of each image gives its Y (I, Q) planes already 2×2-averaged and the input checks (the
+fused grey_planes front end); the two luma planes are stacked in one zero-bordered tensor, and the six Haar responses
+(3 scales × 2 orientations) come from quadrant box sums (1×1, 2×2, 4×4: h = A + B, v = A − B of two quadrant
+differences), 16 plane additions for both images instead of six 2^k×2^k convolutions per image. The responses stay
+unscaled (C is scaled by 4^k instead, exact), and without autograd the similarity maps are built in place.
 """
 from __future__ import annotations
 
