@@ -154,6 +154,10 @@ def mdsi(
         if neg is not None:  # complex powers of the negative values (principal branch: argument πq)
             im = torch.where(neg, re * math.sin(math.pi * q), 0.0)
             re = torch.where(neg, re * math.cos(math.pi * q), re)
+    elif not differentiable and gs.device.type == "cpu" and bool(gs.amin() >= 0) and bool(cs.amin() >= 0):
+        # no negative GS or CS (a host test, CPU only): every argument is 0, both conventions' products are the real
+        # GS^γ·CS^β, and its q-th power has no imaginary part
+        re = _abs_power(gs.pow_(gamma).mul_(cs.pow_(beta)), q, False)  # (|·| of a non-negative map: exact)
     else:
         ra, pa = _polar_power(gs, gamma)
         rb, pb = _polar_power(cs, beta)
