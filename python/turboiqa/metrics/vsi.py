@@ -32,8 +32,9 @@ reproduces one original or peer:
 Constants (0–255 units): C1 = 1.27 (saliency), C2 = 386 (gradient), C3 = 130 (chroma), α = 0.40, β = 0.02;
 SDSP: ω0 = 0.021, σF = 1.34, σD = 145, σC = 0.001. Inputs are rescaled from ``data_range`` to 0–255 internally.
 VSI is defined on RGB images; gray (C = 1) input is scored as R = G = B, as piq and pyiqa do (they repeat it;
-here the rows of the colour matrices are summed instead, and the plane is read once). A uniform image gives NaN under 'matlab' and 'matlab_imresize', as in SDSP.m, whose min-max normalisations divide by
-max - min = 0 (piq and pyiqa add machine epsilon there).
+here the rows of the colour matrices are summed instead, and the plane is read once). A uniform image gives NaN
+under 'matlab' and 'matlab_imresize', as in SDSP.m, whose min-max normalisations divide by max - min = 0 (piq and
+pyiqa add machine epsilon there).
 """
 from __future__ import annotations
 
