@@ -177,7 +177,15 @@ def channel_mix(matrix: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     row sums of the matrix, without repeating the plane."""
     if t.shape[1] == 1:
         return t * matrix.sum(dim=1).view(1, -1, 1, 1)
-    return torch.einsum("kc,nchw->nkhw", matrix, t)
+    if _ops.needs_grad(t, matrix):
+        return torch.einsum("kc,nchw->nkhw", matrix, t)
+    # without autograd: three weighted sums written into one output (no batched product and permuting copies)
+    out = t.new_empty(t.shape[0], matrix.shape[0], *t.shape[2:])
+    for k, row in enumerate(matrix.tolist()):
+        acc = torch.mul(t[:, 0], row[0], out=out[:, k])
+        for c in range(1, t.shape[1]):
+            acc.add_(t[:, c], alpha=row[c])
+    return out
 
 
 def rgb_to_lab(t: torch.Tensor, conv: VsiConvention, scale: float = 1.0) -> torch.Tensor:
@@ -225,7 +233,10 @@ def sdsp(images: list, conv: VsiConvention, scale: float = 1.0) -> torch.Tensor:
         small = torch.cat([imresize(t, size) for t in images])
     else:
         corners = conv.resize == "corners"
-        small = torch.cat([F.interpolate(t, size=size, mode="bilinear", align_corners=corners) for t in images])
+        # each plane on its own (N·C single-channel planes): torch takes its generic kernel for any thread count
+        # instead of converting 3-channel images to channels-last (a copy of the full image) when single-threaded
+        small = torch.cat([F.interpolate(t.reshape(-1, 1, h, w), size=size, mode="bilinear", align_corners=corners)
+                           .view(t.shape[0], t.shape[1], *size) for t in images])
     lab = rgb_to_lab(small, conv, scale)  # the resize is linear: scale after it
     eps = torch.finfo(lab.dtype).eps if conv.eps else 0.0
     lg = log_gabor(lab.dtype, lab.device, torch.float32 if conv.filter_float32 else lab.dtype)
