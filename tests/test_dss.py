@@ -7,7 +7,7 @@ import torch
 from conftest import import_or_skip
 from test_peers import import_piq_module, pair
 from turboiqa.colour import to_luma
-from turboiqa.metrics.dss import DSS, dct_matrix, dss, subband_weights, subbands
+from turboiqa.metrics.dss import DSS, DSS_CONVENTIONS, dct_matrix, dss, subband_weights, subbands
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -156,3 +156,23 @@ def test_errors():
 def test_reference_backend_matches_native(tid_i01):
     dist, ref = tid_i01
     assert dss(dist, ref, 255, backend="reference").item() == dss(dist, ref, 255).item()
+
+
+@pytest.mark.parametrize("convention", sorted(DSS_CONVENTIONS))
+@pytest.mark.parametrize("kind", ["uint8", "float32", "gray"])
+def test_fused_front_end_matches_cropping_path(convention, kind):
+    """Sides that are multiples of 8 take the fused front end (luma and input checks in one read); others crop and
+    convert: the same luma, bit for bit."""
+    x, y = pair((2, 3, 70, 77))
+    if kind == "uint8":
+        x, y, L = (x * 255).round().to(torch.uint8), (y * 255).round().to(torch.uint8), 255
+    else:
+        x, y, L = x.float(), y.float(), 1.0
+        if kind == "gray":
+            x, y = x[:, :1], y[:, :1]
+    cropped = dss(x[..., :64, :72].contiguous(), y[..., :64, :72].contiguous(), L, "none", convention=convention)
+    torch.testing.assert_close(dss(x, y, L, "none", convention=convention), cropped, atol=0, rtol=0)
+    bad = x.clone() if kind == "uint8" else x.clone().index_fill_(-1, torch.tensor([70]), float("nan"))
+    if kind != "uint8":  # a NaN outside the cropped part is still an invalid input
+        with pytest.raises(ValueError, match="NaN"):
+            dss(bad, y, L, convention=convention)

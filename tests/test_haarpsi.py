@@ -155,3 +155,16 @@ def test_reference_backend_matches_native():
     x, y = pair((2, 3, 41, 38))
     torch.testing.assert_close(haarpsi(x, y, reduction="none", backend="reference"), haarpsi(x, y, reduction="none"),
                                atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("convention", sorted(HAARPSI_CONVENTIONS))
+@pytest.mark.parametrize("shape, color", [((2, 3, 41, 38), "yiq_chromatic"), ((2, 3, 41, 38), "yiq"),
+                                          ((1, 1, 33, 40), "yiq_chromatic")])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_in_place_path_matches_autograd_path(convention, shape, color, dtype):
+    """Without autograd the similarity maps are built in place in preallocated stacks; with it, plain expressions."""
+    x, y = pair(shape, dtype=dtype)
+    with torch.no_grad():
+        fast = haarpsi(x, y, 1.0, "none", convention=convention, color=color)
+    slow = haarpsi(x.clone().requires_grad_(True), y, 1.0, "none", convention=convention, color=color).detach()
+    torch.testing.assert_close(fast, slow, atol=1e-12 if dtype == torch.float64 else 2e-7, rtol=0)

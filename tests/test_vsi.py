@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from peer_stubs import import_pyiqa_arch
 from conftest import skip_missing
 from test_peers import import_piq_module, pair
-from turboiqa.metrics.vsi import VSI, imresize, imresize_taps, vsi
+from turboiqa.metrics.vsi import VSI, VSI_CONVENTIONS, imresize, imresize_taps, vsi
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -111,10 +111,16 @@ def test_pyiqa(shape):
     torch.testing.assert_close(got, want, atol=1e-10, rtol=0)
 
 
-def test_gray_is_repeated_rgb():
+@pytest.mark.parametrize("convention", sorted(VSI_CONVENTIONS))
+def test_gray_is_repeated_rgb(convention):
     x, y = pair((2, 1, 50, 60))
-    torch.testing.assert_close(vsi(x, y, reduction="none"), vsi(x.repeat(1, 3, 1, 1), y.repeat(1, 3, 1, 1),
-                                                                 reduction="none"), atol=1e-14, rtol=0)
+    rgb = [t.repeat(1, 3, 1, 1) for t in (x, y)]
+    # gray input takes the colour matrices' row sums instead of repeating the plane: summation order only
+    torch.testing.assert_close(vsi(x, y, reduction="none", convention=convention),
+                               vsi(*rgb, reduction="none", convention=convention), atol=1e-14, rtol=0)
+    got = vsi(x.float(), y.float(), reduction="none", convention=convention)
+    want = vsi(*(t.float() for t in rgb), reduction="none", convention=convention)
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
 
 
 def test_identical_symmetric_sizes():
@@ -175,3 +181,15 @@ def test_reference_backend_matches_native():
     x, y = pair((2, 3, 300, 190))
     torch.testing.assert_close(vsi(x, y, reduction="none", backend="reference"), vsi(x, y, reduction="none"),
                                atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("convention", sorted(VSI_CONVENTIONS))
+@pytest.mark.parametrize("channels", [3, 1])
+def test_in_place_lab_matches_autograd_path(convention, channels):
+    """Without autograd SDSP's Lab conversion runs in place with the white folded into the matrix; with it, the
+    plain expressions: one value up to rounding."""
+    x, y = pair((1, channels, 60, 70))
+    with torch.no_grad():
+        fast = vsi(x, y, 1.0, "none", convention=convention)
+    slow = vsi(x.clone().requires_grad_(True), y, 1.0, "none", convention=convention).detach()
+    torch.testing.assert_close(fast, slow, atol=1e-12, rtol=0)

@@ -34,7 +34,7 @@ from ..dtypes import compute_dtype
 from ..filters import correlate_axis
 from ..resample import matlab_round
 from ..validate import LAYOUT_HINT, check_pair, check_reduction, reduce
-from ._grey import grey255
+from ._grey import GREY_COEFFS, grey255, grey_pair
 from .module import MetricModule
 
 DCT_SIZE = 8
@@ -93,14 +93,25 @@ def local_taps() -> tuple:
     return tuple(v / sum(g) for v in g)
 
 
+@functools.lru_cache(maxsize=16)
+def subband_basis(kept: tuple, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(K, 64): row i holds the 2-D DCT basis of kept subband (m, n), D[m, a]·D[n, b] at a·8 + b."""
+    d = dct_matrix(torch.float64, torch.device("cpu"))
+    basis = torch.stack([torch.outer(d[m], d[k]).reshape(-1) for m, k in kept])
+    return basis.to(dtype=dtype, device=device)
+
+
 def subbands(luma: torch.Tensor, kept: tuple) -> torch.Tensor:
-    """N×1×H×W (H, W multiples of 8) → N×K×H/8×W/8: DCT coefficient (m, n) of every 8×8 block, kept subbands."""
+    """N×1×H×W (H, W multiples of 8) → N×K×H/8×W/8: DCT coefficient (m, n) of every 8×8 block, kept subbands.
+
+    One matrix product of the kept subbands' 2-D basis (K×64) with the blocks as columns (64 × blocks):
+    the output is already in subband layout, and only the kept subbands are computed."""
     n, _, h, w = luma.shape
-    d = dct_matrix(luma.dtype, luma.device)
-    blocks = luma.reshape(n, h // DCT_SIZE, DCT_SIZE, w // DCT_SIZE, DCT_SIZE)
-    coeffs = torch.einsum("ua,nhawb,vb->nuvhw", d, blocks, d)  # D · block · Dᵀ
-    index = torch.tensor([m * DCT_SIZE + k for m, k in kept], device=luma.device)
-    return coeffs.reshape(n, DCT_SIZE * DCT_SIZE, h // DCT_SIZE, w // DCT_SIZE).index_select(1, index)
+    hb, wb = h // DCT_SIZE, w // DCT_SIZE
+    # blocks as rows (runs of 8 contiguous values copied), handed to the product transposed (no second copy)
+    blocks = luma.reshape(n, hb, DCT_SIZE, wb, DCT_SIZE).permute(0, 1, 3, 2, 4).reshape(n, hb * wb, DCT_SIZE**2)
+    basis = subband_basis(kept, luma.dtype, luma.device)
+    return torch.matmul(basis, blocks.transpose(1, 2)).view(n, len(kept), hb, wb)
 
 
 def local_mean(planes: torch.Tensor) -> torch.Tensor:
@@ -133,7 +144,10 @@ def dss(
     subband weighting (1.55 published). ``backend`` is passed to the native colour op.
     """
     check_reduction(reduction)
-    x, y = check_pair(x, y, data_range)
+    # Sides already multiples of 8 (nothing cropped): the fused front end reads each image once for its luma and the
+    # input checks; otherwise the checks cover the whole image and the luma only the cropped part.
+    whole = x.dim() >= 2 and x.shape[-2] % DCT_SIZE == 0 and x.shape[-1] % DCT_SIZE == 0
+    x, y = check_pair(x, y, data_range, check_values=not whole)
     if convention not in DSS_CONVENTIONS:
         raise ValueError(f"convention must be one of {sorted(DSS_CONVENTIONS)}, got {convention!r}")
     conv = DSS_CONVENTIONS[convention]
@@ -151,12 +165,18 @@ def dss(
     n = x.shape[0]
     dtype = compute_dtype(x.dtype)
 
-    lumas = []
-    for t in (x, y):
-        t = t[..., :h, :w]  # dss_index.m crops before its (per-pixel) colour step; the same pixels either way
-        # 0–255 luma (rgb2gray of uint8 rounded as MATLAB's, float input unrounded), gray input as it is
-        rounding = "matlab" if color == "rgb2gray" and t.dtype == torch.uint8 else None
-        lumas.append(grey255(t, data_range, color, rounding, backend=backend).to(dtype))
+    # 0–255 luma (rgb2gray of uint8 rounded as MATLAB's, float input unrounded), gray input as it is
+    rounding = "matlab" if color == "rgb2gray" and x.dtype == torch.uint8 else None
+    if whole:
+        if x.shape[1] != 3:
+            args = ((), 255.0 / float(data_range), "none")
+        elif rounding == "matlab":
+            args = (GREY_COEFFS[color], 1.0, "half_away")
+        else:
+            args = (GREY_COEFFS[color], 255.0 / float(data_range), "none")
+        lumas = [t.to(dtype) for t in grey_pair(x, y, data_range, *args, (1, 0, 0, h, w), backend)]
+    else:  # dss_index.m crops before its (per-pixel) colour step; the same pixels either way
+        lumas = [grey255(t[..., :h, :w], data_range, color, rounding, backend=backend).to(dtype) for t in (x, y)]
     kept, weights = subband_weights(float(sigma_weight))
     k = len(kept)
     bands = subbands(torch.cat(lumas), kept)  # (2N, K, h/8, w/8)

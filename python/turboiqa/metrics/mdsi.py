@@ -135,19 +135,29 @@ def mdsi(
     hd, sd, hr, sr = px[:, 1:2], px[:, 2:3], py[:, 1:2], py[:, 2:3]
     if differentiable:
         cs = (2 * (hd * hr + sd * sr) + c3) / (hd * hd + hr * hr + sd * sd + sr * sr + c3)
-    else:
-        num = torch.mul(hd, hr).addcmul_(sd, sr).mul_(2).add_(c3)
+    else:  # half of CS (numerator and denominator halved: exact), doubled where it is used
+        num = torch.mul(hd, hr).addcmul_(sd, sr).add_(c3 / 2)
         cs = num.div_(torch.mul(hd, hd).addcmul_(hr, hr).addcmul_(sd, sd).addcmul_(sr, sr).add_(c3))
+        if combination == "mult":
+            cs = cs.mul_(2)
 
     im = None
     if combination == "sum":
-        gcs = alpha * gs + (1 - alpha) * cs if differentiable else gs.mul_(alpha).add_(cs, alpha=1 - alpha)
+        # (1 − α)·CS as 2(1 − α)·(CS/2): scaling by 2 is exact
+        gcs = alpha * gs + (1 - alpha) * cs if differentiable else gs.mul_(alpha).add_(cs, alpha=2 * (1 - alpha))
         # on the CPU the complex part only when some value is negative (a host test); elsewhere always, no sync
         neg = gcs < 0 if gcs.device.type != "cpu" or bool(gcs.amin() < 0) else None
-        re = _abs_power(gcs, q, differentiable)
+        if neg is None and not differentiable and q == 0.25:  # all ≥ 0: no absolute value to take
+            re = gcs.sqrt_().sqrt_()
+        else:
+            re = _abs_power(gcs, q, differentiable)
         if neg is not None:  # complex powers of the negative values (principal branch: argument πq)
             im = torch.where(neg, re * math.sin(math.pi * q), 0.0)
             re = torch.where(neg, re * math.cos(math.pi * q), re)
+    elif not differentiable and gs.device.type == "cpu" and bool(gs.amin() >= 0) and bool(cs.amin() >= 0):
+        # no negative GS or CS (a host test, CPU only): every argument is 0, both conventions' products are the real
+        # GS^γ·CS^β, and its q-th power has no imaginary part
+        re = _abs_power(gs.pow_(gamma).mul_(cs.pow_(beta)), q, False)  # (|·| of a non-negative map: exact)
     else:
         ra, pa = _polar_power(gs, gamma)
         rb, pb = _polar_power(cs, beta)
@@ -164,10 +174,18 @@ def mdsi(
         im = modulus * torch.sin(argument)
     # deviation from the mean, in float64 per image (the mean of a 10⁵-pixel map); a real map (no negative GCS in
     # 'sum') has no imaginary part to carry
+    if im is None and not differentiable:
+        # the mean from row sums (compute dtype) totalled in float64, the deviations written straight in float64
+        # (no float64 copy of the map)
+        flat = re.flatten(1)
+        mean = re.sum(-1).flatten(1).double().sum(1, keepdim=True) / flat.shape[1]
+        dev = torch.sub(flat, mean).abs_()
+        score = (dev if rho == 1 else dev.pow_(rho)).mean(1).pow(o / rho)
+        return reduce(score.to(dtype), reduction)
     re64 = re.flatten(1).double()
     dr = re64 - re64.mean(1, keepdim=True)
     if im is None:
-        dev = dr.abs() if differentiable else dr.abs_()
+        dev = dr.abs()
     else:
         im64 = im.flatten(1).double()
         di = im64 - im64.mean(1, keepdim=True)

@@ -31,9 +31,10 @@ reproduces one original or peer:
 
 Constants (0–255 units): C1 = 1.27 (saliency), C2 = 386 (gradient), C3 = 130 (chroma), α = 0.40, β = 0.02;
 SDSP: ω0 = 0.021, σF = 1.34, σD = 145, σC = 0.001. Inputs are rescaled from ``data_range`` to 0–255 internally.
-VSI is defined on RGB images; gray (C = 1) input is repeated to three channels, as piq and pyiqa do. A uniform
-image gives NaN under 'matlab' and 'matlab_imresize', as in SDSP.m, whose min-max normalisations divide by
-max - min = 0 (piq and pyiqa add machine epsilon there).
+VSI is defined on RGB images; gray (C = 1) input is scored as R = G = B, as piq and pyiqa do (they repeat it;
+here the rows of the colour matrices are summed instead, and the plane is read once). A uniform image gives NaN
+under 'matlab' and 'matlab_imresize', as in SDSP.m, whose min-max normalisations divide by max - min = 0 (piq and
+pyiqa add machine epsilon there).
 """
 from __future__ import annotations
 
@@ -171,16 +172,49 @@ def centre_prior(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     return torch.exp(-(c[:, None] ** 2 + c[None] ** 2) / SIGMA_D**2).to(dtype=dtype, device=device)
 
 
-def rgb_to_lab(t: torch.Tensor, conv: VsiConvention) -> torch.Tensor:
-    """SDSP.m's RGB2Lab of 0–255 RGB: sRGB decoding, XYZ, CIE Lab (ε = 0.008856, κ = 903.3)."""
-    t = t / 255
-    lin = torch.where(t <= 0.04045, t / 12.92, ((t.clamp(min=0) + 0.055) / 1.055) ** 2.4)
+def channel_mix(matrix: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """The K×3 ``matrix`` applied to the channels of N×C×H×W ``t``; gray ``t`` (C = 1, i.e. R = G = B) through the
+    row sums of the matrix, without repeating the plane."""
+    if t.shape[1] == 1:
+        return t * matrix.sum(dim=1).view(1, -1, 1, 1)
+    if _ops.needs_grad(t, matrix):
+        return torch.einsum("kc,nchw->nkhw", matrix, t)
+    # without autograd: three weighted sums written into one output (no batched product and permuting copies)
+    out = t.new_empty(t.shape[0], matrix.shape[0], *t.shape[2:])
+    for k, row in enumerate(matrix.tolist()):
+        acc = torch.mul(t[:, 0], row[0], out=out[:, k])
+        for c in range(1, t.shape[1]):
+            acc.add_(t[:, c], alpha=row[c])
+    return out
+
+
+def rgb_to_lab(t: torch.Tensor, conv: VsiConvention, scale: float = 1.0) -> torch.Tensor:
+    """SDSP.m's RGB2Lab of RGB in 0–255 units after multiplying by ``scale``: sRGB decoding, XYZ, CIE Lab
+    (ε = 0.008856, κ = 903.3). Gray ``t`` (one plane) is R = G = B."""
     matrix = torch.tensor(RGB2XYZ, dtype=torch.float32 if conv.matrices_float32 else torch.float64)
-    xyz = torch.einsum("kc,nchw->nkhw", matrix.to(dtype=t.dtype, device=t.device), lin)
-    r = xyz / torch.tensor(conv.white, dtype=t.dtype, device=t.device).view(1, 3, 1, 1)
-    cube = (r + torch.finfo(r.dtype).eps if conv.pyiqa_eps else r).clamp(min=0)
-    f = torch.where(r > 0.008856, cube ** (1 / 3), (903.3 * r + 16) / 116)
-    return torch.cat([116 * f[:, 1:2] - 16, 500 * (f[:, :1] - f[:, 1:2]), 200 * (f[:, 1:2] - f[:, 2:])], dim=1)
+    if _ops.needs_grad(t):
+        t = (t * scale if scale != 1.0 else t) / 255
+        lin = torch.where(t <= 0.04045, t / 12.92, ((t.clamp(min=0) + 0.055) / 1.055) ** 2.4)
+        xyz = channel_mix(matrix.to(dtype=t.dtype, device=t.device), lin)
+        r = xyz / torch.tensor(conv.white, dtype=t.dtype, device=t.device).view(1, 3, 1, 1)
+        cube = (r + torch.finfo(r.dtype).eps if conv.pyiqa_eps else r).clamp(min=0)
+        f = torch.where(r > 0.008856, cube ** (1 / 3), (903.3 * r + 16) / 116)
+        return torch.cat([116 * f[:, 1:2] - 16, 500 * (f[:, :1] - f[:, 1:2]), 200 * (f[:, 1:2] - f[:, 2:])], dim=1)
+    # the same steps in place, the reference white folded into the matrix rows (no autograd)
+    u = t * (scale / 255)
+    lin = u.clamp(min=0).add_(0.055).div_(1.055).pow_(2.4)
+    lin = torch.where(u <= 0.04045, u.div_(12.92), lin, out=lin)
+    white = torch.tensor(conv.white, dtype=torch.float64)
+    r = channel_mix((matrix.to(torch.float64) / white[:, None]).to(dtype=t.dtype, device=t.device), lin)
+    above = r > 0.008856
+    linear = torch.mul(r, 903.3).add_(16).div_(116)
+    cube = (r.add_(torch.finfo(r.dtype).eps) if conv.pyiqa_eps else r).clamp_(min=0).pow_(1 / 3)
+    f = torch.where(above, cube, linear, out=cube)
+    lab = torch.empty_like(f)
+    torch.mul(f[:, 1:2], 116, out=lab[:, :1]).sub_(16)
+    torch.sub(f[:, :1], f[:, 1:2], out=lab[:, 1:2]).mul_(500)
+    torch.sub(f[:, 1:2], f[:, 2:], out=lab[:, 2:]).mul_(200)
+    return lab
 
 
 def min_max(t: torch.Tensor, eps: float) -> torch.Tensor:
@@ -199,15 +233,18 @@ def sdsp(images: list, conv: VsiConvention, scale: float = 1.0) -> torch.Tensor:
         small = torch.cat([imresize(t, size) for t in images])
     else:
         corners = conv.resize == "corners"
-        small = torch.cat([F.interpolate(t, size=size, mode="bilinear", align_corners=corners) for t in images])
-    lab = rgb_to_lab(small if scale == 1.0 else small * scale, conv)  # the resize is linear: scale after it
+        # each plane on its own (N·C single-channel planes): torch takes its generic kernel for any thread count
+        # instead of converting 3-channel images to channels-last (a copy of the full image) when single-threaded
+        small = torch.cat([F.interpolate(t.reshape(-1, 1, h, w), size=size, mode="bilinear", align_corners=corners)
+                           .view(t.shape[0], t.shape[1], *size) for t in images])
+    lab = rgb_to_lab(small, conv, scale)  # the resize is linear: scale after it
     eps = torch.finfo(lab.dtype).eps if conv.eps else 0.0
     lg = log_gabor(lab.dtype, lab.device, torch.float32 if conv.filter_float32 else lab.dtype)
-    if conv.resize != "torch":
-        # The log-Gabor filter is real and even, so real(ifft2(fft2(·)·LG)) is the half-spectrum round trip.
-        band = torch.fft.irfft2(torch.fft.rfft2(lab) * lg[:, : SALIENCY_SIZE // 2 + 1], s=size)
-    else:
-        band = torch.fft.ifft2(torch.fft.fft2(lab) * lg).real
+    # The log-Gabor filter is real and even, so real(ifft2(fft2(·)·LG)) (SDSP.m, piq, pyiqa) is the half-spectrum
+    # round trip: irfft2 written as its two 1-D steps (the same numbers as irfft2 without its internal layout copies;
+    # within 3e-7 relative (float32) / 6e-16 (float64) of the full complex round trip)
+    spectrum = torch.fft.ifft(torch.fft.rfft2(lab) * lg[:, : SALIENCY_SIZE // 2 + 1], dim=-2)
+    band = torch.fft.irfft(spectrum, n=SALIENCY_SIZE, dim=-1)
     energy = (band * band).sum(dim=1, keepdim=True)
     s_f = torch.sqrt(energy + torch.finfo(lab.dtype).eps) if conv.pyiqa_eps else torch.sqrt(energy)
     s_c = warm_colour_prior(min_max(lab[:, 1:], eps))
@@ -272,7 +309,7 @@ def iqa_optimization_saliency(rgb: torch.Tensor, conv: VsiConvention, scale: flo
     h, w = rgb.shape[-2:]
     t = (rgb * (scale / 255)).clamp(0, 1)
     lin = torch.where(t <= 0.04045, t / 12.92, ((t + 0.055) / 1.055) ** 2.4)
-    xyz = torch.einsum("kc,nchw->nkhw", torch.tensor(IQA_OPT_RGB2XYZ, dtype=t.dtype, device=t.device), lin)
+    xyz = channel_mix(torch.tensor(IQA_OPT_RGB2XYZ, dtype=t.dtype, device=t.device), lin)
     xyz = xyz * torch.tensor(conv.white, dtype=t.dtype, device=t.device).view(1, 3, 1, 1)
     e = 6 / 29
     f = torch.where(xyz <= e**3, xyz / (3 * e * e) + 4 / 29, xyz.clamp(min=IQA_OPT_EPS) ** (1 / 3))
@@ -353,14 +390,14 @@ def vsi(
     dtype = torch.float64 if conv.float64 else compute_dtype(x.dtype)
     scale = 255.0 / float(data_range)
     if front:
-        coeffs = [c * scale for row in LMN for c in row]
+        # gray input (R = G = B): each row's coefficients summed, one plane read instead of three
+        coeffs = ([c * scale for row in LMN for c in row] if x.shape[1] == 3 else
+                  [sum(c * scale for c in row) for row in LMN])
         geometry = front_geometry(*x.shape[-2:], conv)
-        lmn = torch.cat(grey_pair(*(t if t.shape[1] == 3 else t.expand(-1, 3, -1, -1) for t in (x, y)), data_range,
-                                  coeffs, 1.0, "none", geometry, backend))
-    images = []
-    for t in (x, y):  # one image at a time: the full-resolution pair is never stacked or rescaled
-        t = t.to(dtype)
-        images.append(t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t)
+        lmn = torch.cat(grey_pair(x, y, data_range, coeffs, 1.0, "none", geometry, backend))
+    # one image at a time: the full-resolution pair is never stacked or rescaled; gray images stay one plane (every
+    # step before Lab and LMN is per channel, and those take the row sums of their matrices)
+    images = [t.to(dtype) for t in (x, y)]
     if conv.iqa_optimization:
         saliency = torch.cat([iqa_optimization_saliency(t, conv, scale) for t in images])
     else:
@@ -369,7 +406,7 @@ def vsi(
     if not front:  # the box filter and LMN are linear: filter RGB, then convert and rescale (a third of the work)
         small = [downsample(t.contiguous(), conv, backend) for t in images]
         lmn_matrix = torch.tensor(LMN, dtype=torch.float32 if conv.matrices_float32 else torch.float64)
-        lmn = torch.einsum("kc,nchw->nkhw", lmn_matrix.to(dtype=dtype, device=x.device) * scale, torch.cat(small))
+        lmn = channel_mix(lmn_matrix.to(dtype=dtype, device=x.device) * scale, torch.cat(small))
     if conv.pyiqa_eps:  # pyiqa's own similarity form (eps in numerator and denominator)
         grad = torch.sqrt(scharr_magnitude(lmn[:, :1]) ** 2 + torch.finfo(dtype).eps)
         sim = functools.partial(similarity_eps, eps=torch.finfo(torch.float32).eps)
