@@ -397,13 +397,15 @@ def histogram_intersection(fd, fr, levels, backend="auto"):
 # Gradient similarity (GMSD, MS-GMSD, SR-SIM; csrc/gradient_similarity.h): native forward and backward on CPU and
 # (with a CUDA build) CUDA; the twin (reference/gradient_similarity.py) elsewhere and as the reference backend.
 def _native_device(x, op: str) -> bool:
-    """True where the loaded extension has a kernel of ``op`` for x's device (CPU always; CUDA with a CUDA build)."""
+    """True where the loaded extension has a kernel of ``op`` for x's device (CPU always; CUDA with a CUDA build;
+    Meta where the op has a fake kernel)."""
     if x.device.type == "cpu":
         return True
-    try:
-        return torch._C._dispatch_has_kernel_for_dispatch_key(f"turboiqa::{op}", x.device.type.upper())
-    except RuntimeError:  # pragma: no cover - unknown dispatch key
-        return False
+    key = _DISPATCH_KEYS.get(x.device.type)
+    return key is not None and torch._C._dispatch_has_kernel_for_dispatch_key(f"turboiqa::{op}", key)
+
+
+_DISPATCH_KEYS = {"cuda": "CUDA", "meta": "Meta"}  # device type → dispatch key name (not simply upper-cased)
 
 
 if _has_op("gradient_similarity"):
@@ -711,12 +713,6 @@ def _grey_planes_adjoint(grad, shape, dtype, coeffs, scale, factor, pad_top, pad
     return g.to(dtype) if dtype.is_floating_point else None
 
 
-def _grey_planes_kernel_for(device_type: str) -> bool:
-    """Whether the loaded extension has a grey_planes kernel for this device (a CPU-only build has no CUDA one)."""
-    key = {"cuda": "CUDA"}.get(device_type)
-    return key is not None and torch._C._dispatch_has_kernel_for_dispatch_key("turboiqa::grey_planes", key)
-
-
 def grey_planes(x, coeffs=(), scale=1.0, rounding="none", factor=1, pad_top=0, pad_left=0, out_height=None,
                 out_width=None, backend="auto"):
     """Grey/luma planes of ``x`` (N×C×H×W) in one read, and the input's (N, 2) extrema: R = len(coeffs) / C
@@ -728,8 +724,7 @@ def grey_planes(x, coeffs=(), scale=1.0, rounding="none", factor=1, pad_top=0, p
     out_height = h if out_height is None else int(out_height)
     out_width = w if out_width is None else int(out_width)
     args = (coeffs, float(scale), str(rounding), int(factor), int(pad_top), int(pad_left), out_height, out_width)
-    if use_native(backend) and _has_op("grey_planes") and (x.device.type in ("cpu", "meta") or
-                                                          _grey_planes_kernel_for(x.device.type)):
+    if use_native(backend) and _has_op("grey_planes") and _native_device(x, "grey_planes"):
         if needs_grad(x):
             return torch.ops.turboiqa.grey_planes(x, *args)
         with below_autograd():
