@@ -35,10 +35,6 @@ using pyr::Axis;
 
 constexpr int kThreads = 256;
 
-unsigned flat_grid(int64_t total) {
-  return static_cast<unsigned>(std::clamp<int64_t>((total + kThreads - 1) / kThreads, 1, int64_t(1) << 20));
-}
-
 // Sum over the entries of output o of `axis` (kTransposed: over the entries of the transposed table, i.e. of every
 // output q of `axis` that reads source o, in (q, entry) order) of weight * at(sample), `at` reading the input
 // sample at a position along the axis.
@@ -89,7 +85,7 @@ __global__ void __launch_bounds__(kThreads)
 template <typename T, bool kTransposed = false>
 void rows_pass(const at::Tensor& in, const Axis& axis, int64_t planes, int64_t rows_in, int64_t rows_out, int64_t w,
                at::Tensor& out, cudaStream_t stream) {
-  pyr_rows_kernel<T, kTransposed><<<flat_grid(planes * rows_out * w), kThreads, 0, stream>>>(
+  pyr_rows_kernel<T, kTransposed><<<flat_grid(planes * rows_out * w, kThreads), kThreads, 0, stream>>>(
       in.data_ptr<T>(), axis, planes, rows_in, rows_out, w, out.data_ptr<T>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
@@ -97,8 +93,8 @@ void rows_pass(const at::Tensor& in, const Axis& axis, int64_t planes, int64_t r
 template <typename T, bool kTransposed = false>
 void cols_pass(const at::Tensor& in, const Axis& axis, int64_t rows, int64_t n_in, int64_t n_out, at::Tensor& out,
                cudaStream_t stream) {
-  pyr_cols_kernel<T, kTransposed><<<flat_grid(rows * n_out), kThreads, 0, stream>>>(in.data_ptr<T>(), axis, rows,
-                                                                                   n_in, n_out, out.data_ptr<T>());
+  pyr_cols_kernel<T, kTransposed><<<flat_grid(rows * n_out, kThreads), kThreads, 0, stream>>>(
+      in.data_ptr<T>(), axis, rows, n_in, n_out, out.data_ptr<T>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
