@@ -68,6 +68,31 @@ def test_many_planes():
     torch.testing.assert_close(gpu[0].cpu(), cpu[0], atol=2e-6, rtol=0)
 
 
+def test_many_planes_batched_launches():
+    """More planes than grid.y holds (65535): the plane-batched launches (for_plane_batches) of ssim_stats' backward
+    and gradient_similarity's forward and backward cover every plane once, as on the CPU."""
+    x, y = pair((3, 23000, 6, 7), torch.float64, seed=9)  # 69000 planes
+    x, y = x / 255, y / 255
+    w = list(gaussian_window(5, 1.5))
+    gs, gc = (torch.randn(3, 23000, generator=torch.Generator().manual_seed(s), dtype=torch.float64) for s in (1, 2))
+    args = (w, 1e-4, 9e-4, "symmetric", 1.0, False)
+    cpu = torch.ops.turboiqa._ssim_stats_backward(gs, gc, x, y, *args)
+    gpu = torch.ops.turboiqa._ssim_stats_backward(gs.cuda(), gc.cuda(), x.cuda(), y.cuda(), *args)
+    for a, b in zip(gpu, cpu):
+        torch.testing.assert_close(a.cpu(), b, rtol=1e-10, atol=1e-10)
+    smooth = [1 / 3, 1 / 3, 1 / 3]
+    for output in ("map", "moments"):
+        a = (smooth, 1.0, 170.0 / 255 ** 2, 0.5, 1e-6, "zeros", output)
+        want = torch.ops.turboiqa.gradient_similarity(x, y, *a)
+        got = torch.ops.turboiqa.gradient_similarity(x.cuda(), y.cuda(), *a)
+        torch.testing.assert_close(got.cpu(), want, rtol=1e-10, atol=1e-10)
+        grad = torch.randn(want.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+        want_g = torch.ops.turboiqa._gradient_similarity_backward(grad, x, y, *a)
+        got_g = torch.ops.turboiqa._gradient_similarity_backward(grad.cuda(), x.cuda(), y.cuda(), *a)
+        for p, q in zip(got_g, want_g):
+            torch.testing.assert_close(p.cpu(), q, rtol=1e-9, atol=1e-10)
+
+
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64])
 def test_image_ops_cuda_equals_cpu(dtype):
     x, y = pair((2, 3, 37, 41), dtype, seed=7)

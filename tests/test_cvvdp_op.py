@@ -591,6 +591,68 @@ def test_cuda_pyramid_step_matches_cpu_and_twin(shape, dtype, tol):
 
 @needs_cuda
 @pytest.mark.cuda
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-14), (torch.float32, 1e-6)])
+def test_cuda_pyramid_step_interleaved_sizes_repeat_bitwise(dtype, tol):
+    """The CUDA kernels evaluate their tap tables per call from the plane size (no table state between calls):
+    interleaving sizes and parities gives the same bits on every repeat of a size, and the CPU's values."""
+    shapes = [(1, 3, 37, 29), (2, 1, 2, 2), (1, 2, 64, 65), (3, 2, 9, 8), (1, 1, 5, 3), (1, 2, 65, 64)]
+    g = torch.Generator().manual_seed(31)
+    data = {}
+    for shape in shapes:
+        n, c, h, w = shape
+        data[shape] = tuple(v.to(dtype) for v in (
+            torch.rand(shape, generator=g, dtype=torch.float64),
+            torch.randn((n, c, (h + 1) // 2, (w + 1) // 2), generator=g, dtype=torch.float64),
+            torch.randn(shape, generator=g, dtype=torch.float64)))
+    first = {}
+    for shape in shapes + shapes[::-1] + shapes:
+        x, gr, ge = data[shape]
+        got, (got_g,) = _grads(lambda v: _ops.cvvdp_pyramid_step(v, backend="native"), (x.cuda(),),
+                               (gr.cuda(), ge.cuda()))
+        got = tuple(v.cpu() for v in (*got, got_g))
+        if shape not in first:
+            first[shape] = got
+            cpu, (cpu_g,) = _grads(lambda v: _ops.cvvdp_pyramid_step(v, backend="native"), (x,), (gr, ge))
+            for a, b, t in zip(got, (*cpu, cpu_g), (tol, tol, 10 * tol)):
+                rel_close(a, b, t)
+        else:
+            assert all(torch.equal(a, b) for a, b in zip(got, first[shape])), shape
+
+
+@needs_cuda
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cuda_pyramid_step_graph_capture(dtype):
+    """Forward and backward kernels capture into a CUDA graph (no host work or upload per call) and replay on new
+    data with the eager bits."""
+    x = torch.rand(2, 3, 41, 23, dtype=dtype, device="cuda")
+    gr = torch.randn(2, 3, 21, 12, dtype=dtype, device="cuda")
+    ge = torch.randn_like(x)
+    op = torch.ops.turboiqa
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):  # warm-up outside the capture, as torch.cuda.graphs asks
+        for _ in range(2):
+            op.cvvdp_pyramid_step(x)
+            op._cvvdp_pyramid_step_backward(gr, ge, x)
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        red, exp = op.cvvdp_pyramid_step(x)
+        dx = op._cvvdp_pyramid_step_backward(gr, ge, x)
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        for v in (x, gr, ge):
+            v.copy_(torch.randn_like(v))
+        graph.replay()
+        torch.cuda.synchronize()
+        want_red, want_exp = op.cvvdp_pyramid_step(x)
+        want_dx = op._cvvdp_pyramid_step_backward(gr, ge, x)
+        assert torch.equal(red, want_red) and torch.equal(exp, want_exp) and torch.equal(dx, want_dx)
+
+
+@needs_cuda
+@pytest.mark.cuda
 @pytest.mark.parametrize("shape", [(1, 3, 1, 1), (2, 3, 33, 47), (3, 3, 130, 141)])
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-14), (torch.float32, 1e-6)])
 @pytest.mark.parametrize("data_range", [1.0, 255.0])

@@ -77,9 +77,6 @@ struct BandParams {
   T csf[kCvvdpCudaMaxCsf];  // C x len, log10 sensitivity
 };
 
-unsigned flat_grid(int64_t total) {
-  return static_cast<unsigned>(std::clamp<int64_t>((total + kThreads - 1) / kThreads, 1, int64_t(1) << 20));
-}
 
 // The CSF table into shared memory (every thread of the block must call it).
 template <typename T>
@@ -330,12 +327,13 @@ void band_forward_typed(const at::Tensor& test, const at::Tensor& ref, const at:
   const int64_t hw = P.h * P.w;
   at::Tensor tp = at::empty_like(test), rp = at::empty_like(test), mm = at::empty_like(test);
   at::Tensor v = P.blur ? at::empty_like(test) : mm;
-  band_prepare_kernel<T><<<flat_grid(P.n * hw), kThreads, 0, stream>>>(
+  band_prepare_kernel<T><<<flat_grid(P.n * hw, kThreads), kThreads, 0, stream>>>(
       test.data_ptr<T>(), ref.data_ptr<T>(), lb.data_ptr<T>(), P, nullptr, tp.data_ptr<T>(), rp.data_ptr<T>(),
       mm.data_ptr<T>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   if (P.blur) {
-    band_vblur_kernel<T><<<flat_grid(test.numel()), kThreads, 0, stream>>>(mm.data_ptr<T>(), P, v.data_ptr<T>());
+    band_vblur_kernel<T><<<flat_grid(test.numel(), kThreads), kThreads, 0, stream>>>(
+        mm.data_ptr<T>(), P, v.data_ptr<T>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
   const int64_t blocks = (hw + kThreads - 1) / kThreads;
@@ -358,24 +356,26 @@ void band_backward_typed(const at::Tensor& grad, const at::Tensor& test, const a
              mm = at::empty_like(test);
   at::Tensor v = P.blur ? at::empty_like(test) : mm;
   at::Tensor ge = at::empty_like(test), gm = at::empty_like(test);
-  band_prepare_kernel<T><<<flat_grid(P.n * hw), kThreads, 0, stream>>>(
+  band_prepare_kernel<T><<<flat_grid(P.n * hw, kThreads), kThreads, 0, stream>>>(
       test.data_ptr<T>(), ref.data_ptr<T>(), lb.data_ptr<T>(), P, s.data_ptr<T>(), tp.data_ptr<T>(),
       rp.data_ptr<T>(), mm.data_ptr<T>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   if (P.blur) {
-    band_vblur_kernel<T><<<flat_grid(test.numel()), kThreads, 0, stream>>>(mm.data_ptr<T>(), P, v.data_ptr<T>());
+    band_vblur_kernel<T><<<flat_grid(test.numel(), kThreads), kThreads, 0, stream>>>(
+        mm.data_ptr<T>(), P, v.data_ptr<T>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
-  band_grad_kernel<T><<<flat_grid(P.n * hw), kThreads, 0, stream>>>(
+  band_grad_kernel<T><<<flat_grid(P.n * hw, kThreads), kThreads, 0, stream>>>(
       tp.data_ptr<T>(), rp.data_ptr<T>(), mm.data_ptr<T>(), v.data_ptr<T>(), grad.data_ptr<double>(), P,
       ge.data_ptr<T>(), gm.data_ptr<T>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   at::Tensor u = v;  // the vertical blur is spent: its buffer takes the transposed horizontal blur
   if (P.blur) {
-    band_hblur_t_kernel<T><<<flat_grid(test.numel()), kThreads, 0, stream>>>(gm.data_ptr<T>(), P, u.data_ptr<T>());
+    band_hblur_t_kernel<T><<<flat_grid(test.numel(), kThreads), kThreads, 0, stream>>>(
+        gm.data_ptr<T>(), P, u.data_ptr<T>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
-  band_input_grad_kernel<T><<<flat_grid(P.n * hw), kThreads, 0, stream>>>(
+  band_input_grad_kernel<T><<<flat_grid(P.n * hw, kThreads), kThreads, 0, stream>>>(
       test.data_ptr<T>(), ref.data_ptr<T>(), lb.data_ptr<T>(), s.data_ptr<T>(), tp.data_ptr<T>(), rp.data_ptr<T>(),
       ge.data_ptr<T>(), gm.data_ptr<T>(), u.data_ptr<T>(), P, dt.data_ptr<T>(), dr.data_ptr<T>(), dl.data_ptr<T>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -490,7 +490,7 @@ at::Tensor cvvdp_srgb_to_dkl_launch(const at::Tensor& x, at::ArrayRef<double> ma
   at::Tensor out = at::empty_like(x);
   if (out.numel() == 0) return out;
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  const unsigned grid = flat_grid(x.size(0) * x.size(2) * x.size(3));
+  const unsigned grid = flat_grid(x.size(0) * x.size(2) * x.size(3), kThreads);
   if (x.scalar_type() == at::kDouble)
     srgb_to_dkl_kernel<double><<<grid, kThreads, 0, stream>>>(
         x.data_ptr<double>(), srgb_params<double>(x, matrix, bias, data_range), out.data_ptr<double>());
@@ -507,7 +507,7 @@ at::Tensor cvvdp_srgb_to_dkl_backward_launch(const at::Tensor& grad, const at::T
   at::Tensor dx = at::empty_like(x);
   if (dx.numel() == 0) return dx;
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  const unsigned grid = flat_grid(x.size(0) * x.size(2) * x.size(3));
+  const unsigned grid = flat_grid(x.size(0) * x.size(2) * x.size(3), kThreads);
   if (x.scalar_type() == at::kDouble)
     srgb_to_dkl_backward_kernel<double><<<grid, kThreads, 0, stream>>>(
         grad.data_ptr<double>(), x.data_ptr<double>(), srgb_params<double>(x, matrix, {}, data_range),

@@ -30,9 +30,7 @@ int64_t blocks_per_image(int64_t positions) {
   return std::min<int64_t>(kMaxBlocksPerImage, (positions + kThreads - 1) / kThreads);
 }
 
-unsigned grid_for(int64_t total) {
-  return static_cast<unsigned>(std::min<int64_t>((total + kThreads - 1) / kThreads, 1 << 20));
-}
+unsigned grid_for(int64_t total) { return flat_grid(total, kThreads); }
 
 // out[n] = sum of the image's partials in order, divided by `divisor`.
 template <typename T>

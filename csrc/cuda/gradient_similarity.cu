@@ -25,7 +25,6 @@ namespace turboiqa::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int64_t kMaxGridY = 65535;
 
 template <typename T>
 struct GradSimParams {
@@ -208,9 +207,9 @@ void forward_typed(const at::Tensor& x, const at::Tensor& y, bool valid, bool mo
     partial_sum = at::empty({planes, blocks}, x.options().dtype(at::kDouble));
     partial_sumsq = at::empty({planes, blocks}, x.options().dtype(at::kDouble));
   }
-  for (int64_t first = 0; first < planes; first += kMaxGridY) {
+  for_plane_batches(planes, [&](int64_t first, unsigned count) {
     k.plane_offset = first;
-    const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(std::min(kMaxGridY, planes - first)));
+    const dim3 grid(static_cast<unsigned>(blocks), count);
     if (moments)
       grad_sim_forward_kernel<T, true><<<grid, kThreads, 0, stream>>>(
           x.data_ptr<T>(), y.data_ptr<T>(), k, nullptr, partial_sum.data_ptr<double>(),
@@ -219,7 +218,7 @@ void forward_typed(const at::Tensor& x, const at::Tensor& y, bool valid, bool mo
       grad_sim_forward_kernel<T, false><<<grid, kThreads, 0, stream>>>(x.data_ptr<T>(), y.data_ptr<T>(), k,
                                                                       out.data_ptr<T>(), nullptr, nullptr);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
-  }
+  });
   if (moments)
     out.copy_(at::stack({partial_sum.sum(-1), partial_sumsq.sum(-1)}, -1).reshape({x.size(0), x.size(1), 2}));
 }
@@ -233,9 +232,9 @@ void backward_typed(const at::Tensor& grad, const at::Tensor& x, const at::Tenso
   const int64_t plane_size = static_cast<int64_t>(k.height) * k.width;
   const int64_t blocks = (plane_size + kThreads - 1) / kThreads;
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  for (int64_t first = 0; first < planes; first += kMaxGridY) {
+  for_plane_batches(planes, [&](int64_t first, unsigned count) {
     k.plane_offset = first;
-    const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(std::min(kMaxGridY, planes - first)));
+    const dim3 grid(static_cast<unsigned>(blocks), count);
     if (moments)
       grad_sim_backward_kernel<T, true><<<grid, kThreads, 0, stream>>>(
           x.data_ptr<T>(), y.data_ptr<T>(), nullptr, grad.data_ptr<double>(), k, dx.data_ptr<T>(), dy.data_ptr<T>());
@@ -243,7 +242,7 @@ void backward_typed(const at::Tensor& grad, const at::Tensor& x, const at::Tenso
       grad_sim_backward_kernel<T, false><<<grid, kThreads, 0, stream>>>(
           x.data_ptr<T>(), y.data_ptr<T>(), grad.data_ptr<T>(), nullptr, k, dx.data_ptr<T>(), dy.data_ptr<T>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
-  }
+  });
 }
 
 }  // namespace

@@ -14,13 +14,14 @@
 
 #include "../dtypes.h"
 #include "../grey_planes.h"
+#include "launch.h"
 
 namespace turboiqa::cuda {
 
 namespace {
 
 constexpr int kGreyThreads = 256;
-constexpr int kGreyMaxCoeffs = 64;
+constexpr int kGreyMaxCoeffs = 64;  // check_grey_planes (grey_planes.h) admits at most 64 coefficients
 
 struct GreyParams {
   int64_t n, channels, planes, h, w, f, pad_top, pad_left, out_h, out_w;
@@ -104,7 +105,7 @@ __global__ void __launch_bounds__(kGreyThreads)
 
 }  // namespace
 
-// Arguments arrive checked (ops_cuda.cpp).
+// Arguments arrive checked (check_grey_planes and check_cuda in ops_cuda.cpp).
 std::tuple<at::Tensor, at::Tensor> grey_planes_launch(const at::Tensor& x_in, at::ArrayRef<double> coeffs,
                                                       double scale, GreyRounding mode, int64_t factor,
                                                       int64_t pad_top, int64_t pad_left, int64_t out_h,
@@ -143,8 +144,7 @@ std::tuple<at::Tensor, at::Tensor> grey_planes_launch(const at::Tensor& x_in, at
   }
   if (out.numel() == 0) return {out, extrema};
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  const unsigned grid =
-      static_cast<unsigned>(std::clamp<int64_t>((out.numel() + kGreyThreads - 1) / kGreyThreads, 1, int64_t(1) << 20));
+  const unsigned grid = flat_grid(out.numel(), kGreyThreads);
   const double inv = 1.0 / static_cast<double>(factor * factor);
   if (x.scalar_type() == at::kByte) {
     grey_planes_kernel<std::uint8_t, float><<<grid, kGreyThreads, 0, stream>>>(

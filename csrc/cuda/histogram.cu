@@ -28,9 +28,7 @@ struct PyramidShape {
   int64_t batch, channels, height, width, levels, side;
 };
 
-unsigned grid_for(int64_t total) {
-  return static_cast<unsigned>(std::min<int64_t>((total + kThreads - 1) / kThreads, 1 << 20));
-}
+unsigned grid_for(int64_t total) { return flat_grid(total, kThreads); }
 
 // Block (n, k, cell) of the finest level: sums[(n * side^2 + cell) * K + k] for x.
 template <typename T>

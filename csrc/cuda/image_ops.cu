@@ -30,10 +30,7 @@ namespace turboiqa::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int64_t kItemsPerThread = 32;     // squared_error_sum: elements per thread (sets blocks per image)
-constexpr int64_t kMaxBlocks = int64_t(1) << 20;  // grid-stride kernels: cap on grid.x
-
-int64_t grid_for(int64_t total) { return std::clamp<int64_t>((total + kThreads - 1) / kThreads, 1, kMaxBlocks); }
+constexpr int64_t kItemsPerThread = 32;  // squared_error_sum: elements per thread (sets blocks per image)
 
 // ---------------------------------------------------------------------------------------------------------------
 // squared_error_sum
@@ -247,7 +244,7 @@ at::Tensor box_downsample_launch(const at::Tensor& x_in, int64_t factor, int64_t
   if (p.planes == 0) return out;
   if (x.numel() == 0) return out.zero_();  // an empty line has no border samples (border_index needs n >= 1)
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  const unsigned grid = static_cast<unsigned>(grid_for(out.numel()));
+  const unsigned grid = flat_grid(out.numel(), kThreads);
   if (x.scalar_type() == at::kByte) {
     box_downsample_kernel<std::uint8_t, float><<<grid, kThreads, 0, stream>>>(
         x.data_ptr<std::uint8_t>(), out.data_ptr<float>(), p, 1.0f / static_cast<float>(factor * factor));
@@ -303,7 +300,7 @@ __global__ void __launch_bounds__(kThreads)
 template <typename In, typename Out, typename C>
 void luma_launch(const at::Tensor& x, at::Tensor& out, int64_t n, int64_t hw, const LumaCoeffs<C>& k) {
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  const unsigned grid = static_cast<unsigned>(grid_for(out.numel()));
+  const unsigned grid = flat_grid(out.numel(), kThreads);
   luma_kernel<In, Out><<<grid, kThreads, 0, stream>>>(x.data_ptr<In>(), out.data_ptr<Out>(), n, hw, k);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }

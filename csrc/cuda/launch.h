@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <tuple>
+#include <utility>
 
 #include "../border.h"
 #include "../feature_distance.h"
@@ -75,15 +76,31 @@ std::tuple<at::Tensor, at::Tensor> grey_planes_launch(const at::Tensor& x, at::A
                                                       GreyRounding mode, int64_t factor, int64_t pad_top,
                                                       int64_t pad_left, int64_t out_h, int64_t out_w);
 
+// Grid-stride kernels (one thread per item, each thread looping with stride gridDim.x * threads): the blocks for
+// `total` items, at least 1 (a launch with 0 blocks is an error) and at most kMaxFlatBlocks. Host code only.
+constexpr int64_t kMaxFlatBlocks = int64_t(1) << 20;
+
+inline unsigned flat_grid(int64_t total, int threads) {
+  return static_cast<unsigned>(std::clamp<int64_t>((total + threads - 1) / threads, 1, kMaxFlatBlocks));
+}
+
 // The kernels that put one plane (or image) per grid row launch in batches of at most kMaxPlaneBatch planes
-// (grid.y's limit): fn(first, count) launches planes [first, first + count), count <= kMaxPlaneBatch; the kernel
-// adds `first` to blockIdx.y. Host code only (the launch and its C10_CUDA_KERNEL_LAUNCH_CHECK go in fn).
+// (grid.y's limit): fn(first, count) launches planes [first, first + count), count <= kMaxPlaneBatch, in ascending
+// order on the caller's stream; the kernel adds `first` to blockIdx.y. The three-argument form takes a smaller
+// batch (e.g. the planes whose temporaries fit a memory budget), clamped to [1, kMaxPlaneBatch]. Host code only
+// (the launch and its C10_CUDA_KERNEL_LAUNCH_CHECK go in fn).
 constexpr int64_t kMaxPlaneBatch = 65535;
 
 template <typename Fn>
+inline void for_plane_batches(int64_t planes, int64_t batch, Fn&& fn) {
+  batch = std::clamp<int64_t>(batch, 1, kMaxPlaneBatch);
+  for (int64_t first = 0; first < planes; first += batch)
+    fn(first, static_cast<unsigned>(std::min(batch, planes - first)));
+}
+
+template <typename Fn>
 inline void for_plane_batches(int64_t planes, Fn&& fn) {
-  for (int64_t first = 0; first < planes; first += kMaxPlaneBatch)
-    fn(first, static_cast<unsigned>(std::min(kMaxPlaneBatch, planes - first)));
+  for_plane_batches(planes, kMaxPlaneBatch, std::forward<Fn>(fn));
 }
 
 // cvvdp (cvvdp_band.cu, cvvdp_pyramid.cu): tensors contiguous, float32/float64, checked (ops_cuda.cpp); outputs

@@ -156,16 +156,24 @@ std::tuple<at::Tensor, at::Tensor> swd_distance_backward_cuda(const at::Tensor& 
 }
 
 // Histogram intersection: the shared checks, then NCHW contiguous maps for the kernels.
+// The finest-level cell sums run one block per (image, channel, cell): N x K x 4^(levels-1) blocks on grid.x.
+void check_histogram_cuda(const at::Tensor& fd, int64_t levels, const char* op) {
+  check_cuda(fd, op);
+  const int64_t cells = int64_t{1} << (2 * (levels - 1));
+  TORCH_CHECK(fd.size(0) * fd.size(1) <= INT_MAX / cells, op, ": N x K x 4^(levels-1) = ", fd.size(0), " x ",
+              fd.size(1), " x ", cells, " cells exceed the CUDA kernel's grid (at most 2^31 - 1)");
+}
+
 at::Tensor histogram_intersection_cuda(const at::Tensor& fd, const at::Tensor& fr, int64_t levels) {
   check_histogram_args("histogram_intersection", fd, fr, at::Tensor(), levels);
-  check_cuda(fd, "histogram_intersection");
+  check_histogram_cuda(fd, levels, "histogram_intersection");
   return histogram_intersection_launch(fd.contiguous(), fr.contiguous(), levels);
 }
 
 std::tuple<at::Tensor, at::Tensor> histogram_intersection_backward_cuda(const at::Tensor& grad, const at::Tensor& fd,
                                                                         const at::Tensor& fr, int64_t levels) {
   check_histogram_args("_histogram_intersection_backward", fd, fr, grad, levels);
-  check_cuda(fd, "_histogram_intersection_backward");
+  check_histogram_cuda(fd, levels, "_histogram_intersection_backward");
   auto [gd, gr] = histogram_intersection_backward_launch(grad, fd.contiguous(), fr.contiguous(), levels);
   return {gradient_like_input(fd, gd), gradient_like_input(fr, gr)};
 }

@@ -47,7 +47,6 @@ constexpr int kChunk = kThreadRows;                // padded rows staged per swe
 constexpr int kThreads = kTileW * kThreadRows;     // 256
 constexpr int kMaxSpan = kTileW + kMaxWindow - 1;  // staged columns: tile + halo
 constexpr int kQuantities = 5;                     // x', y', x'^2, y'^2, x'y'
-constexpr int kMaxGridY = 65535;
 constexpr int kMaxPad = kMaxWindow / 2;
 
 // The per-pixel statistic of the tile kernel: SSIM (ssim, cs) or VIFp of one scale (num, den).
@@ -421,12 +420,12 @@ void forward_planes(const at::Tensor& x, const at::Tensor& y, const SsimGeometry
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const In* xp = x.data_ptr<In>();
   const In* yp = y.data_ptr<In>();
-  for (int64_t first = 0; first < g.planes; first += kMaxGridY) {
+  for_plane_batches(g.planes, [&](int64_t first, unsigned count) {
     p.plane_offset = first;
-    const dim3 grid(static_cast<unsigned>(p.tiles), static_cast<unsigned>(std::min<int64_t>(kMaxGridY, g.planes - first)));
-    ssim_tile_kernel<In, Acc, kStat, false><<<grid, dim3(kTileW, kThreadRows), 0, stream>>>(xp, yp, p, win);
+    ssim_tile_kernel<In, Acc, kStat, false>
+        <<<dim3(static_cast<unsigned>(p.tiles), count), dim3(kTileW, kThreadRows), 0, stream>>>(xp, yp, p, win);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
-  }
+  });
 }
 
 }  // namespace
@@ -483,7 +482,7 @@ void backward_planes(const at::Tensor& gs, const at::Tensor& gc, const at::Tenso
   // stay under ~512 MiB (at least one plane per chunk).
   constexpr int64_t kBudgetBytes = int64_t(512) << 20;
   const int64_t per_plane = kQuantities * (out_size + tmp_size) * static_cast<int64_t>(sizeof(T));
-  const int64_t chunk = std::clamp<int64_t>(kBudgetBytes / per_plane, 1, std::min<int64_t>(g.planes, kMaxGridY));
+  const int64_t chunk = std::clamp<int64_t>(kBudgetBytes / per_plane, 1, std::min<int64_t>(g.planes, kMaxPlaneBatch));
   at::Tensor grads = at::empty({kQuantities * chunk * out_size}, x.options());
   at::Tensor tmp = at::empty({kQuantities * chunk * tmp_size}, x.options());
 
@@ -516,8 +515,7 @@ void backward_planes(const at::Tensor& gs, const at::Tensor& gc, const at::Tenso
   T* dxp = dx.data_ptr<T>();
   T* dyp = dy.data_ptr<T>();
   const dim3 back_block(kBackTileW, kBackTileH);
-  for (int64_t first = 0; first < g.planes; first += chunk) {
-    const unsigned n = static_cast<unsigned>(std::min<int64_t>(chunk, g.planes - first));
+  for_plane_batches(g.planes, chunk, [&](int64_t first, unsigned n) {
     tp.plane_offset = first;
     bp.plane_offset = first;
     ssim_tile_kernel<T, T, kStat, true>
@@ -531,7 +529,7 @@ void backward_planes(const at::Tensor& gs, const at::Tensor& gc, const at::Tenso
     fold_kernel<T><<<dim3(static_cast<unsigned>(fold_tiles), n), back_block, 0, stream>>>(
         xp, yp, tmp.data_ptr<T>(), dxp, dyp, bp, win);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
-  }
+  });
 }
 
 }  // namespace
